@@ -1,0 +1,347 @@
+//! Every message on the wire.
+//!
+//! Each WebSocket binary message carries exactly one [`ClientMsg`] (client to server) or [`ServerMsg`]
+//! (server to client), encoded by [`crate::codec`]. A connection starts with [`ClientMsg::Hello`]; the
+//! server answers [`ServerMsg::Welcome`] or [`ServerMsg::Refused`]. Then the client sends
+//! [`InputFrame`]s (one per client tick), and the server sends one [`Snapshot`] per snapshot tick, which
+//! also carries the reliable [`GameEvent`]s (chat, kills, scores) in order.
+//!
+//! Positions are quantized [`Coord`]s (1/16 unit), angles `u16` (65,536 to the turn).
+
+use crate::fixed::Coord;
+use crate::map::Map;
+use crate::physics::{Dir, Pos};
+use crate::time::Tick;
+use serde::{Deserialize, Serialize};
+
+/// The protocol version. Bumped on every incompatible change; a mismatch is refused at `Hello`.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Longest player name, in characters (after sanitizing).
+pub const MAX_NAME_CHARS: usize = 20;
+
+/// Longest chat message, in characters (after sanitizing).
+pub const MAX_CHAT_CHARS: usize = 160;
+
+/// Largest encoded client message in bytes. A `Hello` with a maximal name and a chat message with a
+/// maximal text (4 bytes a character) fit with room to spare.
+pub const MAX_CLIENT_MSG_BYTES: usize = 1024;
+
+/// Largest encoded server message in bytes (a `Welcome` carrying a 512x512 map is the largest).
+pub const MAX_SERVER_MSG_BYTES: usize = 1 << 20;
+
+/// A world entity's id, unique within a room for the room's lifetime (never reused).
+/// A player's id is the id of its avatar entity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EntityId(pub u32);
+
+/// A room's id, unique within a server process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RoomId(pub u32);
+
+/// An opaque secret that lets a dropped player take its seat back. Never shown to other players.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ResumeToken(pub [u8; 16]);
+
+impl std::fmt::Debug for ResumeToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResumeToken(..)")
+    }
+}
+
+/// A message from a client to the server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ClientMsg {
+    /// The first message on a connection: who is joining, speaking which protocol.
+    Hello(Hello),
+    /// One tick's worth of player input.
+    Input(InputFrame),
+    /// A chat line for the room.
+    Chat {
+        /// The text; sanitized and capped at [`MAX_CHAT_CHARS`] by the server.
+        text: String,
+    },
+    /// A round-trip probe; the server answers [`ServerMsg::Pong`] at once.
+    Ping {
+        /// Echoed back unchanged (the client's send time, for example).
+        nonce: u32,
+    },
+    /// Asks for the next snapshot to be a full one (a client that lost track of its view).
+    RequestFullSnapshot,
+}
+
+/// The handshake request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The client's [`PROTOCOL_VERSION`].
+    pub protocol_version: u16,
+    /// The wanted display name; sanitized, and replaced by a default when empty.
+    pub name: String,
+    /// A token from an earlier [`Welcome`] to take back a held seat, if any.
+    pub resume_token: Option<ResumeToken>,
+}
+
+/// Button bits in [`InputFrame::buttons`].
+pub mod buttons {
+    /// Fire the weapon (held: fire whenever the cooldown allows).
+    pub const FIRE: u8 = 1;
+    /// Every defined bit; others must be zero.
+    pub const ALL: u8 = FIRE;
+}
+
+/// One client tick of input. The client numbers them; the server applies at most one per player per
+/// tick and acknowledges the last applied in [`Snapshot::ack_input_seq`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputFrame {
+    /// Sequence number, increasing by one per frame from 1.
+    pub seq: u32,
+    /// Horizontal movement axis: -1 (left), 0 or 1 (right).
+    pub move_x: i8,
+    /// Vertical movement axis: -1 (up), 0 or 1 (down).
+    pub move_y: i8,
+    /// Aim angle, 65,536 to the turn, 0 along +x, growing toward +y.
+    pub aim: u16,
+    /// Button bits from [`buttons`].
+    pub buttons: u8,
+}
+
+impl InputFrame {
+    /// The movement direction, or `None` if an axis is out of range.
+    pub fn dir(&self) -> Option<Dir> {
+        Dir::from_axes(self.move_x, self.move_y)
+    }
+
+    /// Whether every field is in range (axes in -1..=1, only known button bits).
+    pub fn is_valid(&self) -> bool {
+        self.dir().is_some() && self.buttons & !buttons::ALL == 0
+    }
+
+    /// Whether the fire button is held.
+    pub fn fire(&self) -> bool {
+        self.buttons & buttons::FIRE != 0
+    }
+}
+
+/// A message from the server to a client.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ServerMsg {
+    /// The handshake answer: the client is in a room.
+    Welcome(Box<Welcome>),
+    /// The handshake was refused; the server closes the connection after this.
+    Refused {
+        /// Why, as a code a client can act on.
+        reason: RefuseReason,
+        /// Why, for people.
+        detail: String,
+    },
+    /// What the player can see at one tick, as a delta against an earlier snapshot.
+    Snapshot(Snapshot),
+    /// The answer to [`ClientMsg::Ping`].
+    Pong {
+        /// The ping's nonce.
+        nonce: u32,
+        /// The room's current tick, for the client's tick clock.
+        tick: Tick,
+    },
+}
+
+/// Why a handshake was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefuseReason {
+    /// The client speaks another protocol version.
+    VersionMismatch {
+        /// The server's version.
+        server: u16,
+    },
+    /// Every room is full and no room can be created.
+    ServerFull,
+    /// The resume token is unknown, expired or already used.
+    BadResumeToken,
+    /// The first message was not a `Hello`.
+    ExpectedHello,
+}
+
+/// The handshake answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// The player's id, which is also its avatar's entity id.
+    pub player_id: EntityId,
+    /// The room the player is in.
+    pub room: RoomId,
+    /// Simulation ticks per second.
+    pub tick_rate: u16,
+    /// Snapshots per second (at most one per tick).
+    pub snapshot_rate: u16,
+    /// Radius in coords within which entities are sent.
+    pub view_radius: Coord,
+    /// The room's map.
+    pub map: Map,
+    /// The token to take this seat back after a disconnect.
+    pub resume_token: ResumeToken,
+}
+
+/// What one player sees at one tick.
+///
+/// Applying a snapshot: if `baseline` is `None`, forget every entity first (a full snapshot); otherwise
+/// the client must hold exactly the state of the snapshot at tick `baseline`. Then insert `entered`,
+/// apply `updated`, remove `left`, and handle `events` in order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The server tick this snapshot shows.
+    pub tick: Tick,
+    /// The tick of the snapshot this one is a delta against; `None` for a full snapshot.
+    pub baseline: Option<Tick>,
+    /// The sequence number of the last input applied for this player (0 before the first).
+    pub ack_input_seq: u32,
+    /// Entities that came into view (or all visible ones, in a full snapshot), in full.
+    pub entered: Vec<EntityState>,
+    /// Players in view whose fields changed since the baseline: only the changed fields.
+    pub updated: Vec<PlayerUpdate>,
+    /// Entities that left the view or the world since the baseline.
+    pub left: Vec<EntityId>,
+    /// Reliable events since the previous delivered snapshot, in order.
+    pub events: Vec<GameEvent>,
+}
+
+/// A motion key on the wire: the key's tick is sent as an age relative to the snapshot's tick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireMotion {
+    /// Ticks between the key's tick and the snapshot's tick.
+    pub age: u32,
+    /// Position at the key's tick.
+    pub pos: Pos,
+    /// Direction held since the key's tick.
+    pub dir: Dir,
+}
+
+/// Player status bits in [`PlayerState::status`].
+pub mod status {
+    /// The player is dead, waiting to respawn.
+    pub const DEAD: u8 = 1;
+    /// The player has just spawned and cannot be hurt.
+    pub const PROTECTED: u8 = 2;
+}
+
+/// Full state of an entity that came into view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntityState {
+    /// A player's avatar.
+    Player(PlayerState),
+    /// A projectile in flight.
+    Projectile(ProjectileState),
+}
+
+impl EntityState {
+    /// The entity's id.
+    pub fn id(&self) -> EntityId {
+        match self {
+            EntityState::Player(p) => p.id,
+            EntityState::Projectile(p) => p.id,
+        }
+    }
+}
+
+/// A player avatar in full.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerState {
+    /// Entity (and player) id.
+    pub id: EntityId,
+    /// Motion key: position at a tick and the direction held since.
+    pub motion: WireMotion,
+    /// Aim angle.
+    pub aim: u16,
+    /// Hit points, 0..=100.
+    pub hp: u8,
+    /// Status bits from [`status`].
+    pub status: u8,
+}
+
+/// A projectile in full. Projectiles never change in flight, so they are never in `updated`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectileState {
+    /// Entity id.
+    pub id: EntityId,
+    /// The player who fired it.
+    pub owner: EntityId,
+    /// Ticks between launch and the snapshot's tick.
+    pub age: u32,
+    /// Position at launch.
+    pub pos: Pos,
+    /// Velocity in coords per tick.
+    pub velocity: (Coord, Coord),
+}
+
+/// The fields of a player that changed since the baseline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerUpdate {
+    /// Which player.
+    pub id: EntityId,
+    /// The changed fields, each at most once.
+    pub fields: Vec<PlayerField>,
+}
+
+/// One changed player field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PlayerField {
+    /// A new motion key (the direction changed, or the player was moved some other way).
+    Motion(WireMotion),
+    /// A new aim angle.
+    Aim(u16),
+    /// New hit points.
+    Hp(u8),
+    /// New status bits.
+    Status(u8),
+}
+
+/// A reliable event, delivered once, in order, inside snapshots.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GameEvent {
+    /// Everyone in the room when this player joined.
+    Roster(Vec<RosterEntry>),
+    /// A player joined the room.
+    PlayerJoined(RosterEntry),
+    /// A player left the room.
+    PlayerLeft(EntityId),
+    /// A chat line.
+    Chat {
+        /// Who said it.
+        from: EntityId,
+        /// The sanitized text.
+        text: String,
+    },
+    /// A player was killed.
+    Kill {
+        /// Who fired the shot.
+        killer: EntityId,
+        /// Who died.
+        victim: EntityId,
+    },
+    /// The room's top scores changed.
+    Leaderboard(Vec<ScoreEntry>),
+    /// This player's own score changed.
+    YourScore(ScoreEntry),
+}
+
+/// A player's name, as listed in the room.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterEntry {
+    /// The player's id.
+    pub id: EntityId,
+    /// The sanitized display name.
+    pub name: String,
+}
+
+/// A player's score.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScoreEntry {
+    /// The player's id.
+    pub id: EntityId,
+    /// Points (one per kill).
+    pub score: u32,
+    /// Kills.
+    pub kills: u32,
+    /// Deaths.
+    pub deaths: u32,
+}
