@@ -30,6 +30,39 @@ pub const MAX_CLIENT_MSG_BYTES: usize = 1024;
 /// Largest encoded server message in bytes (a `Welcome` carrying a 512x512 map is the largest).
 pub const MAX_SERVER_MSG_BYTES: usize = 1 << 20;
 
+/// WebSocket close codes the server uses, and what each means. Codes below 4000 are the standard ones
+/// from RFC 6455; 4000-4999 are Skirmish's own.
+pub mod close_code {
+    /// The session ended normally (the client closed, or a clean server-side close).
+    pub const NORMAL: u16 = 1000;
+    /// The server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A WebSocket protocol violation (bad framing, unmasked frames, bad control frames).
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text frame: the protocol is binary only.
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// A message that does not decode, or carries invalid values.
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    /// Sustained rate-limit abuse or a message out of place (a second `Hello`).
+    pub const POLICY_VIOLATION: u16 = 1008;
+    /// A frame or message over the size limit.
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// A server error.
+    pub const INTERNAL_ERROR: u16 = 1011;
+    /// The client speaks another protocol version (a `Refused` message says which).
+    pub const VERSION_MISMATCH: u16 = 4000;
+    /// No seat is free and no room can be made.
+    pub const SERVER_FULL: u16 = 4001;
+    /// The resume token is unknown, expired or already used.
+    pub const BAD_RESUME_TOKEN: u16 = 4002;
+    /// The client did not read its snapshots for too long.
+    pub const TOO_SLOW: u16 = 4003;
+    /// No `Hello` arrived within the join deadline.
+    pub const JOIN_TIMEOUT: u16 = 4004;
+    /// Another connection took over this seat.
+    pub const REPLACED: u16 = 4005;
+}
+
 /// A world entity's id, unique within a room for the room's lifetime (never reused).
 /// A player's id is the id of its avatar entity.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -1,0 +1,216 @@
+//! Command-line flags and the validated server configuration.
+
+use clap::Parser;
+use skirmish_shared::fixed::{Coord, SUBUNITS};
+use skirmish_shared::map::Map;
+use skirmish_shared::time::TickRate;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Flags of the `skirmish-server` binary.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "skirmish-server", version, about = "Skirmish dedicated game server")]
+pub struct Args {
+    /// Address for HTTP and WebSocket (the page at /, the game socket at /ws).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Simulation ticks per second.
+    #[arg(long, default_value_t = 60)]
+    pub tick_hz: u16,
+    /// Snapshots per second sent to each player (at most the tick rate).
+    #[arg(long, default_value_t = 30)]
+    pub snapshot_hz: u16,
+    /// Seats in one room; the lobby opens another room when all are full.
+    #[arg(long, default_value_t = 64)]
+    pub max_players_per_room: usize,
+    /// Radius, in world units, within which a player is sent entities.
+    #[arg(long, default_value_t = 640)]
+    pub view_radius: u32,
+    /// Map file (default: maps/arena.map in the assets folder).
+    #[arg(long)]
+    pub map: Option<PathBuf>,
+    /// Folder served at / (default: ./assets, else the repository's assets folder).
+    #[arg(long)]
+    pub assets: Option<PathBuf>,
+    /// Most rooms at once.
+    #[arg(long, default_value_t = 256)]
+    pub max_rooms: usize,
+    /// Most simultaneous connections, counted at TCP accept.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Seconds a player may leave its snapshots unread before it is disconnected.
+    #[arg(long, default_value_t = 3.0)]
+    pub slow_reader_timeout: f64,
+}
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A flag's value is out of range.
+    #[error("--{flag}: {problem}")]
+    Invalid {
+        /// The flag, without dashes.
+        flag: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The map file could not be read or parsed.
+    #[error("map {path}: {problem}")]
+    Map {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// The validated configuration every part of the server reads.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// Simulation rate.
+    pub tick_rate: TickRate,
+    /// Snapshot rate (at most the tick rate).
+    pub snapshot_rate: TickRate,
+    /// Seats per room.
+    pub max_players_per_room: usize,
+    /// View radius in coords.
+    pub view_radius: Coord,
+    /// The map every room plays.
+    pub map: Arc<Map>,
+    /// Folder of static files served over HTTP.
+    pub assets_dir: PathBuf,
+    /// Most rooms at once.
+    pub max_rooms: usize,
+    /// Most simultaneous connections.
+    pub max_connections: usize,
+    /// How long a player may leave snapshots unread before it is disconnected.
+    pub slow_reader_timeout: Duration,
+    /// Time allowed for a client to send its HTTP request head.
+    pub http_timeout: Duration,
+    /// Time allowed between the WebSocket upgrade and the `Hello`.
+    pub join_timeout: Duration,
+    /// How long a room with no players lingers before it closes.
+    pub empty_room_linger: Duration,
+}
+
+fn invalid(flag: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        flag,
+        problem: problem.into(),
+    }
+}
+
+/// The assets folder: `./assets` when run from the repository root, else the one beside this crate.
+fn default_assets_dir() -> PathBuf {
+    let local = PathBuf::from("assets");
+    if local.join("maps").is_dir() {
+        return local;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets")
+}
+
+impl ServerConfig {
+    /// Validates flags and loads the map.
+    pub fn from_args(args: &Args) -> Result<ServerConfig, ConfigError> {
+        let tick_rate = TickRate::new(args.tick_hz).ok_or_else(|| {
+            invalid(
+                "tick-hz",
+                format!("must be {}..={}", TickRate::MIN_HZ, TickRate::MAX_HZ),
+            )
+        })?;
+        let snapshot_rate = TickRate::new(args.snapshot_hz)
+            .filter(|rate| rate.hz() <= tick_rate.hz())
+            .ok_or_else(|| {
+                invalid(
+                    "snapshot-hz",
+                    format!("must be {}..=tick-hz ({})", TickRate::MIN_HZ, tick_rate.hz()),
+                )
+            })?;
+        if !(1..=10_000).contains(&args.max_players_per_room) {
+            return Err(invalid("max-players-per-room", "must be 1..=10000"));
+        }
+        if !(32..=100_000).contains(&args.view_radius) {
+            return Err(invalid("view-radius", "must be 32..=100000 world units"));
+        }
+        if args.max_rooms == 0 {
+            return Err(invalid("max-rooms", "must be at least 1"));
+        }
+        if args.max_connections == 0 {
+            return Err(invalid("max-connections", "must be at least 1"));
+        }
+        if !(args.slow_reader_timeout.is_finite() && (0.1..=60.0).contains(&args.slow_reader_timeout)) {
+            return Err(invalid("slow-reader-timeout", "must be 0.1..=60 seconds"));
+        }
+        let assets_dir = args.assets.clone().unwrap_or_else(default_assets_dir);
+        let map_path = args
+            .map
+            .clone()
+            .unwrap_or_else(|| assets_dir.join("maps/arena.map"));
+        let map_error = |problem: String| ConfigError::Map {
+            path: map_path.clone(),
+            problem,
+        };
+        let text = std::fs::read_to_string(&map_path).map_err(|e| map_error(e.to_string()))?;
+        let map = Map::parse(&text).map_err(|e| map_error(e.to_string()))?;
+        Ok(ServerConfig {
+            bind: args.bind,
+            tick_rate,
+            snapshot_rate,
+            max_players_per_room: args.max_players_per_room,
+            view_radius: args.view_radius as Coord * SUBUNITS,
+            map: Arc::new(map),
+            assets_dir,
+            max_rooms: args.max_rooms,
+            max_connections: args.max_connections,
+            slow_reader_timeout: Duration::from_secs_f64(args.slow_reader_timeout),
+            http_timeout: Duration::from_secs(5),
+            join_timeout: Duration::from_secs(10),
+            empty_room_linger: Duration::from_secs(30),
+        })
+    }
+
+    /// The defaults, as if started with no flags (for tests and embedding).
+    pub fn default_for_tests() -> ServerConfig {
+        let args = Args::parse_from(["skirmish-server", "--bind", "127.0.0.1:0"]);
+        match ServerConfig::from_args(&args) {
+            Ok(config) => config,
+            Err(e) => panic!("the default configuration is invalid: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(flags: &[&str]) -> Result<ServerConfig, ConfigError> {
+        let mut argv = vec!["skirmish-server"];
+        argv.extend_from_slice(flags);
+        ServerConfig::from_args(&Args::parse_from(argv))
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = parse(&[]).expect("defaults");
+        assert_eq!(config.tick_rate.hz(), 60);
+        assert_eq!(config.snapshot_rate.hz(), 30);
+        assert_eq!(config.view_radius, 640 * 16);
+        assert_eq!(config.map.name(), "arena");
+    }
+
+    #[test]
+    fn bad_values_name_their_flag() {
+        let err = parse(&["--tick-hz", "5"]).expect_err("too slow");
+        assert!(err.to_string().starts_with("--tick-hz"), "{err}");
+        let err = parse(&["--snapshot-hz", "61"]).expect_err("faster than ticks");
+        assert!(err.to_string().starts_with("--snapshot-hz"), "{err}");
+        let err = parse(&["--map", "/nonexistent.map"]).expect_err("missing map");
+        assert!(err.to_string().contains("/nonexistent.map"), "{err}");
+        let err = parse(&["--slow-reader-timeout", "NaN"]).expect_err("nan");
+        assert!(err.to_string().contains("slow-reader-timeout"), "{err}");
+    }
+}

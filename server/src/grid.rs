@@ -1,0 +1,134 @@
+//! A uniform spatial grid for "what is near this point" queries (interest management and hit tests).
+//!
+//! The grid is rebuilt from scratch when positions change, by a counting sort into cells: O(n), no
+//! allocation once warm. Items are indices into the caller's own table.
+
+use skirmish_shared::fixed::{Coord, Pos};
+
+/// Items bucketed by cell, in compressed rows: the items of cell `c` are
+/// `items[starts[c]..starts[c + 1]]`, in the order they were given.
+#[derive(Debug, Clone)]
+pub struct Grid {
+    cell_size: Coord,
+    columns: i32,
+    rows: i32,
+    starts: Vec<u32>,
+    items: Vec<u32>,
+    cell_of_item: Vec<u32>,
+}
+
+impl Grid {
+    /// A grid covering `width` x `height` coords in square cells of `cell_size` coords.
+    pub fn new(width: Coord, height: Coord, cell_size: Coord) -> Grid {
+        let cell_size = cell_size.max(1);
+        let columns = (width.max(1) + cell_size - 1) / cell_size;
+        let rows = (height.max(1) + cell_size - 1) / cell_size;
+        Grid {
+            cell_size,
+            columns,
+            rows,
+            starts: vec![0; (columns * rows + 1) as usize],
+            items: Vec::new(),
+            cell_of_item: Vec::new(),
+        }
+    }
+
+    fn cell_coords(&self, pos: Pos) -> (i32, i32) {
+        (
+            (pos.x / self.cell_size).clamp(0, self.columns - 1),
+            (pos.y / self.cell_size).clamp(0, self.rows - 1),
+        )
+    }
+
+    /// Replaces the contents: item `i` is at `positions[i]`. Positions off the grid go to the edge cell.
+    pub fn rebuild(&mut self, positions: impl Iterator<Item = Pos>) {
+        self.cell_of_item.clear();
+        self.starts.fill(0);
+        for pos in positions {
+            let (cx, cy) = self.cell_coords(pos);
+            let cell = (cy * self.columns + cx) as u32;
+            self.cell_of_item.push(cell);
+            self.starts[cell as usize + 1] += 1;
+        }
+        for i in 1..self.starts.len() {
+            self.starts[i] += self.starts[i - 1];
+        }
+        self.items.clear();
+        self.items.resize(self.cell_of_item.len(), 0);
+        // `starts[c]` doubles as the write cursor of cell c; restored afterwards by shifting.
+        for (item, &cell) in self.cell_of_item.iter().enumerate() {
+            let slot = &mut self.starts[cell as usize];
+            self.items[*slot as usize] = item as u32;
+            *slot += 1;
+        }
+        for i in (1..self.starts.len()).rev() {
+            self.starts[i] = self.starts[i - 1];
+        }
+        self.starts[0] = 0;
+    }
+
+    /// Calls `f` with every item whose cell overlaps the square of half-side `radius` around `centre`.
+    /// The caller filters by exact distance.
+    pub fn query(&self, centre: Pos, radius: Coord, mut f: impl FnMut(u32)) {
+        let (x0, y0) = self.cell_coords(Pos::new(centre.x - radius, centre.y - radius));
+        let (x1, y1) = self.cell_coords(Pos::new(centre.x + radius, centre.y + radius));
+        for cy in y0..=y1 {
+            let row = cy * self.columns;
+            let from = self.starts[(row + x0) as usize] as usize;
+            let to = self.starts[(row + x1 + 1) as usize] as usize;
+            for &item in &self.items[from..to] {
+                f(item);
+            }
+        }
+    }
+
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether the grid holds no items.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_find_exactly_the_items_in_overlapping_cells() {
+        let mut grid = Grid::new(1000, 1000, 100);
+        let positions: Vec<Pos> = (0..400)
+            .map(|i| Pos::new((i * 37) % 1000, (i * 91) % 1000))
+            .collect();
+        grid.rebuild(positions.iter().copied());
+        assert_eq!(grid.len(), 400);
+        let centre = Pos::new(420, 610);
+        let radius = 150;
+        let mut found = Vec::new();
+        grid.query(centre, radius, |i| found.push(i));
+        found.sort_unstable();
+        // Every item within the radius must be found; nothing outside the covered cells may be.
+        for (i, pos) in positions.iter().enumerate() {
+            let within = pos.distance_squared(centre) <= i64::from(radius) * i64::from(radius);
+            let covered = (200..600).contains(&pos.x) && (400..800).contains(&pos.y);
+            if within {
+                assert!(found.binary_search(&(i as u32)).is_ok(), "missed {pos:?}");
+            }
+            assert_eq!(found.binary_search(&(i as u32)).is_ok(), covered, "{pos:?}");
+        }
+    }
+
+    #[test]
+    fn off_grid_positions_land_on_the_edge() {
+        let mut grid = Grid::new(100, 100, 10);
+        grid.rebuild([Pos::new(-50, 500)].into_iter());
+        let mut found = Vec::new();
+        grid.query(Pos::new(0, 99), 1, |i| found.push(i));
+        assert_eq!(found, vec![0]);
+        grid.rebuild(std::iter::empty());
+        assert!(grid.is_empty());
+    }
+}

@@ -1,0 +1,201 @@
+//! Server-wide counters and their Prometheus text rendering (`/metrics`).
+//!
+//! Everything is a relaxed atomic: rooms and sessions bump counters without locks, and a scrape reads a
+//! consistent-enough picture. Process figures come from `/proc/self` on Linux.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the tick duration histogram buckets.
+const TICK_BUCKETS: [f64; 10] = [
+    0.000_25, 0.000_5, 0.001, 0.002, 0.004, 0.008, 0.016, 0.033, 0.066, 0.25,
+];
+
+/// Counters shared by every part of the server.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Simulation ticks run, over all rooms.
+    pub ticks: AtomicU64,
+    /// Ticks that took longer than the tick period, plus ticks dropped because a room fell behind.
+    pub tick_overruns: AtomicU64,
+    tick_buckets: [AtomicU64; TICK_BUCKETS.len()],
+    tick_count: AtomicU64,
+    tick_nanos: AtomicU64,
+    /// Players currently in a room.
+    pub connected_players: AtomicU64,
+    /// Open WebSocket and HTTP connections.
+    pub open_connections: AtomicU64,
+    /// Rooms currently running.
+    pub rooms: AtomicU64,
+    /// Bytes of WebSocket payload written to players.
+    pub bytes_sent: AtomicU64,
+    /// Bytes of WebSocket payload read from players.
+    pub bytes_received: AtomicU64,
+    /// Snapshots handed to a socket.
+    pub snapshots_sent: AtomicU64,
+    /// Snapshots replaced before their socket could take them (a slow reader).
+    pub snapshots_skipped: AtomicU64,
+    /// Inputs dropped because a player's input buffer was full.
+    pub inputs_dropped: AtomicU64,
+    /// Players disconnected for not reading their snapshots.
+    pub slow_reader_kicks: AtomicU64,
+    /// Connections closed for a protocol violation.
+    pub protocol_errors: AtomicU64,
+}
+
+impl Metrics {
+    /// Records one tick's duration against the tick period.
+    pub fn observe_tick(&self, took: Duration, period: Duration) {
+        self.ticks.fetch_add(1, Relaxed);
+        if took > period {
+            self.tick_overruns.fetch_add(1, Relaxed);
+        }
+        let seconds = took.as_secs_f64();
+        if let Some(i) = TICK_BUCKETS.iter().position(|&upper| seconds <= upper) {
+            self.tick_buckets[i].fetch_add(1, Relaxed);
+        }
+        self.tick_count.fetch_add(1, Relaxed);
+        self.tick_nanos
+            .fetch_add(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+    }
+
+    /// The metrics in the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+        };
+        let gauge = |out: &mut String, name: &str, help: &str, value: f64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        };
+        counter(&mut out, "skirmish_ticks_total", "Simulation ticks run.", self.ticks.load(Relaxed));
+        counter(
+            &mut out,
+            "skirmish_tick_overruns_total",
+            "Ticks that took longer than the tick period or were dropped to catch up.",
+            self.tick_overruns.load(Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP skirmish_tick_duration_seconds Time to run one room tick.\n\
+             # TYPE skirmish_tick_duration_seconds histogram"
+        );
+        let mut cumulative = 0;
+        for (upper, bucket) in TICK_BUCKETS.iter().zip(&self.tick_buckets) {
+            cumulative += bucket.load(Relaxed);
+            let _ = writeln!(out, "skirmish_tick_duration_seconds_bucket{{le=\"{upper}\"}} {cumulative}");
+        }
+        let count = self.tick_count.load(Relaxed);
+        let _ = writeln!(out, "skirmish_tick_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let sum = self.tick_nanos.load(Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "skirmish_tick_duration_seconds_sum {sum}");
+        let _ = writeln!(out, "skirmish_tick_duration_seconds_count {count}");
+        gauge(
+            &mut out,
+            "skirmish_connected_players",
+            "Players currently in a room.",
+            self.connected_players.load(Relaxed) as f64,
+        );
+        gauge(
+            &mut out,
+            "skirmish_open_connections",
+            "Open TCP connections (HTTP and WebSocket).",
+            self.open_connections.load(Relaxed) as f64,
+        );
+        gauge(&mut out, "skirmish_rooms", "Rooms running.", self.rooms.load(Relaxed) as f64);
+        let counters = [
+            ("skirmish_bytes_sent_total", "WebSocket payload bytes sent.", &self.bytes_sent),
+            ("skirmish_bytes_received_total", "WebSocket payload bytes received.", &self.bytes_received),
+            ("skirmish_snapshots_sent_total", "Snapshots written to sockets.", &self.snapshots_sent),
+            (
+                "skirmish_snapshots_skipped_total",
+                "Snapshots replaced by a newer one before a slow socket took them.",
+                &self.snapshots_skipped,
+            ),
+            ("skirmish_inputs_dropped_total", "Inputs dropped from full input buffers.", &self.inputs_dropped),
+            (
+                "skirmish_slow_reader_disconnects_total",
+                "Players disconnected for leaving snapshots unread.",
+                &self.slow_reader_kicks,
+            ),
+            (
+                "skirmish_protocol_errors_total",
+                "Connections closed for a protocol violation.",
+                &self.protocol_errors,
+            ),
+        ];
+        for (name, help, value) in counters {
+            counter(&mut out, name, help, value.load(Relaxed));
+        }
+        if let Some(cpu) = process_cpu_seconds() {
+            let _ = writeln!(
+                out,
+                "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n\
+                 # TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {cpu}"
+            );
+        }
+        if let Some(rss) = process_resident_memory_bytes() {
+            gauge(
+                &mut out,
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                rss as f64,
+            );
+        }
+        out
+    }
+}
+
+/// User plus system CPU seconds of this process, from `/proc/self/stat` (Linux reports clock ticks of
+/// USER_HZ, which is 100 on every Linux ABI).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the full line, 12 and 13 after the name.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// Resident set size in bytes, from `/proc/self/status`.
+fn process_resident_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_required_series() {
+        let metrics = Metrics::default();
+        let period = Duration::from_millis(16);
+        metrics.observe_tick(Duration::from_micros(300), period);
+        metrics.observe_tick(Duration::from_millis(20), period);
+        let text = metrics.render();
+        for name in [
+            "skirmish_ticks_total 2",
+            "skirmish_tick_overruns_total 1",
+            "skirmish_tick_duration_seconds_bucket{le=\"0.0005\"} 1",
+            "skirmish_tick_duration_seconds_bucket{le=\"+Inf\"} 2",
+            "skirmish_tick_duration_seconds_count 2",
+            "skirmish_connected_players 0",
+            "skirmish_rooms 0",
+            "skirmish_bytes_sent_total 0",
+            "skirmish_snapshots_sent_total 0",
+            "skirmish_snapshots_skipped_total 0",
+        ] {
+            assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+        if cfg!(target_os = "linux") {
+            assert!(text.contains("process_cpu_seconds_total "));
+            assert!(text.contains("process_resident_memory_bytes "));
+        }
+    }
+}

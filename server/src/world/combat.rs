@@ -1,0 +1,155 @@
+//! Combat phase of the tick: firing, projectile flight, hits, deaths and scores.
+
+use super::{PlayerKey, Projectile, World, WorldEvent, PROJECTILE_DAMAGE};
+use skirmish_shared::physics::{
+    projectile_hits_player, step_projectile, ProjectileMotion, ProjectileStep, PLAYER_HALF_SIZE,
+    PROJECTILE_RADIUS,
+};
+use skirmish_shared::protocol::status;
+use skirmish_shared::time::Tick;
+
+impl World {
+    /// Spawns a projectile for every living player holding fire whose cooldown has passed. Firing ends
+    /// spawn protection.
+    pub(super) fn fire(&mut self, now: Tick) {
+        let mut shots = Vec::new();
+        for (key, player) in &mut self.players {
+            if !player.alive() || !player.input.fire() || now < player.fire_ready {
+                continue;
+            }
+            player.fire_ready = now.plus(self.rules.fire_cooldown);
+            if player.status & status::PROTECTED != 0 {
+                player.status &= !status::PROTECTED;
+                player.changed.status = now;
+            }
+            shots.push((key, player.id, player.pos, player.aim));
+        }
+        for (owner_key, owner, pos, aim) in shots {
+            let id = self.allocate_id();
+            let velocity = self.params.projectile_velocity(aim);
+            self.projectiles.insert(Projectile {
+                id,
+                owner,
+                owner_key,
+                motion: ProjectileMotion {
+                    tick: now,
+                    pos,
+                    velocity,
+                },
+                pos,
+                expires: now.plus(self.rules.projectile_lifetime),
+            });
+        }
+    }
+
+    /// Moves every projectile launched before this tick; a projectile stops at the first wall or
+    /// hittable player (alive, unprotected, not its shooter) along its path.
+    pub(super) fn fly_projectiles(&mut self, now: Tick) {
+        self.rebuild_hit_grid();
+        let reach = PLAYER_HALF_SIZE + PROJECTILE_RADIUS;
+        let mut finished = Vec::new();
+        let mut hits = Vec::new();
+        for (key, shot) in &mut self.projectiles {
+            if shot.motion.tick == now {
+                continue; // launched this tick: it first moves on the next one
+            }
+            let (players, grid, keys) = (&self.players, &self.hit_grid, &self.hit_keys);
+            let mut victim = None;
+            let step = step_projectile(&self.map, shot.pos, shot.motion.velocity, |at| {
+                grid.query(at, reach, |item| {
+                    let player_key = keys[item as usize];
+                    let player = &players[player_key];
+                    if victim.is_none()
+                        && player.id != shot.owner
+                        && player.status & status::PROTECTED == 0
+                        && projectile_hits_player(at, player.pos)
+                    {
+                        victim = Some(player_key);
+                    }
+                });
+                victim.is_some()
+            });
+            match step {
+                ProjectileStep::Flying(pos) => {
+                    shot.pos = pos;
+                    if now >= shot.expires {
+                        finished.push(key);
+                    }
+                }
+                ProjectileStep::HitWall(_) => finished.push(key),
+                ProjectileStep::Stopped(_) => {
+                    finished.push(key);
+                    if let Some(victim) = victim {
+                        hits.push((victim, shot.owner_key, shot.owner));
+                    }
+                }
+            }
+        }
+        for key in finished {
+            self.projectiles.remove(key);
+        }
+        for (victim, owner_key, owner) in hits {
+            self.damage(victim, owner_key, owner, now);
+        }
+    }
+
+    /// Buckets living players by position for this tick's hit tests.
+    fn rebuild_hit_grid(&mut self) {
+        self.hit_keys.clear();
+        self.hit_keys.extend(
+            self.players
+                .iter()
+                .filter(|(_, p)| p.alive())
+                .map(|(key, _)| key),
+        );
+        let players = &self.players;
+        self.hit_grid
+            .rebuild(self.hit_keys.iter().map(|&key| players[key].pos));
+    }
+
+    /// Applies one projectile hit; a killing hit scores for the shooter if it is still here.
+    fn damage(
+        &mut self,
+        victim: PlayerKey,
+        owner_key: PlayerKey,
+        owner: skirmish_shared::protocol::EntityId,
+        now: Tick,
+    ) {
+        let respawn_delay = self.rules.respawn_delay;
+        let Some(player) = self.players.get_mut(victim) else {
+            return;
+        };
+        if !player.alive() {
+            return; // two shots in one tick: the first killed
+        }
+        player.hp = player.hp.saturating_sub(PROJECTILE_DAMAGE);
+        player.changed.hp = now;
+        if player.hp > 0 {
+            return;
+        }
+        player.status = status::DEAD;
+        player.changed.status = now;
+        player.respawn_at = Some(now.plus(respawn_delay));
+        let pos = player.pos;
+        player.place(pos, now);
+        player.score.deaths += 1;
+        let victim_id = player.id;
+        self.events.push(WorldEvent::ScoreChanged(victim));
+        let killer = self
+            .players
+            .get_mut(owner_key)
+            .filter(|p| p.id == owner && owner_key != victim);
+        let killer_id = killer.map(|killer| {
+            killer.score.kills += 1;
+            killer.score.score += 1;
+            killer.id
+        });
+        if killer_id.is_some() {
+            self.events.push(WorldEvent::ScoreChanged(owner_key));
+        }
+        self.events.push(WorldEvent::Kill {
+            killer: killer_id,
+            victim: victim_id,
+        });
+    }
+}

@@ -1,0 +1,407 @@
+//! The simulation of one room: players, projectiles and the game rules, advanced one tick at a time.
+//!
+//! [`World::tick`] is pure: it takes this tick's inputs and returns what happened. It never awaits, reads
+//! a clock, touches a socket or encodes bytes, so it can be tested, replayed and benchmarked alone. Its
+//! randomness comes from a seeded generator owned by the world.
+//!
+//! Every player keeps a [`PlayerMotion`] key that clients extrapolate with the shared movement step. The
+//! key changes only when extrapolation would go wrong (the direction changed, or the player was placed
+//! somewhere), and each field records the tick it last changed, so snapshots send only what a client
+//! cannot work out for itself.
+
+mod combat;
+mod rng;
+
+use rng::Rng;
+use skirmish_shared::map::Map;
+use skirmish_shared::physics::{step_player, Dir, MoveParams, PlayerMotion, Pos, ProjectileMotion};
+use skirmish_shared::protocol::{status, EntityId, InputFrame, ScoreEntry};
+use skirmish_shared::time::{Tick, TickRate};
+use slab::Slab;
+use std::sync::Arc;
+
+/// A player's index in the world (a slab key; reused after the player leaves, unlike [`EntityId`]).
+pub type PlayerKey = usize;
+
+/// Full hit points.
+pub const MAX_HP: u8 = 100;
+/// Hit points one projectile takes.
+pub const PROJECTILE_DAMAGE: u8 = 25;
+/// Milliseconds between two shots of one player.
+pub const FIRE_COOLDOWN_MS: u32 = 250;
+/// Milliseconds a dead player waits to respawn.
+pub const RESPAWN_DELAY_MS: u32 = 2_000;
+/// Milliseconds a fresh spawn cannot be hurt (ends early when the player fires).
+pub const SPAWN_PROTECTION_MS: u32 = 1_500;
+/// Milliseconds a projectile flies before it fades.
+pub const PROJECTILE_LIFETIME_MS: u32 = 1_200;
+/// A spawn point is free when no living player is within this many coords.
+pub const SPAWN_CLEARANCE: i32 = 3 * skirmish_shared::map::TILE_SIZE;
+
+/// Game rule durations converted to ticks once.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// Ticks between two shots.
+    pub fire_cooldown: u32,
+    /// Ticks from death to respawn.
+    pub respawn_delay: u32,
+    /// Ticks of spawn protection.
+    pub spawn_protection: u32,
+    /// Ticks a projectile lives.
+    pub projectile_lifetime: u32,
+}
+
+impl Rules {
+    /// The rules at a tick rate.
+    pub fn new(rate: TickRate) -> Rules {
+        Rules {
+            fire_cooldown: rate.ticks_for_millis(FIRE_COOLDOWN_MS),
+            respawn_delay: rate.ticks_for_millis(RESPAWN_DELAY_MS),
+            spawn_protection: rate.ticks_for_millis(SPAWN_PROTECTION_MS),
+            projectile_lifetime: rate.ticks_for_millis(PROJECTILE_LIFETIME_MS),
+        }
+    }
+}
+
+/// The tick at which each player field last changed (what snapshots compare against baselines).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FieldTicks {
+    /// The motion key.
+    pub motion: Tick,
+    /// The aim.
+    pub aim: Tick,
+    /// Hit points.
+    pub hp: Tick,
+    /// Status bits.
+    pub status: Tick,
+}
+
+impl FieldTicks {
+    fn all(tick: Tick) -> FieldTicks {
+        FieldTicks {
+            motion: tick,
+            aim: tick,
+            hp: tick,
+            status: tick,
+        }
+    }
+
+    /// The latest of the four.
+    pub fn latest(&self) -> Tick {
+        self.motion.max(self.aim).max(self.hp).max(self.status)
+    }
+}
+
+/// A player's avatar and standing.
+#[derive(Debug, Clone)]
+pub struct Player {
+    /// Entity and player id.
+    pub id: EntityId,
+    /// Sanitized display name.
+    pub name: String,
+    /// Position now.
+    pub pos: Pos,
+    /// The motion key clients extrapolate; `motion.position_at(now) == pos` always holds.
+    pub motion: PlayerMotion,
+    /// Aim angle.
+    pub aim: u16,
+    /// Hit points.
+    pub hp: u8,
+    /// Status bits (`protocol::status`).
+    pub status: u8,
+    /// The input in force (the last one applied; held while no new one arrives).
+    pub input: InputFrame,
+    /// The tick from which the player may fire again.
+    pub fire_ready: Tick,
+    /// When dead: the tick of respawn.
+    pub respawn_at: Option<Tick>,
+    /// Spawn protection lasts until this tick.
+    pub protected_until: Tick,
+    /// Points, kills, deaths.
+    pub score: ScoreEntry,
+    /// When each field last changed.
+    pub changed: FieldTicks,
+}
+
+impl Player {
+    /// Whether the player is alive.
+    pub fn alive(&self) -> bool {
+        self.status & status::DEAD == 0
+    }
+}
+
+/// A projectile in flight. Its motion never changes: it flies straight until it hits or fades.
+#[derive(Debug, Clone)]
+pub struct Projectile {
+    /// Entity id.
+    pub id: EntityId,
+    /// Who fired it.
+    pub owner: EntityId,
+    /// The shooter's key when fired (checked against `owner` before crediting a kill).
+    pub owner_key: PlayerKey,
+    /// Launch point, tick and velocity.
+    pub motion: ProjectileMotion,
+    /// Position now.
+    pub pos: Pos,
+    /// The tick at which it fades.
+    pub expires: Tick,
+}
+
+/// Something that happened during a tick that the room must tell players about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorldEvent {
+    /// A player died; `killer` is `None` when the shooter has left.
+    Kill {
+        /// The shooter.
+        killer: Option<EntityId>,
+        /// The player who died.
+        victim: EntityId,
+    },
+    /// A player's score entry changed.
+    ScoreChanged(PlayerKey),
+}
+
+/// One room's game state.
+#[derive(Debug)]
+pub struct World {
+    map: Arc<Map>,
+    params: MoveParams,
+    rules: Rules,
+    tick: Tick,
+    players: Slab<Player>,
+    projectiles: Slab<Projectile>,
+    next_id: u32,
+    rng: Rng,
+    events: Vec<WorldEvent>,
+    /// Scratch for hit tests: living players bucketed by position.
+    hit_grid: crate::grid::Grid,
+    /// Scratch: player keys by hit grid item index.
+    hit_keys: Vec<PlayerKey>,
+}
+
+impl World {
+    /// An empty world on `map` at `tick_rate`, with a seeded random generator.
+    pub fn new(map: Arc<Map>, tick_rate: TickRate, seed: u64) -> World {
+        let hit_grid = crate::grid::Grid::new(
+            map.width_coords(),
+            map.height_coords(),
+            skirmish_shared::map::TILE_SIZE * 2,
+        );
+        World {
+            map,
+            params: MoveParams::new(tick_rate),
+            rules: Rules::new(tick_rate),
+            tick: Tick(0),
+            players: Slab::new(),
+            projectiles: Slab::new(),
+            next_id: 1,
+            rng: Rng::new(seed),
+            events: Vec::new(),
+            hit_grid,
+            hit_keys: Vec::new(),
+        }
+    }
+
+    /// The last completed tick.
+    pub fn tick_number(&self) -> Tick {
+        self.tick
+    }
+
+    /// The map.
+    pub fn map(&self) -> &Arc<Map> {
+        &self.map
+    }
+
+    /// Per-tick movement distances.
+    pub fn params(&self) -> &MoveParams {
+        &self.params
+    }
+
+    /// Rule durations in ticks.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// Players by key.
+    pub fn players(&self) -> &Slab<Player> {
+        &self.players
+    }
+
+    /// Projectiles by key.
+    pub fn projectiles(&self) -> &Slab<Projectile> {
+        &self.projectiles
+    }
+
+    /// A player by key.
+    pub fn player(&self, key: PlayerKey) -> Option<&Player> {
+        self.players.get(key)
+    }
+
+    fn allocate_id(&mut self) -> EntityId {
+        let id = EntityId(self.next_id);
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        id
+    }
+
+    /// Adds a player at a free spawn point, protected for a moment. Returns its key.
+    pub fn add_player(&mut self, name: String) -> PlayerKey {
+        let id = self.allocate_id();
+        let pos = self.choose_spawn();
+        let now = self.tick;
+        self.players.insert(Player {
+            id,
+            name,
+            pos,
+            motion: PlayerMotion {
+                tick: now,
+                pos,
+                dir: Dir::Still,
+            },
+            aim: 0,
+            hp: MAX_HP,
+            status: status::PROTECTED,
+            input: InputFrame::default(),
+            fire_ready: now,
+            respawn_at: None,
+            protected_until: now.plus(self.rules.spawn_protection),
+            score: ScoreEntry {
+                id,
+                ..ScoreEntry::default()
+            },
+            changed: FieldTicks::all(now),
+        })
+    }
+
+    /// Removes a player. Its projectiles fly on, but credit no one.
+    pub fn remove_player(&mut self, key: PlayerKey) -> Option<Player> {
+        self.players.try_remove(key)
+    }
+
+    /// Moves a player to `pos` (which must not overlap a wall) standing still, as of the last tick.
+    pub fn place_player(&mut self, key: PlayerKey, pos: Pos) {
+        let now = self.tick;
+        if let Some(player) = self.players.get_mut(key) {
+            player.place(pos, now);
+        }
+    }
+
+    /// Advances the world by one tick and returns what happened.
+    ///
+    /// `inputs` holds at most one new input per player (later duplicates win); players without one keep
+    /// the input they had. Input values must already be validated (axes in range).
+    pub fn tick(&mut self, inputs: &[(PlayerKey, InputFrame)]) -> &[WorldEvent] {
+        // Phases, in order:
+        // 1. inputs: record each player's new input and aim;
+        // 2. life: respawn the dead whose time has come, end spawn protection;
+        // 3. movement: step living players with the shared movement code, renewing motion keys on turns;
+        // 4. combat: fire (cooldown), fly projectiles, apply hits, deaths and scores.
+        let now = self.tick.next();
+        self.tick = now;
+        self.events.clear();
+        self.apply_inputs(inputs, now);
+        self.update_life(now);
+        self.move_players(now);
+        self.fire(now);
+        self.fly_projectiles(now);
+        &self.events
+    }
+
+    fn apply_inputs(&mut self, inputs: &[(PlayerKey, InputFrame)], now: Tick) {
+        for &(key, input) in inputs {
+            let Some(player) = self.players.get_mut(key) else {
+                continue;
+            };
+            player.input = input;
+            if player.alive() && player.aim != input.aim {
+                player.aim = input.aim;
+                player.changed.aim = now;
+            }
+        }
+    }
+
+    fn update_life(&mut self, now: Tick) {
+        let mut respawning = Vec::new();
+        for (key, player) in &mut self.players {
+            if player.respawn_at.is_some_and(|at| at <= now) {
+                respawning.push(key);
+            }
+            if player.status & status::PROTECTED != 0 && now >= player.protected_until {
+                player.status &= !status::PROTECTED;
+                player.changed.status = now;
+            }
+        }
+        for key in respawning {
+            let pos = self.choose_spawn();
+            let protection = self.rules.spawn_protection;
+            if let Some(player) = self.players.get_mut(key) {
+                player.respawn_at = None;
+                player.hp = MAX_HP;
+                player.status = status::PROTECTED;
+                player.protected_until = now.plus(protection);
+                player.place(pos, now);
+                player.changed.hp = now;
+                player.changed.status = now;
+            }
+        }
+    }
+
+    fn move_players(&mut self, now: Tick) {
+        for (_, player) in &mut self.players {
+            if !player.alive() {
+                continue;
+            }
+            let dir = player.input.dir().unwrap_or(Dir::Still);
+            let next = step_player(&self.map, &self.params, player.pos, dir);
+            if dir != player.motion.dir {
+                player.motion = PlayerMotion {
+                    tick: now,
+                    pos: next,
+                    dir,
+                };
+                player.changed.motion = now;
+            }
+            player.pos = next;
+        }
+    }
+
+    /// Picks a random spawn point with no living player near it; if none is free, the one whose nearest
+    /// living player is farthest away.
+    fn choose_spawn(&mut self) -> Pos {
+        let spawns = self.map.spawns();
+        let clearance = i64::from(SPAWN_CLEARANCE) * i64::from(SPAWN_CLEARANCE);
+        let nearest: Vec<i64> = spawns
+            .iter()
+            .map(|spawn| {
+                self.players
+                    .iter()
+                    .filter(|(_, p)| p.alive())
+                    .map(|(_, p)| p.pos.distance_squared(*spawn))
+                    .min()
+                    .unwrap_or(i64::MAX)
+            })
+            .collect();
+        let free: Vec<usize> = (0..spawns.len()).filter(|&i| nearest[i] > clearance).collect();
+        let index = if free.is_empty() {
+            (0..spawns.len()).max_by_key(|&i| nearest[i]).unwrap_or(0)
+        } else {
+            free[self.rng.below(free.len())]
+        };
+        spawns[index]
+    }
+}
+
+impl Player {
+    /// Puts the player at `pos` standing still, with a fresh motion key.
+    fn place(&mut self, pos: Pos, now: Tick) {
+        self.pos = pos;
+        self.motion = PlayerMotion {
+            tick: now,
+            pos,
+            dir: Dir::Still,
+        };
+        self.changed.motion = now;
+    }
+}
+
+#[cfg(test)]
+mod tests;
