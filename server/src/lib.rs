@@ -8,5 +8,8 @@
 
 pub mod config;
 pub mod grid;
+pub mod link;
 pub mod metrics;
+pub mod room;
+pub mod snapshot;
 pub mod world;

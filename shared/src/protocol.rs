@@ -346,8 +346,8 @@ pub enum GameEvent {
     },
     /// A player was killed.
     Kill {
-        /// Who fired the shot.
-        killer: EntityId,
+        /// Who fired the shot (`None` if the shooter has left the room).
+        killer: Option<EntityId>,
         /// Who died.
         victim: EntityId,
     },

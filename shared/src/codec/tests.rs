@@ -61,7 +61,7 @@ fn sample_snapshot() -> Snapshot {
                 text: "gg ✓".into(),
             },
             GameEvent::Kill {
-                killer: EntityId(7),
+                killer: Some(EntityId(7)),
                 victim: EntityId(8),
             },
             GameEvent::Leaderboard(vec![ScoreEntry {

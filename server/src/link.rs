@@ -1,0 +1,258 @@
+//! The meeting point of a player's session task and its room task.
+//!
+//! The session pushes validated inputs and chat into the [`PlayerLink`]'s inbox; the room drains it once
+//! per tick. The room puts each encoded snapshot into a one-message outbox, replacing one the session
+//! has not taken yet (latest wins), and wakes the session's writer. Either side can end the link with a
+//! [`Disconnect`]. Every buffer here is bounded, so a player that floods or stops reading costs the
+//! server a fixed amount of memory.
+
+use bytes::Bytes;
+use skirmish_shared::protocol::{close_code, InputFrame};
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use tokio::sync::{watch, Notify};
+
+/// Most inputs buffered per player. At 60 Hz this is 133 ms of input; older inputs are dropped first,
+/// so a flooding client delays only itself.
+pub const INPUT_BUFFER: usize = 8;
+
+/// Most chat lines buffered per player between two ticks.
+pub const CHAT_BUFFER: usize = 4;
+
+/// Why a link ended, sent to the client as the WebSocket close code and reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Disconnect {
+    /// The close code (`protocol::close_code`).
+    pub code: u16,
+    /// A short reason for people.
+    pub reason: &'static str,
+}
+
+impl Disconnect {
+    /// The client closed the connection.
+    pub const CLIENT_CLOSED: Disconnect = Disconnect {
+        code: close_code::NORMAL,
+        reason: "closed",
+    };
+    /// The player left snapshots unread for too long.
+    pub const TOO_SLOW: Disconnect = Disconnect {
+        code: close_code::TOO_SLOW,
+        reason: "not reading snapshots",
+    };
+    /// The server is shutting down.
+    pub const SHUTDOWN: Disconnect = Disconnect {
+        code: close_code::GOING_AWAY,
+        reason: "server shutting down",
+    };
+}
+
+/// What a room takes from a player's inbox in one tick.
+#[derive(Debug, Default)]
+pub struct Drained {
+    /// The oldest buffered input, if any.
+    pub input: Option<InputFrame>,
+    /// Buffered chat lines, already sanitized.
+    pub chat: Vec<String>,
+    /// The client asked for a full snapshot.
+    pub full_snapshot: bool,
+}
+
+#[derive(Debug, Default)]
+struct Inbox {
+    inputs: VecDeque<InputFrame>,
+    chat: VecDeque<String>,
+    full_snapshot: bool,
+}
+
+/// The shared state between one player's session and its room.
+#[derive(Debug)]
+pub struct PlayerLink {
+    inbox: Mutex<Inbox>,
+    outbox: Mutex<Option<Bytes>>,
+    outbox_ready: Notify,
+    disconnect: watch::Sender<Option<Disconnect>>,
+}
+
+impl Default for PlayerLink {
+    fn default() -> Self {
+        PlayerLink::new()
+    }
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it (the data stays consistent:
+/// every critical section here is a single push, pop or swap).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl PlayerLink {
+    /// A fresh link.
+    pub fn new() -> PlayerLink {
+        PlayerLink {
+            inbox: Mutex::new(Inbox::default()),
+            outbox: Mutex::new(None),
+            outbox_ready: Notify::new(),
+            disconnect: watch::Sender::new(None),
+        }
+    }
+
+    /// Session side: buffers an input. Returns `false` if the buffer was full and the oldest input was
+    /// dropped to make room.
+    pub fn push_input(&self, input: InputFrame) -> bool {
+        let mut inbox = lock(&self.inbox);
+        let dropped = inbox.inputs.len() >= INPUT_BUFFER;
+        if dropped {
+            inbox.inputs.pop_front();
+        }
+        inbox.inputs.push_back(input);
+        !dropped
+    }
+
+    /// Session side: buffers a chat line. Returns `false` (and drops the line) if the buffer is full.
+    pub fn push_chat(&self, text: String) -> bool {
+        let mut inbox = lock(&self.inbox);
+        if inbox.chat.len() >= CHAT_BUFFER {
+            return false;
+        }
+        inbox.chat.push_back(text);
+        true
+    }
+
+    /// Session side: asks for the next snapshot to be full.
+    pub fn request_full_snapshot(&self) {
+        lock(&self.inbox).full_snapshot = true;
+    }
+
+    /// Room side: takes at most one input and everything else buffered.
+    pub fn drain(&self) -> Drained {
+        let mut inbox = lock(&self.inbox);
+        Drained {
+            input: inbox.inputs.pop_front(),
+            chat: inbox.chat.drain(..).collect(),
+            full_snapshot: std::mem::take(&mut inbox.full_snapshot),
+        }
+    }
+
+    /// Room side: whether the outbox still holds a message the session has not taken.
+    pub fn outbox_pending(&self) -> bool {
+        lock(&self.outbox).is_some()
+    }
+
+    /// Room side: puts a message in the outbox only if it is empty; returns whether it did.
+    pub fn offer_if_empty(&self, message: Bytes) -> bool {
+        let mut outbox = lock(&self.outbox);
+        if outbox.is_some() {
+            return false;
+        }
+        *outbox = Some(message);
+        drop(outbox);
+        self.outbox_ready.notify_one();
+        true
+    }
+
+    /// Room side: replaces the outbox's message only if the session has not taken it yet; returns
+    /// whether it did (if not, the old message went out and the outbox is left empty).
+    pub fn replace_if_pending(&self, message: Bytes) -> bool {
+        let mut outbox = lock(&self.outbox);
+        if outbox.is_none() {
+            return false;
+        }
+        *outbox = Some(message);
+        drop(outbox);
+        self.outbox_ready.notify_one();
+        true
+    }
+
+    /// Session side: takes the outbox's message, if any.
+    pub fn take_outbound(&self) -> Option<Bytes> {
+        lock(&self.outbox).take()
+    }
+
+    /// Session side: waits until the room offers a message (may wake spuriously; check the outbox).
+    pub async fn outbound_ready(&self) {
+        self.outbox_ready.notified().await;
+    }
+
+    /// Either side: ends the link. The first reason given wins.
+    pub fn disconnect(&self, reason: Disconnect) {
+        self.disconnect.send_if_modified(|current| {
+            if current.is_none() {
+                *current = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Why the link ended, if it has.
+    pub fn disconnected(&self) -> Option<Disconnect> {
+        *self.disconnect.borrow()
+    }
+
+    /// Waits until the link is ended and returns why.
+    pub async fn wait_disconnected(&self) -> Disconnect {
+        let mut rx = self.disconnect.subscribe();
+        loop {
+            if let Some(reason) = *rx.borrow_and_update() {
+                return reason;
+            }
+            if rx.changed().await.is_err() {
+                return Disconnect::CLIENT_CLOSED;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_keeps_only_the_newest_inputs() {
+        let link = PlayerLink::new();
+        for seq in 1..=20 {
+            let kept = link.push_input(InputFrame {
+                seq,
+                ..InputFrame::default()
+            });
+            assert_eq!(kept, seq as usize <= INPUT_BUFFER);
+        }
+        let first = link.drain().input.expect("buffered");
+        assert_eq!(first.seq, 20 - INPUT_BUFFER as u32 + 1);
+        // One input per drain.
+        assert_eq!(link.drain().input.map(|i| i.seq), Some(first.seq + 1));
+    }
+
+    #[test]
+    fn the_outbox_holds_one_message_and_the_latest_wins() {
+        let link = PlayerLink::new();
+        assert!(!link.replace_if_pending(Bytes::from_static(b"x")), "nothing to replace");
+        assert!(link.offer_if_empty(Bytes::from_static(b"a")));
+        assert!(link.outbox_pending());
+        assert!(!link.offer_if_empty(Bytes::from_static(b"b")));
+        assert!(link.replace_if_pending(Bytes::from_static(b"c")));
+        assert_eq!(link.take_outbound(), Some(Bytes::from_static(b"c")));
+        assert_eq!(link.take_outbound(), None);
+        assert!(!link.outbox_pending());
+    }
+
+    #[test]
+    fn the_first_disconnect_reason_wins() {
+        let link = PlayerLink::new();
+        assert_eq!(link.disconnected(), None);
+        link.disconnect(Disconnect::TOO_SLOW);
+        link.disconnect(Disconnect::CLIENT_CLOSED);
+        assert_eq!(link.disconnected(), Some(Disconnect::TOO_SLOW));
+    }
+
+    #[test]
+    fn chat_is_bounded() {
+        let link = PlayerLink::new();
+        for i in 0..CHAT_BUFFER {
+            assert!(link.push_chat(format!("{i}")));
+        }
+        assert!(!link.push_chat("overflow".into()));
+        assert_eq!(link.drain().chat.len(), CHAT_BUFFER);
+    }
+}

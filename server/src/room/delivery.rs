@@ -1,0 +1,129 @@
+//! Snapshot delivery: one message per player per snapshot tick, latest wins.
+//!
+//! Each seat remembers what its client holds (`confirmed`: the last snapshot its session took) and what
+//! the outbox would leave it holding (`pending`). A new snapshot is always a delta against
+//! `confirmed`, so when a slow session leaves a snapshot untaken, the next one can replace it and the
+//! chain of deltas stays valid. A session that leaves snapshots untaken for longer than the slow-reader
+//! timeout is disconnected.
+
+use super::events::{MAX_EVENT_BACKLOG, MAX_PRIVATE_BACKLOG};
+use super::{Pending, Room, Seat};
+use crate::link::Disconnect;
+use bytes::Bytes;
+use skirmish_shared::codec::EncodedList;
+use std::sync::atomic::Ordering::Relaxed;
+use tokio::time::Instant;
+
+impl Room {
+    /// Writes and offers every seat's snapshot for this tick.
+    pub(super) fn deliver_snapshots(&mut self, now: Instant) {
+        self.frame.capture(&self.world, self.last_snapshot);
+        self.last_snapshot = Some(self.frame.tick());
+        let timeout = self.config.slow_reader_timeout;
+        let oldest_allowed = self.events.end().saturating_sub(MAX_EVENT_BACKLOG as u64);
+        for key in 0..self.seats.len() {
+            let Some(seat) = self.seats[key].as_mut() else {
+                continue;
+            };
+            let untaken = seat.link.outbox_pending();
+            let mut previous = seat.pending.take();
+            let replacing = previous.is_some() && untaken;
+            match (&previous, untaken) {
+                (Some(_), true) => {
+                    // The session has not taken the last snapshot: this one replaces it.
+                    self.metrics.snapshots_skipped.fetch_add(1, Relaxed);
+                    let since = *seat.behind_since.get_or_insert(now);
+                    if now - since >= timeout {
+                        self.metrics.slow_reader_kicks.fetch_add(1, Relaxed);
+                        seat.link.disconnect(Disconnect::TOO_SLOW);
+                        continue;
+                    }
+                }
+                (Some(_), false) => {
+                    confirm(seat, previous.take());
+                    seat.behind_since = None;
+                }
+                (None, _) => seat.behind_since = None,
+            }
+            if seat.confirmed_events < oldest_allowed || seat.private_events.len() > MAX_PRIVATE_BACKLOG {
+                self.metrics.slow_reader_kicks.fetch_add(1, Relaxed);
+                seat.link.disconnect(Disconnect::TOO_SLOW);
+                continue;
+            }
+            let (events_upto, private_count) = self.write_events(key);
+            let Some(seat) = self.seats[key].as_mut() else {
+                continue;
+            };
+            let viewer = self.world.player(key).map_or_else(Default::default, |p| p.pos);
+            let baseline = if std::mem::take(&mut seat.force_full) {
+                None
+            } else {
+                seat.confirmed.as_ref()
+            };
+            self.out.clear();
+            let known = self.frame.write_for(
+                &self.world,
+                viewer,
+                baseline,
+                seat.ack_input_seq,
+                EncodedList {
+                    count: private_count + (events_upto - seat.confirmed_events) as usize,
+                    bytes: &self.event_bytes,
+                },
+                &mut self.scratch,
+                &mut self.out,
+            );
+            let message = Bytes::copy_from_slice(&self.out);
+            let offered = if replacing {
+                seat.link.replace_if_pending(message)
+            } else {
+                seat.link.offer_if_empty(message)
+            };
+            if offered {
+                seat.pending = Some(Pending {
+                    known,
+                    events_upto,
+                    private_count,
+                });
+            } else {
+                // The session took the old snapshot while this one was being written: the client
+                // now holds the old one, and this one (a delta against an older state) is dropped.
+                self.metrics.snapshots_skipped.fetch_add(1, Relaxed);
+                confirm(seat, previous);
+            }
+        }
+        let delivered_everywhere = self
+            .seats
+            .iter()
+            .flatten()
+            .map(|seat| seat.confirmed_events)
+            .min()
+            .unwrap_or(self.events.end());
+        self.events.trim(delivered_everywhere.max(oldest_allowed));
+    }
+
+    /// Encodes a seat's pending events (private, then broadcast since its confirmed position) into
+    /// `event_bytes`; returns the broadcast position they reach and how many private events they hold.
+    fn write_events(&mut self, key: usize) -> (u64, usize) {
+        self.event_bytes.clear();
+        let Some(seat) = self.seats[key].as_ref() else {
+            return (self.events.end(), 0);
+        };
+        for event in &seat.private_events {
+            self.event_bytes.extend_from_slice(event);
+        }
+        for event in self.events.since(seat.confirmed_events) {
+            self.event_bytes.extend_from_slice(event);
+        }
+        (self.events.end(), seat.private_events.len())
+    }
+}
+
+/// The session took the pending snapshot: its state is now what the client holds.
+fn confirm(seat: &mut Seat, pending: Option<Pending>) {
+    let Some(pending) = pending else { return };
+    seat.confirmed = Some(pending.known);
+    seat.confirmed_events = pending.events_upto;
+    let delivered = pending.private_count.min(seat.private_events.len());
+    seat.private_events.drain(..delivered);
+}

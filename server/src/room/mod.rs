@@ -1,0 +1,370 @@
+//! A room: one task that owns a [`World`], runs it at a fixed tick, and exchanges inputs and snapshots
+//! with its players through their [`PlayerLink`]s. It never awaits a socket.
+//!
+//! The loop is a fixed-step accumulator: it sleeps until the next tick is due, then runs every tick
+//! that is due (dropping ticks, and counting them as overruns, if it falls far behind). Joins arrive on
+//! a bounded command channel from the lobby; everything else arrives through links.
+
+mod delivery;
+mod events;
+
+use crate::config::ServerConfig;
+use crate::link::{Disconnect, PlayerLink};
+use crate::metrics::Metrics;
+use crate::snapshot::{Known, Scratch, SnapshotFrame};
+use crate::world::{PlayerKey, World, WorldEvent};
+use events::EventLog;
+use skirmish_shared::protocol::{
+    EntityId, GameEvent, InputFrame, ResumeToken, RosterEntry, RoomId, ScoreEntry, Welcome,
+};
+use skirmish_shared::time::Tick;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{Duration, Instant};
+
+/// Occupancy value of a room that has closed and takes no more players.
+pub const CLOSED: usize = usize::MAX;
+
+/// Ticks a room may run late before it drops ticks instead of catching up.
+const MAX_CATCH_UP_TICKS: u32 = 5;
+
+/// How often, at most, the leaderboard is recomputed and sent.
+const LEADERBOARD_INTERVAL_MS: u32 = 500;
+
+/// Entries on the leaderboard.
+const LEADERBOARD_SIZE: usize = 10;
+
+/// A request to a room.
+#[derive(Debug)]
+pub enum RoomCommand {
+    /// Seat a player; the room answers with the `Welcome` to send.
+    Join {
+        /// Sanitized display name.
+        name: String,
+        /// The player's link.
+        link: Arc<PlayerLink>,
+        /// Where the room sends the `Welcome`.
+        reply: oneshot::Sender<Welcome>,
+    },
+}
+
+/// What the lobby and sessions can see of a room without asking it.
+#[derive(Debug)]
+pub struct RoomShared {
+    /// The room's id.
+    pub id: RoomId,
+    /// Seats taken or reserved, or [`CLOSED`].
+    pub occupancy: AtomicUsize,
+    /// The room's last completed tick (for `Pong`).
+    pub tick: AtomicU32,
+}
+
+/// One player's seat: the room's side of its link and what its client holds.
+#[derive(Debug)]
+struct Seat {
+    id: EntityId,
+    link: Arc<PlayerLink>,
+    /// What the client holds: the last snapshot its session took. `None` until the first one.
+    confirmed: Option<Known>,
+    /// Broadcast events up to (not including) this sequence number are in `confirmed`.
+    confirmed_events: u64,
+    /// The snapshot in the outbox, if the session has not taken it yet.
+    pending: Option<Pending>,
+    /// Events for this player only, encoded, oldest first; dropped once delivered.
+    private_events: VecDeque<Vec<u8>>,
+    /// The next snapshot must be full.
+    force_full: bool,
+    /// Since when the session has left a snapshot untaken.
+    behind_since: Option<Instant>,
+    /// The last input sequence number applied.
+    ack_input_seq: u32,
+}
+
+/// A snapshot offered to a session, and what the client will hold once it is sent.
+#[derive(Debug)]
+struct Pending {
+    known: Known,
+    events_upto: u64,
+    private_count: usize,
+}
+
+/// A room's state, owned by its task.
+pub struct Room {
+    shared: Arc<RoomShared>,
+    config: Arc<ServerConfig>,
+    metrics: Arc<Metrics>,
+    world: World,
+    /// Seats indexed by the player's world key.
+    seats: Vec<Option<Seat>>,
+    frame: SnapshotFrame,
+    scratch: Scratch,
+    events: EventLog,
+    last_snapshot: Option<Tick>,
+    scores_dirty: bool,
+    next_leaderboard: Tick,
+    leaderboard: Vec<ScoreEntry>,
+    /// Scratch: this tick's inputs.
+    inputs: Vec<(PlayerKey, InputFrame)>,
+    /// Scratch: one viewer's encoded snapshot and events.
+    out: Vec<u8>,
+    event_bytes: Vec<u8>,
+}
+
+impl Room {
+    /// A new empty room.
+    pub fn new(shared: Arc<RoomShared>, config: Arc<ServerConfig>, metrics: Arc<Metrics>, seed: u64) -> Room {
+        let map = config.map.clone();
+        Room {
+            frame: SnapshotFrame::new(map.width_coords(), map.height_coords(), config.view_radius),
+            world: World::new(map, config.tick_rate, seed),
+            shared,
+            config,
+            metrics,
+            seats: Vec::new(),
+            scratch: Scratch::default(),
+            events: EventLog::default(),
+            last_snapshot: None,
+            scores_dirty: false,
+            next_leaderboard: Tick(0),
+            leaderboard: Vec::new(),
+            inputs: Vec::new(),
+            out: Vec::new(),
+            event_bytes: Vec::new(),
+        }
+    }
+
+    /// The world (for tests and benchmarks).
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// Runs the room until shutdown, or until it has been empty for the configured linger time.
+    pub async fn run(mut self, mut commands: mpsc::Receiver<RoomCommand>, mut shutdown: watch::Receiver<bool>) {
+        let period = self.config.tick_rate.period();
+        let mut next_tick = Instant::now() + period;
+        let mut empty_since = Some(Instant::now());
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break,
+                command = commands.recv() => match command {
+                    Some(command) => { self.handle(command); continue; }
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(next_tick) => {}
+            }
+            let mut ran = 0;
+            while Instant::now() >= next_tick && ran < MAX_CATCH_UP_TICKS {
+                let started = Instant::now();
+                self.tick(started);
+                self.metrics.observe_tick(started.elapsed(), period);
+                next_tick += period;
+                ran += 1;
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                // Too far behind: drop the missed ticks rather than run a burst.
+                let behind = ((now - next_tick).as_nanos() / period.as_nanos().max(1)) as u64 + 1;
+                self.metrics.tick_overruns.fetch_add(behind, Ordering::Relaxed);
+                next_tick = now + period;
+            }
+            if self.seat_count() == 0 {
+                let since = *empty_since.get_or_insert(now);
+                if now - since >= self.config.empty_room_linger && self.try_close() {
+                    break;
+                }
+            } else {
+                empty_since = None;
+            }
+        }
+        for seat in self.seats.iter().flatten() {
+            seat.link.disconnect(Disconnect::SHUTDOWN);
+        }
+        self.shared.occupancy.store(CLOSED, Ordering::Release);
+    }
+
+    fn seat_count(&self) -> usize {
+        self.seats.iter().flatten().count()
+    }
+
+    /// Closes the room if no seat is taken or reserved.
+    fn try_close(&self) -> bool {
+        self.shared
+            .occupancy
+            .compare_exchange(0, CLOSED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    fn handle(&mut self, command: RoomCommand) {
+        match command {
+            RoomCommand::Join { name, link, reply } => {
+                let welcome = self.join(name, link);
+                // A session that gave up waiting drops its receiver; its link is closed and the seat
+                // is freed on the next tick.
+                let _ = reply.send(welcome);
+            }
+        }
+    }
+
+    /// Seats a player and returns its `Welcome`.
+    pub fn join(&mut self, name: String, link: Arc<PlayerLink>) -> Welcome {
+        let key = self.world.add_player(name.clone());
+        let id = self.world.players()[key].id;
+        let roster: Vec<RosterEntry> = self
+            .world
+            .players()
+            .iter()
+            .map(|(_, p)| RosterEntry {
+                id: p.id,
+                name: p.name.clone(),
+            })
+            .collect();
+        self.events.push(&GameEvent::PlayerJoined(RosterEntry { id, name }));
+        let mut private_events = VecDeque::new();
+        private_events.push_back(events::encode(&GameEvent::Roster(roster)));
+        if !self.leaderboard.is_empty() {
+            private_events.push_back(events::encode(&GameEvent::Leaderboard(self.leaderboard.clone())));
+        }
+        if self.seats.len() <= key {
+            self.seats.resize_with(key + 1, || None);
+        }
+        self.seats[key] = Some(Seat {
+            id,
+            link,
+            confirmed: None,
+            confirmed_events: self.events.end(),
+            pending: None,
+            private_events,
+            force_full: false,
+            behind_since: None,
+            ack_input_seq: 0,
+        });
+        self.metrics.connected_players.fetch_add(1, Ordering::Relaxed);
+        Welcome {
+            player_id: id,
+            room: self.shared.id,
+            tick_rate: self.config.tick_rate.hz(),
+            snapshot_rate: self.config.snapshot_rate.hz(),
+            view_radius: self.config.view_radius,
+            map: (*self.config.map).clone(),
+            resume_token: ResumeToken(random_token()),
+        }
+    }
+
+    fn leave(&mut self, key: PlayerKey) {
+        let Some(seat) = self.seats.get_mut(key).and_then(Option::take) else {
+            return;
+        };
+        self.world.remove_player(key);
+        self.events.push(&GameEvent::PlayerLeft(seat.id));
+        self.scores_dirty = true;
+        self.metrics.connected_players.fetch_sub(1, Ordering::Relaxed);
+        self.shared.occupancy.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Runs one tick: inputs, simulation, events, and on snapshot ticks the snapshots.
+    pub fn tick(&mut self, now: Instant) {
+        // Phases:
+        // 1. drain each link: at most one input, chat, full-snapshot requests; drop closed links;
+        // 2. step the world (pure simulation);
+        // 3. turn what happened into events (kills, scores, leaderboard);
+        // 4. on snapshot ticks, write each player's snapshot into its outbox.
+        self.drain_links();
+        let outcome = self.world.tick(&self.inputs).to_vec();
+        self.shared.tick.store(self.world.tick_number().0, Ordering::Relaxed);
+        self.record_world_events(&outcome);
+        if self.is_snapshot_tick() {
+            self.update_leaderboard();
+            self.deliver_snapshots(now);
+        }
+    }
+
+    fn drain_links(&mut self) {
+        self.inputs.clear();
+        let mut gone = Vec::new();
+        for (key, seat) in self.seats.iter_mut().enumerate() {
+            let Some(seat) = seat else { continue };
+            if seat.link.disconnected().is_some() {
+                gone.push(key);
+                continue;
+            }
+            let drained = seat.link.drain();
+            if let Some(input) = drained.input {
+                seat.ack_input_seq = input.seq;
+                self.inputs.push((key, input));
+            }
+            for text in drained.chat {
+                self.events.push(&GameEvent::Chat { from: seat.id, text });
+            }
+            seat.force_full |= drained.full_snapshot;
+        }
+        for key in gone {
+            self.leave(key);
+        }
+    }
+
+    fn record_world_events(&mut self, outcome: &[WorldEvent]) {
+        for event in outcome {
+            match *event {
+                WorldEvent::Kill { killer, victim } => {
+                    self.events.push(&GameEvent::Kill { killer, victim });
+                }
+                WorldEvent::ScoreChanged(key) => {
+                    self.scores_dirty = true;
+                    let score = self.world.player(key).map(|p| p.score);
+                    if let (Some(Some(seat)), Some(score)) = (self.seats.get_mut(key), score) {
+                        seat.private_events
+                            .push_back(events::encode(&GameEvent::YourScore(score)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether this tick is one on which snapshots go out: ticks are spread evenly so that
+    /// `snapshot_rate` of every `tick_rate` ticks are snapshot ticks.
+    fn is_snapshot_tick(&self) -> bool {
+        let t = u64::from(self.world.tick_number().0);
+        let (snap, tick) = (
+            u64::from(self.config.snapshot_rate.hz()),
+            u64::from(self.config.tick_rate.hz()),
+        );
+        t * snap / tick != (t.saturating_sub(1)) * snap / tick || t == 0
+    }
+
+    fn update_leaderboard(&mut self) {
+        let now = self.world.tick_number();
+        if !self.scores_dirty || now < self.next_leaderboard {
+            return;
+        }
+        self.scores_dirty = false;
+        self.next_leaderboard = now.plus(self.config.tick_rate.ticks_for_millis(LEADERBOARD_INTERVAL_MS));
+        let mut scores: Vec<ScoreEntry> = self.world.players().iter().map(|(_, p)| p.score).collect();
+        scores.sort_unstable_by(|a, b| {
+            (b.score, b.kills, a.deaths, a.id).cmp(&(a.score, a.kills, b.deaths, b.id))
+        });
+        scores.truncate(LEADERBOARD_SIZE);
+        if scores != self.leaderboard {
+            self.leaderboard = scores.clone();
+            self.events.push(&GameEvent::Leaderboard(scores));
+        }
+    }
+}
+
+/// 128 random bits for a resume token, from the OS-seeded hasher (no extra dependency; tokens are
+/// unguessable per process start, and never derived from player data).
+fn random_token() -> [u8; 16] {
+    use std::hash::{BuildHasher, RandomState};
+    let state = RandomState::new();
+    let a = state.hash_one(0x5eed_u64).to_le_bytes();
+    let b = state.hash_one(0xf00d_u64).to_le_bytes();
+    let mut token = [0u8; 16];
+    token[..8].copy_from_slice(&a);
+    token[8..].copy_from_slice(&b);
+    token
+}
+
+#[cfg(test)]
+mod tests;

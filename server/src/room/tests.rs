@@ -1,0 +1,147 @@
+use super::*;
+use skirmish_shared::codec::decode_server;
+use skirmish_shared::protocol::{ServerMsg, Snapshot};
+use skirmish_shared::view::ClientView;
+
+fn room() -> Room {
+    let config = Arc::new(ServerConfig::default_for_tests());
+    let shared = Arc::new(RoomShared {
+        id: RoomId(1),
+        occupancy: AtomicUsize::new(0),
+        tick: AtomicU32::new(0),
+    });
+    Room::new(shared, config, Arc::new(Metrics::default()), 5)
+}
+
+fn take_snapshot(link: &PlayerLink) -> Option<Snapshot> {
+    let bytes = link.take_outbound()?;
+    match decode_server(&bytes) {
+        Ok(ServerMsg::Snapshot(s)) => Some(s),
+        other => panic!("expected a snapshot, got {other:?}"),
+    }
+}
+
+fn join(room: &mut Room, name: &str) -> (Arc<PlayerLink>, Welcome) {
+    let link = Arc::new(PlayerLink::new());
+    room.shared.occupancy.fetch_add(1, Ordering::AcqRel);
+    let welcome = room.join(name.into(), link.clone());
+    (link, welcome)
+}
+
+#[test]
+fn a_reader_gets_a_full_snapshot_then_deltas_that_chain() {
+    let mut room = room();
+    let (link, welcome) = join(&mut room, "a");
+    let start = Instant::now();
+    let mut view = ClientView::new();
+    let mut snapshots = 0;
+    for t in 0..60u64 {
+        room.tick(start + Duration::from_millis(t * 16));
+        if let Some(snapshot) = take_snapshot(&link) {
+            if snapshots == 0 {
+                assert_eq!(snapshot.baseline, None, "the first snapshot is full");
+                assert!(matches!(snapshot.events.first(), Some(GameEvent::Roster(r)) if r[0].id == welcome.player_id));
+            }
+            view.apply(&snapshot).expect("chains");
+            snapshots += 1;
+        }
+    }
+    assert_eq!(snapshots, 30, "30 Hz snapshots over 60 ticks");
+    assert!(view.players().contains_key(&welcome.player_id));
+}
+
+#[test]
+fn a_slow_reader_is_skipped_then_disconnected_without_disturbing_others() {
+    let mut room = room();
+    let (reader, _) = join(&mut room, "reader");
+    let (slow, _) = join(&mut room, "slow");
+    let start = Instant::now();
+    let mut view = ClientView::new();
+    let timeout = room.config.slow_reader_timeout;
+    let ticks = (timeout.as_millis() as u64 / 16) + 60;
+    let mut received = 0;
+    let mut told_left = false;
+    for t in 0..ticks {
+        room.tick(start + Duration::from_millis(t * 16));
+        if let Some(snapshot) = take_snapshot(&reader) {
+            view.apply(&snapshot).expect("the reader's deltas chain");
+            told_left |= snapshot.events.iter().any(|e| matches!(e, GameEvent::PlayerLeft(_)));
+            received += 1;
+        }
+        assert!(slow.outbox_pending() || t == 0 || slow.disconnected().is_some());
+    }
+    assert_eq!(slow.disconnected(), Some(Disconnect::TOO_SLOW));
+    assert!(received as u64 >= ticks / 2 - 1, "the reader missed nothing: {received}");
+    assert!(room.metrics.snapshots_skipped.load(Ordering::Relaxed) > 0);
+    // The slow player's seat is gone by the tick after the kick, and the reader was told.
+    assert_eq!(room.seat_count(), 1);
+    assert!(told_left);
+}
+
+#[test]
+fn a_reader_that_catches_up_resumes_from_its_last_taken_snapshot() {
+    let mut room = room();
+    let (link, _) = join(&mut room, "a");
+    let (other, _) = join(&mut room, "b");
+    let spawn = room.config.map.spawns()[0];
+    room.world.place_player(0, spawn);
+    room.world.place_player(1, spawn);
+    let start = Instant::now();
+    let mut view = ClientView::new();
+    for t in 0..200u64 {
+        room.tick(start + Duration::from_millis(t * 16));
+        let _ = other.take_outbound();
+        // Take only every fifth tick: most snapshots are replaced before they are taken.
+        if t % 5 == 0 {
+            if let Some(snapshot) = take_snapshot(&link) {
+                view.apply(&snapshot).expect("replacements are deltas against what the client holds");
+            }
+        }
+    }
+    assert!(room.metrics.snapshots_skipped.load(Ordering::Relaxed) > 10);
+    assert_eq!(view.players().len(), 2);
+}
+
+#[test]
+fn flooding_inputs_cannot_push_out_anyone_elses() {
+    let mut room = room();
+    let (flooder, _) = join(&mut room, "flood");
+    let (calm, _) = join(&mut room, "calm");
+    let start = Instant::now();
+    let mut seq = 0;
+    for t in 0..20u32 {
+        for _ in 0..50 {
+            seq += 1;
+            flooder.push_input(InputFrame { seq, move_x: 1, ..InputFrame::default() });
+        }
+        calm.push_input(InputFrame { seq: t + 1, move_y: 1, ..InputFrame::default() });
+        room.tick(start + Duration::from_millis(u64::from(t) * 16));
+        let calm_key = room.seats.iter().position(|s| s.as_ref().is_some_and(|s| Arc::ptr_eq(&s.link, &calm)));
+        let seat = room.seats[calm_key.expect("seated")].as_ref().expect("seated");
+        assert_eq!(seat.ack_input_seq, t + 1, "every calm input is applied on its tick");
+    }
+}
+
+#[test]
+fn chat_is_broadcast_to_everyone_in_order() {
+    let mut room = room();
+    let (a, welcome_a) = join(&mut room, "a");
+    let (b, _) = join(&mut room, "b");
+    a.push_chat("hello".into());
+    a.push_chat("again".into());
+    let start = Instant::now();
+    let mut heard = Vec::new();
+    for t in 0..4u64 {
+        room.tick(start + Duration::from_millis(t * 16));
+        let _ = take_snapshot(&a);
+        if let Some(s) = take_snapshot(&b) {
+            for event in s.events {
+                if let GameEvent::Chat { from, text } = event {
+                    assert_eq!(from, welcome_a.player_id);
+                    heard.push(text);
+                }
+            }
+        }
+    }
+    assert_eq!(heard, vec!["hello", "again"]);
+}
