@@ -43,6 +43,10 @@ pub struct Args {
     /// Seconds a player may leave its snapshots unread before it is disconnected.
     #[arg(long, default_value_t = 3.0)]
     pub slow_reader_timeout: f64,
+    /// Kernel send buffer per connection in bytes (default: the OS's, auto-tuned). Small values bound
+    /// kernel memory per player and detect slow readers sooner.
+    #[arg(long)]
+    pub socket_send_buffer: Option<usize>,
 }
 
 /// Why the configuration was refused.
@@ -89,6 +93,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// How long a player may leave snapshots unread before it is disconnected.
     pub slow_reader_timeout: Duration,
+    /// Kernel send buffer per connection, if set.
+    pub socket_send_buffer: Option<usize>,
     /// Time allowed for a client to send its HTTP request head.
     pub http_timeout: Duration,
     /// Time allowed between the WebSocket upgrade and the `Hello`.
@@ -167,6 +173,7 @@ impl ServerConfig {
             max_rooms: args.max_rooms,
             max_connections: args.max_connections,
             slow_reader_timeout: Duration::from_secs_f64(args.slow_reader_timeout),
+            socket_send_buffer: args.socket_send_buffer,
             http_timeout: Duration::from_secs(5),
             join_timeout: Duration::from_secs(10),
             empty_room_linger: Duration::from_secs(30),

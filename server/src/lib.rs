@@ -1,15 +1,31 @@
-//! The Skirmish dedicated server.
+//! The Skirmish dedicated server: HTTP and WebSocket on one port, a lobby that seats players in rooms,
+//! and rooms that each run a fixed-tick simulation and send every player snapshots of what it can see.
 //!
 //! # Layout
 //! - [`config`]: flags and the validated [`config::ServerConfig`].
+//! - [`server`]: the listener and request routing; [`http`]: the minimal HTTP layer.
+//! - [`session`]: one player's connection: handshake, reader (decode, validate, rate-limit), writer.
+//! - [`link`]: the bounded meeting point of a session and its room.
+//! - [`lobby`]: seats players in rooms, opening rooms as needed.
+//! - [`room`]: the room task: fixed-step loop, events, snapshot delivery.
 //! - [`world`]: the pure simulation of one room (movement, combat, scores).
-//! - [`grid`]: the uniform spatial grid behind interest management and hit tests.
+//! - [`snapshot`]: interest management, delta encoding, encode-once frames.
+//! - [`grid`]: the uniform spatial grid behind interest and hit tests.
 //! - [`metrics`]: counters and the Prometheus rendering.
+//! - [`client`]: a native client for bots and tests, speaking the real protocol.
 
+pub mod client;
 pub mod config;
 pub mod grid;
+pub mod http;
 pub mod link;
+pub mod lobby;
 pub mod metrics;
 pub mod room;
+pub mod server;
+pub mod session;
 pub mod snapshot;
 pub mod world;
+
+pub use config::{Args, ServerConfig};
+pub use server::Server;

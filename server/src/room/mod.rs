@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::{Duration, Instant};
+use tokio::time::Instant;
 
 /// Occupancy value of a room that has closed and takes no more players.
 pub const CLOSED: usize = usize::MAX;

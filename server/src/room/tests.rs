@@ -2,6 +2,7 @@ use super::*;
 use skirmish_shared::codec::decode_server;
 use skirmish_shared::protocol::{ServerMsg, Snapshot};
 use skirmish_shared::view::ClientView;
+use tokio::time::Duration;
 
 fn room() -> Room {
     let config = Arc::new(ServerConfig::default_for_tests());

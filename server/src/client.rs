@@ -1,0 +1,191 @@
+//! A native client speaking the real protocol over a real WebSocket: used by the load-test bots and
+//! the integration tests. It keeps a [`ClientView`] up to date from the snapshots it receives.
+
+use futures_util::{SinkExt, StreamExt};
+use skirmish_shared::codec::{decode_server, encode_client, CodecError};
+use skirmish_shared::physics::MoveParams;
+use skirmish_shared::protocol::{
+    ClientMsg, GameEvent, Hello, InputFrame, RefuseReason, ServerMsg, Snapshot, Welcome, PROTOCOL_VERSION,
+};
+use skirmish_shared::time::TickRate;
+use skirmish_shared::view::{ClientView, ViewError};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Why the client stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The WebSocket failed.
+    #[error("websocket: {0}")]
+    Ws(#[from] tungstenite::Error),
+    /// The server sent bytes that do not decode.
+    #[error("decode: {0}")]
+    Codec(#[from] CodecError),
+    /// A snapshot did not apply to the view.
+    #[error("view: {0}")]
+    View(#[from] ViewError),
+    /// The server refused the handshake.
+    #[error("refused ({reason:?}): {detail}")]
+    Refused {
+        /// The reason code.
+        reason: RefuseReason,
+        /// The explanation.
+        detail: String,
+    },
+    /// The server closed the connection.
+    #[error("closed by the server: {0:?}")]
+    Closed(Option<CloseFrame>),
+    /// The server sent something out of place.
+    #[error("unexpected message: {0}")]
+    Unexpected(&'static str),
+}
+
+/// A connected, welcomed player.
+pub struct GameClient {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    welcome: Welcome,
+    params: MoveParams,
+    view: ClientView,
+    next_seq: u32,
+    events: Vec<GameEvent>,
+    bytes_received: u64,
+}
+
+impl GameClient {
+    /// Connects to `url` (`ws://host:port/ws`), says `Hello` and waits for `Welcome`.
+    pub async fn connect(url: &str, name: &str) -> Result<GameClient, ClientError> {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+        let _ = match ws.get_ref() {
+            MaybeTlsStream::Plain(tcp) => tcp.set_nodelay(true),
+            _ => Ok(()),
+        };
+        let hello = ClientMsg::Hello(Hello {
+            protocol_version: PROTOCOL_VERSION,
+            name: name.to_string(),
+            resume_token: None,
+        });
+        ws.send(Message::Binary(encode_client(&hello).into())).await?;
+        let mut client = GameClient {
+            ws,
+            welcome: placeholder_welcome(),
+            params: MoveParams::new(TickRate::new(60).unwrap_or_else(|| unreachable!())),
+            view: ClientView::new(),
+            next_seq: 1,
+            events: Vec::new(),
+            bytes_received: 0,
+        };
+        match client.next_message().await? {
+            ServerMsg::Welcome(welcome) => {
+                let rate = TickRate::new(welcome.tick_rate).ok_or(ClientError::Unexpected("tick rate out of range"))?;
+                client.params = MoveParams::new(rate);
+                client.welcome = *welcome;
+                Ok(client)
+            }
+            ServerMsg::Refused { reason, detail } => Err(ClientError::Refused { reason, detail }),
+            _ => Err(ClientError::Unexpected("expected Welcome")),
+        }
+    }
+
+    /// The server's `Welcome`.
+    pub fn welcome(&self) -> &Welcome {
+        &self.welcome
+    }
+
+    /// Movement distances at the room's tick rate.
+    pub fn params(&self) -> &MoveParams {
+        &self.params
+    }
+
+    /// What the client sees, as of the last snapshot.
+    pub fn view(&self) -> &ClientView {
+        &self.view
+    }
+
+    /// Events received so far (drained by the caller).
+    pub fn events(&mut self) -> &mut Vec<GameEvent> {
+        &mut self.events
+    }
+
+    /// Payload bytes received so far.
+    pub fn bytes_received(&self) -> u64 {
+        self.bytes_received
+    }
+
+    /// Sends any message.
+    pub async fn send(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
+        self.ws.send(Message::Binary(encode_client(msg).into())).await?;
+        Ok(())
+    }
+
+    /// Sends raw bytes as one binary message (for malformed-input tests).
+    pub async fn send_raw(&mut self, bytes: Vec<u8>) -> Result<(), ClientError> {
+        self.ws.send(Message::Binary(bytes.into())).await?;
+        Ok(())
+    }
+
+    /// Sends the next input frame and returns its sequence number.
+    pub async fn send_input(&mut self, move_x: i8, move_y: i8, aim: u16, buttons: u8) -> Result<u32, ClientError> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let input = InputFrame {
+            seq,
+            move_x,
+            move_y,
+            aim,
+            buttons,
+        };
+        self.send(&ClientMsg::Input(input)).await?;
+        Ok(seq)
+    }
+
+    /// The next message from the server, decoded.
+    pub async fn next_message(&mut self) -> Result<ServerMsg, ClientError> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Binary(bytes))) => {
+                    self.bytes_received += bytes.len() as u64;
+                    return Ok(decode_server(&bytes)?);
+                }
+                Some(Ok(Message::Close(frame))) => return Err(ClientError::Closed(frame)),
+                Some(Ok(Message::Text(_))) => return Err(ClientError::Unexpected("text message")),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err(ClientError::Closed(None)),
+            }
+        }
+    }
+
+    /// The next snapshot, applied to the view (its events are appended to [`GameClient::events`]).
+    /// Other messages in between are skipped.
+    pub async fn next_snapshot(&mut self) -> Result<Snapshot, ClientError> {
+        loop {
+            if let ServerMsg::Snapshot(snapshot) = self.next_message().await? {
+                self.view.apply(&snapshot)?;
+                self.events.extend(snapshot.events.iter().cloned());
+                return Ok(snapshot);
+            }
+        }
+    }
+
+    /// Closes the connection politely.
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+/// A stand-in until the real `Welcome` arrives (never exposed).
+fn placeholder_welcome() -> Welcome {
+    use skirmish_shared::protocol::{EntityId, ResumeToken, RoomId};
+    let map = skirmish_shared::map::Map::parse("S").unwrap_or_else(|_| unreachable!("a one-tile map is valid"));
+    Welcome {
+        player_id: EntityId(0),
+        room: RoomId(0),
+        tick_rate: 60,
+        snapshot_rate: 30,
+        view_radius: 0,
+        map,
+        resume_token: ResumeToken([0; 16]),
+    }
+}

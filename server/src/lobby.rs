@@ -1,0 +1,136 @@
+//! The lobby: places each joining player in a room with a free seat, opening rooms as needed.
+
+use crate::config::ServerConfig;
+use crate::link::PlayerLink;
+use crate::metrics::Metrics;
+use crate::room::{Room, RoomCommand, RoomShared, CLOSED};
+use skirmish_shared::protocol::{RoomId, Welcome};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Join requests a room's command channel holds before senders wait.
+const ROOM_COMMAND_QUEUE: usize = 64;
+
+/// Why a player could not be seated.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JoinError {
+    /// Every room is full and the room limit is reached.
+    #[error("every room is full")]
+    ServerFull,
+    /// The server is shutting down.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+#[derive(Debug, Clone)]
+struct RoomHandle {
+    shared: Arc<RoomShared>,
+    commands: mpsc::Sender<RoomCommand>,
+}
+
+/// Seats players in rooms. Shared by every session.
+#[derive(Debug)]
+pub struct Lobby {
+    config: Arc<ServerConfig>,
+    metrics: Arc<Metrics>,
+    shutdown: watch::Receiver<bool>,
+    rooms: Mutex<Vec<RoomHandle>>,
+    next_room_id: AtomicU32,
+}
+
+impl Lobby {
+    /// An empty lobby; rooms it opens stop when `shutdown` turns true.
+    pub fn new(config: Arc<ServerConfig>, metrics: Arc<Metrics>, shutdown: watch::Receiver<bool>) -> Lobby {
+        Lobby {
+            config,
+            metrics,
+            shutdown,
+            rooms: Mutex::new(Vec::new()),
+            next_room_id: AtomicU32::new(1),
+        }
+    }
+
+    /// Seats a player and returns its `Welcome`.
+    pub async fn join(&self, name: String, link: Arc<PlayerLink>) -> Result<Welcome, JoinError> {
+        // A room can close between the reservation and the request; try a few rooms.
+        for _ in 0..4 {
+            if *self.shutdown.borrow() {
+                return Err(JoinError::ShuttingDown);
+            }
+            let room = self.reserve_seat()?;
+            let (reply, welcome) = oneshot::channel();
+            let command = RoomCommand::Join {
+                name: name.clone(),
+                link: link.clone(),
+                reply,
+            };
+            if room.commands.send(command).await.is_ok() {
+                if let Ok(welcome) = welcome.await {
+                    return Ok(welcome);
+                }
+            }
+            release_seat(&room.shared.occupancy);
+        }
+        Err(JoinError::ServerFull)
+    }
+
+    /// Reserves a seat in the first room with one free, opening a room if none has.
+    fn reserve_seat(&self) -> Result<RoomHandle, JoinError> {
+        let capacity = self.config.max_players_per_room;
+        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        rooms.retain(|room| room.shared.occupancy.load(Ordering::Acquire) != CLOSED);
+        for room in rooms.iter() {
+            let reserved = room
+                .shared
+                .occupancy
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < capacity).then_some(n + 1));
+            if reserved.is_ok() {
+                return Ok(room.clone());
+            }
+        }
+        if rooms.len() >= self.config.max_rooms {
+            return Err(JoinError::ServerFull);
+        }
+        let room = self.open_room(1);
+        rooms.push(room.clone());
+        Ok(room)
+    }
+
+    /// Starts a room task with `reserved` seats already taken.
+    fn open_room(&self, reserved: usize) -> RoomHandle {
+        let id = RoomId(self.next_room_id.fetch_add(1, Ordering::Relaxed));
+        let shared = Arc::new(RoomShared {
+            id,
+            occupancy: AtomicUsize::new(reserved),
+            tick: AtomicU32::new(0),
+        });
+        let (commands, receiver) = mpsc::channel(ROOM_COMMAND_QUEUE);
+        let seed = u64::from(id.0).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ std::process::id() as u64;
+        let room = Room::new(shared.clone(), self.config.clone(), self.metrics.clone(), seed);
+        let metrics = self.metrics.clone();
+        let shutdown = self.shutdown.clone();
+        metrics.rooms.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            room.run(receiver, shutdown).await;
+            metrics.rooms.fetch_sub(1, Ordering::Relaxed);
+        });
+        RoomHandle { shared, commands }
+    }
+
+    /// The current tick of a room, if it is open (for `Pong`).
+    pub fn room_tick(&self, id: RoomId) -> Option<u32> {
+        let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        rooms
+            .iter()
+            .find(|r| r.shared.id == id)
+            .map(|r| r.shared.tick.load(Ordering::Relaxed))
+    }
+}
+
+/// Gives back a reserved seat (unless the room has closed).
+fn release_seat(occupancy: &AtomicUsize) {
+    let _ = occupancy.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+        (n != CLOSED && n > 0).then(|| n - 1)
+    });
+}

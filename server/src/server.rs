@@ -1,0 +1,186 @@
+//! The listener: accepts TCP connections, routes each request, and runs sessions until shutdown.
+
+use crate::config::ServerConfig;
+use crate::http::{self, StaticFiles};
+use crate::lobby::Lobby;
+use crate::metrics::Metrics;
+use crate::session;
+use skirmish_shared::protocol::{MAX_CLIENT_MSG_BYTES, MAX_SERVER_MSG_BYTES};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+/// Read buffer per WebSocket. Client messages are at most [`MAX_CLIENT_MSG_BYTES`]; tungstenite's
+/// 128 KiB default costs memory and CPU at thousands of connections for nothing.
+const WS_READ_BUFFER: usize = 4 * 1024;
+
+/// What every connection task shares.
+#[derive(Debug)]
+pub struct Context {
+    /// The configuration.
+    pub config: Arc<ServerConfig>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Rooms and seating.
+    pub lobby: Lobby,
+    /// The files served over HTTP.
+    pub assets: StaticFiles,
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: TcpListener,
+    ctx: Arc<Context>,
+    shutdown: watch::Sender<bool>,
+}
+
+/// The WebSocket settings for game connections: small buffers, limits sized to the protocol, and
+/// masked client frames required.
+pub fn websocket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_SERVER_MSG_BYTES * 2)
+        .max_message_size(Some(MAX_CLIENT_MSG_BYTES))
+        .max_frame_size(Some(MAX_CLIENT_MSG_BYTES))
+        .accept_unmasked_frames(false)
+}
+
+impl Server {
+    /// Binds the listener and loads the static files.
+    pub async fn bind(config: ServerConfig) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(config.bind).await?;
+        let assets = StaticFiles::load(&config.assets_dir)?;
+        let config = Arc::new(config);
+        let metrics = Arc::new(Metrics::default());
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let lobby = Lobby::new(config.clone(), metrics.clone(), shutdown_rx);
+        Ok(Server {
+            listener,
+            ctx: Arc::new(Context {
+                config,
+                metrics,
+                lobby,
+                assets,
+            }),
+            shutdown,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The server's counters.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.ctx.metrics.clone()
+    }
+
+    /// Accepts connections until `shutdown` completes; then stops the rooms, which close every
+    /// player's connection with 1001 (going away).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let limit = Arc::new(Semaphore::new(self.ctx.config.max_connections));
+        tokio::pin!(shutdown);
+        loop {
+            let accepted = tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = self.listener.accept() => accepted,
+            };
+            let (stream, peer) = match accepted {
+                Ok(conn) => conn,
+                Err(_) => {
+                    // Out of file descriptors or similar: back off briefly instead of spinning.
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = limit.clone().try_acquire_owned() else {
+                drop(stream); // over the connection cap: refuse before any work
+                continue;
+            };
+            let ctx = self.ctx.clone();
+            tokio::spawn(async move {
+                ctx.metrics.open_connections.fetch_add(1, Relaxed);
+                handle_connection(stream, peer, &ctx).await;
+                ctx.metrics.open_connections.fetch_sub(1, Relaxed);
+                drop(permit);
+            });
+        }
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// Serves one connection: a request head, then a response or a WebSocket session.
+async fn handle_connection(mut stream: TcpStream, _peer: SocketAddr, ctx: &Arc<Context>) {
+    let _ = stream.set_nodelay(true);
+    if let Some(bytes) = ctx.config.socket_send_buffer {
+        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(bytes);
+    }
+    let (request, leftover) = match timeout(ctx.config.http_timeout, http::read_head(&mut stream)).await {
+        Ok(Ok(head)) => head,
+        Ok(Err(http::HttpError::TooLarge)) => {
+            let _ = http::respond_error(&mut stream, "431 Request Header Fields Too Large").await;
+            return;
+        }
+        Ok(Err(http::HttpError::Malformed(_))) => {
+            let _ = http::respond_error(&mut stream, "400 Bad Request").await;
+            return;
+        }
+        Ok(Err(http::HttpError::Io(_))) | Err(_) => return,
+    };
+    let head_only = request.method == "HEAD";
+    if request.method != "GET" && !head_only {
+        let _ = http::respond_error(&mut stream, "405 Method Not Allowed").await;
+        return;
+    }
+    let result = match request.path.as_str() {
+        "/ws" => return upgrade(stream, &request, leftover, ctx).await,
+        "/healthz" => http::respond(&mut stream, "200 OK", "text/plain; charset=utf-8", b"ok\n", head_only).await,
+        "/metrics" => {
+            let body = ctx.metrics.render();
+            let kind = "text/plain; version=0.0.4; charset=utf-8";
+            http::respond(&mut stream, "200 OK", kind, body.as_bytes(), head_only).await
+        }
+        path => match ctx.assets.get(path) {
+            Some((kind, body)) => http::respond(&mut stream, "200 OK", kind, body, head_only).await,
+            None => http::respond_error(&mut stream, "404 Not Found").await,
+        },
+    };
+    let _ = result;
+}
+
+/// Checks the WebSocket handshake, answers 101 and runs the session.
+async fn upgrade(mut stream: TcpStream, request: &http::Request, leftover: Vec<u8>, ctx: &Arc<Context>) {
+    use tokio::io::AsyncWriteExt;
+    let is_upgrade = request.header_has_token("connection", "upgrade")
+        && request.header_has_token("upgrade", "websocket");
+    let key = request.header("sec-websocket-key").map(str::trim);
+    if !is_upgrade || key.is_none_or(|k| k.len() != 24) {
+        let _ = http::respond_error(&mut stream, "400 Bad Request").await;
+        return;
+    }
+    if request.header("sec-websocket-version").map(str::trim) != Some("13") {
+        let _ = stream
+            .write_all(b"HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await;
+        return;
+    }
+    let accept = derive_accept_key(key.unwrap_or_default().as_bytes());
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    if stream.write_all(response.as_bytes()).await.is_err() {
+        return;
+    }
+    let ws = WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(websocket_config())).await;
+    session::run(ws, ctx.clone()).await;
+}

@@ -1,0 +1,322 @@
+//! One player's connection after the WebSocket upgrade: the handshake, then a reader and a writer.
+//!
+//! The reader decodes (bounded), validates and rate-limits what the client sends and hands it to the
+//! room through the [`PlayerLink`]; it never touches the world. The writer sends whatever the room put
+//! in the link's outbox, and pongs. Either side ending ends the session with a close code that says why.
+
+use crate::link::{Disconnect, PlayerLink};
+use crate::server::Context;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use skirmish_shared::codec::{decode_client, encode_server};
+use skirmish_shared::protocol::{
+    close_code, ClientMsg, Hello, RefuseReason, ServerMsg, PROTOCOL_VERSION,
+};
+use skirmish_shared::text::{sanitize_chat, sanitize_name};
+use skirmish_shared::time::Tick;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::{timeout, Instant};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// Time allowed to send a close frame before the connection is dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Chat lines a player may send in a burst.
+const CHAT_BURST: f64 = 5.0;
+/// Chat lines per second a player may sustain.
+const CHAT_PER_SECOND: f64 = 0.5;
+/// Chat lines over the limit tolerated before the connection is closed.
+const CHAT_ABUSE_LIMIT: u32 = 20;
+/// Pongs queued for the writer; pings beyond this are not answered.
+const PONG_QUEUE: usize = 4;
+
+/// A token bucket: `burst` tokens, refilled at `rate` per second.
+#[derive(Debug)]
+struct TokenBucket {
+    tokens: f64,
+    burst: f64,
+    rate: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(burst: f64, rate: f64) -> TokenBucket {
+        TokenBucket {
+            tokens: burst,
+            burst,
+            rate,
+            last: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + (now - self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+fn close_message(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    }))
+}
+
+/// Sends a close frame, bounded in time, and drops the socket.
+async fn close(mut ws: Ws, code: u16, reason: &str) {
+    let _ = timeout(CLOSE_TIMEOUT, ws.send(close_message(code, reason))).await;
+}
+
+/// Sends `Refused` and closes.
+async fn refuse(mut ws: Ws, reason: RefuseReason, code: u16, detail: String) {
+    let refused = encode_server(&ServerMsg::Refused {
+        reason,
+        detail: detail.clone(),
+    });
+    let _ = timeout(CLOSE_TIMEOUT, ws.send(Message::Binary(refused.into()))).await;
+    close(ws, code, &detail).await;
+}
+
+/// The close code for a WebSocket-level read error.
+fn close_code_for(error: &WsError) -> Disconnect {
+    match error {
+        WsError::Capacity(_) => Disconnect {
+            code: close_code::MESSAGE_TOO_BIG,
+            reason: "message too big",
+        },
+        WsError::Utf8(_) => Disconnect {
+            code: close_code::INVALID_PAYLOAD,
+            reason: "invalid UTF-8",
+        },
+        _ => Disconnect {
+            code: close_code::PROTOCOL_ERROR,
+            reason: "protocol error",
+        },
+    }
+}
+
+/// What the handshake phase ended with.
+enum HelloOutcome {
+    Hello(Hello),
+    Close(Disconnect),
+    Gone,
+}
+
+/// Waits for the first message, which must be a `Hello`.
+async fn read_hello(ws: &mut Ws) -> HelloOutcome {
+    loop {
+        let message = match ws.next().await {
+            Some(Ok(message)) => message,
+            Some(Err(e)) => return HelloOutcome::Close(close_code_for(&e)),
+            None => return HelloOutcome::Gone,
+        };
+        match message {
+            Message::Binary(bytes) => {
+                return match decode_client(&bytes) {
+                    Ok(ClientMsg::Hello(hello)) => HelloOutcome::Hello(hello),
+                    Ok(_) => HelloOutcome::Close(Disconnect {
+                        code: close_code::POLICY_VIOLATION,
+                        reason: "expected Hello",
+                    }),
+                    Err(_) => HelloOutcome::Close(Disconnect {
+                        code: close_code::INVALID_PAYLOAD,
+                        reason: "undecodable message",
+                    }),
+                };
+            }
+            Message::Text(_) => {
+                return HelloOutcome::Close(Disconnect {
+                    code: close_code::UNSUPPORTED_DATA,
+                    reason: "binary messages only",
+                })
+            }
+            Message::Close(_) => return HelloOutcome::Gone,
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+        }
+    }
+}
+
+/// Runs a session from the upgraded socket to the end.
+pub async fn run(mut ws: Ws, ctx: Arc<Context>) {
+    let hello = match timeout(ctx.config.join_timeout, read_hello(&mut ws)).await {
+        Ok(HelloOutcome::Hello(hello)) => hello,
+        Ok(HelloOutcome::Close(reason)) => {
+            ctx.metrics.protocol_errors.fetch_add(1, Relaxed);
+            return close(ws, reason.code, reason.reason).await;
+        }
+        Ok(HelloOutcome::Gone) => return,
+        Err(_) => return close(ws, close_code::JOIN_TIMEOUT, "no Hello in time").await,
+    };
+    if hello.protocol_version != PROTOCOL_VERSION {
+        let detail = format!(
+            "this server speaks protocol {PROTOCOL_VERSION}, the client speaks {}",
+            hello.protocol_version
+        );
+        let reason = RefuseReason::VersionMismatch {
+            server: PROTOCOL_VERSION,
+        };
+        return refuse(ws, reason, close_code::VERSION_MISMATCH, detail).await;
+    }
+    if hello.resume_token.is_some() {
+        let detail = "this server holds no seats for resuming; join without a token".to_string();
+        return refuse(ws, RefuseReason::BadResumeToken, close_code::BAD_RESUME_TOKEN, detail).await;
+    }
+    let link = Arc::new(PlayerLink::new());
+    let welcome = match ctx.lobby.join(sanitize_name(&hello.name), link.clone()).await {
+        Ok(welcome) => welcome,
+        Err(e) => {
+            return refuse(ws, RefuseReason::ServerFull, close_code::SERVER_FULL, e.to_string()).await;
+        }
+    };
+    let room = welcome.room;
+    let welcome = encode_server(&ServerMsg::Welcome(Box::new(welcome)));
+    ctx.metrics.bytes_sent.fetch_add(welcome.len() as u64, Relaxed);
+    if ws.send(Message::Binary(welcome.into())).await.is_err() {
+        link.disconnect(Disconnect::CLIENT_CLOSED);
+        return;
+    }
+    let (sink, stream) = ws.split();
+    let (pong_tx, pong_rx) = mpsc::channel(PONG_QUEUE);
+    let reader = async {
+        let reason = read_loop(stream, &link, pong_tx, &ctx, room).await;
+        if reason.code != close_code::NORMAL {
+            ctx.metrics.protocol_errors.fetch_add(1, Relaxed);
+        }
+        link.disconnect(reason);
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        _ = write_loop(sink, &link, pong_rx, &ctx) => {}
+        _ = reader => {}
+    }
+    link.disconnect(Disconnect::CLIENT_CLOSED);
+}
+
+/// Reads client messages until the connection ends or misbehaves; returns why it ended.
+async fn read_loop(
+    mut stream: SplitStream<Ws>,
+    link: &PlayerLink,
+    pongs: mpsc::Sender<Vec<u8>>,
+    ctx: &Context,
+    room: skirmish_shared::protocol::RoomId,
+) -> Disconnect {
+    let mut chat_bucket = TokenBucket::new(CHAT_BURST, CHAT_PER_SECOND);
+    let mut chat_abuse = 0;
+    let mut last_seq = 0u32;
+    loop {
+        let bytes = match stream.next().await {
+            Some(Ok(Message::Binary(bytes))) => bytes,
+            Some(Ok(Message::Text(_))) => {
+                return Disconnect {
+                    code: close_code::UNSUPPORTED_DATA,
+                    reason: "binary messages only",
+                }
+            }
+            Some(Ok(Message::Close(_))) | None => return Disconnect::CLIENT_CLOSED,
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return close_code_for(&e),
+        };
+        ctx.metrics.bytes_received.fetch_add(bytes.len() as u64, Relaxed);
+        let invalid = |reason| Disconnect {
+            code: close_code::INVALID_PAYLOAD,
+            reason,
+        };
+        match decode_client(&bytes) {
+            Err(_) => return invalid("undecodable message"),
+            Ok(ClientMsg::Input(input)) => {
+                if !input.is_valid() {
+                    return invalid("input out of range");
+                }
+                if input.seq <= last_seq {
+                    continue; // stale or duplicate: ignore
+                }
+                last_seq = input.seq;
+                if !link.push_input(input) {
+                    ctx.metrics.inputs_dropped.fetch_add(1, Relaxed);
+                }
+            }
+            Ok(ClientMsg::Chat { text }) => {
+                if !chat_bucket.take() {
+                    chat_abuse += 1;
+                    if chat_abuse > CHAT_ABUSE_LIMIT {
+                        return Disconnect {
+                            code: close_code::POLICY_VIOLATION,
+                            reason: "chat flood",
+                        };
+                    }
+                    continue;
+                }
+                if let Some(text) = sanitize_chat(&text) {
+                    link.push_chat(text);
+                }
+            }
+            Ok(ClientMsg::Ping { nonce }) => {
+                let tick = Tick(ctx.lobby.room_tick(room).unwrap_or(0));
+                let _ = pongs.try_send(encode_server(&ServerMsg::Pong { nonce, tick }));
+            }
+            Ok(ClientMsg::RequestFullSnapshot) => link.request_full_snapshot(),
+            Ok(ClientMsg::Hello(_)) => {
+                return Disconnect {
+                    code: close_code::POLICY_VIOLATION,
+                    reason: "Hello after the handshake",
+                }
+            }
+        }
+    }
+}
+
+/// Sends snapshots and pongs until the link is ended, then closes with its reason.
+async fn write_loop(
+    mut sink: SplitSink<Ws, Message>,
+    link: &PlayerLink,
+    mut pongs: mpsc::Receiver<Vec<u8>>,
+    ctx: &Context,
+) {
+    loop {
+        let (message, is_snapshot) = tokio::select! {
+            biased;
+            reason = link.wait_disconnected() => {
+                let _ = timeout(CLOSE_TIMEOUT, sink.send(close_message(reason.code, reason.reason))).await;
+                return;
+            }
+            _ = link.outbound_ready() => match link.take_outbound() {
+                Some(bytes) => (bytes, true),
+                None => continue,
+            },
+            Some(pong) = pongs.recv() => (bytes::Bytes::from(pong), false),
+        };
+        let len = message.len() as u64;
+        tokio::select! {
+            sent = sink.send(Message::Binary(message)) => {
+                if sent.is_err() {
+                    return;
+                }
+            }
+            // A socket that does not drain must not hold the session open once the room gives up on it.
+            reason = link.wait_disconnected() => {
+                let _ = timeout(CLOSE_TIMEOUT, sink.send(close_message(reason.code, reason.reason))).await;
+                return;
+            }
+        }
+        ctx.metrics.bytes_sent.fetch_add(len, Relaxed);
+        if is_snapshot {
+            ctx.metrics.snapshots_sent.fetch_add(1, Relaxed);
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Starting and stopping a real server on 127.0.0.1:0 for integration tests.
+#![allow(dead_code)]
+
+use clap::Parser;
+use skirmish_server::metrics::Metrics;
+use skirmish_server::{Args, Server, ServerConfig};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The longest any integration test may run.
+pub const TEST_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A server running in this process.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub metrics: Arc<Metrics>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts a server with the given extra flags on 127.0.0.1:0.
+    pub async fn start(flags: &[&str]) -> TestServer {
+        let mut argv = vec!["skirmish-server", "--bind", "127.0.0.1:0"];
+        argv.extend_from_slice(flags);
+        let config = ServerConfig::from_args(&Args::parse_from(argv)).expect("valid test config");
+        let server = Server::bind(config).await.expect("bind 127.0.0.1:0");
+        let addr = server.local_addr().expect("bound");
+        let metrics = server.metrics();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            metrics,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// The game socket URL.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Stops the server and waits for its accept loop to end.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .expect("the server stops within 5 s")
+                .expect("the server task did not panic");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// A map file in a fresh temporary folder; returns its path.
+pub fn write_map(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("skirmish-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(format!("{name}.map"));
+    std::fs::write(&path, text).expect("write map");
+    path
+}
+
+/// Runs a test body under [`TEST_DEADLINE`].
+pub async fn bounded<F: std::future::Future<Output = ()>>(body: F) {
+    tokio::time::timeout(TEST_DEADLINE, body)
+        .await
+        .expect("the test finished within its deadline");
+}
