@@ -1,0 +1,93 @@
+//! The Skirmish browser client, compiled to WebAssembly.
+//!
+//! For now it exposes the shared codec to JavaScript: decoding a server message proves the protocol
+//! crate runs in the browser unchanged. The playable client (socket, prediction, rendering) builds on
+//! this crate.
+
+use skirmish_shared::codec::decode_server;
+use skirmish_shared::protocol::ServerMsg;
+use wasm_bindgen::prelude::*;
+
+/// The counts of one decoded snapshot, for JavaScript.
+#[wasm_bindgen]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotSummary {
+    /// The snapshot's server tick.
+    pub tick: u32,
+    /// Whether it is a full snapshot (no baseline).
+    pub full: bool,
+    /// The last input sequence the server applied.
+    pub ack_input_seq: u32,
+    /// Entities that entered the view.
+    pub entered: u32,
+    /// Players with changed fields.
+    pub updated: u32,
+    /// Entities that left the view.
+    pub left: u32,
+    /// Reliable events carried.
+    pub events: u32,
+}
+
+/// Decodes one server message that must be a snapshot, with the shared bounded codec.
+pub fn summarize_snapshot(bytes: &[u8]) -> Result<SnapshotSummary, String> {
+    match decode_server(bytes).map_err(|e| e.to_string())? {
+        ServerMsg::Snapshot(s) => Ok(SnapshotSummary {
+            tick: s.tick.0,
+            full: s.baseline.is_none(),
+            ack_input_seq: s.ack_input_seq,
+            entered: s.entered.len() as u32,
+            updated: s.updated.len() as u32,
+            left: s.left.len() as u32,
+            events: s.events.len() as u32,
+        }),
+        _ => Err("not a snapshot".into()),
+    }
+}
+
+/// JavaScript entry point of [`summarize_snapshot`]; throws on malformed input.
+#[wasm_bindgen(js_name = decodeSnapshot)]
+pub fn decode_snapshot(bytes: &[u8]) -> Result<SnapshotSummary, JsError> {
+    summarize_snapshot(bytes).map_err(|e| JsError::new(&e))
+}
+
+/// The protocol version this client speaks.
+#[wasm_bindgen(js_name = protocolVersion)]
+pub fn protocol_version() -> u16 {
+    skirmish_shared::PROTOCOL_VERSION
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skirmish_shared::codec::encode_server;
+    use skirmish_shared::protocol::{EntityId, Snapshot};
+    use skirmish_shared::time::Tick;
+
+    #[test]
+    fn summarizes_a_snapshot_and_rejects_garbage() {
+        let snapshot = Snapshot {
+            tick: Tick(42),
+            baseline: Some(Tick(40)),
+            ack_input_seq: 7,
+            left: vec![EntityId(1), EntityId(2)],
+            ..Snapshot::default()
+        };
+        let bytes = encode_server(&ServerMsg::Snapshot(snapshot));
+        let summary = summarize_snapshot(&bytes).expect("decodes");
+        assert_eq!(
+            (
+                summary.tick,
+                summary.full,
+                summary.ack_input_seq,
+                summary.left
+            ),
+            (42, false, 7, 2)
+        );
+        assert!(summarize_snapshot(&bytes[..bytes.len() - 1]).is_err());
+        let pong = encode_server(&ServerMsg::Pong {
+            nonce: 1,
+            tick: Tick(1),
+        });
+        assert_eq!(summarize_snapshot(&pong), Err("not a snapshot".to_string()));
+    }
+}

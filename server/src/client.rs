@@ -5,7 +5,8 @@ use futures_util::{SinkExt, StreamExt};
 use skirmish_shared::codec::{decode_server, encode_client, CodecError};
 use skirmish_shared::physics::MoveParams;
 use skirmish_shared::protocol::{
-    ClientMsg, GameEvent, Hello, InputFrame, RefuseReason, ServerMsg, Snapshot, Welcome, PROTOCOL_VERSION,
+    ClientMsg, GameEvent, Hello, InputFrame, RefuseReason, ServerMsg, Snapshot, Welcome,
+    PROTOCOL_VERSION,
 };
 use skirmish_shared::time::TickRate;
 use skirmish_shared::view::{ClientView, ViewError};
@@ -66,7 +67,8 @@ impl GameClient {
             name: name.to_string(),
             resume_token: None,
         });
-        ws.send(Message::Binary(encode_client(&hello).into())).await?;
+        ws.send(Message::Binary(encode_client(&hello).into()))
+            .await?;
         let mut client = GameClient {
             ws,
             welcome: placeholder_welcome(),
@@ -78,7 +80,8 @@ impl GameClient {
         };
         match client.next_message().await? {
             ServerMsg::Welcome(welcome) => {
-                let rate = TickRate::new(welcome.tick_rate).ok_or(ClientError::Unexpected("tick rate out of range"))?;
+                let rate = TickRate::new(welcome.tick_rate)
+                    .ok_or(ClientError::Unexpected("tick rate out of range"))?;
                 client.params = MoveParams::new(rate);
                 client.welcome = *welcome;
                 Ok(client)
@@ -115,7 +118,9 @@ impl GameClient {
 
     /// Sends any message.
     pub async fn send(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
-        self.ws.send(Message::Binary(encode_client(msg).into())).await?;
+        self.ws
+            .send(Message::Binary(encode_client(msg).into()))
+            .await?;
         Ok(())
     }
 
@@ -126,7 +131,13 @@ impl GameClient {
     }
 
     /// Sends the next input frame and returns its sequence number.
-    pub async fn send_input(&mut self, move_x: i8, move_y: i8, aim: u16, buttons: u8) -> Result<u32, ClientError> {
+    pub async fn send_input(
+        &mut self,
+        move_x: i8,
+        move_y: i8,
+        aim: u16,
+        buttons: u8,
+    ) -> Result<u32, ClientError> {
         let seq = self.next_seq;
         self.next_seq += 1;
         let input = InputFrame {
@@ -178,7 +189,8 @@ impl GameClient {
 /// A stand-in until the real `Welcome` arrives (never exposed).
 fn placeholder_welcome() -> Welcome {
     use skirmish_shared::protocol::{EntityId, ResumeToken, RoomId};
-    let map = skirmish_shared::map::Map::parse("S").unwrap_or_else(|_| unreachable!("a one-tile map is valid"));
+    let map = skirmish_shared::map::Map::parse("S")
+        .unwrap_or_else(|_| unreachable!("a one-tile map is valid"));
     Welcome {
         player_id: EntityId(0),
         room: RoomId(0),

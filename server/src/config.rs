@@ -11,7 +11,11 @@ use std::time::Duration;
 
 /// Flags of the `skirmish-server` binary.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "skirmish-server", version, about = "Skirmish dedicated game server")]
+#[command(
+    name = "skirmish-server",
+    version,
+    about = "Skirmish dedicated game server"
+)]
 pub struct Args {
     /// Address for HTTP and WebSocket (the page at /, the game socket at /ws).
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -133,7 +137,11 @@ impl ServerConfig {
             .ok_or_else(|| {
                 invalid(
                     "snapshot-hz",
-                    format!("must be {}..=tick-hz ({})", TickRate::MIN_HZ, tick_rate.hz()),
+                    format!(
+                        "must be {}..=tick-hz ({})",
+                        TickRate::MIN_HZ,
+                        tick_rate.hz()
+                    ),
                 )
             })?;
         if !(1..=10_000).contains(&args.max_players_per_room) {
@@ -148,7 +156,9 @@ impl ServerConfig {
         if args.max_connections == 0 {
             return Err(invalid("max-connections", "must be at least 1"));
         }
-        if !(args.slow_reader_timeout.is_finite() && (0.1..=60.0).contains(&args.slow_reader_timeout)) {
+        if !(args.slow_reader_timeout.is_finite()
+            && (0.1..=60.0).contains(&args.slow_reader_timeout))
+        {
             return Err(invalid("slow-reader-timeout", "must be 0.1..=60 seconds"));
         }
         let assets_dir = args.assets.clone().unwrap_or_else(default_assets_dir);

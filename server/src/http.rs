@@ -129,7 +129,14 @@ pub async fn respond(
 
 /// Writes a plain-text error response.
 pub async fn respond_error(stream: &mut TcpStream, status: &str) -> std::io::Result<()> {
-    respond(stream, status, "text/plain; charset=utf-8", status.as_bytes(), false).await
+    respond(
+        stream,
+        status,
+        "text/plain; charset=utf-8",
+        status.as_bytes(),
+        false,
+    )
+    .await
 }
 
 /// The content type for a file name.
@@ -199,7 +206,10 @@ mod tests {
 
     #[test]
     fn content_types_follow_extensions() {
-        assert_eq!(content_type("/pkg/skirmish_client_bg.wasm"), "application/wasm");
+        assert_eq!(
+            content_type("/pkg/skirmish_client_bg.wasm"),
+            "application/wasm"
+        );
         assert_eq!(content_type("/index.html"), "text/html; charset=utf-8");
         assert_eq!(content_type("/x.js"), "text/javascript; charset=utf-8");
         assert_eq!(content_type("/noext"), "application/octet-stream");

@@ -82,7 +82,9 @@ impl Default for PlayerLink {
 /// Locks a mutex, recovering the data if a panicking thread poisoned it (the data stays consistent:
 /// every critical section here is a single push, pop or swap).
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl PlayerLink {
@@ -227,7 +229,10 @@ mod tests {
     #[test]
     fn the_outbox_holds_one_message_and_the_latest_wins() {
         let link = PlayerLink::new();
-        assert!(!link.replace_if_pending(Bytes::from_static(b"x")), "nothing to replace");
+        assert!(
+            !link.replace_if_pending(Bytes::from_static(b"x")),
+            "nothing to replace"
+        );
         assert!(link.offer_if_empty(Bytes::from_static(b"a")));
         assert!(link.outbox_pending());
         assert!(!link.offer_if_empty(Bytes::from_static(b"b")));

@@ -41,7 +41,11 @@ pub struct Lobby {
 
 impl Lobby {
     /// An empty lobby; rooms it opens stop when `shutdown` turns true.
-    pub fn new(config: Arc<ServerConfig>, metrics: Arc<Metrics>, shutdown: watch::Receiver<bool>) -> Lobby {
+    pub fn new(
+        config: Arc<ServerConfig>,
+        metrics: Arc<Metrics>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Lobby {
         Lobby {
             config,
             metrics,
@@ -81,10 +85,12 @@ impl Lobby {
         let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
         rooms.retain(|room| room.shared.occupancy.load(Ordering::Acquire) != CLOSED);
         for room in rooms.iter() {
-            let reserved = room
-                .shared
-                .occupancy
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < capacity).then_some(n + 1));
+            let reserved =
+                room.shared
+                    .occupancy
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                        (n < capacity).then_some(n + 1)
+                    });
             if reserved.is_ok() {
                 return Ok(room.clone());
             }
@@ -107,7 +113,12 @@ impl Lobby {
         });
         let (commands, receiver) = mpsc::channel(ROOM_COMMAND_QUEUE);
         let seed = u64::from(id.0).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ std::process::id() as u64;
-        let room = Room::new(shared.clone(), self.config.clone(), self.metrics.clone(), seed);
+        let room = Room::new(
+            shared.clone(),
+            self.config.clone(),
+            self.metrics.clone(),
+            seed,
+        );
         let metrics = self.metrics.clone();
         let shutdown = self.shutdown.clone();
         metrics.rooms.fetch_add(1, Ordering::Relaxed);

@@ -64,12 +64,23 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
         let counter = |out: &mut String, name: &str, help: &str, value: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
         };
         let gauge = |out: &mut String, name: &str, help: &str, value: f64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
         };
-        counter(&mut out, "skirmish_ticks_total", "Simulation ticks run.", self.ticks.load(Relaxed));
+        counter(
+            &mut out,
+            "skirmish_ticks_total",
+            "Simulation ticks run.",
+            self.ticks.load(Relaxed),
+        );
         counter(
             &mut out,
             "skirmish_tick_overruns_total",
@@ -84,10 +95,16 @@ impl Metrics {
         let mut cumulative = 0;
         for (upper, bucket) in TICK_BUCKETS.iter().zip(&self.tick_buckets) {
             cumulative += bucket.load(Relaxed);
-            let _ = writeln!(out, "skirmish_tick_duration_seconds_bucket{{le=\"{upper}\"}} {cumulative}");
+            let _ = writeln!(
+                out,
+                "skirmish_tick_duration_seconds_bucket{{le=\"{upper}\"}} {cumulative}"
+            );
         }
         let count = self.tick_count.load(Relaxed);
-        let _ = writeln!(out, "skirmish_tick_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "skirmish_tick_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
         let sum = self.tick_nanos.load(Relaxed) as f64 / 1e9;
         let _ = writeln!(out, "skirmish_tick_duration_seconds_sum {sum}");
         let _ = writeln!(out, "skirmish_tick_duration_seconds_count {count}");
@@ -103,17 +120,38 @@ impl Metrics {
             "Open TCP connections (HTTP and WebSocket).",
             self.open_connections.load(Relaxed) as f64,
         );
-        gauge(&mut out, "skirmish_rooms", "Rooms running.", self.rooms.load(Relaxed) as f64);
+        gauge(
+            &mut out,
+            "skirmish_rooms",
+            "Rooms running.",
+            self.rooms.load(Relaxed) as f64,
+        );
         let counters = [
-            ("skirmish_bytes_sent_total", "WebSocket payload bytes sent.", &self.bytes_sent),
-            ("skirmish_bytes_received_total", "WebSocket payload bytes received.", &self.bytes_received),
-            ("skirmish_snapshots_sent_total", "Snapshots written to sockets.", &self.snapshots_sent),
+            (
+                "skirmish_bytes_sent_total",
+                "WebSocket payload bytes sent.",
+                &self.bytes_sent,
+            ),
+            (
+                "skirmish_bytes_received_total",
+                "WebSocket payload bytes received.",
+                &self.bytes_received,
+            ),
+            (
+                "skirmish_snapshots_sent_total",
+                "Snapshots written to sockets.",
+                &self.snapshots_sent,
+            ),
             (
                 "skirmish_snapshots_skipped_total",
                 "Snapshots replaced by a newer one before a slow socket took them.",
                 &self.snapshots_skipped,
             ),
-            ("skirmish_inputs_dropped_total", "Inputs dropped from full input buffers.", &self.inputs_dropped),
+            (
+                "skirmish_inputs_dropped_total",
+                "Inputs dropped from full input buffers.",
+                &self.inputs_dropped,
+            ),
             (
                 "skirmish_slow_reader_disconnects_total",
                 "Players disconnected for leaving snapshots unread.",

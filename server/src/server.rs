@@ -124,7 +124,9 @@ async fn handle_connection(mut stream: TcpStream, _peer: SocketAddr, ctx: &Arc<C
     if let Some(bytes) = ctx.config.socket_send_buffer {
         let _ = socket2::SockRef::from(&stream).set_send_buffer_size(bytes);
     }
-    let (request, leftover) = match timeout(ctx.config.http_timeout, http::read_head(&mut stream)).await {
+    let (request, leftover) = match timeout(ctx.config.http_timeout, http::read_head(&mut stream))
+        .await
+    {
         Ok(Ok(head)) => head,
         Ok(Err(http::HttpError::TooLarge)) => {
             let _ = http::respond_error(&mut stream, "431 Request Header Fields Too Large").await;
@@ -143,7 +145,16 @@ async fn handle_connection(mut stream: TcpStream, _peer: SocketAddr, ctx: &Arc<C
     }
     let result = match request.path.as_str() {
         "/ws" => return upgrade(stream, &request, leftover, ctx).await,
-        "/healthz" => http::respond(&mut stream, "200 OK", "text/plain; charset=utf-8", b"ok\n", head_only).await,
+        "/healthz" => {
+            http::respond(
+                &mut stream,
+                "200 OK",
+                "text/plain; charset=utf-8",
+                b"ok\n",
+                head_only,
+            )
+            .await
+        }
         "/metrics" => {
             let body = ctx.metrics.render();
             let kind = "text/plain; version=0.0.4; charset=utf-8";
@@ -158,7 +169,12 @@ async fn handle_connection(mut stream: TcpStream, _peer: SocketAddr, ctx: &Arc<C
 }
 
 /// Checks the WebSocket handshake, answers 101 and runs the session.
-async fn upgrade(mut stream: TcpStream, request: &http::Request, leftover: Vec<u8>, ctx: &Arc<Context>) {
+async fn upgrade(
+    mut stream: TcpStream,
+    request: &http::Request,
+    leftover: Vec<u8>,
+    ctx: &Arc<Context>,
+) {
     use tokio::io::AsyncWriteExt;
     let is_upgrade = request.header_has_token("connection", "upgrade")
         && request.header_has_token("upgrade", "websocket");
@@ -181,6 +197,12 @@ async fn upgrade(mut stream: TcpStream, request: &http::Request, leftover: Vec<u
     if stream.write_all(response.as_bytes()).await.is_err() {
         return;
     }
-    let ws = WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(websocket_config())).await;
+    let ws = WebSocketStream::from_partially_read(
+        stream,
+        leftover,
+        Role::Server,
+        Some(websocket_config()),
+    )
+    .await;
     session::run(ws, ctx.clone()).await;
 }

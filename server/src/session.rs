@@ -175,18 +175,36 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>) {
     }
     if hello.resume_token.is_some() {
         let detail = "this server holds no seats for resuming; join without a token".to_string();
-        return refuse(ws, RefuseReason::BadResumeToken, close_code::BAD_RESUME_TOKEN, detail).await;
+        return refuse(
+            ws,
+            RefuseReason::BadResumeToken,
+            close_code::BAD_RESUME_TOKEN,
+            detail,
+        )
+        .await;
     }
     let link = Arc::new(PlayerLink::new());
-    let welcome = match ctx.lobby.join(sanitize_name(&hello.name), link.clone()).await {
+    let welcome = match ctx
+        .lobby
+        .join(sanitize_name(&hello.name), link.clone())
+        .await
+    {
         Ok(welcome) => welcome,
         Err(e) => {
-            return refuse(ws, RefuseReason::ServerFull, close_code::SERVER_FULL, e.to_string()).await;
+            return refuse(
+                ws,
+                RefuseReason::ServerFull,
+                close_code::SERVER_FULL,
+                e.to_string(),
+            )
+            .await;
         }
     };
     let room = welcome.room;
     let welcome = encode_server(&ServerMsg::Welcome(Box::new(welcome)));
-    ctx.metrics.bytes_sent.fetch_add(welcome.len() as u64, Relaxed);
+    ctx.metrics
+        .bytes_sent
+        .fetch_add(welcome.len() as u64, Relaxed);
     if ws.send(Message::Binary(welcome.into())).await.is_err() {
         link.disconnect(Disconnect::CLIENT_CLOSED);
         return;
@@ -232,7 +250,9 @@ async fn read_loop(
             Some(Ok(_)) => continue,
             Some(Err(e)) => return close_code_for(&e),
         };
-        ctx.metrics.bytes_received.fetch_add(bytes.len() as u64, Relaxed);
+        ctx.metrics
+            .bytes_received
+            .fetch_add(bytes.len() as u64, Relaxed);
         let invalid = |reason| Disconnect {
             code: close_code::INVALID_PAYLOAD,
             reason,

@@ -10,7 +10,11 @@ use std::sync::atomic::Ordering::Relaxed;
 use support::{bounded, write_map, TestServer};
 
 /// Reads snapshots until `done` holds for the client, at most `limit` of them.
-async fn until(client: &mut GameClient, limit: usize, mut done: impl FnMut(&GameClient) -> bool) -> bool {
+async fn until(
+    client: &mut GameClient,
+    limit: usize,
+    mut done: impl FnMut(&GameClient) -> bool,
+) -> bool {
     for _ in 0..limit {
         client.next_snapshot().await.expect("snapshot");
         if done(client) {
@@ -31,13 +35,27 @@ fn position(client: &GameClient, id: EntityId) -> Option<skirmish_shared::fixed:
 async fn two_players_join_and_each_sees_the_other_move() {
     bounded(async {
         let server = TestServer::start(&["--view-radius", "100000"]).await;
-        let mut a = GameClient::connect(&server.ws_url(), "alice").await.expect("a joins");
-        let mut b = GameClient::connect(&server.ws_url(), "bob").await.expect("b joins");
+        let mut a = GameClient::connect(&server.ws_url(), "alice")
+            .await
+            .expect("a joins");
+        let mut b = GameClient::connect(&server.ws_url(), "bob")
+            .await
+            .expect("b joins");
         let (a_id, b_id) = (a.welcome().player_id, b.welcome().player_id);
         assert_ne!(a_id, b_id);
-        assert_eq!(a.welcome().room, b.welcome().room, "both seated in the first room");
-        assert!(until(&mut a, 60, |c| c.view().players().contains_key(&b_id)).await, "a sees b");
-        assert!(until(&mut b, 60, |c| c.view().players().contains_key(&a_id)).await, "b sees a");
+        assert_eq!(
+            a.welcome().room,
+            b.welcome().room,
+            "both seated in the first room"
+        );
+        assert!(
+            until(&mut a, 60, |c| c.view().players().contains_key(&b_id)).await,
+            "a sees b"
+        );
+        assert!(
+            until(&mut b, 60, |c| c.view().players().contains_key(&a_id)).await,
+            "b sees a"
+        );
         // Each moves; the other sees it.
         let a_start = position(&b, a_id).expect("a in b's view");
         let b_start = position(&a, b_id).expect("b in a's view");
@@ -47,8 +65,14 @@ async fn two_players_join_and_each_sees_the_other_move() {
             a.next_snapshot().await.expect("snapshot");
             b.next_snapshot().await.expect("snapshot");
         }
-        let a_moved = until(&mut b, 60, |c| position(c, a_id).is_some_and(|p| p.y > a_start.y)).await;
-        let b_moved = until(&mut a, 60, |c| position(c, b_id).is_some_and(|p| p.y < b_start.y)).await;
+        let a_moved = until(&mut b, 60, |c| {
+            position(c, a_id).is_some_and(|p| p.y > a_start.y)
+        })
+        .await;
+        let b_moved = until(&mut a, 60, |c| {
+            position(c, b_id).is_some_and(|p| p.y < b_start.y)
+        })
+        .await;
         assert!(a_moved && b_moved, "each saw the other move");
         // Names arrive with the roster.
         let names: Vec<String> = a
@@ -70,26 +94,48 @@ async fn two_players_join_and_each_sees_the_other_move() {
 async fn input_sequences_are_acknowledged_in_order() {
     bounded(async {
         let server = TestServer::start(&[]).await;
-        let mut client = GameClient::connect(&server.ws_url(), "acker").await.expect("joins");
+        let mut client = GameClient::connect(&server.ws_url(), "acker")
+            .await
+            .expect("joins");
         // Like a real client: two inputs (two 60 Hz ticks) per 30 Hz snapshot.
         let mut sent = Vec::new();
         let mut acks = Vec::new();
         for _ in 0..20 {
             sent.push(client.send_input(1, 0, 0, 0).await.expect("send"));
             sent.push(client.send_input(1, 0, 0, 0).await.expect("send"));
-            acks.push(client.next_snapshot().await.expect("snapshot").ack_input_seq);
+            acks.push(
+                client
+                    .next_snapshot()
+                    .await
+                    .expect("snapshot")
+                    .ack_input_seq,
+            );
         }
         let last_seq = *sent.last().expect("sent");
         for _ in 0..100 {
-            let ack = client.next_snapshot().await.expect("snapshot").ack_input_seq;
+            let ack = client
+                .next_snapshot()
+                .await
+                .expect("snapshot")
+                .ack_input_seq;
             acks.push(ack);
             if ack == last_seq {
                 break;
             }
         }
-        assert_eq!(acks.last(), Some(&last_seq), "every input was applied: {acks:?}");
-        assert!(acks.windows(2).all(|w| w[0] <= w[1]), "acks never go back: {acks:?}");
-        assert!(acks.iter().all(|a| *a == 0 || sent.contains(a)), "acks name sent inputs");
+        assert_eq!(
+            acks.last(),
+            Some(&last_seq),
+            "every input was applied: {acks:?}"
+        );
+        assert!(
+            acks.windows(2).all(|w| w[0] <= w[1]),
+            "acks never go back: {acks:?}"
+        );
+        assert!(
+            acks.iter().all(|a| *a == 0 || sent.contains(a)),
+            "acks name sent inputs"
+        );
         server.stop().await;
     })
     .await;
@@ -108,9 +154,19 @@ async fn distant_entities_are_not_sent_until_near_and_deltas_match_a_full_snapsh
     bounded(async {
         let map = write_map("corridor", CORRIDOR);
         let view_units = "320"; // 10 tiles
-        let server = TestServer::start(&["--map", map.to_str().expect("utf-8 path"), "--view-radius", view_units]).await;
-        let mut a = GameClient::connect(&server.ws_url(), "a").await.expect("a joins");
-        let mut b = GameClient::connect(&server.ws_url(), "b").await.expect("b joins");
+        let server = TestServer::start(&[
+            "--map",
+            map.to_str().expect("utf-8 path"),
+            "--view-radius",
+            view_units,
+        ])
+        .await;
+        let mut a = GameClient::connect(&server.ws_url(), "a")
+            .await
+            .expect("a joins");
+        let mut b = GameClient::connect(&server.ws_url(), "b")
+            .await
+            .expect("b joins");
         let b_id = b.welcome().player_id;
         let radius = i64::from(a.welcome().view_radius);
         let a_id = a.welcome().player_id;
@@ -118,9 +174,16 @@ async fn distant_entities_are_not_sent_until_near_and_deltas_match_a_full_snapsh
             a.next_snapshot().await.expect("snapshot");
             b.next_snapshot().await.expect("snapshot");
         }
-        assert!(!a.view().players().contains_key(&b_id), "b is 58 tiles away: not sent");
+        assert!(
+            !a.view().players().contains_key(&b_id),
+            "b is 58 tiles away: not sent"
+        );
         let a_pos = position(&a, a_id).expect("a sees itself");
-        let toward_a: i8 = if position(&b, b_id).expect("b sees itself").x > a_pos.x { -1 } else { 1 };
+        let toward_a: i8 = if position(&b, b_id).expect("b sees itself").x > a_pos.x {
+            -1
+        } else {
+            1
+        };
         // b walks toward a; a must receive b exactly when b comes within the radius.
         let mut seen = false;
         for _ in 0..400 {
@@ -128,7 +191,10 @@ async fn distant_entities_are_not_sent_until_near_and_deltas_match_a_full_snapsh
             b.next_snapshot().await.expect("snapshot");
             a.next_snapshot().await.expect("snapshot");
             if let Some(b_pos) = position(&a, b_id) {
-                assert!(b_pos.distance_squared(a_pos) <= radius * radius, "sent only when near");
+                assert!(
+                    b_pos.distance_squared(a_pos) <= radius * radius,
+                    "sent only when near"
+                );
                 seen = true;
                 break;
             }
@@ -174,7 +240,10 @@ async fn distant_entities_are_not_sent_until_near_and_deltas_match_a_full_snapsh
         assert_eq!(from_deltas, from_full);
         assert_eq!(
             from_full.0.len(),
-            usize::from(position(&a, b_id).is_some_and(|p| p.distance_squared(a_pos) <= radius * radius * 13 / 10)) + 1
+            usize::from(
+                position(&a, b_id)
+                    .is_some_and(|p| p.distance_squared(a_pos) <= radius * radius * 13 / 10)
+            ) + 1
         );
         server.stop().await;
     })
@@ -189,13 +258,17 @@ async fn a_version_mismatch_is_refused_with_a_reason() {
         use skirmish_shared::protocol::{Hello, ServerMsg};
         use tokio_tungstenite::tungstenite::Message;
         let server = TestServer::start(&[]).await;
-        let (mut ws, _) = tokio_tungstenite::connect_async(server.ws_url()).await.expect("connect");
+        let (mut ws, _) = tokio_tungstenite::connect_async(server.ws_url())
+            .await
+            .expect("connect");
         let hello = ClientMsg::Hello(Hello {
             protocol_version: 999,
             name: "future".into(),
             resume_token: None,
         });
-        ws.send(Message::Binary(encode_client(&hello).into())).await.expect("send");
+        ws.send(Message::Binary(encode_client(&hello).into()))
+            .await
+            .expect("send");
         let Some(Ok(Message::Binary(bytes))) = ws.next().await else {
             panic!("expected Refused")
         };
@@ -207,7 +280,9 @@ async fn a_version_mismatch_is_refused_with_a_reason() {
             other => panic!("expected Refused, got {other:?}"),
         }
         match ws.next().await {
-            Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), close_code::VERSION_MISMATCH),
+            Some(Ok(Message::Close(Some(frame)))) => {
+                assert_eq!(u16::from(frame.code), close_code::VERSION_MISMATCH)
+            }
             other => panic!("expected a close frame, got {other:?}"),
         }
         server.stop().await;
@@ -219,8 +294,12 @@ async fn a_version_mismatch_is_refused_with_a_reason() {
 async fn malformed_messages_close_only_the_sender() {
     bounded(async {
         let server = TestServer::start(&["--view-radius", "100000"]).await;
-        let mut good = GameClient::connect(&server.ws_url(), "good").await.expect("joins");
-        let mut bad = GameClient::connect(&server.ws_url(), "bad").await.expect("joins");
+        let mut good = GameClient::connect(&server.ws_url(), "good")
+            .await
+            .expect("joins");
+        let mut bad = GameClient::connect(&server.ws_url(), "bad")
+            .await
+            .expect("joins");
         // Truncated input frame (variant 1, then nothing).
         bad.send_raw(vec![1]).await.expect("send");
         let closed = loop {
@@ -230,7 +309,10 @@ async fn malformed_messages_close_only_the_sender() {
                 Err(e) => panic!("expected a close, got {e}"),
             }
         };
-        assert_eq!(closed.map(|f| u16::from(f.code)), Some(close_code::INVALID_PAYLOAD));
+        assert_eq!(
+            closed.map(|f| u16::from(f.code)),
+            Some(close_code::INVALID_PAYLOAD)
+        );
         // The good player keeps playing.
         for _ in 0..10 {
             good.send_input(1, 0, 0, 0).await.expect("send");
@@ -260,9 +342,15 @@ async fn http_routes_serve_health_metrics_and_the_page() {
         let health = get("/healthz").await;
         assert!(health.starts_with("HTTP/1.1 200"), "{health}");
         let page = get("/").await;
-        assert!(page.starts_with("HTTP/1.1 200") && page.contains("text/html") && page.contains("Skirmish"));
+        assert!(
+            page.starts_with("HTTP/1.1 200")
+                && page.contains("text/html")
+                && page.contains("Skirmish")
+        );
         assert!(get("/nope").await.starts_with("HTTP/1.1 404"));
-        let _client = GameClient::connect(&server.ws_url(), "counted").await.expect("joins");
+        let _client = GameClient::connect(&server.ws_url(), "counted")
+            .await
+            .expect("joins");
         let metrics = get("/metrics").await;
         for series in [
             "skirmish_ticks_total",
@@ -288,9 +376,15 @@ async fn http_routes_serve_health_metrics_and_the_page() {
 async fn players_beyond_a_full_room_get_a_new_room() {
     bounded(async {
         let server = TestServer::start(&["--max-players-per-room", "2"]).await;
-        let a = GameClient::connect(&server.ws_url(), "a").await.expect("joins");
-        let b = GameClient::connect(&server.ws_url(), "b").await.expect("joins");
-        let c = GameClient::connect(&server.ws_url(), "c").await.expect("joins");
+        let a = GameClient::connect(&server.ws_url(), "a")
+            .await
+            .expect("joins");
+        let b = GameClient::connect(&server.ws_url(), "b")
+            .await
+            .expect("joins");
+        let c = GameClient::connect(&server.ws_url(), "c")
+            .await
+            .expect("joins");
         assert_eq!(a.welcome().room, b.welcome().room);
         assert_ne!(a.welcome().room, c.welcome().room);
         assert_eq!(server.metrics.rooms.load(Relaxed), 2);

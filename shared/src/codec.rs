@@ -9,9 +9,7 @@
 //! [`write_snapshot`] splices such parts into the exact bytes `encode_server(&ServerMsg::Snapshot(..))`
 //! would produce.
 
-use crate::protocol::{
-    ClientMsg, EntityId, ServerMsg, MAX_CLIENT_MSG_BYTES, MAX_SERVER_MSG_BYTES,
-};
+use crate::protocol::{ClientMsg, EntityId, ServerMsg, MAX_CLIENT_MSG_BYTES, MAX_SERVER_MSG_BYTES};
 use crate::time::Tick;
 use bincode::config::{self, Configuration, Limit, LittleEndian, Varint};
 use serde::de::DeserializeOwned;
@@ -115,30 +113,40 @@ pub struct EncodedList<'a> {
     pub bytes: &'a [u8],
 }
 
-/// Appends an encoded `ServerMsg::Snapshot` assembled from pre-encoded lists: `entered` holds
-/// `EntityState`s, `updated` `PlayerUpdate`s and `events` `GameEvent`s. The bytes are identical to
-/// encoding the equivalent [`crate::protocol::Snapshot`].
-pub fn write_snapshot(
-    out: &mut Vec<u8>,
-    tick: Tick,
-    baseline: Option<Tick>,
-    ack_input_seq: u32,
-    entered: EncodedList<'_>,
-    updated: EncodedList<'_>,
-    left: &[EntityId],
-    events: EncodedList<'_>,
-) {
+/// The parts of a snapshot, with its lists pre-encoded: `entered` holds `EntityState`s, `updated`
+/// `PlayerUpdate`s and `events` `GameEvent`s.
+#[derive(Clone, Copy, Debug)]
+pub struct SnapshotParts<'a> {
+    /// The snapshot's tick.
+    pub tick: Tick,
+    /// The baseline tick, `None` for a full snapshot.
+    pub baseline: Option<Tick>,
+    /// The last input applied for this player.
+    pub ack_input_seq: u32,
+    /// Encoded entities that entered the view.
+    pub entered: EncodedList<'a>,
+    /// Encoded player updates.
+    pub updated: EncodedList<'a>,
+    /// Entities that left the view.
+    pub left: &'a [EntityId],
+    /// Encoded events.
+    pub events: EncodedList<'a>,
+}
+
+/// Appends an encoded `ServerMsg::Snapshot` assembled from pre-encoded parts. The bytes are identical
+/// to encoding the equivalent [`crate::protocol::Snapshot`].
+pub fn write_snapshot(out: &mut Vec<u8>, parts: &SnapshotParts<'_>) {
     encode_append(&SNAPSHOT_VARIANT, out);
-    encode_append(&tick, out);
-    encode_append(&baseline, out);
-    encode_append(&ack_input_seq, out);
-    for list in [entered, updated] {
+    encode_append(&parts.tick, out);
+    encode_append(&parts.baseline, out);
+    encode_append(&parts.ack_input_seq, out);
+    for list in [parts.entered, parts.updated] {
         encode_append(&(list.count as u64), out);
         out.extend_from_slice(list.bytes);
     }
-    encode_append(left, out);
-    encode_append(&(events.count as u64), out);
-    out.extend_from_slice(events.bytes);
+    encode_append(parts.left, out);
+    encode_append(&(parts.events.count as u64), out);
+    out.extend_from_slice(parts.events.bytes);
 }
 
 #[cfg(test)]

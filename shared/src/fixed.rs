@@ -82,7 +82,11 @@ pub fn sin_q14(angle: u16) -> i32 {
     let quadrant = angle >> 14;
     let frac = i64::from(angle & 0x3FFF);
     // z in [0, 1] as Q24 along the quarter wave, mirrored in the 2nd and 4th quadrant.
-    let z = if quadrant & 1 == 0 { frac } else { 16_384 - frac } << 10;
+    let z = if quadrant & 1 == 0 {
+        frac
+    } else {
+        16_384 - frac
+    } << 10;
     let z2 = (z * z) >> 24;
     let t = C5 - ((z2 * C7) >> 24);
     let t = C3 - ((z2 * t) >> 24);

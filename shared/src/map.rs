@@ -288,7 +288,8 @@ impl Map {
 
     /// The tile at a tile column and row; everything outside the map is a wall.
     pub fn tile(&self, column: i32, row: i32) -> Tile {
-        if column < 0 || row < 0 || column >= i32::from(self.width) || row >= i32::from(self.height) {
+        if column < 0 || row < 0 || column >= i32::from(self.width) || row >= i32::from(self.height)
+        {
             return Tile::Wall;
         }
         self.tiles[row as usize * usize::from(self.width) + column as usize]
@@ -345,14 +346,23 @@ mod tests {
             Err(MapError::UnknownTile { ch: 'x', .. })
         ));
         assert_eq!(Map::parse("###\n#.#\n###"), Err(MapError::Spawns));
-        assert!(matches!(Map::parse("size: 3\n#S#"), Err(MapError::BadHeader(_))));
+        assert!(matches!(
+            Map::parse("size: 3\n#S#"),
+            Err(MapError::BadHeader(_))
+        ));
         let wide = "S".repeat(513);
         assert!(matches!(Map::parse(&wide), Err(MapError::TooLarge { .. })));
     }
 
     #[test]
     fn wire_maps_are_validated() {
-        let bad = Map::new("x".into(), 2, 2, vec![Tile::Floor; 3], vec![tile_centre(0, 0)]);
+        let bad = Map::new(
+            "x".into(),
+            2,
+            2,
+            vec![Tile::Floor; 3],
+            vec![tile_centre(0, 0)],
+        );
         assert!(matches!(bad, Err(MapError::TileCount { .. })));
         let in_wall = Map::new("x".into(), 1, 1, vec![Tile::Wall], vec![tile_centre(0, 0)]);
         assert_eq!(in_wall, Err(MapError::Spawns));

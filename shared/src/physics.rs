@@ -380,7 +380,12 @@ mod tests {
         );
         // Column 6 is the wall, 5 tiles away: gone well within 20 ticks.
         assert_eq!(motion.position_at(&map, Tick(20)), None);
-        match step_projectile(&map, Pos::new(6 * TILE_SIZE - 10, start.y), velocity, |_| false) {
+        match step_projectile(
+            &map,
+            Pos::new(6 * TILE_SIZE - 10, start.y),
+            velocity,
+            |_| false,
+        ) {
             ProjectileStep::HitWall(at) => assert!(map.is_solid_at(at.x, at.y)),
             other => panic!("expected a wall hit, got {other:?}"),
         }
@@ -391,7 +396,9 @@ mod tests {
         let map = map();
         let target = Pos::new(tile_centre(3, 1).x, tile_centre(3, 1).y);
         let shot = Pos::new(target.x - PLAYER_HALF_SIZE - 600, target.y);
-        let result = step_projectile(&map, shot, (1000, 0), |at| projectile_hits_player(at, target));
+        let result = step_projectile(&map, shot, (1000, 0), |at| {
+            projectile_hits_player(at, target)
+        });
         match result {
             ProjectileStep::Stopped(at) => {
                 assert!(projectile_hits_player(at, target));

@@ -65,7 +65,9 @@ pub mod close_code {
 
 /// A world entity's id, unique within a room for the room's lifetime (never reused).
 /// A player's id is the id of its avatar entity.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct EntityId(pub u32);
 

@@ -68,8 +68,14 @@ mod tests {
 
     #[test]
     fn strips_controls_and_bidi_overrides() {
-        assert_eq!(sanitize_chat("hi\u{202E}dlrow\u{0007}\n!").as_deref(), Some("hidlrow !"));
-        assert_eq!(sanitize_chat("\u{2066}a\u{2069}\u{200B}b").as_deref(), Some("ab"));
+        assert_eq!(
+            sanitize_chat("hi\u{202E}dlrow\u{0007}\n!").as_deref(),
+            Some("hidlrow !")
+        );
+        assert_eq!(
+            sanitize_chat("\u{2066}a\u{2069}\u{200B}b").as_deref(),
+            Some("ab")
+        );
         assert_eq!(sanitize_chat("  \t\r\n "), None);
         assert_eq!(sanitize_chat("\u{202E}\u{0000}"), None);
     }

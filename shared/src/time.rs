@@ -6,7 +6,9 @@ use std::time::Duration;
 /// A simulation tick number. Tick 0 is the first tick of a room; it counts up by one per step.
 ///
 /// At 60 Hz a `u32` lasts over two years of continuous play, so wrapping is not handled.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Tick(pub u32);
 
@@ -46,7 +48,9 @@ impl TickRate {
 
     /// A rate of `hz` per second, if it lies within [`Self::MIN_HZ`]..=[`Self::MAX_HZ`].
     pub fn new(hz: u16) -> Option<TickRate> {
-        (Self::MIN_HZ..=Self::MAX_HZ).contains(&hz).then_some(TickRate { hz })
+        (Self::MIN_HZ..=Self::MAX_HZ)
+            .contains(&hz)
+            .then_some(TickRate { hz })
     }
 
     /// Events per second.

@@ -170,7 +170,8 @@ impl ClientView {
                         velocity: p.velocity,
                     };
                     let owner = p.owner;
-                    self.projectiles.insert(id, ProjectileView { owner, motion });
+                    self.projectiles
+                        .insert(id, ProjectileView { owner, motion });
                 }
             }
         }
@@ -265,13 +266,19 @@ mod tests {
             baseline: Some(Tick(4)),
             ..Snapshot::default()
         };
-        assert!(matches!(view.apply(&delta), Err(ViewError::BaselineMismatch { .. })));
+        assert!(matches!(
+            view.apply(&delta),
+            Err(ViewError::BaselineMismatch { .. })
+        ));
         let full = Snapshot {
             tick: Tick(5),
             entered: vec![player(1, 0), player(1, 0)],
             ..Snapshot::default()
         };
-        assert_eq!(view.apply(&full), Err(ViewError::DuplicateEntity(EntityId(1))));
+        assert_eq!(
+            view.apply(&full),
+            Err(ViewError::DuplicateEntity(EntityId(1)))
+        );
         let full = Snapshot {
             tick: Tick(5),
             entered: vec![player(1, 6)],
@@ -289,11 +296,17 @@ mod tests {
             left: vec![EntityId(9)],
             ..Snapshot::default()
         };
-        assert_eq!(view.apply(&gone), Err(ViewError::UnknownEntity(EntityId(9))));
+        assert_eq!(
+            view.apply(&gone),
+            Err(ViewError::UnknownEntity(EntityId(9)))
+        );
         let older = Snapshot {
             tick: Tick(4),
             ..Snapshot::default()
         };
-        assert!(matches!(view.apply(&older), Err(ViewError::TickWentBack { .. })));
+        assert!(matches!(
+            view.apply(&older),
+            Err(ViewError::TickWentBack { .. })
+        ));
     }
 }

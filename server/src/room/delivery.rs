@@ -45,7 +45,9 @@ impl Room {
                 }
                 (None, _) => seat.behind_since = None,
             }
-            if seat.confirmed_events < oldest_allowed || seat.private_events.len() > MAX_PRIVATE_BACKLOG {
+            if seat.confirmed_events < oldest_allowed
+                || seat.private_events.len() > MAX_PRIVATE_BACKLOG
+            {
                 self.metrics.slow_reader_kicks.fetch_add(1, Relaxed);
                 seat.link.disconnect(Disconnect::TOO_SLOW);
                 continue;
@@ -54,7 +56,10 @@ impl Room {
             let Some(seat) = self.seats[key].as_mut() else {
                 continue;
             };
-            let viewer = self.world.player(key).map_or_else(Default::default, |p| p.pos);
+            let viewer = self
+                .world
+                .player(key)
+                .map_or_else(Default::default, |p| p.pos);
             let baseline = if std::mem::take(&mut seat.force_full) {
                 None
             } else {

@@ -15,7 +15,7 @@ use crate::snapshot::{Known, Scratch, SnapshotFrame};
 use crate::world::{PlayerKey, World, WorldEvent};
 use events::EventLog;
 use skirmish_shared::protocol::{
-    EntityId, GameEvent, InputFrame, ResumeToken, RosterEntry, RoomId, ScoreEntry, Welcome,
+    EntityId, GameEvent, InputFrame, ResumeToken, RoomId, RosterEntry, ScoreEntry, Welcome,
 };
 use skirmish_shared::time::Tick;
 use std::collections::VecDeque;
@@ -114,7 +114,12 @@ pub struct Room {
 
 impl Room {
     /// A new empty room.
-    pub fn new(shared: Arc<RoomShared>, config: Arc<ServerConfig>, metrics: Arc<Metrics>, seed: u64) -> Room {
+    pub fn new(
+        shared: Arc<RoomShared>,
+        config: Arc<ServerConfig>,
+        metrics: Arc<Metrics>,
+        seed: u64,
+    ) -> Room {
         let map = config.map.clone();
         Room {
             frame: SnapshotFrame::new(map.width_coords(), map.height_coords(), config.view_radius),
@@ -141,7 +146,11 @@ impl Room {
     }
 
     /// Runs the room until shutdown, or until it has been empty for the configured linger time.
-    pub async fn run(mut self, mut commands: mpsc::Receiver<RoomCommand>, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<RoomCommand>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let period = self.config.tick_rate.period();
         let mut next_tick = Instant::now() + period;
         let mut empty_since = Some(Instant::now());
@@ -167,7 +176,9 @@ impl Room {
             if now >= next_tick {
                 // Too far behind: drop the missed ticks rather than run a burst.
                 let behind = ((now - next_tick).as_nanos() / period.as_nanos().max(1)) as u64 + 1;
-                self.metrics.tick_overruns.fetch_add(behind, Ordering::Relaxed);
+                self.metrics
+                    .tick_overruns
+                    .fetch_add(behind, Ordering::Relaxed);
                 next_tick = now + period;
             }
             if self.seat_count() == 0 {
@@ -221,11 +232,14 @@ impl Room {
                 name: p.name.clone(),
             })
             .collect();
-        self.events.push(&GameEvent::PlayerJoined(RosterEntry { id, name }));
+        self.events
+            .push(&GameEvent::PlayerJoined(RosterEntry { id, name }));
         let mut private_events = VecDeque::new();
         private_events.push_back(events::encode(&GameEvent::Roster(roster)));
         if !self.leaderboard.is_empty() {
-            private_events.push_back(events::encode(&GameEvent::Leaderboard(self.leaderboard.clone())));
+            private_events.push_back(events::encode(&GameEvent::Leaderboard(
+                self.leaderboard.clone(),
+            )));
         }
         if self.seats.len() <= key {
             self.seats.resize_with(key + 1, || None);
@@ -241,7 +255,9 @@ impl Room {
             behind_since: None,
             ack_input_seq: 0,
         });
-        self.metrics.connected_players.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .connected_players
+            .fetch_add(1, Ordering::Relaxed);
         Welcome {
             player_id: id,
             room: self.shared.id,
@@ -260,7 +276,9 @@ impl Room {
         self.world.remove_player(key);
         self.events.push(&GameEvent::PlayerLeft(seat.id));
         self.scores_dirty = true;
-        self.metrics.connected_players.fetch_sub(1, Ordering::Relaxed);
+        self.metrics
+            .connected_players
+            .fetch_sub(1, Ordering::Relaxed);
         self.shared.occupancy.fetch_sub(1, Ordering::AcqRel);
     }
 
@@ -273,7 +291,9 @@ impl Room {
         // 4. on snapshot ticks, write each player's snapshot into its outbox.
         self.drain_links();
         let outcome = self.world.tick(&self.inputs).to_vec();
-        self.shared.tick.store(self.world.tick_number().0, Ordering::Relaxed);
+        self.shared
+            .tick
+            .store(self.world.tick_number().0, Ordering::Relaxed);
         self.record_world_events(&outcome);
         if self.is_snapshot_tick() {
             self.update_leaderboard();
@@ -296,7 +316,10 @@ impl Room {
                 self.inputs.push((key, input));
             }
             for text in drained.chat {
-                self.events.push(&GameEvent::Chat { from: seat.id, text });
+                self.events.push(&GameEvent::Chat {
+                    from: seat.id,
+                    text,
+                });
             }
             seat.force_full |= drained.full_snapshot;
         }
@@ -340,8 +363,13 @@ impl Room {
             return;
         }
         self.scores_dirty = false;
-        self.next_leaderboard = now.plus(self.config.tick_rate.ticks_for_millis(LEADERBOARD_INTERVAL_MS));
-        let mut scores: Vec<ScoreEntry> = self.world.players().iter().map(|(_, p)| p.score).collect();
+        self.next_leaderboard = now.plus(
+            self.config
+                .tick_rate
+                .ticks_for_millis(LEADERBOARD_INTERVAL_MS),
+        );
+        let mut scores: Vec<ScoreEntry> =
+            self.world.players().iter().map(|(_, p)| p.score).collect();
         scores.sort_unstable_by(|a, b| {
             (b.score, b.kills, a.deaths, a.id).cmp(&(a.score, a.kills, b.deaths, b.id))
         });

@@ -41,7 +41,9 @@ fn a_reader_gets_a_full_snapshot_then_deltas_that_chain() {
         if let Some(snapshot) = take_snapshot(&link) {
             if snapshots == 0 {
                 assert_eq!(snapshot.baseline, None, "the first snapshot is full");
-                assert!(matches!(snapshot.events.first(), Some(GameEvent::Roster(r)) if r[0].id == welcome.player_id));
+                assert!(
+                    matches!(snapshot.events.first(), Some(GameEvent::Roster(r)) if r[0].id == welcome.player_id)
+                );
             }
             view.apply(&snapshot).expect("chains");
             snapshots += 1;
@@ -66,13 +68,19 @@ fn a_slow_reader_is_skipped_then_disconnected_without_disturbing_others() {
         room.tick(start + Duration::from_millis(t * 16));
         if let Some(snapshot) = take_snapshot(&reader) {
             view.apply(&snapshot).expect("the reader's deltas chain");
-            told_left |= snapshot.events.iter().any(|e| matches!(e, GameEvent::PlayerLeft(_)));
+            told_left |= snapshot
+                .events
+                .iter()
+                .any(|e| matches!(e, GameEvent::PlayerLeft(_)));
             received += 1;
         }
         assert!(slow.outbox_pending() || t == 0 || slow.disconnected().is_some());
     }
     assert_eq!(slow.disconnected(), Some(Disconnect::TOO_SLOW));
-    assert!(received as u64 >= ticks / 2 - 1, "the reader missed nothing: {received}");
+    assert!(
+        received as u64 >= ticks / 2 - 1,
+        "the reader missed nothing: {received}"
+    );
     assert!(room.metrics.snapshots_skipped.load(Ordering::Relaxed) > 0);
     // The slow player's seat is gone by the tick after the kick, and the reader was told.
     assert_eq!(room.seat_count(), 1);
@@ -95,7 +103,8 @@ fn a_reader_that_catches_up_resumes_from_its_last_taken_snapshot() {
         // Take only every fifth tick: most snapshots are replaced before they are taken.
         if t % 5 == 0 {
             if let Some(snapshot) = take_snapshot(&link) {
-                view.apply(&snapshot).expect("replacements are deltas against what the client holds");
+                view.apply(&snapshot)
+                    .expect("replacements are deltas against what the client holds");
             }
         }
     }
@@ -113,13 +122,30 @@ fn flooding_inputs_cannot_push_out_anyone_elses() {
     for t in 0..20u32 {
         for _ in 0..50 {
             seq += 1;
-            flooder.push_input(InputFrame { seq, move_x: 1, ..InputFrame::default() });
+            flooder.push_input(InputFrame {
+                seq,
+                move_x: 1,
+                ..InputFrame::default()
+            });
         }
-        calm.push_input(InputFrame { seq: t + 1, move_y: 1, ..InputFrame::default() });
+        calm.push_input(InputFrame {
+            seq: t + 1,
+            move_y: 1,
+            ..InputFrame::default()
+        });
         room.tick(start + Duration::from_millis(u64::from(t) * 16));
-        let calm_key = room.seats.iter().position(|s| s.as_ref().is_some_and(|s| Arc::ptr_eq(&s.link, &calm)));
-        let seat = room.seats[calm_key.expect("seated")].as_ref().expect("seated");
-        assert_eq!(seat.ack_input_seq, t + 1, "every calm input is applied on its tick");
+        let calm_key = room
+            .seats
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| Arc::ptr_eq(&s.link, &calm)));
+        let seat = room.seats[calm_key.expect("seated")]
+            .as_ref()
+            .expect("seated");
+        assert_eq!(
+            seat.ack_input_seq,
+            t + 1,
+            "every calm input is applied on its tick"
+        );
     }
 }
 

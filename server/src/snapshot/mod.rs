@@ -11,7 +11,7 @@
 
 use crate::grid::Grid;
 use crate::world::{Player, PlayerKey, World};
-use skirmish_shared::codec::{encode_append, write_snapshot, EncodedList};
+use skirmish_shared::codec::{encode_append, write_snapshot, EncodedList, SnapshotParts};
 use skirmish_shared::fixed::{Coord, Pos};
 use skirmish_shared::protocol::{
     EntityId, EntityState, PlayerField, PlayerState, PlayerUpdate, ProjectileState, WireMotion,
@@ -98,7 +98,13 @@ fn encode_update(player: &Player, since: Tick, tick: Tick, out: &mut Vec<u8>) ->
     if changed.status > since {
         fields.push(PlayerField::Status(player.status));
     }
-    encode_append(&PlayerUpdate { id: player.id, fields }, out);
+    encode_append(
+        &PlayerUpdate {
+            id: player.id,
+            fields,
+        },
+        out,
+    );
     true
 }
 
@@ -223,7 +229,9 @@ impl SnapshotFrame {
                 };
                 if Some(base.tick) == self.common_baseline {
                     if !entity.update.is_empty() {
-                        scratch.updated.extend_from_slice(&self.buf[entity.update.clone()]);
+                        scratch
+                            .updated
+                            .extend_from_slice(&self.buf[entity.update.clone()]);
                         updated += 1;
                     }
                 } else if let Some(player) = world.player(key) {
@@ -233,27 +241,29 @@ impl SnapshotFrame {
                 }
             } else if entity.pos.distance_squared(viewer) <= inner_sq {
                 ids.push(entity.id);
-                scratch.entered.extend_from_slice(&self.buf[entity.full.clone()]);
+                scratch
+                    .entered
+                    .extend_from_slice(&self.buf[entity.full.clone()]);
                 entered += 1;
             }
         }
         scratch.left.extend_from_slice(&known[k..]);
-        write_snapshot(
-            out,
-            self.tick,
-            baseline.map(|b| b.tick),
+        let parts = SnapshotParts {
+            tick: self.tick,
+            baseline: baseline.map(|b| b.tick),
             ack_input_seq,
-            EncodedList {
+            entered: EncodedList {
                 count: entered,
                 bytes: &scratch.entered,
             },
-            EncodedList {
+            updated: EncodedList {
                 count: updated,
                 bytes: &scratch.updated,
             },
-            &scratch.left,
+            left: &scratch.left,
             events,
-        );
+        };
+        write_snapshot(out, &parts);
         Known {
             tick: self.tick,
             ids,

@@ -93,7 +93,10 @@ fn deltas_reproduce_full_snapshots_exactly() {
             entered_total += delta.entered.len();
             updated_total += delta.updated.len();
             left_total += delta.left.len();
-            viewer.view.apply(&delta).expect("delta applies to its baseline");
+            viewer
+                .view
+                .apply(&delta)
+                .expect("delta applies to its baseline");
             let ids: Vec<_> = viewer
                 .view
                 .players()
@@ -121,20 +124,33 @@ fn deltas_reproduce_full_snapshots_exactly() {
             // Hysteresis: the delta view may keep edge entities a full snapshot leaves out, so
             // compare on what the full one holds, and require the delta view's extras to be near.
             for (id, player) in fresh.players() {
-                assert_eq!(viewer.view.players().get(id), Some(player), "tick {t} player {id:?}");
+                assert_eq!(
+                    viewer.view.players().get(id),
+                    Some(player),
+                    "tick {t} player {id:?}"
+                );
             }
             for (id, shot) in fresh.projectiles() {
-                assert_eq!(viewer.view.projectiles().get(id), Some(shot), "tick {t} shot {id:?}");
+                assert_eq!(
+                    viewer.view.projectiles().get(id),
+                    Some(shot),
+                    "tick {t} shot {id:?}"
+                );
             }
             for id in known.ids.iter().filter(|id| !full_known.ids.contains(id)) {
                 let pos = entity_pos(&world, *id).expect("known entities exist");
                 let outer = i64::from(radius + radius * VIEW_MARGIN_PERCENT / 100);
-                assert!(pos.distance_squared(world.player(viewer.key).expect("here").pos) <= outer * outer);
+                assert!(
+                    pos.distance_squared(world.player(viewer.key).expect("here").pos)
+                        <= outer * outer
+                );
             }
         }
     }
-    assert!(entered_total > 100 && updated_total > 100 && left_total > 50,
-        "the scenario exercised every section: {entered_total} {updated_total} {left_total}");
+    assert!(
+        entered_total > 100 && updated_total > 100 && left_total > 50,
+        "the scenario exercised every section: {entered_total} {updated_total} {left_total}"
+    );
 }
 
 fn entity_pos(world: &World, id: EntityId) -> Option<Pos> {
@@ -160,16 +176,28 @@ fn entities_beyond_the_radius_are_not_sent_until_they_come_near() {
     let mut scratch = Scratch::default();
     let a_id = world.player(a).expect("a").id;
     let b_id = world.player(b).expect("b").id;
-    let write = |frame: &SnapshotFrame, world: &World, known: Option<&Known>, scratch: &mut Scratch| {
-        let mut out = Vec::new();
-        let pos = world.player(a).expect("a").pos;
-        let known = frame.write_for(world, pos, known, 0, EncodedList::default(), scratch, &mut out);
-        (decode(&out), known)
-    };
+    let write =
+        |frame: &SnapshotFrame, world: &World, known: Option<&Known>, scratch: &mut Scratch| {
+            let mut out = Vec::new();
+            let pos = world.player(a).expect("a").pos;
+            let known = frame.write_for(
+                world,
+                pos,
+                known,
+                0,
+                EncodedList::default(),
+                scratch,
+                &mut out,
+            );
+            (decode(&out), known)
+        };
     world.tick(&[]);
     frame.capture(&world, None);
     let (full, mut known) = write(&frame, &world, None, &mut scratch);
-    assert_eq!(full.entered.iter().map(|e| e.id()).collect::<Vec<_>>(), vec![a_id]);
+    assert_eq!(
+        full.entered.iter().map(|e| e.id()).collect::<Vec<_>>(),
+        vec![a_id]
+    );
     // b walks west toward a until it enters the view.
     let west = InputFrame {
         seq: 1,
@@ -183,13 +211,20 @@ fn entities_beyond_the_radius_are_not_sent_until_they_come_near() {
         frame.capture(&world, Some(previous));
         let (delta, next) = write(&frame, &world, Some(&known), &mut scratch);
         known = next;
-        let distance = world.player(b).expect("b").pos.distance_squared(world.player(a).expect("a").pos);
+        let distance = world
+            .player(b)
+            .expect("b")
+            .pos
+            .distance_squared(world.player(a).expect("a").pos);
         if delta.entered.iter().any(|e| e.id() == b_id) {
             assert!(distance <= i64::from(radius) * i64::from(radius));
             entered_at = Some(t);
             break;
         }
-        assert!(distance > i64::from(radius) * i64::from(radius), "b is near but was not sent");
+        assert!(
+            distance > i64::from(radius) * i64::from(radius),
+            "b is near but was not sent"
+        );
     }
     assert!(entered_at.is_some(), "b never entered the view");
 }

@@ -380,7 +380,9 @@ impl World {
                     .unwrap_or(i64::MAX)
             })
             .collect();
-        let free: Vec<usize> = (0..spawns.len()).filter(|&i| nearest[i] > clearance).collect();
+        let free: Vec<usize> = (0..spawns.len())
+            .filter(|&i| nearest[i] > clearance)
+            .collect();
         let index = if free.is_empty() {
             (0..spawns.len()).max_by_key(|&i| nearest[i]).unwrap_or(0)
         } else {

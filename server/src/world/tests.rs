@@ -49,16 +49,25 @@ fn players_move_and_keep_motion_keys_true() {
     let p = &w.players[a];
     assert_eq!(p.pos, Pos::new(start.x + 10 * 64, start.y));
     assert_eq!(p.motion.dir, Dir::East);
-    assert_eq!(p.motion.position_at(w.map(), w.params(), w.tick_number()), p.pos);
+    assert_eq!(
+        p.motion.position_at(w.map(), w.params(), w.tick_number()),
+        p.pos
+    );
     // Holding the same direction does not renew the key; turning does.
     let key_before = p.motion;
     run(&mut w, &[], 5);
-    assert_eq!(w.players[a].motion, key_before, "a held input keeps the key");
+    assert_eq!(
+        w.players[a].motion, key_before,
+        "a held input keeps the key"
+    );
     run(&mut w, &[(a, input(2, 0, 1, 0, false))], 3);
     let p = &w.players[a];
     assert_ne!(p.motion, key_before);
     assert_eq!(p.changed.motion, Tick(p.motion.tick.0));
-    assert_eq!(p.motion.position_at(w.map(), w.params(), w.tick_number()), p.pos);
+    assert_eq!(
+        p.motion.position_at(w.map(), w.params(), w.tick_number()),
+        p.pos
+    );
 }
 
 #[test]
@@ -70,7 +79,10 @@ fn walls_stop_players() {
     assert_eq!(w.players[a].pos.x, 12 * TILE_SIZE - PLAYER_HALF_SIZE);
     run(&mut w, &[(a, input(2, 0, -1, 0, false))], 60);
     assert_eq!(w.players[a].pos.y, TILE_SIZE + PLAYER_HALF_SIZE);
-    assert!(!skirmish_shared::physics::player_overlaps_wall(w.map(), w.players[a].pos));
+    assert!(!skirmish_shared::physics::player_overlaps_wall(
+        w.map(),
+        w.players[a].pos
+    ));
 }
 
 #[test]
@@ -152,7 +164,11 @@ fn spawn_protection_blocks_hits_and_ends_on_fire() {
     w.place_player(target, tile_centre(4, 5));
     run(&mut w, &[(shooter, input(1, 0, 0, 0, true))], 20);
     assert_eq!(w.players[target].hp, MAX_HP, "protected");
-    assert_eq!(w.players[shooter].status & status::PROTECTED, 0, "firing ended protection");
+    assert_eq!(
+        w.players[shooter].status & status::PROTECTED,
+        0,
+        "firing ended protection"
+    );
 }
 
 #[test]
@@ -176,7 +192,10 @@ fn the_same_seed_and_inputs_replay_the_same_game() {
         for t in 0..600u32 {
             let aim = (t * 997) as u16;
             let x = (t / 40 % 3) as i8 - 1;
-            w.tick(&[(a, input(t, x, 1, aim, true)), (b, input(t, -x, -1, aim ^ 0x8000, true))]);
+            w.tick(&[
+                (a, input(t, x, 1, aim, true)),
+                (b, input(t, -x, -1, aim ^ 0x8000, true)),
+            ]);
         }
         let p = |k: PlayerKey| (w.players[k].pos, w.players[k].hp, w.players[k].score);
         (p(a), p(b), w.projectiles().len())

@@ -142,7 +142,11 @@ fn every_server_msg() -> Vec<ServerMsg> {
 fn every_client_message_round_trips() {
     for msg in every_client_msg() {
         let bytes = encode_client(&msg);
-        assert!(bytes.len() <= MAX_CLIENT_MSG_BYTES, "{msg:?} is {} bytes", bytes.len());
+        assert!(
+            bytes.len() <= MAX_CLIENT_MSG_BYTES,
+            "{msg:?} is {} bytes",
+            bytes.len()
+        );
         assert_eq!(decode_client(&bytes), Ok(msg));
     }
 }
@@ -157,16 +161,25 @@ fn every_server_message_round_trips() {
 
 #[test]
 fn every_truncation_is_rejected() {
-    let client = every_client_msg().iter().map(encode_client).collect::<Vec<_>>();
+    let client = every_client_msg()
+        .iter()
+        .map(encode_client)
+        .collect::<Vec<_>>();
     for bytes in &client {
         for len in 0..bytes.len() {
-            assert!(decode_client(&bytes[..len]).is_err(), "prefix {len} of {bytes:?}");
+            assert!(
+                decode_client(&bytes[..len]).is_err(),
+                "prefix {len} of {bytes:?}"
+            );
         }
     }
     for msg in every_server_msg() {
         let bytes = encode_server(&msg);
         for len in 0..bytes.len() {
-            assert!(decode_server(&bytes[..len]).is_err(), "prefix {len} of {msg:?}");
+            assert!(
+                decode_server(&bytes[..len]).is_err(),
+                "prefix {len} of {msg:?}"
+            );
         }
     }
 }
@@ -175,10 +188,16 @@ fn every_truncation_is_rejected() {
 fn trailing_bytes_are_rejected() {
     let mut bytes = encode_client(&ClientMsg::Ping { nonce: 5 });
     bytes.extend_from_slice(&[0, 0]);
-    assert_eq!(decode_client(&bytes), Err(CodecError::TrailingBytes { extra: 2 }));
+    assert_eq!(
+        decode_client(&bytes),
+        Err(CodecError::TrailingBytes { extra: 2 })
+    );
     let mut bytes = encode_server(&ServerMsg::Snapshot(sample_snapshot()));
     bytes.push(0);
-    assert_eq!(decode_server(&bytes), Err(CodecError::TrailingBytes { extra: 1 }));
+    assert_eq!(
+        decode_server(&bytes),
+        Err(CodecError::TrailingBytes { extra: 1 })
+    );
 }
 
 #[test]
@@ -216,7 +235,10 @@ fn invalid_contents_are_rejected() {
     // Unknown ClientMsg variant.
     assert!(matches!(decode_client(&[9]), Err(CodecError::Invalid(_))));
     // Chat with invalid UTF-8.
-    assert!(matches!(decode_client(&[2, 2, 0xC3, 0x28]), Err(CodecError::Invalid(_))));
+    assert!(matches!(
+        decode_client(&[2, 2, 0xC3, 0x28]),
+        Err(CodecError::Invalid(_))
+    ));
     // Input with a Dir-free frame is fine, but an unknown Dir in a snapshot is not.
     let mut snapshot = encode_server(&ServerMsg::Snapshot(Snapshot {
         tick: Tick(1),
@@ -230,9 +252,15 @@ fn invalid_contents_are_rejected() {
         }],
         ..Snapshot::default()
     }));
-    let dir_at = snapshot.iter().rposition(|&b| b == 8).expect("NorthEast is variant 8");
+    let dir_at = snapshot
+        .iter()
+        .rposition(|&b| b == 8)
+        .expect("NorthEast is variant 8");
     snapshot[dir_at] = 9;
-    assert!(matches!(decode_server(&snapshot), Err(CodecError::Invalid(_))));
+    assert!(matches!(
+        decode_server(&snapshot),
+        Err(CodecError::Invalid(_))
+    ));
     // A Welcome whose map does not hold width * height tiles.
     let welcome = encode_server(&every_server_msg()[0]);
     let mut short = welcome.clone();
@@ -273,28 +301,30 @@ fn random_bytes_never_panic() {
 fn spliced_snapshots_match_the_serde_encoding() {
     let snapshot = sample_snapshot();
     let list = |items: &[Vec<u8>]| (items.len(), items.concat());
-    let entered: Vec<Vec<u8>> = snapshot.entered.iter().map(|e| encode_one(e)).collect();
-    let updated: Vec<Vec<u8>> = snapshot.updated.iter().map(|u| encode_one(u)).collect();
-    let events: Vec<Vec<u8>> = snapshot.events.iter().map(|e| encode_one(e)).collect();
+    let entered: Vec<Vec<u8>> = snapshot.entered.iter().map(encode_one).collect();
+    let updated: Vec<Vec<u8>> = snapshot.updated.iter().map(encode_one).collect();
+    let events: Vec<Vec<u8>> = snapshot.events.iter().map(encode_one).collect();
     let (entered, updated, events) = (list(&entered), list(&updated), list(&events));
     let mut spliced = Vec::new();
     write_snapshot(
         &mut spliced,
-        snapshot.tick,
-        snapshot.baseline,
-        snapshot.ack_input_seq,
-        EncodedList {
-            count: entered.0,
-            bytes: &entered.1,
-        },
-        EncodedList {
-            count: updated.0,
-            bytes: &updated.1,
-        },
-        &snapshot.left,
-        EncodedList {
-            count: events.0,
-            bytes: &events.1,
+        &SnapshotParts {
+            tick: snapshot.tick,
+            baseline: snapshot.baseline,
+            ack_input_seq: snapshot.ack_input_seq,
+            entered: EncodedList {
+                count: entered.0,
+                bytes: &entered.1,
+            },
+            updated: EncodedList {
+                count: updated.0,
+                bytes: &updated.1,
+            },
+            left: &snapshot.left,
+            events: EncodedList {
+                count: events.0,
+                bytes: &events.1,
+            },
         },
     );
     assert_eq!(spliced, encode_server(&ServerMsg::Snapshot(snapshot)));

@@ -1,0 +1,121 @@
+//! A client that stops reading must neither stall the room nor grow the server's buffers: it gets fewer
+//! snapshots (latest wins), and is disconnected once it has been behind for the slow-reader timeout.
+
+mod support;
+
+use futures_util::SinkExt;
+use skirmish_server::client::GameClient;
+use skirmish_shared::codec::encode_client;
+use skirmish_shared::protocol::{ClientMsg, Hello, PROTOCOL_VERSION};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use support::{bounded, TestServer};
+use tokio::net::TcpSocket;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A bot that reads everything and changes direction and aim every input, so that every snapshot
+/// carries updates about it.
+async fn busy_bot(url: String, stop: tokio::sync::watch::Receiver<bool>) {
+    let mut bot = GameClient::connect(&url, "busy").await.expect("bot joins");
+    let mut turn = 0u16;
+    while !*stop.borrow() {
+        turn = turn.wrapping_add(1);
+        let x = if turn % 2 == 0 { 1 } else { -1 };
+        if bot
+            .send_input(x, 0, turn.wrapping_mul(3001), 0)
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if bot.next_snapshot().await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_dropped_without_disturbing_others() {
+    bounded(async {
+        let server = TestServer::start(&[
+            "--view-radius",
+            "100000",
+            "--slow-reader-timeout",
+            "1",
+            "--socket-send-buffer",
+            "4096",
+        ])
+        .await;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let bots: Vec<_> = (0..12)
+            .map(|_| tokio::spawn(busy_bot(server.ws_url(), stop_rx.clone())))
+            .collect();
+        // The stalled client: a tiny receive buffer, a Hello, then it never reads again.
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(2048).expect("rcvbuf");
+        let stream = socket.connect(server.addr).await.expect("connect");
+        let (mut stalled, _) = tokio_tungstenite::client_async(server.ws_url(), stream)
+            .await
+            .expect("upgrade");
+        let hello = ClientMsg::Hello(Hello {
+            protocol_version: PROTOCOL_VERSION,
+            name: "stalled".into(),
+            resume_token: None,
+        });
+        stalled
+            .send(Message::Binary(encode_client(&hello).into()))
+            .await
+            .expect("hello");
+        // An observer that reads promptly: every delta must chain onto the previous snapshot, and the
+        // snapshots keep coming while the stalled client is behind and after it is dropped.
+        let mut observer = GameClient::connect(&server.ws_url(), "observer")
+            .await
+            .expect("joins");
+        let mut previous_tick = None;
+        let mut consecutive = 0;
+        let mut total = 0;
+        let kicked = loop {
+            let snapshot = tokio::time::timeout(Duration::from_secs(2), observer.next_snapshot())
+                .await
+                .expect("the observer is never left waiting for seconds")
+                .expect("a snapshot that applies to the observer's view");
+            total += 1;
+            if snapshot.baseline.is_some() && snapshot.baseline == previous_tick {
+                consecutive += 1;
+            }
+            previous_tick = Some(snapshot.tick);
+            if server.metrics.slow_reader_kicks.load(Relaxed) > 0 {
+                break true;
+            }
+            if total > 30 * 30 {
+                break false;
+            }
+        };
+        assert!(kicked, "the stalled client was disconnected as too slow");
+        assert!(
+            server.metrics.snapshots_skipped.load(Relaxed) > 0,
+            "its snapshots were replaced, not queued"
+        );
+        assert!(
+            consecutive * 10 >= total * 9,
+            "the observer missed almost nothing: {consecutive}/{total}"
+        );
+        // Its seat is released.
+        let mut released = false;
+        for _ in 0..60 {
+            observer.next_snapshot().await.expect("snapshot");
+            if server.metrics.connected_players.load(Relaxed) == 13 {
+                released = true;
+                break;
+            }
+        }
+        assert!(released, "the stalled player's seat was released");
+        stop_tx.send(true).expect("stop bots");
+        for bot in bots {
+            let _ = tokio::time::timeout(Duration::from_secs(5), bot).await;
+        }
+        drop(stalled);
+        server.stop().await;
+    })
+    .await;
+}
