@@ -1,12 +1,41 @@
 //! The Skirmish browser client, compiled to WebAssembly.
 //!
-//! For now it exposes the shared codec to JavaScript: decoding a server message proves the protocol
-//! crate runs in the browser unchanged. The playable client (socket, prediction, rendering) builds on
-//! this crate.
+//! # Layout
+//! - [`predict`]: prediction and reconciliation of the player's own avatar.
+//! - [`interp`]: the interpolation buffer for remote players.
+//! - [`clock`]: the server tick estimate kept in sync by pings.
+//! - `web` (wasm32 only): socket, input, canvas rendering, HUD and the frame loop.
+//!
+//! The logic modules are plain Rust over `skirmish-shared`, tested natively and in headless Chromium
+//! with wasm-bindgen-test.
+
+pub mod clock;
+pub mod interp;
+pub mod predict;
+#[cfg(target_arch = "wasm32")]
+mod web;
 
 use skirmish_shared::codec::decode_server;
 use skirmish_shared::protocol::ServerMsg;
 use wasm_bindgen::prelude::*;
+
+#[cfg(test)]
+mod test_support {
+    use skirmish_shared::map::Map;
+    use skirmish_shared::physics::MoveParams;
+    use skirmish_shared::time::TickRate;
+
+    pub fn arena() -> Map {
+        Map::parse(include_str!("../../assets/maps/arena.map")).expect("arena")
+    }
+
+    pub fn params() -> MoveParams {
+        MoveParams::new(TickRate::new(60).expect("60 Hz"))
+    }
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 /// The counts of one decoded snapshot, for JavaScript.
 #[wasm_bindgen]
@@ -62,8 +91,11 @@ mod tests {
     use skirmish_shared::codec::encode_server;
     use skirmish_shared::protocol::{EntityId, Snapshot};
     use skirmish_shared::time::Tick;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test;
 
-    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn summarizes_a_snapshot_and_rejects_garbage() {
         let snapshot = Snapshot {
             tick: Tick(42),

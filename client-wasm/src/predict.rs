@@ -1,0 +1,193 @@
+//! Client-side prediction and reconciliation of the player's own avatar.
+//!
+//! Every local tick the client applies its own input with the shared movement step at once, and
+//! remembers it until the server acknowledges it. On each snapshot the prediction restarts from the
+//! server's position and replays the inputs the server has not applied yet. The difference between the
+//! old and new prediction becomes a visual offset that decays over [`SMOOTHING_MS`], so small corrections
+//! glide instead of snapping; large ones (a respawn, say) snap.
+
+use skirmish_shared::fixed::{coord_to_units, Pos};
+use skirmish_shared::map::{Map, TILE_SIZE};
+use skirmish_shared::physics::{step_player, Dir, MoveParams};
+use std::collections::VecDeque;
+
+/// Time constant of the correction smoothing, in milliseconds.
+pub const SMOOTHING_MS: f64 = 100.0;
+
+/// Corrections larger than this (in coords) snap instead of gliding.
+pub const SNAP_DISTANCE: i32 = 3 * TILE_SIZE;
+
+/// Most unacknowledged inputs remembered (two seconds at 60 Hz); older ones are forgotten.
+pub const MAX_PENDING: usize = 120;
+
+/// The predicted state of the player's own avatar.
+#[derive(Debug, Clone, Default)]
+pub struct Predictor {
+    pending: VecDeque<(u32, Dir)>,
+    predicted: Pos,
+    /// Visual offset in world units still to be smoothed away (old prediction minus new).
+    offset: (f64, f64),
+    started: bool,
+}
+
+impl Predictor {
+    /// A predictor with no state until the first reconciliation.
+    pub fn new() -> Predictor {
+        Predictor::default()
+    }
+
+    /// Whether a server position has been seen.
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    /// Applies a local input at once and remembers it until acknowledged.
+    pub fn apply_input(&mut self, map: &Map, params: &MoveParams, seq: u32, dir: Dir) {
+        if !self.started {
+            return;
+        }
+        if self.pending.len() >= MAX_PENDING {
+            self.pending.pop_front();
+        }
+        self.pending.push_back((seq, dir));
+        self.predicted = step_player(map, params, self.predicted, dir);
+    }
+
+    /// Restarts from the server's position after it applied input `ack`, replaying later inputs.
+    /// `alive` false (dead, waiting to respawn) drops the pending inputs: the server ignores them.
+    pub fn reconcile(
+        &mut self,
+        map: &Map,
+        params: &MoveParams,
+        server: Pos,
+        ack: u32,
+        alive: bool,
+    ) {
+        while self.pending.front().is_some_and(|&(seq, _)| seq <= ack) {
+            self.pending.pop_front();
+        }
+        if !alive {
+            self.pending.clear();
+        }
+        let mut pos = server;
+        for &(_, dir) in &self.pending {
+            pos = step_player(map, params, pos, dir);
+        }
+        if self.started {
+            let dx = self.predicted.x - pos.x;
+            let dy = self.predicted.y - pos.y;
+            if dx.abs().max(dy.abs()) > SNAP_DISTANCE {
+                self.offset = (0.0, 0.0);
+            } else {
+                self.offset.0 += f64::from(coord_to_units(dx));
+                self.offset.1 += f64::from(coord_to_units(dy));
+            }
+        }
+        self.predicted = pos;
+        self.started = true;
+    }
+
+    /// Lets `elapsed_ms` of smoothing pass.
+    pub fn decay(&mut self, elapsed_ms: f64) {
+        let keep = (-elapsed_ms / SMOOTHING_MS).exp();
+        self.offset.0 *= keep;
+        self.offset.1 *= keep;
+        if self.offset.0.abs() < 0.01 && self.offset.1.abs() < 0.01 {
+            self.offset = (0.0, 0.0);
+        }
+    }
+
+    /// The exact predicted position.
+    pub fn predicted(&self) -> Pos {
+        self.predicted
+    }
+
+    /// Where to draw the avatar, in world units: the prediction plus the remaining correction.
+    pub fn render_position(&self) -> (f64, f64) {
+        (
+            f64::from(coord_to_units(self.predicted.x)) + self.offset.0,
+            f64::from(coord_to_units(self.predicted.y)) + self.offset.1,
+        )
+    }
+
+    /// Inputs sent but not yet acknowledged.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{arena, params};
+    use skirmish_shared::map::tile_centre;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn replays_unacknowledged_inputs_on_top_of_the_server_state() {
+        let (map, params) = (arena(), params());
+        let start = tile_centre(3, 3);
+        let mut server = start;
+        let mut p = Predictor::new();
+        p.reconcile(&map, &params, start, 0, true);
+        for seq in 1..=10 {
+            p.apply_input(&map, &params, seq, Dir::East);
+        }
+        // The server has applied inputs 1..=4 so far.
+        for _ in 1..=4 {
+            server = step_player(&map, &params, server, Dir::East);
+        }
+        let before = p.predicted();
+        p.reconcile(&map, &params, server, 4, true);
+        assert_eq!(p.pending(), 6);
+        assert_eq!(p.predicted(), before, "an agreeing server changes nothing");
+        assert_eq!(
+            p.render_position(),
+            (
+                f64::from(coord_to_units(before.x)),
+                f64::from(coord_to_units(before.y))
+            )
+        );
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn small_corrections_are_smoothed_and_large_ones_snap() {
+        let (map, params) = (arena(), params());
+        let start = tile_centre(3, 3);
+        let mut p = Predictor::new();
+        p.reconcile(&map, &params, start, 0, true);
+        p.apply_input(&map, &params, 1, Dir::East);
+        // The server did not move us (say we were blocked): prediction corrects to the server's.
+        p.reconcile(&map, &params, start, 1, true);
+        assert_eq!(p.predicted(), start);
+        let (x, _) = p.render_position();
+        let exact = f64::from(coord_to_units(start.x));
+        assert!(x > exact, "the correction glides from the old prediction");
+        p.decay(1_000.0);
+        assert_eq!(
+            p.render_position().0,
+            exact,
+            "and has settled after a second"
+        );
+        // A respawn across the map snaps.
+        let far = tile_centre(50, 40);
+        p.reconcile(&map, &params, far, 1, true);
+        assert_eq!(p.render_position().0, f64::from(coord_to_units(far.x)));
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn death_drops_pending_inputs() {
+        let (map, params) = (arena(), params());
+        let mut p = Predictor::new();
+        p.reconcile(&map, &params, tile_centre(3, 3), 0, true);
+        p.apply_input(&map, &params, 1, Dir::South);
+        p.apply_input(&map, &params, 2, Dir::South);
+        p.reconcile(&map, &params, tile_centre(3, 3), 0, false);
+        assert_eq!(p.pending(), 0);
+        assert_eq!(p.predicted(), tile_centre(3, 3));
+    }
+}

@@ -1,0 +1,763 @@
+//! The frame loop and the connection state machine.
+//!
+//! Each animation frame: handle socket events (handshake, snapshots, pongs, close), run the local
+//! fixed-rate input ticks (send an input, predict it), then draw. A dropped connection is retried with
+//! exponential backoff, offering the resume token first.
+
+use super::hud::Hud;
+use super::input::{self, InputState};
+use super::net::{NetEvent, Socket};
+use super::render::{self, DrawPlayer, Scene};
+use crate::clock::TickClock;
+use crate::interp::{InterpolationBuffer, DEFAULT_DELAY_MS};
+use crate::predict::Predictor;
+use skirmish_shared::codec::{decode_server, encode_client};
+use skirmish_shared::fixed::{aim_from_vector, aim_to_radians, coord_to_units};
+use skirmish_shared::physics::{Dir, MoveParams};
+use skirmish_shared::protocol::{
+    buttons, close_code, status, ClientMsg, EntityId, GameEvent, Hello, InputFrame, RefuseReason,
+    ResumeToken, ScoreEntry, ServerMsg, Snapshot, Welcome, PROTOCOL_VERSION,
+};
+use skirmish_shared::time::{Tick, TickRate};
+use skirmish_shared::view::ClientView;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{
+    CanvasRenderingContext2d, Document, HtmlCanvasElement, HtmlElement, HtmlInputElement,
+};
+
+/// Backoff before reconnect attempts, in ms: 0.5 s doubling to 8 s.
+fn backoff_ms(attempt: u32) -> f64 {
+    500.0 * f64::from(1u32 << attempt.min(4))
+}
+
+/// How often to ping, in ms.
+const PING_INTERVAL_MS: f64 = 1_000.0;
+
+/// Local ticks run at most per frame (after a stall the rest are dropped).
+const MAX_TICKS_PER_FRAME: u32 = 8;
+
+/// World units visible from the centre to the nearer screen edge.
+const VIEW_HALF_UNITS: f64 = 340.0;
+
+/// The figures `window.skirmishStats()` and the debug overlay show.
+#[derive(Debug, Default, Clone)]
+struct Stats {
+    connected: bool,
+    tick: u32,
+    snapshots_received: u32,
+    visible_players: u32,
+    ping_ms: f64,
+    fps: f64,
+    me: Option<(f64, f64, u8, u32)>,
+    state: String,
+}
+
+/// One joined session with the server.
+struct Session {
+    welcome: Welcome,
+    params: MoveParams,
+    view: ClientView,
+    predictor: Predictor,
+    interp: InterpolationBuffer,
+    clock: TickClock,
+    walls: Vec<render::WallRect>,
+    names: HashMap<EntityId, String>,
+    leaderboard: Vec<ScoreEntry>,
+    my_score: ScoreEntry,
+    next_seq: u32,
+    tick_ms: f64,
+    accumulator: f64,
+    last_ping: f64,
+    pending_pings: Vec<(u32, f64)>,
+    aim: u16,
+}
+
+enum Conn {
+    /// Waiting for a name.
+    Idle,
+    /// Socket opening or handshake in flight.
+    Joining(Socket),
+    /// In a room.
+    Playing(Socket, Box<Session>),
+    /// Disconnected; retry at the given time.
+    Waiting { retry_at: f64, reason: String },
+}
+
+struct App {
+    doc: Document,
+    canvas: HtmlCanvasElement,
+    ctx: CanvasRenderingContext2d,
+    hud: Hud,
+    input: Rc<RefCell<InputState>>,
+    name: String,
+    conn: Conn,
+    attempt: u32,
+    resume: Option<ResumeToken>,
+    stats: Rc<RefCell<Stats>>,
+    interp_delay_ms: f64,
+    last_frame: f64,
+    fps_frames: u32,
+    fps_since: f64,
+}
+
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
+fn element<T: JsCast>(doc: &Document, id: &str) -> Result<T, JsValue> {
+    doc.get_element_by_id(id)
+        .ok_or_else(|| JsValue::from_str(&format!("missing #{id}")))?
+        .dyn_into::<T>()
+        .map_err(|_| JsValue::from_str(&format!("#{id} has the wrong type")))
+}
+
+fn hue(id: EntityId) -> u32 {
+    id.0.wrapping_mul(137) % 360
+}
+
+/// Starts the client: wires the name field, chat field, `window.skirmishStats` and the frame loop.
+#[wasm_bindgen]
+pub fn start() -> Result<(), JsValue> {
+    let window = web_sys::window().ok_or("no window")?;
+    let doc = window.document().ok_or("no document")?;
+    let canvas: HtmlCanvasElement = element(&doc, "game")?;
+    let ctx = canvas
+        .get_context("2d")?
+        .ok_or("no 2d context")?
+        .dyn_into::<CanvasRenderingContext2d>()?;
+    let input = input::install(&canvas)?;
+    let stats = Rc::new(RefCell::new(Stats {
+        state: "enter a name".into(),
+        ..Stats::default()
+    }));
+    let interp_delay_ms =
+        js_sys::Reflect::get(&window, &JsValue::from_str("skirmishInterpDelayMs"))
+            .ok()
+            .and_then(|v| v.as_f64())
+            .filter(|v| v.is_finite() && (0.0..=1_000.0).contains(v))
+            .unwrap_or(DEFAULT_DELAY_MS);
+    let app = Rc::new(RefCell::new(App {
+        hud: Hud::new(&doc)?,
+        doc: doc.clone(),
+        canvas,
+        ctx,
+        input,
+        name: String::new(),
+        conn: Conn::Idle,
+        attempt: 0,
+        resume: None,
+        stats: stats.clone(),
+        interp_delay_ms,
+        last_frame: now_ms(),
+        fps_frames: 0,
+        fps_since: now_ms(),
+    }));
+    install_stats(&window, stats)?;
+    install_forms(&doc, &app)?;
+    run_frames(app)
+}
+
+/// `window.skirmishStats()`: the test surface.
+fn install_stats(window: &web_sys::Window, stats: Rc<RefCell<Stats>>) -> Result<(), JsValue> {
+    let getter = Closure::<dyn Fn() -> JsValue>::new(move || {
+        let s = stats.borrow();
+        let object = js_sys::Object::new();
+        let set = |o: &js_sys::Object, k: &str, v: JsValue| {
+            let _ = js_sys::Reflect::set(o, &JsValue::from_str(k), &v);
+        };
+        set(&object, "connected", s.connected.into());
+        set(&object, "tick", s.tick.into());
+        set(&object, "snapshotsReceived", s.snapshots_received.into());
+        set(&object, "visiblePlayers", s.visible_players.into());
+        set(&object, "pingMs", s.ping_ms.into());
+        set(&object, "fps", s.fps.into());
+        set(&object, "state", JsValue::from_str(&s.state));
+        let me = match s.me {
+            Some((x, y, hp, score)) => {
+                let me = js_sys::Object::new();
+                set(&me, "x", x.into());
+                set(&me, "y", y.into());
+                set(&me, "hp", hp.into());
+                set(&me, "score", score.into());
+                me.into()
+            }
+            None => JsValue::NULL,
+        };
+        set(&object, "me", me);
+        object.into()
+    });
+    js_sys::Reflect::set(window, &JsValue::from_str("skirmishStats"), getter.as_ref())?;
+    getter.forget();
+    Ok(())
+}
+
+/// The name field (Enter joins) and the chat field (Enter sends).
+fn install_forms(doc: &Document, app: &Rc<RefCell<App>>) -> Result<(), JsValue> {
+    let name_input: HtmlInputElement = element(doc, "name-input")?;
+    let overlay: HtmlElement = element(doc, "join")?;
+    let join = {
+        let app = app.clone();
+        let name_input = name_input.clone();
+        Closure::<dyn FnMut(web_sys::KeyboardEvent)>::new(move |e: web_sys::KeyboardEvent| {
+            if e.key() != "Enter" {
+                return;
+            }
+            let mut app = app.borrow_mut();
+            if !matches!(app.conn, Conn::Idle) {
+                return;
+            }
+            app.name = name_input.value();
+            let _ = name_input.blur();
+            let _ = overlay.class_list().add_1("hidden");
+            app.connect();
+        })
+    };
+    name_input.add_event_listener_with_callback("keydown", join.as_ref().unchecked_ref())?;
+    join.forget();
+    let _ = name_input.focus();
+    let chat_input: HtmlInputElement = element(doc, "chat-input")?;
+    let send = {
+        let app = app.clone();
+        let chat_input = chat_input.clone();
+        Closure::<dyn FnMut(web_sys::KeyboardEvent)>::new(move |e: web_sys::KeyboardEvent| match e
+            .key()
+            .as_str()
+        {
+            "Enter" => {
+                let text = chat_input.value();
+                chat_input.set_value("");
+                let _ = chat_input.blur();
+                if !text.trim().is_empty() {
+                    app.borrow().send(&ClientMsg::Chat { text });
+                }
+            }
+            "Escape" => {
+                let _ = chat_input.blur();
+            }
+            _ => {}
+        })
+    };
+    chat_input.add_event_listener_with_callback("keydown", send.as_ref().unchecked_ref())?;
+    send.forget();
+    Ok(())
+}
+
+/// The animation-frame callback, which re-registers itself each frame.
+type FrameCallback = Rc<RefCell<Option<Closure<dyn FnMut(f64)>>>>;
+
+/// Runs `App::frame` on every animation frame.
+fn run_frames(app: Rc<RefCell<App>>) -> Result<(), JsValue> {
+    let callback: FrameCallback = Rc::new(RefCell::new(None));
+    let again = callback.clone();
+    *callback.borrow_mut() = Some(Closure::new(move |_time: f64| {
+        if let Err(e) = app.borrow_mut().frame() {
+            web_sys::console::error_1(&e);
+        }
+        if let (Some(window), Some(cb)) = (web_sys::window(), again.borrow().as_ref()) {
+            let _ = window.request_animation_frame(cb.as_ref().unchecked_ref());
+        }
+    }));
+    let window = web_sys::window().ok_or("no window")?;
+    if let Some(cb) = callback.borrow().as_ref() {
+        window.request_animation_frame(cb.as_ref().unchecked_ref())?;
+    }
+    Ok(())
+}
+
+impl App {
+    fn connect(&mut self) {
+        self.conn = match Socket::open() {
+            Ok(socket) => Conn::Joining(socket),
+            Err(_) => Conn::Waiting {
+                retry_at: now_ms() + backoff_ms(self.attempt),
+                reason: "cannot open a socket".into(),
+            },
+        };
+    }
+
+    fn send(&self, msg: &ClientMsg) {
+        if let Conn::Playing(socket, _) | Conn::Joining(socket) = &self.conn {
+            socket.send(&encode_client(msg));
+        }
+    }
+
+    fn frame(&mut self) -> Result<(), JsValue> {
+        let now = now_ms();
+        let elapsed = (now - self.last_frame).clamp(0.0, 1_000.0);
+        self.last_frame = now;
+        self.count_fps(now);
+        self.handle_keys();
+        self.handle_network(now)?;
+        if let Conn::Waiting { retry_at, .. } = &self.conn {
+            if now >= *retry_at {
+                self.connect();
+            }
+        }
+        if let Conn::Playing(socket, session) = &mut self.conn {
+            let input = self.input.borrow();
+            let (width, height) = css_size(&self.canvas);
+            session.local_ticks(socket, &input, elapsed, now, width, height);
+            session.predictor.decay(elapsed);
+        }
+        self.draw(now)?;
+        self.update_stats(now);
+        Ok(())
+    }
+
+    fn count_fps(&mut self, now: f64) {
+        self.fps_frames += 1;
+        if now - self.fps_since >= 500.0 {
+            self.stats.borrow_mut().fps =
+                f64::from(self.fps_frames) * 1000.0 / (now - self.fps_since);
+            self.fps_frames = 0;
+            self.fps_since = now;
+        }
+    }
+
+    fn handle_keys(&mut self) {
+        let (toggle, focus_chat) = {
+            let mut input = self.input.borrow_mut();
+            (
+                std::mem::take(&mut input.toggle_debug),
+                std::mem::take(&mut input.focus_chat),
+            )
+        };
+        if toggle {
+            self.hud.toggle_debug();
+        }
+        if focus_chat && matches!(self.conn, Conn::Playing(..)) {
+            if let Ok(chat) = element::<HtmlInputElement>(&self.doc, "chat-input") {
+                let _ = chat.focus();
+            }
+        }
+    }
+
+    fn handle_network(&mut self, now: f64) -> Result<(), JsValue> {
+        let events = match &self.conn {
+            Conn::Joining(socket) | Conn::Playing(socket, _) => socket.drain(),
+            _ => return Ok(()),
+        };
+        for event in events {
+            match event {
+                NetEvent::Open => {
+                    let hello = ClientMsg::Hello(Hello {
+                        protocol_version: PROTOCOL_VERSION,
+                        name: self.name.clone(),
+                        resume_token: self.resume,
+                    });
+                    self.send(&hello);
+                }
+                NetEvent::Message(bytes) => match decode_server(&bytes) {
+                    Ok(msg) => self.handle_message(msg, now)?,
+                    Err(e) => {
+                        web_sys::console::warn_1(&JsValue::from_str(&format!("bad message: {e}")))
+                    }
+                },
+                NetEvent::Closed { code, reason } => {
+                    self.on_closed(code, &reason, now)?;
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_message(&mut self, msg: ServerMsg, now: f64) -> Result<(), JsValue> {
+        match msg {
+            ServerMsg::Welcome(welcome) => {
+                let Conn::Joining(socket) = std::mem::replace(&mut self.conn, Conn::Idle) else {
+                    return Ok(());
+                };
+                self.attempt = 0;
+                self.resume = Some(welcome.resume_token);
+                let session = Session::new(*welcome, now);
+                self.hud.add_chat(
+                    None,
+                    "Joined the arena. WASD to move, mouse to aim, click to fire, Enter to chat.",
+                )?;
+                self.conn = Conn::Playing(socket, Box::new(session));
+            }
+            ServerMsg::Refused { reason, detail } => {
+                if reason == RefuseReason::BadResumeToken {
+                    // The seat is gone: join fresh at once.
+                    self.resume = None;
+                    self.connect();
+                } else {
+                    self.hud.add_chat(None, &format!("Refused: {detail}"))?;
+                }
+            }
+            ServerMsg::Snapshot(snapshot) => {
+                if let Conn::Playing(socket, session) = &mut self.conn {
+                    session.on_snapshot(&snapshot, now, socket, &mut self.hud)?;
+                    self.stats.borrow_mut().snapshots_received += 1;
+                }
+            }
+            ServerMsg::Pong { nonce, tick } => {
+                if let Conn::Playing(_, session) = &mut self.conn {
+                    if let Some(i) = session.pending_pings.iter().position(|(n, _)| *n == nonce) {
+                        let (_, sent) = session.pending_pings.swap_remove(i);
+                        session.clock.on_pong(sent, now, tick.0);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_closed(&mut self, code: u16, reason: &str, now: f64) -> Result<(), JsValue> {
+        let was_playing = matches!(self.conn, Conn::Playing(..));
+        if code == close_code::BAD_RESUME_TOKEN
+            && matches!(self.conn, Conn::Joining(_))
+            && self.resume.is_none()
+        {
+            // The refusal already started a fresh join.
+            return Ok(());
+        }
+        if code == close_code::VERSION_MISMATCH {
+            self.conn = Conn::Waiting {
+                retry_at: f64::INFINITY,
+                reason: "this page is out of date: reload it".into(),
+            };
+            return Ok(());
+        }
+        let retry_at = now + backoff_ms(self.attempt);
+        self.attempt += 1;
+        let why = if reason.is_empty() {
+            format!("code {code}")
+        } else {
+            reason.to_string()
+        };
+        if was_playing {
+            self.hud
+                .add_chat(None, &format!("Connection lost ({why}); reconnecting…"))?;
+        }
+        self.conn = Conn::Waiting {
+            retry_at,
+            reason: why,
+        };
+        Ok(())
+    }
+
+    fn draw(&mut self, now: f64) -> Result<(), JsValue> {
+        let (width, height) = css_size(&self.canvas);
+        let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
+        let (pw, ph) = ((width * dpr).round() as u32, (height * dpr).round() as u32);
+        if self.canvas.width() != pw || self.canvas.height() != ph {
+            self.canvas.set_width(pw);
+            self.canvas.set_height(ph);
+        }
+        self.ctx.set_transform(dpr, 0.0, 0.0, dpr, 0.0, 0.0)?;
+        match &self.conn {
+            Conn::Playing(_, session) => {
+                let scene = session.scene(now, self.interp_delay_ms, width, height);
+                render::draw(
+                    &self.ctx,
+                    width,
+                    height,
+                    &session.welcome.map,
+                    &session.walls,
+                    &scene,
+                );
+            }
+            _ => {
+                self.ctx.set_fill_style_str("#0d1017");
+                self.ctx.fill_rect(0.0, 0.0, width, height);
+            }
+        }
+        Ok(())
+    }
+
+    fn update_stats(&mut self, now: f64) {
+        let mut stats = self.stats.borrow_mut();
+        stats.connected = matches!(self.conn, Conn::Playing(..));
+        stats.state = match &self.conn {
+            Conn::Idle => "enter a name".into(),
+            Conn::Joining(_) => "connecting".into(),
+            Conn::Playing(..) => "connected".into(),
+            Conn::Waiting { retry_at, reason } if retry_at.is_finite() => {
+                format!(
+                    "disconnected ({reason}), retrying in {:.0} s",
+                    ((retry_at - now) / 1000.0).max(0.0).ceil()
+                )
+            }
+            Conn::Waiting { reason, .. } => format!("disconnected ({reason})"),
+        };
+        if let Conn::Playing(_, session) = &self.conn {
+            stats.tick = session.view.tick().map_or(0, |t| t.0);
+            stats.visible_players = session.view.players().len() as u32;
+            stats.ping_ms = session.clock.rtt_ms().unwrap_or(0.0);
+            let me = session.view.players().get(&session.welcome.player_id);
+            stats.me = me.map(|p| {
+                let (x, y) = session.predictor.render_position();
+                (x, y, p.hp, session.my_score.score)
+            });
+            let mut rows: Vec<(String, u32, bool)> = session
+                .leaderboard
+                .iter()
+                .map(|e| {
+                    (
+                        session.name_of(e.id),
+                        e.score,
+                        e.id == session.welcome.player_id,
+                    )
+                })
+                .collect();
+            if rows.is_empty() {
+                rows.push((
+                    session.name_of(session.welcome.player_id),
+                    session.my_score.score,
+                    true,
+                ));
+            }
+            let _ = self.hud.set_leaderboard(&rows);
+        }
+        let status = if stats.connected {
+            format!(
+                "● connected   ping {:.0} ms   {:.0} fps",
+                stats.ping_ms, stats.fps
+            )
+        } else {
+            format!("○ {}", stats.state)
+        };
+        self.hud.set_status(&status);
+        if self.hud.debug_visible() {
+            let me = stats.me.map_or("-".to_string(), |(x, y, hp, score)| {
+                format!("({x:.1}, {y:.1}) hp {hp} score {score}")
+            });
+            self.hud.set_debug(&format!(
+                "connected {}\ntick {}\nsnapshots {}\nvisible players {}\nping {:.1} ms\nfps {:.0}\nme {me}",
+                stats.connected, stats.tick, stats.snapshots_received, stats.visible_players, stats.ping_ms, stats.fps
+            ));
+        }
+    }
+}
+
+fn css_size(canvas: &HtmlCanvasElement) -> (f64, f64) {
+    (
+        f64::from(canvas.client_width().max(1)),
+        f64::from(canvas.client_height().max(1)),
+    )
+}
+
+impl Session {
+    fn new(welcome: Welcome, now: f64) -> Session {
+        let rate = TickRate::new(welcome.tick_rate)
+            .unwrap_or_else(|| TickRate::new(60).unwrap_or_else(|| unreachable!()));
+        Session {
+            params: MoveParams::new(rate),
+            walls: render::wall_rects(&welcome.map),
+            clock: TickClock::new(rate.hz()),
+            tick_ms: 1000.0 / f64::from(rate.hz()),
+            view: ClientView::new(),
+            predictor: Predictor::new(),
+            interp: InterpolationBuffer::new(),
+            names: HashMap::new(),
+            leaderboard: Vec::new(),
+            my_score: ScoreEntry {
+                id: welcome.player_id,
+                ..ScoreEntry::default()
+            },
+            next_seq: 1,
+            accumulator: 0.0,
+            last_ping: now - PING_INTERVAL_MS,
+            pending_pings: Vec::new(),
+            aim: 0,
+            welcome,
+        }
+    }
+
+    fn name_of(&self, id: EntityId) -> String {
+        self.names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("#{}", id.0))
+    }
+
+    fn on_snapshot(
+        &mut self,
+        snapshot: &Snapshot,
+        now: f64,
+        socket: &Socket,
+        hud: &mut Hud,
+    ) -> Result<(), JsValue> {
+        if self.view.apply(snapshot).is_err() {
+            // Lost track: start over from a full snapshot.
+            self.view = ClientView::new();
+            socket.send(&encode_client(&ClientMsg::RequestFullSnapshot));
+            return Ok(());
+        }
+        self.clock.on_snapshot(now, snapshot.tick.0);
+        let me = self.welcome.player_id;
+        for (id, player) in self.view.players() {
+            if *id != me {
+                self.interp.record(*id, player.motion);
+            }
+        }
+        let view = &self.view;
+        self.interp.retain(|id| view.players().contains_key(&id));
+        if let Some(own) = self.view.players().get(&me) {
+            let server = own
+                .motion
+                .position_at(&self.welcome.map, &self.params, snapshot.tick);
+            let alive = own.status & status::DEAD == 0;
+            self.predictor.reconcile(
+                &self.welcome.map,
+                &self.params,
+                server,
+                snapshot.ack_input_seq,
+                alive,
+            );
+        }
+        for event in &snapshot.events {
+            match event {
+                GameEvent::Roster(entries) => {
+                    for e in entries {
+                        self.names.insert(e.id, e.name.clone());
+                    }
+                }
+                GameEvent::PlayerJoined(e) => {
+                    self.names.insert(e.id, e.name.clone());
+                    if e.id != me {
+                        hud.add_chat(None, &format!("{} joined", e.name))?;
+                    }
+                }
+                GameEvent::PlayerLeft(id) => {
+                    hud.add_chat(None, &format!("{} left", self.name_of(*id)))?;
+                    self.names.remove(id);
+                }
+                GameEvent::Chat { from, text } => hud.add_chat(Some(&self.name_of(*from)), text)?,
+                GameEvent::Kill { killer, victim } => {
+                    let victim = self.name_of(*victim);
+                    let line = match killer {
+                        Some(k) => format!("{} eliminated {victim}", self.name_of(*k)),
+                        None => format!("{victim} was eliminated"),
+                    };
+                    hud.add_chat(None, &line)?;
+                }
+                GameEvent::Leaderboard(entries) => self.leaderboard = entries.clone(),
+                GameEvent::YourScore(score) => self.my_score = *score,
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the local input ticks due, sending one input per tick and predicting it.
+    fn local_ticks(
+        &mut self,
+        socket: &Socket,
+        input: &InputState,
+        elapsed: f64,
+        now: f64,
+        width: f64,
+        height: f64,
+    ) {
+        if now - self.last_ping >= PING_INTERVAL_MS {
+            let nonce = (now as u64 & 0xFFFF_FFFF) as u32;
+            self.pending_pings.retain(|(_, sent)| now - sent < 10_000.0);
+            self.pending_pings.push((nonce, now));
+            socket.send(&encode_client(&ClientMsg::Ping { nonce }));
+            self.last_ping = now;
+        }
+        if !self.predictor.started() {
+            return;
+        }
+        // Aim from the avatar's screen position (the screen centre) to the mouse.
+        let (mx, my) = input.mouse;
+        let dx = mx - width / 2.0;
+        let dy = my - height / 2.0;
+        if dx != 0.0 || dy != 0.0 {
+            self.aim = aim_from_vector(glam::Vec2::new(dx as f32, dy as f32));
+        }
+        self.accumulator += elapsed;
+        let mut ran = 0;
+        while self.accumulator >= self.tick_ms {
+            self.accumulator -= self.tick_ms;
+            ran += 1;
+            if ran > MAX_TICKS_PER_FRAME {
+                self.accumulator = 0.0;
+                break;
+            }
+            let (move_x, move_y) = input.axes();
+            let frame = InputFrame {
+                seq: self.next_seq,
+                move_x,
+                move_y,
+                aim: self.aim,
+                buttons: if input.fire() { buttons::FIRE } else { 0 },
+            };
+            self.next_seq += 1;
+            if socket.send(&encode_client(&ClientMsg::Input(frame))) {
+                let dir = Dir::from_axes(move_x, move_y).unwrap_or(Dir::Still);
+                self.predictor
+                    .apply_input(&self.welcome.map, &self.params, frame.seq, dir);
+            }
+        }
+    }
+
+    fn scene(&self, now: f64, delay_ms: f64, width: f64, height: f64) -> Scene {
+        let me = self.welcome.player_id;
+        let server_tick = self
+            .clock
+            .estimate(now)
+            .unwrap_or_else(|| f64::from(self.view.tick().map_or(0, |t| t.0)));
+        let render_tick = (server_tick - self.clock.ticks_in(delay_ms)).max(0.0);
+        let camera = self.predictor.render_position();
+        let scale = width.min(height) / 2.0 / VIEW_HALF_UNITS;
+        let mut players = Vec::new();
+        for (id, p) in self.view.players() {
+            let own = *id == me;
+            let (x, y) = if own {
+                camera
+            } else {
+                match self
+                    .interp
+                    .position(&self.welcome.map, &self.params, *id, render_tick)
+                {
+                    Some(pos) => pos,
+                    None => continue,
+                }
+            };
+            let aim = if own { self.aim } else { p.aim };
+            players.push(DrawPlayer {
+                x,
+                y,
+                aim: f64::from(aim_to_radians(aim)),
+                hp: p.hp,
+                name: self.name_of(*id),
+                own,
+                dead: p.status & status::DEAD != 0,
+                protected: p.status & status::PROTECTED != 0,
+                hue: hue(*id),
+            });
+        }
+        let projectile_tick = Tick(render_tick.floor() as u32);
+        let projectiles = self
+            .view
+            .projectiles()
+            .values()
+            .filter_map(|shot| {
+                let pos = shot
+                    .motion
+                    .position_at(&self.welcome.map, projectile_tick)?;
+                Some((
+                    f64::from(coord_to_units(pos.x)),
+                    f64::from(coord_to_units(pos.y)),
+                    hue(shot.owner),
+                ))
+            })
+            .collect();
+        let _ = height;
+        Scene {
+            camera,
+            scale,
+            players,
+            projectiles,
+        }
+    }
+}

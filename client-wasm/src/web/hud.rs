@@ -1,0 +1,118 @@
+//! The DOM side of the HUD: status line, leaderboard, chat log, debug overlay. Player text is always
+//! inserted as text nodes, never as HTML.
+
+use wasm_bindgen::JsValue;
+use web_sys::{Document, Element};
+
+/// Most chat lines kept in the log.
+const CHAT_LINES: u32 = 50;
+
+/// Handles to the HUD elements of `index.html`.
+pub struct Hud {
+    doc: Document,
+    status: Element,
+    leaderboard: Element,
+    chat_log: Element,
+    debug: Element,
+    debug_visible: bool,
+    last_status: String,
+    last_leaderboard: String,
+}
+
+fn by_id(doc: &Document, id: &str) -> Result<Element, JsValue> {
+    doc.get_element_by_id(id)
+        .ok_or_else(|| JsValue::from_str(&format!("missing #{id}")))
+}
+
+impl Hud {
+    /// Finds the HUD elements.
+    pub fn new(doc: &Document) -> Result<Hud, JsValue> {
+        Ok(Hud {
+            doc: doc.clone(),
+            status: by_id(doc, "status")?,
+            leaderboard: by_id(doc, "leaderboard")?,
+            chat_log: by_id(doc, "chat-log")?,
+            debug: by_id(doc, "debug")?,
+            debug_visible: false,
+            last_status: String::new(),
+            last_leaderboard: String::new(),
+        })
+    }
+
+    /// Sets the status line (connection state, ping, FPS) if it changed.
+    pub fn set_status(&mut self, text: &str) {
+        if text != self.last_status {
+            self.status.set_text_content(Some(text));
+            self.last_status = text.to_string();
+        }
+    }
+
+    /// Replaces the leaderboard rows: (rank, name, score, own).
+    pub fn set_leaderboard(&mut self, rows: &[(String, u32, bool)]) -> Result<(), JsValue> {
+        let key = format!("{rows:?}");
+        if key == self.last_leaderboard {
+            return Ok(());
+        }
+        self.last_leaderboard = key;
+        self.leaderboard.set_text_content(None);
+        let title = self.doc.create_element("div")?;
+        title.set_class_name("lb-title");
+        title.set_text_content(Some("Leaderboard"));
+        self.leaderboard.append_child(&title)?;
+        for (rank, (name, score, own)) in rows.iter().enumerate() {
+            let row = self.doc.create_element("div")?;
+            row.set_class_name(if *own { "lb-row own" } else { "lb-row" });
+            let label = self.doc.create_element("span")?;
+            label.set_text_content(Some(&format!("{}. {name}", rank + 1)));
+            let points = self.doc.create_element("span")?;
+            points.set_text_content(Some(&score.to_string()));
+            row.append_child(&label)?;
+            row.append_child(&points)?;
+            self.leaderboard.append_child(&row)?;
+        }
+        Ok(())
+    }
+
+    /// Appends a chat or system line to the log, as text.
+    pub fn add_chat(&self, from: Option<&str>, text: &str) -> Result<(), JsValue> {
+        let line = self.doc.create_element("div")?;
+        line.set_class_name(if from.is_some() {
+            "chat-line"
+        } else {
+            "chat-line system"
+        });
+        if let Some(from) = from {
+            let name = self.doc.create_element("b")?;
+            name.set_text_content(Some(&format!("{from}: ")));
+            line.append_child(&name)?;
+        }
+        line.append_child(&self.doc.create_text_node(text))?;
+        self.chat_log.append_child(&line)?;
+        while self.chat_log.child_element_count() > CHAT_LINES {
+            if let Some(first) = self.chat_log.first_element_child() {
+                first.remove();
+            }
+        }
+        self.chat_log.set_scroll_top(self.chat_log.scroll_height());
+        Ok(())
+    }
+
+    /// Shows or hides the debug overlay.
+    pub fn toggle_debug(&mut self) {
+        self.debug_visible = !self.debug_visible;
+        let _ = self
+            .debug
+            .class_list()
+            .toggle_with_force("hidden", !self.debug_visible);
+    }
+
+    /// Whether the debug overlay is shown.
+    pub fn debug_visible(&self) -> bool {
+        self.debug_visible
+    }
+
+    /// Sets the debug overlay's text.
+    pub fn set_debug(&self, text: &str) {
+        self.debug.set_text_content(Some(text));
+    }
+}

@@ -1,0 +1,126 @@
+//! Keyboard and mouse state, filled by DOM listeners and read once per local tick.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{HtmlCanvasElement, KeyboardEvent, MouseEvent};
+
+/// What the player is pressing and pointing at.
+#[derive(Debug, Default)]
+pub struct InputState {
+    keys: HashSet<String>,
+    /// Mouse position in CSS pixels relative to the canvas.
+    pub mouse: (f64, f64),
+    mouse_down: bool,
+    /// F3 was pressed (toggles the debug overlay); taken by the frame loop.
+    pub toggle_debug: bool,
+    /// Enter was pressed outside a text field (focus the chat); taken by the frame loop.
+    pub focus_chat: bool,
+}
+
+impl InputState {
+    fn held(&self, codes: &[&str]) -> bool {
+        codes.iter().any(|c| self.keys.contains(*c))
+    }
+
+    /// Movement axes from WASD and the arrow keys, each -1, 0 or 1.
+    pub fn axes(&self) -> (i8, i8) {
+        let x = i8::from(self.held(&["KeyD", "ArrowRight"]))
+            - i8::from(self.held(&["KeyA", "ArrowLeft"]));
+        let y =
+            i8::from(self.held(&["KeyS", "ArrowDown"])) - i8::from(self.held(&["KeyW", "ArrowUp"]));
+        (x, y)
+    }
+
+    /// Whether fire is held (mouse button or space).
+    pub fn fire(&self) -> bool {
+        self.mouse_down || self.held(&["Space"])
+    }
+}
+
+fn typing_in_a_field(event: &KeyboardEvent) -> bool {
+    event
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        .is_some()
+}
+
+/// Installs the listeners; they live as long as the page.
+pub fn install(canvas: &HtmlCanvasElement) -> Result<Rc<RefCell<InputState>>, JsValue> {
+    let state = Rc::new(RefCell::new(InputState::default()));
+    let window = web_sys::window().ok_or("no window")?;
+    let keydown = {
+        let state = state.clone();
+        Closure::<dyn FnMut(KeyboardEvent)>::new(move |e: KeyboardEvent| {
+            if typing_in_a_field(&e) {
+                return;
+            }
+            let code = e.code();
+            let mut s = state.borrow_mut();
+            match code.as_str() {
+                "F3" => {
+                    s.toggle_debug = true;
+                    e.prevent_default();
+                }
+                "Enter" => s.focus_chat = true,
+                "Space" | "ArrowUp" | "ArrowDown" | "ArrowLeft" | "ArrowRight" => {
+                    e.prevent_default()
+                }
+                _ => {}
+            }
+            s.keys.insert(code);
+        })
+    };
+    let keyup = {
+        let state = state.clone();
+        Closure::<dyn FnMut(KeyboardEvent)>::new(move |e: KeyboardEvent| {
+            state.borrow_mut().keys.remove(&e.code());
+        })
+    };
+    let blur = {
+        let state = state.clone();
+        Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            let mut s = state.borrow_mut();
+            s.keys.clear();
+            s.mouse_down = false;
+        })
+    };
+    let mouse_move = {
+        let state = state.clone();
+        Closure::<dyn FnMut(MouseEvent)>::new(move |e: MouseEvent| {
+            state.borrow_mut().mouse = (f64::from(e.offset_x()), f64::from(e.offset_y()));
+        })
+    };
+    let mouse_down = {
+        let state = state.clone();
+        Closure::<dyn FnMut(MouseEvent)>::new(move |e: MouseEvent| {
+            if e.button() == 0 {
+                state.borrow_mut().mouse_down = true;
+            }
+        })
+    };
+    let mouse_up = {
+        let state = state.clone();
+        Closure::<dyn FnMut(MouseEvent)>::new(move |e: MouseEvent| {
+            if e.button() == 0 {
+                state.borrow_mut().mouse_down = false;
+            }
+        })
+    };
+    window.add_event_listener_with_callback("keydown", keydown.as_ref().unchecked_ref())?;
+    window.add_event_listener_with_callback("keyup", keyup.as_ref().unchecked_ref())?;
+    window.add_event_listener_with_callback("blur", blur.as_ref().unchecked_ref())?;
+    canvas.add_event_listener_with_callback("mousemove", mouse_move.as_ref().unchecked_ref())?;
+    canvas.add_event_listener_with_callback("mousedown", mouse_down.as_ref().unchecked_ref())?;
+    window.add_event_listener_with_callback("mouseup", mouse_up.as_ref().unchecked_ref())?;
+    // The listeners live for the page's lifetime.
+    keydown.forget();
+    keyup.forget();
+    blur.forget();
+    mouse_move.forget();
+    mouse_down.forget();
+    mouse_up.forget();
+    Ok(state)
+}

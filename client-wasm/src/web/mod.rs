@@ -1,0 +1,7 @@
+//! The browser side: DOM, canvas, socket and the frame loop. Only compiled for wasm32.
+
+mod app;
+mod hud;
+mod input;
+mod net;
+mod render;

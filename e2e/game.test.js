@@ -1,0 +1,135 @@
+// End to end: a real skirmish-server and two headless Chromium pages playing on it.
+// Run by scripts/test.sh after `cargo build --release -p skirmish-server` and the client bundle build.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const shots = join(root, "e2e", "screenshots");
+const CHROMIUM_ARGS = [
+  "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+];
+const cleanups = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+/** Starts the server on 127.0.0.1:0 and resolves with its base URL, read from its startup line. */
+function startServer(flags) {
+  const binary = join(root, "target", "release", "skirmish-server");
+  const server = spawn(binary, ["--bind", "127.0.0.1:0", "--assets", join(root, "assets"), ...flags], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  cleanups.push(async () => {
+    server.kill("SIGTERM");
+    await new Promise((resolve) => (server.exitCode !== null ? resolve() : server.once("exit", resolve)));
+  });
+  return new Promise((resolve, reject) => {
+    let log = "";
+    const timer = setTimeout(() => reject(new Error("server did not start: " + log)), 20_000);
+    server.stderr.on("data", (chunk) => {
+      log += chunk;
+      const match = log.match(/listening on (http:\/\/[\d.]+:\d+)\//);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    server.once("exit", (code) => reject(new Error(`server exited with ${code}: ${log}`)));
+  });
+}
+
+/** Opens a fresh browser profile and page; records dialogs and page errors. */
+async function openPage(name) {
+  const profile = mkdtempSync(join(tmpdir(), `skirmish-e2e-${name}-`));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1100, height: 700 },
+  });
+  cleanups.push(async () => {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const record = { dialogs: [], errors: [] };
+  page.on("dialog", async (dialog) => {
+    record.dialogs.push(dialog.message());
+    await dialog.dismiss();
+  });
+  page.on("pageerror", (error) => record.errors.push(String(error)));
+  return { page, record };
+}
+
+const stats = (page) => page.evaluate(() => window.skirmishStats());
+
+async function joinGame(page, url, name) {
+  await page.goto(url);
+  await page.waitForFunction(() => typeof window.skirmishStats === "function");
+  await page.fill("#name-input", name);
+  await page.press("#name-input", "Enter");
+  await page.waitForFunction(() => window.skirmishStats().connected && window.skirmishStats().me !== null, null, {
+    timeout: 20_000,
+  });
+}
+
+test("two players join, see each other, move and chat safely", { timeout: 180_000 }, async () => {
+  mkdirSync(shots, { recursive: true });
+  const url = await startServer(["--view-radius", "3000"]);
+  const alice = await openPage("alice");
+  const bob = await openPage("bob");
+  await joinGame(alice.page, url, "alice");
+  await joinGame(bob.page, url, "bob");
+
+  // Each sees the other.
+  for (const { page } of [alice, bob]) {
+    await page.waitForFunction(() => window.skirmishStats().visiblePlayers >= 2, null, { timeout: 20_000 });
+  }
+  await alice.page.screenshot({ path: join(shots, "1-joined-alice.png") });
+
+  // Holding a movement key moves the player (prediction shows it at once; the server agrees).
+  const before = await stats(alice.page);
+  const key = before.me.x > 1024 ? "KeyA" : "KeyD";
+  await alice.page.keyboard.down(key);
+  await alice.page.waitForTimeout(800);
+  await alice.page.keyboard.up(key);
+  await alice.page.waitForTimeout(300);
+  const after = await stats(alice.page);
+  const moved = Math.abs(after.me.x - before.me.x);
+  assert.ok(moved > 60, `alice moved ${moved} units holding ${key}`);
+  assert.ok(after.snapshotsReceived > before.snapshotsReceived, "snapshots keep arriving");
+  assert.ok(after.tick > before.tick, "the tick advances");
+  await bob.page.screenshot({ path: join(shots, "2-bob-sees-alice-moved.png") });
+
+  // Chat: markup arrives as literal text, and nothing runs.
+  const payload = "<img src=1 onerror=alert(1)>";
+  await alice.page.keyboard.press("Enter");
+  await alice.page.waitForFunction(() => document.activeElement?.id === "chat-input");
+  await alice.page.keyboard.type(payload);
+  await alice.page.keyboard.press("Enter");
+  await bob.page.waitForFunction(
+    (text) => document.getElementById("chat-log").textContent.includes(text),
+    payload,
+    { timeout: 10_000 },
+  );
+  const injected = await bob.page.evaluate(() => document.querySelectorAll("#chat-log img").length);
+  assert.equal(injected, 0, "no element was created from chat text");
+  await bob.page.waitForTimeout(500);
+  assert.deepEqual(bob.record.dialogs, [], "no dialog opened on the receiving page");
+  assert.deepEqual(alice.record.dialogs, [], "no dialog opened on the sending page");
+  assert.deepEqual([...alice.record.errors, ...bob.record.errors], [], "no page errors");
+
+  // The debug overlay shows the same figures.
+  await bob.page.keyboard.press("F3");
+  await bob.page.waitForFunction(() => !document.getElementById("debug").classList.contains("hidden"));
+  const overlay = await bob.page.textContent("#debug");
+  assert.match(overlay, /snapshots \d+/);
+  await bob.page.screenshot({ path: join(shots, "3-bob-chat-and-debug.png") });
+});

@@ -1,0 +1,49 @@
+# Shared set-up steps for the scripts; each is idempotent. Source it, do not run it.
+
+# The wasm32 target for the browser client.
+ensure_wasm_target() {
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    echo "==> installing the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+}
+
+# wasm-bindgen's CLI at exactly the version of the wasm-bindgen crate in Cargo.lock.
+ensure_wasm_bindgen() {
+  local want
+  want=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
+    echo "==> installing wasm-bindgen-cli $want (a few minutes, once)"
+    cargo install wasm-bindgen-cli --version "$want" --force
+  fi
+}
+
+# Debian's Chromium and ChromeDriver, for the browser tests.
+ensure_chromium() {
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    echo "==> installing chromium and chromium-driver"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver
+  fi
+}
+
+# The end-to-end test's npm packages (playwright-core only; it drives /usr/bin/chromium).
+ensure_e2e_packages() {
+  if [ ! -d e2e/node_modules/playwright-core ]; then
+    echo "==> installing the end-to-end test's npm packages"
+    (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+# Builds the browser bundle into assets/pkg (served by the server at /pkg/).
+build_client() {
+  ensure_wasm_target
+  ensure_wasm_bindgen
+  echo "==> building the browser client"
+  cargo build --locked --release -p skirmish-client --target wasm32-unknown-unknown
+  rm -rf assets/pkg
+  wasm-bindgen --target web --no-typescript --out-dir assets/pkg \
+    target/wasm32-unknown-unknown/release/skirmish_client.wasm
+}
