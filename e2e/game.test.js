@@ -132,4 +132,18 @@ test("two players join, see each other, move and chat safely", { timeout: 180_00
   const overlay = await bob.page.textContent("#debug");
   assert.match(overlay, /snapshots \d+/);
   await bob.page.screenshot({ path: join(shots, "3-bob-chat-and-debug.png") });
+
+  // A dropped connection is reported, retried with backoff, and resumes the same seat.
+  const seat = (await stats(alice.page)).playerId;
+  assert.ok(Number.isInteger(seat), "the stats name the player");
+  await alice.page.evaluate(() => window.skirmishDropConnection());
+  await alice.page.waitForFunction(() => !window.skirmishStats().connected, null, { timeout: 5_000 });
+  const status = await alice.page.textContent("#status");
+  assert.match(status, /disconnected|connecting/, `the page says so: ${status}`);
+  await alice.page.screenshot({ path: join(shots, "4-alice-reconnecting.png") });
+  await alice.page.waitForFunction(() => window.skirmishStats().connected && window.skirmishStats().me, null, {
+    timeout: 20_000,
+  });
+  assert.equal((await stats(alice.page)).playerId, seat, "the same seat was resumed");
+  await bob.page.waitForFunction(() => window.skirmishStats().visiblePlayers >= 2, null, { timeout: 20_000 });
 });

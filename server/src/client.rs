@@ -5,8 +5,8 @@ use futures_util::{SinkExt, StreamExt};
 use skirmish_shared::codec::{decode_server, encode_client, CodecError};
 use skirmish_shared::physics::MoveParams;
 use skirmish_shared::protocol::{
-    ClientMsg, GameEvent, Hello, InputFrame, RefuseReason, ServerMsg, Snapshot, Welcome,
-    PROTOCOL_VERSION,
+    ClientMsg, GameEvent, Hello, InputFrame, RefuseReason, ResumeToken, ServerMsg, Snapshot,
+    Welcome, PROTOCOL_VERSION,
 };
 use skirmish_shared::time::TickRate;
 use skirmish_shared::view::{ClientView, ViewError};
@@ -57,6 +57,15 @@ pub struct GameClient {
 impl GameClient {
     /// Connects to `url` (`ws://host:port/ws`), says `Hello` and waits for `Welcome`.
     pub async fn connect(url: &str, name: &str) -> Result<GameClient, ClientError> {
+        GameClient::connect_resuming(url, name, None).await
+    }
+
+    /// Like [`GameClient::connect`], offering a resume token from an earlier `Welcome`.
+    pub async fn connect_resuming(
+        url: &str,
+        name: &str,
+        resume_token: Option<ResumeToken>,
+    ) -> Result<GameClient, ClientError> {
         let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
         let _ = match ws.get_ref() {
             MaybeTlsStream::Plain(tcp) => tcp.set_nodelay(true),
@@ -65,7 +74,7 @@ impl GameClient {
         let hello = ClientMsg::Hello(Hello {
             protocol_version: PROTOCOL_VERSION,
             name: name.to_string(),
-            resume_token: None,
+            resume_token,
         });
         ws.send(Message::Binary(encode_client(&hello).into()))
             .await?;
@@ -188,7 +197,7 @@ impl GameClient {
 
 /// A stand-in until the real `Welcome` arrives (never exposed).
 fn placeholder_welcome() -> Welcome {
-    use skirmish_shared::protocol::{EntityId, ResumeToken, RoomId};
+    use skirmish_shared::protocol::{EntityId, RoomId};
     let map = skirmish_shared::map::Map::parse("S")
         .unwrap_or_else(|_| unreachable!("a one-tile map is valid"));
     Welcome {

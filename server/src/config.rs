@@ -47,6 +47,9 @@ pub struct Args {
     /// Seconds a player may leave its snapshots unread before it is disconnected.
     #[arg(long, default_value_t = 3.0)]
     pub slow_reader_timeout: f64,
+    /// Seconds a dropped player's seat is held for it to resume with its token (0: not held).
+    #[arg(long, default_value_t = 15.0)]
+    pub reconnect_grace: f64,
     /// Kernel send buffer per connection in bytes (default: the OS's, auto-tuned). Small values bound
     /// kernel memory per player and detect slow readers sooner.
     #[arg(long)]
@@ -97,6 +100,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// How long a player may leave snapshots unread before it is disconnected.
     pub slow_reader_timeout: Duration,
+    /// How long a dropped player's seat is held for a resume.
+    pub reconnect_grace: Duration,
     /// Kernel send buffer per connection, if set.
     pub socket_send_buffer: Option<usize>,
     /// Time allowed for a client to send its HTTP request head.
@@ -161,6 +166,9 @@ impl ServerConfig {
         {
             return Err(invalid("slow-reader-timeout", "must be 0.1..=60 seconds"));
         }
+        if !(args.reconnect_grace.is_finite() && (0.0..=3600.0).contains(&args.reconnect_grace)) {
+            return Err(invalid("reconnect-grace", "must be 0..=3600 seconds"));
+        }
         let assets_dir = args.assets.clone().unwrap_or_else(default_assets_dir);
         let map_path = args
             .map
@@ -183,6 +191,7 @@ impl ServerConfig {
             max_rooms: args.max_rooms,
             max_connections: args.max_connections,
             slow_reader_timeout: Duration::from_secs_f64(args.slow_reader_timeout),
+            reconnect_grace: Duration::from_secs_f64(args.reconnect_grace),
             socket_send_buffer: args.socket_send_buffer,
             http_timeout: Duration::from_secs(5),
             join_timeout: Duration::from_secs(10),

@@ -39,11 +39,24 @@ impl Disconnect {
         code: close_code::TOO_SLOW,
         reason: "not reading snapshots",
     };
+    /// Another connection resumed this seat.
+    pub const REPLACED: Disconnect = Disconnect {
+        code: close_code::REPLACED,
+        reason: "another connection took this seat",
+    };
     /// The server is shutting down.
     pub const SHUTDOWN: Disconnect = Disconnect {
         code: close_code::GOING_AWAY,
         reason: "server shutting down",
     };
+}
+
+impl Disconnect {
+    /// Whether the player may resume its seat after this: a dropped or slow connection, not a
+    /// protocol violation, a replacement or a shutdown.
+    pub fn resumable(&self) -> bool {
+        matches!(self.code, close_code::NORMAL | close_code::TOO_SLOW)
+    }
 }
 
 /// What a room takes from a player's inbox in one tick.

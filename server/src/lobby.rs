@@ -3,8 +3,8 @@
 use crate::config::ServerConfig;
 use crate::link::PlayerLink;
 use crate::metrics::Metrics;
-use crate::room::{Room, RoomCommand, RoomShared, CLOSED};
-use skirmish_shared::protocol::{RoomId, Welcome};
+use crate::room::{token_room, Room, RoomCommand, RoomShared, CLOSED};
+use skirmish_shared::protocol::{ResumeToken, RoomId, Welcome};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -77,6 +77,21 @@ impl Lobby {
             release_seat(&room.shared.occupancy);
         }
         Err(JoinError::ServerFull)
+    }
+
+    /// Hands the seat holding `token` to a new connection; `None` if no open room holds it.
+    pub async fn resume(&self, token: ResumeToken, link: Arc<PlayerLink>) -> Option<Welcome> {
+        let room_id = token_room(&token);
+        let room = {
+            let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+            rooms.iter().find(|r| r.shared.id == room_id).cloned()?
+        };
+        let (reply, welcome) = oneshot::channel();
+        room.commands
+            .send(RoomCommand::Resume { token, link, reply })
+            .await
+            .ok()?;
+        welcome.await.ok().flatten()
     }
 
     /// Reserves a seat in the first room with one free, opening a room if none has.

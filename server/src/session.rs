@@ -95,7 +95,15 @@ async fn refuse(mut ws: Ws, reason: RefuseReason, code: u16, detail: String) {
 
 /// The close code for a WebSocket-level read error.
 fn close_code_for(error: &WsError) -> Disconnect {
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
     match error {
+        // The connection dropped rather than misbehaved: the seat may be resumed.
+        WsError::Io(_)
+        | WsError::ConnectionClosed
+        | WsError::AlreadyClosed
+        | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            Disconnect::CLIENT_CLOSED
+        }
         WsError::Capacity(_) => Disconnect {
             code: close_code::MESSAGE_TOO_BIG,
             reason: "message too big",
@@ -173,31 +181,28 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>) {
         };
         return refuse(ws, reason, close_code::VERSION_MISMATCH, detail).await;
     }
-    if hello.resume_token.is_some() {
-        let detail = "this server holds no seats for resuming; join without a token".to_string();
-        return refuse(
-            ws,
-            RefuseReason::BadResumeToken,
-            close_code::BAD_RESUME_TOKEN,
-            detail,
-        )
-        .await;
-    }
     let link = Arc::new(PlayerLink::new());
-    let welcome = match ctx
-        .lobby
-        .join(sanitize_name(&hello.name), link.clone())
-        .await
-    {
-        Ok(welcome) => welcome,
-        Err(e) => {
-            return refuse(
-                ws,
-                RefuseReason::ServerFull,
-                close_code::SERVER_FULL,
-                e.to_string(),
-            )
-            .await;
+    let welcome = if let Some(token) = hello.resume_token {
+        match ctx.lobby.resume(token, link.clone()).await {
+            Some(welcome) => welcome,
+            None => {
+                let detail =
+                    "no seat is held for this token (expired or already used); join without one";
+                let reason = RefuseReason::BadResumeToken;
+                return refuse(ws, reason, close_code::BAD_RESUME_TOKEN, detail.into()).await;
+            }
+        }
+    } else {
+        match ctx
+            .lobby
+            .join(sanitize_name(&hello.name), link.clone())
+            .await
+        {
+            Ok(welcome) => welcome,
+            Err(e) => {
+                let reason = RefuseReason::ServerFull;
+                return refuse(ws, reason, close_code::SERVER_FULL, e.to_string()).await;
+            }
         }
     };
     let room = welcome.room;

@@ -393,3 +393,33 @@ async fn players_beyond_a_full_room_get_a_new_room() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_dropped_player_resumes_its_seat_and_a_spent_token_is_refused() {
+    bounded(async {
+        let server = TestServer::start(&[]).await;
+        let mut first = GameClient::connect(&server.ws_url(), "phoenix")
+            .await
+            .expect("joins");
+        let id = first.welcome().player_id;
+        let token = first.welcome().resume_token;
+        first.next_snapshot().await.expect("snapshot");
+        first.close().await;
+        let mut again = GameClient::connect_resuming(&server.ws_url(), "ignored", Some(token))
+            .await
+            .expect("the held seat resumes");
+        assert_eq!(again.welcome().player_id, id, "the same avatar");
+        let snapshot = again.next_snapshot().await.expect("snapshot");
+        assert_eq!(snapshot.baseline, None, "a full snapshot after resuming");
+        assert!(again.view().players().contains_key(&id));
+        match GameClient::connect_resuming(&server.ws_url(), "thief", Some(token)).await {
+            Err(ClientError::Refused { reason, .. }) => {
+                assert_eq!(reason, RefuseReason::BadResumeToken)
+            }
+            Ok(_) => panic!("a spent token must be refused"),
+            Err(e) => panic!("expected a refusal, got {e}"),
+        }
+        server.stop().await;
+    })
+    .await;
+}

@@ -53,7 +53,10 @@ struct Stats {
     ping_ms: f64,
     fps: f64,
     me: Option<(f64, f64, u8, u32)>,
+    player_id: Option<u32>,
     state: String,
+    /// Set by `window.skirmishDropConnection()`: drop the socket as a network failure would.
+    drop_requested: bool,
 }
 
 /// One joined session with the server.
@@ -164,7 +167,9 @@ pub fn start() -> Result<(), JsValue> {
 }
 
 /// `window.skirmishStats()`: the test surface.
+/// `window.skirmishDropConnection()`: drops the socket as a network failure would (for tests).
 fn install_stats(window: &web_sys::Window, stats: Rc<RefCell<Stats>>) -> Result<(), JsValue> {
+    let drop_flag = stats.clone();
     let getter = Closure::<dyn Fn() -> JsValue>::new(move || {
         let s = stats.borrow();
         let object = js_sys::Object::new();
@@ -190,10 +195,22 @@ fn install_stats(window: &web_sys::Window, stats: Rc<RefCell<Stats>>) -> Result<
             None => JsValue::NULL,
         };
         set(&object, "me", me);
+        set(
+            &object,
+            "playerId",
+            s.player_id.map_or(JsValue::NULL, JsValue::from),
+        );
         object.into()
     });
     js_sys::Reflect::set(window, &JsValue::from_str("skirmishStats"), getter.as_ref())?;
     getter.forget();
+    let dropper = Closure::<dyn Fn()>::new(move || drop_flag.borrow_mut().drop_requested = true);
+    js_sys::Reflect::set(
+        window,
+        &JsValue::from_str("skirmishDropConnection"),
+        dropper.as_ref(),
+    )?;
+    dropper.forget();
     Ok(())
 }
 
@@ -293,6 +310,18 @@ impl App {
         self.last_frame = now;
         self.count_fps(now);
         self.handle_keys();
+        if std::mem::take(&mut self.stats.borrow_mut().drop_requested)
+            && matches!(self.conn, Conn::Playing(..))
+        {
+            // Dropping the socket closes it without a close event reaching us: handle it as a loss.
+            self.conn = Conn::Waiting {
+                retry_at: now + backoff_ms(self.attempt),
+                reason: "connection dropped".into(),
+            };
+            self.attempt += 1;
+            self.hud
+                .add_chat(None, "Connection lost (dropped); reconnecting…")?;
+        }
         self.handle_network(now)?;
         if let Conn::Waiting { retry_at, .. } = &self.conn {
             if now >= *retry_at {
@@ -465,9 +494,21 @@ impl App {
                     &scene,
                 );
             }
-            _ => {
+            other => {
                 self.ctx.set_fill_style_str("#0d1017");
                 self.ctx.fill_rect(0.0, 0.0, width, height);
+                let message = match other {
+                    Conn::Joining(_) => "Connecting…",
+                    Conn::Waiting { retry_at, .. } if retry_at.is_finite() => {
+                        "Connection lost. Reconnecting…"
+                    }
+                    Conn::Waiting { .. } => "Disconnected. Reload the page to play.",
+                    _ => "",
+                };
+                self.ctx.set_fill_style_str("#8e99ad");
+                self.ctx.set_text_align("center");
+                self.ctx.set_font("600 22px system-ui, sans-serif");
+                let _ = self.ctx.fill_text(message, width / 2.0, height / 2.0);
             }
         }
         Ok(())
@@ -490,6 +531,7 @@ impl App {
         };
         if let Conn::Playing(_, session) = &self.conn {
             stats.tick = session.view.tick().map_or(0, |t| t.0);
+            stats.player_id = Some(session.welcome.player_id.0);
             stats.visible_players = session.view.players().len() as u32;
             stats.ping_ms = session.clock.rtt_ms().unwrap_or(0.0);
             let me = session.view.players().get(&session.welcome.player_id);

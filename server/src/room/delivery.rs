@@ -22,7 +22,10 @@ impl Room {
         let timeout = self.config.slow_reader_timeout;
         let oldest_allowed = self.events.end().saturating_sub(MAX_EVENT_BACKLOG as u64);
         for key in 0..self.seats.len() {
-            let Some(seat) = self.seats[key].as_mut() else {
+            let Some(seat) = self.seats[key]
+                .as_mut()
+                .filter(|seat| seat.held_until.is_none())
+            else {
                 continue;
             };
             let untaken = seat.link.outbox_pending();
@@ -101,6 +104,7 @@ impl Room {
             .seats
             .iter()
             .flatten()
+            .filter(|seat| seat.held_until.is_none())
             .map(|seat| seat.confirmed_events)
             .min()
             .unwrap_or(self.events.end());

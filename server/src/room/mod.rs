@@ -48,6 +48,15 @@ pub enum RoomCommand {
         /// Where the room sends the `Welcome`.
         reply: oneshot::Sender<Welcome>,
     },
+    /// Give a held (or live) seat to a new connection presenting its token.
+    Resume {
+        /// The token from the seat's last `Welcome`.
+        token: ResumeToken,
+        /// The new connection's link.
+        link: Arc<PlayerLink>,
+        /// The `Welcome` (with a fresh token), or `None` if no seat has this token.
+        reply: oneshot::Sender<Option<Welcome>>,
+    },
 }
 
 /// What the lobby and sessions can see of a room without asking it.
@@ -80,6 +89,10 @@ struct Seat {
     behind_since: Option<Instant>,
     /// The last input sequence number applied.
     ack_input_seq: u32,
+    /// The secret that lets a new connection take this seat; replaced at every (re)join.
+    token: ResumeToken,
+    /// When the connection dropped: the seat is held until then for a resume.
+    held_until: Option<Instant>,
 }
 
 /// A snapshot offered to a session, and what the client will hold once it is sent.
@@ -216,6 +229,10 @@ impl Room {
                 // is freed on the next tick.
                 let _ = reply.send(welcome);
             }
+            RoomCommand::Resume { token, link, reply } => {
+                let welcome = self.resume(token, link);
+                let _ = reply.send(welcome);
+            }
         }
     }
 
@@ -223,27 +240,20 @@ impl Room {
     pub fn join(&mut self, name: String, link: Arc<PlayerLink>) -> Welcome {
         let key = self.world.add_player(name.clone());
         let id = self.world.players()[key].id;
-        let roster: Vec<RosterEntry> = self
-            .world
-            .players()
-            .iter()
-            .map(|(_, p)| RosterEntry {
-                id: p.id,
-                name: p.name.clone(),
-            })
-            .collect();
+        let roster = self.roster();
         self.events
             .push(&GameEvent::PlayerJoined(RosterEntry { id, name }));
+        self.scores_dirty = true;
         let mut private_events = VecDeque::new();
         private_events.push_back(events::encode(&GameEvent::Roster(roster)));
         if !self.leaderboard.is_empty() {
-            private_events.push_back(events::encode(&GameEvent::Leaderboard(
-                self.leaderboard.clone(),
-            )));
+            let leaderboard = GameEvent::Leaderboard(self.leaderboard.clone());
+            private_events.push_back(events::encode(&leaderboard));
         }
         if self.seats.len() <= key {
             self.seats.resize_with(key + 1, || None);
         }
+        let token = new_token(self.shared.id);
         self.seats[key] = Some(Seat {
             id,
             link,
@@ -254,19 +264,72 @@ impl Room {
             force_full: false,
             behind_since: None,
             ack_input_seq: 0,
+            token,
+            held_until: None,
         });
         self.metrics
             .connected_players
             .fetch_add(1, Ordering::Relaxed);
+        self.welcome(id, token)
+    }
+
+    fn welcome(&self, player_id: EntityId, resume_token: ResumeToken) -> Welcome {
         Welcome {
-            player_id: id,
+            player_id,
             room: self.shared.id,
             tick_rate: self.config.tick_rate.hz(),
             snapshot_rate: self.config.snapshot_rate.hz(),
             view_radius: self.config.view_radius,
             map: (*self.config.map).clone(),
-            resume_token: ResumeToken(random_token()),
+            resume_token,
         }
+    }
+
+    /// Gives the seat holding `token` to a new link: the same avatar and score, a full snapshot next,
+    /// and a fresh token (the old one is spent). A live connection on that seat is replaced.
+    pub fn resume(&mut self, token: ResumeToken, link: Arc<PlayerLink>) -> Option<Welcome> {
+        let roster = self.roster();
+        let leaderboard = self.leaderboard.clone();
+        let end = self.events.end();
+        let fresh = new_token(self.shared.id);
+        let seat = self
+            .seats
+            .iter_mut()
+            .flatten()
+            .find(|seat| seat.token == token)?;
+        if seat.held_until.take().is_some() {
+            self.metrics
+                .connected_players
+                .fetch_add(1, Ordering::Relaxed);
+        } else {
+            seat.link.disconnect(Disconnect::REPLACED);
+        }
+        seat.link = link;
+        seat.token = fresh;
+        seat.confirmed = None;
+        seat.pending = None;
+        seat.behind_since = None;
+        seat.confirmed_events = end;
+        seat.private_events.clear();
+        seat.private_events
+            .push_back(events::encode(&GameEvent::Roster(roster)));
+        if !leaderboard.is_empty() {
+            seat.private_events
+                .push_back(events::encode(&GameEvent::Leaderboard(leaderboard)));
+        }
+        let id = seat.id;
+        Some(self.welcome(id, fresh))
+    }
+
+    fn roster(&self) -> Vec<RosterEntry> {
+        self.world
+            .players()
+            .iter()
+            .map(|(_, p)| RosterEntry {
+                id: p.id,
+                name: p.name.clone(),
+            })
+            .collect()
     }
 
     fn leave(&mut self, key: PlayerKey) {
@@ -276,9 +339,11 @@ impl Room {
         self.world.remove_player(key);
         self.events.push(&GameEvent::PlayerLeft(seat.id));
         self.scores_dirty = true;
-        self.metrics
-            .connected_players
-            .fetch_sub(1, Ordering::Relaxed);
+        if seat.held_until.is_none() {
+            self.metrics
+                .connected_players
+                .fetch_sub(1, Ordering::Relaxed);
+        }
         self.shared.occupancy.fetch_sub(1, Ordering::AcqRel);
     }
 
@@ -289,7 +354,7 @@ impl Room {
         // 2. step the world (pure simulation);
         // 3. turn what happened into events (kills, scores, leaderboard);
         // 4. on snapshot ticks, write each player's snapshot into its outbox.
-        self.drain_links();
+        self.drain_links(now);
         let outcome = self.world.tick(&self.inputs).to_vec();
         self.shared
             .tick
@@ -301,13 +366,29 @@ impl Room {
         }
     }
 
-    fn drain_links(&mut self) {
+    fn drain_links(&mut self, now: Instant) {
         self.inputs.clear();
         let mut gone = Vec::new();
+        let grace = self.config.reconnect_grace;
         for (key, seat) in self.seats.iter_mut().enumerate() {
             let Some(seat) = seat else { continue };
-            if seat.link.disconnected().is_some() {
-                gone.push(key);
+            if let Some(until) = seat.held_until {
+                if now >= until {
+                    gone.push(key);
+                }
+                continue;
+            }
+            if let Some(reason) = seat.link.disconnected() {
+                if reason.resumable() && !grace.is_zero() {
+                    // Hold the seat: the avatar stands still until its player resumes or time runs out.
+                    seat.held_until = Some(now + grace);
+                    self.world.clear_input(key);
+                    self.metrics
+                        .connected_players
+                        .fetch_sub(1, Ordering::Relaxed);
+                } else {
+                    gone.push(key);
+                }
                 continue;
             }
             let drained = seat.link.drain();
@@ -381,17 +462,25 @@ impl Room {
     }
 }
 
-/// 128 random bits for a resume token, from the OS-seeded hasher (no extra dependency; tokens are
-/// unguessable per process start, and never derived from player data).
-fn random_token() -> [u8; 16] {
+/// A fresh resume token: the room's id (so the lobby knows where to send it) and 96 random bits from
+/// the OS-seeded hasher (no extra dependency; never derived from player data).
+fn new_token(room: RoomId) -> ResumeToken {
     use std::hash::{BuildHasher, RandomState};
     let state = RandomState::new();
     let a = state.hash_one(0x5eed_u64).to_le_bytes();
     let b = state.hash_one(0xf00d_u64).to_le_bytes();
     let mut token = [0u8; 16];
-    token[..8].copy_from_slice(&a);
-    token[8..].copy_from_slice(&b);
-    token
+    token[..4].copy_from_slice(&room.0.to_le_bytes());
+    token[4..12].copy_from_slice(&a);
+    token[12..].copy_from_slice(&b[..4]);
+    ResumeToken(token)
+}
+
+/// The room a resume token was issued by.
+pub fn token_room(token: &ResumeToken) -> RoomId {
+    let mut id = [0u8; 4];
+    id.copy_from_slice(&token.0[..4]);
+    RoomId(u32::from_le_bytes(id))
 }
 
 #[cfg(test)]

@@ -82,9 +82,101 @@ fn a_slow_reader_is_skipped_then_disconnected_without_disturbing_others() {
         "the reader missed nothing: {received}"
     );
     assert!(room.metrics.snapshots_skipped.load(Ordering::Relaxed) > 0);
-    // The slow player's seat is gone by the tick after the kick, and the reader was told.
+    // The slow player's seat is held for a resume, then released when the grace runs out, and the
+    // reader is told.
+    assert!(!told_left);
+    assert_eq!(room.seat_count(), 2);
+    assert!(room
+        .seats
+        .iter()
+        .flatten()
+        .any(|seat| seat.held_until.is_some()));
+    let grace = room.config.reconnect_grace;
+    let later = start + Duration::from_millis(ticks * 16) + grace;
+    for t in 0..6u64 {
+        room.tick(later + Duration::from_millis(t * 16));
+        if let Some(snapshot) = take_snapshot(&reader) {
+            view.apply(&snapshot).expect("the reader's deltas chain");
+            told_left |= snapshot
+                .events
+                .iter()
+                .any(|e| matches!(e, GameEvent::PlayerLeft(_)));
+        }
+    }
     assert_eq!(room.seat_count(), 1);
     assert!(told_left);
+}
+
+#[test]
+fn a_dropped_player_resumes_its_seat_with_its_token_once() {
+    let mut room = room();
+    let (link, welcome) = join(&mut room, "a");
+    let start = Instant::now();
+    for t in 0..10u64 {
+        room.tick(start + Duration::from_millis(t * 16));
+        let _ = link.take_outbound();
+    }
+    link.disconnect(Disconnect::CLIENT_CLOSED);
+    room.tick(start + Duration::from_millis(160));
+    assert_eq!(
+        room.metrics.connected_players.load(Ordering::Relaxed),
+        0,
+        "held, not connected"
+    );
+    assert_eq!(room.seat_count(), 1, "the seat is held");
+    // Resume: same avatar, a fresh token, a full snapshot with a roster.
+    let again = Arc::new(PlayerLink::new());
+    let resumed = room
+        .resume(welcome.resume_token, again.clone())
+        .expect("held seat resumes");
+    assert_eq!(resumed.player_id, welcome.player_id);
+    assert_ne!(resumed.resume_token, welcome.resume_token);
+    assert_eq!(token_room(&resumed.resume_token), room.shared.id);
+    room.tick(start + Duration::from_millis(176));
+    room.tick(start + Duration::from_millis(192));
+    let snapshot = take_snapshot(&again).expect("a snapshot for the new link");
+    assert_eq!(snapshot.baseline, None, "a full snapshot after resuming");
+    assert!(snapshot
+        .events
+        .iter()
+        .any(|e| matches!(e, GameEvent::Roster(_))));
+    // The spent token is refused; a live seat's token replaces the connection holding it.
+    assert!(room
+        .resume(welcome.resume_token, Arc::new(PlayerLink::new()))
+        .is_none());
+    let third = Arc::new(PlayerLink::new());
+    let replaced = room.resume(resumed.resume_token, third).expect("live seat");
+    assert_eq!(replaced.player_id, welcome.player_id);
+    assert_eq!(again.disconnected(), Some(Disconnect::REPLACED));
+    assert_eq!(room.metrics.connected_players.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn a_held_seat_expires_after_the_grace() {
+    let mut room = room();
+    let (link, welcome) = join(&mut room, "a");
+    let start = Instant::now();
+    room.tick(start);
+    link.disconnect(Disconnect::CLIENT_CLOSED);
+    room.tick(start + Duration::from_millis(16));
+    room.tick(start + room.config.reconnect_grace + Duration::from_millis(32));
+    assert_eq!(room.seat_count(), 0);
+    assert!(room
+        .resume(welcome.resume_token, Arc::new(PlayerLink::new()))
+        .is_none());
+}
+
+#[test]
+fn protocol_violators_are_not_held() {
+    let mut room = room();
+    let (link, _) = join(&mut room, "a");
+    let start = Instant::now();
+    link.disconnect(Disconnect {
+        code: skirmish_shared::protocol::close_code::INVALID_PAYLOAD,
+        reason: "bad",
+    });
+    room.tick(start);
+    assert_eq!(room.seat_count(), 0);
 }
 
 #[test]

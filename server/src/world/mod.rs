@@ -277,6 +277,17 @@ impl World {
         self.players.try_remove(key)
     }
 
+    /// Replaces a player's held input with standing still, not firing (its connection dropped).
+    pub fn clear_input(&mut self, key: PlayerKey) {
+        if let Some(player) = self.players.get_mut(key) {
+            player.input = InputFrame {
+                seq: player.input.seq,
+                aim: player.input.aim,
+                ..InputFrame::default()
+            };
+        }
+    }
+
     /// Moves a player to `pos` (which must not overlap a wall) standing still, as of the last tick.
     pub fn place_player(&mut self, key: PlayerKey, pos: Pos) {
         let now = self.tick;
