@@ -1,90 +1,150 @@
-//! A room's simulation tick and one player's snapshot, at 100 players.
+//! Micro-benchmarks of the hot paths, at 100 and 1,000 players:
+//! - a world tick (movement, firing, projectiles, hits) under arena play;
+//! - capturing a snapshot frame (shared per tick) and writing one player's snapshot (interest query,
+//!   delta against the previous snapshot, encode);
+//! - the client path: decoding a snapshot and applying it to a view.
+//!
+//! Bytes per snapshot are printed beside the timings.
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
+use skirmish_bench::scenario::{arena_inputs, populated_world, Dice};
 use skirmish_server::snapshot::{Known, Scratch, SnapshotFrame};
-use skirmish_server::world::World;
-use skirmish_shared::codec::EncodedList;
-use skirmish_shared::map::Map;
-use skirmish_shared::protocol::InputFrame;
-use skirmish_shared::time::TickRate;
-use std::sync::Arc;
+use skirmish_shared::codec::{decode_server, EncodedList};
+use skirmish_shared::protocol::ServerMsg;
+use skirmish_shared::view::ClientView;
 
-fn world_with(players: usize) -> (World, Vec<usize>) {
-    let map = Arc::new(Map::parse(include_str!("../../assets/maps/arena.map")).expect("arena"));
-    let mut world = World::new(map, TickRate::new(60).expect("60 Hz"), 1);
-    let keys = (0..players)
-        .map(|i| world.add_player(format!("p{i}")))
-        .collect();
-    (world, keys)
+const SIZES: [usize; 2] = [100, 1_000];
+/// The default view radius, 640 units.
+const VIEW_RADIUS: i32 = 640 * 16;
+
+fn world_tick(c: &mut Criterion) {
+    let mut group = c.benchmark_group("world_tick");
+    for players in SIZES {
+        let (mut world, keys) = populated_world(players, 7);
+        let mut dice = Dice::new(3);
+        // Warm up so projectiles are in flight.
+        for t in 0..120 {
+            let inputs = arena_inputs(&keys, t, &mut dice);
+            world.tick(&inputs);
+        }
+        let mut t = 120;
+        group.bench_with_input(BenchmarkId::from_parameter(players), &players, |b, _| {
+            b.iter(|| {
+                t += 1;
+                let inputs = arena_inputs(&keys, t, &mut dice);
+                world.tick(&inputs).len()
+            })
+        });
+        println!(
+            "world_tick/{players}: {} projectiles in flight",
+            world.projectiles().len()
+        );
+    }
+    group.finish();
 }
 
-fn inputs(keys: &[usize], t: u32) -> Vec<(usize, InputFrame)> {
-    keys.iter()
-        .enumerate()
-        .map(|(i, &k)| {
-            let phase = (t / 30 + i as u32) % 9;
-            let frame = InputFrame {
-                seq: t,
-                move_x: (phase % 3) as i8 - 1,
-                move_y: (phase / 3) as i8 - 1,
-                aim: (t * 500 + i as u32 * 7000) as u16,
-                buttons: u8::from(i % 3 == 0),
-            };
-            (k, frame)
-        })
-        .collect()
-}
-
-fn bench(c: &mut Criterion) {
-    let (mut world, keys) = world_with(100);
-    let mut t = 0;
-    c.bench_function("world_tick_100_players", |b| {
-        b.iter(|| {
-            t += 1;
-            let inputs = inputs(&keys, t);
-            world.tick(&inputs).len()
-        })
-    });
-    let map = world.map().clone();
-    let mut frame = SnapshotFrame::new(map.width_coords(), map.height_coords(), 640 * 16);
-    let previous = world.tick_number();
-    world.tick(&inputs(&keys, t + 1));
-    frame.capture(&world, Some(previous));
-    let viewer = world.player(keys[0]).expect("present").pos;
-    let mut scratch = Scratch::default();
-    let mut out = Vec::new();
-    let baseline = frame.write_for(
-        &world,
-        viewer,
-        None,
-        0,
-        EncodedList::default(),
-        &mut scratch,
-        &mut out,
-    );
-    let baseline = Known {
-        tick: previous,
-        ..baseline
-    };
-    c.bench_function("snapshot_one_viewer_100_players", |b| {
-        b.iter(|| {
-            out.clear();
-            frame
-                .write_for(
-                    &world,
-                    viewer,
-                    Some(&baseline),
-                    0,
-                    EncodedList::default(),
-                    &mut scratch,
-                    &mut out,
+fn snapshots(c: &mut Criterion) {
+    let mut group = c.benchmark_group("snapshot");
+    for players in SIZES {
+        let (mut world, keys) = populated_world(players, 11);
+        let mut dice = Dice::new(5);
+        for t in 0..120 {
+            let inputs = arena_inputs(&keys, t, &mut dice);
+            world.tick(&inputs);
+        }
+        let map = world.map().clone();
+        let mut frame = SnapshotFrame::new(map.width_coords(), map.height_coords(), VIEW_RADIUS);
+        let mut scratch = Scratch::default();
+        let viewer = world.player(keys[0]).map(|p| p.pos).unwrap_or_default();
+        // Baseline: a full snapshot two ticks ago (30 Hz snapshots at 60 Hz).
+        frame.capture(&world, None);
+        let mut full = Vec::new();
+        let known = frame.write_for(
+            &world,
+            viewer,
+            None,
+            0,
+            EncodedList::default(),
+            &mut scratch,
+            &mut full,
+        );
+        let previous = frame.tick();
+        for t in 120..122 {
+            let inputs = arena_inputs(&keys, t, &mut dice);
+            world.tick(&inputs);
+        }
+        group.bench_with_input(
+            BenchmarkId::new("capture_frame", players),
+            &players,
+            |b, _| b.iter(|| frame.capture(&world, Some(previous))),
+        );
+        let mut delta = Vec::new();
+        group.bench_with_input(
+            BenchmarkId::new("write_one_player", players),
+            &players,
+            |b, _| {
+                b.iter(|| {
+                    delta.clear();
+                    frame
+                        .write_for(
+                            &world,
+                            viewer,
+                            Some(&known),
+                            0,
+                            EncodedList::default(),
+                            &mut scratch,
+                            &mut delta,
+                        )
+                        .ids
+                        .len()
+                })
+            },
+        );
+        println!(
+            "snapshot/{players}: full {} bytes ({} entities in view), delta {} bytes",
+            full.len(),
+            known.ids.len(),
+            delta.len()
+        );
+        let apply = |view: &mut ClientView, bytes: &[u8]| match decode_server(bytes) {
+            Ok(ServerMsg::Snapshot(s)) => view.apply(&s).map(|_| view.players().len()),
+            other => panic!("not a snapshot: {other:?}"),
+        };
+        group.bench_with_input(
+            BenchmarkId::new("client_decode_apply_full", players),
+            &players,
+            |b, _| {
+                b.iter_batched(
+                    ClientView::new,
+                    |mut view| apply(&mut view, &full),
+                    BatchSize::SmallInput,
                 )
-                .ids
-                .len()
-        })
-    });
-    println!("delta snapshot for one viewer: {} bytes", out.len());
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("client_decode_apply_delta", players),
+            &players,
+            |b, _| {
+                let base = view_at(&full);
+                b.iter_batched(
+                    || base.clone(),
+                    |mut view| apply(&mut view, &delta),
+                    BatchSize::SmallInput,
+                )
+            },
+        );
+        let _: Known = known;
+    }
+    group.finish();
 }
 
-criterion_group!(benches, bench);
+fn view_at(full: &[u8]) -> ClientView {
+    let mut view = ClientView::new();
+    if let Ok(ServerMsg::Snapshot(s)) = decode_server(full) {
+        let _ = view.apply(&s);
+    }
+    view
+}
+
+criterion_group!(benches, world_tick, snapshots);
 criterion_main!(benches);

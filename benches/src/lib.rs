@@ -1,4 +1,5 @@
-//! Skirmish's measuring tools: criterion micro-benchmarks (`benches/`) and the `skirmish-loadtest`
-//! bots, which play over real WebSockets with the real protocol.
+//! Skirmish's measuring tools: criterion micro-benchmarks (`benches/`), the `skirmish-loadtest` bots,
+//! which play over real WebSockets with the real protocol, and the bare transport floor.
 
 pub mod metrics_scrape;
+pub mod scenario;
