@@ -8,8 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the tick duration histogram buckets.
-const TICK_BUCKETS: [f64; 10] = [
-    0.000_25, 0.000_5, 0.001, 0.002, 0.004, 0.008, 0.016, 0.033, 0.066, 0.25,
+/// Fine around the 1-4 ms budgets that capacity targets are set in.
+const TICK_BUCKETS: [f64; 18] = [
+    0.000_1, 0.000_25, 0.000_5, 0.000_75, 0.001, 0.001_5, 0.002, 0.003, 0.004, 0.006, 0.008, 0.012,
+    0.016, 0.025, 0.033, 0.05, 0.1, 0.25,
 ];
 
 /// Counters shared by every part of the server.

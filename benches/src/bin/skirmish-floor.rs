@@ -1,0 +1,166 @@
+//! `skirmish-floor`: the transport floor. A bare tokio-tungstenite broadcaster that accepts the same
+//! handshake as the game server and sends every connection one frame of `--frame-bytes` at `--hz`, with
+//! no game behind it. Load tests compare the game server's CPU per delivered snapshot against this.
+//!
+//! It serves `/metrics` (process CPU and memory) and `/ws` on one port, and prints
+//! `listening on HOST:PORT` on its first line.
+
+use bytes::Bytes;
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use skirmish_server::http;
+use skirmish_server::metrics::Metrics;
+use skirmish_server::server::websocket_config;
+use skirmish_shared::codec::{decode_client, encode_server};
+use skirmish_shared::map::Map;
+use skirmish_shared::protocol::{
+    ClientMsg, EntityId, GameEvent, ResumeToken, RoomId, ServerMsg, Snapshot, Welcome,
+};
+use skirmish_shared::time::Tick;
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "skirmish-floor",
+    about = "Bare WebSocket broadcaster: the transport cost floor"
+)]
+struct Args {
+    /// Listen address.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    bind: String,
+    /// Bytes per frame (a snapshot padded to this size).
+    #[arg(long, default_value_t = 200)]
+    frame_bytes: usize,
+    /// Frames per second to every connection.
+    #[arg(long, default_value_t = 30)]
+    hz: u16,
+}
+
+/// A snapshot for `tick` padded with a chat event to about `size` bytes.
+fn frame(tick: u32, size: usize) -> Bytes {
+    let mut snapshot = Snapshot {
+        tick: Tick(tick),
+        baseline: Some(Tick(tick.saturating_sub(1))),
+        ..Snapshot::default()
+    };
+    let bare = encode_server(&ServerMsg::Snapshot(snapshot.clone())).len();
+    let padding = size.saturating_sub(bare + 6);
+    snapshot.events.push(GameEvent::Chat {
+        from: EntityId(0),
+        text: "x".repeat(padding),
+    });
+    Bytes::from(encode_server(&ServerMsg::Snapshot(snapshot)))
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let listener = TcpListener::bind(&args.bind).await?;
+    println!("listening on {}", listener.local_addr()?);
+    let metrics = Arc::new(Metrics::default());
+    let (frames_tx, frames) = watch::channel(frame(0, args.frame_bytes));
+    let size = args.frame_bytes;
+    let hz = args.hz.max(1);
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(std::time::Duration::from_secs(1) / u32::from(hz));
+        let mut tick = 0u32;
+        loop {
+            interval.tick().await;
+            tick += 1;
+            let _ = frames_tx.send(frame(tick, size));
+        }
+    });
+    let welcome = encode_server(&ServerMsg::Welcome(Box::new(Welcome {
+        player_id: EntityId(1),
+        room: RoomId(1),
+        tick_rate: 60,
+        snapshot_rate: hz,
+        view_radius: 0,
+        map: Map::parse("S").map_err(|e| anyhow::anyhow!("{e}"))?,
+        resume_token: ResumeToken([0; 16]),
+    })));
+    let welcome = Bytes::from(welcome);
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let (frames, metrics, welcome) = (frames.clone(), metrics.clone(), welcome.clone());
+        tokio::spawn(async move {
+            let _ = serve(stream, frames, metrics, welcome).await;
+        });
+    }
+}
+
+async fn serve(
+    mut stream: TcpStream,
+    mut frames: watch::Receiver<Bytes>,
+    metrics: Arc<Metrics>,
+    welcome: Bytes,
+) -> anyhow::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let (request, leftover) = http::read_head(&mut stream).await?;
+    if request.path == "/metrics" {
+        http::respond(
+            &mut stream,
+            "200 OK",
+            "text/plain; version=0.0.4",
+            metrics.render().as_bytes(),
+            false,
+        )
+        .await?;
+        return Ok(());
+    }
+    let key = request
+        .header("sec-websocket-key")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        derive_accept_key(key.as_bytes())
+    );
+    stream.write_all(response.as_bytes()).await?;
+    let ws = WebSocketStream::from_partially_read(
+        stream,
+        leftover,
+        Role::Server,
+        Some(websocket_config()),
+    )
+    .await;
+    let (mut sink, mut source) = ws.split();
+    let mut joined = false;
+    loop {
+        tokio::select! {
+            message = source.next() => {
+                let Some(Ok(Message::Binary(bytes))) = message else {
+                    if matches!(message, Some(Ok(_))) { continue; }
+                    return Ok(());
+                };
+                match decode_client(&bytes) {
+                    Ok(ClientMsg::Hello(_)) if !joined => {
+                        joined = true;
+                        sink.send(Message::Binary(welcome.clone())).await?;
+                    }
+                    Ok(ClientMsg::Ping { nonce }) => {
+                        let pong = encode_server(&ServerMsg::Pong { nonce, tick: Tick(0) });
+                        sink.send(Message::Binary(pong.into())).await?;
+                    }
+                    Ok(_) => {}
+                    Err(_) => return Ok(()),
+                }
+            }
+            changed = frames.changed(), if joined => {
+                if changed.is_err() {
+                    return Ok(());
+                }
+                let frame = frames.borrow_and_update().clone();
+                sink.send(Message::Binary(frame)).await?;
+            }
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The self-contained HTML report: a summary table and line charts over time, as inline SVG.
+
+use super::report::{PhaseReport, Report, Sample};
+use std::fmt::Write as _;
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// One line of a chart: its name, colour, and the value it plots.
+type Line<'a> = (&'a str, &'a str, fn(&Sample) -> f64);
+
+/// One chart: several series over the samples' time axis.
+fn chart(title: &str, unit: &str, samples: &[Sample], series: &[Line<'_>]) -> String {
+    let (width, height, pad) = (560.0, 200.0, 40.0);
+    let t_max = samples.last().map_or(1.0, |s| s.t).max(1.0);
+    let y_max = samples
+        .iter()
+        .flat_map(|s| series.iter().map(move |(_, _, f)| f(s)))
+        .fold(0.0f64, f64::max)
+        .max(1e-9)
+        * 1.1;
+    let mut svg = format!(
+        "<figure><figcaption>{}</figcaption><svg viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" role=\"img\">",
+        escape(title)
+    );
+    let _ = write!(
+        svg,
+        "<line x1=\"{pad}\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y0}\" class=\"axis\"/><line x1=\"{pad}\" y1=\"10\" x2=\"{pad}\" y2=\"{y0}\" class=\"axis\"/>",
+        y0 = height - pad,
+        x1 = width - 10.0
+    );
+    let _ = write!(
+        svg,
+        "<text x=\"4\" y=\"18\">{:.4}</text><text x=\"4\" y=\"{}\">0</text><text x=\"{}\" y=\"{}\">{t_max:.0} s</text><text x=\"{pad}\" y=\"{}\">{}</text>",
+        y_max / 1.1,
+        height - pad,
+        width - 50.0,
+        height - 22.0,
+        height - 6.0,
+        escape(unit)
+    );
+    for (name, color, value) in series {
+        let points: Vec<String> = samples
+            .iter()
+            .map(|s| {
+                let x = pad + (s.t / t_max) * (width - pad - 10.0);
+                let y = (height - pad) - (value(s) / y_max) * (height - pad - 10.0);
+                format!("{x:.1},{y:.1}")
+            })
+            .collect();
+        let _ = write!(svg, "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"><title>{}</title></polyline>", points.join(" "), escape(name));
+    }
+    svg.push_str("</svg><div class=\"legend\">");
+    for (name, color, _) in series {
+        let _ = write!(
+            svg,
+            "<span style=\"color:{color}\">■ {}</span> ",
+            escape(name)
+        );
+    }
+    svg.push_str("</div></figure>");
+    svg
+}
+
+fn summary_rows(label: &str, phase: &PhaseReport) -> String {
+    format!(
+        "<tr><th>{}</th><td>{}/{}</td><td>{:.2} ({:.1}%)</td><td>{:.2}</td><td>{:.0}</td><td>{:.0}</td><td>{:.1} / {:.1}</td><td>{:.2} / {:.2}</td><td>{:.3}</td><td>{:.1}</td><td>{:.1}</td></tr>",
+        escape(label),
+        phase.bots_connected,
+        phase.bots_requested,
+        phase.snapshots_per_bot_per_s.mean,
+        phase.delivery * 100.0,
+        phase.snapshots_per_bot_per_s.min,
+        phase.bytes_down_per_bot_per_s,
+        phase.bytes_per_snapshot,
+        phase.rtt_ms.p50,
+        phase.rtt_ms.p99,
+        phase.server.tick_p50_ms,
+        phase.server.tick_p99_ms,
+        phase.server.cpu_seconds_per_s,
+        phase.server.cpu_us_per_delivered_snapshot,
+        phase.server.rss_mb,
+    )
+}
+
+/// Renders the report as one HTML page with no external resources.
+pub fn render(report: &Report) -> String {
+    let mut settings: Vec<_> = report.settings.iter().collect();
+    settings.sort();
+    let mut page = String::from(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Skirmish load test</title><style>\
+         body{font:14px system-ui,sans-serif;margin:24px;color:#1b1f27;background:#fafbfc}\
+         table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #d0d7de;padding:4px 8px;text-align:right}\
+         th{text-align:left;background:#f0f3f6}figure{display:inline-block;margin:8px;background:#fff;border:1px solid #d0d7de;padding:8px}\
+         figcaption{font-weight:600}svg text{font-size:11px;fill:#57606a}.axis{stroke:#8c959f}.legend{font-size:12px}\
+         .fail{color:#b42318;font-weight:600}.ok{color:#1a7f37;font-weight:600}</style></head><body><h1>Skirmish load test</h1><p>",
+    );
+    for (key, value) in settings {
+        let _ = write!(page, "<b>{}</b>: {} &nbsp; ", escape(key), escape(value));
+    }
+    page.push_str("</p>");
+    if report.budget_failures.is_empty() {
+        page.push_str("<p class=\"ok\">All budgets held.</p>");
+    } else {
+        for failure in &report.budget_failures {
+            let _ = write!(
+                page,
+                "<p class=\"fail\">Budget missed: {}</p>",
+                escape(failure)
+            );
+        }
+    }
+    page.push_str("<table><tr><th></th><th>bots</th><th>snapshots/bot/s (delivery)</th><th>min bot</th><th>bytes down/bot/s</th><th>bytes/message</th><th>RTT p50/p99 ms</th><th>tick p50/p99 ms</th><th>server CPU s/s</th><th>CPU µs/snapshot</th><th>RSS MB</th></tr>");
+    page.push_str(&summary_rows("game server", &report.game));
+    if let Some(floor) = &report.floor {
+        page.push_str(&summary_rows("transport floor", floor));
+    }
+    page.push_str("</table>");
+    if let Some(ratio) = report.cpu_per_snapshot_vs_floor {
+        let _ = write!(page, "<p>Server CPU per delivered snapshot: <b>{ratio:.2}×</b> the bare transport floor.</p>");
+    }
+    let samples = &report.game.series;
+    page.push_str(&chart(
+        "Snapshots per bot per second",
+        "snapshots/s",
+        samples,
+        &[("per bot", "#0969da", |s| s.snapshots_per_bot)],
+    ));
+    page.push_str(&chart(
+        "Bytes down per bot per second",
+        "bytes/s",
+        samples,
+        &[("per bot", "#8250df", |s| s.bytes_down_per_bot)],
+    ));
+    page.push_str(&chart(
+        "Round-trip time",
+        "ms",
+        samples,
+        &[
+            ("p50", "#1a7f37", |s| s.rtt_p50_ms),
+            ("p99", "#bf8700", |s| s.rtt_p99_ms),
+        ],
+    ));
+    page.push_str(&chart(
+        "Server tick time",
+        "ms",
+        samples,
+        &[
+            ("p50", "#0969da", |s| s.tick_p50_ms),
+            ("p99", "#cf222e", |s| s.tick_p99_ms),
+        ],
+    ));
+    page.push_str(&chart(
+        "Server ticks per second",
+        "ticks/s",
+        samples,
+        &[("ticks/s", "#57606a", |s| s.ticks_per_s)],
+    ));
+    page.push_str("</body></html>\n");
+    page
+}

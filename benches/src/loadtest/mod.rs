@@ -1,0 +1,369 @@
+//! The load-test harness behind `skirmish-loadtest`: ramps bots up, measures a window, reads the
+//! server's `/metrics` before, during and after, optionally repeats the run against the bare transport
+//! floor, and writes the JSON and HTML reports.
+
+pub mod bot;
+pub mod html;
+pub mod report;
+pub mod stats;
+
+use crate::metrics_scrape::scrape;
+use bot::{BotPlan, Scenario};
+use report::{
+    histogram_quantile_ms, tick_histogram, PerBot, PhaseReport, Report, Rtt, Sample, ServerFigures,
+};
+use stats::{quantile, BotStats, Totals};
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// Flags of `skirmish-loadtest`.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "skirmish-loadtest",
+    about = "Load-test a Skirmish server with bots over real WebSockets"
+)]
+pub struct Args {
+    /// The game socket, e.g. ws://127.0.0.1:8080/ws (its host also serves /metrics).
+    #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
+    pub url: String,
+    /// Number of bots.
+    #[arg(long, default_value_t = 100)]
+    pub bots: usize,
+    /// Seconds measured once every bot has joined.
+    #[arg(long, default_value_t = 20.0)]
+    pub duration: f64,
+    /// Seconds over which bots connect, evenly spread.
+    #[arg(long, default_value_t = 5.0)]
+    pub ramp: f64,
+    /// Inputs per second per bot.
+    #[arg(long, default_value_t = 30)]
+    pub input_hz: u32,
+    /// How bots play.
+    #[arg(long, value_enum, default_value_t = Scenario::Arena)]
+    pub scenario: Scenario,
+    /// Added one-way latency in each direction, ms (bot-side link conditioner).
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Added one-way jitter, uniform in 0..=jitter, ms.
+    #[arg(long, default_value_t = 0)]
+    pub jitter_ms: u64,
+    /// Write the JSON report here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write the HTML report here.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// Exit 1 if the server's tick p99 (ms) exceeds this.
+    #[arg(long)]
+    pub max_tick_p99_ms: Option<f64>,
+    /// Exit 1 if fewer than this fraction of expected snapshots arrive (mean over bots), e.g. 0.995.
+    #[arg(long)]
+    pub min_delivery: Option<f64>,
+    /// After the game server, run the same bots against the bare transport floor (`skirmish-floor`,
+    /// started by this tool) with the same frame size and rate.
+    #[arg(long)]
+    pub floor: bool,
+    /// CPU list to pin the floor server to (taskset), like the game server's.
+    #[arg(long)]
+    pub floor_cpu: Option<String>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The `/metrics` address (host:port) of a ws:// URL.
+fn metrics_host(url: &str) -> anyhow::Result<String> {
+    let rest = url
+        .strip_prefix("ws://")
+        .ok_or_else(|| anyhow::anyhow!("--url must start with ws://"))?;
+    Ok(rest.split('/').next().unwrap_or(rest).to_string())
+}
+
+/// Runs the whole load test and returns the report (budgets evaluated).
+pub async fn run(args: &Args) -> anyhow::Result<Report> {
+    let game = run_phase(args, &args.url, "game").await?;
+    let mut floor = None;
+    if args.floor {
+        let (url, mut child) =
+            start_floor(args, game.bytes_per_snapshot, game.snapshot_hz_expected).await?;
+        let measured = run_phase(args, &url, "floor").await;
+        let _ = child.kill().await;
+        floor = Some(measured?);
+    }
+    let cpu_per_snapshot_vs_floor = floor.as_ref().and_then(|f| {
+        (f.server.cpu_us_per_delivered_snapshot > 0.0).then(|| {
+            game.server.cpu_us_per_delivered_snapshot / f.server.cpu_us_per_delivered_snapshot
+        })
+    });
+    let mut budget_failures = Vec::new();
+    if let Some(max) = args.max_tick_p99_ms {
+        if game.server.tick_p99_ms > max {
+            budget_failures.push(format!(
+                "tick p99 {:.2} ms > {max} ms",
+                game.server.tick_p99_ms
+            ));
+        }
+    }
+    if let Some(min) = args.min_delivery {
+        if game.delivery < min {
+            budget_failures.push(format!("delivery {:.4} < {min}", game.delivery));
+        }
+    }
+    let settings: HashMap<String, String> = [
+        ("url", args.url.clone()),
+        ("bots", args.bots.to_string()),
+        ("scenario", format!("{:?}", args.scenario).to_lowercase()),
+        ("input_hz", args.input_hz.to_string()),
+        ("duration_s", args.duration.to_string()),
+        ("ramp_s", args.ramp.to_string()),
+        ("latency_ms", args.latency_ms.to_string()),
+        ("jitter_ms", args.jitter_ms.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    Ok(Report {
+        settings,
+        game,
+        floor,
+        cpu_per_snapshot_vs_floor,
+        budget_failures,
+    })
+}
+
+/// Starts `skirmish-floor` (beside this executable) on 127.0.0.1:0; returns its socket URL.
+async fn start_floor(
+    args: &Args,
+    frame_bytes: f64,
+    hz: f64,
+) -> anyhow::Result<(String, tokio::process::Child)> {
+    let exe = std::env::current_exe()?;
+    let floor = exe.with_file_name("skirmish-floor");
+    let mut command = match &args.floor_cpu {
+        Some(cpus) => {
+            let mut c = tokio::process::Command::new("taskset");
+            c.arg("-c").arg(cpus).arg(&floor);
+            c
+        }
+        None => tokio::process::Command::new(&floor),
+    };
+    command
+        .args(["--bind", "127.0.0.1:0", "--frame-bytes"])
+        .arg((frame_bytes.round() as usize).max(8).to_string())
+        .arg("--hz")
+        .arg((hz.round() as u32).max(1).to_string())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", floor.display()))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout from the floor"))?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await??
+        .ok_or_else(|| anyhow::anyhow!("the floor exited before listening"))?;
+    let addr = line
+        .strip_prefix("listening on ")
+        .ok_or_else(|| anyhow::anyhow!("unexpected floor output: {line}"))?;
+    Ok((format!("ws://{addr}/ws"), child))
+}
+
+/// One measured run of all bots against one server.
+async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseReport> {
+    let host = metrics_host(url)?;
+    let plan = Arc::new(BotPlan {
+        url: url.to_string(),
+        scenario: args.scenario,
+        input_hz: args.input_hz,
+        latency_ms: args.latency_ms,
+        jitter_ms: args.jitter_ms,
+    });
+    let totals = Arc::new(Totals::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let bots: Vec<Arc<BotStats>> = (0..args.bots)
+        .map(|_| Arc::new(BotStats::default()))
+        .collect();
+    let mut tasks = Vec::with_capacity(args.bots);
+    let ramp_start = Instant::now();
+    let ramp = Duration::from_secs_f64(args.ramp.max(0.0));
+    for (i, stats) in bots.iter().enumerate() {
+        let at = ramp_start + ramp.mul_f64(i as f64 / args.bots.max(1) as f64);
+        tokio::time::sleep_until(at).await;
+        tasks.push(tokio::spawn(bot::run(
+            i,
+            plan.clone(),
+            stats.clone(),
+            totals.clone(),
+            stop_rx.clone(),
+        )));
+        if !args.quiet && i % 100 == 99 {
+            eprint!(
+                "\r[{label}] ramp: {} bots started, {} joined   ",
+                i + 1,
+                totals.connected.load(Relaxed)
+            );
+        }
+    }
+    // Wait until every bot has joined or failed (at most 30 s more), then settle for a second.
+    let joined_by = Instant::now() + Duration::from_secs(30);
+    while totals.connected.load(Relaxed) + totals.errors.load(Relaxed) < args.bots as u64
+        && Instant::now() < joined_by
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let first = scrape(&host).await?;
+    let bot_start: Vec<u64> = bots.iter().map(|b| b.snapshots.load(Relaxed)).collect();
+    let flow_start = totals.flow();
+    let _ = totals.take_rtts();
+    let window_start = Instant::now();
+    let mut previous = first.clone();
+    let mut previous_flow = flow_start;
+    let mut series = Vec::new();
+    let mut all_rtts: Vec<f64> = Vec::new();
+    let connected = totals.connected.load(Relaxed).max(1) as f64;
+    let seconds = args.duration.max(1.0).ceil() as u64;
+    for second in 1..=seconds {
+        tokio::time::sleep_until(window_start + Duration::from_secs(second)).await;
+        let now = scrape(&host).await?;
+        let flow = totals.flow();
+        let mut rtts: Vec<f64> = totals.take_rtts().into_iter().map(f64::from).collect();
+        all_rtts.extend_from_slice(&rtts);
+        let (bounds, counts) = tick_histogram(&previous, &now);
+        let delta = |name: &str| {
+            now.get(name).copied().unwrap_or(0.0) - previous.get(name).copied().unwrap_or(0.0)
+        };
+        let sample = Sample {
+            t: second as f64,
+            snapshots_per_bot: (flow.0 - previous_flow.0) as f64 / connected,
+            bytes_down_per_bot: (flow.1 - previous_flow.1) as f64 / connected,
+            rtt_p50_ms: quantile(&mut rtts, 0.5),
+            rtt_p99_ms: quantile(&mut rtts, 0.99),
+            tick_p50_ms: histogram_quantile_ms(&bounds, &counts, 0.5),
+            tick_p99_ms: histogram_quantile_ms(&bounds, &counts, 0.99),
+            ticks_per_s: delta("skirmish_ticks_total"),
+        };
+        if !args.quiet {
+            let done = (second * 20 / seconds) as usize;
+            eprint!(
+                "\r[{label}] [{}{}] {second}/{seconds} s | bots {}/{} | {:.1} snap/s/bot | {:.0} B/s/bot | tick p99 {:.2} ms | {:.0} ticks/s   ",
+                "#".repeat(done),
+                ".".repeat(20 - done),
+                totals.connected.load(Relaxed) - totals.disconnects.load(Relaxed).min(totals.connected.load(Relaxed)),
+                args.bots,
+                sample.snapshots_per_bot,
+                sample.bytes_down_per_bot,
+                sample.tick_p99_ms,
+                sample.ticks_per_s,
+            );
+        }
+        series.push(sample);
+        previous = now;
+        previous_flow = flow;
+    }
+    let elapsed = window_start.elapsed().as_secs_f64();
+    let last = previous;
+    let flow_end = previous_flow;
+    let mut per_bot: Vec<f64> = bots
+        .iter()
+        .zip(&bot_start)
+        .filter(|(b, _)| b.connected.load(Relaxed))
+        .map(|(b, start)| (b.snapshots.load(Relaxed) - start) as f64 / elapsed)
+        .collect();
+    let _ = stop_tx.send(true);
+    for task in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
+    if !args.quiet {
+        eprintln!();
+    }
+    let hz = totals.snapshot_hz.load(Relaxed) as f64;
+    let mean = per_bot.iter().sum::<f64>() / per_bot.len().max(1) as f64;
+    let snapshots = (flow_end.0 - flow_start.0) as f64;
+    let delta = |name: &str| {
+        last.get(name).copied().unwrap_or(0.0) - first.get(name).copied().unwrap_or(0.0)
+    };
+    let (bounds, counts) = tick_histogram(&first, &last);
+    let cpu = delta("process_cpu_seconds_total") / elapsed;
+    Ok(PhaseReport {
+        bots_requested: args.bots,
+        bots_connected: totals.connected.load(Relaxed),
+        duration_s: elapsed,
+        snapshot_hz_expected: hz,
+        snapshots_per_bot_per_s: PerBot {
+            mean,
+            p1: quantile(&mut per_bot, 0.01),
+            min: quantile(&mut per_bot, 0.0),
+        },
+        delivery: if hz > 0.0 { mean / hz } else { 0.0 },
+        bytes_down_per_bot_per_s: (flow_end.1 - flow_start.1) as f64 / elapsed / connected,
+        bytes_up_per_bot_per_s: (flow_end.2 - flow_start.2) as f64 / elapsed / connected,
+        bytes_per_snapshot: (flow_end.1 - flow_start.1) as f64 / snapshots.max(1.0),
+        rtt_ms: Rtt {
+            p50: quantile(&mut all_rtts, 0.5),
+            p99: quantile(&mut all_rtts, 0.99),
+            max: quantile(&mut all_rtts, 1.0),
+        },
+        disconnects: totals.disconnects.load(Relaxed),
+        errors: totals.errors.load(Relaxed),
+        server: ServerFigures {
+            tick_p50_ms: histogram_quantile_ms(&bounds, &counts, 0.5),
+            tick_p99_ms: histogram_quantile_ms(&bounds, &counts, 0.99),
+            tick_overruns: delta("skirmish_tick_overruns_total"),
+            ticks_per_s: delta("skirmish_ticks_total") / elapsed,
+            cpu_seconds_per_s: cpu,
+            rss_mb: last
+                .get("process_resident_memory_bytes")
+                .copied()
+                .unwrap_or(0.0)
+                / 1e6,
+            cpu_us_per_delivered_snapshot: if snapshots > 0.0 {
+                cpu * elapsed / snapshots * 1e6
+            } else {
+                0.0
+            },
+        },
+        series,
+    })
+}
+
+/// Prints the human summary of a report.
+pub fn print_summary(report: &Report) {
+    let mut out = std::io::stdout().lock();
+    let phases = std::iter::once(("game server", &report.game))
+        .chain(report.floor.as_ref().map(|f| ("transport floor", f)));
+    for (label, p) in phases {
+        let _ = writeln!(
+            out,
+            "{label}: bots {}/{} | snapshots/bot/s {:.2} (p1 {:.2}, min {:.2}; delivery {:.2}%) | down {:.0} B/s/bot, up {:.0} B/s/bot, {:.0} B/msg | RTT p50 {:.1} p99 {:.1} max {:.1} ms | disconnects {} errors {}",
+            p.bots_connected, p.bots_requested, p.snapshots_per_bot_per_s.mean, p.snapshots_per_bot_per_s.p1, p.snapshots_per_bot_per_s.min,
+            p.delivery * 100.0, p.bytes_down_per_bot_per_s, p.bytes_up_per_bot_per_s, p.bytes_per_snapshot, p.rtt_ms.p50, p.rtt_ms.p99, p.rtt_ms.max,
+            p.disconnects, p.errors
+        );
+        let s = &p.server;
+        let _ = writeln!(
+            out,
+            "  server: tick p50 {:.3} ms p99 {:.3} ms, {:.1} ticks/s, overruns {}, CPU {:.3} s/s, {:.2} µs per delivered snapshot, RSS {:.1} MB",
+            s.tick_p50_ms, s.tick_p99_ms, s.ticks_per_s, s.tick_overruns, s.cpu_seconds_per_s, s.cpu_us_per_delivered_snapshot, s.rss_mb
+        );
+    }
+    if let Some(ratio) = report.cpu_per_snapshot_vs_floor {
+        let _ = writeln!(
+            out,
+            "server CPU per delivered snapshot: {ratio:.2}x the transport floor"
+        );
+    }
+    for failure in &report.budget_failures {
+        let _ = writeln!(out, "BUDGET MISSED: {failure}");
+    }
+}

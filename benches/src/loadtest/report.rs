@@ -1,0 +1,196 @@
+//! The run report: what the bots saw and what the server's `/metrics` said, as JSON.
+
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Snapshot delivery per bot.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PerBot {
+    /// Mean over bots.
+    pub mean: f64,
+    /// The 1st percentile (the worst-served bots).
+    pub p1: f64,
+    /// The worst bot.
+    pub min: f64,
+}
+
+/// Round-trip times measured with Ping/Pong.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Rtt {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Worst.
+    pub max: f64,
+}
+
+/// Server figures over the measurement window, read from `/metrics`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServerFigures {
+    /// Median tick duration (interpolated in the histogram's buckets).
+    pub tick_p50_ms: f64,
+    /// 99th percentile tick duration.
+    pub tick_p99_ms: f64,
+    /// Ticks over budget or dropped during the window.
+    pub tick_overruns: f64,
+    /// Ticks run per second (all rooms).
+    pub ticks_per_s: f64,
+    /// CPU seconds the server used per second of wall time.
+    pub cpu_seconds_per_s: f64,
+    /// Resident memory at the end of the window.
+    pub rss_mb: f64,
+    /// Server CPU microseconds per snapshot the bots received.
+    pub cpu_us_per_delivered_snapshot: f64,
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Sample {
+    /// Seconds since the window began.
+    pub t: f64,
+    /// Snapshots per bot per second.
+    pub snapshots_per_bot: f64,
+    /// Bytes down per bot per second.
+    pub bytes_down_per_bot: f64,
+    /// Median RTT of the pongs in this second.
+    pub rtt_p50_ms: f64,
+    /// 99th percentile RTT in this second.
+    pub rtt_p99_ms: f64,
+    /// Server tick p50 in this second.
+    pub tick_p50_ms: f64,
+    /// Server tick p99 in this second.
+    pub tick_p99_ms: f64,
+    /// Server ticks per second.
+    pub ticks_per_s: f64,
+}
+
+/// Everything one phase (against the game server or the floor) measured.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PhaseReport {
+    /// Bots asked for.
+    pub bots_requested: usize,
+    /// Bots welcomed.
+    pub bots_connected: u64,
+    /// Measurement window in seconds.
+    pub duration_s: f64,
+    /// The snapshot rate the server announced.
+    pub snapshot_hz_expected: f64,
+    /// Snapshots per bot per second.
+    pub snapshots_per_bot_per_s: PerBot,
+    /// Delivered over expected snapshots (mean over bots).
+    pub delivery: f64,
+    /// Payload bytes received per bot per second.
+    pub bytes_down_per_bot_per_s: f64,
+    /// Payload bytes sent per bot per second.
+    pub bytes_up_per_bot_per_s: f64,
+    /// Mean payload bytes per message received.
+    pub bytes_per_snapshot: f64,
+    /// Round trips.
+    pub rtt_ms: Rtt,
+    /// Connections lost during the run.
+    pub disconnects: u64,
+    /// Failed connects, refusals, undecodable messages.
+    pub errors: u64,
+    /// Server figures.
+    pub server: ServerFigures,
+    /// Per-second samples.
+    pub series: Vec<Sample>,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The scenario and settings.
+    pub settings: HashMap<String, String>,
+    /// The game server run (its fields are also flattened at the top level).
+    #[serde(flatten)]
+    pub game: PhaseReport,
+    /// The bare transport floor at the same connection count, frame size and rate, if run.
+    pub floor: Option<PhaseReport>,
+    /// Game server CPU per delivered snapshot over the floor's (1.0 = as cheap as bare sockets).
+    pub cpu_per_snapshot_vs_floor: Option<f64>,
+    /// Budgets that were missed (empty when all held).
+    pub budget_failures: Vec<String>,
+}
+
+/// Quantile `q` from histogram bucket counts (not cumulative) with upper bounds in seconds; linear
+/// interpolation inside the bucket. Returns milliseconds.
+pub fn histogram_quantile_ms(bounds: &[f64], counts: &[f64], q: f64) -> f64 {
+    let total: f64 = counts.iter().sum();
+    if total <= 0.0 {
+        return 0.0;
+    }
+    let target = q * total;
+    let mut seen = 0.0;
+    let mut lower = 0.0;
+    for (&upper, &count) in bounds.iter().zip(counts) {
+        if count > 0.0 && seen + count >= target {
+            let within = ((target - seen) / count).clamp(0.0, 1.0);
+            return (lower + (upper - lower) * within) * 1e3;
+        }
+        seen += count;
+        lower = upper;
+    }
+    lower * 1e3
+}
+
+/// Tick histogram buckets (bounds in seconds, counts) between two scrapes of `/metrics`.
+pub fn tick_histogram(
+    before: &HashMap<String, f64>,
+    after: &HashMap<String, f64>,
+) -> (Vec<f64>, Vec<f64>) {
+    let mut bounds: Vec<(f64, f64)> = after
+        .iter()
+        .filter_map(|(name, value)| {
+            let le = name
+                .strip_prefix("skirmish_tick_duration_seconds_bucket{le=\"")?
+                .strip_suffix("\"}")?;
+            // The +Inf bucket adds nothing to the quantiles of interest: skip it.
+            let bound: f64 = le.parse().ok().filter(|b: &f64| b.is_finite())?;
+            let earlier = before.get(name).copied().unwrap_or(0.0);
+            Some((bound, value - earlier))
+        })
+        .collect();
+    bounds.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut counts = Vec::with_capacity(bounds.len());
+    let mut previous = 0.0;
+    for &(_, cumulative) in &bounds {
+        counts.push((cumulative - previous).max(0.0));
+        previous = cumulative;
+    }
+    (bounds.into_iter().map(|(b, _)| b).collect(), counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_quantiles_interpolate_within_buckets() {
+        let bounds = [0.001, 0.002, 0.004];
+        let counts = [50.0, 40.0, 10.0];
+        assert!((histogram_quantile_ms(&bounds, &counts, 0.5) - 1.0).abs() < 1e-9);
+        assert!((histogram_quantile_ms(&bounds, &counts, 0.7) - 1.5).abs() < 1e-9);
+        assert!((histogram_quantile_ms(&bounds, &counts, 0.99) - 3.8).abs() < 1e-9);
+        assert_eq!(histogram_quantile_ms(&bounds, &[0.0; 3], 0.5), 0.0);
+    }
+
+    #[test]
+    fn histogram_deltas_come_from_cumulative_buckets() {
+        let name = |le: &str| format!("skirmish_tick_duration_seconds_bucket{{le=\"{le}\"}}");
+        let before: HashMap<String, f64> = [(name("0.001"), 10.0), (name("0.002"), 12.0)]
+            .into_iter()
+            .collect();
+        let after: HashMap<String, f64> = [
+            (name("0.001"), 30.0),
+            (name("0.002"), 40.0),
+            (name("+Inf"), 40.0),
+        ]
+        .into_iter()
+        .collect();
+        let (bounds, counts) = tick_histogram(&before, &after);
+        assert_eq!(bounds, vec![0.001, 0.002]);
+        assert_eq!(counts, vec![20.0, 8.0]);
+    }
+}

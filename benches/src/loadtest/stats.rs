@@ -1,0 +1,85 @@
+//! Counters the bots fill and the sampler reads.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+/// One bot's counters.
+#[derive(Debug, Default)]
+pub struct BotStats {
+    /// Welcomed.
+    pub connected: AtomicBool,
+    /// Snapshots received.
+    pub snapshots: AtomicU64,
+    /// Payload bytes received.
+    pub bytes_down: AtomicU64,
+    /// Payload bytes sent.
+    pub bytes_up: AtomicU64,
+}
+
+/// Counters over all bots.
+#[derive(Debug, Default)]
+pub struct Totals {
+    /// Bots welcomed (ever).
+    pub connected: AtomicU64,
+    /// Connections the server closed or that failed after joining.
+    pub disconnects: AtomicU64,
+    /// Failed connects, refusals and undecodable messages.
+    pub errors: AtomicU64,
+    /// Snapshots received.
+    pub snapshots: AtomicU64,
+    /// Payload bytes received.
+    pub bytes_down: AtomicU64,
+    /// Payload bytes sent.
+    pub bytes_up: AtomicU64,
+    /// The snapshot rate the server announced.
+    pub snapshot_hz: AtomicU64,
+    rtts: Mutex<Vec<f32>>,
+}
+
+impl Totals {
+    /// Records a round trip.
+    pub fn record_rtt(&self, ms: f64) {
+        self.rtts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(ms as f32);
+    }
+
+    /// Takes the round trips recorded so far.
+    pub fn take_rtts(&self) -> Vec<f32> {
+        std::mem::take(&mut *self.rtts.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// A snapshot of the plain counters: (snapshots, bytes down, bytes up).
+    pub fn flow(&self) -> (u64, u64, u64) {
+        (
+            self.snapshots.load(Relaxed),
+            self.bytes_down.load(Relaxed),
+            self.bytes_up.load(Relaxed),
+        )
+    }
+}
+
+/// The `q` quantile (0..=1) of `values` (sorted in place); 0 when empty.
+pub fn quantile(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let rank = (q * (values.len() - 1) as f64).round() as usize;
+    values[rank.min(values.len() - 1)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_pick_ranks() {
+        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&mut v, 0.5), 51.0);
+        assert_eq!(quantile(&mut v, 0.99), 99.0);
+        assert_eq!(quantile(&mut v, 0.0), 1.0);
+        assert_eq!(quantile(&mut [], 0.5), 0.0);
+    }
+}
