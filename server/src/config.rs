@@ -138,14 +138,14 @@ impl ServerConfig {
             )
         })?;
         let snapshot_rate = TickRate::new(args.snapshot_hz)
-            .filter(|rate| rate.hz() <= tick_rate.hz())
+            .filter(|rate| rate.hz() <= tick_rate.hz() && tick_rate.hz() % rate.hz() == 0)
             .ok_or_else(|| {
                 invalid(
                     "snapshot-hz",
                     format!(
-                        "must be {}..=tick-hz ({})",
-                        TickRate::MIN_HZ,
-                        tick_rate.hz()
+                        "must divide --tick-hz ({}) and be at least {}",
+                        tick_rate.hz(),
+                        TickRate::MIN_HZ
                     ),
                 )
             })?;
@@ -234,6 +234,8 @@ mod tests {
         assert!(err.to_string().starts_with("--tick-hz"), "{err}");
         let err = parse(&["--snapshot-hz", "61"]).expect_err("faster than ticks");
         assert!(err.to_string().starts_with("--snapshot-hz"), "{err}");
+        let err = parse(&["--snapshot-hz", "25"]).expect_err("does not divide 60");
+        assert!(err.to_string().contains("divide"), "{err}");
         let err = parse(&["--map", "/nonexistent.map"]).expect_err("missing map");
         assert!(err.to_string().contains("/nonexistent.map"), "{err}");
         let err = parse(&["--slow-reader-timeout", "NaN"]).expect_err("nan");

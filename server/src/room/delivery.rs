@@ -11,17 +11,27 @@ use super::{Pending, Room, Seat};
 use crate::link::Disconnect;
 use bytes::Bytes;
 use skirmish_shared::codec::EncodedList;
+use skirmish_shared::time::Tick;
 use std::sync::atomic::Ordering::Relaxed;
 use tokio::time::Instant;
 
 impl Room {
-    /// Writes and offers every seat's snapshot for this tick.
+    /// Writes and offers the snapshots of this tick's group of seats. A group's previous snapshot
+    /// was one interval ago, which is the baseline shared updates are encoded against.
     pub(super) fn deliver_snapshots(&mut self, now: Instant) {
-        self.frame.capture(&self.world, self.last_snapshot);
-        self.last_snapshot = Some(self.frame.tick());
-        let timeout = self.config.slow_reader_timeout;
+        let interval = self.snapshot_interval() as usize;
+        let tick = self.world.tick_number();
+        let group = tick.0 as usize % interval;
+        let common_baseline = tick.0.checked_sub(interval as u32).map(Tick);
         let oldest_allowed = self.events.end().saturating_sub(MAX_EVENT_BACKLOG as u64);
-        for key in 0..self.seats.len() {
+        if (group..self.seats.len())
+            .step_by(interval)
+            .any(|key| self.seats[key].is_some())
+        {
+            self.frame.capture(&self.world, common_baseline);
+        }
+        let timeout = self.config.slow_reader_timeout;
+        for key in (group..self.seats.len()).step_by(interval) {
             let Some(seat) = self.seats[key]
                 .as_mut()
                 .filter(|seat| seat.held_until.is_none())

@@ -114,7 +114,6 @@ pub struct Room {
     frame: SnapshotFrame,
     scratch: Scratch,
     events: EventLog,
-    last_snapshot: Option<Tick>,
     scores_dirty: bool,
     next_leaderboard: Tick,
     leaderboard: Vec<ScoreEntry>,
@@ -143,7 +142,6 @@ impl Room {
             seats: Vec::new(),
             scratch: Scratch::default(),
             events: EventLog::default(),
-            last_snapshot: None,
             scores_dirty: false,
             next_leaderboard: Tick(0),
             leaderboard: Vec::new(),
@@ -353,17 +351,17 @@ impl Room {
         // 1. drain each link: at most one input, chat, full-snapshot requests; drop closed links;
         // 2. step the world (pure simulation);
         // 3. turn what happened into events (kills, scores, leaderboard);
-        // 4. on snapshot ticks, write each player's snapshot into its outbox.
+        // 4. snapshots: players are split into `tick_rate / snapshot_rate` groups by seat, one group
+        //    per tick, so each player gets `snapshot_rate` snapshots a second and the work is spread
+        //    evenly over the ticks instead of piling onto one.
         self.drain_links(now);
         let outcome = self.world.tick(&self.inputs).to_vec();
         self.shared
             .tick
             .store(self.world.tick_number().0, Ordering::Relaxed);
         self.record_world_events(&outcome);
-        if self.is_snapshot_tick() {
-            self.update_leaderboard();
-            self.deliver_snapshots(now);
-        }
+        self.update_leaderboard();
+        self.deliver_snapshots(now);
     }
 
     fn drain_links(&mut self, now: Instant) {
@@ -427,15 +425,9 @@ impl Room {
         }
     }
 
-    /// Whether this tick is one on which snapshots go out: ticks are spread evenly so that
-    /// `snapshot_rate` of every `tick_rate` ticks are snapshot ticks.
-    fn is_snapshot_tick(&self) -> bool {
-        let t = u64::from(self.world.tick_number().0);
-        let (snap, tick) = (
-            u64::from(self.config.snapshot_rate.hz()),
-            u64::from(self.config.tick_rate.hz()),
-        );
-        t * snap / tick != (t.saturating_sub(1)) * snap / tick || t == 0
+    /// Ticks between two snapshots of one player.
+    fn snapshot_interval(&self) -> u32 {
+        u32::from(self.config.tick_rate.hz() / self.config.snapshot_rate.hz()).max(1)
     }
 
     fn update_leaderboard(&mut self) {

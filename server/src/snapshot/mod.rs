@@ -8,6 +8,11 @@
 //!
 //! Interest has hysteresis: an entity enters a view within the view radius and leaves it beyond
 //! [`VIEW_MARGIN_PERCENT`] more, so entities on the edge do not flicker in and out.
+//!
+//! A viewer whose view radius covers the whole map sees every entity. Its delta against the common
+//! baseline is the same as every other such viewer's, so it is written once per frame and spliced
+//! whole; such a viewer's [`Known`] is just "everything at tick T". That keeps per-viewer work flat
+//! when everyone sees everyone.
 
 use crate::grid::Grid;
 use crate::world::{Player, PlayerKey, World};
@@ -17,6 +22,7 @@ use skirmish_shared::protocol::{
     EntityId, EntityState, PlayerField, PlayerState, PlayerUpdate, ProjectileState, WireMotion,
 };
 use skirmish_shared::time::Tick;
+use std::collections::VecDeque;
 use std::ops::Range;
 
 /// How far beyond the view radius a known entity stays in view, in percent of the radius.
@@ -25,13 +31,45 @@ pub const VIEW_MARGIN_PERCENT: Coord = 12;
 /// Cell size of the interest grid, in coords (8 tiles).
 const GRID_CELL: Coord = 8 * skirmish_shared::map::TILE_SIZE;
 
-/// What a client holds after applying a snapshot: its tick and the ids in view, ascending.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// How many recent frames' entity lists are kept, to expand an "everything" baseline into ids.
+const HISTORY: usize = 64;
+
+/// The entities a client holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Held {
+    /// These ids, ascending.
+    Listed(Vec<EntityId>),
+    /// Every entity in the world at the snapshot's tick.
+    Everything,
+}
+
+/// What a client holds after applying a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Known {
     /// The snapshot's tick.
     pub tick: Tick,
-    /// Entities in view, ascending.
-    pub ids: Vec<EntityId>,
+    /// The entities in view.
+    pub held: Held,
+}
+
+impl Known {
+    /// The held ids, if listed (`None` for everything).
+    pub fn listed(&self) -> Option<&[EntityId]> {
+        match &self.held {
+            Held::Listed(ids) => Some(ids),
+            Held::Everything => None,
+        }
+    }
+}
+
+/// A delta or full listing shared by every viewer that sees everything, written once per frame.
+#[derive(Debug, Default)]
+struct SharedSections {
+    entered: Vec<u8>,
+    entered_count: usize,
+    updated: Vec<u8>,
+    updated_count: usize,
+    left: Vec<EntityId>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -54,7 +92,11 @@ struct FrameEntity {
 /// Per-viewer scratch buffers, reused across viewers and ticks.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    candidates: Vec<u32>,
+    /// Bit per frame entity: within the outer (leave) radius. Walking set bits visits entities in
+    /// ascending id order, which is what the merge with listed ids needs, without sorting.
+    near: Vec<u64>,
+    /// Bit per frame entity: within the view radius (may enter).
+    inner: Vec<u64>,
     entered: Vec<u8>,
     updated: Vec<u8>,
     left: Vec<EntityId>,
@@ -69,6 +111,14 @@ pub struct SnapshotFrame {
     grid: Grid,
     buf: Vec<u8>,
     view_radius: Coord,
+    /// Map size in coords (entities never leave it).
+    map_size: (Coord, Coord),
+    /// Entity ids of recent frames, newest last.
+    history: VecDeque<(Tick, Vec<EntityId>)>,
+    /// Everything-viewers' delta against the common baseline, once written this frame.
+    everything_delta: Option<SharedSections>,
+    /// Everything-viewers' full listing, once written this frame.
+    everything_full: Option<SharedSections>,
 }
 
 fn wire_motion(player: &Player, tick: Tick) -> WireMotion {
@@ -118,7 +168,84 @@ impl SnapshotFrame {
             grid: Grid::new(width, height, GRID_CELL),
             buf: Vec::new(),
             view_radius,
+            map_size: (width, height),
+            history: VecDeque::with_capacity(HISTORY),
+            everything_delta: None,
+            everything_full: None,
         }
+    }
+
+    /// Whether a view centred at `viewer` covers the whole map (every entity is within the radius).
+    fn sees_everything(&self, viewer: Pos) -> bool {
+        let (w, h) = self.map_size;
+        let r = i64::from(self.view_radius);
+        [
+            Pos::new(0, 0),
+            Pos::new(w, 0),
+            Pos::new(0, h),
+            Pos::new(w, h),
+        ]
+        .iter()
+        .all(|corner| corner.distance_squared(viewer) <= r * r)
+    }
+
+    /// The ids of the frame at `tick`, if still remembered.
+    fn ids_at(&self, tick: Tick) -> Option<&[EntityId]> {
+        self.history
+            .iter()
+            .rev()
+            .find(|(t, _)| *t == tick)
+            .map(|(_, ids)| ids.as_slice())
+    }
+
+    /// Writes (once per frame) the full listing every everything-viewer gets on a full snapshot.
+    fn everything_full(&mut self) -> &SharedSections {
+        if self.everything_full.is_none() {
+            let mut sections = SharedSections::default();
+            for entity in &self.entities {
+                sections
+                    .entered
+                    .extend_from_slice(&self.buf[entity.full.clone()]);
+            }
+            sections.entered_count = self.entities.len();
+            self.everything_full = Some(sections);
+        }
+        self.everything_full
+            .get_or_insert_with(SharedSections::default)
+    }
+
+    /// Writes (once per frame) the delta every everything-viewer gets against the common baseline;
+    /// `None` if that baseline's entity list is no longer remembered.
+    fn everything_delta(&mut self) -> Option<&SharedSections> {
+        if self.everything_delta.is_none() {
+            let base = self.common_baseline?;
+            let before = self.ids_at(base)?;
+            let mut sections = SharedSections::default();
+            let mut k = 0;
+            for entity in &self.entities {
+                while k < before.len() && before[k] < entity.id {
+                    sections.left.push(before[k]);
+                    k += 1;
+                }
+                if k < before.len() && before[k] == entity.id {
+                    k += 1;
+                    if !entity.update.is_empty() {
+                        sections
+                            .updated
+                            .extend_from_slice(&self.buf[entity.update.clone()]);
+                        sections.updated_count += 1;
+                    }
+                } else {
+                    sections
+                        .entered
+                        .extend_from_slice(&self.buf[entity.full.clone()]);
+                    sections.entered_count += 1;
+                }
+            }
+            sections.left.extend_from_slice(&before[k..]);
+            self.everything_delta = Some(sections);
+        }
+        self.everything_delta.as_ref()
     }
 
     /// The tick this frame shows.
@@ -175,9 +302,22 @@ impl SnapshotFrame {
                 update: 0..0,
             });
         }
-        // Ascending ids, so that grid items (indices) sort in id order and merge with `Known::ids`.
+        // Ascending ids, so that grid items (indices) sort in id order and merge with listed ids.
         self.entities.sort_unstable_by_key(|e| e.id);
         self.grid.rebuild(self.entities.iter().map(|e| e.pos));
+        let mut ids = if self.history.len() >= HISTORY {
+            self.history
+                .pop_front()
+                .map(|(_, ids)| ids)
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        ids.clear();
+        ids.extend(self.entities.iter().map(|e| e.id));
+        self.history.push_back((tick, ids));
+        self.everything_delta = None;
+        self.everything_full = None;
     }
 
     /// Writes one viewer's snapshot into `out` and returns what the viewer will hold after it.
@@ -186,6 +326,65 @@ impl SnapshotFrame {
     /// viewer's pending events, already encoded.
     #[allow(clippy::too_many_arguments)]
     pub fn write_for(
+        &mut self,
+        world: &World,
+        viewer: Pos,
+        baseline: Option<&Known>,
+        ack_input_seq: u32,
+        events: EncodedList<'_>,
+        scratch: &mut Scratch,
+        out: &mut Vec<u8>,
+    ) -> Known {
+        let tick = self.tick;
+        let everything = self.sees_everything(viewer);
+        if everything {
+            let common = self.common_baseline;
+            let shared = match baseline {
+                None => Some((None, self.everything_full())),
+                Some(Known {
+                    tick: base,
+                    held: Held::Everything,
+                }) if Some(*base) == common => self
+                    .everything_delta()
+                    .map(|sections| (Some(*base), sections)),
+                _ => None,
+            };
+            if let Some((base, sections)) = shared {
+                write_sections(out, tick, base, ack_input_seq, sections, events);
+                return Known {
+                    tick,
+                    held: Held::Everything,
+                };
+            }
+        }
+        // Expand an "everything" baseline into ids; if that frame is forgotten, start over in full.
+        let mut baseline = baseline;
+        let expanded;
+        if let Some(Known {
+            tick: base,
+            held: Held::Everything,
+        }) = baseline
+        {
+            expanded = self.ids_at(*base).map(|ids| Known {
+                tick: *base,
+                held: Held::Listed(ids.to_vec()),
+            });
+            baseline = expanded.as_ref();
+        }
+        let known = self.write_listed(world, viewer, baseline, ack_input_seq, events, scratch, out);
+        if everything {
+            Known {
+                tick,
+                held: Held::Everything,
+            }
+        } else {
+            known
+        }
+    }
+
+    /// The general path: query the grid, merge with the listed baseline, splice.
+    #[allow(clippy::too_many_arguments)]
+    fn write_listed(
         &self,
         world: &World,
         viewer: Pos,
@@ -199,24 +398,41 @@ impl SnapshotFrame {
         let outer = radius + radius * VIEW_MARGIN_PERCENT / 100;
         let inner_sq = i64::from(radius) * i64::from(radius);
         let outer_sq = i64::from(outer) * i64::from(outer);
-        scratch.candidates.clear();
         let entities = &self.entities;
+        let words = entities.len().div_ceil(64);
+        scratch.near.clear();
+        scratch.near.resize(words, 0);
+        scratch.inner.clear();
+        scratch.inner.resize(words, 0);
+        let (near, inner) = (&mut scratch.near, &mut scratch.inner);
         self.grid.query(viewer, outer, |item| {
-            if entities[item as usize].pos.distance_squared(viewer) <= outer_sq {
-                scratch.candidates.push(item);
+            let distance = entities[item as usize].pos.distance_squared(viewer);
+            if distance <= outer_sq {
+                let (word, bit) = (item as usize / 64, 1u64 << (item % 64));
+                near[word] |= bit;
+                if distance <= inner_sq {
+                    inner[word] |= bit;
+                }
             }
         });
-        scratch.candidates.sort_unstable();
         scratch.entered.clear();
         scratch.updated.clear();
         scratch.left.clear();
         let (mut entered, mut updated) = (0, 0);
         let empty = Vec::new();
-        let known = baseline.map_or(&empty, |k| &k.ids);
-        let mut ids = Vec::with_capacity(scratch.candidates.len());
+        let known = baseline.and_then(Known::listed).unwrap_or(&empty);
+        let mut ids = Vec::with_capacity(known.len() + 16);
         let mut k = 0;
-        for &item in &scratch.candidates {
-            let entity = &entities[item as usize];
+        let set_bits = scratch.near.iter().enumerate().flat_map(|(word, &bits)| {
+            std::iter::successors((bits != 0).then_some(bits), |b| {
+                let rest = b & (b - 1);
+                (rest != 0).then_some(rest)
+            })
+            .map(move |b| word * 64 + b.trailing_zeros() as usize)
+        });
+        for item in set_bits {
+            let entity = &entities[item];
+            let within_radius = scratch.inner[item / 64] & (1 << (item % 64)) != 0;
             while k < known.len() && known[k] < entity.id {
                 scratch.left.push(known[k]);
                 k += 1;
@@ -239,7 +455,7 @@ impl SnapshotFrame {
                         updated += 1;
                     }
                 }
-            } else if entity.pos.distance_squared(viewer) <= inner_sq {
+            } else if within_radius {
                 ids.push(entity.id);
                 scratch
                     .entered
@@ -266,9 +482,36 @@ impl SnapshotFrame {
         write_snapshot(out, &parts);
         Known {
             tick: self.tick,
-            ids,
+            held: Held::Listed(ids),
         }
     }
+}
+
+/// Writes a snapshot whose entity sections were written once for many viewers.
+fn write_sections(
+    out: &mut Vec<u8>,
+    tick: Tick,
+    baseline: Option<Tick>,
+    ack_input_seq: u32,
+    sections: &SharedSections,
+    events: EncodedList<'_>,
+) {
+    let parts = SnapshotParts {
+        tick,
+        baseline,
+        ack_input_seq,
+        entered: EncodedList {
+            count: sections.entered_count,
+            bytes: &sections.entered,
+        },
+        updated: EncodedList {
+            count: sections.updated_count,
+            bytes: &sections.updated,
+        },
+        left: &sections.left,
+        events,
+    };
+    write_snapshot(out, &parts);
 }
 
 #[cfg(test)]

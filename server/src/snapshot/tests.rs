@@ -37,6 +37,32 @@ struct Viewer {
 
 #[test]
 fn deltas_reproduce_full_snapshots_exactly() {
+    deltas_match_full_snapshots(400 * 16);
+}
+
+#[test]
+fn deltas_reproduce_full_snapshots_when_everyone_sees_everything() {
+    deltas_match_full_snapshots(5_000 * 16);
+}
+
+/// Held ids as a list: expanded from "everything" with the world's current entities.
+fn held_ids(world: &World, known: &Known) -> Vec<EntityId> {
+    match known.listed() {
+        Some(ids) => ids.to_vec(),
+        None => {
+            let mut ids: Vec<EntityId> = world
+                .players()
+                .iter()
+                .map(|(_, p)| p.id)
+                .chain(world.projectiles().iter().map(|(_, s)| s.id))
+                .collect();
+            ids.sort_unstable();
+            ids
+        }
+    }
+}
+
+fn deltas_match_full_snapshots(radius: i32) {
     let map = arena();
     let rate = TickRate::new(60).expect("valid");
     let mut world = World::new(map.clone(), rate, 99);
@@ -48,7 +74,6 @@ fn deltas_reproduce_full_snapshots_exactly() {
             known: None,
         })
         .collect();
-    let radius = 400 * 16;
     let mut frame = SnapshotFrame::new(map.width_coords(), map.height_coords(), radius);
     let mut scratch = Scratch::default();
     let mut previous_snapshot = None;
@@ -106,7 +131,11 @@ fn deltas_reproduce_full_snapshots_exactly() {
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            assert_eq!(ids, known.ids, "Known matches what the client holds");
+            assert_eq!(
+                ids,
+                held_ids(&world, &known),
+                "Known matches what the client holds"
+            );
             viewer.known = Some(known.clone());
             // The full snapshot for the same viewer and tick must give the same state.
             let mut full_bytes = Vec::new();
@@ -137,7 +166,11 @@ fn deltas_reproduce_full_snapshots_exactly() {
                     "tick {t} shot {id:?}"
                 );
             }
-            for id in known.ids.iter().filter(|id| !full_known.ids.contains(id)) {
+            let full_ids = held_ids(&world, &full_known);
+            for id in held_ids(&world, &known)
+                .iter()
+                .filter(|id| !full_ids.contains(id))
+            {
                 let pos = entity_pos(&world, *id).expect("known entities exist");
                 let outer = i64::from(radius + radius * VIEW_MARGIN_PERCENT / 100);
                 assert!(
@@ -177,7 +210,7 @@ fn entities_beyond_the_radius_are_not_sent_until_they_come_near() {
     let a_id = world.player(a).expect("a").id;
     let b_id = world.player(b).expect("b").id;
     let write =
-        |frame: &SnapshotFrame, world: &World, known: Option<&Known>, scratch: &mut Scratch| {
+        |frame: &mut SnapshotFrame, world: &World, known: Option<&Known>, scratch: &mut Scratch| {
             let mut out = Vec::new();
             let pos = world.player(a).expect("a").pos;
             let known = frame.write_for(
@@ -193,7 +226,7 @@ fn entities_beyond_the_radius_are_not_sent_until_they_come_near() {
         };
     world.tick(&[]);
     frame.capture(&world, None);
-    let (full, mut known) = write(&frame, &world, None, &mut scratch);
+    let (full, mut known) = write(&mut frame, &world, None, &mut scratch);
     assert_eq!(
         full.entered.iter().map(|e| e.id()).collect::<Vec<_>>(),
         vec![a_id]
@@ -209,7 +242,7 @@ fn entities_beyond_the_radius_are_not_sent_until_they_come_near() {
         let previous = frame.tick();
         world.tick(&[(b, west)]);
         frame.capture(&world, Some(previous));
-        let (delta, next) = write(&frame, &world, Some(&known), &mut scratch);
+        let (delta, next) = write(&mut frame, &world, Some(&known), &mut scratch);
         known = next;
         let distance = world
             .player(b)
