@@ -117,7 +117,7 @@ fn snapshots(c: &mut Criterion) {
             &players,
             |b, _| {
                 b.iter_batched(
-                    ClientView::new,
+                    || ClientView::new(map.clone(), *world.params()),
                     |mut view| apply(&mut view, &full),
                     BatchSize::SmallInput,
                 )
@@ -127,7 +127,7 @@ fn snapshots(c: &mut Criterion) {
             BenchmarkId::new("client_decode_apply_delta", players),
             &players,
             |b, _| {
-                let base = view_at(&full);
+                let base = view_at(&full, &map, *world.params());
                 b.iter_batched(
                     || base.clone(),
                     |mut view| apply(&mut view, &delta),
@@ -140,8 +140,12 @@ fn snapshots(c: &mut Criterion) {
     group.finish();
 }
 
-fn view_at(full: &[u8]) -> ClientView {
-    let mut view = ClientView::new();
+fn view_at(
+    full: &[u8],
+    map: &std::sync::Arc<skirmish_shared::map::Map>,
+    params: skirmish_shared::physics::MoveParams,
+) -> ClientView {
+    let mut view = ClientView::new(map.clone(), params);
     if let Ok(ServerMsg::Snapshot(s)) = decode_server(full) {
         let _ = view.apply(&s);
     }

@@ -102,7 +102,7 @@ fn main() {
                 totals[3] += size(&u.id) + 1;
                 for f in &u.fields {
                     let slot = match f {
-                        PlayerField::Motion(_) => 4,
+                        PlayerField::Motion(_) | PlayerField::Turn { .. } => 4,
                         PlayerField::Aim(_) => 5,
                         PlayerField::Hp(_) | PlayerField::Status(_) => 6,
                     };

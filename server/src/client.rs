@@ -82,7 +82,10 @@ impl GameClient {
             ws,
             welcome: placeholder_welcome(),
             params: MoveParams::new(TickRate::new(60).unwrap_or_else(|| unreachable!())),
-            view: ClientView::new(),
+            view: ClientView::new(
+                std::sync::Arc::new(placeholder_welcome().map),
+                MoveParams::new(TickRate::new(60).unwrap_or_else(|| unreachable!())),
+            ),
             next_seq: 1,
             events: Vec::new(),
             bytes_received: 0,
@@ -92,6 +95,8 @@ impl GameClient {
                 let rate = TickRate::new(welcome.tick_rate)
                     .ok_or(ClientError::Unexpected("tick rate out of range"))?;
                 client.params = MoveParams::new(rate);
+                client.view =
+                    ClientView::new(std::sync::Arc::new(welcome.map.clone()), client.params);
                 client.welcome = *welcome;
                 Ok(client)
             }

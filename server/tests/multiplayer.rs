@@ -26,9 +26,7 @@ async fn until(
 
 fn position(client: &GameClient, id: EntityId) -> Option<skirmish_shared::fixed::Pos> {
     let tick = client.view().tick()?;
-    client
-        .view()
-        .player_position(&client.welcome().map, client.params(), id, tick)
+    client.view().player_position(id, tick)
 }
 
 #[tokio::test]
@@ -274,7 +272,12 @@ async fn a_version_mismatch_is_refused_with_a_reason() {
         };
         match decode_server(&bytes).expect("decodes") {
             ServerMsg::Refused { reason, detail } => {
-                assert_eq!(reason, RefuseReason::VersionMismatch { server: 1 });
+                assert_eq!(
+                    reason,
+                    RefuseReason::VersionMismatch {
+                        server: skirmish_shared::PROTOCOL_VERSION
+                    }
+                );
                 assert!(detail.contains("999"), "{detail}");
             }
             other => panic!("expected Refused, got {other:?}"),

@@ -66,6 +66,16 @@ pub fn aim_from_vector(v: Vec2) -> u16 {
     (turns.rem_euclid(1.0) * 65_536.0).round() as u32 as u16
 }
 
+/// An aim angle rounded to 256ths of a turn, as snapshots carry other players' aim.
+pub fn aim_to_wire(aim: u16) -> u8 {
+    (aim.wrapping_add(128) >> 8) as u8
+}
+
+/// The 16-bit angle of a wire aim (256ths of a turn).
+pub fn aim_from_wire(aim: u8) -> u16 {
+    u16::from(aim) << 8
+}
+
 /// The angle in radians of a quantized angle (for rendering).
 pub fn aim_to_radians(aim: u16) -> f32 {
     f32::from(aim) / 65_536.0 * std::f32::consts::TAU

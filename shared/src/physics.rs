@@ -22,6 +22,8 @@ pub const PLAYER_HALF_SIZE: Coord = 12 * SUBUNITS;
 pub const PROJECTILE_SPEED: Coord = 720 * SUBUNITS;
 /// Radius of a projectile for hits (3 units).
 pub const PROJECTILE_RADIUS: Coord = 3 * SUBUNITS;
+/// Milliseconds a projectile flies before it fades.
+pub const PROJECTILE_LIFETIME_MS: u32 = 1_200;
 /// Longest projectile sub-step, well below a player's width and a tile, so nothing is tunnelled through.
 pub const MAX_SUBSTEP: Coord = 256;
 /// `1/sqrt(2)` in 1/256ths, for diagonal movement.
@@ -94,6 +96,8 @@ pub struct MoveParams {
     pub player_diagonal_step: Coord,
     /// Coords a projectile travels per tick.
     pub projectile_step: Coord,
+    /// Ticks a projectile flies before it fades.
+    pub projectile_lifetime: u32,
 }
 
 impl MoveParams {
@@ -106,6 +110,7 @@ impl MoveParams {
             player_step,
             player_diagonal_step: player_step * DIAGONAL_256 / 256,
             projectile_step: PROJECTILE_SPEED / hz,
+            projectile_lifetime: tick_rate.ticks_for_millis(PROJECTILE_LIFETIME_MS),
         }
     }
 
@@ -277,6 +282,14 @@ impl ProjectileMotion {
             }
         }
         Some(pos)
+    }
+}
+
+impl ProjectileMotion {
+    /// Whether the projectile is gone by `tick` of its own accord: its lifetime is over, or it has
+    /// entered a wall. Server and clients both apply this rule, so such an end needs no message.
+    pub fn gone_at(&self, map: &Map, params: &MoveParams, tick: Tick) -> bool {
+        tick.since(self.tick) >= params.projectile_lifetime || self.position_at(map, tick).is_none()
     }
 }
 

@@ -15,7 +15,7 @@ use crate::time::Tick;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version. Bumped on every incompatible change; a mismatch is refused at `Hello`.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Longest player name, in characters (after sanitizing).
 pub const MAX_NAME_CHARS: usize = 20;
@@ -64,7 +64,8 @@ pub mod close_code {
 }
 
 /// A world entity's id, unique within a room for the room's lifetime (never reused).
-/// A player's id is the id of its avatar entity.
+/// A player's id is the id of its avatar entity. Player ids are even and projectile ids odd, so players
+/// (few, long-lived) keep small ids that encode in fewer bytes.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
@@ -285,27 +286,28 @@ pub struct PlayerState {
     pub id: EntityId,
     /// Motion key: position at a tick and the direction held since.
     pub motion: WireMotion,
-    /// Aim angle.
-    pub aim: u16,
+    /// Aim angle in 256ths of a turn (`fixed::aim_to_wire`).
+    pub aim: u8,
     /// Hit points, 0..=100.
     pub hp: u8,
     /// Status bits from [`status`].
     pub status: u8,
 }
 
-/// A projectile in full. Projectiles never change in flight, so they are never in `updated`.
+/// A projectile in full. Projectiles never change in flight, so they are never in `updated`; one
+/// that enters a wall or outlives its lifetime is gone without a `left` entry (both sides know when,
+/// from `physics::projectile_gone`), so `left` names only projectiles that hit a player or flew out
+/// of view.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProjectileState {
     /// Entity id.
     pub id: EntityId,
-    /// The player who fired it.
-    pub owner: EntityId,
     /// Ticks between launch and the snapshot's tick.
     pub age: u32,
     /// Position at launch.
     pub pos: Pos,
-    /// Velocity in coords per tick.
-    pub velocity: (Coord, Coord),
+    /// The aim it was fired at; its velocity is `MoveParams::projectile_velocity(aim)`.
+    pub aim: u16,
 }
 
 /// The fields of a player that changed since the baseline.
@@ -320,10 +322,18 @@ pub struct PlayerUpdate {
 /// One changed player field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PlayerField {
-    /// A new motion key (the direction changed, or the player was moved some other way).
+    /// A new motion key (the player was placed somewhere, or turned more than once since the baseline).
     Motion(WireMotion),
-    /// A new aim angle.
-    Aim(u16),
+    /// The player turned once since the baseline: a new key at `age` ticks before the snapshot, at the
+    /// position the client's current key gives for that tick, holding `dir`.
+    Turn {
+        /// Ticks between the turn and the snapshot's tick.
+        age: u32,
+        /// The new direction.
+        dir: Dir,
+    },
+    /// A new aim angle, in 256ths of a turn.
+    Aim(u8),
     /// New hit points.
     Hp(u8),
     /// New status bits.

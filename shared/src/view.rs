@@ -9,14 +9,15 @@ use crate::physics::{MoveParams, PlayerMotion, Pos, ProjectileMotion};
 use crate::protocol::{EntityId, EntityState, PlayerField, Snapshot, WireMotion};
 use crate::time::Tick;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A player as the client knows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PlayerView {
     /// Motion key, with an absolute tick.
     pub motion: PlayerMotion,
-    /// Aim angle.
-    pub aim: u16,
+    /// Aim angle in 256ths of a turn.
+    pub aim: u8,
     /// Hit points.
     pub hp: u8,
     /// Status bits (`protocol::status`).
@@ -26,8 +27,6 @@ pub struct PlayerView {
 /// A projectile as the client knows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProjectileView {
-    /// Who fired it.
-    pub owner: EntityId,
     /// Launch point, tick and velocity.
     pub motion: ProjectileMotion,
 }
@@ -63,8 +62,10 @@ pub enum ViewError {
 }
 
 /// Entities in view, keyed by id, as of the last applied snapshot.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientView {
+    map: Arc<Map>,
+    params: MoveParams,
     tick: Option<Tick>,
     ack_input_seq: u32,
     players: BTreeMap<EntityId, PlayerView>,
@@ -84,9 +85,33 @@ fn player_motion(tick: Tick, wire: &WireMotion) -> Result<PlayerMotion, ViewErro
 }
 
 impl ClientView {
-    /// An empty view that expects a full snapshot first.
-    pub fn new() -> ClientView {
-        ClientView::default()
+    /// An empty view on `map` at the room's movement parameters; it expects a full snapshot first.
+    pub fn new(map: Arc<Map>, params: MoveParams) -> ClientView {
+        ClientView {
+            map,
+            params,
+            tick: None,
+            ack_input_seq: 0,
+            players: BTreeMap::new(),
+            projectiles: BTreeMap::new(),
+        }
+    }
+
+    /// The map.
+    pub fn map(&self) -> &Arc<Map> {
+        &self.map
+    }
+
+    /// The movement parameters.
+    pub fn params(&self) -> &MoveParams {
+        &self.params
+    }
+
+    /// Forgets everything (the next snapshot must be full).
+    pub fn reset(&mut self) {
+        self.tick = None;
+        self.players.clear();
+        self.projectiles.clear();
     }
 
     /// The tick of the last applied snapshot.
@@ -110,20 +135,15 @@ impl ClientView {
     }
 
     /// A player's exact position at `tick`, if the player is in view.
-    pub fn player_position(
-        &self,
-        map: &Map,
-        params: &MoveParams,
-        id: EntityId,
-        tick: Tick,
-    ) -> Option<Pos> {
+    pub fn player_position(&self, id: EntityId, tick: Tick) -> Option<Pos> {
         self.players
             .get(&id)
-            .map(|p| p.motion.position_at(map, params, tick))
+            .map(|p| p.motion.position_at(&self.map, &self.params, tick))
     }
 
-    /// Applies a snapshot (see [`Snapshot`] for the rules). On error the view must be rebuilt from a
-    /// full snapshot.
+    /// Applies a snapshot (see [`Snapshot`] for the rules). Projectiles gone of their own accord by
+    /// the snapshot's tick (`ProjectileMotion::gone_at`) are dropped first. On error the view must be
+    /// rebuilt from a full snapshot.
     pub fn apply(&mut self, snapshot: &Snapshot) -> Result<(), ViewError> {
         let tick = snapshot.tick;
         match snapshot.baseline {
@@ -148,6 +168,9 @@ impl ClientView {
             }
             Some(_) => {}
         }
+        let (map, params) = (&self.map, &self.params);
+        self.projectiles
+            .retain(|_, shot| !shot.motion.gone_at(map, params, tick));
         for state in &snapshot.entered {
             let id = state.id();
             if self.players.contains_key(&id) || self.projectiles.contains_key(&id) {
@@ -167,11 +190,9 @@ impl ClientView {
                     let motion = ProjectileMotion {
                         tick: absolute(tick, p.age)?,
                         pos: p.pos,
-                        velocity: p.velocity,
+                        velocity: self.params.projectile_velocity(p.aim),
                     };
-                    let owner = p.owner;
-                    self.projectiles
-                        .insert(id, ProjectileView { owner, motion });
+                    self.projectiles.insert(id, ProjectileView { motion });
                 }
             }
         }
@@ -183,6 +204,14 @@ impl ClientView {
             for field in &update.fields {
                 match field {
                     PlayerField::Motion(m) => player.motion = player_motion(tick, m)?,
+                    PlayerField::Turn { age, dir } => {
+                        let at = absolute(tick, *age)?;
+                        player.motion = PlayerMotion {
+                            tick: at,
+                            pos: player.motion.position_at(&self.map, &self.params, at),
+                            dir: *dir,
+                        };
+                    }
                     PlayerField::Aim(aim) => player.aim = *aim,
                     PlayerField::Hp(hp) => player.hp = *hp,
                     PlayerField::Status(status) => player.status = *status,
@@ -204,15 +233,28 @@ impl ClientView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::physics::Dir;
+    use crate::map::tile_centre;
+    use crate::physics::{step_player, Dir};
     use crate::protocol::{PlayerState, PlayerUpdate, ProjectileState};
+    use crate::time::TickRate;
+
+    /// A 12 x 5 open map.
+    fn view() -> ClientView {
+        let map =
+            Map::parse("############\n#S.........#\n#..........#\n#..........#\n############\n")
+                .expect("valid");
+        ClientView::new(
+            Arc::new(map),
+            MoveParams::new(TickRate::new(60).expect("valid")),
+        )
+    }
 
     fn player(id: u32, age: u32) -> EntityState {
         EntityState::Player(PlayerState {
             id: EntityId(id),
             motion: WireMotion {
                 age,
-                pos: Pos::new(1000, 1000),
+                pos: tile_centre(2, 2),
                 dir: Dir::East,
             },
             aim: 0,
@@ -223,7 +265,7 @@ mod tests {
 
     #[test]
     fn applies_full_then_deltas() {
-        let mut view = ClientView::new();
+        let mut view = view();
         let full = Snapshot {
             tick: Tick(10),
             entered: vec![player(1, 4), player(2, 0)],
@@ -237,10 +279,9 @@ mod tests {
             ack_input_seq: 7,
             entered: vec![EntityState::Projectile(ProjectileState {
                 id: EntityId(3),
-                owner: EntityId(1),
                 age: 1,
-                pos: Pos::new(5, 5),
-                velocity: (10, 0),
+                pos: tile_centre(3, 3),
+                aim: 0,
             })],
             updated: vec![PlayerUpdate {
                 id: EntityId(1),
@@ -256,11 +297,35 @@ mod tests {
         assert_eq!(view.players()[&EntityId(1)].hp, 75);
         assert_eq!(view.players()[&EntityId(1)].aim, 9);
         assert_eq!(view.projectiles()[&EntityId(3)].motion.tick, Tick(11));
+        // The projectile enters the east wall (column 11, 7.5 tiles away) within a second and is
+        // dropped without a message; a turn continues from where the old key put the player.
+        let before = view.players()[&EntityId(1)].motion;
+        let later = Snapshot {
+            tick: Tick(80),
+            baseline: Some(Tick(12)),
+            updated: vec![PlayerUpdate {
+                id: EntityId(1),
+                fields: vec![PlayerField::Turn {
+                    age: 3,
+                    dir: Dir::North,
+                }],
+            }],
+            ..Snapshot::default()
+        };
+        view.apply(&later).expect("later delta applies");
+        assert!(view.projectiles().is_empty(), "gone by the shared rule");
+        let turned = view.players()[&EntityId(1)].motion;
+        assert_eq!(turned.tick, Tick(77));
+        assert_eq!(turned.dir, Dir::North);
+        let (map, params) = (view.map().clone(), *view.params());
+        assert_eq!(turned.pos, before.position_at(&map, &params, Tick(77)));
+        let expected = step_player(&map, &params, turned.pos, Dir::North);
+        assert_eq!(view.player_position(EntityId(1), Tick(78)), Some(expected));
     }
 
     #[test]
     fn rejects_inconsistent_snapshots() {
-        let mut view = ClientView::new();
+        let mut view = view();
         let delta = Snapshot {
             tick: Tick(5),
             baseline: Some(Tick(4)),

@@ -12,7 +12,7 @@ use crate::clock::TickClock;
 use crate::interp::{InterpolationBuffer, DEFAULT_DELAY_MS};
 use crate::predict::Predictor;
 use skirmish_shared::codec::{decode_server, encode_client};
-use skirmish_shared::fixed::{aim_from_vector, aim_to_radians, coord_to_units};
+use skirmish_shared::fixed::{aim_from_vector, aim_from_wire, aim_to_radians, coord_to_units};
 use skirmish_shared::physics::{Dir, MoveParams};
 use skirmish_shared::protocol::{
     buttons, close_code, status, ClientMsg, EntityId, GameEvent, Hello, InputFrame, RefuseReason,
@@ -33,6 +33,9 @@ use web_sys::{
 fn backoff_ms(attempt: u32) -> f64 {
     500.0 * f64::from(1u32 << attempt.min(4))
 }
+
+/// Hue of projectiles (amber).
+const PROJECTILE_HUE: u32 = 40;
 
 /// How often to ping, in ms.
 const PING_INTERVAL_MS: f64 = 1_000.0;
@@ -596,7 +599,10 @@ impl Session {
             walls: render::wall_rects(&welcome.map),
             clock: TickClock::new(rate.hz()),
             tick_ms: 1000.0 / f64::from(rate.hz()),
-            view: ClientView::new(),
+            view: ClientView::new(
+                std::sync::Arc::new(welcome.map.clone()),
+                MoveParams::new(rate),
+            ),
             predictor: Predictor::new(),
             interp: InterpolationBuffer::new(),
             names: HashMap::new(),
@@ -630,7 +636,7 @@ impl Session {
     ) -> Result<(), JsValue> {
         if self.view.apply(snapshot).is_err() {
             // Lost track: start over from a full snapshot.
-            self.view = ClientView::new();
+            self.view.reset();
             socket.send(&encode_client(&ClientMsg::RequestFullSnapshot));
             return Ok(());
         }
@@ -765,7 +771,7 @@ impl Session {
                     None => continue,
                 }
             };
-            let aim = if own { self.aim } else { p.aim };
+            let aim = if own { self.aim } else { aim_from_wire(p.aim) };
             players.push(DrawPlayer {
                 x,
                 y,
@@ -783,6 +789,11 @@ impl Session {
             .view
             .projectiles()
             .values()
+            .filter(|shot| {
+                !shot
+                    .motion
+                    .gone_at(&self.welcome.map, &self.params, projectile_tick)
+            })
             .filter_map(|shot| {
                 let pos = shot
                     .motion
@@ -790,7 +801,7 @@ impl Session {
                 Some((
                     f64::from(coord_to_units(pos.x)),
                     f64::from(coord_to_units(pos.y)),
-                    hue(shot.owner),
+                    PROJECTILE_HUE,
                 ))
             })
             .collect();

@@ -34,7 +34,7 @@ fn a_reader_gets_a_full_snapshot_then_deltas_that_chain() {
     let mut room = room();
     let (link, welcome) = join(&mut room, "a");
     let start = Instant::now();
-    let mut view = ClientView::new();
+    let mut view = ClientView::new(room.config.map.clone(), *room.world.params());
     let mut snapshots = 0;
     for t in 0..60u64 {
         room.tick(start + Duration::from_millis(t * 16));
@@ -59,7 +59,7 @@ fn a_slow_reader_is_skipped_then_disconnected_without_disturbing_others() {
     let (reader, _) = join(&mut room, "reader");
     let (slow, _) = join(&mut room, "slow");
     let start = Instant::now();
-    let mut view = ClientView::new();
+    let mut view = ClientView::new(room.config.map.clone(), *room.world.params());
     let timeout = room.config.slow_reader_timeout;
     let ticks = (timeout.as_millis() as u64 / 16) + 60;
     let mut received = 0;
@@ -188,7 +188,7 @@ fn a_reader_that_catches_up_resumes_from_its_last_taken_snapshot() {
     room.world.place_player(0, spawn);
     room.world.place_player(1, spawn);
     let start = Instant::now();
-    let mut view = ClientView::new();
+    let mut view = ClientView::new(room.config.map.clone(), *room.world.params());
     for t in 0..200u64 {
         room.tick(start + Duration::from_millis(t * 16));
         let _ = other.take_outbound();

@@ -137,10 +137,19 @@ fn encode_update(player: &Player, since: Tick, tick: Tick, out: &mut Vec<u8>) ->
     }
     let mut fields = Vec::with_capacity(4);
     if changed.motion > since {
-        fields.push(PlayerField::Motion(wire_motion(player, tick)));
+        // One turn since the baseline: the client holds the key the turn continues from.
+        let one_turn = player.motion_is_turn && player.previous_motion_changed <= since;
+        fields.push(if one_turn {
+            PlayerField::Turn {
+                age: tick.since(player.motion.tick),
+                dir: player.motion.dir,
+            }
+        } else {
+            PlayerField::Motion(wire_motion(player, tick))
+        });
     }
     if changed.aim > since {
-        fields.push(PlayerField::Aim(player.aim));
+        fields.push(PlayerField::Aim(player.aim_wire));
     }
     if changed.hp > since {
         fields.push(PlayerField::Hp(player.hp));
@@ -173,6 +182,18 @@ impl SnapshotFrame {
             everything_delta: None,
             everything_full: None,
         }
+    }
+
+    /// Whether a client holding `id` must be told it left the view: players always; projectiles when
+    /// still flying (out of view) or stopped on a player, but not when they ended by the shared rule
+    /// (a wall, or their lifetime), which the client applies itself.
+    fn announce_left(&self, world: &World, id: EntityId) -> bool {
+        if id.0 % 2 == 0 || self.entities.binary_search_by_key(&id, |e| e.id).is_ok() {
+            return true;
+        }
+        world
+            .hit_projectile(id)
+            .is_some_and(|motion| !motion.gone_at(world.map(), world.params(), self.tick))
     }
 
     /// Whether a view centred at `viewer` covers the whole map (every entity is within the radius).
@@ -216,7 +237,7 @@ impl SnapshotFrame {
 
     /// Writes (once per frame) the delta every everything-viewer gets against the common baseline;
     /// `None` if that baseline's entity list is no longer remembered.
-    fn everything_delta(&mut self) -> Option<&SharedSections> {
+    fn everything_delta(&mut self, world: &World) -> Option<&SharedSections> {
         if self.everything_delta.is_none() {
             let base = self.common_baseline?;
             let before = self.ids_at(base)?;
@@ -224,7 +245,9 @@ impl SnapshotFrame {
             let mut k = 0;
             for entity in &self.entities {
                 while k < before.len() && before[k] < entity.id {
-                    sections.left.push(before[k]);
+                    if self.announce_left(world, before[k]) {
+                        sections.left.push(before[k]);
+                    }
                     k += 1;
                 }
                 if k < before.len() && before[k] == entity.id {
@@ -242,7 +265,11 @@ impl SnapshotFrame {
                     sections.entered_count += 1;
                 }
             }
-            sections.left.extend_from_slice(&before[k..]);
+            for &id in &before[k..] {
+                if self.announce_left(world, id) {
+                    sections.left.push(id);
+                }
+            }
             self.everything_delta = Some(sections);
         }
         self.everything_delta.as_ref()
@@ -266,7 +293,7 @@ impl SnapshotFrame {
             let state = EntityState::Player(PlayerState {
                 id: player.id,
                 motion: wire_motion(player, tick),
-                aim: player.aim,
+                aim: player.aim_wire,
                 hp: player.hp,
                 status: player.status,
             });
@@ -288,10 +315,9 @@ impl SnapshotFrame {
             let start = self.buf.len();
             let state = EntityState::Projectile(ProjectileState {
                 id: shot.id,
-                owner: shot.owner,
                 age: tick.since(shot.motion.tick),
                 pos: shot.motion.pos,
-                velocity: shot.motion.velocity,
+                aim: shot.aim,
             });
             encode_append(&state, &mut self.buf);
             self.entities.push(FrameEntity {
@@ -345,7 +371,7 @@ impl SnapshotFrame {
                     tick: base,
                     held: Held::Everything,
                 }) if Some(*base) == common => self
-                    .everything_delta()
+                    .everything_delta(world)
                     .map(|sections| (Some(*base), sections)),
                 _ => None,
             };
@@ -434,7 +460,9 @@ impl SnapshotFrame {
             let entity = &entities[item];
             let within_radius = scratch.inner[item / 64] & (1 << (item % 64)) != 0;
             while k < known.len() && known[k] < entity.id {
-                scratch.left.push(known[k]);
+                if self.announce_left(world, known[k]) {
+                    scratch.left.push(known[k]);
+                }
                 k += 1;
             }
             if k < known.len() && known[k] == entity.id {
@@ -463,7 +491,11 @@ impl SnapshotFrame {
                 entered += 1;
             }
         }
-        scratch.left.extend_from_slice(&known[k..]);
+        for &id in &known[k..] {
+            if self.announce_left(world, id) {
+                scratch.left.push(id);
+            }
+        }
         let parts = SnapshotParts {
             tick: self.tick,
             baseline: baseline.map(|b| b.tick),

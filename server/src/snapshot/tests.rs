@@ -70,14 +70,14 @@ fn deltas_match_full_snapshots(radius: i32) {
     let mut viewers: Vec<Viewer> = (0..10)
         .map(|i| Viewer {
             key: world.add_player(format!("p{i}")),
-            view: ClientView::new(),
+            view: ClientView::new(map.clone(), *world.params()),
             known: None,
         })
         .collect();
     let mut frame = SnapshotFrame::new(map.width_coords(), map.height_coords(), radius);
     let mut scratch = Scratch::default();
     let mut previous_snapshot = None;
-    let (mut entered_total, mut updated_total, mut left_total) = (0, 0, 0);
+    let (mut entered_total, mut updated_total, mut left_total, mut turns) = (0, 0, 0, 0);
     for t in 1..=1_200u32 {
         let mut inputs = Vec::new();
         for v in &viewers {
@@ -117,6 +117,12 @@ fn deltas_match_full_snapshots(radius: i32) {
             let delta = decode(&out);
             entered_total += delta.entered.len();
             updated_total += delta.updated.len();
+            turns += delta
+                .updated
+                .iter()
+                .flat_map(|u| &u.fields)
+                .filter(|f| matches!(f, skirmish_shared::protocol::PlayerField::Turn { .. }))
+                .count();
             left_total += delta.left.len();
             viewer
                 .view
@@ -148,7 +154,7 @@ fn deltas_match_full_snapshots(radius: i32) {
                 &mut scratch,
                 &mut full_bytes,
             );
-            let mut fresh = ClientView::new();
+            let mut fresh = ClientView::new(map.clone(), *world.params());
             fresh.apply(&decode(&full_bytes)).expect("full applies");
             // Hysteresis: the delta view may keep edge entities a full snapshot leaves out, so
             // compare on what the full one holds, and require the delta view's extras to be near.
@@ -181,8 +187,8 @@ fn deltas_match_full_snapshots(radius: i32) {
         }
     }
     assert!(
-        entered_total > 100 && updated_total > 100 && left_total > 50,
-        "the scenario exercised every section: {entered_total} {updated_total} {left_total}"
+        entered_total > 100 && updated_total > 100 && left_total > 20 && turns > 50,
+        "the scenario exercised every section: {entered_total} {updated_total} {left_total} {turns}"
     );
 }
 

@@ -25,7 +25,7 @@ impl World {
             shots.push((key, player.id, player.pos, player.aim));
         }
         for (owner_key, owner, pos, aim) in shots {
-            let id = self.allocate_id();
+            let id = self.allocate_projectile_id();
             let velocity = self.params.projectile_velocity(aim);
             self.projectiles.insert(Projectile {
                 id,
@@ -36,6 +36,7 @@ impl World {
                     pos,
                     velocity,
                 },
+                aim,
                 pos,
                 expires: now.plus(self.rules.projectile_lifetime),
             });
@@ -46,6 +47,9 @@ impl World {
     /// hittable player (alive, unprotected, not its shooter) along its path.
     pub(super) fn fly_projectiles(&mut self, now: Tick) {
         self.rebuild_hit_grid();
+        let horizon = self.rules.projectile_lifetime + 64;
+        self.recent_hits
+            .retain(|_, (at, _)| now.since(*at) <= horizon);
         let reach = PLAYER_HALF_SIZE + PROJECTILE_RADIUS;
         let mut finished = Vec::new();
         let mut hits = Vec::new();
@@ -79,6 +83,7 @@ impl World {
                 ProjectileStep::HitWall(_) => finished.push(key),
                 ProjectileStep::Stopped(_) => {
                     finished.push(key);
+                    self.recent_hits.insert(shot.id, (now, shot.motion));
                     if let Some(victim) = victim {
                         hits.push((victim, shot.owner_key, shot.owner));
                     }

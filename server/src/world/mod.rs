@@ -33,8 +33,6 @@ pub const FIRE_COOLDOWN_MS: u32 = 250;
 pub const RESPAWN_DELAY_MS: u32 = 2_000;
 /// Milliseconds a fresh spawn cannot be hurt (ends early when the player fires).
 pub const SPAWN_PROTECTION_MS: u32 = 1_500;
-/// Milliseconds a projectile flies before it fades.
-pub const PROJECTILE_LIFETIME_MS: u32 = 1_200;
 /// A spawn point is free when no living player is within this many coords.
 pub const SPAWN_CLEARANCE: i32 = 3 * skirmish_shared::map::TILE_SIZE;
 
@@ -58,7 +56,7 @@ impl Rules {
             fire_cooldown: rate.ticks_for_millis(FIRE_COOLDOWN_MS),
             respawn_delay: rate.ticks_for_millis(RESPAWN_DELAY_MS),
             spawn_protection: rate.ticks_for_millis(SPAWN_PROTECTION_MS),
-            projectile_lifetime: rate.ticks_for_millis(PROJECTILE_LIFETIME_MS),
+            projectile_lifetime: MoveParams::new(rate).projectile_lifetime,
         }
     }
 }
@@ -105,6 +103,8 @@ pub struct Player {
     pub motion: PlayerMotion,
     /// Aim angle.
     pub aim: u16,
+    /// The aim as snapshots carry it (256ths of a turn); its changes are what `changed.aim` tracks.
+    pub aim_wire: u8,
     /// Hit points.
     pub hp: u8,
     /// Status bits (`protocol::status`).
@@ -121,6 +121,11 @@ pub struct Player {
     pub score: ScoreEntry,
     /// When each field last changed.
     pub changed: FieldTicks,
+    /// The current motion key continues the previous one (a turn): a client holding the previous key
+    /// can work out the new key's position itself.
+    pub motion_is_turn: bool,
+    /// When the previous motion key was set (the value `changed.motion` had before the last change).
+    pub previous_motion_changed: Tick,
 }
 
 impl Player {
@@ -141,6 +146,8 @@ pub struct Projectile {
     pub owner_key: PlayerKey,
     /// Launch point, tick and velocity.
     pub motion: ProjectileMotion,
+    /// The aim it was fired at (its velocity follows from it).
+    pub aim: u16,
     /// Position now.
     pub pos: Pos,
     /// The tick at which it fades.
@@ -170,7 +177,13 @@ pub struct World {
     tick: Tick,
     players: Slab<Player>,
     projectiles: Slab<Projectile>,
-    next_id: u32,
+    /// Next player id (even).
+    next_player_id: u32,
+    /// Next projectile id (odd).
+    next_projectile_id: u32,
+    /// Projectiles that stopped on a player recently, by id: the only projectile ends snapshots must
+    /// announce (walls and fading are worked out by clients).
+    recent_hits: std::collections::HashMap<EntityId, (Tick, ProjectileMotion)>,
     rng: Rng,
     events: Vec<WorldEvent>,
     /// Scratch for hit tests: living players bucketed by position.
@@ -194,7 +207,9 @@ impl World {
             tick: Tick(0),
             players: Slab::new(),
             projectiles: Slab::new(),
-            next_id: 1,
+            next_player_id: 2,
+            next_projectile_id: 1,
+            recent_hits: std::collections::HashMap::new(),
             rng: Rng::new(seed),
             events: Vec::new(),
             hit_grid,
@@ -237,15 +252,28 @@ impl World {
         self.players.get(key)
     }
 
-    fn allocate_id(&mut self) -> EntityId {
-        let id = EntityId(self.next_id);
-        self.next_id = self.next_id.wrapping_add(1).max(1);
+    /// A new player id (even, never reused).
+    fn allocate_player_id(&mut self) -> EntityId {
+        let id = EntityId(self.next_player_id);
+        self.next_player_id = self.next_player_id.wrapping_add(2).max(2);
         id
+    }
+
+    /// A new projectile id (odd, never reused).
+    fn allocate_projectile_id(&mut self) -> EntityId {
+        let id = EntityId(self.next_projectile_id);
+        self.next_projectile_id = self.next_projectile_id.wrapping_add(2).max(1);
+        id
+    }
+
+    /// If projectile `id` recently stopped on a player: its motion.
+    pub fn hit_projectile(&self, id: EntityId) -> Option<&ProjectileMotion> {
+        self.recent_hits.get(&id).map(|(_, motion)| motion)
     }
 
     /// Adds a player at a free spawn point, protected for a moment. Returns its key.
     pub fn add_player(&mut self, name: String) -> PlayerKey {
-        let id = self.allocate_id();
+        let id = self.allocate_player_id();
         let pos = self.choose_spawn();
         let now = self.tick;
         self.players.insert(Player {
@@ -258,6 +286,7 @@ impl World {
                 dir: Dir::Still,
             },
             aim: 0,
+            aim_wire: 0,
             hp: MAX_HP,
             status: status::PROTECTED,
             input: InputFrame::default(),
@@ -269,6 +298,8 @@ impl World {
                 ..ScoreEntry::default()
             },
             changed: FieldTicks::all(now),
+            motion_is_turn: false,
+            previous_motion_changed: now,
         })
     }
 
@@ -325,7 +356,11 @@ impl World {
             player.input = input;
             if player.alive() && player.aim != input.aim {
                 player.aim = input.aim;
-                player.changed.aim = now;
+                let wire = skirmish_shared::fixed::aim_to_wire(input.aim);
+                if wire != player.aim_wire {
+                    player.aim_wire = wire;
+                    player.changed.aim = now;
+                }
             }
         }
     }
@@ -364,12 +399,16 @@ impl World {
             let dir = player.input.dir().unwrap_or(Dir::Still);
             let next = step_player(&self.map, &self.params, player.pos, dir);
             if dir != player.motion.dir {
+                // The new key starts at the previous tick's position, which the old key gives, so a
+                // client holding the old key needs only the turn's tick and direction.
                 player.motion = PlayerMotion {
-                    tick: now,
-                    pos: next,
+                    tick: now.minus(1),
+                    pos: player.pos,
                     dir,
                 };
+                player.previous_motion_changed = player.changed.motion;
                 player.changed.motion = now;
+                player.motion_is_turn = true;
             }
             player.pos = next;
         }
@@ -412,7 +451,9 @@ impl Player {
             pos,
             dir: Dir::Still,
         };
+        self.previous_motion_changed = self.changed.motion;
         self.changed.motion = now;
+        self.motion_is_turn = false;
     }
 }
 

@@ -63,7 +63,12 @@ fn players_move_and_keep_motion_keys_true() {
     run(&mut w, &[(a, input(2, 0, 1, 0, false))], 3);
     let p = &w.players[a];
     assert_ne!(p.motion, key_before);
-    assert_eq!(p.changed.motion, Tick(p.motion.tick.0));
+    assert_eq!(
+        p.changed.motion,
+        p.motion.tick.next(),
+        "a turn keys from the tick before"
+    );
+    assert!(p.motion_is_turn);
     assert_eq!(
         p.motion.position_at(w.map(), w.params(), w.tick_number()),
         p.pos
