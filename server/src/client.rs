@@ -96,7 +96,8 @@ impl GameClient {
                     .ok_or(ClientError::Unexpected("tick rate out of range"))?;
                 client.params = MoveParams::new(rate);
                 client.view =
-                    ClientView::new(std::sync::Arc::new(welcome.map.clone()), client.params);
+                    ClientView::new(std::sync::Arc::new(welcome.map.clone()), client.params)
+                        .with_viewer(welcome.player_id, welcome.view_radius);
                 client.welcome = *welcome;
                 Ok(client)
             }

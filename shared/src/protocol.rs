@@ -63,6 +63,15 @@ pub mod close_code {
     pub const REPLACED: u16 = 4005;
 }
 
+/// How far beyond the view radius an entity already in view stays in view, in percent of the radius
+/// (hysteresis, so entities on the edge do not flicker).
+pub const VIEW_MARGIN_PERCENT: Coord = 12;
+
+/// The distance beyond which an entity leaves a view of `view_radius`.
+pub fn outer_view_radius(view_radius: Coord) -> Coord {
+    view_radius + view_radius * VIEW_MARGIN_PERCENT / 100
+}
+
 /// A world entity's id, unique within a room for the room's lifetime (never reused).
 /// A player's id is the id of its avatar entity. Player ids are even and projectile ids odd, so players
 /// (few, long-lived) keep small ids that encode in fewer bytes.
@@ -222,7 +231,10 @@ pub struct Welcome {
 ///
 /// Applying a snapshot: if `baseline` is `None`, forget every entity first (a full snapshot); otherwise
 /// the client must hold exactly the state of the snapshot at tick `baseline`. Then insert `entered`,
-/// apply `updated`, remove `left`, and handle `events` in order.
+/// apply `updated`, remove `left`, and drop, without being told, (a) every projectile gone by the
+/// shared rule (`ProjectileMotion::gone_at`) and (b) every entity farther from the player's own
+/// position at the snapshot's tick than [`outer_view_radius`]. Then handle `events` in order. `left`
+/// names only players that left the room and projectiles that hit a player.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// The server tick this snapshot shows.

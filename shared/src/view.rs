@@ -4,9 +4,12 @@
 //! positions: [`ClientView::player_position`] extrapolates a key with the shared movement step, so the
 //! position it gives at a tick is exactly the server's for as long as the key holds.
 
+use crate::fixed::Coord;
 use crate::map::Map;
 use crate::physics::{MoveParams, PlayerMotion, Pos, ProjectileMotion};
-use crate::protocol::{EntityId, EntityState, PlayerField, Snapshot, WireMotion};
+use crate::protocol::{
+    outer_view_radius, EntityId, EntityState, PlayerField, Snapshot, WireMotion,
+};
 use crate::time::Tick;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -66,6 +69,9 @@ pub enum ViewError {
 pub struct ClientView {
     map: Arc<Map>,
     params: MoveParams,
+    /// The player whose view this is and its view radius: entities beyond the outer radius from it
+    /// are dropped on each snapshot.
+    viewer: Option<(EntityId, Coord)>,
     tick: Option<Tick>,
     ack_input_seq: u32,
     players: BTreeMap<EntityId, PlayerView>,
@@ -90,11 +96,19 @@ impl ClientView {
         ClientView {
             map,
             params,
+            viewer: None,
             tick: None,
             ack_input_seq: 0,
             players: BTreeMap::new(),
             projectiles: BTreeMap::new(),
         }
+    }
+
+    /// This view belongs to player `me` with view radius `view_radius` (from `Welcome`): entities
+    /// that drift beyond the outer radius are dropped as the server expects.
+    pub fn with_viewer(mut self, me: EntityId, view_radius: Coord) -> ClientView {
+        self.viewer = Some((me, view_radius));
+        self
     }
 
     /// The map.
@@ -168,9 +182,6 @@ impl ClientView {
             }
             Some(_) => {}
         }
-        let (map, params) = (&self.map, &self.params);
-        self.projectiles
-            .retain(|_, shot| !shot.motion.gone_at(map, params, tick));
         for state in &snapshot.entered {
             let id = state.id();
             if self.players.contains_key(&id) || self.projectiles.contains_key(&id) {
@@ -224,9 +235,34 @@ impl ClientView {
                 return Err(ViewError::UnknownEntity(*id));
             }
         }
+        self.drop_implicitly(tick);
         self.tick = Some(tick);
         self.ack_input_seq = snapshot.ack_input_seq;
         Ok(())
+    }
+
+    /// Drops what the server no longer sends without saying so: projectiles gone by the shared rule,
+    /// and entities beyond the outer view radius from this view's player.
+    fn drop_implicitly(&mut self, tick: Tick) {
+        let (map, params) = (&self.map, &self.params);
+        self.projectiles
+            .retain(|_, shot| !shot.motion.gone_at(map, params, tick));
+        let Some((me, radius)) = self.viewer else {
+            return;
+        };
+        let Some(centre) = self
+            .players
+            .get(&me)
+            .map(|p| p.motion.position_at(map, params, tick))
+        else {
+            return;
+        };
+        let outer = i64::from(outer_view_radius(radius));
+        let near = |pos: Pos| pos.distance_squared(centre) <= outer * outer;
+        self.players
+            .retain(|id, p| *id == me || near(p.motion.position_at(map, params, tick)));
+        self.projectiles
+            .retain(|_, shot| shot.motion.position_at(map, tick).is_some_and(near));
     }
 }
 

@@ -602,7 +602,8 @@ impl Session {
             view: ClientView::new(
                 std::sync::Arc::new(welcome.map.clone()),
                 MoveParams::new(rate),
-            ),
+            )
+            .with_viewer(welcome.player_id, welcome.view_radius),
             predictor: Predictor::new(),
             interp: InterpolationBuffer::new(),
             names: HashMap::new(),

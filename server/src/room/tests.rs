@@ -22,6 +22,11 @@ fn take_snapshot(link: &PlayerLink) -> Option<Snapshot> {
     }
 }
 
+fn view_of(room: &Room, welcome: &Welcome) -> ClientView {
+    ClientView::new(room.config.map.clone(), *room.world.params())
+        .with_viewer(welcome.player_id, welcome.view_radius)
+}
+
 fn join(room: &mut Room, name: &str) -> (Arc<PlayerLink>, Welcome) {
     let link = Arc::new(PlayerLink::new());
     room.shared.occupancy.fetch_add(1, Ordering::AcqRel);
@@ -34,7 +39,7 @@ fn a_reader_gets_a_full_snapshot_then_deltas_that_chain() {
     let mut room = room();
     let (link, welcome) = join(&mut room, "a");
     let start = Instant::now();
-    let mut view = ClientView::new(room.config.map.clone(), *room.world.params());
+    let mut view = view_of(&room, &welcome);
     let mut snapshots = 0;
     for t in 0..60u64 {
         room.tick(start + Duration::from_millis(t * 16));
@@ -56,10 +61,10 @@ fn a_reader_gets_a_full_snapshot_then_deltas_that_chain() {
 #[test]
 fn a_slow_reader_is_skipped_then_disconnected_without_disturbing_others() {
     let mut room = room();
-    let (reader, _) = join(&mut room, "reader");
+    let (reader, reader_welcome) = join(&mut room, "reader");
     let (slow, _) = join(&mut room, "slow");
     let start = Instant::now();
-    let mut view = ClientView::new(room.config.map.clone(), *room.world.params());
+    let mut view = view_of(&room, &reader_welcome);
     let timeout = room.config.slow_reader_timeout;
     let ticks = (timeout.as_millis() as u64 / 16) + 60;
     let mut received = 0;
@@ -182,13 +187,13 @@ fn protocol_violators_are_not_held() {
 #[test]
 fn a_reader_that_catches_up_resumes_from_its_last_taken_snapshot() {
     let mut room = room();
-    let (link, _) = join(&mut room, "a");
+    let (link, link_welcome) = join(&mut room, "a");
     let (other, _) = join(&mut room, "b");
     let spawn = room.config.map.spawns()[0];
     room.world.place_player(0, spawn);
     room.world.place_player(1, spawn);
     let start = Instant::now();
-    let mut view = ClientView::new(room.config.map.clone(), *room.world.params());
+    let mut view = view_of(&room, &link_welcome);
     for t in 0..200u64 {
         room.tick(start + Duration::from_millis(t * 16));
         let _ = other.take_outbound();

@@ -7,7 +7,8 @@
 //! ([`Known`]), and splices the shared encodings into one message.
 //!
 //! Interest has hysteresis: an entity enters a view within the view radius and leaves it beyond
-//! [`VIEW_MARGIN_PERCENT`] more, so entities on the edge do not flicker in and out.
+//! [`VIEW_MARGIN_PERCENT`] more, so entities on the edge do not flicker in and out. Leaving the view
+//! is not announced: the client drops entities beyond the outer radius itself, by the same rule.
 //!
 //! A viewer whose view radius covers the whole map sees every entity. Its delta against the common
 //! baseline is the same as every other such viewer's, so it is written once per frame and spliced
@@ -25,8 +26,7 @@ use skirmish_shared::time::Tick;
 use std::collections::VecDeque;
 use std::ops::Range;
 
-/// How far beyond the view radius a known entity stays in view, in percent of the radius.
-pub const VIEW_MARGIN_PERCENT: Coord = 12;
+pub use skirmish_shared::protocol::VIEW_MARGIN_PERCENT;
 
 /// Cell size of the interest grid, in coords (8 tiles).
 const GRID_CELL: Coord = 8 * skirmish_shared::map::TILE_SIZE;
@@ -184,16 +184,18 @@ impl SnapshotFrame {
         }
     }
 
-    /// Whether a client holding `id` must be told it left the view: players always; projectiles when
-    /// still flying (out of view) or stopped on a player, but not when they ended by the shared rule
-    /// (a wall, or their lifetime), which the client applies itself.
+    /// Whether a client holding `id`, which is no longer near it, must be told it left. Not if the
+    /// entity is still in the world (it is beyond the outer radius, which the client works out), nor
+    /// for a projectile ended by the shared rule (a wall, its lifetime). Yes for a player that left
+    /// the room and a projectile that stopped on a player.
     fn announce_left(&self, world: &World, id: EntityId) -> bool {
-        if id.0 % 2 == 0 || self.entities.binary_search_by_key(&id, |e| e.id).is_ok() {
-            return true;
+        if self.entities.binary_search_by_key(&id, |e| e.id).is_ok() {
+            return false;
         }
-        world
-            .hit_projectile(id)
-            .is_some_and(|motion| !motion.gone_at(world.map(), world.params(), self.tick))
+        id.0 % 2 == 0
+            || world
+                .hit_projectile(id)
+                .is_some_and(|motion| !motion.gone_at(world.map(), world.params(), self.tick))
     }
 
     /// Whether a view centred at `viewer` covers the whole map (every entity is within the radius).
