@@ -205,17 +205,9 @@ impl PlayerLink {
         *self.disconnect.borrow()
     }
 
-    /// Waits until the link is ended and returns why.
-    pub async fn wait_disconnected(&self) -> Disconnect {
-        let mut rx = self.disconnect.subscribe();
-        loop {
-            if let Some(reason) = *rx.borrow_and_update() {
-                return reason;
-            }
-            if rx.changed().await.is_err() {
-                return Disconnect::CLIENT_CLOSED;
-            }
-        }
+    /// A receiver that sees the link end (hold one per task rather than subscribing per wait).
+    pub fn watch_disconnect(&self) -> watch::Receiver<Option<Disconnect>> {
+        self.disconnect.subscribe()
     }
 }
 

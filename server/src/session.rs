@@ -306,6 +306,14 @@ async fn read_loop(
     }
 }
 
+/// Waits until the link is ended and returns why.
+async fn wait_ended(ended: &mut tokio::sync::watch::Receiver<Option<Disconnect>>) -> Disconnect {
+    match ended.wait_for(Option::is_some).await {
+        Ok(reason) => reason.unwrap_or(Disconnect::CLIENT_CLOSED),
+        Err(_) => Disconnect::CLIENT_CLOSED,
+    }
+}
+
 /// Sends snapshots and pongs until the link is ended, then closes with its reason.
 async fn write_loop(
     mut sink: SplitSink<Ws, Message>,
@@ -313,10 +321,11 @@ async fn write_loop(
     mut pongs: mpsc::Receiver<Vec<u8>>,
     ctx: &Context,
 ) {
+    let mut ended = link.watch_disconnect();
     loop {
         let (message, is_snapshot) = tokio::select! {
             biased;
-            reason = link.wait_disconnected() => {
+            reason = wait_ended(&mut ended) => {
                 let _ = timeout(CLOSE_TIMEOUT, sink.send(close_message(reason.code, reason.reason))).await;
                 return;
             }
@@ -334,7 +343,7 @@ async fn write_loop(
                 }
             }
             // A socket that does not drain must not hold the session open once the room gives up on it.
-            reason = link.wait_disconnected() => {
+            reason = wait_ended(&mut ended) => {
                 let _ = timeout(CLOSE_TIMEOUT, sink.send(close_message(reason.code, reason.reason))).await;
                 return;
             }

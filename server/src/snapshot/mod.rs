@@ -119,6 +119,9 @@ pub struct SnapshotFrame {
     everything_delta: Option<SharedSections>,
     /// Everything-viewers' full listing, once written this frame.
     everything_full: Option<SharedSections>,
+    /// Projectiles that stopped on a player and are not yet gone by the shared rule: the projectile
+    /// ends clients must be told of (ascending).
+    announced_hits: Vec<EntityId>,
 }
 
 fn wire_motion(player: &Player, tick: Tick) -> WireMotion {
@@ -181,6 +184,7 @@ impl SnapshotFrame {
             history: VecDeque::with_capacity(HISTORY),
             everything_delta: None,
             everything_full: None,
+            announced_hits: Vec::new(),
         }
     }
 
@@ -188,14 +192,11 @@ impl SnapshotFrame {
     /// entity is still in the world (it is beyond the outer radius, which the client works out), nor
     /// for a projectile ended by the shared rule (a wall, its lifetime). Yes for a player that left
     /// the room and a projectile that stopped on a player.
-    fn announce_left(&self, world: &World, id: EntityId) -> bool {
+    fn announce_left(&self, id: EntityId) -> bool {
         if self.entities.binary_search_by_key(&id, |e| e.id).is_ok() {
             return false;
         }
-        id.0 % 2 == 0
-            || world
-                .hit_projectile(id)
-                .is_some_and(|motion| !motion.gone_at(world.map(), world.params(), self.tick))
+        id.0 % 2 == 0 || self.announced_hits.binary_search(&id).is_ok()
     }
 
     /// Whether a view centred at `viewer` covers the whole map (every entity is within the radius).
@@ -239,7 +240,7 @@ impl SnapshotFrame {
 
     /// Writes (once per frame) the delta every everything-viewer gets against the common baseline;
     /// `None` if that baseline's entity list is no longer remembered.
-    fn everything_delta(&mut self, world: &World) -> Option<&SharedSections> {
+    fn everything_delta(&mut self) -> Option<&SharedSections> {
         if self.everything_delta.is_none() {
             let base = self.common_baseline?;
             let before = self.ids_at(base)?;
@@ -247,7 +248,7 @@ impl SnapshotFrame {
             let mut k = 0;
             for entity in &self.entities {
                 while k < before.len() && before[k] < entity.id {
-                    if self.announce_left(world, before[k]) {
+                    if self.announce_left(before[k]) {
                         sections.left.push(before[k]);
                     }
                     k += 1;
@@ -268,7 +269,7 @@ impl SnapshotFrame {
                 }
             }
             for &id in &before[k..] {
-                if self.announce_left(world, id) {
+                if self.announce_left(id) {
                     sections.left.push(id);
                 }
             }
@@ -346,6 +347,14 @@ impl SnapshotFrame {
         self.history.push_back((tick, ids));
         self.everything_delta = None;
         self.everything_full = None;
+        self.announced_hits.clear();
+        self.announced_hits.extend(
+            world
+                .recent_hits()
+                .filter(|(_, motion)| !motion.gone_at(world.map(), world.params(), tick))
+                .map(|(id, _)| id),
+        );
+        self.announced_hits.sort_unstable();
     }
 
     /// Writes one viewer's snapshot into `out` and returns what the viewer will hold after it.
@@ -373,7 +382,7 @@ impl SnapshotFrame {
                     tick: base,
                     held: Held::Everything,
                 }) if Some(*base) == common => self
-                    .everything_delta(world)
+                    .everything_delta()
                     .map(|sections| (Some(*base), sections)),
                 _ => None,
             };
@@ -462,7 +471,7 @@ impl SnapshotFrame {
             let entity = &entities[item];
             let within_radius = scratch.inner[item / 64] & (1 << (item % 64)) != 0;
             while k < known.len() && known[k] < entity.id {
-                if self.announce_left(world, known[k]) {
+                if self.announce_left(known[k]) {
                     scratch.left.push(known[k]);
                 }
                 k += 1;
@@ -494,7 +503,7 @@ impl SnapshotFrame {
             }
         }
         for &id in &known[k..] {
-            if self.announce_left(world, id) {
+            if self.announce_left(id) {
                 scratch.left.push(id);
             }
         }

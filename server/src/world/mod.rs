@@ -266,6 +266,13 @@ impl World {
         id
     }
 
+    /// Projectiles that recently stopped on a player, with their motion.
+    pub fn recent_hits(&self) -> impl Iterator<Item = (EntityId, &ProjectileMotion)> {
+        self.recent_hits
+            .iter()
+            .map(|(id, (_, motion))| (*id, motion))
+    }
+
     /// If projectile `id` recently stopped on a player: its motion.
     pub fn hit_projectile(&self, id: EntityId) -> Option<&ProjectileMotion> {
         self.recent_hits.get(&id).map(|(_, motion)| motion)

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Measures the capacity table of docs/PERFORMANCE.md: the game server pinned to one core, the bots
+# (and, for the floor comparison, the bare transport floor) pinned as given. Loopback only.
+#
+#   scripts/capacity.sh [SERVER_CPU] [BOTS_CPU] [DURATION_S]
+#
+# Writes target/capacity/<scenario>-<bots>.{json,html} and prints a Markdown table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+server_cpu=${1:-0}
+bots_cpu=${2:-1}
+duration=${3:-20}
+out=target/capacity
+mkdir -p "$out"
+cargo build --locked --release -p skirmish-server -p skirmish-bench
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# run NAME BOTS "SERVER FLAGS" "LOADTEST FLAGS"
+run() {
+  local name=$1 bots=$2 server_flags=$3 bot_flags=$4 log addr
+  log=$(mktemp)
+  # shellcheck disable=SC2086
+  taskset -c "$server_cpu" target/release/skirmish-server --bind 127.0.0.1:0 --max-players-per-room 4000 \
+    $server_flags 2>"$log" &
+  local pid=$!
+  for _ in $(seq 1 100); do
+    addr=$(sed -n 's#.*listening on http://\([0-9.:]*\)/.*#\1#p' "$log")
+    [ -n "$addr" ] && break
+    sleep 0.1
+  done
+  local ramp=$(( bots / 200 + 2 ))
+  # shellcheck disable=SC2086
+  taskset -c "$bots_cpu" target/release/skirmish-loadtest --url "ws://$addr/ws" --bots "$bots" \
+    --duration "$duration" --ramp "$ramp" --floor --floor-cpu "$server_cpu" --quiet \
+    --json "$out/$name-$bots.json" --html "$out/$name-$bots.html" $bot_flags >/dev/null || true
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -f "$log"
+  sleep 2
+}
+
+for bots in 100 500 1000 2000; do
+  run arena "$bots" "--tick-hz 60 --snapshot-hz 30" "--scenario arena --input-hz 30"
+done
+for bots in 100 500 1000 2000 3000; do
+  run everyone "$bots" "--tick-hz 60 --snapshot-hz 20 --view-radius 5000" "--scenario drift --input-hz 20"
+done
+
+python3 - "$out" <<'PY'
+import json, sys, os
+out = sys.argv[1]
+print("| scenario | bots | server CPU s/s | CPU µs/snapshot (floor) | vs floor | down B/s/player | tick p50/p99 ms | ticks/s | delivery | RSS MB |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for name in ("arena", "everyone"):
+    for bots in (100, 500, 1000, 2000, 3000):
+        path = os.path.join(out, f"{name}-{bots}.json")
+        if not os.path.exists(path):
+            continue
+        r = json.load(open(path))
+        s = r["server"]; f = (r.get("floor") or {}).get("server", {})
+        ratio = r.get("cpu_per_snapshot_vs_floor") or 0
+        print(f"| {name} | {r['bots_connected']}/{r['bots_requested']} | {s['cpu_seconds_per_s']:.3f} | "
+              f"{s['cpu_us_per_delivered_snapshot']:.1f} ({f.get('cpu_us_per_delivered_snapshot', 0):.1f}) | {ratio:.2f}x | "
+              f"{r['bytes_down_per_bot_per_s']:.0f} | {s['tick_p50_ms']:.2f} / {s['tick_p99_ms']:.2f} | {s['ticks_per_s']:.1f} | "
+              f"{r['delivery']*100:.2f}% | {s['rss_mb']:.1f} |")
+PY
