@@ -291,6 +291,21 @@ impl ProjectileMotion {
     pub fn gone_at(&self, map: &Map, params: &MoveParams, tick: Tick) -> bool {
         tick.since(self.tick) >= params.projectile_lifetime || self.position_at(map, tick).is_none()
     }
+
+    /// The first tick at which [`ProjectileMotion::gone_at`] holds: when it enters a wall, or its
+    /// lifetime ends, whichever is first.
+    pub fn natural_end(&self, map: &Map, params: &MoveParams) -> Tick {
+        let mut pos = self.pos;
+        for age in 1..params.projectile_lifetime {
+            match step_projectile(map, pos, self.velocity, |_| false) {
+                ProjectileStep::Flying(next) => pos = next,
+                ProjectileStep::HitWall(_) | ProjectileStep::Stopped(_) => {
+                    return self.tick.plus(age)
+                }
+            }
+        }
+        self.tick.plus(params.projectile_lifetime)
+    }
 }
 
 /// Whether a projectile at `shot` hits a player centred at `player`.
@@ -401,6 +416,28 @@ mod tests {
         ) {
             ProjectileStep::HitWall(at) => assert!(map.is_solid_at(at.x, at.y)),
             other => panic!("expected a wall hit, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_natural_end_is_the_first_tick_a_projectile_is_gone() {
+        let (map, p) = (map(), params());
+        for aim in [0u16, 9_000, 16_384, 30_000, 47_000, 60_000] {
+            for start in [tile_centre(1, 1), tile_centre(4, 3), tile_centre(5, 1)] {
+                let motion = ProjectileMotion {
+                    tick: Tick(10),
+                    pos: start,
+                    velocity: p.projectile_velocity(aim),
+                };
+                let end = motion.natural_end(&map, &p);
+                for t in 10..10 + p.projectile_lifetime + 5 {
+                    assert_eq!(
+                        motion.gone_at(&map, &p, Tick(t)),
+                        Tick(t) >= end,
+                        "aim {aim} tick {t}"
+                    );
+                }
+            }
         }
     }
 

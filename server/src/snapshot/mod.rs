@@ -351,7 +351,7 @@ impl SnapshotFrame {
         self.announced_hits.extend(
             world
                 .recent_hits()
-                .filter(|(_, motion)| !motion.gone_at(world.map(), world.params(), tick))
+                .filter(|&(_, natural_end)| tick < natural_end)
                 .map(|(id, _)| id),
         );
         self.announced_hits.sort_unstable();

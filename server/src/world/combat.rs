@@ -83,7 +83,8 @@ impl World {
                 ProjectileStep::HitWall(_) => finished.push(key),
                 ProjectileStep::Stopped(_) => {
                     finished.push(key);
-                    self.recent_hits.insert(shot.id, (now, shot.motion));
+                    let natural_end = shot.motion.natural_end(&self.map, &self.params);
+                    self.recent_hits.insert(shot.id, (now, natural_end));
                     if let Some(victim) = victim {
                         hits.push((victim, shot.owner_key, shot.owner));
                     }

@@ -183,7 +183,8 @@ pub struct World {
     next_projectile_id: u32,
     /// Projectiles that stopped on a player recently, by id: the only projectile ends snapshots must
     /// announce (walls and fading are worked out by clients).
-    recent_hits: std::collections::HashMap<EntityId, (Tick, ProjectileMotion)>,
+    /// Values: the tick of the hit, and the tick the projectile would have ended by itself.
+    recent_hits: std::collections::HashMap<EntityId, (Tick, Tick)>,
     rng: Rng,
     events: Vec<WorldEvent>,
     /// Scratch for hit tests: living players bucketed by position.
@@ -266,16 +267,10 @@ impl World {
         id
     }
 
-    /// Projectiles that recently stopped on a player, with their motion.
-    pub fn recent_hits(&self) -> impl Iterator<Item = (EntityId, &ProjectileMotion)> {
-        self.recent_hits
-            .iter()
-            .map(|(id, (_, motion))| (*id, motion))
-    }
-
-    /// If projectile `id` recently stopped on a player: its motion.
-    pub fn hit_projectile(&self, id: EntityId) -> Option<&ProjectileMotion> {
-        self.recent_hits.get(&id).map(|(_, motion)| motion)
+    /// Projectiles that recently stopped on a player, with the tick each would have ended by itself
+    /// (`ProjectileMotion::natural_end`): until then, clients must be told it is gone.
+    pub fn recent_hits(&self) -> impl Iterator<Item = (EntityId, Tick)> + '_ {
+        self.recent_hits.iter().map(|(id, (_, end))| (*id, *end))
     }
 
     /// Adds a player at a free spawn point, protected for a moment. Returns its key.
