@@ -115,8 +115,8 @@ pub struct SnapshotFrame {
     map_size: (Coord, Coord),
     /// Entity ids of recent frames, newest last.
     history: VecDeque<(Tick, Vec<EntityId>)>,
-    /// Everything-viewers' delta against the common baseline, once written this frame.
-    everything_delta: Option<SharedSections>,
+    /// Everything-viewers' deltas written this frame, by baseline tick.
+    everything_deltas: Vec<(Tick, SharedSections)>,
     /// Everything-viewers' full listing, once written this frame.
     everything_full: Option<SharedSections>,
     /// Projectiles that stopped on a player and are not yet gone by the shared rule: the projectile
@@ -182,7 +182,7 @@ impl SnapshotFrame {
             view_radius,
             map_size: (width, height),
             history: VecDeque::with_capacity(HISTORY),
-            everything_delta: None,
+            everything_deltas: Vec::new(),
             everything_full: None,
             announced_hits: Vec::new(),
         }
@@ -238,44 +238,54 @@ impl SnapshotFrame {
             .get_or_insert_with(SharedSections::default)
     }
 
-    /// Writes (once per frame) the delta every everything-viewer gets against the common baseline;
-    /// `None` if that baseline's entity list is no longer remembered.
-    fn everything_delta(&mut self) -> Option<&SharedSections> {
-        if self.everything_delta.is_none() {
-            let base = self.common_baseline?;
-            let before = self.ids_at(base)?;
-            let mut sections = SharedSections::default();
-            let mut k = 0;
-            for entity in &self.entities {
-                while k < before.len() && before[k] < entity.id {
-                    if self.announce_left(before[k]) {
-                        sections.left.push(before[k]);
-                    }
-                    k += 1;
-                }
-                if k < before.len() && before[k] == entity.id {
-                    k += 1;
-                    if !entity.update.is_empty() {
-                        sections
-                            .updated
-                            .extend_from_slice(&self.buf[entity.update.clone()]);
-                        sections.updated_count += 1;
-                    }
-                } else {
-                    sections
-                        .entered
-                        .extend_from_slice(&self.buf[entity.full.clone()]);
-                    sections.entered_count += 1;
-                }
-            }
-            for &id in &before[k..] {
-                if self.announce_left(id) {
-                    sections.left.push(id);
-                }
-            }
-            self.everything_delta = Some(sections);
+    /// Writes (once per frame and baseline) the delta every everything-viewer holding everything at
+    /// `base` gets; `None` if that frame's entity list is no longer remembered. Viewers that fell
+    /// behind share deltas too, so a burst of slow readers costs one pass per distinct baseline, not
+    /// one per viewer.
+    fn everything_delta(&mut self, world: &World, base: Tick) -> Option<&SharedSections> {
+        if let Some(i) = self.everything_deltas.iter().position(|(t, _)| *t == base) {
+            return Some(&self.everything_deltas[i].1);
         }
-        self.everything_delta.as_ref()
+        let before = self.ids_at(base)?;
+        let common = self.common_baseline == Some(base);
+        let mut sections = SharedSections::default();
+        let mut k = 0;
+        for entity in &self.entities {
+            while k < before.len() && before[k] < entity.id {
+                if self.announce_left(before[k]) {
+                    sections.left.push(before[k]);
+                }
+                k += 1;
+            }
+            if k < before.len() && before[k] == entity.id {
+                k += 1;
+                let wrote = if common {
+                    sections
+                        .updated
+                        .extend_from_slice(&self.buf[entity.update.clone()]);
+                    !entity.update.is_empty()
+                } else if let EntityRef::Player(key) = entity.what {
+                    world
+                        .player(key)
+                        .is_some_and(|p| encode_update(p, base, self.tick, &mut sections.updated))
+                } else {
+                    false
+                };
+                sections.updated_count += usize::from(wrote);
+            } else {
+                sections
+                    .entered
+                    .extend_from_slice(&self.buf[entity.full.clone()]);
+                sections.entered_count += 1;
+            }
+        }
+        for &id in &before[k..] {
+            if self.announce_left(id) {
+                sections.left.push(id);
+            }
+        }
+        self.everything_deltas.push((base, sections));
+        self.everything_deltas.last().map(|(_, sections)| sections)
     }
 
     /// The tick this frame shows.
@@ -345,7 +355,7 @@ impl SnapshotFrame {
         ids.clear();
         ids.extend(self.entities.iter().map(|e| e.id));
         self.history.push_back((tick, ids));
-        self.everything_delta = None;
+        self.everything_deltas.clear();
         self.everything_full = None;
         self.announced_hits.clear();
         self.announced_hits.extend(
@@ -375,14 +385,13 @@ impl SnapshotFrame {
         let tick = self.tick;
         let everything = self.sees_everything(viewer);
         if everything {
-            let common = self.common_baseline;
             let shared = match baseline {
                 None => Some((None, self.everything_full())),
                 Some(Known {
                     tick: base,
                     held: Held::Everything,
-                }) if Some(*base) == common => self
-                    .everything_delta()
+                }) => self
+                    .everything_delta(world, *base)
                     .map(|sections| (Some(*base), sections)),
                 _ => None,
             };
