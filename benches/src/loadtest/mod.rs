@@ -73,6 +73,9 @@ pub struct Args {
     /// CPU list to pin the floor server to (taskset), like the game server's.
     #[arg(long)]
     pub floor_cpu: Option<String>,
+    /// The `skirmish-floor` binary (default: beside this executable).
+    #[arg(long)]
+    pub floor_bin: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -144,8 +147,10 @@ async fn start_floor(
     frame_bytes: f64,
     hz: f64,
 ) -> anyhow::Result<(String, tokio::process::Child)> {
-    let exe = std::env::current_exe()?;
-    let floor = exe.with_file_name("skirmish-floor");
+    let floor = match &args.floor_bin {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("skirmish-floor"),
+    };
     let mut command = match &args.floor_cpu {
         Some(cpus) => {
             let mut c = tokio::process::Command::new("taskset");

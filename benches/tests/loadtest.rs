@@ -1,0 +1,128 @@
+//! The load-test harness end to end, small: bots against a real server on 127.0.0.1:0, the floor
+//! phase, the link conditioner, reports and budgets.
+
+use clap::Parser;
+use skirmish_bench::loadtest::{self, html, Args};
+use skirmish_server::{Server, ServerConfig};
+use std::time::Duration;
+
+async fn start_server() -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let argv = ["skirmish-server", "--bind", "127.0.0.1:0"];
+    let config = ServerConfig::from_args(&skirmish_server::Args::parse_from(argv)).expect("config");
+    let server = Server::bind(config).await.expect("bind");
+    let url = format!("ws://{}/ws", server.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+    (url, stop, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_play_and_the_report_holds_every_field() {
+    tokio::time::timeout(Duration::from_secs(90), async {
+        let (url, stop, task) = start_server().await;
+        let args = Args::parse_from([
+            "skirmish-loadtest",
+            "--url",
+            url.as_str(),
+            "--bots",
+            "12",
+            "--duration",
+            "2",
+            "--ramp",
+            "0.5",
+            "--latency-ms",
+            "25",
+            "--jitter-ms",
+            "5",
+            "--floor",
+            "--floor-bin",
+            env!("CARGO_BIN_EXE_skirmish-floor"),
+            "--max-tick-p99-ms",
+            "0.000001",
+            "--min-delivery",
+            "0.5",
+            "--quiet",
+        ]);
+        let report = loadtest::run(&args).await.expect("the run completes");
+        assert_eq!(report.game.bots_connected, 12);
+        assert_eq!(report.game.snapshot_hz_expected, 30.0);
+        assert!(
+            report.game.delivery > 0.5,
+            "delivery {}",
+            report.game.delivery
+        );
+        assert!(report.game.bytes_down_per_bot_per_s > 0.0);
+        assert!(report.game.bytes_up_per_bot_per_s > 0.0);
+        // The conditioner adds 25-30 ms each way.
+        assert!(
+            report.game.rtt_ms.p50 >= 50.0,
+            "rtt {:?}",
+            report.game.rtt_ms
+        );
+        assert!(report.game.server.ticks_per_s > 30.0);
+        assert!(report.game.server.cpu_seconds_per_s > 0.0);
+        let floor = report.floor.as_ref().expect("the floor ran");
+        assert_eq!(floor.bots_connected, 12);
+        assert!(floor.snapshots_per_bot_per_s.mean > 10.0);
+        assert!(report.cpu_per_snapshot_vs_floor.is_some());
+        // The impossible tick budget is reported missed; the delivery budget held.
+        assert_eq!(
+            report.budget_failures.len(),
+            1,
+            "{:?}",
+            report.budget_failures
+        );
+        assert!(report.budget_failures[0].starts_with("tick p99"));
+        let json: serde_json::Value = serde_json::to_value(&report).expect("serializes");
+        for field in [
+            "bots_requested",
+            "bots_connected",
+            "duration_s",
+            "snapshot_hz_expected",
+            "bytes_down_per_bot_per_s",
+            "bytes_up_per_bot_per_s",
+            "disconnects",
+            "errors",
+        ] {
+            assert!(json.get(field).is_some(), "missing {field}");
+        }
+        for field in ["mean", "p1", "min"] {
+            assert!(
+                json["snapshots_per_bot_per_s"].get(field).is_some(),
+                "missing {field}"
+            );
+        }
+        for field in ["p50", "p99", "max"] {
+            assert!(json["rtt_ms"].get(field).is_some(), "missing rtt {field}");
+        }
+        for field in [
+            "tick_p50_ms",
+            "tick_p99_ms",
+            "tick_overruns",
+            "cpu_seconds_per_s",
+            "rss_mb",
+        ] {
+            assert!(
+                json["server"].get(field).is_some(),
+                "missing server {field}"
+            );
+        }
+        let page = html::render(&report);
+        assert!(
+            page.contains("<svg")
+                && page.contains("transport floor")
+                && page.contains("Budget missed")
+        );
+        assert!(!page.contains("src=\"http"), "the page is self-contained");
+        let _ = stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    })
+    .await
+    .expect("within 90 s");
+}
