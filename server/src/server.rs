@@ -170,39 +170,47 @@ async fn handle_connection(mut stream: TcpStream, _peer: SocketAddr, ctx: &Arc<C
 
 /// Checks the WebSocket handshake, answers 101 and runs the session.
 async fn upgrade(
-    mut stream: TcpStream,
+    stream: TcpStream,
     request: &http::Request,
     leftover: Vec<u8>,
     ctx: &Arc<Context>,
 ) {
+    if let Some(ws) = accept_websocket(stream, request, leftover).await {
+        session::run(ws, ctx.clone()).await;
+    }
+}
+
+/// Checks a WebSocket upgrade request (answering 400 or 426 if it is not one this server speaks),
+/// answers 101 without extensions, and wraps the stream with [`websocket_config`]. Bytes the client
+/// sent after its request head are handed to the WebSocket unread.
+pub async fn accept_websocket(
+    mut stream: TcpStream,
+    request: &http::Request,
+    leftover: Vec<u8>,
+) -> Option<WebSocketStream<TcpStream>> {
     use tokio::io::AsyncWriteExt;
     let is_upgrade = request.header_has_token("connection", "upgrade")
         && request.header_has_token("upgrade", "websocket");
     let key = request.header("sec-websocket-key").map(str::trim);
-    if !is_upgrade || key.is_none_or(|k| k.len() != 24) {
-        let _ = http::respond_error(&mut stream, "400 Bad Request").await;
-        return;
-    }
+    let key = match key {
+        Some(key) if is_upgrade && key.len() == 24 => key,
+        _ => {
+            let _ = http::respond_error(&mut stream, "400 Bad Request").await;
+            return None;
+        }
+    };
     if request.header("sec-websocket-version").map(str::trim) != Some("13") {
         let _ = stream
             .write_all(b"HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             .await;
-        return;
+        return None;
     }
-    let accept = derive_accept_key(key.unwrap_or_default().as_bytes());
+    let accept = derive_accept_key(key.as_bytes());
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Accept: {accept}\r\n\r\n"
     );
-    if stream.write_all(response.as_bytes()).await.is_err() {
-        return;
-    }
-    let ws = WebSocketStream::from_partially_read(
-        stream,
-        leftover,
-        Role::Server,
-        Some(websocket_config()),
-    )
-    .await;
-    session::run(ws, ctx.clone()).await;
+    stream.write_all(response.as_bytes()).await.ok()?;
+    let config = Some(websocket_config());
+    Some(WebSocketStream::from_partially_read(stream, leftover, Role::Server, config).await)
 }

@@ -10,7 +10,7 @@ use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use skirmish_server::http;
 use skirmish_server::metrics::Metrics;
-use skirmish_server::server::websocket_config;
+use skirmish_server::server::accept_websocket;
 use skirmish_shared::codec::{decode_client, encode_server};
 use skirmish_shared::map::Map;
 use skirmish_shared::protocol::{
@@ -18,13 +18,9 @@ use skirmish_shared::protocol::{
 };
 use skirmish_shared::time::Tick;
 use std::sync::Arc;
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -115,23 +111,9 @@ async fn serve(
         .await?;
         return Ok(());
     }
-    let key = request
-        .header("sec-websocket-key")
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-        derive_accept_key(key.as_bytes())
-    );
-    stream.write_all(response.as_bytes()).await?;
-    let ws = WebSocketStream::from_partially_read(
-        stream,
-        leftover,
-        Role::Server,
-        Some(websocket_config()),
-    )
-    .await;
+    let Some(ws) = accept_websocket(stream, &request, leftover).await else {
+        return Ok(());
+    };
     let (mut sink, mut source) = ws.split();
     let mut joined = false;
     loop {
