@@ -66,14 +66,18 @@ pub fn aim_from_vector(v: Vec2) -> u16 {
     (turns.rem_euclid(1.0) * 65_536.0).round() as u32 as u16
 }
 
-/// An aim angle rounded to 256ths of a turn, as snapshots carry other players' aim.
-pub fn aim_to_wire(aim: u16) -> u8 {
-    (aim.wrapping_add(128) >> 8) as u8
+/// Bits of other players' aim in snapshots (4,096 steps to the turn, under 0.1 degree each).
+pub const WIRE_AIM_BITS: u32 = 12;
+
+/// An aim angle rounded to [`WIRE_AIM_BITS`] bits, as snapshots carry other players' aim.
+pub fn aim_to_wire(aim: u16) -> u16 {
+    let shift = 16 - WIRE_AIM_BITS;
+    aim.wrapping_add(1 << (shift - 1)) >> shift
 }
 
-/// The 16-bit angle of a wire aim (256ths of a turn).
-pub fn aim_from_wire(aim: u8) -> u16 {
-    u16::from(aim) << 8
+/// The 16-bit angle of a wire aim ([`WIRE_AIM_BITS`] bits; higher bits are ignored).
+pub fn aim_from_wire(aim: u16) -> u16 {
+    aim << (16 - WIRE_AIM_BITS)
 }
 
 /// The angle in radians of a quantized angle (for rendering).
@@ -143,6 +147,19 @@ mod tests {
         assert_eq!(aim_from_vector(Vec2::new(f32::NAN, 1.0)), 0);
         let back = aim_to_radians(aim_from_vector(Vec2::new(1.0, 1.0)));
         assert!((back - std::f32::consts::FRAC_PI_4).abs() < 1e-3);
+    }
+
+    #[test]
+    fn wire_aim_keeps_twelve_bits() {
+        for aim in [0u16, 1, 7, 8, 4095, 32_768, 65_527, 65_535] {
+            let back = aim_from_wire(aim_to_wire(aim));
+            let error = (i32::from(back) - i32::from(aim)).rem_euclid(65_536);
+            assert!(
+                error.min(65_536 - error) <= 8,
+                "aim {aim} came back as {back}"
+            );
+            assert!(aim_to_wire(aim) < 4_096);
+        }
     }
 
     #[test]

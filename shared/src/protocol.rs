@@ -298,8 +298,8 @@ pub struct PlayerState {
     pub id: EntityId,
     /// Motion key: position at a tick and the direction held since.
     pub motion: WireMotion,
-    /// Aim angle in 256ths of a turn (`fixed::aim_to_wire`).
-    pub aim: u8,
+    /// Aim angle in 4,096ths of a turn (12 bits, `fixed::aim_to_wire`).
+    pub aim: u16,
     /// Hit points, 0..=100.
     pub hp: u8,
     /// Status bits from [`status`].
@@ -344,8 +344,8 @@ pub enum PlayerField {
         /// The new direction.
         dir: Dir,
     },
-    /// A new aim angle, in 256ths of a turn.
-    Aim(u8),
+    /// A new aim angle, in 4,096ths of a turn (12 bits).
+    Aim(u16),
     /// New hit points.
     Hp(u8),
     /// New status bits.

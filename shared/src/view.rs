@@ -19,8 +19,8 @@ use std::sync::Arc;
 pub struct PlayerView {
     /// Motion key, with an absolute tick.
     pub motion: PlayerMotion,
-    /// Aim angle in 256ths of a turn.
-    pub aim: u8,
+    /// Aim angle in 4,096ths of a turn (`fixed::aim_from_wire` gives the 16-bit angle).
+    pub aim: u16,
     /// Hit points.
     pub hp: u8,
     /// Status bits (`protocol::status`).

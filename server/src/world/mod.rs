@@ -103,8 +103,8 @@ pub struct Player {
     pub motion: PlayerMotion,
     /// Aim angle.
     pub aim: u16,
-    /// The aim as snapshots carry it (256ths of a turn); its changes are what `changed.aim` tracks.
-    pub aim_wire: u8,
+    /// The aim as snapshots carry it (12 bits); its changes are what `changed.aim` tracks.
+    pub aim_wire: u16,
     /// Hit points.
     pub hp: u8,
     /// Status bits (`protocol::status`).
