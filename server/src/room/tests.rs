@@ -58,6 +58,18 @@ fn a_reader_gets_a_full_snapshot_then_deltas_that_chain() {
     assert!(view.players().contains_key(&welcome.player_id));
 }
 
+/// Takes and applies a link's snapshot, if one is waiting; returns whether it told of a player leaving.
+fn read_one(link: &PlayerLink, view: &mut ClientView) -> Option<bool> {
+    let snapshot = take_snapshot(link)?;
+    view.apply(&snapshot).expect("the reader's deltas chain");
+    Some(
+        snapshot
+            .events
+            .iter()
+            .any(|e| matches!(e, GameEvent::PlayerLeft(_))),
+    )
+}
+
 #[test]
 fn a_slow_reader_is_skipped_then_disconnected_without_disturbing_others() {
     let mut room = room();
@@ -71,12 +83,8 @@ fn a_slow_reader_is_skipped_then_disconnected_without_disturbing_others() {
     let mut told_left = false;
     for t in 0..ticks {
         room.tick(start + Duration::from_millis(t * 16));
-        if let Some(snapshot) = take_snapshot(&reader) {
-            view.apply(&snapshot).expect("the reader's deltas chain");
-            told_left |= snapshot
-                .events
-                .iter()
-                .any(|e| matches!(e, GameEvent::PlayerLeft(_)));
+        if let Some(left) = read_one(&reader, &mut view) {
+            told_left |= left;
             received += 1;
         }
         assert!(slow.outbox_pending() || t == 0 || slow.disconnected().is_some());
@@ -100,13 +108,7 @@ fn a_slow_reader_is_skipped_then_disconnected_without_disturbing_others() {
     let later = start + Duration::from_millis(ticks * 16) + grace;
     for t in 0..6u64 {
         room.tick(later + Duration::from_millis(t * 16));
-        if let Some(snapshot) = take_snapshot(&reader) {
-            view.apply(&snapshot).expect("the reader's deltas chain");
-            told_left |= snapshot
-                .events
-                .iter()
-                .any(|e| matches!(e, GameEvent::PlayerLeft(_)));
-        }
+        told_left |= read_one(&reader, &mut view).unwrap_or(false);
     }
     assert_eq!(room.seat_count(), 1);
     assert!(told_left);
