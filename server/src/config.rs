@@ -44,6 +44,13 @@ pub struct Args {
     /// Most simultaneous connections, counted at TCP accept.
     #[arg(long, default_value_t = 10_000)]
     pub max_connections: usize,
+    /// Most simultaneous connections from one client address, counted at TCP accept.
+    #[arg(long, default_value_t = 32)]
+    pub max_connections_per_ip: usize,
+    /// A page origin allowed to open the game socket (`https://play.example`); repeatable. Default:
+    /// only the server's own origin. Handshakes without an Origin (non-browser clients) are allowed.
+    #[arg(long = "allowed-origin")]
+    pub allowed_origins: Vec<String>,
     /// Seconds a player may leave its snapshots unread before it is disconnected.
     #[arg(long, default_value_t = 3.0)]
     pub slow_reader_timeout: f64,
@@ -98,6 +105,10 @@ pub struct ServerConfig {
     pub max_rooms: usize,
     /// Most simultaneous connections.
     pub max_connections: usize,
+    /// Most simultaneous connections from one address.
+    pub max_connections_per_ip: usize,
+    /// Origins allowed to open the game socket; empty means the server's own.
+    pub allowed_origins: Vec<String>,
     /// How long a player may leave snapshots unread before it is disconnected.
     pub slow_reader_timeout: Duration,
     /// How long a dropped player's seat is held for a resume.
@@ -161,6 +172,19 @@ impl ServerConfig {
         if args.max_connections == 0 {
             return Err(invalid("max-connections", "must be at least 1"));
         }
+        if args.max_connections_per_ip == 0 {
+            return Err(invalid("max-connections-per-ip", "must be at least 1"));
+        }
+        if let Some(bad) = args
+            .allowed_origins
+            .iter()
+            .find(|o| !(o.starts_with("http://") || o.starts_with("https://")))
+        {
+            return Err(invalid(
+                "allowed-origin",
+                format!("{bad:?} is not an http(s) origin"),
+            ));
+        }
         if !(args.slow_reader_timeout.is_finite()
             && (0.1..=60.0).contains(&args.slow_reader_timeout))
         {
@@ -190,6 +214,8 @@ impl ServerConfig {
             assets_dir,
             max_rooms: args.max_rooms,
             max_connections: args.max_connections,
+            max_connections_per_ip: args.max_connections_per_ip,
+            allowed_origins: args.allowed_origins.clone(),
             slow_reader_timeout: Duration::from_secs_f64(args.slow_reader_timeout),
             reconnect_grace: Duration::from_secs_f64(args.reconnect_grace),
             socket_send_buffer: args.socket_send_buffer,

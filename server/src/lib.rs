@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`config`]: flags and the validated [`config::ServerConfig`].
+//! - [`admission`]: per-address connection caps and the WebSocket origin allowlist.
 //! - [`server`]: the listener and request routing; [`http`]: the minimal HTTP layer.
 //! - [`session`]: one player's connection: handshake, reader (decode, validate, rate-limit), writer.
 //! - [`link`]: the bounded meeting point of a session and its room.
@@ -14,6 +15,7 @@
 //! - [`metrics`]: counters and the Prometheus rendering.
 //! - [`client`]: a native client for bots and tests, speaking the real protocol.
 
+pub mod admission;
 pub mod client;
 pub mod config;
 pub mod grid;

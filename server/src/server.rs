@@ -1,5 +1,6 @@
 //! The listener: accepts TCP connections, routes each request, and runs sessions until shutdown.
 
+use crate::admission::{origin_allowed, AddressCaps};
 use crate::config::ServerConfig;
 use crate::http::{self, StaticFiles};
 use crate::lobby::Lobby;
@@ -88,6 +89,7 @@ impl Server {
     /// player's connection with 1001 (going away).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let limit = Arc::new(Semaphore::new(self.ctx.config.max_connections));
+        let addresses = AddressCaps::new(self.ctx.config.max_connections_per_ip);
         tokio::pin!(shutdown);
         loop {
             let accepted = tokio::select! {
@@ -102,8 +104,11 @@ impl Server {
                     continue;
                 }
             };
+            // Over either cap: refuse before any handshake work (dropping the stream closes it).
             let Ok(permit) = limit.clone().try_acquire_owned() else {
-                drop(stream); // over the connection cap: refuse before any work
+                continue;
+            };
+            let Some(slot) = addresses.admit(peer.ip()) else {
                 continue;
             };
             let ctx = self.ctx.clone();
@@ -111,7 +116,7 @@ impl Server {
                 ctx.metrics.open_connections.fetch_add(1, Relaxed);
                 handle_connection(stream, peer, &ctx).await;
                 ctx.metrics.open_connections.fetch_sub(1, Relaxed);
-                drop(permit);
+                drop((permit, slot));
             });
         }
         let _ = self.shutdown.send(true);
@@ -170,11 +175,16 @@ async fn handle_connection(mut stream: TcpStream, _peer: SocketAddr, ctx: &Arc<C
 
 /// Checks the WebSocket handshake, answers 101 and runs the session.
 async fn upgrade(
-    stream: TcpStream,
+    mut stream: TcpStream,
     request: &http::Request,
     leftover: Vec<u8>,
     ctx: &Arc<Context>,
 ) {
+    let origin = request.header("origin");
+    if !origin_allowed(origin, request.header("host"), &ctx.config.allowed_origins) {
+        let _ = http::respond_error(&mut stream, "403 Forbidden").await;
+        return;
+    }
     if let Some(ws) = accept_websocket(stream, request, leftover).await {
         session::run(ws, ctx.clone()).await;
     }

@@ -1,0 +1,123 @@
+//! Who may connect, over real sockets on 127.0.0.1:0: the origin allowlist answers 403 before any
+//! upgrade, and the per-address cap refuses connections at accept.
+
+mod support;
+
+use std::time::Duration;
+use support::{bounded, TestServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Sends a WebSocket upgrade request with `origin` and returns the response's status line.
+async fn handshake(server: &TestServer, origin: Option<&str>) -> String {
+    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+    let origin = origin
+        .map(|o| format!("Origin: {o}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{origin}\r\n",
+        server.addr
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut head = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut head))
+        .await
+        .expect("an answer within 5 s")
+        .expect("read");
+    String::from_utf8_lossy(&head[..n])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn foreign_null_and_lookalike_origins_get_403_before_any_upgrade() {
+    bounded(async {
+        let server = TestServer::start(&[]).await;
+        let own = format!("http://{}", server.addr);
+        assert!(
+            handshake(&server, Some(&own))
+                .await
+                .starts_with("HTTP/1.1 101"),
+            "own origin"
+        );
+        assert!(
+            handshake(&server, None).await.starts_with("HTTP/1.1 101"),
+            "no Origin: not a browser"
+        );
+        let lookalike = format!("http://{}.evil.example", server.addr);
+        for origin in [
+            "http://evil.example",
+            "null",
+            lookalike.as_str(),
+            "https://localhost.evil",
+        ] {
+            let status = handshake(&server, Some(origin)).await;
+            assert!(status.starts_with("HTTP/1.1 403"), "{origin}: {status}");
+        }
+        server.stop().await;
+        let server = TestServer::start(&["--allowed-origin", "https://play.example"]).await;
+        assert!(handshake(&server, Some("https://play.example"))
+            .await
+            .starts_with("HTTP/1.1 101"));
+        let own = format!("http://{}", server.addr);
+        assert!(
+            handshake(&server, Some(&own))
+                .await
+                .starts_with("HTTP/1.1 403"),
+            "the list replaces the default"
+        );
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connections_beyond_the_per_address_cap_are_refused_at_accept() {
+    bounded(async {
+        let server = TestServer::start(&["--max-connections-per-ip", "3"]).await;
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(TcpStream::connect(server.addr).await.expect("connect"));
+        }
+        // The fourth is accepted by the kernel and closed by the server without a byte.
+        let mut fourth = TcpStream::connect(server.addr).await.expect("connect");
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(5), fourth.read(&mut byte))
+            .await
+            .expect("closed at once, not left hanging");
+        assert!(matches!(read, Ok(0) | Err(_)), "refused: {read:?}");
+        // A held connection is served normally.
+        held[0]
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .expect("write");
+        let mut response = String::new();
+        held[0].read_to_string(&mut response).await.expect("read");
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        // Once it has closed, its slot is free again.
+        let mut served = false;
+        for _ in 0..50 {
+            let mut next = TcpStream::connect(server.addr).await.expect("connect");
+            if next
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+                .await
+                .is_ok()
+            {
+                let mut response = String::new();
+                let _ = next.read_to_string(&mut response).await;
+                if response.starts_with("HTTP/1.1 200") {
+                    served = true;
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(served, "a freed slot admits a new connection");
+        drop(held);
+        server.stop().await;
+    })
+    .await;
+}
