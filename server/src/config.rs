@@ -54,6 +54,12 @@ pub struct Args {
     /// Seconds a player may leave its snapshots unread before it is disconnected.
     #[arg(long, default_value_t = 3.0)]
     pub slow_reader_timeout: f64,
+    /// Seconds a client has to send its HTTP request head (the WebSocket handshake included).
+    #[arg(long, default_value_t = 5.0)]
+    pub handshake_timeout: f64,
+    /// Seconds a client has between the WebSocket upgrade and its Hello.
+    #[arg(long, default_value_t = 10.0)]
+    pub join_timeout: f64,
     /// Seconds a dropped player's seat is held for it to resume with its token (0: not held).
     #[arg(long, default_value_t = 15.0)]
     pub reconnect_grace: f64,
@@ -190,6 +196,14 @@ impl ServerConfig {
         {
             return Err(invalid("slow-reader-timeout", "must be 0.1..=60 seconds"));
         }
+        for (flag, seconds) in [
+            ("handshake-timeout", args.handshake_timeout),
+            ("join-timeout", args.join_timeout),
+        ] {
+            if !(seconds.is_finite() && (0.05..=300.0).contains(&seconds)) {
+                return Err(invalid(flag, "must be 0.05..=300 seconds"));
+            }
+        }
         if !(args.reconnect_grace.is_finite() && (0.0..=3600.0).contains(&args.reconnect_grace)) {
             return Err(invalid("reconnect-grace", "must be 0..=3600 seconds"));
         }
@@ -219,8 +233,8 @@ impl ServerConfig {
             slow_reader_timeout: Duration::from_secs_f64(args.slow_reader_timeout),
             reconnect_grace: Duration::from_secs_f64(args.reconnect_grace),
             socket_send_buffer: args.socket_send_buffer,
-            http_timeout: Duration::from_secs(5),
-            join_timeout: Duration::from_secs(10),
+            http_timeout: Duration::from_secs_f64(args.handshake_timeout),
+            join_timeout: Duration::from_secs_f64(args.join_timeout),
             empty_room_linger: Duration::from_secs(30),
         })
     }

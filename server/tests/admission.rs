@@ -121,3 +121,38 @@ async fn connections_beyond_the_per_address_cap_are_refused_at_accept() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn silent_connections_are_ended_by_the_handshake_and_join_deadlines() {
+    bounded(async {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let server =
+            TestServer::start(&["--handshake-timeout", "0.3", "--join-timeout", "0.3"]).await;
+        // No request head at all: the connection is closed, not left open.
+        let mut idle = TcpStream::connect(server.addr).await.expect("connect");
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut byte))
+            .await
+            .expect("closed by the handshake deadline");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        // Upgraded but no Hello: closed with 4004.
+        let (mut ws, _) = tokio_tungstenite::connect_async(server.ws_url())
+            .await
+            .expect("upgrade");
+        let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("closed by the join deadline");
+        match frame {
+            Some(Ok(Message::Close(Some(close)))) => {
+                assert_eq!(
+                    u16::from(close.code),
+                    skirmish_shared::protocol::close_code::JOIN_TIMEOUT
+                )
+            }
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+        server.stop().await;
+    })
+    .await;
+}
