@@ -6,6 +6,7 @@
 //! - [`admission`]: per-address connection caps and the WebSocket origin allowlist.
 //! - [`server`]: the listener and request routing; [`http`]: the minimal HTTP layer.
 //! - [`session`]: one player's connection: handshake, reader (decode, validate, rate-limit), writer.
+//! - [`limits`]: per-connection rate limits, applied before decoding.
 //! - [`link`]: the bounded meeting point of a session and its room.
 //! - [`lobby`]: seats players in rooms, opening rooms as needed.
 //! - [`room`]: the room task: fixed-step loop, events, snapshot delivery.
@@ -20,6 +21,7 @@ pub mod client;
 pub mod config;
 pub mod grid;
 pub mod http;
+pub mod limits;
 pub mod link;
 pub mod lobby;
 pub mod metrics;

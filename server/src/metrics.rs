@@ -38,6 +38,8 @@ pub struct Metrics {
     pub snapshots_sent: AtomicU64,
     /// Snapshots replaced before their socket could take them (a slow reader).
     pub snapshots_skipped: AtomicU64,
+    /// Client messages dropped unread for exceeding a rate limit.
+    pub rate_limited: AtomicU64,
     /// Inputs dropped because a player's input buffer was full.
     pub inputs_dropped: AtomicU64,
     /// Players disconnected for not reading their snapshots.
@@ -148,6 +150,11 @@ impl Metrics {
                 "skirmish_snapshots_skipped_total",
                 "Snapshots replaced by a newer one before a slow socket took them.",
                 &self.snapshots_skipped,
+            ),
+            (
+                "skirmish_rate_limited_total",
+                "Client messages dropped unread for exceeding a rate limit.",
+                &self.rate_limited,
             ),
             (
                 "skirmish_inputs_dropped_total",

@@ -4,6 +4,7 @@
 //! room through the [`PlayerLink`]; it never touches the world. The writer sends whatever the room put
 //! in the link's outbox, and pongs. Either side ending ends the session with a close code that says why.
 
+use crate::limits::{RateLimits, Verdict};
 use crate::link::{Disconnect, PlayerLink};
 use crate::server::Context;
 use futures_util::stream::{SplitSink, SplitStream};
@@ -30,46 +31,8 @@ type Ws = WebSocketStream<TcpStream>;
 /// Time allowed to send a close frame before the connection is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Chat lines a player may send in a burst.
-const CHAT_BURST: f64 = 5.0;
-/// Chat lines per second a player may sustain.
-const CHAT_PER_SECOND: f64 = 0.5;
-/// Chat lines over the limit tolerated before the connection is closed.
-const CHAT_ABUSE_LIMIT: u32 = 20;
 /// Pongs queued for the writer; pings beyond this are not answered.
 const PONG_QUEUE: usize = 4;
-
-/// A token bucket: `burst` tokens, refilled at `rate` per second.
-#[derive(Debug)]
-struct TokenBucket {
-    tokens: f64,
-    burst: f64,
-    rate: f64,
-    last: Instant,
-}
-
-impl TokenBucket {
-    fn new(burst: f64, rate: f64) -> TokenBucket {
-        TokenBucket {
-            tokens: burst,
-            burst,
-            rate,
-            last: Instant::now(),
-        }
-    }
-
-    fn take(&mut self) -> bool {
-        let now = Instant::now();
-        self.tokens = (self.tokens + (now - self.last).as_secs_f64() * self.rate).min(self.burst);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
 
 fn close_message(code: u16, reason: &str) -> Message {
     Message::Close(Some(CloseFrame {
@@ -239,8 +202,7 @@ async fn read_loop(
     ctx: &Context,
     room: skirmish_shared::protocol::RoomId,
 ) -> Disconnect {
-    let mut chat_bucket = TokenBucket::new(CHAT_BURST, CHAT_PER_SECOND);
-    let mut chat_abuse = 0;
+    let mut limits = RateLimits::new(ctx.config.tick_rate.hz(), Instant::now());
     let mut last_seq = 0u32;
     loop {
         let bytes = match stream.next().await {
@@ -258,6 +220,19 @@ async fn read_loop(
         ctx.metrics
             .bytes_received
             .fetch_add(bytes.len() as u64, Relaxed);
+        match limits.check(bytes.first().copied(), Instant::now()) {
+            Verdict::Allow => {}
+            Verdict::Drop => {
+                ctx.metrics.rate_limited.fetch_add(1, Relaxed);
+                continue;
+            }
+            Verdict::Abuse => {
+                return Disconnect {
+                    code: close_code::POLICY_VIOLATION,
+                    reason: "rate limit",
+                }
+            }
+        }
         let invalid = |reason| Disconnect {
             code: close_code::INVALID_PAYLOAD,
             reason,
@@ -277,16 +252,6 @@ async fn read_loop(
                 }
             }
             Ok(ClientMsg::Chat { text }) => {
-                if !chat_bucket.take() {
-                    chat_abuse += 1;
-                    if chat_abuse > CHAT_ABUSE_LIMIT {
-                        return Disconnect {
-                            code: close_code::POLICY_VIOLATION,
-                            reason: "chat flood",
-                        };
-                    }
-                    continue;
-                }
                 if let Some(text) = sanitize_chat(&text) {
                     link.push_chat(text);
                 }

@@ -1,0 +1,79 @@
+//! A client flooding messages is dropped unread, then closed with 1008, while everyone else's
+//! snapshots keep arriving on time.
+
+mod support;
+
+use skirmish_server::client::{ClientError, GameClient};
+use skirmish_shared::codec::encode_client;
+use skirmish_shared::protocol::{close_code, ClientMsg, InputFrame};
+use std::sync::atomic::Ordering::Relaxed;
+use support::{bounded, TestServer};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooder_is_closed_and_others_miss_no_snapshot() {
+    bounded(async {
+        let server = TestServer::start(&[]).await;
+        let mut observer = GameClient::connect(&server.ws_url(), "observer")
+            .await
+            .expect("joins");
+        observer.next_snapshot().await.expect("first snapshot");
+        let mut flooder = GameClient::connect(&server.ws_url(), "flooder")
+            .await
+            .expect("joins");
+        let flood = tokio::spawn(async move {
+            let mut seq = 0u32;
+            let outcome = loop {
+                seq += 1;
+                let frame = ClientMsg::Input(InputFrame {
+                    seq,
+                    move_x: 1,
+                    ..InputFrame::default()
+                });
+                if let Err(e) = flooder.send_raw(encode_client(&frame)).await {
+                    break Err(e);
+                }
+                if seq % 500 == 0 {
+                    // Look for the close without blocking the flood for long.
+                    if let Ok(Err(e)) = tokio::time::timeout(
+                        std::time::Duration::from_millis(1),
+                        flooder.next_message(),
+                    )
+                    .await
+                    {
+                        break Err(e);
+                    }
+                }
+                if seq > 200_000 {
+                    break Ok(seq);
+                }
+            };
+            (outcome, flooder)
+        });
+        // Meanwhile every observer snapshot chains onto the one before, one interval apart.
+        let mut previous = observer.view().tick().expect("has a tick");
+        for _ in 0..60 {
+            let snapshot = observer.next_snapshot().await.expect("snapshot");
+            assert_eq!(snapshot.baseline, Some(previous), "no snapshot skipped");
+            assert_eq!(snapshot.tick.since(previous), 2, "one every two ticks");
+            previous = snapshot.tick;
+        }
+        let (outcome, mut flooder) = flood.await.expect("flood task");
+        let closed = match outcome {
+            Err(ClientError::Closed(frame)) => frame,
+            Err(_) | Ok(_) => loop {
+                match flooder.next_message().await {
+                    Ok(_) => continue,
+                    Err(ClientError::Closed(frame)) => break frame,
+                    Err(e) => panic!("expected a close, got {e}"),
+                }
+            },
+        };
+        assert_eq!(
+            closed.map(|f| u16::from(f.code)),
+            Some(close_code::POLICY_VIOLATION)
+        );
+        assert!(server.metrics.rate_limited.load(Relaxed) > 0);
+        server.stop().await;
+    })
+    .await;
+}
