@@ -38,6 +38,10 @@ pub struct Metrics {
     pub snapshots_sent: AtomicU64,
     /// Snapshots replaced before their socket could take them (a slow reader).
     pub snapshots_skipped: AtomicU64,
+    /// Inputs rejected for a sequence number that did not move forward.
+    pub inputs_rejected: AtomicU64,
+    /// Chat lines rejected for exceeding the length cap.
+    pub chat_rejected: AtomicU64,
     /// Client messages dropped unread for exceeding a rate limit.
     pub rate_limited: AtomicU64,
     /// Inputs dropped because a player's input buffer was full.
@@ -150,6 +154,16 @@ impl Metrics {
                 "skirmish_snapshots_skipped_total",
                 "Snapshots replaced by a newer one before a slow socket took them.",
                 &self.snapshots_skipped,
+            ),
+            (
+                "skirmish_inputs_rejected_total",
+                "Inputs rejected for a sequence number that did not move forward.",
+                &self.inputs_rejected,
+            ),
+            (
+                "skirmish_chat_rejected_total",
+                "Chat lines rejected for exceeding the length cap.",
+                &self.chat_rejected,
             ),
             (
                 "skirmish_rate_limited_total",

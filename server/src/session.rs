@@ -11,7 +11,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use skirmish_shared::codec::{decode_client, encode_server};
 use skirmish_shared::protocol::{
-    close_code, ClientMsg, Hello, RefuseReason, ServerMsg, PROTOCOL_VERSION,
+    close_code, ClientMsg, Hello, RefuseReason, ServerMsg, MAX_CHAT_CHARS, PROTOCOL_VERSION,
 };
 use skirmish_shared::text::{sanitize_chat, sanitize_name};
 use skirmish_shared::time::Tick;
@@ -30,6 +30,11 @@ type Ws = WebSocketStream<TcpStream>;
 
 /// Time allowed to send a close frame before the connection is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Largest forward step between two input sequence numbers (ten seconds of ticks at 60 Hz). A client
+/// numbers its inputs one per tick, so a bigger jump is a broken or hostile client (closed with 1007).
+/// The first input after joining may carry any number (a resumed client continues its count).
+const MAX_INPUT_SEQ_JUMP: u32 = 600;
 
 /// Pongs queued for the writer; pings beyond this are not answered.
 const PONG_QUEUE: usize = 4;
@@ -243,8 +248,12 @@ async fn read_loop(
                 if !input.is_valid() {
                     return invalid("input out of range");
                 }
-                if input.seq <= last_seq {
-                    continue; // stale or duplicate: ignore
+                if last_seq != 0 && input.seq <= last_seq {
+                    ctx.metrics.inputs_rejected.fetch_add(1, Relaxed);
+                    continue; // stale or duplicate: rejected, the connection stays
+                }
+                if last_seq != 0 && input.seq - last_seq > MAX_INPUT_SEQ_JUMP {
+                    return invalid("input sequence jumped");
                 }
                 last_seq = input.seq;
                 if !link.push_input(input) {
@@ -252,6 +261,10 @@ async fn read_loop(
                 }
             }
             Ok(ClientMsg::Chat { text }) => {
+                if text.chars().count() > MAX_CHAT_CHARS {
+                    ctx.metrics.chat_rejected.fetch_add(1, Relaxed);
+                    continue; // over the cap: rejected whole, not cut
+                }
                 if let Some(text) = sanitize_chat(&text) {
                     link.push_chat(text);
                 }
