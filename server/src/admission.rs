@@ -66,6 +66,24 @@ impl Drop for AddressSlot {
     }
 }
 
+/// The client's address: the socket's peer, unless the peer is a trusted proxy, in which case the
+/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy (the nearest hop the proxies
+/// vouch for). A malformed header from a trusted proxy falls back to the peer.
+pub fn client_address(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer; // anyone can write the header: only trusted proxies are believed
+    }
+    let Some(header) = forwarded_for else {
+        return peer;
+    };
+    let hops: Option<Vec<IpAddr>> = header
+        .split(',')
+        .map(|hop| hop.trim().parse().ok())
+        .collect();
+    hops.and_then(|hops| hops.into_iter().rev().find(|hop| !trusted.contains(hop)))
+        .unwrap_or(peer)
+}
+
 /// Whether a handshake with this `Origin` header may upgrade. `allowed` lists origins
 /// (`scheme://host[:port]`, compared case-insensitively); when it is empty, only the server's own
 /// origin is allowed: an `http` or `https` origin whose authority equals the request's `Host`.
@@ -136,6 +154,27 @@ mod tests {
             None,
             &allowed
         ));
+    }
+
+    #[test]
+    fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+        let proxy: IpAddr = [10, 0, 0, 9].into();
+        let other_proxy: IpAddr = [10, 0, 0, 8].into();
+        let client: IpAddr = [203, 0, 113, 7].into();
+        let trusted = [proxy, other_proxy];
+        let xff = Some("198.51.100.1, 203.0.113.7, 10.0.0.8");
+        assert_eq!(client_address(proxy, xff, &trusted), client);
+        assert_eq!(
+            client_address(client, xff, &trusted),
+            client,
+            "untrusted peers' headers are ignored"
+        );
+        assert_eq!(client_address(proxy, None, &trusted), proxy);
+        assert_eq!(
+            client_address(proxy, Some("not an address"), &trusted),
+            proxy
+        );
+        assert_eq!(client_address(proxy, Some("10.0.0.8"), &trusted), proxy);
     }
 
     #[test]

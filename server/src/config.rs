@@ -47,6 +47,10 @@ pub struct Args {
     /// Most simultaneous connections from one client address, counted at TCP accept.
     #[arg(long, default_value_t = 32)]
     pub max_connections_per_ip: usize,
+    /// A reverse proxy whose X-Forwarded-For header is believed (repeatable). Connections from it are
+    /// capped per forwarded client address instead of per socket address.
+    #[arg(long = "trusted-proxy")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// A page origin allowed to open the game socket (`https://play.example`); repeatable. Default:
     /// only the server's own origin. Handshakes without an Origin (non-browser clients) are allowed.
     #[arg(long = "allowed-origin")]
@@ -113,6 +117,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Most simultaneous connections from one address.
     pub max_connections_per_ip: usize,
+    /// Proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Origins allowed to open the game socket; empty means the server's own.
     pub allowed_origins: Vec<String>,
     /// How long a player may leave snapshots unread before it is disconnected.
@@ -230,6 +236,7 @@ impl ServerConfig {
             max_connections: args.max_connections,
             max_connections_per_ip: args.max_connections_per_ip,
             allowed_origins: args.allowed_origins.clone(),
+            trusted_proxies: args.trusted_proxies.clone(),
             slow_reader_timeout: Duration::from_secs_f64(args.slow_reader_timeout),
             reconnect_grace: Duration::from_secs_f64(args.reconnect_grace),
             socket_send_buffer: args.socket_send_buffer,

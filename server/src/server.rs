@@ -1,6 +1,6 @@
 //! The listener: accepts TCP connections, routes each request, and runs sessions until shutdown.
 
-use crate::admission::{origin_allowed, AddressCaps};
+use crate::admission::{client_address, origin_allowed, AddressCaps};
 use crate::config::ServerConfig;
 use crate::http::{self, StaticFiles};
 use crate::lobby::Lobby;
@@ -108,13 +108,20 @@ impl Server {
             let Ok(permit) = limit.clone().try_acquire_owned() else {
                 continue;
             };
-            let Some(slot) = addresses.admit(peer.ip()) else {
-                continue;
+            // A trusted proxy carries many clients: those are capped by forwarded address later.
+            let trusted = self.ctx.config.trusted_proxies.contains(&peer.ip());
+            let slot = if trusted {
+                None
+            } else {
+                match addresses.admit(peer.ip()) {
+                    Some(slot) => Some(slot),
+                    None => continue,
+                }
             };
-            let ctx = self.ctx.clone();
+            let (ctx, addresses) = (self.ctx.clone(), addresses.clone());
             tokio::spawn(async move {
                 ctx.metrics.open_connections.fetch_add(1, Relaxed);
-                handle_connection(stream, peer, &ctx).await;
+                handle_connection(stream, peer, &ctx, &addresses).await;
                 ctx.metrics.open_connections.fetch_sub(1, Relaxed);
                 drop((permit, slot));
             });
@@ -124,7 +131,12 @@ impl Server {
 }
 
 /// Serves one connection: a request head, then a response or a WebSocket session.
-async fn handle_connection(mut stream: TcpStream, _peer: SocketAddr, ctx: &Arc<Context>) {
+async fn handle_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    ctx: &Arc<Context>,
+    addresses: &Arc<AddressCaps>,
+) {
     let _ = stream.set_nodelay(true);
     if let Some(bytes) = ctx.config.socket_send_buffer {
         let _ = socket2::SockRef::from(&stream).set_send_buffer_size(bytes);
@@ -142,6 +154,20 @@ async fn handle_connection(mut stream: TcpStream, _peer: SocketAddr, ctx: &Arc<C
             return;
         }
         Ok(Err(http::HttpError::Io(_))) | Err(_) => return,
+    };
+    // Behind a trusted proxy, cap the forwarded client address now that the head is read.
+    let _forwarded_slot = if ctx.config.trusted_proxies.contains(&peer.ip()) {
+        let forwarded = request.header("x-forwarded-for");
+        let client = client_address(peer.ip(), forwarded, &ctx.config.trusted_proxies);
+        match addresses.admit(client) {
+            Some(slot) => Some(slot),
+            None => {
+                let _ = http::respond_error(&mut stream, "429 Too Many Requests").await;
+                return;
+            }
+        }
+    } else {
+        None
     };
     let head_only = request.method == "HEAD";
     if request.method != "GET" && !head_only {

@@ -156,3 +156,53 @@ async fn silent_connections_are_ended_by_the_handshake_and_join_deadlines() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_is_capped() {
+    bounded(async {
+        let server = TestServer::start(&["--trusted-proxy", "127.0.0.1", "--max-connections-per-ip", "2"]).await;
+        let open = |forwarded: &'static str| {
+            let addr = server.addr;
+            async move {
+                let mut stream = TcpStream::connect(addr).await.expect("connect");
+                let request = format!(
+                    "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+                     X-Forwarded-For: {forwarded}\r\n\r\n"
+                );
+                stream.write_all(request.as_bytes()).await.expect("write");
+                let mut head = vec![0u8; 256];
+                let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut head))
+                    .await
+                    .expect("answered")
+                    .expect("read");
+                let status = String::from_utf8_lossy(&head[..n]).lines().next().unwrap_or_default().to_string();
+                (stream, status)
+            }
+        };
+        let (_a, first) = open("203.0.113.7").await;
+        let (_b, second) = open("198.51.100.1, 203.0.113.7").await;
+        let (_c, third) = open("203.0.113.7").await;
+        let (_d, other) = open("203.0.113.8").await;
+        assert!(first.starts_with("HTTP/1.1 101") && second.starts_with("HTTP/1.1 101"), "{first} / {second}");
+        assert!(third.starts_with("HTTP/1.1 429"), "the third from one client is refused: {third}");
+        assert!(other.starts_with("HTTP/1.1 101"), "another client behind the proxy is not: {other}");
+        server.stop().await;
+        // Without the proxy trusted, the header is ignored and the socket address is capped at accept.
+        let server = TestServer::start(&["--max-connections-per-ip", "2"]).await;
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            held.push(TcpStream::connect(server.addr).await.expect("connect"));
+        }
+        let mut refused = TcpStream::connect(server.addr).await.expect("connect");
+        let _ = refused
+            .write_all(b"GET /healthz HTTP/1.1\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n")
+            .await;
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(5), refused.read(&mut byte)).await.expect("closed");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        drop(held);
+        server.stop().await;
+    })
+    .await;
+}
