@@ -47,6 +47,10 @@ pub struct Args {
     /// Most simultaneous connections from one client address, counted at TCP accept.
     #[arg(long, default_value_t = 32)]
     pub max_connections_per_ip: usize,
+    /// Serve /echo, which echoes every data message through the same accept path and settings (with
+    /// message limits raised to 16 MiB there only), for WebSocket conformance suites. Off by default.
+    #[arg(long)]
+    pub conformance_echo: bool,
     /// A reverse proxy whose X-Forwarded-For header is believed (repeatable). Connections from it are
     /// capped per forwarded client address instead of per socket address.
     #[arg(long = "trusted-proxy")]
@@ -117,6 +121,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Most simultaneous connections from one address.
     pub max_connections_per_ip: usize,
+    /// Whether /echo is served (conformance testing).
+    pub conformance_echo: bool,
     /// Proxies whose X-Forwarded-For is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Origins allowed to open the game socket; empty means the server's own.
@@ -237,6 +243,7 @@ impl ServerConfig {
             max_connections_per_ip: args.max_connections_per_ip,
             allowed_origins: args.allowed_origins.clone(),
             trusted_proxies: args.trusted_proxies.clone(),
+            conformance_echo: args.conformance_echo,
             slow_reader_timeout: Duration::from_secs_f64(args.slow_reader_timeout),
             reconnect_grace: Duration::from_secs_f64(args.reconnect_grace),
             socket_send_buffer: args.socket_send_buffer,

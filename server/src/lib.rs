@@ -5,6 +5,7 @@
 //! - [`config`]: flags and the validated [`config::ServerConfig`].
 //! - [`admission`]: per-address connection caps and the WebSocket origin allowlist.
 //! - [`server`]: the listener and request routing; [`http`]: the minimal HTTP layer.
+//! - [`echo`]: the `/echo` endpoint for WebSocket conformance suites (`--conformance-echo`).
 //! - [`session`]: one player's connection: handshake, reader (decode, validate, rate-limit), writer.
 //! - [`limits`]: per-connection rate limits, applied before decoding.
 //! - [`link`]: the bounded meeting point of a session and its room.
@@ -19,6 +20,7 @@
 pub mod admission;
 pub mod client;
 pub mod config;
+pub mod echo;
 pub mod grid;
 pub mod http;
 pub mod limits;

@@ -176,6 +176,9 @@ async fn handle_connection(
     }
     let result = match request.path.as_str() {
         "/ws" => return upgrade(stream, &request, leftover, ctx).await,
+        "/echo" if ctx.config.conformance_echo => {
+            return crate::echo::serve(stream, &request, leftover, &ctx.config).await
+        }
         "/healthz" => {
             http::respond(
                 &mut stream,
@@ -211,18 +214,20 @@ async fn upgrade(
         let _ = http::respond_error(&mut stream, "403 Forbidden").await;
         return;
     }
-    if let Some(ws) = accept_websocket(stream, request, leftover).await {
+    if let Some(ws) = accept_websocket(stream, request, leftover, websocket_config()).await {
         session::run(ws, ctx.clone()).await;
     }
 }
 
 /// Checks a WebSocket upgrade request (answering 400 or 426 if it is not one this server speaks),
-/// answers 101 without extensions, and wraps the stream with [`websocket_config`]. Bytes the client
-/// sent after its request head are handed to the WebSocket unread.
+/// answers 101 without extensions, and wraps the stream with `config` (the game's is
+/// [`websocket_config`]). Bytes the client sent after its request head are handed to the WebSocket
+/// unread.
 pub async fn accept_websocket(
     mut stream: TcpStream,
     request: &http::Request,
     leftover: Vec<u8>,
+    config: WebSocketConfig,
 ) -> Option<WebSocketStream<TcpStream>> {
     use tokio::io::AsyncWriteExt;
     let is_upgrade = request.header_has_token("connection", "upgrade")
@@ -247,6 +252,5 @@ pub async fn accept_websocket(
          Sec-WebSocket-Accept: {accept}\r\n\r\n"
     );
     stream.write_all(response.as_bytes()).await.ok()?;
-    let config = Some(websocket_config());
-    Some(WebSocketStream::from_partially_read(stream, leftover, Role::Server, config).await)
+    Some(WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(config)).await)
 }

@@ -2,75 +2,12 @@
 
 mod support;
 
-use std::time::Duration;
+use support::raw::{close_code, frame};
 use support::{bounded, TestServer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncWriteExt;
 
-/// Connects and completes the upgrade; returns the stream and the response head.
-async fn upgraded(server: &TestServer, extra_headers: &str) -> (TcpStream, String) {
-    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
-    let request = format!(
-        "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra_headers}\r\n",
-        server.addr
-    );
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        stream.read_exact(&mut byte).await.expect("response head");
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    (stream, head)
-}
-
-/// A client frame: `first` is FIN/RSV/opcode, `len_field` the 7-bit length (with extended length
-/// bytes in `extended`), masked with a zero key when `masked`.
-fn frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
-    let mut out = vec![first];
-    let mask_bit = if masked { 0x80 } else { 0 };
-    if payload.len() < 126 {
-        out.push(mask_bit | payload.len() as u8);
-    } else {
-        out.push(mask_bit | 126);
-        out.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-    }
-    if masked {
-        out.extend_from_slice(&[0, 0, 0, 0]); // a zero mask leaves the payload as is
-    }
-    out.extend_from_slice(payload);
-    out
-}
-
-/// Reads server frames until a close frame and returns its code (`None` if the socket just closed).
-async fn close_code(stream: &mut TcpStream) -> Option<u16> {
-    let read = async {
-        loop {
-            let mut header = [0u8; 2];
-            stream.read_exact(&mut header).await.ok()?;
-            let mut len = u64::from(header[1] & 0x7F);
-            if len == 126 {
-                let mut ext = [0u8; 2];
-                stream.read_exact(&mut ext).await.ok()?;
-                len = u64::from(u16::from_be_bytes(ext));
-            } else if len == 127 {
-                let mut ext = [0u8; 8];
-                stream.read_exact(&mut ext).await.ok()?;
-                len = u64::from_be_bytes(ext);
-            }
-            let mut payload = vec![0u8; len as usize];
-            stream.read_exact(&mut payload).await.ok()?;
-            if header[0] & 0x0F == 0x8 {
-                return (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(5), read)
-        .await
-        .expect("the server answers within 5 s")
+async fn upgraded(server: &TestServer, extra_headers: &str) -> (tokio::net::TcpStream, String) {
+    support::raw::upgraded(server.addr, "/ws", extra_headers).await
 }
 
 async fn expect_close(server: &TestServer, bytes: Vec<u8>, expected: u16, case: &str) {

@@ -10,7 +10,7 @@ use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use skirmish_server::http;
 use skirmish_server::metrics::Metrics;
-use skirmish_server::server::accept_websocket;
+use skirmish_server::server::{accept_websocket, websocket_config};
 use skirmish_shared::codec::{decode_client, encode_server};
 use skirmish_shared::map::Map;
 use skirmish_shared::protocol::{
@@ -111,7 +111,7 @@ async fn serve(
         .await?;
         return Ok(());
     }
-    let Some(ws) = accept_websocket(stream, &request, leftover).await else {
+    let Some(ws) = accept_websocket(stream, &request, leftover, websocket_config()).await else {
         return Ok(());
     };
     let (mut sink, mut source) = ws.split();

@@ -1,6 +1,8 @@
 //! Starting and stopping a real server on 127.0.0.1:0 for integration tests.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use clap::Parser;
 use skirmish_server::metrics::Metrics;
 use skirmish_server::{Args, Server, ServerConfig};
