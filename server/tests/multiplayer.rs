@@ -426,3 +426,39 @@ async fn a_dropped_player_resumes_its_seat_and_a_spent_token_is_refused() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_second_connection_with_a_live_token_replaces_the_first() {
+    bounded(async {
+        let server = TestServer::start(&[]).await;
+        let mut first = GameClient::connect(&server.ws_url(), "twin")
+            .await
+            .expect("joins");
+        let id = first.welcome().player_id;
+        let token = first.welcome().resume_token;
+        first.next_snapshot().await.expect("snapshot");
+        let mut second = GameClient::connect_resuming(&server.ws_url(), "twin", Some(token))
+            .await
+            .expect("the live seat is taken over");
+        assert_eq!(second.welcome().player_id, id);
+        let closed = loop {
+            match first.next_message().await {
+                Ok(_) => continue,
+                Err(ClientError::Closed(frame)) => break frame,
+                Err(e) => panic!("expected a close, got {e}"),
+            }
+        };
+        assert_eq!(
+            closed.map(|f| u16::from(f.code)),
+            Some(close_code::REPLACED)
+        );
+        let snapshot = second
+            .next_snapshot()
+            .await
+            .expect("the new connection plays on");
+        assert_eq!(snapshot.baseline, None);
+        assert_eq!(server.metrics.connected_players.load(Relaxed), 1);
+        server.stop().await;
+    })
+    .await;
+}
