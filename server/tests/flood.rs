@@ -59,19 +59,10 @@ async fn a_flooder_is_closed_and_others_miss_no_snapshot() {
         }
         let (outcome, mut flooder) = flood.await.expect("flood task");
         let closed = match outcome {
-            Err(ClientError::Closed(frame)) => frame,
-            Err(_) | Ok(_) => loop {
-                match flooder.next_message().await {
-                    Ok(_) => continue,
-                    Err(ClientError::Closed(frame)) => break frame,
-                    Err(e) => panic!("expected a close, got {e}"),
-                }
-            },
+            Err(ClientError::Closed(frame)) => frame.map(|f| u16::from(f.code)),
+            Err(_) | Ok(_) => support::close_code_of(&mut flooder).await,
         };
-        assert_eq!(
-            closed.map(|f| u16::from(f.code)),
-            Some(close_code::POLICY_VIOLATION)
-        );
+        assert_eq!(closed, Some(close_code::POLICY_VIOLATION));
         assert!(server.metrics.rate_limited.load(Relaxed) > 0);
         server.stop().await;
     })

@@ -305,15 +305,8 @@ async fn malformed_messages_close_only_the_sender() {
             .expect("joins");
         // Truncated input frame (variant 1, then nothing).
         bad.send_raw(vec![1]).await.expect("send");
-        let closed = loop {
-            match bad.next_message().await {
-                Ok(_) => continue,
-                Err(ClientError::Closed(frame)) => break frame,
-                Err(e) => panic!("expected a close, got {e}"),
-            }
-        };
         assert_eq!(
-            closed.map(|f| u16::from(f.code)),
+            support::close_code_of(&mut bad).await,
             Some(close_code::INVALID_PAYLOAD)
         );
         // The good player keeps playing.
@@ -441,15 +434,8 @@ async fn a_second_connection_with_a_live_token_replaces_the_first() {
             .await
             .expect("the live seat is taken over");
         assert_eq!(second.welcome().player_id, id);
-        let closed = loop {
-            match first.next_message().await {
-                Ok(_) => continue,
-                Err(ClientError::Closed(frame)) => break frame,
-                Err(e) => panic!("expected a close, got {e}"),
-            }
-        };
         assert_eq!(
-            closed.map(|f| u16::from(f.code)),
+            support::close_code_of(&mut first).await,
             Some(close_code::REPLACED)
         );
         let snapshot = second

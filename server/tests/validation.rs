@@ -3,7 +3,7 @@
 
 mod support;
 
-use skirmish_server::client::{ClientError, GameClient};
+use skirmish_server::client::GameClient;
 use skirmish_shared::protocol::{close_code, ClientMsg, GameEvent, InputFrame, MAX_CHAT_CHARS};
 use std::sync::atomic::Ordering::Relaxed;
 use support::{bounded, TestServer};
@@ -53,15 +53,8 @@ async fn sequence_numbers_must_move_forward_without_jumping() {
         );
         assert_eq!(server.metrics.inputs_rejected.load(Relaxed), 2);
         send_seq(&mut client, 501 + 601).await; // a jump
-        let closed = loop {
-            match client.next_message().await {
-                Ok(_) => continue,
-                Err(ClientError::Closed(frame)) => break frame,
-                Err(e) => panic!("expected a close, got {e}"),
-            }
-        };
         assert_eq!(
-            closed.map(|f| u16::from(f.code)),
+            support::close_code_of(&mut client).await,
             Some(close_code::INVALID_PAYLOAD)
         );
         for _ in 0..5 {

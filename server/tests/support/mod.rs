@@ -86,3 +86,16 @@ pub async fn bounded<F: std::future::Future<Output = ()>>(body: F) {
         .await
         .expect("the test finished within its deadline");
 }
+
+/// Reads messages until the server closes the connection; returns the close code (`None` if it
+/// closed without a close frame).
+pub async fn close_code_of(client: &mut skirmish_server::client::GameClient) -> Option<u16> {
+    use skirmish_server::client::ClientError;
+    loop {
+        match client.next_message().await {
+            Ok(_) => continue,
+            Err(ClientError::Closed(frame)) => return frame.map(|f| u16::from(f.code)),
+            Err(e) => panic!("expected a close, got {e}"),
+        }
+    }
+}
