@@ -10,6 +10,7 @@ use skirmish_shared::protocol::{
 };
 use skirmish_shared::time::TickRate;
 use skirmish_shared::view::{ClientView, ViewError};
+use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -43,11 +44,13 @@ pub enum ClientError {
     Unexpected(&'static str),
 }
 
+/// The client's socket.
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
 /// A connected, welcomed player.
 pub struct GameClient {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    ws: Ws,
     welcome: Welcome,
-    params: MoveParams,
     view: ClientView,
     next_seq: u32,
     events: Vec<GameEvent>,
@@ -78,28 +81,21 @@ impl GameClient {
         });
         ws.send(Message::Binary(encode_client(&hello).into()))
             .await?;
-        let mut client = GameClient {
-            ws,
-            welcome: placeholder_welcome(),
-            params: MoveParams::new(TickRate::new(60).unwrap_or_else(|| unreachable!())),
-            view: ClientView::new(
-                std::sync::Arc::new(placeholder_welcome().map),
-                MoveParams::new(TickRate::new(60).unwrap_or_else(|| unreachable!())),
-            ),
-            next_seq: 1,
-            events: Vec::new(),
-            bytes_received: 0,
-        };
-        match client.next_message().await? {
+        let mut bytes_received = 0;
+        match read_server_msg(&mut ws, &mut bytes_received).await? {
             ServerMsg::Welcome(welcome) => {
                 let rate = TickRate::new(welcome.tick_rate)
                     .ok_or(ClientError::Unexpected("tick rate out of range"))?;
-                client.params = MoveParams::new(rate);
-                client.view =
-                    ClientView::new(std::sync::Arc::new(welcome.map.clone()), client.params)
-                        .with_viewer(welcome.player_id, welcome.view_radius);
-                client.welcome = *welcome;
-                Ok(client)
+                let view = ClientView::new(Arc::new(welcome.map.clone()), MoveParams::new(rate))
+                    .with_viewer(welcome.player_id, welcome.view_radius);
+                Ok(GameClient {
+                    ws,
+                    welcome: *welcome,
+                    view,
+                    next_seq: 1,
+                    events: Vec::new(),
+                    bytes_received,
+                })
             }
             ServerMsg::Refused { reason, detail } => Err(ClientError::Refused { reason, detail }),
             _ => Err(ClientError::Unexpected("expected Welcome")),
@@ -113,7 +109,7 @@ impl GameClient {
 
     /// Movement distances at the room's tick rate.
     pub fn params(&self) -> &MoveParams {
-        &self.params
+        self.view.params()
     }
 
     /// What the client sees, as of the last snapshot.
@@ -168,19 +164,7 @@ impl GameClient {
 
     /// The next message from the server, decoded.
     pub async fn next_message(&mut self) -> Result<ServerMsg, ClientError> {
-        loop {
-            match self.ws.next().await {
-                Some(Ok(Message::Binary(bytes))) => {
-                    self.bytes_received += bytes.len() as u64;
-                    return Ok(decode_server(&bytes)?);
-                }
-                Some(Ok(Message::Close(frame))) => return Err(ClientError::Closed(frame)),
-                Some(Ok(Message::Text(_))) => return Err(ClientError::Unexpected("text message")),
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Err(e.into()),
-                None => return Err(ClientError::Closed(None)),
-            }
-        }
+        read_server_msg(&mut self.ws, &mut self.bytes_received).await
     }
 
     /// The next snapshot, applied to the view (its events are appended to [`GameClient::events`]).
@@ -201,18 +185,19 @@ impl GameClient {
     }
 }
 
-/// A stand-in until the real `Welcome` arrives (never exposed).
-fn placeholder_welcome() -> Welcome {
-    use skirmish_shared::protocol::{EntityId, RoomId};
-    let map = skirmish_shared::map::Map::parse("S")
-        .unwrap_or_else(|_| unreachable!("a one-tile map is valid"));
-    Welcome {
-        player_id: EntityId(0),
-        room: RoomId(0),
-        tick_rate: 60,
-        snapshot_rate: 30,
-        view_radius: 0,
-        map,
-        resume_token: ResumeToken([0; 16]),
+/// Reads the next server message (skipping control frames), counting its payload bytes.
+async fn read_server_msg(ws: &mut Ws, bytes_received: &mut u64) -> Result<ServerMsg, ClientError> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Binary(bytes))) => {
+                *bytes_received += bytes.len() as u64;
+                return Ok(decode_server(&bytes)?);
+            }
+            Some(Ok(Message::Close(frame))) => return Err(ClientError::Closed(frame)),
+            Some(Ok(Message::Text(_))) => return Err(ClientError::Unexpected("text message")),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err(ClientError::Closed(None)),
+        }
     }
 }
