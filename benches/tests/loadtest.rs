@@ -126,3 +126,62 @@ async fn bots_play_and_the_report_holds_every_field() {
     .await
     .expect("within 90 s");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_mode_churns_sends_malformed_traffic_and_accounts_for_every_close() {
+    tokio::time::timeout(Duration::from_secs(90), async {
+        let (url, stop, task) = start_server().await;
+        let args = Args::parse_from([
+            "skirmish-loadtest",
+            "--url",
+            url.as_str(),
+            "--bots",
+            "10",
+            "--duration",
+            "5",
+            "--ramp",
+            "0.5",
+            // 10 bots, 240 % a minute: a player leaves every 2.5 s.
+            "--churn-per-min",
+            "240",
+            // About 3 of a bot's 32 messages a second: most bots are closed and rejoin in the window.
+            "--malformed-percent",
+            "10",
+            "--max-unexpected-closes",
+            "0",
+            "--min-tick-ratio",
+            "0.5",
+            "--max-rss-slope-mb-per-min",
+            "1000",
+            "--quiet",
+        ]);
+        let report = loadtest::run(&args).await.expect("the run completes");
+        let soak = report.game.soak.as_ref().expect("soak figures");
+        assert!(soak.churned >= 1, "{soak:?}");
+        assert!(soak.malformed_total > 20, "{soak:?}");
+        // Every fatal kind was answered with its close code, none another way, none left open.
+        assert!(soak.malformed_closed_as_expected > 0, "{soak:?}");
+        assert_eq!(soak.malformed_wrong_close, 0, "{soak:?}");
+        assert_eq!(soak.malformed_not_closed, 0, "{soak:?}");
+        // The closed bots came back: more joins than bots.
+        assert!(soak.joins > 10, "{soak:?}");
+        // Nothing a peer sent hurt anyone else: no unexplained disconnects.
+        assert_eq!(report.game.disconnects, 0);
+        assert!(soak.tick_ratio > 0.5 && soak.tick_ratio < 1.1, "{soak:?}");
+        assert!(soak.rss_start_mb > 0.0 && soak.rss_max_mb >= soak.rss_end_mb);
+        assert_eq!(soak.server_panics, 0.0);
+        assert_eq!(report.game.series.len(), 5);
+        assert!(report.game.series.iter().all(|s| s.rooms == 1.0));
+        assert!(
+            report.budget_failures.is_empty(),
+            "{:?}",
+            report.budget_failures
+        );
+        let json: serde_json::Value = serde_json::to_value(&report).expect("serializes");
+        assert!(json["soak"]["malformed_sent"]["Garbage"].is_u64());
+        let _ = stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    })
+    .await
+    .expect("within 90 s");
+}

@@ -6,6 +6,7 @@ use skirmish_server::{Args, Server, ServerConfig};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    skirmish_server::metrics::install_panic_counter();
     let args = Args::parse();
     let config = ServerConfig::from_args(&args).context("invalid configuration")?;
     let server = Server::bind(config.clone())

@@ -14,6 +14,24 @@ const TICK_BUCKETS: [f64; 18] = [
     0.016, 0.025, 0.033, 0.05, 0.1, 0.25,
 ];
 
+/// Panics in this process since [`install_panic_counter`] (process-wide, as panic hooks are).
+static PANICS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts every panic in the process into `skirmish_panics_total`, then runs the hook that was there
+/// before (which prints the message). A panic is a bug: soak runs require this counter to stay 0.
+pub fn install_panic_counter() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICS.fetch_add(1, Relaxed);
+        previous(info);
+    }));
+}
+
+/// Panics counted so far.
+pub fn panics() -> u64 {
+    PANICS.load(Relaxed)
+}
+
 /// Counters shared by every part of the server.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -189,6 +207,12 @@ impl Metrics {
         for (name, help, value) in counters {
             counter(&mut out, name, help, value.load(Relaxed));
         }
+        counter(
+            &mut out,
+            "skirmish_panics_total",
+            "Panics in the server process (any is a bug).",
+            panics(),
+        );
         if let Some(cpu) = process_cpu_seconds() {
             let _ = writeln!(
                 out,

@@ -322,19 +322,8 @@ async fn malformed_messages_close_only_the_sender() {
 #[tokio::test]
 async fn http_routes_serve_health_metrics_and_the_page() {
     bounded(async {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let server = TestServer::start(&[]).await;
-        let get = |path: &'static str| {
-            let addr = server.addr;
-            async move {
-                let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-                let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n");
-                stream.write_all(request.as_bytes()).await.expect("write");
-                let mut response = String::new();
-                stream.read_to_string(&mut response).await.expect("read");
-                response
-            }
-        };
+        let get = |path: &'static str| server.get(path);
         let health = get("/healthz").await;
         assert!(health.starts_with("HTTP/1.1 200"), "{health}");
         let page = get("/").await;

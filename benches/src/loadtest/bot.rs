@@ -1,17 +1,18 @@
 //! One load-test bot: a real WebSocket, the real protocol, scripted play, and a link conditioner.
 
+use super::malformed::Kind;
 use super::stats::{BotStats, Totals};
 use crate::scenario::Dice;
 use futures_util::{SinkExt, StreamExt};
 use skirmish_shared::codec::{decode_server, encode_client};
 use skirmish_shared::protocol::{
-    buttons, ClientMsg, Hello, InputFrame, ServerMsg, PROTOCOL_VERSION,
+    buttons, ClientMsg, EntityId, Hello, InputFrame, ResumeToken, ServerMsg, PROTOCOL_VERSION,
 };
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::time::{sleep_until, Instant};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
@@ -47,6 +48,8 @@ pub struct BotPlan {
     pub latency_ms: u64,
     /// Added one-way jitter (uniform 0..jitter), ms.
     pub jitter_ms: u64,
+    /// Percent of sent messages replaced by a malformed one (see [`Kind`]).
+    pub malformed_percent: f64,
 }
 
 /// A queue that releases messages after the conditioner's delay, never reordering them (TCP is
@@ -167,14 +170,84 @@ impl Script {
     }
 }
 
-/// Runs one bot until `stop` turns true. Counts into `stats` and `totals`.
-pub async fn run(
-    index: usize,
-    plan: Arc<BotPlan>,
-    stats: Arc<BotStats>,
-    totals: Arc<Totals>,
-    mut stop: watch::Receiver<bool>,
-) {
+/// A seat a bot can take back: its resume token and its entity.
+pub type Seat = (ResumeToken, EntityId);
+
+/// What ended one connection of a bot.
+#[derive(Debug)]
+pub enum Exit {
+    /// The run is over.
+    Stopped,
+    /// Left on the churn signal; `resume` is the seat to take back when the bot chose to.
+    Churned {
+        /// The seat to resume, if any.
+        resume: Option<Seat>,
+    },
+    /// The server closed the connection after a malformed message (with the right code or not; see
+    /// the totals).
+    Kicked,
+    /// Lost without cause, refused, or never joined.
+    Lost,
+}
+
+/// How a churned bot leaves.
+#[derive(Debug, Clone, Copy)]
+enum Leave {
+    /// A close handshake; a new player takes the slot.
+    Clean,
+    /// The TCP connection just goes away; a new player takes the slot (the old seat expires).
+    Vanish,
+    /// The TCP connection goes away and the same player comes back with its resume token.
+    VanishAndResume,
+}
+
+/// Seconds a fatal malformed message may go unanswered before it counts as not closed.
+const KICK_DEADLINE: Duration = Duration::from_secs(3);
+
+/// Counts a bot as live from its Welcome until it is dropped.
+struct Live<'a>(&'a Totals, bool);
+
+impl Live<'_> {
+    fn arm(&mut self) {
+        if !self.1 {
+            self.1 = true;
+            self.0.live.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+impl Drop for Live<'_> {
+    fn drop(&mut self) {
+        if self.1 {
+            self.0.live.fetch_sub(1, Relaxed);
+        }
+    }
+}
+
+/// What a bot needs besides the shared plan and counters.
+pub struct BotRun {
+    /// Unique over the run (names and dice seeds come from it).
+    pub index: usize,
+    /// The bot's slot's counters.
+    pub stats: Arc<BotStats>,
+    /// Turns true when the run ends.
+    pub stop: watch::Receiver<bool>,
+    /// Notified when this slot's player should leave (churn).
+    pub leave: Arc<Notify>,
+    /// A seat to resume instead of joining as a new player.
+    pub resume: Option<Seat>,
+}
+
+/// Runs one bot connection until `stop` turns true, the bot leaves, or the connection ends. Counts
+/// into `run.stats` and `totals`.
+pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
+    let BotRun {
+        index,
+        stats,
+        mut stop,
+        leave,
+        resume,
+    } = run;
     let mut dice = Dice::new(0x5EED ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     // Small buffers: thousands of bots share one process (tungstenite's default is 128 KiB each).
     let config = WebSocketConfig::default()
@@ -182,13 +255,13 @@ pub async fn run(
         .write_buffer_size(0);
     let connected = tokio::select! {
         c = tokio_tungstenite::connect_async_with_config(plan.url.as_str(), Some(config), true) => c,
-        _ = stop.changed() => return,
+        _ = stop.changed() => return Exit::Stopped,
     };
     let mut ws = match connected {
         Ok((ws, _)) => ws,
         Err(_) => {
             totals.errors.fetch_add(1, Relaxed);
-            return;
+            return Exit::Lost;
         }
     };
     if let tokio_tungstenite::MaybeTlsStream::Plain(tcp) = ws.get_ref() {
@@ -197,7 +270,7 @@ pub async fn run(
     let hello = ClientMsg::Hello(Hello {
         protocol_version: PROTOCOL_VERSION,
         name: format!("bot{index}"),
-        resume_token: None,
+        resume_token: resume.map(|(token, _)| token),
     });
     if ws
         .send(Message::Binary(encode_client(&hello).into()))
@@ -205,11 +278,12 @@ pub async fn run(
         .is_err()
     {
         totals.errors.fetch_add(1, Relaxed);
-        return;
+        return Exit::Lost;
     }
     let started = Instant::now();
+    let mut live = Live(&totals, false);
     let mut script = Script::new(plan.scenario, &mut dice);
-    let mut outgoing: DelayLine<Vec<u8>> = DelayLine::new(plan.latency_ms, plan.jitter_ms);
+    let mut outgoing: DelayLine<Message> = DelayLine::new(plan.latency_ms, plan.jitter_ms);
     let mut incoming: DelayLine<(Vec<u8>, Instant)> =
         DelayLine::new(plan.latency_ms, plan.jitter_ms);
     let period = Duration::from_secs_f64(1.0 / f64::from(plan.input_hz.max(1)));
@@ -217,13 +291,18 @@ pub async fn run(
     let mut next_input =
         Instant::now() + Duration::from_micros(dice.roll(period.as_micros() as u64));
     let mut next_ping = Instant::now() + Duration::from_millis(dice.roll(1_000));
-    let mut welcomed = false;
+    let mut seat: Option<Seat> = None;
+    // A fatal malformed message sent and the close code it must bring, with when it was sent.
+    let mut kick: Option<(Kind, u16, Instant)> = None;
+    // Malformed messages per million sent.
+    let malformed_ppm = (plan.malformed_percent * 10_000.0).round() as u64;
     loop {
         let wake = [
             Some(next_input),
             Some(next_ping),
             outgoing.next_due(),
             incoming.next_due(),
+            kick.map(|(_, _, sent)| sent + KICK_DEADLINE),
         ]
         .into_iter()
         .flatten()
@@ -231,23 +310,22 @@ pub async fn run(
         .unwrap_or(next_input);
         tokio::select! {
             _ = stop.changed() => break,
+            _ = leave.notified(), if seat.is_some() && kick.is_none() => {
+                return depart(ws, seat, &mut dice).await;
+            }
             message = ws.next() => {
                 let bytes = match message {
                     Some(Ok(Message::Binary(bytes))) => bytes,
-                    Some(Ok(Message::Close(_))) | None => {
-                        totals.disconnects.fetch_add(1, Relaxed);
-                        return;
+                    Some(Ok(Message::Close(frame))) => {
+                        return closed(frame.map(|f| u16::from(f.code)), kick, &totals);
                     }
+                    None | Some(Err(_)) => return closed(None, kick, &totals),
                     Some(Ok(_)) => continue,
-                    Some(Err(_)) => {
-                        totals.disconnects.fetch_add(1, Relaxed);
-                        return;
-                    }
                 };
                 stats.bytes_down.fetch_add(bytes.len() as u64, Relaxed);
                 totals.bytes_down.fetch_add(bytes.len() as u64, Relaxed);
                 if incoming.is_immediate() {
-                    welcomed |= handle(&bytes, Instant::now(), started, &stats, &totals);
+                    welcome(handle(&bytes, Instant::now(), started, &stats, &totals), resume, &mut seat, &mut live, &totals);
                 } else {
                     incoming.push((bytes.to_vec(), Instant::now()), &mut dice);
                 }
@@ -256,64 +334,157 @@ pub async fn run(
         }
         let now = Instant::now();
         while let Some((bytes, _arrived)) = incoming.pop_due(now) {
-            welcomed |= handle(&bytes, now, started, &stats, &totals);
+            let welcomed = handle(&bytes, now, started, &stats, &totals);
+            welcome(welcomed, resume, &mut seat, &mut live, &totals);
         }
-        if !welcomed {
+        if let Some((kind, _, sent)) = kick {
+            if now >= sent + KICK_DEADLINE {
+                totals.malformed_not_closed.fetch_add(1, Relaxed);
+                eprintln!("bot{index}: {kind:?} was not closed within {KICK_DEADLINE:?}");
+                return Exit::Lost;
+            }
+        }
+        let mut due: Vec<ClientMsg> = Vec::new();
+        if seat.is_none() || kick.is_some() {
             next_input = now + period;
-            continue;
-        }
-        if now >= next_input {
+        } else if now >= next_input {
             next_input += period;
             if next_input < now {
                 next_input = now + period;
             }
-            let input = ClientMsg::Input(script.input(&mut dice));
-            outgoing.push(encode_client(&input), &mut dice);
+            due.push(ClientMsg::Input(script.input(&mut dice)));
             if let Some(text) = script.chat(&mut dice) {
-                outgoing.push(encode_client(&ClientMsg::Chat { text }), &mut dice);
+                due.push(ClientMsg::Chat { text });
             }
         }
-        if now >= next_ping {
+        if now >= next_ping && kick.is_none() {
             next_ping = now + Duration::from_secs(1);
             // Microseconds since the bot started (wraps after 71 minutes; RTTs are far shorter).
             let nonce = (now - started).as_micros() as u32;
-            outgoing.push(encode_client(&ClientMsg::Ping { nonce }), &mut dice);
+            due.push(ClientMsg::Ping { nonce });
         }
-        while let Some(bytes) = outgoing.pop_due(Instant::now()) {
-            stats.bytes_up.fetch_add(bytes.len() as u64, Relaxed);
-            totals.bytes_up.fetch_add(bytes.len() as u64, Relaxed);
-            if ws.feed(Message::Binary(bytes.into())).await.is_err() {
-                totals.disconnects.fetch_add(1, Relaxed);
-                return;
+        for message in due {
+            if kick.is_some() {
+                break; // nothing after a fatal message, so its close is its own
+            }
+            // Only once an input is through, so the sequence rules have something to hold to.
+            if script.seq > 1 && malformed_ppm > 0 && dice.roll(1_000_000) < malformed_ppm {
+                let kind = Kind::draw(&mut dice);
+                totals.malformed_sent[kind as usize].fetch_add(1, Relaxed);
+                outgoing.push(kind.message(script.seq, &mut dice), &mut dice);
+                kick = kind.expected_close().map(|code| (kind, code, now));
+            } else {
+                outgoing.push(binary(&message), &mut dice);
+            }
+        }
+        while let Some(message) = outgoing.pop_due(Instant::now()) {
+            stats.bytes_up.fetch_add(message.len() as u64, Relaxed);
+            totals.bytes_up.fetch_add(message.len() as u64, Relaxed);
+            totals.messages_up.fetch_add(1, Relaxed);
+            if ws.feed(message).await.is_err() {
+                return closed(None, kick, &totals);
             }
         }
         if ws.flush().await.is_err() {
-            totals.disconnects.fetch_add(1, Relaxed);
-            return;
+            return closed(None, kick, &totals);
         }
     }
     let _ = ws.close(None).await;
+    Exit::Stopped
 }
 
-/// Handles one server message; returns whether it was the `Welcome`.
-fn handle(bytes: &[u8], now: Instant, started: Instant, stats: &BotStats, totals: &Totals) -> bool {
+/// A client message as a binary frame.
+fn binary(message: &ClientMsg) -> Message {
+    Message::Binary(encode_client(message).into())
+}
+
+/// Records a Welcome (if `welcomed` is one): the bot is live and holds a seat.
+fn welcome(
+    welcomed: Option<Seat>,
+    resume: Option<Seat>,
+    seat: &mut Option<Seat>,
+    live: &mut Live<'_>,
+    totals: &Totals,
+) {
+    let Some(new) = welcomed else { return };
+    if let Some((_, old)) = resume {
+        let counter = if new.1 == old {
+            &totals.resumed
+        } else {
+            &totals.resume_lost
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+    *seat = Some(new);
+    live.arm();
+}
+
+/// Accounts for a connection the server ended (with `code` when it sent a close frame).
+fn closed(code: Option<u16>, kick: Option<(Kind, u16, Instant)>, totals: &Totals) -> Exit {
+    match kick {
+        Some((_, expected, _)) if code == Some(expected) => {
+            totals.malformed_closed.fetch_add(1, Relaxed);
+            Exit::Kicked
+        }
+        Some((kind, expected, _)) => {
+            totals.malformed_wrong_close.fetch_add(1, Relaxed);
+            eprintln!("{kind:?}: expected close {expected}, got {code:?}");
+            Exit::Kicked
+        }
+        None => {
+            totals.disconnects.fetch_add(1, Relaxed);
+            Exit::Lost
+        }
+    }
+}
+
+/// Leaves on the churn signal, one of three ways.
+async fn depart(mut ws: BotSocket, seat: Option<Seat>, dice: &mut Dice) -> Exit {
+    let leave = [Leave::Clean, Leave::Vanish, Leave::VanishAndResume][dice.roll(3) as usize];
+    match leave {
+        Leave::Clean => {
+            let _ = ws.close(None).await;
+            // Wait (briefly) for the server's side of the handshake.
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while let Some(Ok(_)) = ws.next().await {}
+            })
+            .await;
+            Exit::Churned { resume: None }
+        }
+        Leave::Vanish => Exit::Churned { resume: None },
+        Leave::VanishAndResume => Exit::Churned { resume: seat },
+    }
+}
+
+/// The bot's socket.
+type BotSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Handles one server message; returns the seat when it was the `Welcome`.
+fn handle(
+    bytes: &[u8],
+    now: Instant,
+    started: Instant,
+    stats: &BotStats,
+    totals: &Totals,
+) -> Option<Seat> {
     if bytes.first() == Some(&SNAPSHOT_TAG)
         && stats.snapshots.load(Relaxed) % FULL_DECODE_EVERY != 0
     {
         stats.snapshots.fetch_add(1, Relaxed);
         totals.snapshots.fetch_add(1, Relaxed);
-        return false;
+        return None;
     }
     match decode_server(bytes) {
         Ok(ServerMsg::Snapshot(_)) => {
             stats.snapshots.fetch_add(1, Relaxed);
             totals.snapshots.fetch_add(1, Relaxed);
-            false
+            None
         }
         Ok(ServerMsg::Pong { nonce, .. }) => {
             let sent_us = (now - started).as_micros() as u32;
             totals.record_rtt(f64::from(sent_us.wrapping_sub(nonce)) / 1e3);
-            false
+            None
         }
         Ok(ServerMsg::Welcome(welcome)) => {
             stats.connected.store(true, Relaxed);
@@ -321,11 +492,12 @@ fn handle(bytes: &[u8], now: Instant, started: Instant, stats: &BotStats, totals
             totals
                 .snapshot_hz
                 .store(u64::from(welcome.snapshot_rate), Relaxed);
-            true
+            totals.tick_hz.store(u64::from(welcome.tick_rate), Relaxed);
+            Some((welcome.resume_token, welcome.player_id))
         }
         Ok(ServerMsg::Refused { .. }) | Err(_) => {
             totals.errors.fetch_add(1, Relaxed);
-            false
+            None
         }
     }
 }

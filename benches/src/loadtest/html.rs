@@ -120,46 +120,58 @@ pub fn render(report: &Report) -> String {
         page.push_str(&summary_rows("transport floor", floor));
     }
     page.push_str("</table>");
+    if let Some(soak) = &report.game.soak {
+        let _ = write!(page, "<p><b>Soak</b>: {}</p>", escape(&soak.summary()));
+    }
     if let Some(ratio) = report.cpu_per_snapshot_vs_floor {
         let _ = write!(page, "<p>Server CPU per delivered snapshot: <b>{ratio:.2}×</b> the bare transport floor.</p>");
     }
-    let samples = &report.game.series;
-    page.push_str(&chart(
-        "Snapshots per bot per second",
-        "snapshots/s",
-        samples,
-        &[("per bot", "#0969da", |s| s.snapshots_per_bot)],
-    ));
-    page.push_str(&chart(
-        "Bytes down per bot per second",
-        "bytes/s",
-        samples,
-        &[("per bot", "#8250df", |s| s.bytes_down_per_bot)],
-    ));
-    page.push_str(&chart(
-        "Round-trip time",
-        "ms",
-        samples,
-        &[
-            ("p50", "#1a7f37", |s| s.rtt_p50_ms),
-            ("p99", "#bf8700", |s| s.rtt_p99_ms),
-        ],
-    ));
-    page.push_str(&chart(
-        "Server tick time",
-        "ms",
-        samples,
-        &[
-            ("p50", "#0969da", |s| s.tick_p50_ms),
-            ("p99", "#cf222e", |s| s.tick_p99_ms),
-        ],
-    ));
-    page.push_str(&chart(
-        "Server ticks per second",
-        "ticks/s",
-        samples,
-        &[("ticks/s", "#57606a", |s| s.ticks_per_s)],
-    ));
+    let charts: [(&str, &str, &[Line<'_>]); 7] = [
+        (
+            "Snapshots per bot per second",
+            "snapshots/s",
+            &[("per bot", "#0969da", |s| s.snapshots_per_bot)],
+        ),
+        (
+            "Bytes down per bot per second",
+            "bytes/s",
+            &[("per bot", "#8250df", |s| s.bytes_down_per_bot)],
+        ),
+        (
+            "Round-trip time",
+            "ms",
+            &[
+                ("p50", "#1a7f37", |s| s.rtt_p50_ms),
+                ("p99", "#bf8700", |s| s.rtt_p99_ms),
+            ],
+        ),
+        (
+            "Server tick time",
+            "ms",
+            &[
+                ("p50", "#0969da", |s| s.tick_p50_ms),
+                ("p99", "#cf222e", |s| s.tick_p99_ms),
+            ],
+        ),
+        (
+            "Server ticks per second",
+            "ticks/s",
+            &[("ticks/s", "#57606a", |s| s.ticks_per_s)],
+        ),
+        (
+            "Server resident memory",
+            "MB",
+            &[("RSS", "#953800", |s| s.rss_mb)],
+        ),
+        (
+            "Bots joined",
+            "bots",
+            &[("joined", "#1a7f37", |s| s.live_bots)],
+        ),
+    ];
+    for (title, unit, lines) in charts {
+        page.push_str(&chart(title, unit, &report.game.series, lines));
+    }
     page.push_str("</body></html>\n");
     page
 }

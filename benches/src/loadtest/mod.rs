@@ -4,13 +4,16 @@
 
 pub mod bot;
 pub mod html;
+pub mod malformed;
 pub mod report;
 pub mod stats;
 
 use crate::metrics_scrape::scrape;
-use bot::{BotPlan, Scenario};
+use bot::{BotPlan, BotRun, Exit, Scenario};
+use malformed::Kind;
 use report::{
-    histogram_quantile_ms, tick_histogram, PerBot, PhaseReport, Report, Rtt, Sample, ServerFigures,
+    histogram_quantile_ms, slope, tick_histogram, PerBot, PhaseReport, Report, Rtt, Sample,
+    ServerFigures, SoakFigures,
 };
 use stats::{quantile, BotStats, Totals};
 use std::collections::HashMap;
@@ -20,7 +23,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncBufReadExt;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 /// Flags of `skirmish-loadtest`.
@@ -76,9 +79,38 @@ pub struct Args {
     /// The `skirmish-floor` binary (default: beside this executable).
     #[arg(long)]
     pub floor_bin: Option<PathBuf>,
+    /// Soak: percent of the bots that leave per minute during the window, each replaced at once (a
+    /// third close cleanly, a third vanish, a third vanish and resume their seat with its token).
+    /// Bots the server closes also reconnect when this or --malformed-percent is set.
+    #[arg(long, default_value_t = 0.0)]
+    pub churn_per_min: f64,
+    /// Soak: percent of sent messages replaced by a malformed one (garbage, truncated, out of range,
+    /// sequence jump or going back, text frame, oversized, second Hello, over-long or empty chat).
+    /// Each must get the close code it calls for, or be rejected with the connection kept.
+    #[arg(long, default_value_t = 0.0)]
+    pub malformed_percent: f64,
+    /// Exit 1 if the server's RSS grows faster than this over the window, MB per minute
+    /// (least squares over the per-second samples).
+    #[arg(long)]
+    pub max_rss_slope_mb_per_min: Option<f64>,
+    /// Exit 1 if the server runs fewer than this fraction of the ticks due (rooms x tick rate), e.g.
+    /// 0.995.
+    #[arg(long)]
+    pub min_tick_ratio: Option<f64>,
+    /// Exit 1 if more than this many connections end unexplained: lost with no malformed message to
+    /// cause it, or a malformed message answered with the wrong close code or none.
+    #[arg(long)]
+    pub max_unexpected_closes: Option<u64>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+impl Args {
+    /// Whether bots churn or send malformed traffic (and so reconnect when closed).
+    fn soak(&self) -> bool {
+        self.churn_per_min > 0.0 || self.malformed_percent > 0.0
+    }
 }
 
 /// The `/metrics` address (host:port) of a ws:// URL.
@@ -119,6 +151,34 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             budget_failures.push(format!("delivery {:.4} < {min}", game.delivery));
         }
     }
+    if let Some(soak) = &game.soak {
+        if soak.server_panics > 0.0 {
+            budget_failures.push(format!("the server panicked {} times", soak.server_panics));
+        }
+        if let Some(max) = args.max_rss_slope_mb_per_min {
+            if soak.rss_slope_mb_per_min > max {
+                budget_failures.push(format!(
+                    "RSS slope {:.3} MB/min > {max}",
+                    soak.rss_slope_mb_per_min
+                ));
+            }
+        }
+        if let Some(min) = args.min_tick_ratio {
+            if soak.tick_ratio < min {
+                budget_failures.push(format!("tick ratio {:.5} < {min}", soak.tick_ratio));
+            }
+        }
+    }
+    if let Some(max) = args.max_unexpected_closes {
+        let unexpected = game.disconnects
+            + game
+                .soak
+                .as_ref()
+                .map_or(0, |s| s.malformed_wrong_close + s.malformed_not_closed);
+        if unexpected > max {
+            budget_failures.push(format!("{unexpected} unexpected closes > {max}"));
+        }
+    }
     let settings: HashMap<String, String> = [
         ("url", args.url.clone()),
         ("bots", args.bots.to_string()),
@@ -128,6 +188,8 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         ("ramp_s", args.ramp.to_string()),
         ("latency_ms", args.latency_ms.to_string()),
         ("jitter_ms", args.jitter_ms.to_string()),
+        ("churn_per_min", args.churn_per_min.to_string()),
+        ("malformed_percent", args.malformed_percent.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -192,24 +254,31 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         input_hz: args.input_hz,
         latency_ms: args.latency_ms,
         jitter_ms: args.jitter_ms,
+        malformed_percent: args.malformed_percent,
     });
     let totals = Arc::new(Totals::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let bots: Vec<Arc<BotStats>> = (0..args.bots)
         .map(|_| Arc::new(BotStats::default()))
         .collect();
+    let leaves: Vec<Arc<Notify>> = (0..args.bots).map(|_| Arc::new(Notify::new())).collect();
     let mut tasks = Vec::with_capacity(args.bots);
     let ramp_start = Instant::now();
     let ramp = Duration::from_secs_f64(args.ramp.max(0.0));
     for (i, stats) in bots.iter().enumerate() {
         let at = ramp_start + ramp.mul_f64(i as f64 / args.bots.max(1) as f64);
         tokio::time::sleep_until(at).await;
-        tasks.push(tokio::spawn(bot::run(
-            i,
+        tasks.push(tokio::spawn(slot(
+            Slot {
+                first: i,
+                stride: args.bots,
+                reconnect: args.soak(),
+                stats: stats.clone(),
+                stop: stop_rx.clone(),
+                leave: leaves[i].clone(),
+            },
             plan.clone(),
-            stats.clone(),
             totals.clone(),
-            stop_rx.clone(),
         )));
         if !args.quiet && i % 100 == 99 {
             eprint!(
@@ -232,6 +301,15 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     let flow_start = totals.flow();
     let _ = totals.take_rtts();
     let window_start = Instant::now();
+    let churn = (args.churn_per_min > 0.0).then(|| {
+        tokio::spawn(churn_bots(
+            leaves.clone(),
+            args.churn_per_min,
+            stop_rx.clone(),
+        ))
+    });
+    let soak_start = soak_counts(&totals);
+    let live_at_start = totals.live.load(Relaxed) as f64;
     let mut previous = first.clone();
     let mut previous_flow = flow_start;
     let mut series = Vec::new();
@@ -257,6 +335,13 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
             tick_p50_ms: histogram_quantile_ms(&bounds, &counts, 0.5),
             tick_p99_ms: histogram_quantile_ms(&bounds, &counts, 0.99),
             ticks_per_s: delta("skirmish_ticks_total"),
+            rss_mb: now
+                .get("process_resident_memory_bytes")
+                .copied()
+                .unwrap_or(0.0)
+                / 1e6,
+            live_bots: totals.live.load(Relaxed) as f64,
+            rooms: now.get("skirmish_rooms").copied().unwrap_or(0.0),
         };
         if !args.quiet {
             let done = (second * 20 / seconds) as usize;
@@ -264,7 +349,7 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
                 "\r[{label}] [{}{}] {second}/{seconds} s | bots {}/{} | {:.1} snap/s/bot | {:.0} B/s/bot | tick p99 {:.2} ms | {:.0} ticks/s   ",
                 "#".repeat(done),
                 ".".repeat(20 - done),
-                totals.connected.load(Relaxed) - totals.disconnects.load(Relaxed).min(totals.connected.load(Relaxed)),
+                totals.live.load(Relaxed),
                 args.bots,
                 sample.snapshots_per_bot,
                 sample.bytes_down_per_bot,
@@ -286,6 +371,9 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         .map(|(b, start)| (b.snapshots.load(Relaxed) - start) as f64 / elapsed)
         .collect();
     let _ = stop_tx.send(true);
+    if let Some(churn) = churn {
+        let _ = churn.await;
+    }
     for task in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
@@ -300,6 +388,35 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     };
     let (bounds, counts) = tick_histogram(&first, &last);
     let cpu = delta("process_cpu_seconds_total") / elapsed;
+    let tick_hz = totals.tick_hz.load(Relaxed) as f64;
+    let soak = args.soak().then(|| {
+        soak_figures(
+            &totals,
+            &soak_start,
+            &series,
+            &last,
+            delta("skirmish_ticks_total"),
+            tick_hz,
+        )
+    });
+    // With churn, a slot's counters span several players and their reconnect gaps: delivery is
+    // snapshots over the bot-seconds actually joined.
+    // (The trapezoid rule over the per-second counts of joined bots.)
+    let live_seconds: f64 = series
+        .iter()
+        .scan(live_at_start, |before, s| {
+            let mean = (*before + s.live_bots) / 2.0;
+            *before = s.live_bots;
+            Some(mean)
+        })
+        .sum();
+    let delivery = if hz <= 0.0 {
+        0.0
+    } else if args.soak() {
+        snapshots / (live_seconds.max(1.0) * hz)
+    } else {
+        mean / hz
+    };
     Ok(PhaseReport {
         bots_requested: args.bots,
         bots_connected: totals.connected.load(Relaxed),
@@ -310,7 +427,7 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
             p1: quantile(&mut per_bot, 0.01),
             min: quantile(&mut per_bot, 0.0),
         },
-        delivery: if hz > 0.0 { mean / hz } else { 0.0 },
+        delivery,
         bytes_down_per_bot_per_s: (flow_end.1 - flow_start.1) as f64 / elapsed / connected,
         bytes_up_per_bot_per_s: (flow_end.2 - flow_start.2) as f64 / elapsed / connected,
         bytes_per_snapshot: (flow_end.1 - flow_start.1) as f64 / snapshots.max(1.0),
@@ -339,7 +456,177 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
             },
         },
         series,
+        soak,
     })
+}
+
+/// One bot slot: a bot, and (in soak runs) the players that take its place.
+struct Slot {
+    /// The first bot's index; later ones add `stride` each time.
+    first: usize,
+    stride: usize,
+    /// Whether a bot that is closed or leaves is replaced.
+    reconnect: bool,
+    stats: Arc<BotStats>,
+    stop: watch::Receiver<bool>,
+    leave: Arc<Notify>,
+}
+
+/// Runs a slot's bots one after another until the run stops.
+async fn slot(slot: Slot, plan: Arc<BotPlan>, totals: Arc<Totals>) {
+    let mut resume = None;
+    for generation in 0.. {
+        let index = slot.first + generation * slot.stride;
+        let exit = bot::run(
+            plan.clone(),
+            totals.clone(),
+            BotRun {
+                index,
+                stats: slot.stats.clone(),
+                stop: slot.stop.clone(),
+                leave: slot.leave.clone(),
+                resume: resume.take(),
+            },
+        )
+        .await;
+        let pause = match exit {
+            Exit::Stopped => return,
+            Exit::Churned { resume: seat } => {
+                totals.churned.fetch_add(1, Relaxed);
+                resume = seat;
+                Duration::from_millis(50)
+            }
+            // Like a browser client's reconnect: a short wait, longer after a failure.
+            Exit::Kicked => Duration::from_millis(250),
+            Exit::Lost => Duration::from_secs(1),
+        };
+        if !slot.reconnect || *slot.stop.borrow() {
+            return;
+        }
+        let mut stop = slot.stop.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Tells random slots' players to leave: `percent_per_min` of the slots a minute, evenly spaced.
+async fn churn_bots(
+    leaves: Vec<Arc<Notify>>,
+    percent_per_min: f64,
+    mut stop: watch::Receiver<bool>,
+) {
+    let per_second = leaves.len() as f64 * percent_per_min / 100.0 / 60.0;
+    if per_second <= 0.0 || leaves.is_empty() {
+        return;
+    }
+    let every = Duration::from_secs_f64(1.0 / per_second);
+    let mut dice = crate::scenario::Dice::new(0xC4A2);
+    let mut next = Instant::now() + every;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = stop.changed() => return,
+        }
+        next += every;
+        leaves[dice.roll(leaves.len() as u64) as usize].notify_one();
+    }
+}
+
+/// The soak counters at one moment.
+struct SoakCounts {
+    joins: u64,
+    churned: u64,
+    resumed: u64,
+    resume_lost: u64,
+    malformed: Vec<u64>,
+    closed: u64,
+    wrong: u64,
+    not_closed: u64,
+    messages_up: u64,
+}
+
+fn soak_counts(totals: &Totals) -> SoakCounts {
+    SoakCounts {
+        joins: totals.connected.load(Relaxed),
+        churned: totals.churned.load(Relaxed),
+        resumed: totals.resumed.load(Relaxed),
+        resume_lost: totals.resume_lost.load(Relaxed),
+        malformed: totals
+            .malformed_sent
+            .iter()
+            .map(|c| c.load(Relaxed))
+            .collect(),
+        closed: totals.malformed_closed.load(Relaxed),
+        wrong: totals.malformed_wrong_close.load(Relaxed),
+        not_closed: totals.malformed_not_closed.load(Relaxed),
+        messages_up: totals.messages_up.load(Relaxed),
+    }
+}
+
+/// The soak figures over the window: counters since `start`, RSS trend and tick ratio from the
+/// samples, panics from the last scrape.
+fn soak_figures(
+    totals: &Totals,
+    start: &SoakCounts,
+    series: &[Sample],
+    last: &HashMap<String, f64>,
+    ticks: f64,
+    tick_hz: f64,
+) -> SoakFigures {
+    let end = soak_counts(totals);
+    let sent: Vec<u64> = end
+        .malformed
+        .iter()
+        .zip(&start.malformed)
+        .map(|(e, s)| e - s)
+        .collect();
+    let malformed_total: u64 = sent.iter().sum();
+    let messages = end.messages_up - start.messages_up;
+    let rss: Vec<(f64, f64)> = series.iter().map(|s| (s.t / 60.0, s.rss_mb)).collect();
+    let edge = (series.len() / 10).clamp(1, 60).min(series.len());
+    let mean_rss = |samples: &[Sample]| {
+        samples.iter().map(|s| s.rss_mb).sum::<f64>() / samples.len().max(1) as f64
+    };
+    let due: f64 = series.iter().map(|s| s.rooms * tick_hz).sum();
+    let tick_ratio_min_second = series
+        .iter()
+        .filter(|s| s.rooms > 0.0 && tick_hz > 0.0)
+        .map(|s| s.ticks_per_s / (s.rooms * tick_hz))
+        .fold(f64::INFINITY, f64::min);
+    SoakFigures {
+        joins: end.joins - start.joins,
+        churned: end.churned - start.churned,
+        resumed: end.resumed - start.resumed,
+        resume_lost: end.resume_lost - start.resume_lost,
+        malformed_sent: Kind::ALL
+            .iter()
+            .zip(&sent)
+            .map(|(kind, n)| (format!("{kind:?}"), *n))
+            .collect(),
+        malformed_total,
+        malformed_share_percent: if messages > 0 {
+            malformed_total as f64 * 100.0 / messages as f64
+        } else {
+            0.0
+        },
+        malformed_closed_as_expected: end.closed - start.closed,
+        malformed_wrong_close: end.wrong - start.wrong,
+        malformed_not_closed: end.not_closed - start.not_closed,
+        rss_slope_mb_per_min: slope(&rss),
+        rss_slope_second_half_mb_per_min: slope(&rss[rss.len() / 2..]),
+        rss_start_mb: mean_rss(&series[..edge]),
+        rss_end_mb: mean_rss(&series[series.len() - edge..]),
+        rss_max_mb: series.iter().map(|s| s.rss_mb).fold(0.0, f64::max),
+        tick_ratio: if due > 0.0 { ticks / due } else { 0.0 },
+        tick_ratio_min_second: if tick_ratio_min_second.is_finite() {
+            tick_ratio_min_second
+        } else {
+            0.0
+        },
+        server_panics: last.get("skirmish_panics_total").copied().unwrap_or(0.0),
+    }
 }
 
 /// Prints the human summary of a report.
@@ -361,6 +648,9 @@ pub fn print_summary(report: &Report) {
             "  server: tick p50 {:.3} ms p99 {:.3} ms, {:.1} ticks/s, overruns {}, CPU {:.3} s/s, {:.2} µs per delivered snapshot, RSS {:.1} MB",
             s.tick_p50_ms, s.tick_p99_ms, s.ticks_per_s, s.tick_overruns, s.cpu_seconds_per_s, s.cpu_us_per_delivered_snapshot, s.rss_mb
         );
+    }
+    if let Some(soak) = &report.game.soak {
+        let _ = writeln!(out, "  soak: {}", soak.summary());
     }
     if let Some(ratio) = report.cpu_per_snapshot_vs_floor {
         let _ = writeln!(

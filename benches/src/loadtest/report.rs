@@ -63,6 +63,66 @@ pub struct Sample {
     pub tick_p99_ms: f64,
     /// Server ticks per second.
     pub ticks_per_s: f64,
+    /// Server resident memory, MB.
+    pub rss_mb: f64,
+    /// Bots joined at the end of this second.
+    pub live_bots: f64,
+    /// Rooms open at the end of this second.
+    pub rooms: f64,
+}
+
+/// What a soak run (churn and malformed traffic) adds to a phase.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SoakFigures {
+    /// Welcomes over the whole run (first joins, rejoins and resumes).
+    pub joins: u64,
+    /// Players that left on the churn signal.
+    pub churned: u64,
+    /// Resumes that got the same entity back.
+    pub resumed: u64,
+    /// Resumes that came back as someone else.
+    pub resume_lost: u64,
+    /// Malformed messages sent, by kind.
+    pub malformed_sent: HashMap<String, u64>,
+    /// Malformed messages sent, all kinds.
+    pub malformed_total: u64,
+    /// Malformed messages over messages sent, percent.
+    pub malformed_share_percent: f64,
+    /// Fatal malformed messages closed with the code they call for.
+    pub malformed_closed_as_expected: u64,
+    /// Fatal malformed messages closed another way.
+    pub malformed_wrong_close: u64,
+    /// Fatal malformed messages not closed within 3 s.
+    pub malformed_not_closed: u64,
+    /// Least-squares slope of the server's RSS over the window, MB per minute.
+    pub rss_slope_mb_per_min: f64,
+    /// The same over the window's second half.
+    pub rss_slope_second_half_mb_per_min: f64,
+    /// Mean RSS in the window's first minute (or first tenth, if shorter), MB.
+    pub rss_start_mb: f64,
+    /// Mean RSS in the window's last minute (or last tenth), MB.
+    pub rss_end_mb: f64,
+    /// Highest RSS sampled, MB.
+    pub rss_max_mb: f64,
+    /// Ticks run over ticks due (rooms x tick rate x seconds), over the window.
+    pub tick_ratio: f64,
+    /// The worst one-second tick ratio.
+    pub tick_ratio_min_second: f64,
+    /// Panics the server counted over its whole life (`skirmish_panics_total`).
+    pub server_panics: f64,
+}
+
+impl SoakFigures {
+    /// One line for people.
+    pub fn summary(&self) -> String {
+        format!(
+            "joins {} | churned {} (resumed {}, resume lost {}) | malformed {} ({:.2}% of messages): closed as expected {}, wrong close {}, not closed {} | RSS {:.1} -> {:.1} MB (max {:.1}), slope {:.3} MB/min ({:.3} in the second half) | ticks {:.4} of due (worst second {:.4}) | server panics {}",
+            self.joins, self.churned, self.resumed, self.resume_lost, self.malformed_total, self.malformed_share_percent,
+            self.malformed_closed_as_expected, self.malformed_wrong_close, self.malformed_not_closed,
+            self.rss_start_mb, self.rss_end_mb, self.rss_max_mb, self.rss_slope_mb_per_min, self.rss_slope_second_half_mb_per_min,
+            self.tick_ratio, self.tick_ratio_min_second, self.server_panics
+        )
+    }
 }
 
 /// Everything one phase (against the game server or the floor) measured.
@@ -94,6 +154,8 @@ pub struct PhaseReport {
     pub errors: u64,
     /// Server figures.
     pub server: ServerFigures,
+    /// Churn and malformed-traffic figures (runs with either).
+    pub soak: Option<SoakFigures>,
     /// Per-second samples.
     pub series: Vec<Sample>,
 }
@@ -135,6 +197,26 @@ pub fn histogram_quantile_ms(bounds: &[f64], counts: &[f64], q: f64) -> f64 {
     lower * 1e3
 }
 
+/// The least-squares slope of `(x, y)` points (0 with fewer than two distinct x).
+pub fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return 0.0;
+    }
+    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for &(x, y) in points {
+        sxy += (x - mean_x) * (y - mean_y);
+        sxx += (x - mean_x) * (x - mean_x);
+    }
+    if sxx > 0.0 {
+        sxy / sxx
+    } else {
+        0.0
+    }
+}
+
 /// Tick histogram buckets (bounds in seconds, counts) between two scrapes of `/metrics`.
 pub fn tick_histogram(
     before: &HashMap<String, f64>,
@@ -174,6 +256,20 @@ mod tests {
         assert!((histogram_quantile_ms(&bounds, &counts, 0.7) - 1.5).abs() < 1e-9);
         assert!((histogram_quantile_ms(&bounds, &counts, 0.99) - 3.8).abs() < 1e-9);
         assert_eq!(histogram_quantile_ms(&bounds, &[0.0; 3], 0.5), 0.0);
+    }
+
+    #[test]
+    fn slopes_fit_lines() {
+        let line: Vec<(f64, f64)> = (0..10)
+            .map(|x| (f64::from(x), 3.0 * f64::from(x) + 7.0))
+            .collect();
+        assert!((slope(&line) - 3.0).abs() < 1e-12);
+        let flat: Vec<(f64, f64)> = (0..10)
+            .map(|x| (f64::from(x), if x % 2 == 0 { 5.0 } else { 6.0 }))
+            .collect();
+        assert!(slope(&flat).abs() < 0.1);
+        assert_eq!(slope(&[(1.0, 2.0)]), 0.0);
+        assert_eq!(slope(&[(1.0, 2.0), (1.0, 3.0)]), 0.0);
     }
 
     #[test]

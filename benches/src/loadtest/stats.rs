@@ -3,6 +3,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
+use super::malformed::Kind;
+
 /// One bot's counters.
 #[derive(Debug, Default)]
 pub struct BotStats {
@@ -21,7 +23,8 @@ pub struct BotStats {
 pub struct Totals {
     /// Bots welcomed (ever).
     pub connected: AtomicU64,
-    /// Connections the server closed or that failed after joining.
+    /// Connections the server closed or that failed after joining, with no malformed message to
+    /// explain it.
     pub disconnects: AtomicU64,
     /// Failed connects, refusals and undecodable messages.
     pub errors: AtomicU64,
@@ -31,8 +34,28 @@ pub struct Totals {
     pub bytes_down: AtomicU64,
     /// Payload bytes sent.
     pub bytes_up: AtomicU64,
+    /// Messages sent.
+    pub messages_up: AtomicU64,
     /// The snapshot rate the server announced.
     pub snapshot_hz: AtomicU64,
+    /// The tick rate the server announced.
+    pub tick_hz: AtomicU64,
+    /// Bots joined right now.
+    pub live: AtomicU64,
+    /// Players that left on the churn signal.
+    pub churned: AtomicU64,
+    /// Resumes that got the same entity back.
+    pub resumed: AtomicU64,
+    /// Resumes welcomed as a different entity (the seat was lost).
+    pub resume_lost: AtomicU64,
+    /// Malformed messages sent, by [`Kind`] (its index in [`Kind::ALL`]).
+    pub malformed_sent: [AtomicU64; Kind::ALL.len()],
+    /// Fatal malformed messages the server closed with the right code.
+    pub malformed_closed: AtomicU64,
+    /// Fatal malformed messages the server answered with another code, or by dropping the socket.
+    pub malformed_wrong_close: AtomicU64,
+    /// Fatal malformed messages the server left open past the deadline.
+    pub malformed_not_closed: AtomicU64,
     rtts: Mutex<Vec<f32>>,
 }
 

@@ -49,6 +49,19 @@ impl TestServer {
         format!("ws://{}/ws", self.addr)
     }
 
+    /// A plain HTTP GET of `path`; the whole response, head and body.
+    pub async fn get(&self, path: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connect");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("read");
+        response
+    }
+
     /// Stops the server and waits for its accept loop to end.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
