@@ -14,7 +14,7 @@
 //! - [`world`]: the pure simulation of one room (movement, combat, scores).
 //! - [`snapshot`]: interest management, delta encoding, encode-once frames.
 //! - [`grid`]: the uniform spatial grid behind interest and hit tests.
-//! - [`metrics`]: counters and the Prometheus rendering.
+//! - [`metrics`]: counters and the Prometheus rendering; [`logging`]: text or JSON log lines.
 //! - [`client`]: a native client for bots and tests, speaking the real protocol.
 
 pub mod admission;
@@ -26,6 +26,7 @@ pub mod http;
 pub mod limits;
 pub mod link;
 pub mod lobby;
+pub mod logging;
 pub mod metrics;
 pub mod room;
 pub mod server;

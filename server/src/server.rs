@@ -17,6 +17,7 @@ use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
+use tracing::Instrument;
 
 /// Read buffer per WebSocket. Client messages are at most [`MAX_CLIENT_MSG_BYTES`]; tungstenite's
 /// 128 KiB default costs memory and CPU at thousands of connections for nothing.
@@ -106,6 +107,7 @@ impl Server {
             };
             // Over either cap: refuse before any handshake work (dropping the stream closes it).
             let Ok(permit) = limit.clone().try_acquire_owned() else {
+                tracing::debug!(peer = %peer, "refused: --max-connections reached");
                 continue;
             };
             // A trusted proxy carries many clients: those are capped by forwarded address later.
@@ -115,16 +117,30 @@ impl Server {
             } else {
                 match addresses.admit(peer.ip()) {
                     Some(slot) => Some(slot),
-                    None => continue,
+                    None => {
+                        tracing::debug!(peer = %peer, "refused: --max-connections-per-ip reached");
+                        continue;
+                    }
                 }
             };
             let (ctx, addresses) = (self.ctx.clone(), addresses.clone());
-            tokio::spawn(async move {
-                ctx.metrics.open_connections.fetch_add(1, Relaxed);
-                handle_connection(stream, peer, &ctx, &addresses).await;
-                ctx.metrics.open_connections.fetch_sub(1, Relaxed);
-                drop((permit, slot));
-            });
+            // Every line logged about this connection carries its peer, and once it joins, the
+            // player and room (recorded by the session).
+            let span = tracing::info_span!(
+                "conn",
+                peer = %peer,
+                player = tracing::field::Empty,
+                room = tracing::field::Empty
+            );
+            tokio::spawn(
+                async move {
+                    ctx.metrics.open_connections.fetch_add(1, Relaxed);
+                    handle_connection(stream, peer, &ctx, &addresses).await;
+                    ctx.metrics.open_connections.fetch_sub(1, Relaxed);
+                    drop((permit, slot));
+                }
+                .instrument(span),
+            );
         }
         let _ = self.shutdown.send(true);
     }
@@ -211,6 +227,7 @@ async fn upgrade(
 ) {
     let origin = request.header("origin");
     if !origin_allowed(origin, request.header("host"), &ctx.config.allowed_origins) {
+        tracing::info!(origin, "refused: origin not allowed");
         let _ = http::respond_error(&mut stream, "403 Forbidden").await;
         return;
     }

@@ -53,6 +53,7 @@ async fn close(mut ws: Ws, code: u16, reason: &str) {
 
 /// Sends `Refused` and closes.
 async fn refuse(mut ws: Ws, reason: RefuseReason, code: u16, detail: String) {
+    tracing::info!(code, %detail, "refused");
     let refused = encode_server(&ServerMsg::Refused {
         reason,
         detail: detail.clone(),
@@ -134,10 +135,18 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>) {
         Ok(HelloOutcome::Hello(hello)) => hello,
         Ok(HelloOutcome::Close(reason)) => {
             ctx.metrics.protocol_errors.fetch_add(1, Relaxed);
+            tracing::info!(
+                code = reason.code,
+                reason = reason.reason,
+                "closing before joining"
+            );
             return close(ws, reason.code, reason.reason).await;
         }
         Ok(HelloOutcome::Gone) => return,
-        Err(_) => return close(ws, close_code::JOIN_TIMEOUT, "no Hello in time").await,
+        Err(_) => {
+            tracing::info!("closing: no Hello in time");
+            return close(ws, close_code::JOIN_TIMEOUT, "no Hello in time").await;
+        }
     };
     if hello.protocol_version != PROTOCOL_VERSION {
         let detail = format!(
@@ -174,6 +183,10 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>) {
         }
     };
     let room = welcome.room;
+    let span = tracing::Span::current();
+    span.record("player", welcome.player_id.0);
+    span.record("room", room.0);
+    tracing::info!(name = %hello.name, resumed = hello.resume_token.is_some(), "joined");
     let welcome = encode_server(&ServerMsg::Welcome(Box::new(welcome)));
     ctx.metrics
         .bytes_sent
@@ -188,6 +201,11 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>) {
         let reason = read_loop(stream, &link, pong_tx, &ctx, room).await;
         if reason.code != close_code::NORMAL {
             ctx.metrics.protocol_errors.fetch_add(1, Relaxed);
+            tracing::info!(
+                code = reason.code,
+                reason = reason.reason,
+                "closing: client broke the protocol"
+            );
         }
         link.disconnect(reason);
         std::future::pending::<()>().await;
@@ -197,6 +215,8 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>) {
         _ = reader => {}
     }
     link.disconnect(Disconnect::CLIENT_CLOSED);
+    let reason = link.disconnected().unwrap_or(Disconnect::CLIENT_CLOSED);
+    tracing::info!(code = reason.code, reason = reason.reason, "left");
 }
 
 /// Reads client messages until the connection ends or misbehaves; returns why it ended.

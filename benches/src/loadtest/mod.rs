@@ -309,7 +309,8 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         ))
     });
     let soak_start = soak_counts(&totals);
-    let live_at_start = totals.live.load(Relaxed) as f64;
+    let mut live_before = totals.live.load(Relaxed) as f64;
+    let mut bot_seconds = 0.0;
     let mut previous = first.clone();
     let mut previous_flow = flow_start;
     let mut series = Vec::new();
@@ -326,10 +327,19 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         let delta = |name: &str| {
             now.get(name).copied().unwrap_or(0.0) - previous.get(name).copied().unwrap_or(0.0)
         };
+        let live = totals.live.load(Relaxed) as f64;
+        // Bots this second: all that joined, or with churn the mean of the joined counts at its ends.
+        let bots_now = if args.soak() {
+            ((live_before + live) / 2.0).max(1.0)
+        } else {
+            connected
+        };
+        bot_seconds += bots_now;
+        live_before = live;
         let sample = Sample {
             t: second as f64,
-            snapshots_per_bot: (flow.0 - previous_flow.0) as f64 / connected,
-            bytes_down_per_bot: (flow.1 - previous_flow.1) as f64 / connected,
+            snapshots_per_bot: (flow.0 - previous_flow.0) as f64 / bots_now,
+            bytes_down_per_bot: (flow.1 - previous_flow.1) as f64 / bots_now,
             rtt_p50_ms: quantile(&mut rtts, 0.5),
             rtt_p99_ms: quantile(&mut rtts, 0.99),
             tick_p50_ms: histogram_quantile_ms(&bounds, &counts, 0.5),
@@ -340,7 +350,7 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
                 .copied()
                 .unwrap_or(0.0)
                 / 1e6,
-            live_bots: totals.live.load(Relaxed) as f64,
+            live_bots: live,
             rooms: now.get("skirmish_rooms").copied().unwrap_or(0.0),
         };
         if !args.quiet {
@@ -401,19 +411,10 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     });
     // With churn, a slot's counters span several players and their reconnect gaps: delivery is
     // snapshots over the bot-seconds actually joined.
-    // (The trapezoid rule over the per-second counts of joined bots.)
-    let live_seconds: f64 = series
-        .iter()
-        .scan(live_at_start, |before, s| {
-            let mean = (*before + s.live_bots) / 2.0;
-            *before = s.live_bots;
-            Some(mean)
-        })
-        .sum();
     let delivery = if hz <= 0.0 {
         0.0
     } else if args.soak() {
-        snapshots / (live_seconds.max(1.0) * hz)
+        snapshots / (bot_seconds.max(1.0) * hz)
     } else {
         mean / hz
     };
@@ -428,8 +429,8 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
             min: quantile(&mut per_bot, 0.0),
         },
         delivery,
-        bytes_down_per_bot_per_s: (flow_end.1 - flow_start.1) as f64 / elapsed / connected,
-        bytes_up_per_bot_per_s: (flow_end.2 - flow_start.2) as f64 / elapsed / connected,
+        bytes_down_per_bot_per_s: (flow_end.1 - flow_start.1) as f64 / bot_seconds.max(1.0),
+        bytes_up_per_bot_per_s: (flow_end.2 - flow_start.2) as f64 / bot_seconds.max(1.0),
         bytes_per_snapshot: (flow_end.1 - flow_start.1) as f64 / snapshots.max(1.0),
         rtt_ms: Rtt {
             p50: quantile(&mut all_rtts, 0.5),

@@ -1,5 +1,9 @@
 //! Command-line flags and the validated server configuration.
 
+mod load;
+
+pub use load::Sources;
+
 use clap::Parser;
 use skirmish_shared::fixed::{Coord, SUBUNITS};
 use skirmish_shared::map::Map;
@@ -18,76 +22,116 @@ use std::time::Duration;
 )]
 pub struct Args {
     /// Address for HTTP and WebSocket (the page at /, the game socket at /ws).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = "127.0.0.1:8080", env = "SKIRMISH_BIND")]
     pub bind: SocketAddr,
     /// Simulation ticks per second.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, env = "SKIRMISH_TICK_HZ")]
     pub tick_hz: u16,
     /// Snapshots per second sent to each player (at most the tick rate).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, env = "SKIRMISH_SNAPSHOT_HZ")]
     pub snapshot_hz: u16,
     /// Seats in one room; the lobby opens another room when all are full.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, env = "SKIRMISH_MAX_PLAYERS_PER_ROOM")]
     pub max_players_per_room: usize,
     /// Radius, in world units, within which a player is sent entities.
-    #[arg(long, default_value_t = 640)]
+    #[arg(long, default_value_t = 640, env = "SKIRMISH_VIEW_RADIUS")]
     pub view_radius: u32,
     /// Map file (default: maps/arena.map in the assets folder).
-    #[arg(long)]
+    #[arg(long, env = "SKIRMISH_MAP")]
     pub map: Option<PathBuf>,
     /// Folder served at / (default: ./assets, else the repository's assets folder).
-    #[arg(long)]
+    #[arg(long, env = "SKIRMISH_ASSETS")]
     pub assets: Option<PathBuf>,
     /// Most rooms at once.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, env = "SKIRMISH_MAX_ROOMS")]
     pub max_rooms: usize,
     /// Most simultaneous connections, counted at TCP accept.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, env = "SKIRMISH_MAX_CONNECTIONS")]
     pub max_connections: usize,
     /// Most simultaneous connections from one client address, counted at TCP accept.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, env = "SKIRMISH_MAX_CONNECTIONS_PER_IP")]
     pub max_connections_per_ip: usize,
     /// Serve /echo, which echoes every data message through the same accept path and settings (with
     /// message limits raised to 16 MiB there only), for WebSocket conformance suites. Off by default.
-    #[arg(long)]
+    #[arg(long, env = "SKIRMISH_CONFORMANCE_ECHO")]
     pub conformance_echo: bool,
     /// A reverse proxy whose X-Forwarded-For header is believed (repeatable). Connections from it are
     /// capped per forwarded client address instead of per socket address.
-    #[arg(long = "trusted-proxy")]
+    #[arg(
+        long = "trusted-proxy",
+        env = "SKIRMISH_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// A page origin allowed to open the game socket (`https://play.example`); repeatable. Default:
     /// only the server's own origin. Handshakes without an Origin (non-browser clients) are allowed.
-    #[arg(long = "allowed-origin")]
+    #[arg(
+        long = "allowed-origin",
+        env = "SKIRMISH_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
     pub allowed_origins: Vec<String>,
     /// Seconds a player may leave its snapshots unread before it is disconnected.
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 3.0, env = "SKIRMISH_SLOW_READER_TIMEOUT")]
     pub slow_reader_timeout: f64,
     /// Seconds a client has to send its HTTP request head (the WebSocket handshake included).
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, env = "SKIRMISH_HANDSHAKE_TIMEOUT")]
     pub handshake_timeout: f64,
     /// Seconds a client has between the WebSocket upgrade and its Hello.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, env = "SKIRMISH_JOIN_TIMEOUT")]
     pub join_timeout: f64,
     /// Seconds a dropped player's seat is held for it to resume with its token (0: not held).
-    #[arg(long, default_value_t = 15.0)]
+    #[arg(long, default_value_t = 15.0, env = "SKIRMISH_RECONNECT_GRACE")]
     pub reconnect_grace: f64,
     /// Kernel send buffer per connection in bytes (default: the OS's, auto-tuned). Small values bound
     /// kernel memory per player and detect slow readers sooner.
-    #[arg(long)]
+    #[arg(long, env = "SKIRMISH_SOCKET_SEND_BUFFER")]
     pub socket_send_buffer: Option<usize>,
+    /// Seconds to wait, on SIGTERM or SIGINT, for players to be told and closed (1001) before exiting.
+    #[arg(long, default_value_t = 10.0, env = "SKIRMISH_SHUTDOWN_GRACE")]
+    pub shutdown_grace: f64,
+    /// Log lines as human-readable text or as JSON objects (one per line).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "SKIRMISH_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// Which log lines to keep: a level (error, warn, info, debug, trace) or tracing's directives,
+    /// e.g. `info,skirmish_server::session=debug`.
+    #[arg(long, default_value = "info", env = "SKIRMISH_LOG")]
+    pub log: String,
+    /// A TOML file of settings, keyed by the flags' names in snake_case (`tick_hz = 60`). Flags and
+    /// SKIRMISH_* environment variables take precedence over it.
+    #[arg(long, env = "SKIRMISH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where each setting came from, for error messages (filled by [`Args::load`]).
+    #[arg(skip)]
+    pub sources: Sources,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per event, with the span fields (peer, player, room).
+    Json,
 }
 
 /// Why the configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// A flag's value is out of range.
-    #[error("--{flag}: {problem}")]
+    /// A setting's value is out of range.
+    #[error("{setting}: {problem}")]
     Invalid {
-        /// The flag, without dashes.
-        flag: &'static str,
+        /// The setting as it was given: `--tick-hz`, `SKIRMISH_TICK_HZ` or `tick_hz in FILE`.
+        setting: String,
         /// What is wrong.
         problem: String,
     },
+    /// An environment variable or the config file could not be read.
+    #[error("{0}")]
+    Load(String),
+    /// The command line could not be parsed (or asked for --help or --version: print and exit).
+    #[error("{0}")]
+    Cli(clap::Error),
     /// The map file could not be read or parsed.
     #[error("map {path}: {problem}")]
     Map {
@@ -139,13 +183,8 @@ pub struct ServerConfig {
     pub join_timeout: Duration,
     /// How long a room with no players lingers before it closes.
     pub empty_room_linger: Duration,
-}
-
-fn invalid(flag: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        flag,
-        problem: problem.into(),
-    }
+    /// How long shutdown waits for players to be told and closed.
+    pub shutdown_grace: Duration,
 }
 
 /// The assets folder: `./assets` when run from the repository root, else the one beside this crate.
@@ -160,6 +199,11 @@ fn default_assets_dir() -> PathBuf {
 impl ServerConfig {
     /// Validates flags and loads the map.
     pub fn from_args(args: &Args) -> Result<ServerConfig, ConfigError> {
+        // `flag` is the flag's long name; errors name the setting the way it was given.
+        let invalid = |flag: &str, problem: String| ConfigError::Invalid {
+            setting: args.sources.describe(flag),
+            problem,
+        };
         let tick_rate = TickRate::new(args.tick_hz).ok_or_else(|| {
             invalid(
                 "tick-hz",
@@ -179,19 +223,25 @@ impl ServerConfig {
                 )
             })?;
         if !(1..=10_000).contains(&args.max_players_per_room) {
-            return Err(invalid("max-players-per-room", "must be 1..=10000"));
+            return Err(invalid("max-players-per-room", "must be 1..=10000".into()));
         }
         if !(32..=100_000).contains(&args.view_radius) {
-            return Err(invalid("view-radius", "must be 32..=100000 world units"));
+            return Err(invalid(
+                "view-radius",
+                "must be 32..=100000 world units".into(),
+            ));
         }
         if args.max_rooms == 0 {
-            return Err(invalid("max-rooms", "must be at least 1"));
+            return Err(invalid("max-rooms", "must be at least 1".into()));
         }
         if args.max_connections == 0 {
-            return Err(invalid("max-connections", "must be at least 1"));
+            return Err(invalid("max-connections", "must be at least 1".into()));
         }
         if args.max_connections_per_ip == 0 {
-            return Err(invalid("max-connections-per-ip", "must be at least 1"));
+            return Err(invalid(
+                "max-connections-per-ip",
+                "must be at least 1".into(),
+            ));
         }
         if let Some(bad) = args
             .allowed_origins
@@ -206,24 +256,33 @@ impl ServerConfig {
         if !(args.slow_reader_timeout.is_finite()
             && (0.1..=60.0).contains(&args.slow_reader_timeout))
         {
-            return Err(invalid("slow-reader-timeout", "must be 0.1..=60 seconds"));
+            return Err(invalid(
+                "slow-reader-timeout",
+                "must be 0.1..=60 seconds".into(),
+            ));
         }
         for (flag, seconds) in [
             ("handshake-timeout", args.handshake_timeout),
             ("join-timeout", args.join_timeout),
         ] {
             if !(seconds.is_finite() && (0.05..=300.0).contains(&seconds)) {
-                return Err(invalid(flag, "must be 0.05..=300 seconds"));
+                return Err(invalid(flag, "must be 0.05..=300 seconds".into()));
             }
         }
         if !(args.reconnect_grace.is_finite() && (0.0..=3600.0).contains(&args.reconnect_grace)) {
-            return Err(invalid("reconnect-grace", "must be 0..=3600 seconds"));
+            return Err(invalid(
+                "reconnect-grace",
+                "must be 0..=3600 seconds".into(),
+            ));
         }
         let assets_dir = args.assets.clone().unwrap_or_else(default_assets_dir);
         let map_path = args
             .map
             .clone()
             .unwrap_or_else(|| assets_dir.join("maps/arena.map"));
+        if !(args.shutdown_grace.is_finite() && (0.0..=3600.0).contains(&args.shutdown_grace)) {
+            return Err(invalid("shutdown-grace", "must be 0..=3600 seconds".into()));
+        }
         let map_error = |problem: String| ConfigError::Map {
             path: map_path.clone(),
             problem,
@@ -250,6 +309,7 @@ impl ServerConfig {
             http_timeout: Duration::from_secs_f64(args.handshake_timeout),
             join_timeout: Duration::from_secs_f64(args.join_timeout),
             empty_room_linger: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs_f64(args.shutdown_grace),
         })
     }
 
