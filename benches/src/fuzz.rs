@@ -132,6 +132,7 @@ fn sample_snapshot(tick: u32, baseline: Option<u32>) -> Snapshot {
                 killer: Some(EntityId(2)),
                 victim: EntityId(4),
             },
+            GameEvent::Notice("restarting soon".into()),
         ],
     };
     if baseline.is_some() {

@@ -8,8 +8,7 @@
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::path::Path;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Largest request head accepted, in bytes.
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
@@ -65,7 +64,9 @@ impl Request {
 }
 
 /// Reads a request head. Returns it and the bytes read past its end.
-pub async fn read_head(stream: &mut TcpStream) -> Result<(Request, Vec<u8>), HttpError> {
+pub async fn read_head<S: AsyncRead + Unpin>(
+    stream: &mut S,
+) -> Result<(Request, Vec<u8>), HttpError> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
@@ -107,28 +108,99 @@ pub async fn read_head(stream: &mut TcpStream) -> Result<(Request, Vec<u8>), Htt
     }
 }
 
+/// Reads a request body of the `Content-Length` the head gives (none: empty), starting with the
+/// `leftover` bytes read past the head. Bodies over `limit` bytes are refused unread.
+pub async fn read_body<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    request: &Request,
+    mut leftover: Vec<u8>,
+    limit: usize,
+) -> Result<Vec<u8>, HttpError> {
+    if request.header("transfer-encoding").is_some() {
+        return Err(HttpError::Malformed(
+            "chunked bodies are not accepted".into(),
+        ));
+    }
+    let length = match request.header("content-length") {
+        None => 0,
+        Some(value) => value
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| HttpError::Malformed("bad Content-Length".into()))?,
+    };
+    if length > limit {
+        return Err(HttpError::TooLarge);
+    }
+    if leftover.len() > length {
+        return Err(HttpError::Malformed(
+            "more bytes than Content-Length".into(),
+        ));
+    }
+    let have = leftover.len();
+    leftover.resize(length, 0);
+    stream.read_exact(&mut leftover[have..]).await?;
+    Ok(leftover)
+}
+
 /// Writes a complete response and closes the write side.
-pub async fn respond(
-    stream: &mut TcpStream,
+pub async fn respond<S: AsyncWrite + Unpin>(
+    stream: &mut S,
     status: &str,
     content_type: &str,
     body: &[u8],
     head_only: bool,
 ) -> std::io::Result<()> {
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
-        body.len()
+    let sent = (!head_only).then_some(body);
+    write_response(stream, status, content_type, &[], body.len(), sent).await
+}
+
+/// Writes a complete response with extra headers and closes the write side.
+pub async fn respond_with<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    status: &str,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<()> {
+    write_response(
+        stream,
+        status,
+        content_type,
+        headers,
+        body.len(),
+        Some(body),
+    )
+    .await
+}
+
+async fn write_response<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    status: &str,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    length: usize,
+    body: Option<&[u8]>,
+) -> std::io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n\
+         Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n"
     );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
     stream.write_all(head.as_bytes()).await?;
-    if !head_only {
+    if let Some(body) = body {
         stream.write_all(body).await?;
     }
     stream.shutdown().await
 }
 
 /// Writes a plain-text error response.
-pub async fn respond_error(stream: &mut TcpStream, status: &str) -> std::io::Result<()> {
+pub async fn respond_error<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    status: &str,
+) -> std::io::Result<()> {
     respond(
         stream,
         status,

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`config`]: flags and the validated [`config::ServerConfig`].
+//! - [`admin`]: the operator API under `/admin` (rooms, kicks, bans, broadcasts).
 //! - [`admission`]: per-address connection caps and the WebSocket origin allowlist.
 //! - [`server`]: the listener and request routing; [`http`]: the minimal HTTP layer.
 //! - [`echo`]: the `/echo` endpoint for WebSocket conformance suites (`--conformance-echo`).
@@ -17,6 +18,7 @@
 //! - [`metrics`]: counters and the Prometheus rendering; [`logging`]: text or JSON log lines.
 //! - [`client`]: a native client for bots and tests, speaking the real protocol.
 
+pub mod admin;
 pub mod admission;
 pub mod client;
 pub mod config;

@@ -9,6 +9,7 @@
 use bytes::Bytes;
 use skirmish_shared::protocol::{close_code, InputFrame};
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use tokio::sync::{watch, Notify};
 
@@ -49,6 +50,16 @@ impl Disconnect {
         code: close_code::GOING_AWAY,
         reason: "server shutting down",
     };
+    /// An operator removed the player.
+    pub const KICKED: Disconnect = Disconnect {
+        code: close_code::KICKED,
+        reason: "removed by an operator",
+    };
+    /// An operator banned the player's address.
+    pub const BANNED: Disconnect = Disconnect {
+        code: close_code::BANNED,
+        reason: "banned by an operator",
+    };
 }
 
 impl Disconnect {
@@ -56,6 +67,15 @@ impl Disconnect {
     /// protocol violation, a replacement or a shutdown.
     pub fn resumable(&self) -> bool {
         matches!(self.code, close_code::NORMAL | close_code::TOO_SLOW)
+    }
+
+    /// Whether a snapshot waiting in the outbox is sent before the close: yes when the server ends
+    /// the session on purpose (shutdown, kick, ban), so the player reads why.
+    pub fn flush_first(&self) -> bool {
+        matches!(
+            self.code,
+            close_code::GOING_AWAY | close_code::KICKED | close_code::BANNED
+        )
     }
 }
 
@@ -84,6 +104,8 @@ pub struct PlayerLink {
     outbox: Mutex<Option<Bytes>>,
     outbox_ready: Notify,
     disconnect: watch::Sender<Option<Disconnect>>,
+    /// The client's address (forwarded by a trusted proxy, or the socket's), if known.
+    address: Option<IpAddr>,
 }
 
 impl Default for PlayerLink {
@@ -101,14 +123,28 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl PlayerLink {
-    /// A fresh link.
+    /// A fresh link with no known address.
     pub fn new() -> PlayerLink {
         PlayerLink {
             inbox: Mutex::new(Inbox::default()),
             outbox: Mutex::new(None),
             outbox_ready: Notify::new(),
             disconnect: watch::Sender::new(None),
+            address: None,
         }
+    }
+
+    /// A fresh link for a client at `address`.
+    pub fn for_address(address: IpAddr) -> PlayerLink {
+        PlayerLink {
+            address: Some(address),
+            ..PlayerLink::new()
+        }
+    }
+
+    /// The client's address, if known.
+    pub fn address(&self) -> Option<IpAddr> {
+        self.address
     }
 
     /// Session side: buffers an input. Returns `false` if the buffer was full and the oldest input was

@@ -1,9 +1,13 @@
 //! The lobby: places each joining player in a room with a free seat, opening rooms as needed.
 
 use crate::config::ServerConfig;
+use crate::link::Disconnect;
 use crate::link::PlayerLink;
 use crate::metrics::Metrics;
-use crate::room::{token_room, Room, RoomCommand, RoomShared, CLOSED};
+use crate::room::{
+    release_seat, token_room, KickTarget, PlayerInfo, Room, RoomCommand, RoomInfo, RoomShared,
+    CLOSED,
+};
 use skirmish_shared::protocol::{ResumeToken, RoomId, Welcome};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -144,6 +148,67 @@ impl Lobby {
         RoomHandle { shared, commands }
     }
 
+    /// The open rooms' command channels.
+    fn open_rooms(&self) -> Vec<RoomHandle> {
+        let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        rooms
+            .iter()
+            .filter(|r| r.shared.occupancy.load(Ordering::Acquire) != CLOSED)
+            .cloned()
+            .collect()
+    }
+
+    /// Sends `text` to every player in every room; returns how many rooms took it.
+    pub async fn broadcast(&self, text: &str) -> usize {
+        let mut told = 0;
+        for room in self.open_rooms() {
+            let notice = RoomCommand::Notice {
+                text: text.to_string(),
+            };
+            if room.commands.send(notice).await.is_ok() {
+                told += 1;
+            }
+        }
+        told
+    }
+
+    /// Removes the players `target` names from every room, closing them with `reason`.
+    pub async fn kick(&self, target: KickTarget, reason: Disconnect) -> Vec<PlayerInfo> {
+        let mut kicked = Vec::new();
+        for room in self.open_rooms() {
+            let (reply, answer) = oneshot::channel();
+            let command = RoomCommand::Kick {
+                target,
+                reason,
+                reply,
+            };
+            if room.commands.send(command).await.is_ok() {
+                kicked.extend(answer.await.unwrap_or_default());
+            }
+        }
+        kicked
+    }
+
+    /// Every open room and its players.
+    pub async fn describe(&self) -> Vec<RoomInfo> {
+        let mut rooms = Vec::new();
+        for room in self.open_rooms() {
+            let (reply, answer) = oneshot::channel();
+            if room
+                .commands
+                .send(RoomCommand::Describe { reply })
+                .await
+                .is_ok()
+            {
+                if let Ok(info) = answer.await {
+                    rooms.push(info);
+                }
+            }
+        }
+        rooms.sort_by_key(|r| r.id);
+        rooms
+    }
+
     /// The current tick of a room, if it is open (for `Pong`).
     pub fn room_tick(&self, id: RoomId) -> Option<u32> {
         let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
@@ -152,11 +217,4 @@ impl Lobby {
             .find(|r| r.shared.id == id)
             .map(|r| r.shared.tick.load(Ordering::Relaxed))
     }
-}
-
-/// Gives back a reserved seat (unless the room has closed).
-fn release_seat(occupancy: &AtomicUsize) {
-    let _ = occupancy.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-        (n != CLOSED && n > 0).then(|| n - 1)
-    });
 }

@@ -1,5 +1,6 @@
 //! The listener: accepts TCP connections, routes each request, and runs sessions until shutdown.
 
+use crate::admin::Bans;
 use crate::admission::{client_address, origin_allowed, AddressCaps};
 use crate::config::ServerConfig;
 use crate::http::{self, StaticFiles};
@@ -8,7 +9,7 @@ use crate::metrics::Metrics;
 use crate::session;
 use skirmish_shared::protocol::{MAX_CLIENT_MSG_BYTES, MAX_SERVER_MSG_BYTES};
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
@@ -34,6 +35,10 @@ pub struct Context {
     pub lobby: Lobby,
     /// The files served over HTTP.
     pub assets: StaticFiles,
+    /// Address bans set through the admin API.
+    pub bans: Bans,
+    /// Turns true when the server starts shutting down.
+    pub shutting_down: watch::Receiver<bool>,
 }
 
 /// A bound, not yet running server.
@@ -63,7 +68,7 @@ impl Server {
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::default());
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let lobby = Lobby::new(config.clone(), metrics.clone(), shutdown_rx);
+        let lobby = Lobby::new(config.clone(), metrics.clone(), shutdown_rx.clone());
         Ok(Server {
             listener,
             ctx: Arc::new(Context {
@@ -71,6 +76,8 @@ impl Server {
                 metrics,
                 lobby,
                 assets,
+                bans: Bans::default(),
+                shutting_down: shutdown_rx,
             }),
             shutdown,
         })
@@ -105,7 +112,12 @@ impl Server {
                     continue;
                 }
             };
-            // Over either cap: refuse before any handshake work (dropping the stream closes it).
+            // Banned, or over either cap: refuse before any handshake work (dropping the stream
+            // closes it).
+            if self.ctx.bans.is_banned(peer.ip()) {
+                tracing::debug!(peer = %peer, "refused: banned");
+                continue;
+            }
             let Ok(permit) = limit.clone().try_acquire_owned() else {
                 tracing::debug!(peer = %peer, "refused: --max-connections reached");
                 continue;
@@ -142,7 +154,30 @@ impl Server {
                 .instrument(span),
             );
         }
-        let _ = self.shutdown.send(true);
+        // Refuse new connections at once, then tell the rooms, which send every player a notice and
+        // close it (1001); wait for the connections to finish, up to the grace period.
+        let Server {
+            listener,
+            ctx,
+            shutdown,
+        } = self;
+        drop(listener);
+        tracing::info!(
+            players = ctx.metrics.connected_players.load(Relaxed),
+            "shutting down: no new connections; telling players"
+        );
+        let _ = shutdown.send(true);
+        let deadline = tokio::time::Instant::now() + ctx.config.shutdown_grace;
+        while ctx.metrics.open_connections.load(Relaxed) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    open = ctx.metrics.open_connections.load(Relaxed),
+                    "shutdown grace over; dropping the connections still open"
+                );
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 }
 
@@ -171,10 +206,17 @@ async fn handle_connection(
         }
         Ok(Err(http::HttpError::Io(_))) | Err(_) => return,
     };
-    // Behind a trusted proxy, cap the forwarded client address now that the head is read.
+    // Behind a trusted proxy, check and cap the forwarded client address now that the head is read.
+    let client = client_address(
+        peer.ip(),
+        request.header("x-forwarded-for"),
+        &ctx.config.trusted_proxies,
+    );
     let _forwarded_slot = if ctx.config.trusted_proxies.contains(&peer.ip()) {
-        let forwarded = request.header("x-forwarded-for");
-        let client = client_address(peer.ip(), forwarded, &ctx.config.trusted_proxies);
+        if ctx.bans.is_banned(client) {
+            let _ = http::respond_error(&mut stream, "403 Forbidden").await;
+            return;
+        }
         match addresses.admit(client) {
             Some(slot) => Some(slot),
             None => {
@@ -185,13 +227,16 @@ async fn handle_connection(
     } else {
         None
     };
+    if request.path == "/admin" || request.path.starts_with("/admin/") {
+        return crate::admin::serve(stream, &request, leftover, ctx).await;
+    }
     let head_only = request.method == "HEAD";
     if request.method != "GET" && !head_only {
         let _ = http::respond_error(&mut stream, "405 Method Not Allowed").await;
         return;
     }
     let result = match request.path.as_str() {
-        "/ws" => return upgrade(stream, &request, leftover, ctx).await,
+        "/ws" => return upgrade(stream, &request, leftover, ctx, client).await,
         "/echo" if ctx.config.conformance_echo => {
             return crate::echo::serve(stream, &request, leftover, &ctx.config).await
         }
@@ -224,6 +269,7 @@ async fn upgrade(
     request: &http::Request,
     leftover: Vec<u8>,
     ctx: &Arc<Context>,
+    client: IpAddr,
 ) {
     let origin = request.header("origin");
     if !origin_allowed(origin, request.header("host"), &ctx.config.allowed_origins) {
@@ -232,7 +278,7 @@ async fn upgrade(
         return;
     }
     if let Some(ws) = accept_websocket(stream, request, leftover, websocket_config()).await {
-        session::run(ws, ctx.clone()).await;
+        session::run(ws, ctx.clone(), client).await;
     }
 }
 

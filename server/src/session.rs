@@ -15,6 +15,7 @@ use skirmish_shared::protocol::{
 };
 use skirmish_shared::text::{sanitize_chat, sanitize_name};
 use skirmish_shared::time::Tick;
+use std::net::IpAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -130,8 +131,16 @@ async fn read_hello(ws: &mut Ws) -> HelloOutcome {
 }
 
 /// Runs a session from the upgraded socket to the end.
-pub async fn run(mut ws: Ws, ctx: Arc<Context>) {
-    let hello = match timeout(ctx.config.join_timeout, read_hello(&mut ws)).await {
+pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
+    let mut shutting_down = ctx.shutting_down.clone();
+    let hello = tokio::select! {
+        hello = timeout(ctx.config.join_timeout, read_hello(&mut ws)) => hello,
+        _ = async { shutting_down.wait_for(|down| *down).await.is_ok() } => {
+            let reason = Disconnect::SHUTDOWN;
+            return close(ws, reason.code, reason.reason).await;
+        }
+    };
+    let hello = match hello {
         Ok(HelloOutcome::Hello(hello)) => hello,
         Ok(HelloOutcome::Close(reason)) => {
             ctx.metrics.protocol_errors.fetch_add(1, Relaxed);
@@ -158,7 +167,7 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>) {
         };
         return refuse(ws, reason, close_code::VERSION_MISMATCH, detail).await;
     }
-    let link = Arc::new(PlayerLink::new());
+    let link = Arc::new(PlayerLink::for_address(client));
     let welcome = if let Some(token) = hello.resume_token {
         match ctx.lobby.resume(token, link.clone()).await {
             Some(welcome) => welcome,
@@ -324,6 +333,13 @@ async fn write_loop(
         let (message, is_snapshot) = tokio::select! {
             biased;
             reason = wait_ended(&mut ended) => {
+                // A shutdown or an operator's kick may leave a last snapshot (with its notice) to
+                // deliver first; a slow reader's is not worth waiting for.
+                if reason.flush_first() {
+                    if let Some(last) = link.take_outbound() {
+                        let _ = timeout(CLOSE_TIMEOUT, sink.send(Message::Binary(last))).await;
+                    }
+                }
                 let _ = timeout(CLOSE_TIMEOUT, sink.send(close_message(reason.code, reason.reason))).await;
                 return;
             }

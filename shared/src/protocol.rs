@@ -15,7 +15,7 @@ use crate::time::Tick;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version. Bumped on every incompatible change; a mismatch is refused at `Hello`.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Longest player name, in characters (after sanitizing).
 pub const MAX_NAME_CHARS: usize = 20;
@@ -61,6 +61,10 @@ pub mod close_code {
     pub const JOIN_TIMEOUT: u16 = 4004;
     /// Another connection took over this seat.
     pub const REPLACED: u16 = 4005;
+    /// An operator removed the player (the reason says why); it may join again.
+    pub const KICKED: u16 = 4006;
+    /// The player's address is banned for a while; reconnecting is refused until it ends.
+    pub const BANNED: u16 = 4007;
 }
 
 /// How far beyond the view radius an entity already in view stays in view, in percent of the radius
@@ -379,6 +383,8 @@ pub enum GameEvent {
     Leaderboard(Vec<ScoreEntry>),
     /// This player's own score changed.
     YourScore(ScoreEntry),
+    /// A message from the server or its operators (a broadcast, or notice of a shutdown).
+    Notice(String),
 }
 
 /// A player's name, as listed in the room.

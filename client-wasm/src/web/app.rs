@@ -451,10 +451,24 @@ impl App {
             // The refusal already started a fresh join.
             return Ok(());
         }
-        if code == close_code::VERSION_MISMATCH {
+        let final_reason = match code {
+            close_code::VERSION_MISMATCH => Some("this page is out of date: reload it".to_string()),
+            close_code::KICKED | close_code::BANNED => Some(if reason.is_empty() {
+                "removed by the server's operators".to_string()
+            } else {
+                reason.to_string()
+            }),
+            _ => None,
+        };
+        if let Some(reason) = final_reason {
+            // No automatic reconnect: reloading the page joins again.
+            if was_playing {
+                self.hud
+                    .add_chat(None, &format!("Disconnected: {reason}"))?;
+            }
             self.conn = Conn::Waiting {
                 retry_at: f64::INFINITY,
-                reason: "this page is out of date: reload it".into(),
+                reason,
             };
             return Ok(());
         }
@@ -691,6 +705,7 @@ impl Session {
                 }
                 GameEvent::Leaderboard(entries) => self.leaderboard = entries.clone(),
                 GameEvent::YourScore(score) => self.my_score = *score,
+                GameEvent::Notice(text) => hud.add_chat(Some("server"), text)?,
             }
         }
         Ok(())

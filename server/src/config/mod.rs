@@ -2,6 +2,8 @@
 
 mod load;
 
+use crate::admin::Secret;
+
 pub use load::Sources;
 
 use clap::Parser;
@@ -87,6 +89,10 @@ pub struct Args {
     /// kernel memory per player and detect slow readers sooner.
     #[arg(long, env = "SKIRMISH_SOCKET_SEND_BUFFER")]
     pub socket_send_buffer: Option<usize>,
+    /// Bearer token that enables the admin API under /admin (at least 16 characters). Unset: no
+    /// admin API.
+    #[arg(long, env = "SKIRMISH_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<Secret>,
     /// Seconds to wait, on SIGTERM or SIGINT, for players to be told and closed (1001) before exiting.
     #[arg(long, default_value_t = 10.0, env = "SKIRMISH_SHUTDOWN_GRACE")]
     pub shutdown_grace: f64,
@@ -185,6 +191,8 @@ pub struct ServerConfig {
     pub empty_room_linger: Duration,
     /// How long shutdown waits for players to be told and closed.
     pub shutdown_grace: Duration,
+    /// The admin API's bearer token; `None` disables the API.
+    pub admin_token: Option<Secret>,
 }
 
 /// The assets folder: `./assets` when run from the repository root, else the one beside this crate.
@@ -310,6 +318,7 @@ impl ServerConfig {
             join_timeout: Duration::from_secs_f64(args.join_timeout),
             empty_room_linger: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs_f64(args.shutdown_grace),
+            admin_token: args.admin_token.clone(),
         })
     }
 

@@ -19,6 +19,7 @@ use skirmish_shared::protocol::{
 };
 use skirmish_shared::time::Tick;
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -26,6 +27,13 @@ use tokio::time::Instant;
 
 /// Occupancy value of a room that has closed and takes no more players.
 pub const CLOSED: usize = usize::MAX;
+
+/// Gives back a taken or reserved seat (unless the room has closed).
+pub fn release_seat(occupancy: &AtomicUsize) {
+    let _ = occupancy.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+        (n != CLOSED && n > 0).then(|| n - 1)
+    });
+}
 
 /// Ticks a room may run late before it drops ticks instead of catching up.
 const MAX_CATCH_UP_TICKS: u32 = 5;
@@ -57,7 +65,68 @@ pub enum RoomCommand {
         /// The `Welcome` (with a fresh token), or `None` if no seat has this token.
         reply: oneshot::Sender<Option<Welcome>>,
     },
+    /// Tell everyone in the room something (an operator's broadcast).
+    Notice {
+        /// The sanitized text.
+        text: String,
+    },
+    /// Remove players, connected or held, closing their connections with `reason`.
+    Kick {
+        /// Whom.
+        target: KickTarget,
+        /// The close code and reason their connections get.
+        reason: Disconnect,
+        /// The players removed, with their addresses.
+        reply: oneshot::Sender<Vec<PlayerInfo>>,
+    },
+    /// Describe the room and its players (for the admin API).
+    Describe {
+        /// Where the description goes.
+        reply: oneshot::Sender<RoomInfo>,
+    },
 }
+
+/// Whom a [`RoomCommand::Kick`] removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KickTarget {
+    /// One player.
+    Player(EntityId),
+    /// Every player connected from this address.
+    Address(IpAddr),
+}
+
+/// A player, as the admin API lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PlayerInfo {
+    /// The player's id.
+    pub id: u32,
+    /// The display name.
+    pub name: String,
+    /// The client's address, if known.
+    pub address: Option<IpAddr>,
+    /// Points.
+    pub score: u32,
+    /// Kills.
+    pub kills: u32,
+    /// Deaths.
+    pub deaths: u32,
+    /// Whether the connection dropped and the seat is held for a resume.
+    pub held: bool,
+}
+
+/// A room, as the admin API lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RoomInfo {
+    /// The room's id.
+    pub id: u32,
+    /// Its current tick.
+    pub tick: u32,
+    /// Its players.
+    pub players: Vec<PlayerInfo>,
+}
+
+/// What players are told, in a last snapshot, when the server shuts down.
+pub const SHUTDOWN_NOTICE: &str = "The server is shutting down. Thanks for playing!";
 
 /// What the lobby and sessions can see of a room without asking it.
 #[derive(Debug)]
@@ -165,10 +234,14 @@ impl Room {
         let period = self.config.tick_rate.period();
         let mut next_tick = Instant::now() + period;
         let mut empty_since = Some(Instant::now());
+        let mut shutting_down = false;
         loop {
             tokio::select! {
                 biased;
-                _ = shutdown.changed() => break,
+                _ = shutdown.changed() => {
+                    shutting_down = true;
+                    break;
+                }
                 command = commands.recv() => match command {
                     Some(command) => { self.handle(command); continue; }
                     None => break,
@@ -201,10 +274,21 @@ impl Room {
                 empty_since = None;
             }
         }
+        self.shared.occupancy.store(CLOSED, Ordering::Release);
+        if shutting_down && self.seat_count() > 0 {
+            // Tell everyone: run one snapshot interval more, so every player's snapshot group sends
+            // a snapshot carrying the notice, then close them all (1001).
+            self.events
+                .push(&GameEvent::Notice(SHUTDOWN_NOTICE.to_string()));
+            for _ in 0..self.snapshot_interval() {
+                tokio::time::sleep_until(next_tick).await;
+                self.tick(Instant::now());
+                next_tick += period;
+            }
+        }
         for seat in self.seats.iter().flatten() {
             seat.link.disconnect(Disconnect::SHUTDOWN);
         }
-        self.shared.occupancy.store(CLOSED, Ordering::Release);
     }
 
     fn seat_count(&self) -> usize {
@@ -231,7 +315,71 @@ impl Room {
                 let welcome = self.resume(token, link);
                 let _ = reply.send(welcome);
             }
+            RoomCommand::Notice { text } => self.events.push(&GameEvent::Notice(text)),
+            RoomCommand::Kick {
+                target,
+                reason,
+                reply,
+            } => {
+                let _ = reply.send(self.kick(target, reason));
+            }
+            RoomCommand::Describe { reply } => {
+                let _ = reply.send(self.describe());
+            }
         }
+    }
+
+    /// Removes the players `target` names, closing their connections with `reason`.
+    pub fn kick(&mut self, target: KickTarget, reason: Disconnect) -> Vec<PlayerInfo> {
+        let keys: Vec<PlayerKey> = self
+            .seats
+            .iter()
+            .enumerate()
+            .filter_map(|(key, seat)| {
+                let seat = seat.as_ref()?;
+                let hit = match target {
+                    KickTarget::Player(id) => seat.id == id,
+                    KickTarget::Address(address) => seat.link.address() == Some(address),
+                };
+                hit.then_some(key)
+            })
+            .collect();
+        let mut kicked = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(info) = self.player_info(key) {
+                kicked.push(info);
+            }
+            if let Some(seat) = &self.seats[key] {
+                seat.link.disconnect(reason);
+            }
+            self.leave(key);
+        }
+        kicked
+    }
+
+    /// The room and its players.
+    pub fn describe(&self) -> RoomInfo {
+        RoomInfo {
+            id: self.shared.id.0,
+            tick: self.world.tick_number().0,
+            players: (0..self.seats.len())
+                .filter_map(|key| self.player_info(key))
+                .collect(),
+        }
+    }
+
+    fn player_info(&self, key: PlayerKey) -> Option<PlayerInfo> {
+        let seat = self.seats.get(key)?.as_ref()?;
+        let player = self.world.player(key)?;
+        Some(PlayerInfo {
+            id: seat.id.0,
+            name: player.name.clone(),
+            address: seat.link.address(),
+            score: player.score.score,
+            kills: player.score.kills,
+            deaths: player.score.deaths,
+            held: seat.held_until.is_some(),
+        })
     }
 
     /// Seats a player and returns its `Welcome`.
@@ -342,7 +490,7 @@ impl Room {
                 .connected_players
                 .fetch_sub(1, Ordering::Relaxed);
         }
-        self.shared.occupancy.fetch_sub(1, Ordering::AcqRel);
+        release_seat(&self.shared.occupancy);
     }
 
     /// Runs one tick: inputs, simulation, events, and on snapshot ticks the snapshots.

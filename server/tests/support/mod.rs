@@ -51,14 +51,28 @@ impl TestServer {
 
     /// A plain HTTP GET of `path`; the whole response, head and body.
     pub async fn get(&self, path: &str) -> String {
+        self.request("GET", path, &[], "").await
+    }
+
+    /// An HTTP request with extra header lines and a body; the whole response, head and body.
+    pub async fn request(&self, method: &str, path: &str, headers: &[&str], body: &str) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut stream = tokio::net::TcpStream::connect(self.addr)
             .await
             .expect("connect");
-        let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for header in headers {
+            request.push_str(header);
+            request.push_str("\r\n");
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
         stream.write_all(request.as_bytes()).await.expect("write");
         let mut response = String::new();
-        stream.read_to_string(&mut response).await.expect("read");
+        let _ = stream.read_to_string(&mut response).await;
         response
     }
 
@@ -98,6 +112,32 @@ pub async fn bounded<F: std::future::Future<Output = ()>>(body: F) {
     tokio::time::timeout(TEST_DEADLINE, body)
         .await
         .expect("the test finished within its deadline");
+}
+
+/// Reads snapshots until the server closes the connection; returns the notices they carried and the
+/// close code.
+pub async fn notices_until_close(
+    client: &mut skirmish_server::client::GameClient,
+) -> (Vec<String>, Option<u16>) {
+    use skirmish_server::client::ClientError;
+    use skirmish_shared::protocol::GameEvent;
+    loop {
+        match client.next_snapshot().await {
+            Ok(_) => continue,
+            Err(ClientError::Closed(frame)) => {
+                let notices = client
+                    .events()
+                    .drain(..)
+                    .filter_map(|e| match e {
+                        GameEvent::Notice(text) => Some(text),
+                        _ => None,
+                    })
+                    .collect();
+                return (notices, frame.map(|f| u16::from(f.code)));
+            }
+            Err(e) => panic!("expected a close, got {e}"),
+        }
+    }
 }
 
 /// Reads messages until the server closes the connection; returns the close code (`None` if it

@@ -74,6 +74,7 @@ fn sample_snapshot() -> Snapshot {
                 deaths: 1,
             }]),
             GameEvent::YourScore(ScoreEntry::default()),
+            GameEvent::Notice("maintenance in 5 minutes".into()),
         ],
     }
 }

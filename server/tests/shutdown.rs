@@ -1,0 +1,150 @@
+//! Graceful shutdown of the real binary on SIGTERM: new connections refused at once, players told
+//! (a notice in a last snapshot) and closed with 1001, exit status 0 within the grace period.
+
+mod support;
+
+use skirmish_server::client::GameClient;
+use skirmish_server::room::SHUTDOWN_NOTICE;
+use skirmish_shared::protocol::close_code;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{bounded, notices_until_close};
+
+/// A child process killed (and reaped) when dropped, so no test leaves a server behind.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the binary with `args`; returns it and its address.
+fn start(args: &[&str]) -> (Killed, String) {
+    let mut child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_skirmish-server"))
+            .args(["--bind", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starts"),
+    );
+    let stderr = child.0.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the server logs its address")
+            .expect("readable");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split('/').next().expect("address").to_string();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+    (child, addr)
+}
+
+#[tokio::test]
+async fn sigterm_tells_players_closes_them_and_exits_cleanly() {
+    bounded(async {
+        let grace = 10;
+        let (mut server, addr) = start(&[
+            "--shutdown-grace",
+            &grace.to_string(),
+            "--handshake-timeout",
+            "2",
+        ]);
+        let url = format!("ws://{addr}/ws");
+        let mut players = Vec::new();
+        for name in ["Ada", "Bob"] {
+            let mut client = GameClient::connect(&url, name).await.expect("joins");
+            client.next_snapshot().await.expect("a snapshot");
+            players.push(client);
+        }
+        // An idle connection that never sends its request head keeps the server in its grace
+        // period (until the 2 s handshake deadline), so we can watch it refuse connections.
+        let _idle = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connects");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+
+        let status = Command::new("kill")
+            .args(["-TERM", &server.0.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let signalled = Instant::now();
+
+        for client in &mut players {
+            let (notices, code) = notices_until_close(client).await;
+            assert_eq!(code, Some(close_code::GOING_AWAY));
+            assert_eq!(notices, [SHUTDOWN_NOTICE]);
+        }
+        // New connections are refused while the server is still finishing.
+        let refused = loop {
+            match tokio::net::TcpStream::connect(&addr).await {
+                Err(e) => break e,
+                Ok(_) => {
+                    assert!(
+                        signalled.elapsed() < Duration::from_secs(1),
+                        "still accepting"
+                    );
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        };
+        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+        assert!(
+            server.0.try_wait().expect("status").is_none(),
+            "the server waits for the idle connection"
+        );
+        let status = loop {
+            if let Some(status) = server.0.try_wait().expect("status") {
+                break status;
+            }
+            assert!(
+                signalled.elapsed() < Duration::from_secs(grace + 2),
+                "exits within the grace"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(status.code(), Some(0));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_grace_period_bounds_shutdown() {
+    bounded(async {
+        // A client that never sends its head would hold the server for the 30 s handshake deadline;
+        // the 1 s grace cuts it short.
+        let (mut server, addr) = start(&["--shutdown-grace", "1", "--handshake-timeout", "30"]);
+        let _idle = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connects");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let status = Command::new("kill")
+            .args(["-INT", &server.0.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let signalled = Instant::now();
+        let status = loop {
+            if let Some(status) = server.0.try_wait().expect("status") {
+                break status;
+            }
+            assert!(
+                signalled.elapsed() < Duration::from_secs(5),
+                "exits after the grace"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(status.code(), Some(0));
+        assert!(signalled.elapsed() >= Duration::from_millis(900));
+    })
+    .await;
+}
