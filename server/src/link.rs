@@ -82,6 +82,8 @@ impl Disconnect {
 /// What a room takes from a player's inbox in one tick.
 #[derive(Debug, Default)]
 pub struct Drained {
+    /// Inputs that were waiting, the one taken included.
+    pub queued: usize,
     /// The oldest buffered input, if any.
     pub input: Option<InputFrame>,
     /// Buffered chat lines, already sanitized.
@@ -178,6 +180,7 @@ impl PlayerLink {
     pub fn drain(&self) -> Drained {
         let mut inbox = lock(&self.inbox);
         Drained {
+            queued: inbox.inputs.len(),
             input: inbox.inputs.pop_front(),
             chat: inbox.chat.drain(..).collect(),
             full_snapshot: std::mem::take(&mut inbox.full_snapshot),

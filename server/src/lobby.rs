@@ -129,6 +129,7 @@ impl Lobby {
             id,
             occupancy: AtomicUsize::new(reserved),
             tick: AtomicU32::new(0),
+            players: AtomicUsize::new(0),
         });
         let (commands, receiver) = mpsc::channel(ROOM_COMMAND_QUEUE);
         let seed = u64::from(id.0).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ std::process::id() as u64;
@@ -207,6 +208,23 @@ impl Lobby {
         }
         rooms.sort_by_key(|r| r.id);
         rooms
+    }
+
+    /// Per-room series for `/metrics`: players in each open room.
+    pub fn render_room_metrics(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            out,
+            "# HELP skirmish_room_players Players connected to each room (updated once a second).\n# TYPE skirmish_room_players gauge"
+        );
+        for room in self.open_rooms() {
+            let _ = writeln!(
+                out,
+                "skirmish_room_players{{room=\"{}\"}} {}",
+                room.shared.id.0,
+                room.shared.players.load(Ordering::Relaxed)
+            );
+        }
     }
 
     /// The current tick of a room, if it is open (for `Pong`).

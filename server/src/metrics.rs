@@ -14,6 +14,98 @@ const TICK_BUCKETS: [f64; 18] = [
     0.016, 0.025, 0.033, 0.05, 0.1, 0.25,
 ];
 
+/// Upper bounds (bytes) of the snapshot size histogram.
+const SNAPSHOT_BYTE_BUCKETS: [f64; 10] = [
+    64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0, 65536.0,
+];
+
+/// Upper bounds (bytes per second) of the per-player send rate histogram.
+const PLAYER_RATE_BUCKETS: [f64; 10] = [
+    500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0, 32000.0, 64000.0, 128000.0, 256000.0,
+];
+
+/// Upper bounds of the input queue depth histogram (inputs waiting when a tick drains a player).
+const INPUT_QUEUE_BUCKETS: [f64; 6] = [0.0, 1.0, 2.0, 3.0, 5.0, 8.0];
+
+/// A Prometheus histogram over fixed bucket bounds. Observations are whole units (nanoseconds,
+/// bytes, inputs); `scale` turns the sum into the exported unit (1e-9 for seconds from nanoseconds).
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    scale: f64,
+    buckets: Box<[AtomicU64]>,
+    count: AtomicU64,
+    sum: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64], scale: f64) -> Histogram {
+        Histogram {
+            bounds,
+            scale,
+            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one observation of `units`.
+    pub fn observe(&self, units: u64) {
+        let value = units as f64 * self.scale;
+        if let Some(i) = self.bounds.iter().position(|&upper| value <= upper) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum.fetch_add(units, Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (upper, bucket) in self.bounds.iter().zip(self.buckets.iter()) {
+            cumulative += bucket.load(Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{upper}\"}} {cumulative}");
+        }
+        let count = self.count.load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let sum = self.sum.load(Relaxed) as f64 * self.scale;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+    }
+}
+
+/// Why sessions ended, as the `reason` label of `skirmish_disconnects_total`.
+pub const DISCONNECT_REASONS: [&str; 11] = [
+    "closed",
+    "shutdown",
+    "protocol",
+    "policy",
+    "too_slow",
+    "join_timeout",
+    "replaced",
+    "kicked",
+    "banned",
+    "refused",
+    "other",
+];
+
+/// The `reason` label for a close code (an index into [`DISCONNECT_REASONS`]).
+pub fn disconnect_reason(code: u16) -> usize {
+    use skirmish_shared::protocol::close_code as c;
+    match code {
+        c::NORMAL => 0,
+        c::GOING_AWAY => 1,
+        c::PROTOCOL_ERROR | c::UNSUPPORTED_DATA | c::INVALID_PAYLOAD | c::MESSAGE_TOO_BIG => 2,
+        c::POLICY_VIOLATION => 3,
+        c::TOO_SLOW => 4,
+        c::JOIN_TIMEOUT => 5,
+        c::REPLACED => 6,
+        c::KICKED => 7,
+        c::BANNED => 8,
+        c::VERSION_MISMATCH | c::SERVER_FULL | c::BAD_RESUME_TOKEN => 9,
+        _ => 10,
+    }
+}
+
 /// Panics in this process since [`install_panic_counter`] (process-wide, as panic hooks are).
 static PANICS: AtomicU64 = AtomicU64::new(0);
 
@@ -33,15 +125,21 @@ pub fn panics() -> u64 {
 }
 
 /// Counters shared by every part of the server.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     /// Simulation ticks run, over all rooms.
     pub ticks: AtomicU64,
     /// Ticks that took longer than the tick period, plus ticks dropped because a room fell behind.
     pub tick_overruns: AtomicU64,
-    tick_buckets: [AtomicU64; TICK_BUCKETS.len()],
-    tick_count: AtomicU64,
-    tick_nanos: AtomicU64,
+    tick_duration: Histogram,
+    /// Encoded size of each snapshot offered to a player.
+    pub snapshot_bytes: Histogram,
+    /// Bytes of snapshots each player took in a second (observed once a second per player).
+    pub player_bytes_per_second: Histogram,
+    /// Inputs waiting in a player's buffer when a tick drains it (observed per player per tick).
+    pub input_queue_depth: Histogram,
+    /// Sessions ended, by [`DISCONNECT_REASONS`].
+    disconnects: [AtomicU64; DISCONNECT_REASONS.len()],
     /// Players currently in a room.
     pub connected_players: AtomicU64,
     /// Open WebSocket and HTTP connections.
@@ -70,6 +168,33 @@ pub struct Metrics {
     pub protocol_errors: AtomicU64,
 }
 
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics {
+            ticks: AtomicU64::new(0),
+            tick_overruns: AtomicU64::new(0),
+            tick_duration: Histogram::new(&TICK_BUCKETS, 1e-9),
+            snapshot_bytes: Histogram::new(&SNAPSHOT_BYTE_BUCKETS, 1.0),
+            player_bytes_per_second: Histogram::new(&PLAYER_RATE_BUCKETS, 1.0),
+            input_queue_depth: Histogram::new(&INPUT_QUEUE_BUCKETS, 1.0),
+            disconnects: Default::default(),
+            connected_players: AtomicU64::new(0),
+            open_connections: AtomicU64::new(0),
+            rooms: AtomicU64::new(0),
+            bytes_sent: AtomicU64::new(0),
+            bytes_received: AtomicU64::new(0),
+            snapshots_sent: AtomicU64::new(0),
+            snapshots_skipped: AtomicU64::new(0),
+            inputs_rejected: AtomicU64::new(0),
+            chat_rejected: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
+            inputs_dropped: AtomicU64::new(0),
+            slow_reader_kicks: AtomicU64::new(0),
+            protocol_errors: AtomicU64::new(0),
+        }
+    }
+}
+
 impl Metrics {
     /// Records one tick's duration against the tick period.
     pub fn observe_tick(&self, took: Duration, period: Duration) {
@@ -77,13 +202,21 @@ impl Metrics {
         if took > period {
             self.tick_overruns.fetch_add(1, Relaxed);
         }
-        let seconds = took.as_secs_f64();
-        if let Some(i) = TICK_BUCKETS.iter().position(|&upper| seconds <= upper) {
-            self.tick_buckets[i].fetch_add(1, Relaxed);
-        }
-        self.tick_count.fetch_add(1, Relaxed);
-        self.tick_nanos
-            .fetch_add(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+        self.tick_duration
+            .observe(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
+    }
+
+    /// Counts a session that ended with close `code`.
+    pub fn count_disconnect(&self, code: u16) {
+        self.disconnects[disconnect_reason(code)].fetch_add(1, Relaxed);
+    }
+
+    /// Sessions ended with `reason` (one of [`DISCONNECT_REASONS`]) so far.
+    pub fn disconnects(&self, reason: &str) -> u64 {
+        DISCONNECT_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .map_or(0, |i| self.disconnects[i].load(Relaxed))
     }
 
     /// The metrics in the Prometheus text exposition format.
@@ -113,27 +246,37 @@ impl Metrics {
             "Ticks that took longer than the tick period or were dropped to catch up.",
             self.tick_overruns.load(Relaxed),
         );
+        self.tick_duration.render(
+            &mut out,
+            "skirmish_tick_duration_seconds",
+            "Time to run one room tick.",
+        );
+        self.snapshot_bytes.render(
+            &mut out,
+            "skirmish_snapshot_bytes",
+            "Encoded size of each snapshot offered to a player.",
+        );
+        self.player_bytes_per_second.render(
+            &mut out,
+            "skirmish_player_bytes_per_second",
+            "Snapshot bytes each player took in a second, observed once a second per player.",
+        );
+        self.input_queue_depth.render(
+            &mut out,
+            "skirmish_input_queue_depth",
+            "Inputs waiting in a player's buffer when a tick takes one, per player per tick.",
+        );
         let _ = writeln!(
             out,
-            "# HELP skirmish_tick_duration_seconds Time to run one room tick.\n\
-             # TYPE skirmish_tick_duration_seconds histogram"
+            "# HELP skirmish_disconnects_total Sessions ended, by reason.\n# TYPE skirmish_disconnects_total counter"
         );
-        let mut cumulative = 0;
-        for (upper, bucket) in TICK_BUCKETS.iter().zip(&self.tick_buckets) {
-            cumulative += bucket.load(Relaxed);
+        for (reason, count) in DISCONNECT_REASONS.iter().zip(&self.disconnects) {
             let _ = writeln!(
                 out,
-                "skirmish_tick_duration_seconds_bucket{{le=\"{upper}\"}} {cumulative}"
+                "skirmish_disconnects_total{{reason=\"{reason}\"}} {}",
+                count.load(Relaxed)
             );
         }
-        let count = self.tick_count.load(Relaxed);
-        let _ = writeln!(
-            out,
-            "skirmish_tick_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
-        let sum = self.tick_nanos.load(Relaxed) as f64 / 1e9;
-        let _ = writeln!(out, "skirmish_tick_duration_seconds_sum {sum}");
-        let _ = writeln!(out, "skirmish_tick_duration_seconds_count {count}");
         gauge(
             &mut out,
             "skirmish_connected_players",
@@ -275,8 +418,26 @@ mod tests {
             "skirmish_bytes_sent_total 0",
             "skirmish_snapshots_sent_total 0",
             "skirmish_snapshots_skipped_total 0",
+            "skirmish_snapshot_bytes_bucket{le=\"+Inf\"} 0",
+            "skirmish_player_bytes_per_second_count 0",
+            "skirmish_input_queue_depth_sum 0",
+            "skirmish_disconnects_total{reason=\"kicked\"} 0",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+        metrics.snapshot_bytes.observe(300);
+        metrics.snapshot_bytes.observe(100_000);
+        metrics.count_disconnect(skirmish_shared::protocol::close_code::KICKED);
+        let text = metrics.render();
+        for line in [
+            "skirmish_snapshot_bytes_bucket{le=\"256\"} 0",
+            "skirmish_snapshot_bytes_bucket{le=\"512\"} 1",
+            "skirmish_snapshot_bytes_bucket{le=\"65536\"} 1",
+            "skirmish_snapshot_bytes_bucket{le=\"+Inf\"} 2",
+            "skirmish_snapshot_bytes_sum 100300",
+            "skirmish_disconnects_total{reason=\"kicked\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
         }
         if cfg!(target_os = "linux") {
             assert!(text.contains("process_cpu_seconds_total "));

@@ -251,7 +251,8 @@ async fn handle_connection(
             .await
         }
         "/metrics" => {
-            let body = ctx.metrics.render();
+            let mut body = ctx.metrics.render();
+            ctx.lobby.render_room_metrics(&mut body);
             let kind = "text/plain; version=0.0.4; charset=utf-8";
             http::respond(&mut stream, "200 OK", kind, body.as_bytes(), head_only).await
         }

@@ -6,6 +6,7 @@
 
 use crate::limits::{RateLimits, Verdict};
 use crate::link::{Disconnect, PlayerLink};
+use crate::metrics::Metrics;
 use crate::server::Context;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -47,20 +48,22 @@ fn close_message(code: u16, reason: &str) -> Message {
     }))
 }
 
-/// Sends a close frame, bounded in time, and drops the socket.
-async fn close(mut ws: Ws, code: u16, reason: &str) {
+/// Sends a close frame, bounded in time, and drops the socket (a session that never joined).
+async fn close(mut ws: Ws, metrics: &Metrics, code: u16, reason: &str) {
+    metrics.count_disconnect(code);
     let _ = timeout(CLOSE_TIMEOUT, ws.send(close_message(code, reason))).await;
 }
 
 /// Sends `Refused` and closes.
-async fn refuse(mut ws: Ws, reason: RefuseReason, code: u16, detail: String) {
+async fn refuse(ws: Ws, metrics: &Metrics, reason: RefuseReason, code: u16, detail: String) {
     tracing::info!(code, %detail, "refused");
     let refused = encode_server(&ServerMsg::Refused {
         reason,
         detail: detail.clone(),
     });
+    let mut ws = ws;
     let _ = timeout(CLOSE_TIMEOUT, ws.send(Message::Binary(refused.into()))).await;
-    close(ws, code, &detail).await;
+    close(ws, metrics, code, &detail).await;
 }
 
 /// The close code for a WebSocket-level read error.
@@ -137,7 +140,7 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
         hello = timeout(ctx.config.join_timeout, read_hello(&mut ws)) => hello,
         _ = async { shutting_down.wait_for(|down| *down).await.is_ok() } => {
             let reason = Disconnect::SHUTDOWN;
-            return close(ws, reason.code, reason.reason).await;
+            return close(ws, &ctx.metrics, reason.code, reason.reason).await;
         }
     };
     let hello = match hello {
@@ -149,12 +152,18 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
                 reason = reason.reason,
                 "closing before joining"
             );
-            return close(ws, reason.code, reason.reason).await;
+            return close(ws, &ctx.metrics, reason.code, reason.reason).await;
         }
         Ok(HelloOutcome::Gone) => return,
         Err(_) => {
             tracing::info!("closing: no Hello in time");
-            return close(ws, close_code::JOIN_TIMEOUT, "no Hello in time").await;
+            return close(
+                ws,
+                &ctx.metrics,
+                close_code::JOIN_TIMEOUT,
+                "no Hello in time",
+            )
+            .await;
         }
     };
     if hello.protocol_version != PROTOCOL_VERSION {
@@ -165,7 +174,14 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
         let reason = RefuseReason::VersionMismatch {
             server: PROTOCOL_VERSION,
         };
-        return refuse(ws, reason, close_code::VERSION_MISMATCH, detail).await;
+        return refuse(
+            ws,
+            &ctx.metrics,
+            reason,
+            close_code::VERSION_MISMATCH,
+            detail,
+        )
+        .await;
     }
     let link = Arc::new(PlayerLink::for_address(client));
     let welcome = if let Some(token) = hello.resume_token {
@@ -175,7 +191,14 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
                 let detail =
                     "no seat is held for this token (expired or already used); join without one";
                 let reason = RefuseReason::BadResumeToken;
-                return refuse(ws, reason, close_code::BAD_RESUME_TOKEN, detail.into()).await;
+                return refuse(
+                    ws,
+                    &ctx.metrics,
+                    reason,
+                    close_code::BAD_RESUME_TOKEN,
+                    detail.into(),
+                )
+                .await;
             }
         }
     } else {
@@ -187,7 +210,14 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
             Ok(welcome) => welcome,
             Err(e) => {
                 let reason = RefuseReason::ServerFull;
-                return refuse(ws, reason, close_code::SERVER_FULL, e.to_string()).await;
+                return refuse(
+                    ws,
+                    &ctx.metrics,
+                    reason,
+                    close_code::SERVER_FULL,
+                    e.to_string(),
+                )
+                .await;
             }
         }
     };
@@ -225,6 +255,7 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
     }
     link.disconnect(Disconnect::CLIENT_CLOSED);
     let reason = link.disconnected().unwrap_or(Disconnect::CLIENT_CLOSED);
+    ctx.metrics.count_disconnect(reason.code);
     tracing::info!(code = reason.code, reason = reason.reason, "left");
 }
 

@@ -98,10 +98,12 @@ impl Room {
                 seat.link.offer_if_empty(message)
             };
             if offered {
+                self.metrics.snapshot_bytes.observe(self.out.len() as u64);
                 seat.pending = Some(Pending {
                     known,
                     events_upto,
                     private_count,
+                    bytes: self.out.len(),
                 });
             } else {
                 // The session took the old snapshot while this one was being written: the client
@@ -143,6 +145,7 @@ fn confirm(seat: &mut Seat, pending: Option<Pending>) {
     let Some(pending) = pending else { return };
     seat.confirmed = Some(pending.known);
     seat.confirmed_events = pending.events_upto;
+    seat.bytes_taken += pending.bytes as u64;
     let delivered = pending.private_count.min(seat.private_events.len());
     seat.private_events.drain(..delivered);
 }

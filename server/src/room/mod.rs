@@ -137,6 +137,8 @@ pub struct RoomShared {
     pub occupancy: AtomicUsize,
     /// The room's last completed tick (for `Pong`).
     pub tick: AtomicU32,
+    /// Players connected (not held), as of the last tick.
+    pub players: AtomicUsize,
 }
 
 /// One player's seat: the room's side of its link and what its client holds.
@@ -162,6 +164,8 @@ struct Seat {
     token: ResumeToken,
     /// When the connection dropped: the seat is held until then for a resume.
     held_until: Option<Instant>,
+    /// Snapshot bytes the session took since the last once-a-second report.
+    bytes_taken: u64,
 }
 
 /// A snapshot offered to a session, and what the client will hold once it is sent.
@@ -170,6 +174,8 @@ struct Pending {
     known: Known,
     events_upto: u64,
     private_count: usize,
+    /// Encoded size.
+    bytes: usize,
 }
 
 /// A room's state, owned by its task.
@@ -412,6 +418,7 @@ impl Room {
             ack_input_seq: 0,
             token,
             held_until: None,
+            bytes_taken: 0,
         });
         self.metrics
             .connected_players
@@ -510,6 +517,25 @@ impl Room {
         self.record_world_events(&outcome);
         self.update_leaderboard();
         self.deliver_snapshots(now);
+        self.report_once_a_second();
+    }
+
+    /// Once a second of ticks: each player's snapshot bytes over that second, and the room's
+    /// player count.
+    fn report_once_a_second(&mut self) {
+        if self.world.tick_number().0 % u32::from(self.config.tick_rate.hz()) != 0 {
+            return;
+        }
+        let mut live = 0;
+        for seat in self.seats.iter_mut().flatten() {
+            if seat.held_until.is_none() {
+                live += 1;
+                self.metrics
+                    .player_bytes_per_second
+                    .observe(std::mem::take(&mut seat.bytes_taken));
+            }
+        }
+        self.shared.players.store(live, Ordering::Relaxed);
     }
 
     fn drain_links(&mut self, now: Instant) {
@@ -538,6 +564,9 @@ impl Room {
                 continue;
             }
             let drained = seat.link.drain();
+            self.metrics
+                .input_queue_depth
+                .observe(drained.queued as u64);
             if let Some(input) = drained.input {
                 seat.ack_input_seq = input.seq;
                 self.inputs.push((key, input));

@@ -10,6 +10,7 @@ fn room() -> Room {
         id: RoomId(1),
         occupancy: AtomicUsize::new(0),
         tick: AtomicU32::new(0),
+        players: AtomicUsize::new(0),
     });
     Room::new(shared, config, Arc::new(Metrics::default()), 5)
 }
