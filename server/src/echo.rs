@@ -6,8 +6,8 @@ use crate::admission::origin_allowed;
 use crate::config::ServerConfig;
 use crate::http;
 use crate::server::{accept_websocket, websocket_config};
+use crate::tls::Conn;
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Largest message and frame on `/echo` (conformance suites send large ones).
@@ -15,7 +15,7 @@ pub const ECHO_MESSAGE_LIMIT: usize = 16 << 20;
 
 /// Upgrades and echoes until the peer closes or breaks the protocol.
 pub async fn serve(
-    mut stream: TcpStream,
+    mut stream: Conn,
     request: &http::Request,
     leftover: Vec<u8>,
     config: &ServerConfig,

@@ -5,7 +5,8 @@
 //! - [`config`]: flags and the validated [`config::ServerConfig`].
 //! - [`admin`]: the operator API under `/admin` (rooms, kicks, bans, broadcasts).
 //! - [`admission`]: per-address connection caps and the WebSocket origin allowlist.
-//! - [`server`]: the listener and request routing; [`http`]: the minimal HTTP layer.
+//! - [`server`]: the listener and request routing; [`http`]: the minimal HTTP layer; [`tls`]: https
+//!   and wss with rustls.
 //! - [`echo`]: the `/echo` endpoint for WebSocket conformance suites (`--conformance-echo`).
 //! - [`session`]: one player's connection: handshake, reader (decode, validate, rate-limit), writer.
 //! - [`limits`]: per-connection rate limits, applied before decoding.
@@ -34,6 +35,7 @@ pub mod room;
 pub mod server;
 pub mod session;
 pub mod snapshot;
+pub mod tls;
 pub mod world;
 
 pub use config::{Args, ServerConfig};

@@ -7,11 +7,13 @@ use crate::http::{self, StaticFiles};
 use crate::lobby::Lobby;
 use crate::metrics::Metrics;
 use crate::session;
+use crate::tls::Conn;
 use skirmish_shared::protocol::{MAX_CLIENT_MSG_BYTES, MAX_SERVER_MSG_BYTES};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::timeout;
@@ -183,18 +185,36 @@ impl Server {
 
 /// Serves one connection: a request head, then a response or a WebSocket session.
 async fn handle_connection(
-    mut stream: TcpStream,
+    tcp: TcpStream,
     peer: SocketAddr,
     ctx: &Arc<Context>,
     addresses: &Arc<AddressCaps>,
 ) {
-    let _ = stream.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
     if let Some(bytes) = ctx.config.socket_send_buffer {
-        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(bytes);
+        let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(bytes);
     }
-    let (request, leftover) = match timeout(ctx.config.http_timeout, http::read_head(&mut stream))
-        .await
-    {
+    // With TLS, the handshake shares the request head's deadline.
+    let started = tokio::time::Instant::now();
+    let mut stream = match &ctx.config.tls {
+        None => Conn::Plain(tcp),
+        Some(tls) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
+            match timeout(ctx.config.http_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => Conn::Tls(Box::new(tls)),
+                Ok(Err(e)) => {
+                    tracing::debug!("TLS handshake failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    return;
+                }
+            }
+        }
+    };
+    let head_deadline = ctx.config.http_timeout.saturating_sub(started.elapsed());
+    let (request, leftover) = match timeout(head_deadline, http::read_head(&mut stream)).await {
         Ok(Ok(head)) => head,
         Ok(Err(http::HttpError::TooLarge)) => {
             let _ = http::respond_error(&mut stream, "431 Request Header Fields Too Large").await;
@@ -266,7 +286,7 @@ async fn handle_connection(
 
 /// Checks the WebSocket handshake, answers 101 and runs the session.
 async fn upgrade(
-    mut stream: TcpStream,
+    mut stream: Conn,
     request: &http::Request,
     leftover: Vec<u8>,
     ctx: &Arc<Context>,
@@ -287,12 +307,12 @@ async fn upgrade(
 /// answers 101 without extensions, and wraps the stream with `config` (the game's is
 /// [`websocket_config`]). Bytes the client sent after its request head are handed to the WebSocket
 /// unread.
-pub async fn accept_websocket(
-    mut stream: TcpStream,
+pub async fn accept_websocket<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     request: &http::Request,
     leftover: Vec<u8>,
     config: WebSocketConfig,
-) -> Option<WebSocketStream<TcpStream>> {
+) -> Option<WebSocketStream<S>> {
     use tokio::io::AsyncWriteExt;
     let is_upgrade = request.header_has_token("connection", "upgrade")
         && request.header_has_token("upgrade", "websocket");

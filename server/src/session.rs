@@ -8,6 +8,7 @@ use crate::limits::{RateLimits, Verdict};
 use crate::link::{Disconnect, PlayerLink};
 use crate::metrics::Metrics;
 use crate::server::Context;
+use crate::tls::Conn;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use skirmish_shared::codec::{decode_client, encode_server};
@@ -20,7 +21,6 @@ use std::net::IpAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -28,7 +28,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
-type Ws = WebSocketStream<TcpStream>;
+type Ws = WebSocketStream<Conn>;
 
 /// Time allowed to send a close frame before the connection is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);

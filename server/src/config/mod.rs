@@ -89,6 +89,12 @@ pub struct Args {
     /// kernel memory per player and detect slow readers sooner.
     #[arg(long, env = "SKIRMISH_SOCKET_SEND_BUFFER")]
     pub socket_send_buffer: Option<usize>,
+    /// PEM certificate chain: serve https and wss instead of http and ws (needs --tls-key).
+    #[arg(long, env = "SKIRMISH_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "SKIRMISH_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Bearer token that enables the admin API under /admin (at least 16 characters). Unset: no
     /// admin API.
     #[arg(long, env = "SKIRMISH_ADMIN_TOKEN", hide_env_values = true)]
@@ -193,6 +199,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// The admin API's bearer token; `None` disables the API.
     pub admin_token: Option<Secret>,
+    /// TLS settings when serving https and wss.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 /// The assets folder: `./assets` when run from the repository root, else the one beside this crate.
@@ -295,6 +303,19 @@ impl ServerConfig {
             path: map_path.clone(),
             problem,
         };
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(
+                crate::tls::server_config(cert, key)
+                    .map_err(|problem| invalid("tls-cert", problem))?,
+            ),
+            (None, None) => None,
+            _ => {
+                return Err(invalid(
+                    "tls-cert",
+                    "--tls-cert and --tls-key go together".into(),
+                ))
+            }
+        };
         let text = std::fs::read_to_string(&map_path).map_err(|e| map_error(e.to_string()))?;
         let map = Map::parse(&text).map_err(|e| map_error(e.to_string()))?;
         Ok(ServerConfig {
@@ -319,6 +340,7 @@ impl ServerConfig {
             empty_room_linger: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs_f64(args.shutdown_grace),
             admin_token: args.admin_token.clone(),
+            tls,
         })
     }
 
