@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`config`]: flags and the validated [`config::ServerConfig`].
 //! - [`admin`]: the operator API under `/admin` (rooms, kicks, bans, broadcasts).
+//! - [`agones`]: lifecycle and player reports to the Agones SDK sidecar (`--agones`).
 //! - [`admission`]: per-address connection caps and the WebSocket origin allowlist.
 //! - [`server`]: the listener and request routing; [`http`]: the minimal HTTP layer; [`tls`]: https
 //!   and wss with rustls.
@@ -21,6 +22,7 @@
 
 pub mod admin;
 pub mod admission;
+pub mod agones;
 pub mod client;
 pub mod config;
 pub mod echo;

@@ -2,6 +2,7 @@
 
 use crate::admin::Bans;
 use crate::admission::{client_address, origin_allowed, AddressCaps};
+use crate::agones::{Agones, AgonesHandle};
 use crate::config::ServerConfig;
 use crate::http::{self, StaticFiles};
 use crate::lobby::Lobby;
@@ -41,6 +42,8 @@ pub struct Context {
     pub bans: Bans,
     /// Turns true when the server starts shutting down.
     pub shutting_down: watch::Receiver<bool>,
+    /// Player reports to Agones, with `--agones`.
+    pub agones: Option<AgonesHandle>,
 }
 
 /// A bound, not yet running server.
@@ -48,6 +51,7 @@ pub struct Server {
     listener: TcpListener,
     ctx: Arc<Context>,
     shutdown: watch::Sender<bool>,
+    agones: Option<Agones>,
 }
 
 /// The WebSocket settings for game connections: small buffers, limits sized to the protocol, and
@@ -71,7 +75,16 @@ impl Server {
         let metrics = Arc::new(Metrics::default());
         let (shutdown, shutdown_rx) = watch::channel(false);
         let lobby = Lobby::new(config.clone(), metrics.clone(), shutdown_rx.clone());
+        // Listening now: with --agones, report Ready and start the health pings.
+        let (agones, agones_handle) = match &config.agones {
+            Some((client, interval)) => {
+                let (agones, handle) = Agones::start(client.clone(), *interval);
+                (Some(agones), Some(handle))
+            }
+            None => (None, None),
+        };
         Ok(Server {
+            agones,
             listener,
             ctx: Arc::new(Context {
                 config,
@@ -80,6 +93,7 @@ impl Server {
                 assets,
                 bans: Bans::default(),
                 shutting_down: shutdown_rx,
+                agones: agones_handle,
             }),
             shutdown,
         })
@@ -162,6 +176,7 @@ impl Server {
             listener,
             ctx,
             shutdown,
+            agones,
         } = self;
         drop(listener);
         tracing::info!(
@@ -179,6 +194,9 @@ impl Server {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        if let Some(agones) = agones {
+            agones.shutdown().await;
         }
     }
 }

@@ -4,6 +4,7 @@
 //! room through the [`PlayerLink`]; it never touches the world. The writer sends whatever the room put
 //! in the link's outbox, and pongs. Either side ending ends the session with a close code that says why.
 
+use crate::agones::PlayerEvent;
 use crate::limits::{RateLimits, Verdict};
 use crate::link::{Disconnect, PlayerLink};
 use crate::metrics::Metrics;
@@ -226,6 +227,10 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
     span.record("player", welcome.player_id.0);
     span.record("room", room.0);
     tracing::info!(name = %hello.name, resumed = hello.resume_token.is_some(), "joined");
+    let agones_id = format!("{}-{}", room.0, welcome.player_id.0);
+    if let Some(agones) = &ctx.agones {
+        agones.send(PlayerEvent::Connected(agones_id.clone()));
+    }
     let welcome = encode_server(&ServerMsg::Welcome(Box::new(welcome)));
     ctx.metrics
         .bytes_sent
@@ -257,6 +262,9 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
     let reason = link.disconnected().unwrap_or(Disconnect::CLIENT_CLOSED);
     ctx.metrics.count_disconnect(reason.code);
     tracing::info!(code = reason.code, reason = reason.reason, "left");
+    if let Some(agones) = &ctx.agones {
+        agones.send(PlayerEvent::Disconnected(agones_id));
+    }
 }
 
 /// Reads client messages until the connection ends or misbehaves; returns why it ended.

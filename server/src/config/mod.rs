@@ -95,6 +95,17 @@ pub struct Args {
     /// PEM private key of --tls-cert.
     #[arg(long, env = "SKIRMISH_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Report to the Agones SDK sidecar: Ready once listening, health pings, players connecting and
+    /// disconnecting, Shutdown once drained.
+    #[arg(long, env = "SKIRMISH_AGONES")]
+    pub agones: bool,
+    /// The Agones SDK's REST address (default: http://localhost:$AGONES_SDK_HTTP_PORT, else port
+    /// 9358).
+    #[arg(long, env = "SKIRMISH_AGONES_SDK_URL")]
+    pub agones_sdk_url: Option<String>,
+    /// Seconds between Agones health pings.
+    #[arg(long, default_value_t = 2.0, env = "SKIRMISH_AGONES_HEALTH_INTERVAL")]
+    pub agones_health_interval: f64,
     /// Bearer token that enables the admin API under /admin (at least 16 characters). Unset: no
     /// admin API.
     #[arg(long, env = "SKIRMISH_ADMIN_TOKEN", hide_env_values = true)]
@@ -201,6 +212,8 @@ pub struct ServerConfig {
     pub admin_token: Option<Secret>,
     /// TLS settings when serving https and wss.
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// The Agones SDK client and health interval, with `--agones`.
+    pub agones: Option<(crate::agones::SdkClient, Duration)>,
 }
 
 /// The assets folder: `./assets` when run from the repository root, else the one beside this crate.
@@ -316,6 +329,22 @@ impl ServerConfig {
                 ))
             }
         };
+        if !(args.agones_health_interval.is_finite()
+            && (0.05..=60.0).contains(&args.agones_health_interval))
+        {
+            return Err(invalid(
+                "agones-health-interval",
+                "must be 0.05..=60 seconds".into(),
+            ));
+        }
+        let agones = if args.agones {
+            let url = crate::agones::sdk_url(args.agones_sdk_url.as_deref());
+            let client = crate::agones::SdkClient::new(&url)
+                .map_err(|problem| invalid("agones-sdk-url", problem))?;
+            Some((client, Duration::from_secs_f64(args.agones_health_interval)))
+        } else {
+            None
+        };
         let text = std::fs::read_to_string(&map_path).map_err(|e| map_error(e.to_string()))?;
         let map = Map::parse(&text).map_err(|e| map_error(e.to_string()))?;
         Ok(ServerConfig {
@@ -341,6 +370,7 @@ impl ServerConfig {
             shutdown_grace: Duration::from_secs_f64(args.shutdown_grace),
             admin_token: args.admin_token.clone(),
             tls,
+            agones,
         })
     }
 

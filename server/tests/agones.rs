@@ -1,0 +1,158 @@
+//! --agones against a local stand-in for the Agones SDK sidecar that records every call.
+
+mod support;
+
+use skirmish_server::client::GameClient;
+use skirmish_server::http;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::{bounded, TestServer};
+use tokio::net::TcpListener;
+
+/// The calls the stand-in received: (path, body).
+type Calls = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
+
+/// A stand-in SDK on 127.0.0.1:0 answering 200 `{}` to every POST; returns its URL and the calls.
+async fn stand_in() -> (String, Calls, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let calls: Calls = Arc::default();
+    let recorded = calls.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let recorded = recorded.clone();
+            tokio::spawn(async move {
+                let Ok((request, leftover)) = http::read_head(&mut stream).await else {
+                    return;
+                };
+                let Ok(body) = http::read_body(&mut stream, &request, leftover, 4096).await else {
+                    return;
+                };
+                assert_eq!(request.method, "POST");
+                assert_eq!(request.header("content-type"), Some("application/json"));
+                let body = serde_json::from_slice(&body).expect("a JSON body");
+                recorded
+                    .lock()
+                    .expect("lock")
+                    .push((request.path.clone(), body));
+                let _ =
+                    http::respond(&mut stream, "200 OK", "application/json", b"{}", false).await;
+            });
+        }
+    });
+    (url, calls, task)
+}
+
+fn paths(calls: &Calls) -> Vec<String> {
+    calls
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(p, _)| p.clone())
+        .collect()
+}
+
+/// Waits (up to 10 s) until `done` holds for the calls so far.
+async fn until(calls: &Calls, what: &str, done: impl Fn(&[(String, serde_json::Value)]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done(&calls.lock().expect("lock")) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {:?}",
+            paths(calls)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_sdk_hears_ready_health_players_and_shutdown() {
+    bounded(async {
+        let (url, calls, sdk) = stand_in().await;
+        let server = TestServer::start(&[
+            "--agones",
+            "--agones-sdk-url",
+            &url,
+            "--agones-health-interval",
+            "0.1",
+        ])
+        .await;
+        until(&calls, "Ready", |c| !c.is_empty()).await;
+        assert_eq!(paths(&calls)[0], "/ready", "Ready comes first");
+        until(&calls, "health pings", |c| {
+            c.iter().filter(|(p, _)| p == "/health").count() >= 3
+        })
+        .await;
+
+        let ada = GameClient::connect(&server.ws_url(), "Ada")
+            .await
+            .expect("joins");
+        let id = format!("{}-{}", ada.welcome().room.0, ada.welcome().player_id.0);
+        until(&calls, "player connect", |c| {
+            c.iter()
+                .any(|(p, b)| p == "/alpha/player/connect" && b["playerID"] == id.as_str())
+        })
+        .await;
+        ada.close().await;
+        until(&calls, "player disconnect", |c| {
+            c.iter()
+                .any(|(p, b)| p == "/alpha/player/disconnect" && b["playerID"] == id.as_str())
+        })
+        .await;
+
+        // A player still connected at shutdown is reported gone before Shutdown, which comes last.
+        let bob = GameClient::connect(&server.ws_url(), "Bob")
+            .await
+            .expect("joins");
+        let bob_id = format!("{}-{}", bob.welcome().room.0, bob.welcome().player_id.0);
+        until(&calls, "Bob's connect", |c| {
+            c.iter()
+                .any(|(p, b)| p == "/alpha/player/connect" && b["playerID"] == bob_id.as_str())
+        })
+        .await;
+        server.stop().await;
+        let calls = paths(&calls);
+        assert_eq!(
+            calls.last().map(String::as_str),
+            Some("/shutdown"),
+            "{calls:?}"
+        );
+        assert_eq!(calls.iter().filter(|p| *p == "/shutdown").count(), 1);
+        assert_eq!(calls.iter().filter(|p| *p == "/ready").count(), 1);
+        let bob_left = calls.iter().rposition(|p| p == "/alpha/player/disconnect");
+        assert!(bob_left.is_some_and(|i| i < calls.len() - 1), "{calls:?}");
+        drop(bob);
+        sdk.abort();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ready_is_retried_until_the_sidecar_answers() {
+    bounded(async {
+        // Reserve a port, start the server pointing at it, then bring the stand-in up there late.
+        let reserved = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let addr = reserved.local_addr().expect("addr");
+        drop(reserved);
+        let url = format!("http://{addr}");
+        let server = TestServer::start(&["--agones", "--agones-sdk-url", &url]).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let listener = TcpListener::bind(addr)
+            .await
+            .expect("the port is still free");
+        let (mut stream, _) = tokio::time::timeout(Duration::from_secs(5), listener.accept())
+            .await
+            .expect("Ready is retried")
+            .expect("accepts");
+        let (request, _) = http::read_head(&mut stream).await.expect("a request");
+        assert_eq!(request.path, "/ready");
+        let _ = http::respond(&mut stream, "200 OK", "application/json", b"{}", false).await;
+        // Gone again: later calls fail fast (refused), and the server still stops on time.
+        drop(listener);
+        server.stop().await;
+    })
+    .await;
+}
