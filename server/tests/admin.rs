@@ -12,6 +12,11 @@ fn auth() -> String {
     format!("Authorization: Bearer {TOKEN}")
 }
 
+/// An admin request with the right token.
+async fn admin(server: &TestServer, method: &str, path: &str, body: &str) -> String {
+    server.request(method, path, &[&auth()], body).await
+}
+
 /// The JSON body of a response, after checking its status line.
 fn json(response: &str, status: &str) -> serde_json::Value {
     assert!(
@@ -26,7 +31,7 @@ fn json(response: &str, status: &str) -> serde_json::Value {
 async fn without_a_token_there_is_no_admin_api() {
     bounded(async {
         let server = TestServer::start(&[]).await;
-        let response = server.request("GET", "/admin/rooms", &[&auth()], "").await;
+        let response = admin(&server, "GET", "/admin/rooms", "").await;
         assert!(response.starts_with("HTTP/1.1 404"), "{response}");
         server.stop().await;
     })
@@ -50,10 +55,7 @@ async fn requests_need_the_bearer_token() {
             );
             assert!(response.contains("WWW-Authenticate: Bearer"));
         }
-        let body = json(
-            &server.request("GET", "/admin/rooms", &[&auth()], "").await,
-            "200",
-        );
+        let body = json(&admin(&server, "GET", "/admin/rooms", "").await, "200");
         assert_eq!(body["rooms"], serde_json::json!([]));
         server.stop().await;
     })
@@ -71,10 +73,7 @@ async fn rooms_broadcasts_and_kicks() {
             .await
             .expect("joins");
         ada.next_snapshot().await.expect("a snapshot");
-        let body = json(
-            &server.request("GET", "/admin/rooms", &[&auth()], "").await,
-            "200",
-        );
+        let body = json(&admin(&server, "GET", "/admin/rooms", "").await, "200");
         let rooms = body["rooms"].as_array().expect("rooms");
         assert_eq!(rooms.len(), 1);
         let players = rooms[0]["players"].as_array().expect("players");
@@ -86,14 +85,13 @@ async fn rooms_broadcasts_and_kicks() {
 
         // A broadcast reaches everyone as a Notice, sanitized.
         let body = json(
-            &server
-                .request(
-                    "POST",
-                    "/admin/broadcast",
-                    &[&auth()],
-                    r#"{"text":"restart at noon\u0007"}"#,
-                )
-                .await,
+            &admin(
+                &server,
+                "POST",
+                "/admin/broadcast",
+                r#"{"text":"restart at noon\u0007"}"#,
+            )
+            .await,
             "200",
         );
         assert_eq!(body["rooms"], 1);
@@ -114,44 +112,34 @@ async fn rooms_broadcasts_and_kicks() {
         // A kick closes only that player (4006) and frees its seat.
         let bob_id = bob.welcome().player_id.0;
         let body = json(
-            &server
-                .request(
-                    "POST",
-                    "/admin/kick",
-                    &[&auth()],
-                    &format!(r#"{{"player":{bob_id}}}"#),
-                )
-                .await,
+            &admin(
+                &server,
+                "POST",
+                "/admin/kick",
+                &format!(r#"{{"player":{bob_id}}}"#),
+            )
+            .await,
             "200",
         );
         assert_eq!(body["kicked"], serde_json::json!([bob_id]));
         assert_eq!(close_code_of(&mut bob).await, Some(close_code::KICKED));
         ada.next_snapshot().await.expect("Ada plays on");
-        let body = json(
-            &server.request("GET", "/admin/rooms", &[&auth()], "").await,
-            "200",
-        );
+        let body = json(&admin(&server, "GET", "/admin/rooms", "").await, "200");
         assert_eq!(
             body["rooms"][0]["players"].as_array().map(Vec::len),
             Some(1)
         );
 
         // Unknown players, bad bodies and wrong methods are refused with reasons.
-        let missing = server
-            .request("POST", "/admin/kick", &[&auth()], r#"{"player":999}"#)
-            .await;
+        let missing = admin(&server, "POST", "/admin/kick", r#"{"player":999}"#).await;
         assert!(json(&missing, "404")["error"].as_str().is_some());
         for body in [r#"{"player":"x"}"#, r#"{"player":1,"extra":2}"#, "not json"] {
-            let response = server
-                .request("POST", "/admin/kick", &[&auth()], body)
-                .await;
+            let response = admin(&server, "POST", "/admin/kick", body).await;
             assert!(json(&response, "400")["error"].as_str().is_some(), "{body}");
         }
-        let wrong = server.request("GET", "/admin/kick", &[&auth()], "").await;
+        let wrong = admin(&server, "GET", "/admin/kick", "").await;
         assert!(wrong.starts_with("HTTP/1.1 405"), "{wrong}");
-        let empty = server
-            .request("POST", "/admin/broadcast", &[&auth()], r#"{"text":"  "}"#)
-            .await;
+        let empty = admin(&server, "POST", "/admin/broadcast", r#"{"text":"  "}"#).await;
         assert!(empty.starts_with("HTTP/1.1 400"), "{empty}");
         server.stop().await;
     })
@@ -166,54 +154,47 @@ async fn a_ban_closes_the_player_and_refuses_its_address() {
             .await
             .expect("joins");
         ada.next_snapshot().await.expect("a snapshot");
-        let bad = server
-            .request(
-                "POST",
-                "/admin/ban",
-                &[&auth()],
-                r#"{"address":"192.0.2.9","seconds":-1}"#,
-            )
-            .await;
+        let bad = admin(
+            &server,
+            "POST",
+            "/admin/ban",
+            r#"{"address":"192.0.2.9","seconds":-1}"#,
+        )
+        .await;
         assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
-        let both = server
-            .request(
-                "POST",
-                "/admin/ban",
-                &[&auth()],
-                r#"{"address":"192.0.2.9","player":2,"seconds":5}"#,
-            )
-            .await;
+        let both = admin(
+            &server,
+            "POST",
+            "/admin/ban",
+            r#"{"address":"192.0.2.9","player":2,"seconds":5}"#,
+        )
+        .await;
         assert!(both.starts_with("HTTP/1.1 400"), "{both}");
         // An address nobody plays from: listed, nobody kicked.
         let body = json(
-            &server
-                .request(
-                    "POST",
-                    "/admin/ban",
-                    &[&auth()],
-                    r#"{"address":"192.0.2.9","seconds":60}"#,
-                )
-                .await,
+            &admin(
+                &server,
+                "POST",
+                "/admin/ban",
+                r#"{"address":"192.0.2.9","seconds":60}"#,
+            )
+            .await,
             "200",
         );
         assert_eq!(body["kicked"], serde_json::json!([]));
-        let bans = json(
-            &server.request("GET", "/admin/bans", &[&auth()], "").await,
-            "200",
-        );
+        let bans = json(&admin(&server, "GET", "/admin/bans", "").await, "200");
         assert_eq!(bans["bans"][0]["address"], "192.0.2.9");
 
         // Banning Ada (by player) bans 127.0.0.1: she is closed with 4007 ...
         let id = ada.welcome().player_id.0;
         let body = json(
-            &server
-                .request(
-                    "POST",
-                    "/admin/ban",
-                    &[&auth()],
-                    &format!(r#"{{"player":{id},"seconds":60}}"#),
-                )
-                .await,
+            &admin(
+                &server,
+                "POST",
+                "/admin/ban",
+                &format!(r#"{{"player":{id},"seconds":60}}"#),
+            )
+            .await,
             "200",
         );
         assert_eq!(body["address"], "127.0.0.1");

@@ -7,6 +7,7 @@ use skirmish_server::client::GameClient;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::Killed;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_skirmish-server");
 
@@ -149,14 +150,4 @@ async fn json_logs_carry_the_connection_span() {
         drop(child);
     })
     .await;
-}
-
-/// A child process killed (and reaped) when dropped, so no test leaves a server behind.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -9,17 +9,7 @@ use skirmish_shared::protocol::close_code;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{bounded, notices_until_close};
-
-/// A child process killed (and reaped) when dropped, so no test leaves a server behind.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{bounded, notices_until_close, Killed};
 
 /// Starts the binary with `args`; returns it and its address.
 fn start(args: &[&str]) -> (Killed, String) {

@@ -152,3 +152,30 @@ pub async fn close_code_of(client: &mut skirmish_server::client::GameClient) -> 
         }
     }
 }
+
+/// A child process killed (and reaped) when dropped, so no test leaves a server behind.
+pub struct Killed(pub std::process::Child);
+
+impl Killed {
+    /// Waits for the process to exit, failing the test if it takes longer than `within`.
+    pub async fn exit_status(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.0.try_wait().expect("exit status") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the process did not exit within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
