@@ -20,7 +20,11 @@ use std::time::Duration;
 #[command(
     name = "skirmish-server",
     version,
-    about = "Skirmish dedicated game server"
+    about = "Skirmish dedicated game server",
+    after_help = "Every option is also an environment variable (shown with each) and a key of the \
+                  --config TOML file, named in snake_case (tick_hz = 60). Flags beat variables, \
+                  which beat the file, which beats the defaults. See assets/skirmish.example.toml \
+                  and docs/DEPLOY.md."
 )]
 pub struct Args {
     /// Address for HTTP and WebSocket (the page at /, the game socket at /ws).
