@@ -20,6 +20,9 @@ after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
 
+/** The admin API's token for the server under test. */
+const ADMIN_TOKEN = "e2e-admin-token-0123456789";
+
 /** Starts the server on 127.0.0.1:0 and resolves with its base URL, read from its startup line. */
 function startServer(flags) {
   const binary = join(root, "target", "release", "skirmish-server");
@@ -82,7 +85,7 @@ async function joinGame(page, url, name) {
 
 test("two players join, see each other, move and chat safely", { timeout: 180_000 }, async () => {
   mkdirSync(shots, { recursive: true });
-  const url = await startServer(["--view-radius", "3000"]);
+  const url = await startServer(["--view-radius", "3000", "--admin-token", ADMIN_TOKEN]);
   const alice = await openPage("alice");
   const bob = await openPage("bob");
   await joinGame(alice.page, url, "alice");
@@ -125,6 +128,24 @@ test("two players join, see each other, move and chat safely", { timeout: 180_00
   assert.deepEqual(bob.record.dialogs, [], "no dialog opened on the receiving page");
   assert.deepEqual(alice.record.dialogs, [], "no dialog opened on the sending page");
   assert.deepEqual([...alice.record.errors, ...bob.record.errors], [], "no page errors");
+
+  // An operator's broadcast reaches every page as a line from the server, as text.
+  const notice = "Restart at <b>noon</b>";
+  const response = await fetch(`${url}/admin/broadcast`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: JSON.stringify({ text: notice }),
+  });
+  assert.equal(response.status, 200, await response.text());
+  for (const { page } of [alice, bob]) {
+    await page.waitForFunction(
+      (text) => document.getElementById("chat-log").textContent.includes(`server: ${text}`),
+      notice,
+      { timeout: 10_000 },
+    );
+  }
+  const bold = await bob.page.evaluate(() => [...document.querySelectorAll("#chat-log b")].map((b) => b.textContent));
+  assert.ok(!bold.includes("noon"), "the notice's markup stayed text");
 
   // The debug overlay shows the same figures.
   await bob.page.keyboard.press("F3");
