@@ -160,9 +160,10 @@ impl Server {
                 player = tracing::field::Empty,
                 room = tracing::field::Empty
             );
+            // Counted before the task starts, so a shutdown never misses a connection just accepted.
+            ctx.metrics.open_connections.fetch_add(1, Relaxed);
             tokio::spawn(
                 async move {
-                    ctx.metrics.open_connections.fetch_add(1, Relaxed);
                     handle_connection(stream, peer, &ctx, &addresses).await;
                     ctx.metrics.open_connections.fetch_sub(1, Relaxed);
                     drop((permit, slot));

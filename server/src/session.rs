@@ -7,6 +7,7 @@
 use crate::agones::PlayerEvent;
 use crate::limits::{RateLimits, Verdict};
 use crate::link::{Disconnect, PlayerLink};
+use crate::lobby::JoinError;
 use crate::metrics::Metrics;
 use crate::server::Context;
 use crate::tls::Conn;
@@ -56,13 +57,12 @@ async fn close(mut ws: Ws, metrics: &Metrics, code: u16, reason: &str) {
 }
 
 /// Sends `Refused` and closes.
-async fn refuse(ws: Ws, metrics: &Metrics, reason: RefuseReason, code: u16, detail: String) {
+async fn refuse(mut ws: Ws, metrics: &Metrics, reason: RefuseReason, code: u16, detail: String) {
     tracing::info!(code, %detail, "refused");
     let refused = encode_server(&ServerMsg::Refused {
         reason,
         detail: detail.clone(),
     });
-    let mut ws = ws;
     let _ = timeout(CLOSE_TIMEOUT, ws.send(Message::Binary(refused.into()))).await;
     close(ws, metrics, code, &detail).await;
 }
@@ -209,7 +209,11 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
             .await
         {
             Ok(welcome) => welcome,
-            Err(e) => {
+            Err(JoinError::ShuttingDown) => {
+                let reason = Disconnect::SHUTDOWN;
+                return close(ws, &ctx.metrics, reason.code, reason.reason).await;
+            }
+            Err(e @ JoinError::ServerFull) => {
                 let reason = RefuseReason::ServerFull;
                 return refuse(
                     ws,
