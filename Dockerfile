@@ -17,7 +17,9 @@ COPY Cargo.lock ./
 RUN version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p') \
  && cargo install wasm-bindgen-cli --version "$version"
 COPY . .
+# --strip-debug drops the line tables (most of the binary) but keeps symbols for backtraces.
 RUN cargo build --locked --release -p skirmish-server \
+ && strip --strip-debug target/release/skirmish-server \
  && cargo build --locked --release -p skirmish-client --target wasm32-unknown-unknown \
  && rm -rf assets/pkg \
  && wasm-bindgen --target web --no-typescript --out-dir assets/pkg \
