@@ -20,6 +20,13 @@ async fn main() -> ExitCode {
         Ok(config) => config,
         Err(e) => return refuse(&e),
     };
+    let mut signals = match Signals::register() {
+        Ok(signals) => signals,
+        Err(e) => {
+            tracing::error!("cannot watch for SIGTERM/SIGINT: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let server = match Server::bind(config.clone()).await {
         Ok(server) => server,
         Err(e) => {
@@ -37,7 +44,20 @@ async fn main() -> ExitCode {
         ),
         Err(e) => tracing::warn!("listening, address unknown: {e}"),
     }
-    server.run(shutdown_signal()).await;
+    // The first SIGTERM/SIGINT starts a graceful shutdown; a second one ends the process at once.
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        signals.next().await;
+        let _ = first_tx.send(());
+        signals.next().await;
+        tracing::warn!("second signal during shutdown: exiting now");
+        std::process::exit(1);
+    });
+    server
+        .run(async {
+            let _ = first_rx.await;
+        })
+        .await;
     tracing::info!("skirmish-server stopped");
     ExitCode::SUCCESS
 }
@@ -48,24 +68,37 @@ fn refuse(error: &ConfigError) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM and SIGINT, registered when made (so a signal that arrives early is not lost to the
+/// default action).
+struct Signals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn register() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// Completes on the next SIGTERM or SIGINT (Ctrl-C elsewhere).
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -138,3 +138,27 @@ async fn the_grace_period_bounds_shutdown() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_second_signal_exits_at_once() {
+    bounded(async {
+        // An idle connection would hold a graceful shutdown for its 30 s handshake deadline.
+        let (mut server, addr) = start(&["--shutdown-grace", "30", "--handshake-timeout", "30"]);
+        let _idle = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connects");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let pid = server.0.id().to_string();
+        for _ in 0..2 {
+            let status = Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .expect("kill runs");
+            assert!(status.success());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let status = server.exit_status(Duration::from_secs(5)).await;
+        assert_eq!(status.code(), Some(1), "forced exit");
+    })
+    .await;
+}
