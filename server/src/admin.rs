@@ -4,9 +4,10 @@
 //!
 //! - `GET /admin/rooms`: rooms and their players as JSON.
 //! - `GET /admin/bans`: address bans in force, with seconds left.
-//! - `POST /admin/kick` `{"player": ID}`: close the player's connection (4006) and free its seat.
-//! - `POST /admin/ban` `{"player": ID, "seconds": S}` or `{"address": "IP", "seconds": S}`: refuse the
-//!   address's connections for S seconds and close its players (4007).
+//! - `POST /admin/kick` `{"room": R, "player": ID}`: close the player's connection (4006) and free its
+//!   seat (player ids are per room, as `GET /admin/rooms` lists them).
+//! - `POST /admin/ban` `{"room": R, "player": ID, "seconds": S}` or `{"address": "IP", "seconds": S}`:
+//!   refuse the address's connections for S seconds and close its players (4007).
 //! - `POST /admin/broadcast` `{"text": "..."}`: a `Notice` to every player.
 
 use crate::http::{self, Request};
@@ -15,7 +16,7 @@ use crate::room::{KickTarget, PlayerInfo};
 use crate::server::Context;
 use serde::Deserialize;
 use serde_json::json;
-use skirmish_shared::protocol::MAX_CHAT_CHARS;
+use skirmish_shared::protocol::{EntityId, RoomId, MAX_CHAT_CHARS};
 use skirmish_shared::text::sanitize_chat;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -48,16 +49,26 @@ impl std::fmt::Debug for Secret {
 }
 
 impl std::str::FromStr for Secret {
-    type Err = String;
+    type Err = std::convert::Infallible;
 
-    fn from_str(s: &str) -> Result<Secret, String> {
-        if s.len() < 16 {
-            return Err("must be at least 16 characters".into());
+    /// Takes any value (trimmed of surrounding whitespace, such as a secret file's last newline);
+    /// [`Secret::check`] judges it, so that parse errors never print it.
+    fn from_str(s: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret(s.trim().to_string()))
+    }
+}
+
+impl Secret {
+    /// Whether the secret is fit to use: at least 16 characters, none of them spaces or control
+    /// characters.
+    pub fn check(&self) -> Result<(), &'static str> {
+        if self.0.chars().count() < 16 {
+            return Err("must be at least 16 characters");
         }
-        if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err("must not contain spaces or control characters".into());
+        if self.0.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("must not contain spaces or control characters");
         }
-        Ok(Secret(s.to_string()))
+        Ok(())
     }
 }
 
@@ -91,11 +102,14 @@ pub struct Bans {
 impl Bans {
     /// Bans `address` for `duration` (replacing any ban it had).
     pub fn ban(&self, address: IpAddr, duration: Duration) {
-        self.lock().insert(address, Instant::now() + duration);
+        self.lock()
+            .insert(address.to_canonical(), Instant::now() + duration);
     }
 
     /// Whether `address` is banned now.
     pub fn is_banned(&self, address: IpAddr) -> bool {
+        // An IPv4 client of a server bound to [::] arrives as ::ffff:a.b.c.d.
+        let address = address.to_canonical();
         let mut bans = self.lock();
         match bans.get(&address) {
             Some(&until) if until > Instant::now() => true,
@@ -125,12 +139,14 @@ impl Bans {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct KickRequest {
+    room: u32,
     player: u32,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BanRequest {
+    room: Option<u32>,
     player: Option<u32>,
     address: Option<IpAddr>,
     seconds: f64,
@@ -219,10 +235,15 @@ async fn route(request: &Request, body: &[u8], ctx: &Context) -> Reply {
         }
         ("POST", "/admin/kick") => match parse::<KickRequest>(body) {
             Ok(kick) => {
-                let target = KickTarget::Player(skirmish_shared::protocol::EntityId(kick.player));
-                let kicked = ctx.lobby.kick(target, Disconnect::KICKED).await;
+                let target = KickTarget::Player(EntityId(kick.player));
+                let room = Some(RoomId(kick.room));
+                let kicked = ctx.lobby.kick(room, target, Disconnect::KICKED).await;
                 if kicked.is_empty() {
-                    error("404 Not Found", format!("no player {}", kick.player))
+                    let (room, player) = (kick.room, kick.player);
+                    error(
+                        "404 Not Found",
+                        format!("no player {player} in room {room}"),
+                    )
                 } else {
                     ("200 OK", json!({ "kicked": ids(&kicked) }))
                 }
@@ -261,34 +282,42 @@ async fn ban_request(ban: BanRequest, ctx: &Context) -> Reply {
             "seconds must be more than 0 and at most a year",
         );
     }
-    let mut kicked = Vec::new();
-    let address = match (ban.player, ban.address) {
-        (Some(player), None) => {
-            let target = KickTarget::Player(skirmish_shared::protocol::EntityId(player));
-            kicked = ctx.lobby.kick(target, Disconnect::BANNED).await;
-            match kicked.first() {
-                None => return error("404 Not Found", format!("no player {player}")),
-                Some(PlayerInfo { address: None, .. }) => {
+    let address = match (ban.room, ban.player, ban.address) {
+        (Some(room), Some(player), None) => {
+            // Find the address first, ban it, then close everyone from it: no window to rejoin.
+            let found = ctx
+                .lobby
+                .describe()
+                .await
+                .into_iter()
+                .filter(|r| r.id == room)
+                .flat_map(|r| r.players)
+                .find(|p| p.id == player);
+            match found {
+                None => {
                     return error(
-                        "409 Conflict",
-                        "the player's address is unknown; it was kicked",
+                        "404 Not Found",
+                        format!("no player {player} in room {room}"),
                     )
+                }
+                Some(PlayerInfo { address: None, .. }) => {
+                    return error("409 Conflict", "the player's address is unknown")
                 }
                 Some(PlayerInfo {
                     address: Some(address),
                     ..
-                }) => *address,
+                }) => address,
             }
         }
-        (None, Some(address)) => address,
-        _ => return error("400 Bad Request", "give exactly one of player and address"),
+        (None, None, Some(address)) => address,
+        _ => return error("400 Bad Request", "give either room and player, or address"),
     };
+    let address = address.to_canonical();
     ctx.bans.ban(address, Duration::from_secs_f64(ban.seconds));
-    kicked.extend(
-        ctx.lobby
-            .kick(KickTarget::Address(address), Disconnect::BANNED)
-            .await,
-    );
+    let kicked = ctx
+        .lobby
+        .kick(None, KickTarget::Address(address), Disconnect::BANNED)
+        .await;
     tracing::info!(%address, seconds = ban.seconds, "address banned");
     (
         "200 OK",
@@ -312,7 +341,12 @@ mod tests {
         assert!(!authorized(Some("Bearer 0123456789abcdeF"), &token));
         assert!(!authorized(Some("Basic 0123456789abcdef"), &token));
         assert!(!authorized(None, &token));
-        assert!("short".parse::<Secret>().is_err());
+        let short: Secret = "short".parse().expect("any value parses");
+        assert!(short.check().is_err());
+        let spaced: Secret = "0123456789 abcdef".parse().expect("parses");
+        assert!(spaced.check().is_err());
+        let trimmed: Secret = " 0123456789abcdef\n".parse().expect("parses");
+        assert!(trimmed.check().is_ok() && trimmed == token);
         assert_eq!(format!("{token:?}"), "Secret(..)");
     }
 

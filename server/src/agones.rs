@@ -4,7 +4,8 @@
 //! - `POST /ready` once the server is listening (retried until the sidecar answers);
 //! - `POST /health` every `--agones-health-interval` seconds while it runs;
 //! - `POST /alpha/player/connect` and `/alpha/player/disconnect` as players join and leave (player
-//!   tracking, an Agones alpha feature; ids are `ROOM-PLAYER`);
+//!   tracking, an Agones alpha feature; ids are `ROOM-PLAYER-CONNECTION`, one per connection, so a
+//!   resume that replaces a live connection is counted right);
 //! - `POST /shutdown` once a graceful shutdown has drained the players.
 //!
 //! The client is a few lines of HTTP/1.1 over loopback; calls are bounded in time and a failure is

@@ -173,17 +173,26 @@ impl Lobby {
         told
     }
 
-    /// Removes the players `target` names from every room, closing them with `reason`.
-    pub async fn kick(&self, target: KickTarget, reason: Disconnect) -> Vec<PlayerInfo> {
+    /// Removes the players `target` names, closing them with `reason`: one player of one room, or
+    /// everyone from an address in every room.
+    pub async fn kick(
+        &self,
+        room: Option<RoomId>,
+        target: KickTarget,
+        reason: Disconnect,
+    ) -> Vec<PlayerInfo> {
         let mut kicked = Vec::new();
-        for room in self.open_rooms() {
+        for handle in self.open_rooms() {
+            if room.is_some_and(|id| id != handle.shared.id) {
+                continue;
+            }
             let (reply, answer) = oneshot::channel();
             let command = RoomCommand::Kick {
                 target,
                 reason,
                 reply,
             };
-            if room.commands.send(command).await.is_ok() {
+            if handle.commands.send(command).await.is_ok() {
                 kicked.extend(answer.await.unwrap_or_default());
             }
         }

@@ -266,41 +266,52 @@ async fn handle_connection(
     } else {
         None
     };
+    // Plain HTTP answers (admin requests included) get the head's deadline again to finish, so a
+    // client that never reads cannot hold a connection (or a shutdown) open.
+    let deadline = ctx.config.http_timeout;
     if request.path == "/admin" || request.path.starts_with("/admin/") {
-        return crate::admin::serve(stream, &request, leftover, ctx).await;
+        let _ = timeout(
+            deadline,
+            crate::admin::serve(stream, &request, leftover, ctx),
+        )
+        .await;
+        return;
     }
     let head_only = request.method == "HEAD";
     if request.method != "GET" && !head_only {
-        let _ = http::respond_error(&mut stream, "405 Method Not Allowed").await;
+        let refuse = http::respond_error(&mut stream, "405 Method Not Allowed");
+        let _ = timeout(deadline, refuse).await;
         return;
     }
-    let result = match request.path.as_str() {
+    match request.path.as_str() {
         "/ws" => return upgrade(stream, &request, leftover, ctx, client).await,
         "/echo" if ctx.config.conformance_echo => {
             return crate::echo::serve(stream, &request, leftover, &ctx.config).await
         }
+        _ => {}
+    }
+    let _ = timeout(deadline, respond(&mut stream, &request, ctx)).await;
+}
+
+/// Answers a plain GET or HEAD: health, metrics or a static file.
+async fn respond(stream: &mut Conn, request: &http::Request, ctx: &Context) -> std::io::Result<()> {
+    let head_only = request.method == "HEAD";
+    match request.path.as_str() {
         "/healthz" => {
-            http::respond(
-                &mut stream,
-                "200 OK",
-                "text/plain; charset=utf-8",
-                b"ok\n",
-                head_only,
-            )
-            .await
+            let kind = "text/plain; charset=utf-8";
+            http::respond(stream, "200 OK", kind, b"ok\n", head_only).await
         }
         "/metrics" => {
             let mut body = ctx.metrics.render();
             ctx.lobby.render_room_metrics(&mut body);
             let kind = "text/plain; version=0.0.4; charset=utf-8";
-            http::respond(&mut stream, "200 OK", kind, body.as_bytes(), head_only).await
+            http::respond(stream, "200 OK", kind, body.as_bytes(), head_only).await
         }
         path => match ctx.assets.get(path) {
-            Some((kind, body)) => http::respond(&mut stream, "200 OK", kind, body, head_only).await,
-            None => http::respond_error(&mut stream, "404 Not Found").await,
+            Some((kind, body)) => http::respond(stream, "200 OK", kind, body, head_only).await,
+            None => http::respond_error(stream, "404 Not Found").await,
         },
-    };
-    let _ = result;
+    }
 }
 
 /// Checks the WebSocket handshake, answers 101 and runs the session.

@@ -20,7 +20,7 @@ use skirmish_shared::protocol::{
 use skirmish_shared::text::{sanitize_chat, sanitize_name};
 use skirmish_shared::time::Tick;
 use std::net::IpAddr;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -39,6 +39,9 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// numbers its inputs one per tick, so a bigger jump is a broken or hostile client (closed with 1007).
 /// The first input after joining may carry any number (a resumed client continues its count).
 const MAX_INPUT_SEQ_JUMP: u32 = 600;
+
+/// Sessions that have joined, numbering their Agones player ids.
+static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
 
 /// Pongs queued for the writer; pings beyond this are not answered.
 const PONG_QUEUE: usize = 4;
@@ -155,7 +158,10 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
             );
             return close(ws, &ctx.metrics, reason.code, reason.reason).await;
         }
-        Ok(HelloOutcome::Gone) => return,
+        Ok(HelloOutcome::Gone) => {
+            ctx.metrics.count_disconnect(close_code::NORMAL);
+            return;
+        }
         Err(_) => {
             tracing::info!("closing: no Hello in time");
             return close(
@@ -184,10 +190,20 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
         )
         .await;
     }
+    // A ban set while this connection waited for its Hello holds here too.
+    if ctx.bans.is_banned(client) {
+        let reason = Disconnect::BANNED;
+        return close(ws, &ctx.metrics, reason.code, reason.reason).await;
+    }
     let link = Arc::new(PlayerLink::for_address(client));
     let welcome = if let Some(token) = hello.resume_token {
         match ctx.lobby.resume(token, link.clone()).await {
             Some(welcome) => welcome,
+            // The rooms are closing: the token was fine, the server is going away.
+            None if *ctx.shutting_down.borrow() => {
+                let reason = Disconnect::SHUTDOWN;
+                return close(ws, &ctx.metrics, reason.code, reason.reason).await;
+            }
             None => {
                 let detail =
                     "no seat is held for this token (expired or already used); join without one";
@@ -226,22 +242,35 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
             }
         }
     };
-    let room = welcome.room;
+    let (room, player) = (welcome.room, welcome.player_id);
     let span = tracing::Span::current();
     span.record("player", welcome.player_id.0);
     span.record("room", room.0);
-    tracing::info!(name = %hello.name, resumed = hello.resume_token.is_some(), "joined");
-    let agones_id = format!("{}-{}", room.0, welcome.player_id.0);
-    if let Some(agones) = &ctx.agones {
-        agones.send(PlayerEvent::Connected(agones_id.clone()));
-    }
+    let name = sanitize_name(&hello.name);
+    tracing::info!(%name, resumed = hello.resume_token.is_some(), "joined");
     let welcome = encode_server(&ServerMsg::Welcome(Box::new(welcome)));
+    if ws
+        .send(Message::Binary(welcome.clone().into()))
+        .await
+        .is_err()
+    {
+        link.disconnect(Disconnect::CLIENT_CLOSED);
+        ctx.metrics.count_disconnect(close_code::NORMAL);
+        return;
+    }
     ctx.metrics
         .bytes_sent
         .fetch_add(welcome.len() as u64, Relaxed);
-    if ws.send(Message::Binary(welcome.into())).await.is_err() {
-        link.disconnect(Disconnect::CLIENT_CLOSED);
-        return;
+    // One id per connection, so a resume that replaces a live connection (whose end is reported
+    // later) never cancels the new one's report.
+    let agones_id = format!(
+        "{}-{}-{}",
+        room.0,
+        player.0,
+        CONNECTIONS.fetch_add(1, Relaxed)
+    );
+    if let Some(agones) = &ctx.agones {
+        agones.send(PlayerEvent::Connected(agones_id.clone()));
     }
     let (sink, stream) = ws.split();
     let (pong_tx, pong_rx) = mpsc::channel(PONG_QUEUE);

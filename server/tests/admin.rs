@@ -2,9 +2,12 @@
 
 mod support;
 
+use futures_util::{SinkExt, StreamExt};
 use skirmish_server::client::GameClient;
-use skirmish_shared::protocol::{close_code, GameEvent};
+use skirmish_shared::codec::encode_client;
+use skirmish_shared::protocol::{close_code, ClientMsg, GameEvent, Hello, PROTOCOL_VERSION};
 use support::{bounded, close_code_of, notices_until_close, TestServer};
+use tokio_tungstenite::tungstenite::Message;
 
 const TOKEN: &str = "test-admin-token-0123456789";
 
@@ -111,12 +114,13 @@ async fn rooms_broadcasts_and_kicks() {
 
         // A kick closes only that player (4006) and frees its seat.
         let bob_id = bob.welcome().player_id.0;
+        let room = bob.welcome().room.0;
         let body = json(
             &admin(
                 &server,
                 "POST",
                 "/admin/kick",
-                &format!(r#"{{"player":{bob_id}}}"#),
+                &format!(r#"{{"room":{room},"player":{bob_id}}}"#),
             )
             .await,
             "200",
@@ -131,9 +135,27 @@ async fn rooms_broadcasts_and_kicks() {
         );
 
         // Unknown players, bad bodies and wrong methods are refused with reasons.
-        let missing = admin(&server, "POST", "/admin/kick", r#"{"player":999}"#).await;
+        let missing = admin(&server, "POST", "/admin/kick", r#"{"room":1,"player":999}"#).await;
         assert!(json(&missing, "404")["error"].as_str().is_some());
-        for body in [r#"{"player":"x"}"#, r#"{"player":1,"extra":2}"#, "not json"] {
+        // Player ids are per room: the same id in another room is someone else.
+        let elsewhere = admin(
+            &server,
+            "POST",
+            "/admin/kick",
+            &format!(
+                r#"{{"room":{},"player":{}}}"#,
+                room + 1,
+                ada.welcome().player_id.0
+            ),
+        )
+        .await;
+        assert!(elsewhere.starts_with("HTTP/1.1 404"), "{elsewhere}");
+        for body in [
+            r#"{"room":1,"player":"x"}"#,
+            r#"{"room":1,"player":1,"extra":2}"#,
+            r#"{"player":1}"#,
+            "not json",
+        ] {
             let response = admin(&server, "POST", "/admin/kick", body).await;
             assert!(json(&response, "400")["error"].as_str().is_some(), "{body}");
         }
@@ -185,14 +207,19 @@ async fn a_ban_closes_the_player_and_refuses_its_address() {
         let bans = json(&admin(&server, "GET", "/admin/bans", "").await, "200");
         assert_eq!(bans["bans"][0]["address"], "192.0.2.9");
 
+        // A connection upgraded before the ban, still to send its Hello.
+        let (mut waiting, _) = tokio_tungstenite::connect_async(server.ws_url())
+            .await
+            .expect("upgrades");
+
         // Banning Ada (by player) bans 127.0.0.1: she is closed with 4007 ...
-        let id = ada.welcome().player_id.0;
+        let (room, id) = (ada.welcome().room.0, ada.welcome().player_id.0);
         let body = json(
             &admin(
                 &server,
                 "POST",
                 "/admin/ban",
-                &format!(r#"{{"player":{id},"seconds":60}}"#),
+                &format!(r#"{{"room":{room},"player":{id},"seconds":60}}"#),
             )
             .await,
             "200",
@@ -201,10 +228,28 @@ async fn a_ban_closes_the_player_and_refuses_its_address() {
         assert_eq!(body["kicked"], serde_json::json!([id]));
         let (_, code) = notices_until_close(&mut ada).await;
         assert_eq!(code, Some(close_code::BANNED));
-        // ... and connections from it are refused at accept.
+        // ... connections from it are refused at accept ...
         assert!(GameClient::connect(&server.ws_url(), "Ada again")
             .await
             .is_err());
+        // ... and the one that was waiting is closed when its Hello comes.
+        let hello = ClientMsg::Hello(Hello {
+            protocol_version: PROTOCOL_VERSION,
+            name: "Waiting".into(),
+            resume_token: None,
+        });
+        waiting
+            .send(Message::Binary(encode_client(&hello).into()))
+            .await
+            .expect("sent");
+        let code = loop {
+            match waiting.next().await {
+                Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close, got {other:?}"),
+            }
+        };
+        assert_eq!(code, Some(close_code::BANNED));
         server.stop().await;
     })
     .await;

@@ -46,6 +46,14 @@ async fn stand_in() -> (String, Calls, tokio::task::JoinHandle<()>) {
     (url, calls, task)
 }
 
+/// The id of the player connection reported with an id starting `ROOM-PLAYER-`.
+fn connected_id(calls: &[(String, serde_json::Value)], prefix: &str) -> Option<String> {
+    calls.iter().find_map(|(path, body)| {
+        let id = body["playerID"].as_str()?;
+        (path == "/alpha/player/connect" && id.starts_with(prefix)).then(|| id.to_string())
+    })
+}
+
 fn paths(calls: &Calls) -> Vec<String> {
     calls
         .lock()
@@ -62,7 +70,12 @@ async fn until(calls: &Calls, what: &str, done: impl Fn(&[(String, serde_json::V
         assert!(
             Instant::now() < deadline,
             "timed out waiting for {what}: {:?}",
-            paths(calls)
+            calls
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter(|(p, _)| p != "/health")
+                .collect::<Vec<_>>()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -90,12 +103,12 @@ async fn the_sdk_hears_ready_health_players_and_shutdown() {
         let ada = GameClient::connect(&server.ws_url(), "Ada")
             .await
             .expect("joins");
-        let id = format!("{}-{}", ada.welcome().room.0, ada.welcome().player_id.0);
+        let prefix = format!("{}-{}-", ada.welcome().room.0, ada.welcome().player_id.0);
         until(&calls, "player connect", |c| {
-            c.iter()
-                .any(|(p, b)| p == "/alpha/player/connect" && b["playerID"] == id.as_str())
+            connected_id(c, &prefix).is_some()
         })
         .await;
+        let id = connected_id(&calls.lock().expect("lock"), &prefix).expect("connected");
         ada.close().await;
         until(&calls, "player disconnect", |c| {
             c.iter()
@@ -107,10 +120,9 @@ async fn the_sdk_hears_ready_health_players_and_shutdown() {
         let bob = GameClient::connect(&server.ws_url(), "Bob")
             .await
             .expect("joins");
-        let bob_id = format!("{}-{}", bob.welcome().room.0, bob.welcome().player_id.0);
+        let bob_prefix = format!("{}-{}-", bob.welcome().room.0, bob.welcome().player_id.0);
         until(&calls, "Bob's connect", |c| {
-            c.iter()
-                .any(|(p, b)| p == "/alpha/player/connect" && b["playerID"] == bob_id.as_str())
+            connected_id(c, &bob_prefix).is_some()
         })
         .await;
         server.stop().await;

@@ -41,6 +41,13 @@ fn a_bad_environment_variable_is_named() {
     assert!(stderr.contains("SKIRMISH_TICK_HZ: must be"), "{stderr}");
     let stderr = refused(&[("SKIRMISH_LOG", "info,=[")], &[]);
     assert!(stderr.contains("SKIRMISH_LOG"), "{stderr}");
+    // A bad secret is named but never printed.
+    let stderr = refused(&[("SKIRMISH_ADMIN_TOKEN", "tooshortsecret")], &[]);
+    assert!(
+        stderr.contains("SKIRMISH_ADMIN_TOKEN: must be at least 16"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("tooshortsecret"), "{stderr}");
 }
 
 #[test]

@@ -117,8 +117,12 @@ async fn https_and_wss_are_served_with_the_given_certificate() {
 fn tls_settings_are_checked_at_start() {
     let (cert, _key, _) = certificate("check");
     let cert = cert.to_str().expect("utf-8");
-    let only_cert = Args::try_parse_from(["skirmish-server", "--tls-cert", cert]);
-    assert!(only_cert.is_err(), "--tls-cert needs --tls-key");
+    let only_cert = Args::parse_from(["skirmish-server", "--tls-cert", cert]);
+    let err = ServerConfig::from_args(&only_cert).expect_err("--tls-cert needs --tls-key");
+    assert!(
+        err.to_string().starts_with("--tls-cert: needs --tls-key"),
+        "{err}"
+    );
     let args = Args::parse_from([
         "skirmish-server",
         "--tls-cert",

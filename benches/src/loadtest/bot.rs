@@ -372,7 +372,12 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
                 let kind = Kind::draw(&mut dice);
                 totals.malformed_sent[kind as usize].fetch_add(1, Relaxed);
                 outgoing.push(kind.message(script.seq, &mut dice), &mut dice);
-                kick = kind.expected_close().map(|code| (kind, code, now));
+                // The deadline runs from when the message leaves the conditioner and allows for
+                // the close to come back through it.
+                let conditioner = Duration::from_millis(2 * (plan.latency_ms + plan.jitter_ms));
+                kick = kind
+                    .expected_close()
+                    .map(|code| (kind, code, now + conditioner));
             } else {
                 outgoing.push(binary(&message), &mut dice);
             }

@@ -240,6 +240,26 @@ mod tests {
     }
 
     #[test]
+    fn partners_may_come_from_different_layers() {
+        let path = file("partners", "tls_key = \"/etc/skirmish/key.pem\"\n");
+        let args = load(&[
+            "--config",
+            path.to_str().expect("utf-8"),
+            "--tls-cert",
+            "/etc/skirmish/cert.pem",
+        ])
+        .expect("loads");
+        assert_eq!(
+            args.tls_cert.as_deref(),
+            Some(Path::new("/etc/skirmish/cert.pem"))
+        );
+        assert_eq!(
+            args.tls_key.as_deref(),
+            Some(Path::new("/etc/skirmish/key.pem"))
+        );
+    }
+
+    #[test]
     fn file_errors_name_the_file_and_key() {
         let unknown = file("unknown", "tick_hz = 60\ntick_rate = 60\n");
         let err = load(&["--config", unknown.to_str().expect("utf-8")]).expect_err("unknown key");

@@ -94,10 +94,10 @@ pub struct Args {
     #[arg(long, env = "SKIRMISH_SOCKET_SEND_BUFFER")]
     pub socket_send_buffer: Option<usize>,
     /// PEM certificate chain: serve https and wss instead of http and ws (needs --tls-key).
-    #[arg(long, env = "SKIRMISH_TLS_CERT", requires = "tls_key")]
+    #[arg(long, env = "SKIRMISH_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of --tls-cert.
-    #[arg(long, env = "SKIRMISH_TLS_KEY", requires = "tls_cert")]
+    #[arg(long, env = "SKIRMISH_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
     /// Report to the Agones SDK sidecar: Ready once listening, health pings, players connecting and
     /// disconnecting, Shutdown once drained.
@@ -320,18 +320,20 @@ impl ServerConfig {
             path: map_path.clone(),
             problem,
         };
+        if let Some(token) = &args.admin_token {
+            // The message never repeats the value: it is a secret.
+            token
+                .check()
+                .map_err(|problem| invalid("admin-token", problem.into()))?;
+        }
         let tls = match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => Some(
                 crate::tls::server_config(cert, key)
                     .map_err(|problem| invalid("tls-cert", problem))?,
             ),
             (None, None) => None,
-            _ => {
-                return Err(invalid(
-                    "tls-cert",
-                    "--tls-cert and --tls-key go together".into(),
-                ))
-            }
+            (Some(_), None) => return Err(invalid("tls-cert", "needs --tls-key as well".into())),
+            (None, Some(_)) => return Err(invalid("tls-key", "needs --tls-cert as well".into())),
         };
         if !(args.agones_health_interval.is_finite()
             && (0.05..=60.0).contains(&args.agones_health_interval))

@@ -89,7 +89,7 @@ pub enum RoomCommand {
 /// Whom a [`RoomCommand::Kick`] removes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KickTarget {
-    /// One player.
+    /// One player (ids are per room: send this to that room only).
     Player(EntityId),
     /// Every player connected from this address.
     Address(IpAddr),
