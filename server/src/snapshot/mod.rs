@@ -7,8 +7,9 @@
 //! ([`Known`]), and splices the shared encodings into one message.
 //!
 //! Interest has hysteresis: an entity enters a view within the view radius and leaves it beyond
-//! [`VIEW_MARGIN_PERCENT`] more, so entities on the edge do not flicker in and out. Leaving the view
-//! is not announced: the client drops entities beyond the outer radius itself, by the same rule.
+//! [`outer_view_radius`] (the radius plus `VIEW_MARGIN_PERCENT`), so entities on the edge do not
+//! flicker in and out. Leaving the view is not announced: the client drops entities beyond the outer
+//! radius itself, by the same rule (the same function).
 //!
 //! A viewer whose view radius covers the whole map sees every entity. Its delta against the common
 //! baseline is the same as every other such viewer's, so it is written once per frame and spliced
@@ -20,13 +21,12 @@ use crate::world::{Player, PlayerKey, World};
 use skirmish_shared::codec::{encode_append, write_snapshot, EncodedList, SnapshotParts};
 use skirmish_shared::fixed::{Coord, Pos};
 use skirmish_shared::protocol::{
-    EntityId, EntityState, PlayerField, PlayerState, PlayerUpdate, ProjectileState, WireMotion,
+    outer_view_radius, EntityId, EntityState, PlayerField, PlayerState, PlayerUpdate,
+    ProjectileState, WireMotion,
 };
 use skirmish_shared::time::Tick;
 use std::collections::VecDeque;
 use std::ops::Range;
-
-pub use skirmish_shared::protocol::VIEW_MARGIN_PERCENT;
 
 /// Cell size of the interest grid, in coords (8 tiles).
 const GRID_CELL: Coord = 8 * skirmish_shared::map::TILE_SIZE;
@@ -441,7 +441,7 @@ impl SnapshotFrame {
         out: &mut Vec<u8>,
     ) -> Known {
         let radius = self.view_radius;
-        let outer = radius + radius * VIEW_MARGIN_PERCENT / 100;
+        let outer = outer_view_radius(radius);
         let inner_sq = i64::from(radius) * i64::from(radius);
         let outer_sq = i64::from(outer) * i64::from(outer);
         let entities = &self.entities;

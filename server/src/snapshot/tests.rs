@@ -183,7 +183,7 @@ fn deltas_match_full_snapshots(radius: i32) {
                 .filter(|id| !full_ids.contains(id))
             {
                 let pos = entity_pos(&world, *id).expect("known entities exist");
-                let outer = i64::from(radius + radius * VIEW_MARGIN_PERCENT / 100);
+                let outer = i64::from(outer_view_radius(radius));
                 assert!(
                     pos.distance_squared(world.player(viewer.key).expect("here").pos)
                         <= outer * outer
