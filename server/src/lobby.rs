@@ -16,12 +16,15 @@ use tokio::sync::{mpsc, oneshot, watch};
 /// Join requests a room's command channel holds before senders wait.
 const ROOM_COMMAND_QUEUE: usize = 64;
 
-/// Why a player could not be seated.
+/// Why a player could not be seated (or take its seat back).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum JoinError {
     /// Every room is full and the room limit is reached.
     #[error("every room is full")]
     ServerFull,
+    /// No seat is held for the resume token (expired or already used).
+    #[error("no seat is held for this token (expired or already used); join without one")]
+    UnknownToken,
     /// The server is shutting down.
     #[error("the server is shutting down")]
     ShuttingDown,
@@ -83,8 +86,23 @@ impl Lobby {
         Err(JoinError::ServerFull)
     }
 
-    /// Hands the seat holding `token` to a new connection; `None` if no open room holds it.
-    pub async fn resume(&self, token: ResumeToken, link: Arc<PlayerLink>) -> Option<Welcome> {
+    /// Hands the seat holding `token` to a new connection.
+    pub async fn resume(
+        &self,
+        token: ResumeToken,
+        link: Arc<PlayerLink>,
+    ) -> Result<Welcome, JoinError> {
+        let resumed = self.ask_resume(token, link).await;
+        // A room that stopped answering is closing for the shutdown: the token was not at fault.
+        match resumed {
+            None if *self.shutdown.borrow() => Err(JoinError::ShuttingDown),
+            None => Err(JoinError::UnknownToken),
+            Some(welcome) => Ok(welcome),
+        }
+    }
+
+    /// Asks the room named by `token` to hand its seat over; `None` if no open room does.
+    async fn ask_resume(&self, token: ResumeToken, link: Arc<PlayerLink>) -> Option<Welcome> {
         let room_id = token_room(&token);
         let room = {
             let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());

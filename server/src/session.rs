@@ -196,57 +196,31 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
         return close(ws, &ctx.metrics, reason.code, reason.reason).await;
     }
     let link = Arc::new(PlayerLink::for_address(client));
-    let welcome = if let Some(token) = hello.resume_token {
-        match ctx.lobby.resume(token, link.clone()).await {
-            Some(welcome) => welcome,
-            // The rooms are closing: the token was fine, the server is going away.
-            None if *ctx.shutting_down.borrow() => {
-                let reason = Disconnect::SHUTDOWN;
-                return close(ws, &ctx.metrics, reason.code, reason.reason).await;
-            }
-            None => {
-                let detail =
-                    "no seat is held for this token (expired or already used); join without one";
-                let reason = RefuseReason::BadResumeToken;
-                return refuse(
-                    ws,
-                    &ctx.metrics,
-                    reason,
-                    close_code::BAD_RESUME_TOKEN,
-                    detail.into(),
-                )
-                .await;
-            }
+    let name = sanitize_name(&hello.name);
+    let joined = match hello.resume_token {
+        Some(token) => ctx.lobby.resume(token, link.clone()).await,
+        None => ctx.lobby.join(name.clone(), link.clone()).await,
+    };
+    let welcome = match joined {
+        Ok(welcome) => welcome,
+        Err(JoinError::ShuttingDown) => {
+            let reason = Disconnect::SHUTDOWN;
+            return close(ws, &ctx.metrics, reason.code, reason.reason).await;
         }
-    } else {
-        match ctx
-            .lobby
-            .join(sanitize_name(&hello.name), link.clone())
-            .await
-        {
-            Ok(welcome) => welcome,
-            Err(JoinError::ShuttingDown) => {
-                let reason = Disconnect::SHUTDOWN;
-                return close(ws, &ctx.metrics, reason.code, reason.reason).await;
-            }
-            Err(e @ JoinError::ServerFull) => {
-                let reason = RefuseReason::ServerFull;
-                return refuse(
-                    ws,
-                    &ctx.metrics,
-                    reason,
-                    close_code::SERVER_FULL,
-                    e.to_string(),
-                )
-                .await;
-            }
+        Err(e) => {
+            let (reason, code) = match e {
+                JoinError::UnknownToken => {
+                    (RefuseReason::BadResumeToken, close_code::BAD_RESUME_TOKEN)
+                }
+                _ => (RefuseReason::ServerFull, close_code::SERVER_FULL),
+            };
+            return refuse(ws, &ctx.metrics, reason, code, e.to_string()).await;
         }
     };
     let (room, player) = (welcome.room, welcome.player_id);
     let span = tracing::Span::current();
     span.record("player", welcome.player_id.0);
     span.record("room", room.0);
-    let name = sanitize_name(&hello.name);
     tracing::info!(%name, resumed = hello.resume_token.is_some(), "joined");
     let welcome = encode_server(&ServerMsg::Welcome(Box::new(welcome)));
     if ws
