@@ -69,12 +69,8 @@ async fn requests_need_the_bearer_token() {
 async fn rooms_broadcasts_and_kicks() {
     bounded(async {
         let server = TestServer::start(&["--admin-token", TOKEN]).await;
-        let mut ada = GameClient::connect(&server.ws_url(), "Ada")
-            .await
-            .expect("joins");
-        let mut bob = GameClient::connect(&server.ws_url(), "Bob")
-            .await
-            .expect("joins");
+        let mut ada = server.join("Ada").await;
+        let mut bob = server.join("Bob").await;
         ada.next_snapshot().await.expect("a snapshot");
         let body = json(&admin(&server, "GET", "/admin/rooms", "").await, "200");
         let rooms = body["rooms"].as_array().expect("rooms");
@@ -172,9 +168,7 @@ async fn rooms_broadcasts_and_kicks() {
 async fn a_ban_closes_the_player_and_refuses_its_address() {
     bounded(async {
         let server = TestServer::start(&["--admin-token", TOKEN]).await;
-        let mut ada = GameClient::connect(&server.ws_url(), "Ada")
-            .await
-            .expect("joins");
+        let mut ada = server.join("Ada").await;
         ada.next_snapshot().await.expect("a snapshot");
         let bad = admin(
             &server,

@@ -2,7 +2,6 @@
 
 mod support;
 
-use skirmish_server::client::GameClient;
 use skirmish_server::http;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -100,9 +99,7 @@ async fn the_sdk_hears_ready_health_players_and_shutdown() {
         })
         .await;
 
-        let ada = GameClient::connect(&server.ws_url(), "Ada")
-            .await
-            .expect("joins");
+        let ada = server.join("Ada").await;
         let prefix = format!("{}-{}-", ada.welcome().room.0, ada.welcome().player_id.0);
         until(&calls, "player connect", |c| {
             connected_id(c, &prefix).is_some()
@@ -117,9 +114,7 @@ async fn the_sdk_hears_ready_health_players_and_shutdown() {
         .await;
 
         // A player still connected at shutdown is reported gone before Shutdown, which comes last.
-        let bob = GameClient::connect(&server.ws_url(), "Bob")
-            .await
-            .expect("joins");
+        let bob = server.join("Bob").await;
         let bob_prefix = format!("{}-{}-", bob.welcome().room.0, bob.welcome().player_id.0);
         until(&calls, "Bob's connect", |c| {
             connected_id(c, &bob_prefix).is_some()

@@ -3,7 +3,7 @@
 
 mod support;
 
-use skirmish_server::client::{ClientError, GameClient};
+use skirmish_server::client::ClientError;
 use skirmish_shared::codec::encode_client;
 use skirmish_shared::protocol::{close_code, ClientMsg, InputFrame};
 use std::sync::atomic::Ordering::Relaxed;
@@ -13,13 +13,9 @@ use support::{bounded, TestServer};
 async fn a_flooder_is_closed_and_others_miss_no_snapshot() {
     bounded(async {
         let server = TestServer::start(&[]).await;
-        let mut observer = GameClient::connect(&server.ws_url(), "observer")
-            .await
-            .expect("joins");
+        let mut observer = server.join("observer").await;
         observer.next_snapshot().await.expect("first snapshot");
-        let mut flooder = GameClient::connect(&server.ws_url(), "flooder")
-            .await
-            .expect("joins");
+        let mut flooder = server.join("flooder").await;
         let flood = tokio::spawn(async move {
             let mut seq = 0u32;
             let outcome = loop {

@@ -3,7 +3,6 @@
 
 mod support;
 
-use skirmish_server::client::GameClient;
 use skirmish_shared::protocol::close_code;
 use std::time::{Duration, Instant};
 use support::{bounded, close_code_of, TestServer};
@@ -18,15 +17,9 @@ fn value(page: &str, series: &str) -> Option<f64> {
 async fn operational_series_follow_play() {
     bounded(async {
         let server = TestServer::start(&[]).await;
-        let mut ada = GameClient::connect(&server.ws_url(), "Ada")
-            .await
-            .expect("joins");
-        let bob = GameClient::connect(&server.ws_url(), "Bob")
-            .await
-            .expect("joins");
-        let mut rude = GameClient::connect(&server.ws_url(), "Rude")
-            .await
-            .expect("joins");
+        let mut ada = server.join("Ada").await;
+        let bob = server.join("Bob").await;
+        let mut rude = server.join("Rude").await;
         rude.send_raw(vec![0xEE, 1, 2]).await.expect("sent");
         assert_eq!(
             close_code_of(&mut rude).await,
@@ -73,9 +66,7 @@ async fn the_grafana_dashboard_only_uses_series_the_server_exports() {
             serde_json::from_str(include_str!("../../deploy/grafana/skirmish-dashboard.json"))
                 .expect("the dashboard is JSON");
         let server = TestServer::start(&[]).await;
-        let _player = GameClient::connect(&server.ws_url(), "Ada")
-            .await
-            .expect("joins");
+        let _player = server.join("Ada").await;
         let page = server.get("/metrics").await;
         let exported: std::collections::HashSet<&str> = page
             .lines()

@@ -92,9 +92,7 @@ async fn two_players_join_and_each_sees_the_other_move() {
 async fn input_sequences_are_acknowledged_in_order() {
     bounded(async {
         let server = TestServer::start(&[]).await;
-        let mut client = GameClient::connect(&server.ws_url(), "acker")
-            .await
-            .expect("joins");
+        let mut client = server.join("acker").await;
         // Like a real client: two inputs (two 60 Hz ticks) per 30 Hz snapshot.
         let mut sent = Vec::new();
         let mut acks = Vec::new();
@@ -297,12 +295,8 @@ async fn a_version_mismatch_is_refused_with_a_reason() {
 async fn malformed_messages_close_only_the_sender() {
     bounded(async {
         let server = TestServer::start(&["--view-radius", "100000"]).await;
-        let mut good = GameClient::connect(&server.ws_url(), "good")
-            .await
-            .expect("joins");
-        let mut bad = GameClient::connect(&server.ws_url(), "bad")
-            .await
-            .expect("joins");
+        let mut good = server.join("good").await;
+        let mut bad = server.join("bad").await;
         // Truncated input frame (variant 1, then nothing).
         bad.send_raw(vec![1]).await.expect("send");
         assert_eq!(
@@ -333,9 +327,7 @@ async fn http_routes_serve_health_metrics_and_the_page() {
                 && page.contains("Skirmish")
         );
         assert!(get("/nope").await.starts_with("HTTP/1.1 404"));
-        let _client = GameClient::connect(&server.ws_url(), "counted")
-            .await
-            .expect("joins");
+        let _client = server.join("counted").await;
         let metrics = get("/metrics").await;
         for series in [
             "skirmish_ticks_total",
@@ -361,15 +353,9 @@ async fn http_routes_serve_health_metrics_and_the_page() {
 async fn players_beyond_a_full_room_get_a_new_room() {
     bounded(async {
         let server = TestServer::start(&["--max-players-per-room", "2"]).await;
-        let a = GameClient::connect(&server.ws_url(), "a")
-            .await
-            .expect("joins");
-        let b = GameClient::connect(&server.ws_url(), "b")
-            .await
-            .expect("joins");
-        let c = GameClient::connect(&server.ws_url(), "c")
-            .await
-            .expect("joins");
+        let a = server.join("a").await;
+        let b = server.join("b").await;
+        let c = server.join("c").await;
         assert_eq!(a.welcome().room, b.welcome().room);
         assert_ne!(a.welcome().room, c.welcome().room);
         assert_eq!(server.metrics.rooms.load(Relaxed), 2);
@@ -383,9 +369,7 @@ async fn players_beyond_a_full_room_get_a_new_room() {
 async fn a_dropped_player_resumes_its_seat_and_a_spent_token_is_refused() {
     bounded(async {
         let server = TestServer::start(&[]).await;
-        let mut first = GameClient::connect(&server.ws_url(), "phoenix")
-            .await
-            .expect("joins");
+        let mut first = server.join("phoenix").await;
         let id = first.welcome().player_id;
         let token = first.welcome().resume_token;
         first.next_snapshot().await.expect("snapshot");
@@ -413,9 +397,7 @@ async fn a_dropped_player_resumes_its_seat_and_a_spent_token_is_refused() {
 async fn a_second_connection_with_a_live_token_replaces_the_first() {
     bounded(async {
         let server = TestServer::start(&[]).await;
-        let mut first = GameClient::connect(&server.ws_url(), "twin")
-            .await
-            .expect("joins");
+        let mut first = server.join("twin").await;
         let id = first.welcome().player_id;
         let token = first.welcome().resume_token;
         first.next_snapshot().await.expect("snapshot");

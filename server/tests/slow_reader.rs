@@ -68,9 +68,7 @@ async fn a_client_that_stops_reading_is_dropped_without_disturbing_others() {
             .expect("hello");
         // An observer that reads promptly: every delta must chain onto the previous snapshot, and the
         // snapshots keep coming while the stalled client is behind and after it is dropped.
-        let mut observer = GameClient::connect(&server.ws_url(), "observer")
-            .await
-            .expect("joins");
+        let mut observer = server.join("observer").await;
         let mut previous_tick = None;
         let mut consecutive = 0;
         let mut total = 0;

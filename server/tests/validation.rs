@@ -36,12 +36,8 @@ async fn acked(client: &mut GameClient, seq: u32) -> bool {
 async fn sequence_numbers_must_move_forward_without_jumping() {
     bounded(async {
         let server = TestServer::start(&[]).await;
-        let mut other = GameClient::connect(&server.ws_url(), "other")
-            .await
-            .expect("joins");
-        let mut client = GameClient::connect(&server.ws_url(), "client")
-            .await
-            .expect("joins");
+        let mut other = server.join("other").await;
+        let mut client = server.join("client").await;
         send_seq(&mut client, 500).await; // the first input may carry any number
         assert!(acked(&mut client, 500).await);
         send_seq(&mut client, 499).await; // backwards: rejected
@@ -72,12 +68,8 @@ async fn sequence_numbers_must_move_forward_without_jumping() {
 async fn over_long_chat_is_rejected_whole() {
     bounded(async {
         let server = TestServer::start(&[]).await;
-        let mut speaker = GameClient::connect(&server.ws_url(), "speaker")
-            .await
-            .expect("joins");
-        let mut listener = GameClient::connect(&server.ws_url(), "listener")
-            .await
-            .expect("joins");
+        let mut speaker = server.join("speaker").await;
+        let mut listener = server.join("listener").await;
         let long = "a".repeat(MAX_CHAT_CHARS + 1);
         speaker
             .send(&ClientMsg::Chat { text: long })

@@ -49,6 +49,13 @@ impl TestServer {
         format!("ws://{}/ws", self.addr)
     }
 
+    /// A player that has joined, named `name`.
+    pub async fn join(&self, name: &str) -> skirmish_server::client::GameClient {
+        skirmish_server::client::GameClient::connect(&self.ws_url(), name)
+            .await
+            .expect("joins")
+    }
+
     /// A plain HTTP GET of `path`; the whole response, head and body.
     pub async fn get(&self, path: &str) -> String {
         self.request("GET", path, &[], "").await
