@@ -49,14 +49,46 @@ impl Histogram {
         }
     }
 
+    /// The bucket an observation of `units` falls in (`None`: above every bound).
+    fn bucket(&self, units: u64) -> Option<usize> {
+        let value = units as f64 * self.scale;
+        self.bounds.iter().position(|&upper| value <= upper)
+    }
+
     /// Records one observation of `units`.
     pub fn observe(&self, units: u64) {
-        let value = units as f64 * self.scale;
-        if let Some(i) = self.bounds.iter().position(|&upper| value <= upper) {
+        if let Some(i) = self.bucket(units) {
             self.buckets[i].fetch_add(1, Relaxed);
         }
         self.count.fetch_add(1, Relaxed);
         self.sum.fetch_add(units, Relaxed);
+    }
+
+    /// Records `units` in a room's own tally: no atomics, for observations made per player per tick.
+    pub fn tally(&self, tally: &mut Tally, units: u64) {
+        if tally.buckets.len() != self.bounds.len() {
+            tally.buckets = vec![0; self.bounds.len()];
+        }
+        if let Some(i) = self.bucket(units) {
+            tally.buckets[i] += 1;
+        }
+        tally.count += 1;
+        tally.sum += units;
+    }
+
+    /// Adds a tally's observations to the histogram and empties it.
+    pub fn flush(&self, tally: &mut Tally) {
+        if tally.count == 0 {
+            return;
+        }
+        for (bucket, n) in self.buckets.iter().zip(&mut tally.buckets) {
+            if *n > 0 {
+                bucket.fetch_add(std::mem::take(n), Relaxed);
+            }
+        }
+        self.count
+            .fetch_add(std::mem::take(&mut tally.count), Relaxed);
+        self.sum.fetch_add(std::mem::take(&mut tally.sum), Relaxed);
     }
 
     fn render(&self, out: &mut String, name: &str, help: &str) {
@@ -71,6 +103,14 @@ impl Histogram {
         let sum = self.sum.load(Relaxed) as f64 * self.scale;
         let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
     }
+}
+
+/// Histogram observations gathered by one task and flushed into a [`Histogram`] in one go.
+#[derive(Debug, Default)]
+pub struct Tally {
+    buckets: Vec<u64>,
+    count: u64,
+    sum: u64,
 }
 
 /// Why sessions ended, as the `reason` label of `skirmish_disconnects_total`.
@@ -425,8 +465,15 @@ mod tests {
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }
-        metrics.snapshot_bytes.observe(300);
-        metrics.snapshot_bytes.observe(100_000);
+        let mut tally = Tally::default();
+        metrics.snapshot_bytes.tally(&mut tally, 300);
+        metrics.snapshot_bytes.tally(&mut tally, 100_000);
+        assert!(
+            metrics.render().contains("skirmish_snapshot_bytes_count 0"),
+            "not yet flushed"
+        );
+        metrics.snapshot_bytes.flush(&mut tally);
+        metrics.snapshot_bytes.flush(&mut tally); // empty: adds nothing
         metrics.count_disconnect(skirmish_shared::protocol::close_code::KICKED);
         let text = metrics.render();
         for line in [

@@ -98,7 +98,10 @@ impl Room {
                 seat.link.offer_if_empty(message)
             };
             if offered {
-                self.metrics.snapshot_bytes.observe(self.out.len() as u64);
+                let size = self.out.len() as u64;
+                self.metrics
+                    .snapshot_bytes
+                    .tally(&mut self.tallies.snapshot_bytes, size);
                 seat.pending = Some(Pending {
                     known,
                     events_upto,

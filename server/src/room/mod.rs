@@ -10,7 +10,7 @@ mod events;
 
 use crate::config::ServerConfig;
 use crate::link::{Disconnect, PlayerLink};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Tally};
 use crate::snapshot::{Known, Scratch, SnapshotFrame};
 use crate::world::{PlayerKey, World, WorldEvent};
 use events::EventLog;
@@ -168,6 +168,13 @@ struct Seat {
     bytes_taken: u64,
 }
 
+/// A room's histogram observations for the current tick.
+#[derive(Debug, Default)]
+struct Tallies {
+    input_queue_depth: Tally,
+    snapshot_bytes: Tally,
+}
+
 /// A snapshot offered to a session, and what the client will hold once it is sent.
 #[derive(Debug)]
 struct Pending {
@@ -196,6 +203,8 @@ pub struct Room {
     inputs: Vec<(PlayerKey, InputFrame)>,
     /// Scratch: one viewer's encoded snapshot and events.
     out: Vec<u8>,
+    /// This tick's per-player metric observations.
+    tallies: Tallies,
     event_bytes: Vec<u8>,
 }
 
@@ -222,6 +231,7 @@ impl Room {
             leaderboard: Vec::new(),
             inputs: Vec::new(),
             out: Vec::new(),
+            tallies: Tallies::default(),
             event_bytes: Vec::new(),
         }
     }
@@ -517,6 +527,14 @@ impl Room {
         self.record_world_events(&outcome);
         self.update_leaderboard();
         self.deliver_snapshots(now);
+        // Per-player observations reach the shared histograms once a tick, not once a player.
+        let tallies = &mut self.tallies;
+        self.metrics
+            .input_queue_depth
+            .flush(&mut tallies.input_queue_depth);
+        self.metrics
+            .snapshot_bytes
+            .flush(&mut tallies.snapshot_bytes);
         self.report_once_a_second();
     }
 
@@ -566,7 +584,7 @@ impl Room {
             let drained = seat.link.drain();
             self.metrics
                 .input_queue_depth
-                .observe(drained.queued as u64);
+                .tally(&mut self.tallies.input_queue_depth, drained.queued as u64);
             if let Some(input) = drained.input {
                 seat.ack_input_seq = input.seq;
                 self.inputs.push((key, input));
