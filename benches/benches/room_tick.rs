@@ -8,8 +8,8 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use skirmish_bench::scenario::{arena_inputs, populated_world, Dice};
-use skirmish_server::snapshot::{Known, Scratch, SnapshotFrame};
-use skirmish_shared::codec::{decode_server, EncodedList};
+use skirmish_server::snapshot::{Known, Scratch, SnapshotFrame, View};
+use skirmish_shared::codec::decode_server;
 use skirmish_shared::protocol::ServerMsg;
 use skirmish_shared::view::ClientView;
 
@@ -59,15 +59,7 @@ fn snapshots(c: &mut Criterion) {
         // Baseline: a full snapshot two ticks ago (30 Hz snapshots at 60 Hz).
         frame.capture(&world, None);
         let mut full = Vec::new();
-        let known = frame.write_for(
-            &world,
-            viewer,
-            None,
-            0,
-            EncodedList::default(),
-            &mut scratch,
-            &mut full,
-        );
+        let known = frame.write_for(&world, View::at(viewer, None), &mut scratch, &mut full);
         let previous = frame.tick();
         for t in 120..122 {
             let inputs = arena_inputs(&keys, t, &mut dice);
@@ -90,10 +82,7 @@ fn snapshots(c: &mut Criterion) {
                     frame
                         .write_for(
                             &world,
-                            viewer,
-                            Some(&known),
-                            0,
-                            EncodedList::default(),
+                            View::at(viewer, Some(&known)),
                             &mut scratch,
                             &mut delta,
                         )

@@ -4,8 +4,8 @@
 //! `cargo run --release -p skirmish-bench --example snapshot_bytes -- [players] [radius_units] [snapshot_every_ticks] [fire]`
 
 use skirmish_bench::scenario::{populated_world, Dice};
-use skirmish_server::snapshot::{Known, Scratch, SnapshotFrame};
-use skirmish_shared::codec::{decode_server, encode_append, EncodedList};
+use skirmish_server::snapshot::{Known, Scratch, SnapshotFrame, View};
+use skirmish_shared::codec::{decode_server, encode_append};
 use skirmish_shared::protocol::{buttons, EntityState, InputFrame, PlayerField, ServerMsg};
 
 fn size<T: serde::Serialize>(value: &T) -> usize {
@@ -75,10 +75,7 @@ fn main() {
             let mut out = Vec::new();
             let next = frame.write_for(
                 &world,
-                pos,
-                known[v].as_ref(),
-                0,
-                EncodedList::default(),
+                View::at(pos, known[v].as_ref()),
                 &mut scratch,
                 &mut out,
             );

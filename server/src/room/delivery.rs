@@ -9,6 +9,7 @@
 use super::events::{MAX_EVENT_BACKLOG, MAX_PRIVATE_BACKLOG};
 use super::{Pending, Room, Seat};
 use crate::link::Disconnect;
+use crate::snapshot::View;
 use bytes::Bytes;
 use skirmish_shared::codec::EncodedList;
 use skirmish_shared::time::Tick;
@@ -79,18 +80,18 @@ impl Room {
                 seat.confirmed.as_ref()
             };
             self.out.clear();
-            let known = self.frame.write_for(
-                &self.world,
+            let view = View {
                 viewer,
                 baseline,
-                seat.ack_input_seq,
-                EncodedList {
+                ack_input_seq: seat.ack_input_seq,
+                events: EncodedList {
                     count: private_count + (events_upto - seat.confirmed_events) as usize,
                     bytes: &self.event_bytes,
                 },
-                &mut self.scratch,
-                &mut self.out,
-            );
+            };
+            let known = self
+                .frame
+                .write_for(&self.world, view, &mut self.scratch, &mut self.out);
             let message = Bytes::copy_from_slice(&self.out);
             let offered = if replacing {
                 seat.link.replace_if_pending(message)

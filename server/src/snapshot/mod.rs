@@ -102,6 +102,31 @@ pub struct Scratch {
     left: Vec<EntityId>,
 }
 
+/// One viewer's side of a snapshot: where it stands, what it holds, and what goes with it.
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    /// The viewer's position (the centre of its interest).
+    pub viewer: Pos,
+    /// What the viewer holds now; `None` sends a full snapshot.
+    pub baseline: Option<&'a Known>,
+    /// The last input of the viewer's that the world applied.
+    pub ack_input_seq: u32,
+    /// The viewer's pending events, already encoded.
+    pub events: EncodedList<'a>,
+}
+
+impl<'a> View<'a> {
+    /// A viewer at `viewer` holding `baseline`, with no input acknowledged and no events.
+    pub fn at(viewer: Pos, baseline: Option<&'a Known>) -> View<'a> {
+        View {
+            viewer,
+            baseline,
+            ack_input_seq: 0,
+            events: EncodedList::default(),
+        }
+    }
+}
+
 /// Everything about one snapshot tick that all viewers share.
 #[derive(Debug)]
 pub struct SnapshotFrame {
@@ -368,20 +393,19 @@ impl SnapshotFrame {
     }
 
     /// Writes one viewer's snapshot into `out` and returns what the viewer will hold after it.
-    ///
-    /// `baseline` is what the viewer holds now (`None`: send a full snapshot); `events` are the
-    /// viewer's pending events, already encoded.
-    #[allow(clippy::too_many_arguments)]
     pub fn write_for(
         &mut self,
         world: &World,
-        viewer: Pos,
-        baseline: Option<&Known>,
-        ack_input_seq: u32,
-        events: EncodedList<'_>,
+        view: View<'_>,
         scratch: &mut Scratch,
         out: &mut Vec<u8>,
     ) -> Known {
+        let View {
+            viewer,
+            baseline,
+            ack_input_seq,
+            events,
+        } = view;
         let tick = self.tick;
         let everything = self.sees_everything(viewer);
         if everything {
@@ -417,7 +441,13 @@ impl SnapshotFrame {
             });
             baseline = expanded.as_ref();
         }
-        let known = self.write_listed(world, viewer, baseline, ack_input_seq, events, scratch, out);
+        let view = View {
+            viewer,
+            baseline,
+            ack_input_seq,
+            events,
+        };
+        let known = self.write_listed(world, view, scratch, out);
         if everything {
             Known {
                 tick,
@@ -429,17 +459,19 @@ impl SnapshotFrame {
     }
 
     /// The general path: query the grid, merge with the listed baseline, splice.
-    #[allow(clippy::too_many_arguments)]
     fn write_listed(
         &self,
         world: &World,
-        viewer: Pos,
-        baseline: Option<&Known>,
-        ack_input_seq: u32,
-        events: EncodedList<'_>,
+        view: View<'_>,
         scratch: &mut Scratch,
         out: &mut Vec<u8>,
     ) -> Known {
+        let View {
+            viewer,
+            baseline,
+            ack_input_seq,
+            events,
+        } = view;
         let radius = self.view_radius;
         let outer = outer_view_radius(radius);
         let inner_sq = i64::from(radius) * i64::from(radius);

@@ -108,10 +108,7 @@ fn deltas_match_full_snapshots(radius: i32) {
             let mut out = Vec::new();
             let known = frame.write_for(
                 &world,
-                pos,
-                viewer.known.as_ref(),
-                0,
-                EncodedList::default(),
+                View::at(pos, viewer.known.as_ref()),
                 &mut scratch,
                 &mut out,
             );
@@ -149,15 +146,8 @@ fn deltas_match_full_snapshots(radius: i32) {
             viewer.known = Some(known.clone());
             // The full snapshot for the same viewer and tick must give the same state.
             let mut full_bytes = Vec::new();
-            let full_known = frame.write_for(
-                &world,
-                pos,
-                None,
-                0,
-                EncodedList::default(),
-                &mut scratch,
-                &mut full_bytes,
-            );
+            let full_known =
+                frame.write_for(&world, View::at(pos, None), &mut scratch, &mut full_bytes);
             let me = world.player(viewer.key).expect("present").id;
             let mut fresh = ClientView::new(map.clone(), *world.params()).with_viewer(me, radius);
             fresh.apply(&decode(&full_bytes)).expect("full applies");
@@ -224,15 +214,7 @@ fn entities_beyond_the_radius_are_not_sent_until_they_come_near() {
         |frame: &mut SnapshotFrame, world: &World, known: Option<&Known>, scratch: &mut Scratch| {
             let mut out = Vec::new();
             let pos = world.player(a).expect("a").pos;
-            let known = frame.write_for(
-                world,
-                pos,
-                known,
-                0,
-                EncodedList::default(),
-                scratch,
-                &mut out,
-            );
+            let known = frame.write_for(world, View::at(pos, known), scratch, &mut out);
             (decode(&out), known)
         };
     world.tick(&[]);
