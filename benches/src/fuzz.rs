@@ -78,7 +78,11 @@ fn client_corpus() -> Vec<Vec<u8>> {
         ClientMsg::Chat {
             text: "héllo ✓".into(),
         },
-        ClientMsg::Ping { nonce: 99 },
+        ClientMsg::Ping {
+            nonce: 99,
+            acked_tick: 7,
+        },
+        ClientMsg::Leave,
         ClientMsg::RequestFullSnapshot,
     ]
     .iter()

@@ -11,7 +11,18 @@ async fn start_server() -> (
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 ) {
-    let argv = ["skirmish-server", "--bind", "127.0.0.1:0"];
+    // Every bot comes from 127.0.0.1: lift the per-address limits a real server keeps.
+    let argv = [
+        "skirmish-server",
+        "--bind",
+        "127.0.0.1:0",
+        "--max-connections-per-ip",
+        "10000",
+        "--connect-rate-per-ip",
+        "100000",
+        "--join-rate-per-ip",
+        "100000",
+    ];
     let config = ServerConfig::from_args(&skirmish_server::Args::parse_from(argv)).expect("config");
     let server = Server::bind(config).await.expect("bind");
     let url = format!("ws://{}/ws", server.local_addr().expect("addr"));

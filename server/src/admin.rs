@@ -10,6 +10,7 @@
 //!   refuse the address's connections for S seconds and close its players (4007).
 //! - `POST /admin/broadcast` `{"text": "..."}`: a `Notice` to every player.
 
+use crate::address::AddressKey;
 use crate::http::{self, Request};
 use crate::link::Disconnect;
 use crate::room::{KickTarget, PlayerInfo};
@@ -86,30 +87,33 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Whether an `Authorization` header carries the bearer `token`.
 pub fn authorized(header: Option<&str>, token: &Secret) -> bool {
+    // The scheme is case-insensitive (RFC 9110 section 11.1).
     let given = header
-        .and_then(|h| h.trim().strip_prefix("Bearer "))
         .map(str::trim)
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .unwrap_or_default();
     constant_time_eq(given.as_bytes(), token.expose())
 }
 
-/// Address bans with their end times.
+/// Address bans with their end times, keyed like every cap ([`AddressKey`]: an IPv6 ban covers
+/// the address's /64).
 #[derive(Debug, Default)]
 pub struct Bans {
-    until: Mutex<HashMap<IpAddr, Instant>>,
+    until: Mutex<HashMap<AddressKey, Instant>>,
 }
 
 impl Bans {
     /// Bans `address` for `duration` (replacing any ban it had).
     pub fn ban(&self, address: IpAddr, duration: Duration) {
         self.lock()
-            .insert(address.to_canonical(), Instant::now() + duration);
+            .insert(AddressKey::of(address), Instant::now() + duration);
     }
 
     /// Whether `address` is banned now.
     pub fn is_banned(&self, address: IpAddr) -> bool {
-        // An IPv4 client of a server bound to [::] arrives as ::ffff:a.b.c.d.
-        let address = address.to_canonical();
+        let address = AddressKey::of(address);
         let mut bans = self.lock();
         match bans.get(&address) {
             Some(&until) if until > Instant::now() => true,
@@ -122,7 +126,7 @@ impl Bans {
     }
 
     /// The bans in force, with the time left on each.
-    pub fn list(&self) -> Vec<(IpAddr, Duration)> {
+    pub fn list(&self) -> Vec<(AddressKey, Duration)> {
         let now = Instant::now();
         let mut bans = self.lock();
         bans.retain(|_, until| *until > now);
@@ -131,7 +135,7 @@ impl Bans {
         list
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Instant>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AddressKey, Instant>> {
         self.until.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -229,7 +233,7 @@ async fn route(request: &Request, body: &[u8], ctx: &Context) -> Reply {
                 .bans
                 .list()
                 .into_iter()
-                .map(|(address, left)| json!({ "address": address, "seconds_left": left.as_secs_f64() }))
+                .map(|(address, left)| json!({ "address": address.to_string(), "seconds_left": left.as_secs_f64() }))
                 .collect();
             ("200 OK", json!({ "bans": bans }))
         }
@@ -312,8 +316,9 @@ async fn ban_request(ban: BanRequest, ctx: &Context) -> Reply {
         (None, None, Some(address)) => address,
         _ => return error("400 Bad Request", "give either room and player, or address"),
     };
-    let address = address.to_canonical();
-    ctx.bans.ban(address, Duration::from_secs_f64(ban.seconds));
+    let address = AddressKey::of(address);
+    ctx.bans
+        .ban(address.ip(), Duration::from_secs_f64(ban.seconds));
     let kicked = ctx
         .lobby
         .kick(None, KickTarget::Address(address), Disconnect::BANNED)
@@ -321,7 +326,7 @@ async fn ban_request(ban: BanRequest, ctx: &Context) -> Reply {
     tracing::info!(%address, seconds = ban.seconds, "address banned");
     (
         "200 OK",
-        json!({ "address": address, "seconds": ban.seconds, "kicked": ids(&kicked) }),
+        json!({ "address": address.to_string(), "seconds": ban.seconds, "kicked": ids(&kicked) }),
     )
 }
 
@@ -338,6 +343,11 @@ mod tests {
         assert!(constant_time_eq(b"", b""));
         let token: Secret = "0123456789abcdef".parse().expect("long enough");
         assert!(authorized(Some("Bearer 0123456789abcdef"), &token));
+        assert!(
+            authorized(Some("bearer 0123456789abcdef"), &token),
+            "any case"
+        );
+        assert!(authorized(Some("BEARER  0123456789abcdef "), &token));
         assert!(!authorized(Some("Bearer 0123456789abcdeF"), &token));
         assert!(!authorized(Some("Basic 0123456789abcdef"), &token));
         assert!(!authorized(None, &token));

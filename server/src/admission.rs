@@ -1,87 +1,223 @@
-//! Who may connect: per-address connection caps (checked at TCP accept, before any handshake work)
-//! and the WebSocket `Origin` allowlist (checked before the upgrade).
+//! Who may connect: per-address accounting (connections and seats capped, connection, join and
+//! chat rates limited; see [`AddressBook`]) and the WebSocket `Origin` allowlist (checked before the
+//! upgrade).
 //!
 //! Browsers attach an `Origin` to every WebSocket handshake and a page on any site can open one to this
 //! server, so a handshake from a foreign origin is refused with 403 (cross-site WebSocket hijacking).
 //! Requests without an `Origin` come from non-browser clients (bots, native tools) and are allowed:
 //! identity is the resume token inside the protocol, never a cookie.
 
+use crate::address::AddressKey;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-/// Open connections per client address, capped.
+/// Seconds' worth of `--connect-rate-per-ip` one address may open in a burst: a page load opens a
+/// handful of connections, a house behind one NAT a few dozen.
+pub const CONNECT_BURST_SECONDS: f64 = 4.0;
+
+/// Seconds' worth of `--join-rate-per-ip` one address may use in a burst.
+pub const JOIN_BURST_SECONDS: f64 = 8.0;
+
+/// Chat lines one address may send in a burst, and per second after, whatever seats it holds
+/// (each seat also has its own, tighter limit).
+pub const CHAT_RATE: (f64, f64) = (10.0, 2.0);
+
+/// Per-address limits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AddressLimits {
+    /// Most open connections, and most seats (connected or held), of one address.
+    pub cap: usize,
+    /// New connections per second one address may open (after a burst of
+    /// [`CONNECT_BURST_SECONDS`] of them).
+    pub connect_rate: f64,
+    /// Joins and resumes per second one address may make (after a burst of [`JOIN_BURST_SECONDS`]
+    /// of them).
+    pub join_rate: f64,
+}
+
+/// Checks of a rate limiter between two sweeps of its idle addresses.
+const SWEEP_EVERY: u32 = 4096;
+
+/// Why an address was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// It opens connections (or joins) faster than its rate allows.
+    #[error("too many attempts from this address; slow down")]
+    TooFast,
+    /// It already has as many connections, or seats, as one address may.
+    #[error("this address holds as many seats as one address may")]
+    AtCap,
+}
+
+/// What one address holds now.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// Open connections.
+    pub connections: usize,
+    /// Seats in rooms, connected or held for a resume.
+    pub seats: usize,
+}
+
+/// A keyed rate limiter that forgets idle addresses from time to time.
 #[derive(Debug)]
-pub struct AddressCaps {
-    per_address: usize,
-    open: Mutex<HashMap<IpAddr, usize>>,
+struct KeyedRate {
+    limiter: DefaultKeyedRateLimiter<AddressKey>,
+    checks: AtomicU32,
+}
+
+impl KeyedRate {
+    /// `per_second` (at least one a minute) after a burst of `burst` (at least 1).
+    fn new(burst: f64, per_second: f64) -> KeyedRate {
+        let burst = NonZeroU32::new(burst.clamp(1.0, 1e9) as u32).unwrap_or(NonZeroU32::MIN);
+        let period = Duration::from_secs_f64(1.0 / per_second.clamp(1.0 / 60.0, 1e9));
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+            .allow_burst(burst);
+        KeyedRate {
+            limiter: RateLimiter::keyed(quota),
+            checks: AtomicU32::new(0),
+        }
+    }
+
+    fn allow(&self, key: AddressKey) -> bool {
+        if self.checks.fetch_add(1, Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.limiter.retain_recent();
+            self.limiter.shrink_to_fit();
+        }
+        self.limiter.check_key(&key).is_ok()
+    }
+}
+
+/// Per-address accounting: open connections and seats (connected or held), each capped, and the
+/// rates of new connections, joins and chat. Keyed by [`AddressKey`], so an IPv6 client counts by
+/// its /64.
+#[derive(Debug)]
+pub struct AddressBook {
+    cap: usize,
+    usage: Mutex<HashMap<AddressKey, Usage>>,
+    connections: KeyedRate,
+    joins: KeyedRate,
+    chat: KeyedRate,
 }
 
 /// One admitted connection; frees its address's slot when dropped.
 #[derive(Debug)]
-pub struct AddressSlot {
-    caps: Arc<AddressCaps>,
-    address: IpAddr,
+pub struct ConnectionSlot {
+    book: Arc<AddressBook>,
+    key: AddressKey,
 }
 
-impl AddressCaps {
-    /// At most `per_address` open connections from one address.
-    pub fn new(per_address: usize) -> Arc<AddressCaps> {
-        Arc::new(AddressCaps {
-            per_address,
-            open: Mutex::new(HashMap::new()),
+/// One seat counted against its address. The room keeps it as long as the seat exists (held for a
+/// resume included); dropping it frees the count.
+#[derive(Debug)]
+pub struct SeatClaim {
+    book: Arc<AddressBook>,
+    key: AddressKey,
+}
+
+impl AddressBook {
+    /// An empty book enforcing `limits`.
+    pub fn new(limits: AddressLimits) -> Arc<AddressBook> {
+        let AddressLimits {
+            cap,
+            connect_rate,
+            join_rate,
+        } = limits;
+        Arc::new(AddressBook {
+            cap,
+            usage: Mutex::new(HashMap::new()),
+            connections: KeyedRate::new(connect_rate * CONNECT_BURST_SECONDS, connect_rate),
+            joins: KeyedRate::new(join_rate * JOIN_BURST_SECONDS, join_rate),
+            chat: KeyedRate::new(CHAT_RATE.0, CHAT_RATE.1),
         })
     }
 
-    /// A slot for a new connection from `address`, or `None` if it already has the most allowed.
-    pub fn admit(self: &Arc<Self>, address: IpAddr) -> Option<AddressSlot> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let count = open.entry(address).or_insert(0);
-        if *count >= self.per_address {
-            return None;
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AddressKey, Usage>> {
+        self.usage.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A slot for a new connection from `key`, if its rate and cap allow one.
+    pub fn admit(self: &Arc<Self>, key: AddressKey) -> Result<ConnectionSlot, Refusal> {
+        if !self.connections.allow(key) {
+            return Err(Refusal::TooFast);
         }
-        *count += 1;
-        Some(AddressSlot {
-            caps: self.clone(),
-            address,
+        let mut usage = self.lock();
+        let entry = usage.entry(key).or_default();
+        if entry.connections >= self.cap {
+            return Err(Refusal::AtCap);
+        }
+        entry.connections += 1;
+        Ok(ConnectionSlot {
+            book: self.clone(),
+            key,
         })
     }
 
-    /// Open connections from `address`.
-    pub fn open_from(&self, address: IpAddr) -> usize {
-        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.get(&address).copied().unwrap_or(0)
+    /// Whether `key` may join or resume now (its join rate).
+    pub fn allow_join(&self, key: AddressKey) -> bool {
+        self.joins.allow(key)
     }
-}
 
-impl Drop for AddressSlot {
-    fn drop(&mut self) {
-        let mut open = self.caps.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = open.get_mut(&self.address) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.address);
+    /// Whether `key` may send a chat line now (its chat rate, across all its seats).
+    pub fn allow_chat(&self, key: AddressKey) -> bool {
+        self.chat.allow(key)
+    }
+
+    /// A claim on a new seat for `key`, unless it holds as many as one address may.
+    pub fn claim_seat(self: &Arc<Self>, key: AddressKey) -> Result<SeatClaim, Refusal> {
+        let mut usage = self.lock();
+        let entry = usage.entry(key).or_default();
+        if entry.seats >= self.cap {
+            return Err(Refusal::AtCap);
+        }
+        entry.seats += 1;
+        Ok(SeatClaim {
+            book: self.clone(),
+            key,
+        })
+    }
+
+    /// What `key` holds now.
+    pub fn usage(&self, key: AddressKey) -> Usage {
+        self.lock().get(&key).copied().unwrap_or_default()
+    }
+
+    fn release(&self, key: AddressKey, seat: bool) {
+        let mut usage = self.lock();
+        if let Some(entry) = usage.get_mut(&key) {
+            if seat {
+                entry.seats = entry.seats.saturating_sub(1);
+            } else {
+                entry.connections = entry.connections.saturating_sub(1);
+            }
+            if *entry == Usage::default() {
+                usage.remove(&key);
             }
         }
     }
 }
 
-/// The client's address: the socket's peer, unless the peer is a trusted proxy, in which case the
-/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy (the nearest hop the proxies
-/// vouch for). A malformed header from a trusted proxy falls back to the peer.
-pub fn client_address(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
-        return peer; // anyone can write the header: only trusted proxies are believed
+impl SeatClaim {
+    /// The address this seat counts against.
+    pub fn key(&self) -> AddressKey {
+        self.key
     }
-    let Some(header) = forwarded_for else {
-        return peer;
-    };
-    let hops: Option<Vec<IpAddr>> = header
-        .split(',')
-        .map(|hop| hop.trim().parse().ok())
-        .collect();
-    hops.and_then(|hops| hops.into_iter().rev().find(|hop| !trusted.contains(hop)))
-        .unwrap_or(peer)
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.book.release(self.key, false);
+    }
+}
+
+impl Drop for SeatClaim {
+    fn drop(&mut self) {
+        self.book.release(self.key, true);
+    }
 }
 
 /// Whether a handshake with this `Origin` header may upgrade. `allowed` lists origins
@@ -156,39 +292,50 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
-        let proxy: IpAddr = [10, 0, 0, 9].into();
-        let other_proxy: IpAddr = [10, 0, 0, 8].into();
-        let client: IpAddr = [203, 0, 113, 7].into();
-        let trusted = [proxy, other_proxy];
-        let xff = Some("198.51.100.1, 203.0.113.7, 10.0.0.8");
-        assert_eq!(client_address(proxy, xff, &trusted), client);
-        assert_eq!(
-            client_address(client, xff, &trusted),
-            client,
-            "untrusted peers' headers are ignored"
-        );
-        assert_eq!(client_address(proxy, None, &trusted), proxy);
-        assert_eq!(
-            client_address(proxy, Some("not an address"), &trusted),
-            proxy
-        );
-        assert_eq!(client_address(proxy, Some("10.0.0.8"), &trusted), proxy);
+    fn limits(cap: usize) -> AddressLimits {
+        AddressLimits {
+            cap,
+            connect_rate: 16.0,
+            join_rate: 2.0,
+        }
     }
 
     #[test]
-    fn address_slots_are_capped_and_freed() {
-        let caps = AddressCaps::new(2);
-        let a: IpAddr = [10, 0, 0, 1].into();
-        let b: IpAddr = [10, 0, 0, 2].into();
-        let first = caps.admit(a).expect("1st");
-        let second = caps.admit(a).expect("2nd");
-        assert!(caps.admit(a).is_none(), "3rd refused");
-        assert!(caps.admit(b).is_some(), "other addresses unaffected");
+    fn connections_and_seats_are_capped_per_address_and_freed() {
+        let book = AddressBook::new(limits(2));
+        let a = AddressKey::of([10, 0, 0, 1].into());
+        let b = AddressKey::of([10, 0, 0, 2].into());
+        let first = book.admit(a).expect("1st");
+        let second = book.admit(a).expect("2nd");
+        assert_eq!(book.admit(a).err(), Some(Refusal::AtCap), "3rd refused");
+        assert!(book.admit(b).is_ok(), "other addresses unaffected");
         drop(first);
-        assert_eq!(caps.open_from(a), 1);
-        assert!(caps.admit(a).is_some());
+        assert_eq!(book.usage(a).connections, 1);
+        assert!(book.admit(a).is_ok());
         drop(second);
+        // Seats are counted apart from connections and outlive them.
+        let seats: Vec<SeatClaim> = (0..2).map(|_| book.claim_seat(a).expect("seat")).collect();
+        assert_eq!(book.claim_seat(a).err(), Some(Refusal::AtCap));
+        assert_eq!(
+            book.usage(a),
+            Usage {
+                connections: 0,
+                seats: 2
+            }
+        );
+        drop(seats);
+        assert_eq!(book.usage(a), Usage::default());
+    }
+
+    #[test]
+    fn a_connect_loop_runs_out_of_rate() {
+        let book = AddressBook::new(limits(1_000_000));
+        let a = AddressKey::of([10, 0, 0, 1].into());
+        let admitted = (0..1000).filter(|_| book.admit(a).is_ok()).count();
+        // The burst (4 s of 16 a second), plus whatever refilled while the loop ran.
+        assert!((64..72).contains(&admitted), "{admitted}");
+        assert!(book.admit(AddressKey::of([10, 0, 0, 2].into())).is_ok());
+        let joins = (0..100).filter(|_| book.allow_join(a)).count();
+        assert!((16..20).contains(&joins), "{joins} of 100 joins");
     }
 }

@@ -11,7 +11,9 @@ use skirmish_shared::protocol::{
 use skirmish_shared::time::TickRate;
 use skirmish_shared::view::{ClientView, ViewError};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -55,7 +57,13 @@ pub struct GameClient {
     next_seq: u32,
     events: Vec<GameEvent>,
     bytes_received: u64,
+    /// When the client last told the server how far it has read (see [`ACK_INTERVAL`]).
+    last_ack: Option<Instant>,
 }
+
+/// How often, at most, [`GameClient::next_snapshot`] acknowledges the snapshots it read (in a
+/// `Ping`), as the browser client does: the server drops players whose acknowledgements stop.
+pub const ACK_INTERVAL: Duration = Duration::from_millis(500);
 
 impl GameClient {
     /// Connects to `url` (`ws://host:port/ws`), says `Hello` and waits for `Welcome`.
@@ -69,7 +77,45 @@ impl GameClient {
         name: &str,
         resume_token: Option<ResumeToken>,
     ) -> Result<GameClient, ClientError> {
-        let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+        let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+        GameClient::handshake(ws, name, resume_token).await
+    }
+
+    /// Like [`GameClient::connect_resuming`] for a plain `ws://IP:PORT/...` URL, from the local
+    /// address `from` (tests act as several clients with 127.0.0.x).
+    pub async fn connect_from(
+        url: &str,
+        name: &str,
+        resume_token: Option<ResumeToken>,
+        from: std::net::IpAddr,
+    ) -> Result<GameClient, ClientError> {
+        let server: std::net::SocketAddr = url
+            .strip_prefix("ws://")
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|authority| authority.parse().ok())
+            .ok_or(ClientError::Unexpected("connect_from needs ws://IP:PORT/"))?;
+        let socket = match server {
+            std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        }
+        .map_err(tungstenite::Error::Io)?;
+        socket
+            .bind(std::net::SocketAddr::new(from, 0))
+            .map_err(tungstenite::Error::Io)?;
+        let tcp = socket
+            .connect(server)
+            .await
+            .map_err(tungstenite::Error::Io)?;
+        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await?;
+        GameClient::handshake(ws, name, resume_token).await
+    }
+
+    /// Says `Hello` on a fresh socket and waits for `Welcome`.
+    async fn handshake(
+        mut ws: Ws,
+        name: &str,
+        resume_token: Option<ResumeToken>,
+    ) -> Result<GameClient, ClientError> {
         let _ = match ws.get_ref() {
             MaybeTlsStream::Plain(tcp) => tcp.set_nodelay(true),
             _ => Ok(()),
@@ -95,6 +141,7 @@ impl GameClient {
                     next_seq: 1,
                     events: Vec::new(),
                     bytes_received,
+                    last_ack: None,
                 })
             }
             ServerMsg::Refused { reason, detail } => Err(ClientError::Refused { reason, detail }),
@@ -168,20 +215,47 @@ impl GameClient {
     }
 
     /// The next snapshot, applied to the view (its events are appended to [`GameClient::events`]).
-    /// Other messages in between are skipped.
+    /// Other messages in between are skipped. At most every [`ACK_INTERVAL`] it acknowledges the
+    /// snapshots read so far.
     pub async fn next_snapshot(&mut self) -> Result<Snapshot, ClientError> {
         loop {
             if let ServerMsg::Snapshot(snapshot) = self.next_message().await? {
                 self.view.apply(&snapshot)?;
                 self.events.extend(snapshot.events.iter().cloned());
+                let now = Instant::now();
+                if self.last_ack.is_none_or(|last| now - last >= ACK_INTERVAL) {
+                    self.last_ack = Some(now);
+                    self.acknowledge().await?;
+                }
                 return Ok(snapshot);
             }
         }
     }
 
-    /// Closes the connection politely.
+    /// Tells the server the newest snapshot tick read (a `Ping`; its `Pong` comes back like any
+    /// message).
+    pub async fn acknowledge(&mut self) -> Result<(), ClientError> {
+        let acked_tick = self.view.tick().map_or(0, |t| t.0);
+        self.send(&ClientMsg::Ping {
+            nonce: 0,
+            acked_tick,
+        })
+        .await
+    }
+
+    /// Closes the connection without leaving: the server holds the seat for a resume (as when the
+    /// network drops).
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
+    }
+
+    /// Leaves: closes with code 1000, which frees the seat at once.
+    pub async fn leave(mut self) {
+        let frame = CloseFrame {
+            code: tungstenite::protocol::frame::coding::CloseCode::Normal,
+            reason: "leaving".into(),
+        };
+        let _ = self.ws.close(Some(frame)).await;
     }
 }
 

@@ -5,7 +5,10 @@
 //! - [`config`]: flags and the validated [`config::ServerConfig`].
 //! - [`admin`]: the operator API under `/admin` (rooms, kicks, bans, broadcasts).
 //! - [`agones`]: lifecycle and player reports to the Agones SDK sidecar (`--agones`).
-//! - [`admission`]: per-address connection caps and the WebSocket origin allowlist.
+//! - [`address`]: client addresses in canonical form, the keys caps and bans count by, and the
+//!   client behind a trusted proxy.
+//! - [`admission`]: per-address caps and rates (connections, seats, joins, chat) and the WebSocket
+//!   origin allowlist.
 //! - [`server`]: the listener and request routing; [`http`]: the minimal HTTP layer; [`tls`]: https
 //!   and wss with rustls.
 //! - [`echo`]: the `/echo` endpoint for WebSocket conformance suites (`--conformance-echo`).
@@ -20,6 +23,7 @@
 //! - [`metrics`]: counters and the Prometheus rendering; [`logging`]: text or JSON log lines.
 //! - [`client`]: a native client for bots and tests, speaking the real protocol.
 
+pub mod address;
 pub mod admin;
 pub mod admission;
 pub mod agones;

@@ -52,8 +52,9 @@ pub enum Verdict {
     Abuse,
 }
 
-/// Chat lines a player may send in a burst, and per second after.
-const CHAT: (f64, f64) = (5.0, 0.5);
+/// Chat lines a seat may send in a burst, and per second after. The room holds this bucket with the
+/// seat, so a reconnect does not refill it; each connection also has one as a flood guard.
+pub const SEAT_CHAT: (f64, f64) = (5.0, 0.5);
 /// Pings in a burst, and per second after (clients ping about once a second).
 const PINGS: (f64, f64) = (4.0, 2.0);
 /// Other messages (`Hello`, `RequestFullSnapshot`) in a burst, and per second after.
@@ -79,7 +80,7 @@ impl RateLimits {
         let bucket = |(burst, rate): (f64, f64)| TokenBucket::new(burst, rate, now);
         RateLimits {
             inputs: TokenBucket::new(hz, hz * 1.25, now),
-            chat: bucket(CHAT),
+            chat: bucket(SEAT_CHAT),
             pings: bucket(PINGS),
             other: bucket(OTHER),
             strikes: bucket(STRIKES),
@@ -116,7 +117,13 @@ mod tests {
         let tag = |msg: &ClientMsg| encode_client(msg)[0];
         assert_eq!(tag(&ClientMsg::Input(InputFrame::default())), 1);
         assert_eq!(tag(&ClientMsg::Chat { text: "x".into() }), 2);
-        assert_eq!(tag(&ClientMsg::Ping { nonce: 1 }), 3);
+        assert_eq!(
+            tag(&ClientMsg::Ping {
+                nonce: 1,
+                acked_tick: 0
+            }),
+            3
+        );
     }
 
     #[test]

@@ -6,10 +6,12 @@
 //! [`Disconnect`]. Every buffer here is bounded, so a player that floods or stops reading costs the
 //! server a fixed amount of memory.
 
+use crate::admission::SeatClaim;
 use bytes::Bytes;
 use skirmish_shared::protocol::{close_code, InputFrame};
 use std::collections::VecDeque;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use tokio::sync::{watch, Notify};
 
@@ -30,10 +32,16 @@ pub struct Disconnect {
 }
 
 impl Disconnect {
-    /// The client closed the connection.
+    /// The connection ended without a clean leave (it dropped, or closed with a code other than
+    /// 1000): the seat is held for a resume.
     pub const CLIENT_CLOSED: Disconnect = Disconnect {
         code: close_code::NORMAL,
         reason: "closed",
+    };
+    /// The player left: a `Leave` message, or a close with code 1000. The seat is freed at once.
+    pub const LEFT: Disconnect = Disconnect {
+        code: close_code::NORMAL,
+        reason: "left",
     };
     /// The player left snapshots unread for too long.
     pub const TOO_SLOW: Disconnect = Disconnect {
@@ -66,7 +74,7 @@ impl Disconnect {
     /// Whether the player may resume its seat after this: a dropped or slow connection, not a
     /// protocol violation, a replacement or a shutdown.
     pub fn resumable(&self) -> bool {
-        matches!(self.code, close_code::NORMAL | close_code::TOO_SLOW)
+        *self == Disconnect::CLIENT_CLOSED || *self == Disconnect::TOO_SLOW
     }
 
     /// Whether a snapshot waiting in the outbox is sent before the close: yes when the server ends
@@ -108,6 +116,10 @@ pub struct PlayerLink {
     disconnect: watch::Sender<Option<Disconnect>>,
     /// The client's address (forwarded by a trusted proxy, or the socket's), if known.
     address: Option<IpAddr>,
+    /// The seat this connection's address was allowed, until the room takes it into the seat.
+    claim: Mutex<Option<SeatClaim>>,
+    /// The tick of the newest snapshot the client says it has received.
+    acked_tick: AtomicU32,
 }
 
 impl Default for PlayerLink {
@@ -133,6 +145,8 @@ impl PlayerLink {
             outbox_ready: Notify::new(),
             disconnect: watch::Sender::new(None),
             address: None,
+            claim: Mutex::new(None),
+            acked_tick: AtomicU32::new(0),
         }
     }
 
@@ -147,6 +161,26 @@ impl PlayerLink {
     /// The client's address, if known.
     pub fn address(&self) -> Option<IpAddr> {
         self.address
+    }
+
+    /// Session side: the client has received the snapshot of `tick` (and those before it).
+    pub fn acknowledge(&self, tick: u32) {
+        self.acked_tick.fetch_max(tick, Ordering::Relaxed);
+    }
+
+    /// Room side: the tick of the newest snapshot the client acknowledged (0: none).
+    pub fn acked_tick(&self) -> u32 {
+        self.acked_tick.load(Ordering::Relaxed)
+    }
+
+    /// Session side: gives the link the seat claim its address was allowed, for the room to keep.
+    pub fn set_claim(&self, claim: SeatClaim) {
+        *lock(&self.claim) = Some(claim);
+    }
+
+    /// Room side: takes the seat claim to keep with the seat for as long as it exists.
+    pub fn take_claim(&self) -> Option<SeatClaim> {
+        lock(&self.claim).take()
     }
 
     /// Session side: buffers an input. Returns `false` if the buffer was full and the oldest input was

@@ -141,7 +141,7 @@ pub fn disconnect_reason(code: u16) -> usize {
         c::REPLACED => 6,
         c::KICKED => 7,
         c::BANNED => 8,
-        c::VERSION_MISMATCH | c::SERVER_FULL | c::BAD_RESUME_TOKEN => 9,
+        c::VERSION_MISMATCH | c::SERVER_FULL | c::BAD_RESUME_TOKEN | c::ADDRESS_LIMIT => 9,
         _ => 10,
     }
 }
@@ -196,8 +196,10 @@ pub struct Metrics {
     pub snapshots_skipped: AtomicU64,
     /// Inputs rejected for a sequence number that did not move forward.
     pub inputs_rejected: AtomicU64,
-    /// Chat lines rejected for exceeding the length cap.
+    /// Chat lines rejected: over the length cap, or over the seat's or the address's rate.
     pub chat_rejected: AtomicU64,
+    /// Joins and resumes refused for their address (at its seat cap, or joining too fast).
+    pub joins_refused_address: AtomicU64,
     /// Client messages dropped unread for exceeding a rate limit.
     pub rate_limited: AtomicU64,
     /// Inputs dropped because a player's input buffer was full.
@@ -227,6 +229,7 @@ impl Default for Metrics {
             snapshots_skipped: AtomicU64::new(0),
             inputs_rejected: AtomicU64::new(0),
             chat_rejected: AtomicU64::new(0),
+            joins_refused_address: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
             inputs_dropped: AtomicU64::new(0),
             slow_reader_kicks: AtomicU64::new(0),
@@ -363,8 +366,13 @@ impl Metrics {
             ),
             (
                 "skirmish_chat_rejected_total",
-                "Chat lines rejected for exceeding the length cap.",
+                "Chat lines rejected: over the length cap, or over the seat's or the address's rate.",
                 &self.chat_rejected,
+            ),
+            (
+                "skirmish_address_refusals_total",
+                "Joins and resumes refused for their address: at its seat cap, or joining too fast.",
+                &self.joins_refused_address,
             ),
             (
                 "skirmish_rate_limited_total",

@@ -1,7 +1,8 @@
 //! The listener: accepts TCP connections, routes each request, and runs sessions until shutdown.
 
+use crate::address::{canonical, AddressKey};
 use crate::admin::Bans;
-use crate::admission::{client_address, origin_allowed, AddressCaps};
+use crate::admission::{origin_allowed, AddressBook};
 use crate::agones::{Agones, AgonesHandle};
 use crate::config::ServerConfig;
 use crate::http::{self, StaticFiles};
@@ -44,6 +45,8 @@ pub struct Context {
     pub shutting_down: watch::Receiver<bool>,
     /// Player reports to Agones, with `--agones`.
     pub agones: Option<AgonesHandle>,
+    /// Connections, seats and rates per client address.
+    pub addresses: Arc<AddressBook>,
 }
 
 /// A bound, not yet running server.
@@ -75,6 +78,7 @@ impl Server {
         let metrics = Arc::new(Metrics::default());
         let (shutdown, shutdown_rx) = watch::channel(false);
         let lobby = Lobby::new(config.clone(), metrics.clone(), shutdown_rx.clone());
+        let addresses = AddressBook::new(config.address_limits);
         // Listening now: with --agones, report Ready and start the health pings.
         let (agones, agones_handle) = match &config.agones {
             Some((client, interval)) => {
@@ -94,6 +98,7 @@ impl Server {
                 bans: Bans::default(),
                 shutting_down: shutdown_rx,
                 agones: agones_handle,
+                addresses,
             }),
             shutdown,
         })
@@ -113,7 +118,6 @@ impl Server {
     /// player's connection with 1001 (going away).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let limit = Arc::new(Semaphore::new(self.ctx.config.max_connections));
-        let addresses = AddressCaps::new(self.ctx.config.max_connections_per_ip);
         tokio::pin!(shutdown);
         loop {
             let accepted = tokio::select! {
@@ -128,9 +132,10 @@ impl Server {
                     continue;
                 }
             };
-            // Banned, or over either cap: refuse before any handshake work (dropping the stream
+            // Banned, or over a cap or rate: refuse before any handshake work (dropping the stream
             // closes it).
-            if self.ctx.bans.is_banned(peer.ip()) {
+            let peer_ip = canonical(peer.ip());
+            if self.ctx.bans.is_banned(peer_ip) {
                 tracing::debug!(peer = %peer, "refused: banned");
                 continue;
             }
@@ -138,20 +143,19 @@ impl Server {
                 tracing::debug!(peer = %peer, "refused: --max-connections reached");
                 continue;
             };
-            // A trusted proxy carries many clients: those are capped by forwarded address later.
-            let trusted = self.ctx.config.trusted_proxies.contains(&peer.ip());
-            let slot = if trusted {
+            // A trusted proxy carries many clients: those are counted by forwarded address later.
+            let slot = if self.ctx.config.proxies.trusts(peer_ip) {
                 None
             } else {
-                match addresses.admit(peer.ip()) {
-                    Some(slot) => Some(slot),
-                    None => {
-                        tracing::debug!(peer = %peer, "refused: --max-connections-per-ip reached");
+                match self.ctx.addresses.admit(AddressKey::of(peer_ip)) {
+                    Ok(slot) => Some(slot),
+                    Err(refusal) => {
+                        tracing::debug!(peer = %peer, "refused: {refusal}");
                         continue;
                     }
                 }
             };
-            let (ctx, addresses) = (self.ctx.clone(), addresses.clone());
+            let ctx = self.ctx.clone();
             // Every line logged about this connection carries its peer, and once it joins, the
             // player and room (recorded by the session).
             let span = tracing::info_span!(
@@ -164,7 +168,7 @@ impl Server {
             ctx.metrics.open_connections.fetch_add(1, Relaxed);
             tokio::spawn(
                 async move {
-                    handle_connection(stream, peer, &ctx, &addresses).await;
+                    handle_connection(stream, peer_ip, &ctx).await;
                     ctx.metrics.open_connections.fetch_sub(1, Relaxed);
                     drop((permit, slot));
                 }
@@ -203,12 +207,7 @@ impl Server {
 }
 
 /// Serves one connection: a request head, then a response or a WebSocket session.
-async fn handle_connection(
-    tcp: TcpStream,
-    peer: SocketAddr,
-    ctx: &Arc<Context>,
-    addresses: &Arc<AddressCaps>,
-) {
+async fn handle_connection(tcp: TcpStream, peer: IpAddr, ctx: &Arc<Context>) {
     let _ = tcp.set_nodelay(true);
     if let Some(bytes) = ctx.config.socket_send_buffer {
         let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(bytes);
@@ -245,20 +244,25 @@ async fn handle_connection(
         }
         Ok(Err(http::HttpError::Io(_))) | Err(_) => return,
     };
-    // Behind a trusted proxy, check and cap the forwarded client address now that the head is read.
-    let client = client_address(
-        peer.ip(),
-        request.header("x-forwarded-for"),
-        &ctx.config.trusted_proxies,
-    );
-    let _forwarded_slot = if ctx.config.trusted_proxies.contains(&peer.ip()) {
+    // Behind a trusted proxy, find, check and count the forwarded client now that the head is read.
+    let proxies = &ctx.config.proxies;
+    let client = match proxies.client(peer, request.headers_named(proxies.header.name())) {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::info!("refused: {e}");
+            let _ = http::respond_error(&mut stream, "400 Bad Request").await;
+            return;
+        }
+    };
+    let _forwarded_slot = if proxies.trusts(peer) && client != peer {
         if ctx.bans.is_banned(client) {
             let _ = http::respond_error(&mut stream, "403 Forbidden").await;
             return;
         }
-        match addresses.admit(client) {
-            Some(slot) => Some(slot),
-            None => {
+        match ctx.addresses.admit(AddressKey::of(client)) {
+            Ok(slot) => Some(slot),
+            Err(refusal) => {
+                tracing::debug!(%client, "refused: {refusal}");
                 let _ = http::respond_error(&mut stream, "429 Too Many Requests").await;
                 return;
             }

@@ -4,6 +4,8 @@
 //! room through the [`PlayerLink`]; it never touches the world. The writer sends whatever the room put
 //! in the link's outbox, and pongs. Either side ending ends the session with a close code that says why.
 
+use crate::address::AddressKey;
+use crate::admission::Refusal;
 use crate::agones::PlayerEvent;
 use crate::limits::{RateLimits, Verdict};
 use crate::link::{Disconnect, PlayerLink};
@@ -195,7 +197,23 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
         let reason = Disconnect::BANNED;
         return close(ws, &ctx.metrics, reason.code, reason.reason).await;
     }
+    let address = AddressKey::of(client);
     let link = Arc::new(PlayerLink::for_address(client));
+    let admitted = if !ctx.addresses.allow_join(address) {
+        Err(Refusal::TooFast)
+    } else if hello.resume_token.is_none() {
+        // A new seat counts against the address for as long as it exists, held or not.
+        ctx.addresses
+            .claim_seat(address)
+            .map(|claim| link.set_claim(claim))
+    } else {
+        Ok(()) // a resume takes back a seat already counted
+    };
+    if let Err(refusal) = admitted {
+        ctx.metrics.joins_refused_address.fetch_add(1, Relaxed);
+        let (reason, code) = (RefuseReason::AddressLimit, close_code::ADDRESS_LIMIT);
+        return refuse(ws, &ctx.metrics, reason, code, refusal.to_string()).await;
+    }
     let name = sanitize_name(&hello.name);
     let joined = match hello.resume_token {
         Some(token) => ctx.lobby.resume(token, link.clone()).await,
@@ -250,7 +268,7 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
     let (pong_tx, pong_rx) = mpsc::channel(PONG_QUEUE);
     let reader = async {
         let reason = read_loop(stream, &link, pong_tx, &ctx, room).await;
-        if reason.code != close_code::NORMAL {
+        if reason != Disconnect::CLIENT_CLOSED && reason != Disconnect::LEFT {
             ctx.metrics.protocol_errors.fetch_add(1, Relaxed);
             tracing::info!(
                 code = reason.code,
@@ -282,6 +300,9 @@ async fn read_loop(
     ctx: &Context,
     room: skirmish_shared::protocol::RoomId,
 ) -> Disconnect {
+    let address = link
+        .address()
+        .map_or(AddressKey::of([0, 0, 0, 0].into()), AddressKey::of);
     let mut limits = RateLimits::new(ctx.config.tick_rate.hz(), Instant::now());
     let mut last_seq = 0u32;
     loop {
@@ -292,6 +313,10 @@ async fn read_loop(
                     code: close_code::UNSUPPORTED_DATA,
                     reason: "binary messages only",
                 }
+            }
+            // A close with 1000 is a clean leave; any other ending keeps the seat for a resume.
+            Some(Ok(Message::Close(Some(frame)))) if frame.code == CloseCode::Normal => {
+                return Disconnect::LEFT
             }
             Some(Ok(Message::Close(_))) | None => return Disconnect::CLIENT_CLOSED,
             Some(Ok(_)) => continue,
@@ -340,11 +365,18 @@ async fn read_loop(
                     ctx.metrics.chat_rejected.fetch_add(1, Relaxed);
                     continue; // over the cap: rejected whole, not cut
                 }
+                // The address's allowance spans all its seats; the seat's own is the room's.
+                if !ctx.addresses.allow_chat(address) {
+                    ctx.metrics.chat_rejected.fetch_add(1, Relaxed);
+                    continue;
+                }
                 if let Some(text) = sanitize_chat(&text) {
                     link.push_chat(text);
                 }
             }
-            Ok(ClientMsg::Ping { nonce }) => {
+            Ok(ClientMsg::Leave) => return Disconnect::LEFT,
+            Ok(ClientMsg::Ping { nonce, acked_tick }) => {
+                link.acknowledge(acked_tick);
                 let tick = Tick(ctx.lobby.room_tick(room).unwrap_or(0));
                 let _ = pongs.try_send(encode_server(&ServerMsg::Pong { nonce, tick }));
             }

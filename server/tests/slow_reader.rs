@@ -1,5 +1,6 @@
 //! A client that stops reading must neither stall the room nor grow the server's buffers: it gets fewer
-//! snapshots (latest wins), and is disconnected once it has been behind for the slow-reader timeout.
+//! snapshots (latest wins), and is disconnected once it has been behind for the slow-reader timeout,
+//! whether its socket stalls or it stops acknowledging what it was sent.
 
 mod support;
 
@@ -66,6 +67,15 @@ async fn a_client_that_stops_reading_is_dropped_without_disturbing_others() {
             .send(Message::Binary(encode_client(&hello).into()))
             .await
             .expect("hello");
+        // It claims to have read everything, so only its stalled socket can give it away.
+        let ack = ClientMsg::Ping {
+            nonce: 0,
+            acked_tick: u32::MAX,
+        };
+        stalled
+            .send(Message::Binary(encode_client(&ack).into()))
+            .await
+            .expect("ping");
         // An observer that reads promptly: every delta must chain onto the previous snapshot, and the
         // snapshots keep coming while the stalled client is behind and after it is dropped.
         let mut observer = server.join("observer").await;
@@ -113,6 +123,65 @@ async fn a_client_that_stops_reading_is_dropped_without_disturbing_others() {
             let _ = tokio::time::timeout(Duration::from_secs(5), bot).await;
         }
         drop(stalled);
+        server.stop().await;
+    })
+    .await;
+}
+
+/// Joins with a raw WebSocket that says `Hello` and then never reads or sends again.
+async fn silent_player(
+    server: &TestServer,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    let stream = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    let (mut ws, _) = tokio_tungstenite::client_async(server.ws_url(), stream)
+        .await
+        .expect("upgrade");
+    let hello = ClientMsg::Hello(Hello {
+        protocol_version: PROTOCOL_VERSION,
+        name: "silent".into(),
+        resume_token: None,
+    });
+    ws.send(Message::Binary(encode_client(&hello).into()))
+        .await
+        .expect("hello");
+    ws
+}
+
+#[tokio::test]
+async fn a_player_that_never_reads_is_dropped_however_much_the_kernel_buffers() {
+    bounded(async {
+        // Default kernel buffers: a quiet room's snapshots (tens of bytes) would take minutes to fill
+        // them, so only the missing acknowledgements can tell that this player is not reading.
+        let server =
+            TestServer::start(&["--slow-reader-timeout", "1", "--socket-send-buffer", "0"]).await;
+        let silent = silent_player(&server).await;
+        // A player that reads (and so acknowledges) is kept all along.
+        let mut reader = server.join("reader").await;
+        let started = tokio::time::Instant::now();
+        let mut dropped_after = None;
+        while started.elapsed() < Duration::from_secs(4) {
+            reader
+                .next_snapshot()
+                .await
+                .expect("the reading player keeps getting snapshots");
+            if dropped_after.is_none() && server.metrics.slow_reader_kicks.load(Relaxed) > 0 {
+                dropped_after = Some(started.elapsed());
+            }
+        }
+        let dropped_after = dropped_after.expect("the silent player was dropped as too slow");
+        assert!(
+            dropped_after <= Duration::from_secs(3),
+            "dropped {dropped_after:?} after joining with a 1 s timeout"
+        );
+        assert_eq!(
+            server.metrics.slow_reader_kicks.load(Relaxed),
+            1,
+            "only the silent player"
+        );
+        assert_eq!(server.metrics.connected_players.load(Relaxed), 1);
+        drop(silent);
         server.stop().await;
     })
     .await;

@@ -103,6 +103,20 @@ pub fn decode_server(bytes: &[u8]) -> Result<ServerMsg, CodecError> {
 /// The variant index of [`ServerMsg::Snapshot`] in the encoding.
 const SNAPSHOT_VARIANT: u32 = 2;
 
+/// The tick of an encoded snapshot, read without decoding the rest (`None` if `bytes` is not a
+/// snapshot). Lets a client that skips decoding some snapshots still acknowledge them.
+pub fn peek_snapshot_tick(bytes: &[u8]) -> Option<Tick> {
+    let (variant, used) =
+        bincode::serde::decode_from_slice::<u32, _>(bytes, decode_config::<5>()).ok()?;
+    if variant != SNAPSHOT_VARIANT {
+        return None;
+    }
+    let rest = bytes.get(used..)?;
+    let (tick, _) =
+        bincode::serde::decode_from_slice::<Tick, _>(rest, decode_config::<5>()).ok()?;
+    Some(tick)
+}
+
 /// A list section of a snapshot made of pre-encoded elements: `count` values whose encodings are
 /// concatenated in `bytes`.
 #[derive(Clone, Copy, Debug, Default)]

@@ -15,7 +15,7 @@ use crate::time::Tick;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version. Bumped on every incompatible change; a mismatch is refused at `Hello`.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// Longest player name, in characters (after sanitizing).
 pub const MAX_NAME_CHARS: usize = 20;
@@ -65,6 +65,9 @@ pub mod close_code {
     pub const KICKED: u16 = 4006;
     /// The player's address is banned for a while; reconnecting is refused until it ends.
     pub const BANNED: u16 = 4007;
+    /// The client's address already holds as many seats (connected or held for a resume) as one
+    /// address may, or joins faster than one address may: leave a seat, or wait.
+    pub const ADDRESS_LIMIT: u16 = 4008;
 }
 
 /// How far beyond the view radius an entity already in view stays in view, in percent of the radius
@@ -112,13 +115,21 @@ pub enum ClientMsg {
         /// The text; sanitized and capped at [`MAX_CHAT_CHARS`] by the server.
         text: String,
     },
-    /// A round-trip probe; the server answers [`ServerMsg::Pong`] at once.
+    /// A round-trip probe; the server answers [`ServerMsg::Pong`] at once. Clients send one about
+    /// once a second: it also tells the server how far the client has read.
     Ping {
         /// Echoed back unchanged (the client's send time, for example).
         nonce: u32,
+        /// The tick of the newest snapshot the client has received (0: none yet). A player whose
+        /// pings stop acknowledging the snapshots it was sent is dropped as a slow reader (4003),
+        /// however much the network buffers hold.
+        acked_tick: u32,
     },
     /// Asks for the next snapshot to be a full one (a client that lost track of its view).
     RequestFullSnapshot,
+    /// The player leaves: its seat is freed at once instead of held for a resume. (A close frame
+    /// with code 1000 means the same.)
+    Leave,
 }
 
 /// The handshake request.
@@ -210,6 +221,8 @@ pub enum RefuseReason {
     BadResumeToken,
     /// The first message was not a `Hello`.
     ExpectedHello,
+    /// The client's address holds as many seats as one address may, or joins too fast.
+    AddressLimit,
 }
 
 /// The handshake answer.

@@ -128,7 +128,7 @@ async fn serve(
                         joined = true;
                         sink.send(Message::Binary(welcome.clone())).await?;
                     }
-                    Ok(ClientMsg::Ping { nonce }) => {
+                    Ok(ClientMsg::Ping { nonce, .. }) => {
                         let pong = encode_server(&ServerMsg::Pong { nonce, tick: Tick(0) });
                         sink.send(Message::Binary(pong.into())).await?;
                     }

@@ -4,7 +4,7 @@ use super::malformed::Kind;
 use super::stats::{BotStats, Totals};
 use crate::scenario::Dice;
 use futures_util::{SinkExt, StreamExt};
-use skirmish_shared::codec::{decode_server, encode_client};
+use skirmish_shared::codec::{decode_server, encode_client, peek_snapshot_tick};
 use skirmish_shared::protocol::{
     buttons, ClientMsg, EntityId, Hello, InputFrame, ResumeToken, ServerMsg, PROTOCOL_VERSION,
 };
@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::time::{sleep_until, Instant};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Every this many snapshots a bot decodes in full (checking the bytes are a valid message); the
@@ -292,6 +293,9 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
         Instant::now() + Duration::from_micros(dice.roll(period.as_micros() as u64));
     let mut next_ping = Instant::now() + Duration::from_millis(dice.roll(1_000));
     let mut seat: Option<Seat> = None;
+    // The newest snapshot tick received, acknowledged in each ping (the server drops players whose
+    // acknowledgements stop).
+    let mut acked_tick = 0u32;
     // A fatal malformed message sent and the close code it must bring, with when it was sent.
     let mut kick: Option<(Kind, u16, Instant)> = None;
     // Malformed messages per million sent.
@@ -325,6 +329,7 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
                 stats.bytes_down.fetch_add(bytes.len() as u64, Relaxed);
                 totals.bytes_down.fetch_add(bytes.len() as u64, Relaxed);
                 if incoming.is_immediate() {
+                    acked_tick = newest_tick(acked_tick, &bytes);
                     welcome(handle(&bytes, Instant::now(), started, &stats, &totals), resume, &mut seat, &mut live, &totals);
                 } else {
                     incoming.push((bytes.to_vec(), Instant::now()), &mut dice);
@@ -334,6 +339,7 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
         }
         let now = Instant::now();
         while let Some((bytes, _arrived)) = incoming.pop_due(now) {
+            acked_tick = newest_tick(acked_tick, &bytes);
             let welcomed = handle(&bytes, now, started, &stats, &totals);
             welcome(welcomed, resume, &mut seat, &mut live, &totals);
         }
@@ -361,7 +367,7 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
             next_ping = now + Duration::from_secs(1);
             // Microseconds since the bot started (wraps after 71 minutes; RTTs are far shorter).
             let nonce = (now - started).as_micros() as u32;
-            due.push(ClientMsg::Ping { nonce });
+            due.push(ClientMsg::Ping { nonce, acked_tick });
         }
         for message in due {
             if kick.is_some() {
@@ -448,7 +454,12 @@ async fn depart(mut ws: BotSocket, seat: Option<Seat>, dice: &mut Dice) -> Exit 
     let leave = [Leave::Clean, Leave::Vanish, Leave::VanishAndResume][dice.roll(3) as usize];
     match leave {
         Leave::Clean => {
-            let _ = ws.close(None).await;
+            // Code 1000 frees the seat at once.
+            let frame = CloseFrame {
+                code: CloseCode::Normal,
+                reason: "leaving".into(),
+            };
+            let _ = ws.close(Some(frame)).await;
             // Wait (briefly) for the server's side of the handshake.
             let _ = tokio::time::timeout(Duration::from_secs(2), async {
                 while let Some(Ok(_)) = ws.next().await {}
@@ -464,6 +475,11 @@ async fn depart(mut ws: BotSocket, seat: Option<Seat>, dice: &mut Dice) -> Exit 
 /// The bot's socket.
 type BotSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The newer of `acked` and the tick of `bytes`, if they are a snapshot.
+fn newest_tick(acked: u32, bytes: &[u8]) -> u32 {
+    peek_snapshot_tick(bytes).map_or(acked, |tick| acked.max(tick.0))
+}
 
 /// Handles one server message; returns the seat when it was the `Welcome`.
 fn handle(

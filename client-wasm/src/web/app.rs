@@ -725,7 +725,9 @@ impl Session {
             let nonce = (now as u64 & 0xFFFF_FFFF) as u32;
             self.pending_pings.retain(|(_, sent)| now - sent < 10_000.0);
             self.pending_pings.push((nonce, now));
-            socket.send(&encode_client(&ClientMsg::Ping { nonce }));
+            // The ping also tells the server how far this client has read.
+            let acked_tick = self.view.tick().map_or(0, |t| t.0);
+            socket.send(&encode_client(&ClientMsg::Ping { nonce, acked_tick }));
             self.last_ping = now;
         }
         if !self.predictor.started() {

@@ -2,7 +2,9 @@
 
 mod load;
 
+use crate::address::{ForwardedHeader, Network, Proxies};
 use crate::admin::Secret;
+use crate::admission::AddressLimits;
 
 pub use load::Sources;
 
@@ -14,6 +16,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Default kernel send buffer per connection, in bytes (Linux doubles it for its bookkeeping): room
+/// for a second of snapshots to a player in a busy arena, and a bound on what a player that stops
+/// reading can make the kernel hold.
+pub const DEFAULT_SOCKET_SEND_BUFFER: usize = 64 * 1024;
 
 /// Flags of the `skirmish-server` binary.
 #[derive(Debug, Clone, Parser)]
@@ -54,21 +61,34 @@ pub struct Args {
     /// Most simultaneous connections, counted at TCP accept.
     #[arg(long, default_value_t = 10_000, env = "SKIRMISH_MAX_CONNECTIONS")]
     pub max_connections: usize,
-    /// Most simultaneous connections from one client address, counted at TCP accept.
+    /// Most simultaneous connections, and most seats (connected or held for a resume), of one client
+    /// address (an IPv6 client counts by its /64).
     #[arg(long, default_value_t = 32, env = "SKIRMISH_MAX_CONNECTIONS_PER_IP")]
     pub max_connections_per_ip: usize,
+    /// New connections per second one client address may open, after a burst of four seconds'
+    /// worth (a connect-and-close loop is cut off at accept).
+    #[arg(long, default_value_t = 16.0, env = "SKIRMISH_CONNECT_RATE_PER_IP")]
+    pub connect_rate_per_ip: f64,
+    /// Joins and resumes per second one client address may make, after a burst of eight seconds'
+    /// worth (refused with close code 4008).
+    #[arg(long, default_value_t = 2.0, env = "SKIRMISH_JOIN_RATE_PER_IP")]
+    pub join_rate_per_ip: f64,
     /// Serve /echo, which echoes every data message through the same accept path and settings (with
     /// message limits raised to 16 MiB there only), for WebSocket conformance suites. Off by default.
     #[arg(long, env = "SKIRMISH_CONFORMANCE_ECHO")]
     pub conformance_echo: bool,
-    /// A reverse proxy whose X-Forwarded-For header is believed (repeatable). Connections from it are
-    /// capped per forwarded client address instead of per socket address.
+    /// A reverse proxy (an address, or a range such as 10.0.0.0/8) whose forwarding header is
+    /// believed (repeatable). Its clients are counted, capped and banned by the forwarded address.
     #[arg(
         long = "trusted-proxy",
         env = "SKIRMISH_TRUSTED_PROXIES",
         value_delimiter = ','
     )]
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub trusted_proxies: Vec<Network>,
+    /// The header trusted proxies state the client's address in: x-forwarded-for, or forwarded
+    /// (RFC 7239). Only that header is read, so a client cannot slip in the other one.
+    #[arg(long, value_enum, default_value_t = ForwardedHeader::XForwardedFor, env = "SKIRMISH_FORWARDED_HEADER")]
+    pub forwarded_header: ForwardedHeader,
     /// A page origin allowed to open the game socket (`https://play.example`); repeatable. Default:
     /// only the server's own origin. Handshakes without an Origin (non-browser clients) are allowed.
     #[arg(
@@ -89,10 +109,10 @@ pub struct Args {
     /// Seconds a dropped player's seat is held for it to resume with its token (0: not held).
     #[arg(long, default_value_t = 15.0, env = "SKIRMISH_RECONNECT_GRACE")]
     pub reconnect_grace: f64,
-    /// Kernel send buffer per connection in bytes (default: the OS's, auto-tuned). Small values bound
-    /// kernel memory per player and detect slow readers sooner.
-    #[arg(long, env = "SKIRMISH_SOCKET_SEND_BUFFER")]
-    pub socket_send_buffer: Option<usize>,
+    /// Kernel send buffer per connection in bytes (0: the OS's, auto-tuned). It bounds the kernel
+    /// memory a player that stops reading can hold before the server notices.
+    #[arg(long, default_value_t = DEFAULT_SOCKET_SEND_BUFFER, env = "SKIRMISH_SOCKET_SEND_BUFFER")]
+    pub socket_send_buffer: usize,
     /// PEM certificate chain: serve https and wss instead of http and ws (needs --tls-key).
     #[arg(long, env = "SKIRMISH_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -192,10 +212,12 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Most simultaneous connections from one address.
     pub max_connections_per_ip: usize,
+    /// Per-address caps and rates.
+    pub address_limits: AddressLimits,
     /// Whether /echo is served (conformance testing).
     pub conformance_echo: bool,
-    /// Proxies whose X-Forwarded-For is believed.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Proxies whose forwarding header is believed, and which header that is.
+    pub proxies: Proxies,
     /// Origins allowed to open the game socket; empty means the server's own.
     pub allowed_origins: Vec<String>,
     /// How long a player may leave snapshots unread before it is disconnected.
@@ -275,6 +297,14 @@ impl ServerConfig {
                 "max-connections-per-ip",
                 "must be at least 1".into(),
             ));
+        }
+        for (flag, rate) in [
+            ("connect-rate-per-ip", args.connect_rate_per_ip),
+            ("join-rate-per-ip", args.join_rate_per_ip),
+        ] {
+            if !(rate.is_finite() && (0.1..=1e6).contains(&rate)) {
+                return Err(invalid(flag, "must be 0.1..=1000000 per second".into()));
+            }
         }
         if let Some(bad) = args
             .allowed_origins
@@ -364,12 +394,20 @@ impl ServerConfig {
             max_rooms: args.max_rooms,
             max_connections: args.max_connections,
             max_connections_per_ip: args.max_connections_per_ip,
+            address_limits: AddressLimits {
+                cap: args.max_connections_per_ip,
+                connect_rate: args.connect_rate_per_ip,
+                join_rate: args.join_rate_per_ip,
+            },
             allowed_origins: args.allowed_origins.clone(),
-            trusted_proxies: args.trusted_proxies.clone(),
+            proxies: Proxies {
+                trusted: args.trusted_proxies.clone(),
+                header: args.forwarded_header,
+            },
             conformance_echo: args.conformance_echo,
             slow_reader_timeout: Duration::from_secs_f64(args.slow_reader_timeout),
             reconnect_grace: Duration::from_secs_f64(args.reconnect_grace),
-            socket_send_buffer: args.socket_send_buffer,
+            socket_send_buffer: (args.socket_send_buffer > 0).then_some(args.socket_send_buffer),
             http_timeout: Duration::from_secs_f64(args.handshake_timeout),
             join_timeout: Duration::from_secs_f64(args.join_timeout),
             empty_room_linger: Duration::from_secs(30),

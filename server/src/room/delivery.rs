@@ -54,10 +54,17 @@ impl Room {
                     }
                 }
                 (Some(_), false) => {
-                    confirm(seat, previous.take());
+                    confirm(seat, previous.take(), now);
                     seat.behind_since = None;
                 }
                 (None, _) => seat.behind_since = None,
+            }
+            // Taken is not read: a client that stops acknowledging what it took is as slow as one
+            // whose socket stalls, however much the kernel buffers for it.
+            if seat.acks.overdue(seat.link.acked_tick(), now, timeout) {
+                self.metrics.slow_reader_kicks.fetch_add(1, Relaxed);
+                seat.link.disconnect(Disconnect::TOO_SLOW);
+                continue;
             }
             if seat.confirmed_events < oldest_allowed
                 || seat.private_events.len() > MAX_PRIVATE_BACKLOG
@@ -104,6 +111,7 @@ impl Room {
                     .snapshot_bytes
                     .tally(&mut self.tallies.snapshot_bytes, size);
                 seat.pending = Some(Pending {
+                    tick: tick.0,
                     known,
                     events_upto,
                     private_count,
@@ -113,7 +121,7 @@ impl Room {
                 // The session took the old snapshot while this one was being written: the client
                 // now holds the old one, and this one (a delta against an older state) is dropped.
                 self.metrics.snapshots_skipped.fetch_add(1, Relaxed);
-                confirm(seat, previous);
+                confirm(seat, previous, now);
             }
         }
         let delivered_everywhere = self
@@ -145,8 +153,9 @@ impl Room {
 }
 
 /// The session took the pending snapshot: its state is now what the client holds.
-fn confirm(seat: &mut Seat, pending: Option<Pending>) {
+fn confirm(seat: &mut Seat, pending: Option<Pending>, now: Instant) {
     let Some(pending) = pending else { return };
+    seat.acks.taken(pending.tick, now);
     seat.confirmed = Some(pending.known);
     seat.confirmed_events = pending.events_upto;
     seat.bytes_taken += pending.bytes as u64;

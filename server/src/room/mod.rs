@@ -5,14 +5,19 @@
 //! that is due (dropping ticks, and counting them as overruns, if it falls far behind). Joins arrive on
 //! a bounded command channel from the lobby; everything else arrives through links.
 
+mod acks;
 mod delivery;
 mod events;
 
+use crate::address::AddressKey;
+use crate::admission::SeatClaim;
 use crate::config::ServerConfig;
+use crate::limits::{TokenBucket, SEAT_CHAT};
 use crate::link::{Disconnect, PlayerLink};
 use crate::metrics::{Metrics, Tally};
 use crate::snapshot::{Known, Scratch, SnapshotFrame};
 use crate::world::{PlayerKey, World, WorldEvent};
+use acks::AckClock;
 use events::EventLog;
 use skirmish_shared::protocol::{
     EntityId, GameEvent, InputFrame, ResumeToken, RoomId, RosterEntry, ScoreEntry, Welcome,
@@ -91,8 +96,8 @@ pub enum RoomCommand {
 pub enum KickTarget {
     /// One player (ids are per room: send this to that room only).
     Player(EntityId),
-    /// Every player connected from this address.
-    Address(IpAddr),
+    /// Every player connected from this address (an IPv6 key covers its /64).
+    Address(AddressKey),
 }
 
 /// A player, as the admin API lists it.
@@ -166,6 +171,14 @@ struct Seat {
     held_until: Option<Instant>,
     /// Snapshot bytes the session took since the last once-a-second report.
     bytes_taken: u64,
+    /// The seat's count against its address's cap, freed when the seat goes (`None` for seats made
+    /// without an address book, in tests and benchmarks).
+    _claim: Option<SeatClaim>,
+    /// When the snapshots the session took were taken, until the client acknowledges them.
+    acks: AckClock,
+    /// The seat's chat allowance: it stays with the seat across reconnects, so a fresh connection
+    /// does not refill it.
+    chat: TokenBucket,
 }
 
 /// A room's histogram observations for the current tick.
@@ -178,6 +191,8 @@ struct Tallies {
 /// A snapshot offered to a session, and what the client will hold once it is sent.
 #[derive(Debug)]
 struct Pending {
+    /// The tick the snapshot is of.
+    tick: u32,
     known: Known,
     events_upto: u64,
     private_count: usize,
@@ -355,7 +370,9 @@ impl Room {
                 let seat = seat.as_ref()?;
                 let hit = match target {
                     KickTarget::Player(id) => seat.id == id,
-                    KickTarget::Address(address) => seat.link.address() == Some(address),
+                    KickTarget::Address(key) => {
+                        seat.link.address().map(AddressKey::of) == Some(key)
+                    }
                 };
                 hit.then_some(key)
             })
@@ -416,6 +433,7 @@ impl Room {
             self.seats.resize_with(key + 1, || None);
         }
         let token = new_token(self.shared.id);
+        let claim = link.take_claim();
         self.seats[key] = Some(Seat {
             id,
             link,
@@ -429,6 +447,9 @@ impl Room {
             token,
             held_until: None,
             bytes_taken: 0,
+            _claim: claim,
+            acks: AckClock::default(),
+            chat: seat_chat_bucket(Instant::now()),
         });
         self.metrics
             .connected_players
@@ -472,6 +493,7 @@ impl Room {
         seat.confirmed = None;
         seat.pending = None;
         seat.behind_since = None;
+        seat.acks = AckClock::default();
         seat.confirmed_events = end;
         seat.private_events.clear();
         seat.private_events
@@ -590,6 +612,10 @@ impl Room {
                 self.inputs.push((key, input));
             }
             for text in drained.chat {
+                if !seat.chat.take(now) {
+                    self.metrics.chat_rejected.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
                 self.events.push(&GameEvent::Chat {
                     from: seat.id,
                     text,
@@ -647,6 +673,12 @@ impl Room {
             self.events.push(&GameEvent::Leaderboard(scores));
         }
     }
+}
+
+/// A seat's chat allowance, full.
+fn seat_chat_bucket(now: Instant) -> TokenBucket {
+    let (burst, per_second) = SEAT_CHAT;
+    TokenBucket::new(burst, per_second, now)
 }
 
 /// A fresh resume token: the room's id (so the lobby knows where to send it) and 96 random bits from

@@ -15,10 +15,14 @@ fn room() -> Room {
     Room::new(shared, config, Arc::new(Metrics::default()), 5)
 }
 
+/// Takes the link's snapshot, if one is waiting, and acknowledges it as a client would.
 fn take_snapshot(link: &PlayerLink) -> Option<Snapshot> {
     let bytes = link.take_outbound()?;
     match decode_server(&bytes) {
-        Ok(ServerMsg::Snapshot(s)) => Some(s),
+        Ok(ServerMsg::Snapshot(s)) => {
+            link.acknowledge(s.tick.0);
+            Some(s)
+        }
         other => panic!("expected a snapshot, got {other:?}"),
     }
 }

@@ -26,7 +26,12 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server with the given extra flags on 127.0.0.1:0.
     pub async fn start(flags: &[&str]) -> TestServer {
-        let mut argv = vec!["skirmish-server", "--bind", "127.0.0.1:0"];
+        TestServer::start_on("127.0.0.1:0", flags).await
+    }
+
+    /// Starts a server bound to `bind` (a loopback address, port 0) with the given extra flags.
+    pub async fn start_on(bind: &str, flags: &[&str]) -> TestServer {
+        let mut argv = vec!["skirmish-server", "--bind", bind];
         argv.extend_from_slice(flags);
         let config = ServerConfig::from_args(&Args::parse_from(argv)).expect("valid test config");
         let server = Server::bind(config).await.expect("bind 127.0.0.1:0");

@@ -101,7 +101,11 @@ fn every_client_msg() -> Vec<ClientMsg> {
         ClientMsg::Chat {
             text: "日本".repeat(MAX_CHAT_CHARS / 2),
         },
-        ClientMsg::Ping { nonce: 42 },
+        ClientMsg::Ping {
+            nonce: 42,
+            acked_tick: 1_000_000,
+        },
+        ClientMsg::Leave,
         ClientMsg::RequestFullSnapshot,
     ]
 }
@@ -190,7 +194,10 @@ fn every_truncation_is_rejected() {
 
 #[test]
 fn trailing_bytes_are_rejected() {
-    let mut bytes = encode_client(&ClientMsg::Ping { nonce: 5 });
+    let mut bytes = encode_client(&ClientMsg::Ping {
+        nonce: 5,
+        acked_tick: 0,
+    });
     bytes.extend_from_slice(&[0, 0]);
     assert_eq!(
         decode_client(&bytes),
@@ -338,4 +345,19 @@ fn encode_one<T: serde::Serialize>(value: &T) -> Vec<u8> {
     let mut out = Vec::new();
     encode_append(value, &mut out);
     out
+}
+
+#[test]
+fn a_snapshot_tick_can_be_read_without_decoding_the_rest() {
+    let mut snapshot = sample_snapshot();
+    snapshot.tick = Tick(70_000);
+    let bytes = encode_server(&ServerMsg::Snapshot(snapshot));
+    assert_eq!(peek_snapshot_tick(&bytes), Some(Tick(70_000)));
+    assert_eq!(peek_snapshot_tick(&bytes[..2]), None, "cut inside the tick");
+    let pong = encode_server(&ServerMsg::Pong {
+        nonce: 1,
+        tick: Tick(5),
+    });
+    assert_eq!(peek_snapshot_tick(&pong), None);
+    assert_eq!(peek_snapshot_tick(&[]), None);
 }
