@@ -179,7 +179,10 @@ struct Tallies {
 #[derive(Debug)]
 struct Pending {
     known: Known,
+    /// The snapshot carries the broadcast events before this sequence number (not all of them if
+    /// they did not fit its event budget).
     events_upto: u64,
+    /// How many of the seat's private events, from the front, it carries.
     private_count: usize,
     /// Encoded size.
     bytes: usize,
