@@ -509,3 +509,35 @@ fn the_event_budget_leaves_room_for_a_full_view_of_entities() {
         "{largest} bytes > {MAX_SERVER_MSG_BYTES}"
     );
 }
+
+#[test]
+fn names_are_distinct_in_a_room_ignoring_case_held_seats_included() {
+    let mut room = room();
+    let (_ada, _) = join(&mut room, "Ada");
+    let (bob, _) = join(&mut room, "Bob");
+    let start = Instant::now();
+    room.tick(start);
+    bob.disconnect(Disconnect::CLIENT_CLOSED);
+    room.tick(start + Duration::from_millis(16));
+    assert_eq!(room.seat_count(), 2, "Bob's seat is held");
+    let (_ada2, _) = join(&mut room, "ada");
+    let (_bob2, _) = join(&mut room, "BOB");
+    let (_ada3, _) = join(&mut room, "Ada");
+    let (late, late_welcome) = join(&mut room, "late");
+    let mut view = view_of(&room, &late_welcome);
+    let snapshot = (2..6u64)
+        .find_map(|t| {
+            room.tick(start + Duration::from_millis(t * 16));
+            take_snapshot(&late)
+        })
+        .expect("a snapshot");
+    view.apply(&snapshot).expect("full");
+    let Some(GameEvent::Roster(roster)) = snapshot.events.first() else {
+        panic!("a roster first: {:?}", snapshot.events);
+    };
+    let names: Vec<&str> = roster.iter().map(|entry| entry.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Ada", "Bob", "ada (2)", "BOB (2)", "Ada (3)", "late"]
+    );
+}
