@@ -137,7 +137,10 @@ pub enum ClientMsg {
 pub struct Hello {
     /// The client's [`PROTOCOL_VERSION`].
     pub protocol_version: u16,
-    /// The wanted display name; sanitized, and replaced by a default when empty.
+    /// The wanted display name. The server sanitizes it (`text::sanitize_name`: invisible characters
+    /// and stacked combining marks removed, at most [`MAX_NAME_CHARS`]), replaces it with `player`
+    /// when nothing visible is left, and numbers it (`Ada (2)`) when the room already has the name,
+    /// ignoring case.
     pub name: String,
     /// A token from an earlier [`Welcome`] to take back a held seat, if any.
     pub resume_token: Option<ResumeToken>,
@@ -405,7 +408,7 @@ pub enum GameEvent {
 pub struct RosterEntry {
     /// The player's id.
     pub id: EntityId,
-    /// The sanitized display name.
+    /// The sanitized display name, distinct (ignoring case) from every other name in the room.
     pub name: String,
 }
 

@@ -5,8 +5,14 @@
 //! `confirmed`, so when a slow session leaves a snapshot untaken, the next one can replace it and the
 //! chain of deltas stays valid. A session that leaves snapshots untaken for longer than the slow-reader
 //! timeout is disconnected.
+//!
+//! Events ride in snapshots, private ones first, then broadcast ones, at most
+//! [`EVENT_BYTES_PER_SNAPSHOT`](super::events::EVENT_BYTES_PER_SNAPSHOT) bytes of them in each, so
+//! that a snapshot stays within the protocol's message limit however far behind its player is; the
+//! rest wait, in order, for the next snapshot. `Pending` records how far a snapshot's events reach,
+//! and only what the session took is confirmed.
 
-use super::events::{MAX_EVENT_BACKLOG, MAX_PRIVATE_BACKLOG};
+use super::events::{fits_budget, MAX_EVENT_BACKLOG, MAX_PRIVATE_BACKLOG};
 use super::{Pending, Room, Seat};
 use crate::link::Disconnect;
 use crate::snapshot::View;
@@ -73,7 +79,11 @@ impl Room {
                 seat.link.disconnect(Disconnect::TOO_SLOW);
                 continue;
             }
-            let (events_upto, private_count) = self.write_events(key);
+            let WrittenEvents {
+                events_upto,
+                private_count,
+                count,
+            } = self.write_events(key);
             let Some(seat) = self.seats[key].as_mut() else {
                 continue;
             };
@@ -92,7 +102,7 @@ impl Room {
                 baseline,
                 ack_input_seq: seat.ack_input_seq,
                 events: EncodedList {
-                    count: private_count + (events_upto - seat.confirmed_events) as usize,
+                    count,
                     bytes: &self.event_bytes,
                 },
             };
@@ -135,21 +145,53 @@ impl Room {
         self.events.trim(delivered_everywhere.max(oldest_allowed));
     }
 
-    /// Encodes a seat's pending events (private, then broadcast since its confirmed position) into
-    /// `event_bytes`; returns the broadcast position they reach and how many private events they hold.
-    fn write_events(&mut self, key: usize) -> (u64, usize) {
+    /// Encodes as many of a seat's pending events as fit the budget
+    /// ([`super::events::EVENT_BYTES_PER_SNAPSHOT`]) into `event_bytes`, in the order they are
+    /// delivered: private events first, then broadcast events from its confirmed position. Broadcast
+    /// events join only once every private event is in.
+    pub(super) fn write_events(&mut self, key: usize) -> WrittenEvents {
         self.event_bytes.clear();
         let Some(seat) = self.seats[key].as_ref() else {
-            return (self.events.end(), 0);
+            return WrittenEvents {
+                events_upto: self.events.end(),
+                private_count: 0,
+                count: 0,
+            };
+        };
+        let mut written = WrittenEvents {
+            events_upto: seat.confirmed_events,
+            private_count: 0,
+            count: 0,
         };
         for event in &seat.private_events {
+            if !fits_budget(self.event_bytes.len(), event.len()) {
+                return written;
+            }
             self.event_bytes.extend_from_slice(event);
+            written.private_count += 1;
+            written.count += 1;
         }
-        for event in self.events.since(seat.confirmed_events) {
+        for (seq, event) in self.events.since(seat.confirmed_events) {
+            if !fits_budget(self.event_bytes.len(), event.len()) {
+                break;
+            }
             self.event_bytes.extend_from_slice(event);
+            written.events_upto = seq + 1;
+            written.count += 1;
         }
-        (self.events.end(), seat.private_events.len())
+        written
     }
+}
+
+/// What [`Room::write_events`] put into a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct WrittenEvents {
+    /// The broadcast events before this sequence number are delivered once the snapshot is taken.
+    pub events_upto: u64,
+    /// How many of the seat's private events (from the front) it carries.
+    pub private_count: usize,
+    /// How many events it carries in all.
+    pub count: usize,
 }
 
 /// The session took the pending snapshot: its state is now what the client holds.

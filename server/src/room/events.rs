@@ -1,7 +1,8 @@
-//! The room's log of broadcast events, encoded once and shared by every player's snapshots.
+//! The room's log of broadcast events, encoded once and shared by every player's snapshots, and the
+//! budget that caps how many bytes of events one snapshot carries.
 
 use skirmish_shared::codec::encode_append;
-use skirmish_shared::protocol::GameEvent;
+use skirmish_shared::protocol::{GameEvent, MAX_SERVER_MSG_BYTES};
 use std::collections::VecDeque;
 
 /// Most broadcast events held for players who have not received them yet. A player further behind
@@ -10,6 +11,28 @@ pub const MAX_EVENT_BACKLOG: usize = 4096;
 
 /// Most private events held for one player.
 pub const MAX_PRIVATE_BACKLOG: usize = 256;
+
+/// Most bytes of encoded events one snapshot carries: a quarter of [`MAX_SERVER_MSG_BYTES`].
+///
+/// A player that fell behind (it stopped reading while the room chatted) has more events pending than
+/// one message may hold; they are sent over the following snapshots, in order, at most this many bytes
+/// in each, and none is lost. A single event larger than this is sent alone, so nothing waits forever;
+/// the largest is a roster (a player's id and name per player).
+///
+/// The other three quarters (768 KiB) hold the snapshot's header and entity sections. With every
+/// integer at its widest, a player costs at most 31 bytes (an update with every field; 27 in full)
+/// and a projectile 24, each plus 5 to say it left, and a player has at most 5 projectiles in flight
+/// (1,200 ms each, one per 250 ms): at most 181 bytes a player, so views of up to 4,000 players fit
+/// (`docs/PERFORMANCE.md` measures 3,000; a room holds 64 by default). The room's tests check this
+/// arithmetic.
+pub const EVENT_BYTES_PER_SNAPSHOT: usize = MAX_SERVER_MSG_BYTES / 4;
+
+/// Whether an encoded event of `len` bytes may join `written` bytes of events already in a snapshot:
+/// if together they stay within [`EVENT_BYTES_PER_SNAPSHOT`], or if it is the first (an event larger
+/// than the budget goes alone).
+pub fn fits_budget(written: usize, len: usize) -> bool {
+    written == 0 || written + len <= EVENT_BYTES_PER_SNAPSHOT
+}
 
 /// Encodes one event.
 pub fn encode(event: &GameEvent) -> Vec<u8> {
@@ -37,10 +60,15 @@ impl EventLog {
         self.first + self.entries.len() as u64
     }
 
-    /// Events from sequence number `from` on (those still held).
-    pub fn since(&self, from: u64) -> impl Iterator<Item = &[u8]> {
+    /// Events from sequence number `from` on (those still held), each with its sequence number.
+    pub fn since(&self, from: u64) -> impl Iterator<Item = (u64, &[u8])> {
         let skip = from.saturating_sub(self.first) as usize;
-        self.entries.iter().skip(skip).map(Vec::as_slice)
+        let first = self.first;
+        self.entries
+            .iter()
+            .enumerate()
+            .skip(skip)
+            .map(move |(i, event)| (first + i as u64, event.as_slice()))
     }
 
     /// Forgets events before `upto` (every player has them).

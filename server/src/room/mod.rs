@@ -22,6 +22,7 @@ use events::EventLog;
 use skirmish_shared::protocol::{
     EntityId, GameEvent, InputFrame, ResumeToken, RoomId, RosterEntry, ScoreEntry, Welcome,
 };
+use skirmish_shared::text::distinct_name;
 use skirmish_shared::time::Tick;
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -54,7 +55,7 @@ const LEADERBOARD_SIZE: usize = 10;
 pub enum RoomCommand {
     /// Seat a player; the room answers with the `Welcome` to send.
     Join {
-        /// Sanitized display name.
+        /// Sanitized display name; the room makes it distinct from those already in the room.
         name: String,
         /// The player's link.
         link: Arc<PlayerLink>,
@@ -194,7 +195,10 @@ struct Pending {
     /// The tick the snapshot is of.
     tick: u32,
     known: Known,
+    /// The snapshot carries the broadcast events before this sequence number (not all of them if
+    /// they did not fit its event budget).
     events_upto: u64,
+    /// How many of the seat's private events, from the front, it carries.
     private_count: usize,
     /// Encoded size.
     bytes: usize,
@@ -415,8 +419,13 @@ impl Room {
         })
     }
 
-    /// Seats a player and returns its `Welcome`.
+    /// Seats a player and returns its `Welcome`. Its name is made distinct (ignoring case) from the
+    /// names of the players already in the room, held seats included: a second `Ada` is `Ada (2)`.
     pub fn join(&mut self, name: String, link: Arc<PlayerLink>) -> Welcome {
+        let name = distinct_name(
+            &name,
+            self.world.players().iter().map(|(_, p)| p.name.as_str()),
+        );
         let key = self.world.add_player(name.clone());
         let id = self.world.players()[key].id;
         let roster = self.roster();

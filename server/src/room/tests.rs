@@ -276,3 +276,272 @@ fn chat_is_broadcast_to_everyone_in_order() {
     }
     assert_eq!(heard, vec!["hello", "again"]);
 }
+
+/// A chat line of `MAX_CHAT_CHARS` characters, most of them four bytes long, numbered `n`.
+fn long_line(n: usize) -> String {
+    let number = format!("{n:06} ");
+    let fill = "\u{1F600}".repeat(skirmish_shared::protocol::MAX_CHAT_CHARS - number.len());
+    number + &fill
+}
+
+/// The chat texts in a snapshot's events, in order.
+fn chat_of(snapshot: &Snapshot) -> impl Iterator<Item = String> + '_ {
+    snapshot.events.iter().filter_map(|event| match event {
+        GameEvent::Chat { text, .. } => Some(text.clone()),
+        _ => None,
+    })
+}
+
+/// Every snapshot waiting in an outbox is within the protocol's message limit.
+fn assert_offered_within_limit(room: &Room) {
+    use skirmish_shared::protocol::MAX_SERVER_MSG_BYTES;
+    for seat in room.seats.iter().flatten() {
+        if let Some(pending) = &seat.pending {
+            assert!(
+                pending.bytes <= MAX_SERVER_MSG_BYTES,
+                "a snapshot of {} bytes was offered",
+                pending.bytes
+            );
+        }
+    }
+}
+
+#[test]
+fn a_slow_reader_catches_up_on_a_chat_flood_in_snapshots_within_the_limit() {
+    use crate::link::CHAT_BUFFER;
+    use skirmish_shared::protocol::MAX_SERVER_MSG_BYTES;
+    let mut room = room();
+    let (slow, slow_welcome) = join(&mut room, "slow");
+    let (prompt, prompt_welcome) = join(&mut room, "prompt");
+    let chatters: Vec<_> = (0..8)
+        .map(|i| join(&mut room, &format!("chatter{i}")).0)
+        .collect();
+    let start = Instant::now();
+    let mut t = 0u64;
+    let mut tick = |room: &mut Room| {
+        room.tick(start + Duration::from_millis(t * 16));
+        t += 1;
+        assert_offered_within_limit(room);
+    };
+    let mut slow_view = view_of(&room, &slow_welcome);
+    let mut prompt_view = view_of(&room, &prompt_welcome);
+    let mut prompt_heard = Vec::new();
+    // The slow player takes its first snapshot, then nothing while about 1.9 MB of chat goes by, in
+    // less simulated time than its slow-reader timeout.
+    let first = loop {
+        tick(&mut room);
+        if let Some(snapshot) = take_snapshot(&slow) {
+            break snapshot;
+        }
+    };
+    slow_view.apply(&first).expect("a full snapshot");
+    let mut sent = 0;
+    let mut sent_bytes = 0;
+    while sent < 3_000 {
+        for chatter in &chatters {
+            for _ in 0..CHAT_BUFFER {
+                let line = long_line(sent);
+                sent_bytes += line.len();
+                assert!(chatter.push_chat(line));
+                sent += 1;
+            }
+            let _ = chatter.take_outbound();
+        }
+        tick(&mut room);
+        if let Some(snapshot) = take_snapshot(&prompt) {
+            prompt_view.apply(&snapshot).expect("chains");
+            prompt_heard.extend(chat_of(&snapshot));
+        }
+    }
+    assert!(
+        sent_bytes > MAX_SERVER_MSG_BYTES,
+        "more chat than one message holds"
+    );
+    assert!(
+        slow.disconnected().is_none(),
+        "still within the slow-reader timeout"
+    );
+    // Now it reads every snapshot: each decodes (so is within the limit), chains, and the chat
+    // arrives whole, once, in the order the prompt reader heard it.
+    let mut slow_heard = Vec::new();
+    let mut catching_up = 0;
+    for _ in 0..400 {
+        tick(&mut room);
+        for chatter in &chatters {
+            let _ = chatter.take_outbound();
+        }
+        if let Some(snapshot) = take_snapshot(&prompt) {
+            prompt_view.apply(&snapshot).expect("chains");
+            prompt_heard.extend(chat_of(&snapshot));
+        }
+        if let Some(snapshot) = take_snapshot(&slow) {
+            slow_view.apply(&snapshot).expect("chains");
+            let before = slow_heard.len();
+            slow_heard.extend(chat_of(&snapshot));
+            catching_up += usize::from(slow_heard.len() > before);
+        }
+        if slow_heard.len() >= sent && prompt_heard.len() >= sent {
+            break;
+        }
+    }
+    assert!(
+        catching_up > 1,
+        "the backlog came in several snapshots: {catching_up}"
+    );
+    let expected: Vec<String> = (0..sent).map(long_line).collect();
+    let mut prompt_sorted = prompt_heard.clone();
+    prompt_sorted.sort();
+    assert_eq!(prompt_sorted, expected, "every line was broadcast once");
+    assert_eq!(
+        slow_heard, prompt_heard,
+        "the slow reader heard every line once, in order"
+    );
+    assert!(slow.disconnected().is_none());
+}
+
+#[test]
+fn an_event_over_the_budget_goes_alone_and_the_rest_follow_in_order() {
+    use super::delivery::WrittenEvents;
+    use super::events::EVENT_BYTES_PER_SNAPSHOT;
+    let mut room = room();
+    let (_link, _) = join(&mut room, "a");
+    let key = 0;
+    // Private events first (the roster is already there): one too big for any snapshot, then a small one.
+    let seat = room.seats[key].as_mut().expect("seated");
+    let roster_len = seat.private_events[0].len();
+    seat.private_events
+        .push_back(vec![0; EVENT_BYTES_PER_SNAPSHOT + 1]);
+    seat.private_events.push_back(vec![1; 10]);
+    let confirmed = seat.confirmed_events;
+    room.events.push(&GameEvent::Notice("broadcast".into()));
+    // The roster fits; the big one waits.
+    let written = room.write_events(key);
+    assert_eq!(
+        written,
+        WrittenEvents {
+            events_upto: confirmed,
+            private_count: 1,
+            count: 1
+        }
+    );
+    assert_eq!(room.event_bytes.len(), roster_len);
+    // Once the roster is delivered, the big one goes alone.
+    let seat = room.seats[key].as_mut().expect("seated");
+    seat.private_events.pop_front();
+    let written = room.write_events(key);
+    assert_eq!((written.private_count, written.count), (1, 1));
+    assert_eq!(room.event_bytes.len(), EVENT_BYTES_PER_SNAPSHOT + 1);
+    // Then the small private one, and after it the broadcast.
+    let seat = room.seats[key].as_mut().expect("seated");
+    seat.private_events.pop_front();
+    let written = room.write_events(key);
+    assert_eq!(
+        written,
+        WrittenEvents {
+            events_upto: confirmed + 1,
+            private_count: 1,
+            count: 2
+        }
+    );
+}
+
+/// The arithmetic behind `EVENT_BYTES_PER_SNAPSHOT`'s documentation: with every integer at its
+/// widest, a view of 4,000 players, each with the most projectiles it can have in flight, plus a
+/// snapshot's worth of events, is one message.
+#[test]
+fn the_event_budget_leaves_room_for_a_full_view_of_entities() {
+    use super::events::EVENT_BYTES_PER_SNAPSHOT;
+    use crate::world::FIRE_COOLDOWN_MS;
+    use skirmish_shared::codec::encode_append;
+    use skirmish_shared::fixed::Pos;
+    use skirmish_shared::physics::{Dir, PROJECTILE_LIFETIME_MS};
+    use skirmish_shared::protocol::{
+        EntityState, PlayerField, PlayerState, PlayerUpdate, ProjectileState, WireMotion,
+        MAX_SERVER_MSG_BYTES,
+    };
+    fn encoded_len<T: serde::Serialize>(value: &T) -> usize {
+        let mut out = Vec::new();
+        encode_append(value, &mut out);
+        out.len()
+    }
+    const VIEW_PLAYERS: usize = 4_000;
+    let id = EntityId(u32::MAX);
+    let motion = WireMotion {
+        age: u32::MAX,
+        pos: Pos::new(i32::MIN, i32::MIN),
+        dir: Dir::North,
+    };
+    let player = encoded_len(&EntityState::Player(PlayerState {
+        id,
+        motion,
+        aim: u16::MAX,
+        hp: u8::MAX,
+        status: u8::MAX,
+    }));
+    let update = encoded_len(&PlayerUpdate {
+        id,
+        fields: vec![
+            PlayerField::Motion(motion),
+            PlayerField::Aim(u16::MAX),
+            PlayerField::Hp(u8::MAX),
+            PlayerField::Status(u8::MAX),
+        ],
+    });
+    let projectile = encoded_len(&EntityState::Projectile(ProjectileState {
+        id,
+        age: u32::MAX,
+        pos: motion.pos,
+        aim: u16::MAX,
+    }));
+    let left = encoded_len(&id);
+    let header = encoded_len(&ServerMsg::Snapshot(Snapshot {
+        tick: Tick(u32::MAX),
+        baseline: Some(Tick(u32::MAX)),
+        ack_input_seq: u32::MAX,
+        ..Snapshot::default()
+    })) + 4 * 8; // list lengths at their widest
+    let shots_in_flight = PROJECTILE_LIFETIME_MS.div_ceil(FIRE_COOLDOWN_MS) as usize;
+    // A delta may carry an entity in full or as an update, and name as many that left.
+    let per_player = player.max(update) + left + shots_in_flight * (projectile + left);
+    assert!(
+        per_player <= 181,
+        "a player and its shots cost {per_player} bytes"
+    );
+    let largest = header + VIEW_PLAYERS * per_player + EVENT_BYTES_PER_SNAPSHOT;
+    assert!(
+        largest <= MAX_SERVER_MSG_BYTES,
+        "{largest} bytes > {MAX_SERVER_MSG_BYTES}"
+    );
+}
+
+#[test]
+fn names_are_distinct_in_a_room_ignoring_case_held_seats_included() {
+    let mut room = room();
+    let (_ada, _) = join(&mut room, "Ada");
+    let (bob, _) = join(&mut room, "Bob");
+    let start = Instant::now();
+    room.tick(start);
+    bob.disconnect(Disconnect::CLIENT_CLOSED);
+    room.tick(start + Duration::from_millis(16));
+    assert_eq!(room.seat_count(), 2, "Bob's seat is held");
+    let (_ada2, _) = join(&mut room, "ada");
+    let (_bob2, _) = join(&mut room, "BOB");
+    let (_ada3, _) = join(&mut room, "Ada");
+    let (late, late_welcome) = join(&mut room, "late");
+    let mut view = view_of(&room, &late_welcome);
+    let snapshot = (2..6u64)
+        .find_map(|t| {
+            room.tick(start + Duration::from_millis(t * 16));
+            take_snapshot(&late)
+        })
+        .expect("a snapshot");
+    view.apply(&snapshot).expect("full");
+    let Some(GameEvent::Roster(roster)) = snapshot.events.first() else {
+        panic!("a roster first: {:?}", snapshot.events);
+    };
+    let names: Vec<&str> = roster.iter().map(|entry| entry.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Ada", "Bob", "ada (2)", "BOB (2)", "Ada (3)", "late"]
+    );
+}
