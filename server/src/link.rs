@@ -19,8 +19,9 @@ use tokio::sync::{watch, Notify};
 /// so a flooding client delays only itself.
 pub const INPUT_BUFFER: usize = 8;
 
-/// Most chat lines buffered per player between two ticks.
-pub const CHAT_BUFFER: usize = 4;
+/// Most chat lines buffered per player between two ticks: more than a seat's chat burst
+/// ([`crate::limits::SEAT_CHAT`]), so a burst sent within one tick is not cut.
+pub const CHAT_BUFFER: usize = 8;
 
 /// Why a link ended, sent to the client as the WebSocket close code and reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,8 +20,8 @@ use tokio_tungstenite::tungstenite::Message;
 /// Chat lines sent while the victim does not read: about 1.25 MB, more than one message may hold.
 const LINES: usize = 2_000;
 
-/// Chatting seats at once. Each connection may send 5 lines in a burst (then one per 2 s), so seats
-/// come and go: a new connection is a fresh rate limit.
+/// Chatting seats at once. A seat may send 5 lines in a burst (then one per 2 s) and an address 10,
+/// so seats come and go, each from a new loopback address (127.0.x.y): many players chatting.
 const SEATS: usize = 10;
 
 /// Lines per connection: what the room takes from one player in one tick.
@@ -49,7 +49,15 @@ async fn chatter(url: String, seat: usize, next_line: Arc<AtomicUsize>) {
         if first >= LINES {
             return;
         }
-        let mut client = GameClient::connect(&url, &format!("chatter{seat}"))
+        let connection = first / LINES_PER_CONNECTION;
+        let from: std::net::IpAddr = [
+            127,
+            0,
+            1 + (connection / 250) as u8,
+            1 + (connection % 250) as u8,
+        ]
+        .into();
+        let mut client = GameClient::connect_from(&url, &format!("chatter{seat}"), None, from)
             .await
             .expect("chatter joins");
         let me = client.welcome().player_id;
@@ -88,8 +96,6 @@ async fn a_reader_that_fell_behind_on_chat_gets_it_all_in_messages_within_the_li
             // Seats of chatters that left are freed at once, not held for a resume.
             "--reconnect-grace",
             "0",
-            "--max-connections-per-ip",
-            "100",
         ])
         .await;
         // The victim: a small receive buffer, a Hello, its Welcome, then it reads nothing until the

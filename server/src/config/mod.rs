@@ -5,6 +5,7 @@ mod load;
 use crate::address::{ForwardedHeader, Network, Proxies};
 use crate::admin::Secret;
 use crate::admission::AddressLimits;
+use crate::limits::SEAT_CHAT;
 
 pub use load::Sources;
 
@@ -214,6 +215,8 @@ pub struct ServerConfig {
     pub max_connections_per_ip: usize,
     /// Per-address caps and rates.
     pub address_limits: AddressLimits,
+    /// Chat lines a seat may send in a burst, and per second after ([`SEAT_CHAT`]).
+    pub seat_chat: (f64, f64),
     /// Whether /echo is served (conformance testing).
     pub conformance_echo: bool,
     /// Proxies whose forwarding header is believed, and which header that is.
@@ -394,6 +397,7 @@ impl ServerConfig {
             max_rooms: args.max_rooms,
             max_connections: args.max_connections,
             max_connections_per_ip: args.max_connections_per_ip,
+            seat_chat: SEAT_CHAT,
             address_limits: AddressLimits {
                 cap: args.max_connections_per_ip,
                 connect_rate: args.connect_rate_per_ip,

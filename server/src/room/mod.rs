@@ -12,7 +12,7 @@ mod events;
 use crate::address::AddressKey;
 use crate::admission::SeatClaim;
 use crate::config::ServerConfig;
-use crate::limits::{TokenBucket, SEAT_CHAT};
+use crate::limits::TokenBucket;
 use crate::link::{Disconnect, PlayerLink};
 use crate::metrics::{Metrics, Tally};
 use crate::snapshot::{Known, Scratch, SnapshotFrame};
@@ -458,7 +458,11 @@ impl Room {
             bytes_taken: 0,
             _claim: claim,
             acks: AckClock::default(),
-            chat: seat_chat_bucket(Instant::now()),
+            chat: TokenBucket::new(
+                self.config.seat_chat.0,
+                self.config.seat_chat.1,
+                Instant::now(),
+            ),
         });
         self.metrics
             .connected_players
@@ -599,6 +603,18 @@ impl Room {
                 }
                 continue;
             }
+            // Chat the session buffered before its connection ended is still said.
+            let drained = seat.link.drain();
+            for text in drained.chat {
+                if !seat.chat.take(now) {
+                    self.metrics.chat_rejected.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                self.events.push(&GameEvent::Chat {
+                    from: seat.id,
+                    text,
+                });
+            }
             if let Some(reason) = seat.link.disconnected() {
                 if reason.resumable() && !grace.is_zero() {
                     // Hold the seat: the avatar stands still until its player resumes or time runs out.
@@ -612,23 +628,12 @@ impl Room {
                 }
                 continue;
             }
-            let drained = seat.link.drain();
             self.metrics
                 .input_queue_depth
                 .tally(&mut self.tallies.input_queue_depth, drained.queued as u64);
             if let Some(input) = drained.input {
                 seat.ack_input_seq = input.seq;
                 self.inputs.push((key, input));
-            }
-            for text in drained.chat {
-                if !seat.chat.take(now) {
-                    self.metrics.chat_rejected.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                self.events.push(&GameEvent::Chat {
-                    from: seat.id,
-                    text,
-                });
             }
             seat.force_full |= drained.full_snapshot;
         }
@@ -682,12 +687,6 @@ impl Room {
             self.events.push(&GameEvent::Leaderboard(scores));
         }
     }
-}
-
-/// A seat's chat allowance, full.
-fn seat_chat_bucket(now: Instant) -> TokenBucket {
-    let (burst, per_second) = SEAT_CHAT;
-    TokenBucket::new(burst, per_second, now)
 }
 
 /// A fresh resume token: the room's id (so the lobby knows where to send it) and 96 random bits from
