@@ -101,9 +101,21 @@ test("two players join, see each other, move and chat safely", { timeout: 180_00
   const before = await stats(alice.page);
   const key = before.me.x > 1024 ? "KeyA" : "KeyD";
   await alice.page.keyboard.down(key);
-  await alice.page.waitForTimeout(800);
+  // Hold the key until the predicted position has gone 100 units (about 0.4 s of walking).
+  await alice.page.waitForFunction(
+    (x0) => Math.abs(window.skirmishStats().me.x - x0) >= 100,
+    before.me.x,
+    { timeout: 10_000 },
+  );
   await alice.page.keyboard.up(key);
-  await alice.page.waitForTimeout(300);
+  // Let the server answer the release: six snapshots later (0.2 s at 30 Hz) the prediction has been
+  // reconciled with the server's positions, which would have pulled it back had the server not moved.
+  const released = await stats(alice.page);
+  await alice.page.waitForFunction(
+    (count) => window.skirmishStats().snapshotsReceived >= count + 6,
+    released.snapshotsReceived,
+    { timeout: 10_000 },
+  );
   const after = await stats(alice.page);
   const moved = Math.abs(after.me.x - before.me.x);
   assert.ok(moved > 60, `alice moved ${moved} units holding ${key}`);
@@ -124,6 +136,8 @@ test("two players join, see each other, move and chat safely", { timeout: 180_00
   );
   const injected = await bob.page.evaluate(() => document.querySelectorAll("#chat-log img").length);
   assert.equal(injected, 0, "no element was created from chat text");
+  // A deliberate pause, not a wait for something: an injected image's onerror would fire once its
+  // load fails, so give a would-be alert time to open before checking that none did.
   await bob.page.waitForTimeout(500);
   assert.deepEqual(bob.record.dialogs, [], "no dialog opened on the receiving page");
   assert.deepEqual(alice.record.dialogs, [], "no dialog opened on the sending page");

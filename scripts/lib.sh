@@ -1,5 +1,17 @@
 # Shared set-up steps for the scripts; each is idempotent. Source it, do not run it.
 
+# rustfmt and clippy, for the format and lint checks.
+ensure_lint_components() {
+  local installed
+  installed=$(rustup component list --installed)
+  for component in rustfmt clippy; do
+    if ! grep -q "^$component" <<<"$installed"; then
+      echo "==> installing the $component component"
+      rustup component add "$component"
+    fi
+  done
+}
+
 # The wasm32 target for the browser client.
 ensure_wasm_target() {
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then

@@ -3,26 +3,43 @@
 mod support;
 
 use skirmish_server::http;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::{bounded, TestServer};
 use tokio::net::TcpListener;
 
-/// The calls the stand-in received: (path, body).
+/// The calls the stand-in received and answered 200: (path, body).
 type Calls = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
 
-/// A stand-in SDK on 127.0.0.1:0 answering 200 `{}` to every POST; returns its URL and the calls.
-async fn stand_in() -> (String, Calls, tokio::task::JoinHandle<()>) {
+/// How the stand-in fails a Ready call it refuses.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    /// Closes the connection without answering (a sidecar that is not serving yet).
+    HangUp,
+    /// Answers 503 Service Unavailable.
+    Unavailable,
+}
+
+/// A stand-in SDK on 127.0.0.1:0. The first Ready calls fail as `refusals` says; every other POST is
+/// answered 200 `{}` and recorded. Returns its URL, the answered calls, and the number of Ready calls
+/// received (refused or not).
+async fn stand_in(
+    refusals: &[Refusal],
+) -> (String, Calls, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let calls: Calls = Arc::default();
-    let recorded = calls.clone();
+    let ready_calls = Arc::new(AtomicUsize::new(0));
+    let (recorded, ready_count) = (calls.clone(), ready_calls.clone());
+    let refusals: Arc<[Refusal]> = refusals.into();
     let task = tokio::spawn(async move {
         loop {
             let Ok((mut stream, _)) = listener.accept().await else {
                 return;
             };
-            let recorded = recorded.clone();
+            let (recorded, ready_count, refusals) =
+                (recorded.clone(), ready_count.clone(), refusals.clone());
             tokio::spawn(async move {
                 let Ok((request, leftover)) = http::read_head(&mut stream).await else {
                     return;
@@ -33,6 +50,24 @@ async fn stand_in() -> (String, Calls, tokio::task::JoinHandle<()>) {
                 assert_eq!(request.method, "POST");
                 assert_eq!(request.header("content-type"), Some("application/json"));
                 let body = serde_json::from_slice(&body).expect("a JSON body");
+                if request.path == "/ready" {
+                    let attempt = ready_count.fetch_add(1, SeqCst);
+                    match refusals.get(attempt) {
+                        Some(Refusal::HangUp) => return,
+                        Some(Refusal::Unavailable) => {
+                            let _ = http::respond(
+                                &mut stream,
+                                "503 Service Unavailable",
+                                "application/json",
+                                b"{}",
+                                false,
+                            )
+                            .await;
+                            return;
+                        }
+                        None => {}
+                    }
+                }
                 recorded
                     .lock()
                     .expect("lock")
@@ -42,7 +77,7 @@ async fn stand_in() -> (String, Calls, tokio::task::JoinHandle<()>) {
             });
         }
     });
-    (url, calls, task)
+    (url, calls, ready_calls, task)
 }
 
 /// The id of the player connection reported with an id starting `ROOM-PLAYER-`.
@@ -83,7 +118,7 @@ async fn until(calls: &Calls, what: &str, done: impl Fn(&[(String, serde_json::V
 #[tokio::test]
 async fn the_sdk_hears_ready_health_players_and_shutdown() {
     bounded(async {
-        let (url, calls, sdk) = stand_in().await;
+        let (url, calls, ready_calls, sdk) = stand_in(&[]).await;
         let server = TestServer::start(&[
             "--agones",
             "--agones-sdk-url",
@@ -129,6 +164,11 @@ async fn the_sdk_hears_ready_health_players_and_shutdown() {
         );
         assert_eq!(calls.iter().filter(|p| *p == "/shutdown").count(), 1);
         assert_eq!(calls.iter().filter(|p| *p == "/ready").count(), 1);
+        assert_eq!(
+            ready_calls.load(SeqCst),
+            1,
+            "Ready is sent once when it succeeds"
+        );
         let bob_left = calls.iter().rposition(|p| p == "/alpha/player/disconnect");
         assert!(bob_left.is_some_and(|i| i < calls.len() - 1), "{calls:?}");
         drop(bob);
@@ -140,25 +180,37 @@ async fn the_sdk_hears_ready_health_players_and_shutdown() {
 #[tokio::test]
 async fn ready_is_retried_until_the_sidecar_answers() {
     bounded(async {
-        // Reserve a port, start the server pointing at it, then bring the stand-in up there late.
-        let reserved = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
-        let addr = reserved.local_addr().expect("addr");
-        drop(reserved);
-        let url = format!("http://{addr}");
-        let server = TestServer::start(&["--agones", "--agones-sdk-url", &url]).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let listener = TcpListener::bind(addr)
-            .await
-            .expect("the port is still free");
-        let (mut stream, _) = tokio::time::timeout(Duration::from_secs(5), listener.accept())
-            .await
-            .expect("Ready is retried")
-            .expect("accepts");
-        let (request, _) = http::read_head(&mut stream).await.expect("a request");
-        assert_eq!(request.path, "/ready");
-        let _ = http::respond(&mut stream, "200 OK", "application/json", b"{}", false).await;
-        // Gone again: later calls fail fast (refused), and the server still stops on time.
-        drop(listener);
+        // The sidecar hangs up on the first Ready and refuses the second; the third succeeds.
+        let refusals = [Refusal::HangUp, Refusal::Unavailable];
+        let (url, calls, ready_calls, sdk) = stand_in(&refusals).await;
+        let server = TestServer::start(&[
+            "--agones",
+            "--agones-sdk-url",
+            &url,
+            "--agones-health-interval",
+            "0.1",
+        ])
+        .await;
+        until(&calls, "an answered Ready", |c| {
+            c.iter().any(|(p, _)| p == "/ready")
+        })
+        .await;
+        assert_eq!(
+            ready_calls.load(SeqCst),
+            refusals.len() + 1,
+            "Ready was sent again after each failure"
+        );
+        // Once Ready is through, the server goes on to health pings and sends Ready no more.
+        until(&calls, "health pings after Ready", |c| {
+            c.iter().filter(|(p, _)| p == "/health").count() >= 2
+        })
+        .await;
+        assert_eq!(paths(&calls)[0], "/ready", "nothing before Ready");
+        assert_eq!(ready_calls.load(SeqCst), refusals.len() + 1);
+        // The sidecar goes away: the Shutdown call fails fast (refused) and the server still stops
+        // on time.
+        sdk.abort();
+        let _ = sdk.await;
         server.stop().await;
     })
     .await;

@@ -9,7 +9,8 @@ use skirmish_shared::protocol::close_code;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{bounded, notices_until_close, Killed};
+use support::{bounded, notices_until_close, wait_until, Killed};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Starts the binary with `args`; returns it and its address.
 fn start(args: &[&str]) -> (Killed, String) {
@@ -38,6 +39,46 @@ fn start(args: &[&str]) -> (Killed, String) {
     (child, addr)
 }
 
+/// The server's `skirmish_open_connections` gauge, read over HTTP: it counts this request too.
+async fn open_connections(addr: &str) -> u64 {
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("writes");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("reads");
+    response
+        .lines()
+        .find_map(|line| line.strip_prefix("skirmish_open_connections "))
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .map(|value| value as u64)
+        .unwrap_or_else(|| panic!("no open connections gauge in {response}"))
+}
+
+/// Waits until the server has accepted (and so counted) `open` connections besides the request
+/// asking: a connection it has not accepted yet would not hold up its shutdown.
+async fn until_accepted(addr: &str, open: u64) {
+    wait_until(
+        Duration::from_secs(5),
+        "the idle connection to be accepted",
+        async || open_connections(addr).await > open,
+    )
+    .await;
+}
+
+/// Waits until the server refuses connections: it has taken the first signal.
+async fn until_refusing(addr: &str) {
+    wait_until(
+        Duration::from_secs(5),
+        "the server to stop listening",
+        async || tokio::net::TcpStream::connect(addr).await.is_err(),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn sigterm_tells_players_closes_them_and_exits_cleanly() {
     bounded(async {
@@ -60,7 +101,7 @@ async fn sigterm_tells_players_closes_them_and_exits_cleanly() {
         let _idle = tokio::net::TcpStream::connect(&addr)
             .await
             .expect("connects");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        until_accepted(&addr, 3).await; // the two players and the idle connection
 
         let status = Command::new("kill")
             .args(["-TERM", &server.0.id().to_string()])
@@ -116,7 +157,7 @@ async fn the_grace_period_bounds_shutdown() {
         let _idle = tokio::net::TcpStream::connect(&addr)
             .await
             .expect("connects");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        until_accepted(&addr, 1).await;
         let status = Command::new("kill")
             .args(["-INT", &server.0.id().to_string()])
             .status()
@@ -147,16 +188,24 @@ async fn a_second_signal_exits_at_once() {
         let _idle = tokio::net::TcpStream::connect(&addr)
             .await
             .expect("connects");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        until_accepted(&addr, 1).await;
         let pid = server.0.id().to_string();
-        for _ in 0..2 {
+        let interrupt = || {
             let status = Command::new("kill")
                 .args(["-INT", &pid])
                 .status()
                 .expect("kill runs");
             assert!(status.success());
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        };
+        interrupt();
+        // Signals sent close together may be delivered as one: let the server take the first (it
+        // stops listening) before sending the second.
+        until_refusing(&addr).await;
+        assert!(
+            server.0.try_wait().expect("status").is_none(),
+            "the idle connection holds the graceful shutdown"
+        );
+        interrupt();
         let status = server.exit_status(Duration::from_secs(5)).await;
         assert_eq!(status.code(), Some(1), "forced exit");
     })

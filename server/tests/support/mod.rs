@@ -119,6 +119,23 @@ pub fn write_map(name: &str, text: &str) -> std::path::PathBuf {
     path
 }
 
+/// How often [`wait_until`] checks its condition.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Checks `condition` every few milliseconds until it holds; fails the test, naming `what`, if it
+/// still does not hold after `within`. Wait on this, never on a sleep that should be long enough.
+/// Its clock is tokio's, so it also works in tests with paused time.
+pub async fn wait_until(within: Duration, what: &str, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
 /// Runs a test body under [`TEST_DEADLINE`].
 pub async fn bounded<F: std::future::Future<Output = ()>>(body: F) {
     tokio::time::timeout(TEST_DEADLINE, body)
