@@ -689,17 +689,15 @@ impl Room {
     }
 }
 
-/// A fresh resume token: the room's id (so the lobby knows where to send it) and 96 random bits from
-/// the OS-seeded hasher (no extra dependency; never derived from player data).
+/// A fresh resume token: the room's id (so the lobby knows where to send it) and 96 bits from the
+/// operating system's CSPRNG (never derived from player data or anything an observer can predict).
 fn new_token(room: RoomId) -> ResumeToken {
-    use std::hash::{BuildHasher, RandomState};
-    let state = RandomState::new();
-    let a = state.hash_one(0x5eed_u64).to_le_bytes();
-    let b = state.hash_one(0xf00d_u64).to_le_bytes();
     let mut token = [0u8; 16];
     token[..4].copy_from_slice(&room.0.to_le_bytes());
-    token[4..12].copy_from_slice(&a);
-    token[12..].copy_from_slice(&b[..4]);
+    if let Err(e) = getrandom::fill(&mut token[4..]) {
+        // No entropy source at all: the process cannot keep seats safe, so it stops here.
+        panic!("the operating system's random source failed: {e}");
+    }
     ResumeToken(token)
 }
 
