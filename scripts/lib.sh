@@ -49,13 +49,44 @@ ensure_e2e_packages() {
   fi
 }
 
+# Debian's brotli, to write the bundle's .br variants.
+ensure_brotli() {
+  if ! command -v brotli >/dev/null; then
+    echo "==> installing brotli"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq brotli
+  fi
+}
+
 # Builds the browser bundle into assets/pkg (served by the server at /pkg/).
 build_client() {
   ensure_wasm_target
   ensure_wasm_bindgen
+  ensure_brotli
   echo "==> building the browser client"
   cargo build --locked --release -p skirmish-client --target wasm32-unknown-unknown
   rm -rf assets/pkg
   wasm-bindgen --target web --no-typescript --out-dir assets/pkg \
     target/wasm32-unknown-unknown/release/skirmish_client.wasm
+  name_bundle_by_content assets/pkg
+}
+
+# Renames the bundle after its content (browsers may then cache it for good), leaves a small
+# skirmish_client.js that the page imports and revalidates, and writes gzip and brotli variants
+# beside each file for the server to choose from by Accept-Encoding.
+name_bundle_by_content() {
+  local pkg=$1 wasm js file
+  wasm=$(sha256sum "$pkg/skirmish_client_bg.wasm" | cut -c1-16)
+  mv "$pkg/skirmish_client_bg.wasm" "$pkg/skirmish_client_bg.$wasm.wasm"
+  sed -i "s/skirmish_client_bg\.wasm/skirmish_client_bg.$wasm.wasm/g" "$pkg/skirmish_client.js"
+  js=$(sha256sum "$pkg/skirmish_client.js" | cut -c1-16)
+  mv "$pkg/skirmish_client.js" "$pkg/skirmish_client.$js.js"
+  printf 'export * from "./skirmish_client.%s.js";\nexport { default } from "./skirmish_client.%s.js";\n' \
+    "$js" "$js" >"$pkg/skirmish_client.js"
+  for file in "$pkg"/*.js "$pkg"/*.wasm; do
+    gzip -9 -k -f "$file"
+    brotli -q 11 -k -f "$file"
+  done
 }

@@ -11,20 +11,19 @@
 //! - `POST /admin/broadcast` `{"text": "..."}`: a `Notice` to every player.
 
 use crate::address::AddressKey;
-use crate::http::{self, Request};
+use crate::context::Context;
+use crate::http::{respond, text, Body};
 use crate::link::Disconnect;
 use crate::room::{KickTarget, PlayerInfo};
-use crate::server::Context;
+use http::{header, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
 use skirmish_shared::protocol::{EntityId, RoomId, MAX_CHAT_CHARS};
 use skirmish_shared::text::sanitize_chat;
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::Instant;
 
 /// Largest admin request body.
 const MAX_BODY_BYTES: usize = 4 * 1024;
@@ -97,49 +96,6 @@ pub fn authorized(header: Option<&str>, token: &Secret) -> bool {
     constant_time_eq(given.as_bytes(), token.expose())
 }
 
-/// Address bans with their end times, keyed like every cap ([`AddressKey`]: an IPv6 ban covers
-/// the address's /64).
-#[derive(Debug, Default)]
-pub struct Bans {
-    until: Mutex<HashMap<AddressKey, Instant>>,
-}
-
-impl Bans {
-    /// Bans `address` for `duration` (replacing any ban it had).
-    pub fn ban(&self, address: IpAddr, duration: Duration) {
-        self.lock()
-            .insert(AddressKey::of(address), Instant::now() + duration);
-    }
-
-    /// Whether `address` is banned now.
-    pub fn is_banned(&self, address: IpAddr) -> bool {
-        let address = AddressKey::of(address);
-        let mut bans = self.lock();
-        match bans.get(&address) {
-            Some(&until) if until > Instant::now() => true,
-            Some(_) => {
-                bans.remove(&address);
-                false
-            }
-            None => false,
-        }
-    }
-
-    /// The bans in force, with the time left on each.
-    pub fn list(&self) -> Vec<(AddressKey, Duration)> {
-        let now = Instant::now();
-        let mut bans = self.lock();
-        bans.retain(|_, until| *until > now);
-        let mut list: Vec<_> = bans.iter().map(|(a, until)| (*a, *until - now)).collect();
-        list.sort();
-        list
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AddressKey, Instant>> {
-        self.until.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct KickRequest {
@@ -162,10 +118,10 @@ struct BroadcastRequest {
     text: String,
 }
 
-/// A response: status line and JSON body.
-type Reply = (&'static str, serde_json::Value);
+/// A response: status and JSON body.
+type Reply = (StatusCode, serde_json::Value);
 
-fn error(status: &'static str, message: impl Into<String>) -> Reply {
+fn error(status: StatusCode, message: impl Into<String>) -> Reply {
     (status, json!({ "error": message.into() }))
 }
 
@@ -174,60 +130,72 @@ fn ids(players: &[PlayerInfo]) -> Vec<u32> {
 }
 
 /// Serves one `/admin` request (404 when no admin token is configured, as if there were no API).
-pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
-    request: &Request,
-    leftover: Vec<u8>,
-    ctx: &Context,
-) {
+pub async fn serve(request: Request<Incoming>, ctx: &Context) -> Response<Body> {
     let Some(token) = &ctx.config.admin_token else {
-        let _ = http::respond_error(&mut stream, "404 Not Found").await;
-        return;
+        return text(StatusCode::NOT_FOUND, "no such page");
     };
-    if !authorized(request.header("authorization"), token) {
-        tracing::warn!(path = %request.path, "admin request refused: bad or missing token");
-        let body = json!({ "error": "a valid Authorization: Bearer token is required" });
-        let _ = http::respond_with(
-            &mut stream,
-            "401 Unauthorized",
-            "application/json",
-            &[("WWW-Authenticate", "Bearer")],
-            body.to_string().as_bytes(),
-        )
-        .await;
-        return;
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !authorized(authorization, token) {
+        tracing::warn!(path = %request.uri().path(), "admin request refused: bad or missing token");
+        let (status, body) = error(
+            StatusCode::UNAUTHORIZED,
+            "a valid Authorization: Bearer token is required",
+        );
+        let mut response = json_response(status, &body);
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+        return response;
     }
-    let body = match http::read_body(&mut stream, request, leftover, MAX_BODY_BYTES).await {
-        Ok(body) => body,
-        Err(http::HttpError::TooLarge) => {
-            let _ = http::respond_error(&mut stream, "413 Content Too Large").await;
-            return;
+    let (parts, body) = request.into_parts();
+    // The body gets the head's deadline: a client that trickles it cannot hold the connection.
+    let read = tokio::time::timeout(
+        ctx.config.http_timeout,
+        Limited::new(body, MAX_BODY_BYTES).collect(),
+    );
+    let body = match read.await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => {
+            let (status, body) = error(StatusCode::PAYLOAD_TOO_LARGE, "the body is over 4 KiB");
+            return json_response(status, &body);
         }
+        Ok(Err(_)) => return text(StatusCode::BAD_REQUEST, "the body could not be read"),
         Err(_) => {
-            let _ = http::respond_error(&mut stream, "400 Bad Request").await;
-            return;
+            return text(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive in time",
+            )
         }
     };
-    let (status, reply) = route(request, &body, ctx).await;
-    tracing::info!(method = %request.method, path = %request.path, status, "admin request");
-    let _ = http::respond(
-        &mut stream,
-        status,
-        "application/json",
-        reply.to_string().as_bytes(),
-        false,
-    )
-    .await;
+    let (status, reply) = route(&parts.method, parts.uri.path(), &body, ctx).await;
+    tracing::info!(method = %parts.method, path = %parts.uri.path(), status = status.as_u16(), "admin request");
+    json_response(status, &reply)
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    let mut response = respond(status, "application/json", body.to_string());
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Reply> {
     serde_json::from_slice(body)
-        .map_err(|e| error("400 Bad Request", format!("bad JSON body: {e}")))
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
 }
 
-async fn route(request: &Request, body: &[u8], ctx: &Context) -> Reply {
-    match (request.method.as_str(), request.path.as_str()) {
-        ("GET", "/admin/rooms") => ("200 OK", json!({ "rooms": ctx.lobby.describe().await })),
+async fn route(method: &Method, path: &str, body: &[u8], ctx: &Context) -> Reply {
+    match (method.as_str(), path) {
+        ("GET", "/admin/rooms") => (
+            StatusCode::OK,
+            json!({ "rooms": ctx.lobby.describe().await }),
+        ),
         ("GET", "/admin/bans") => {
             let bans: Vec<_> = ctx
                 .bans
@@ -235,7 +203,7 @@ async fn route(request: &Request, body: &[u8], ctx: &Context) -> Reply {
                 .into_iter()
                 .map(|(address, left)| json!({ "address": address.to_string(), "seconds_left": left.as_secs_f64() }))
                 .collect();
-            ("200 OK", json!({ "bans": bans }))
+            (StatusCode::OK, json!({ "bans": bans }))
         }
         ("POST", "/admin/kick") => match parse::<KickRequest>(body) {
             Ok(kick) => {
@@ -245,11 +213,11 @@ async fn route(request: &Request, body: &[u8], ctx: &Context) -> Reply {
                 if kicked.is_empty() {
                     let (room, player) = (kick.room, kick.player);
                     error(
-                        "404 Not Found",
+                        StatusCode::NOT_FOUND,
                         format!("no player {player} in room {room}"),
                     )
                 } else {
-                    ("200 OK", json!({ "kicked": ids(&kicked) }))
+                    (StatusCode::OK, json!({ "kicked": ids(&kicked) }))
                 }
             }
             Err(reply) => reply,
@@ -260,29 +228,29 @@ async fn route(request: &Request, body: &[u8], ctx: &Context) -> Reply {
         },
         ("POST", "/admin/broadcast") => match parse::<BroadcastRequest>(body) {
             Ok(broadcast) if broadcast.text.chars().count() > MAX_CHAT_CHARS => error(
-                "400 Bad Request",
+                StatusCode::BAD_REQUEST,
                 format!("text is over {MAX_CHAT_CHARS} characters"),
             ),
             Ok(broadcast) => match sanitize_chat(&broadcast.text) {
                 Some(text) => {
                     let rooms = ctx.lobby.broadcast(&text).await;
-                    ("200 OK", json!({ "rooms": rooms, "text": text }))
+                    (StatusCode::OK, json!({ "rooms": rooms, "text": text }))
                 }
-                None => error("400 Bad Request", "text is empty"),
+                None => error(StatusCode::BAD_REQUEST, "text is empty"),
             },
             Err(reply) => reply,
         },
         (_, "/admin/rooms" | "/admin/bans" | "/admin/kick" | "/admin/ban" | "/admin/broadcast") => {
-            error("405 Method Not Allowed", "wrong method for this path")
+            error(StatusCode::METHOD_NOT_ALLOWED, "wrong method for this path")
         }
-        _ => error("404 Not Found", "no such admin endpoint"),
+        _ => error(StatusCode::NOT_FOUND, "no such admin endpoint"),
     }
 }
 
 async fn ban_request(ban: BanRequest, ctx: &Context) -> Reply {
     if !(ban.seconds.is_finite() && ban.seconds > 0.0 && ban.seconds <= MAX_BAN_SECONDS) {
         return error(
-            "400 Bad Request",
+            StatusCode::BAD_REQUEST,
             "seconds must be more than 0 and at most a year",
         );
     }
@@ -300,12 +268,12 @@ async fn ban_request(ban: BanRequest, ctx: &Context) -> Reply {
             match found {
                 None => {
                     return error(
-                        "404 Not Found",
+                        StatusCode::NOT_FOUND,
                         format!("no player {player} in room {room}"),
                     )
                 }
                 Some(PlayerInfo { address: None, .. }) => {
-                    return error("409 Conflict", "the player's address is unknown")
+                    return error(StatusCode::CONFLICT, "the player's address is unknown")
                 }
                 Some(PlayerInfo {
                     address: Some(address),
@@ -314,7 +282,12 @@ async fn ban_request(ban: BanRequest, ctx: &Context) -> Reply {
             }
         }
         (None, None, Some(address)) => address,
-        _ => return error("400 Bad Request", "give either room and player, or address"),
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "give either room and player, or address",
+            )
+        }
     };
     let address = AddressKey::of(address);
     ctx.bans
@@ -325,7 +298,7 @@ async fn ban_request(ban: BanRequest, ctx: &Context) -> Reply {
         .await;
     tracing::info!(%address, seconds = ban.seconds, "address banned");
     (
-        "200 OK",
+        StatusCode::OK,
         json!({ "address": address.to_string(), "seconds": ban.seconds, "kicked": ids(&kicked) }),
     )
 }
@@ -358,18 +331,5 @@ mod tests {
         let trimmed: Secret = " 0123456789abcdef\n".parse().expect("parses");
         assert!(trimmed.check().is_ok() && trimmed == token);
         assert_eq!(format!("{token:?}"), "Secret(..)");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn bans_end() {
-        let bans = Bans::default();
-        let address: IpAddr = "192.0.2.7".parse().expect("ip");
-        bans.ban(address, Duration::from_secs(60));
-        assert!(bans.is_banned(address));
-        assert!(!bans.is_banned("192.0.2.8".parse().expect("ip")));
-        assert_eq!(bans.list().len(), 1);
-        tokio::time::advance(Duration::from_secs(61)).await;
-        assert!(!bans.is_banned(address));
-        assert!(bans.list().is_empty());
     }
 }

@@ -10,10 +10,12 @@
 use crate::address::AddressKey;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Seconds' worth of `--connect-rate-per-ip` one address may open in a burst: a page load opens a
 /// handful of connections, a house behind one NAT a few dozen.
@@ -220,6 +222,49 @@ impl Drop for SeatClaim {
     }
 }
 
+/// Address bans with their end times, keyed like every cap ([`AddressKey`]: an IPv6 ban covers
+/// the address's /64).
+#[derive(Debug, Default)]
+pub struct Bans {
+    until: Mutex<HashMap<AddressKey, Instant>>,
+}
+
+impl Bans {
+    /// Bans `address` for `duration` (replacing any ban it had).
+    pub fn ban(&self, address: IpAddr, duration: Duration) {
+        self.lock()
+            .insert(AddressKey::of(address), Instant::now() + duration);
+    }
+
+    /// Whether `address` is banned now.
+    pub fn is_banned(&self, address: IpAddr) -> bool {
+        let address = AddressKey::of(address);
+        let mut bans = self.lock();
+        match bans.get(&address) {
+            Some(&until) if until > Instant::now() => true,
+            Some(_) => {
+                bans.remove(&address);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// The bans in force, with the time left on each.
+    pub fn list(&self) -> Vec<(AddressKey, Duration)> {
+        let now = Instant::now();
+        let mut bans = self.lock();
+        bans.retain(|_, until| *until > now);
+        let mut list: Vec<_> = bans.iter().map(|(a, until)| (*a, *until - now)).collect();
+        list.sort();
+        list
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AddressKey, Instant>> {
+        self.until.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Whether a handshake with this `Origin` header may upgrade. `allowed` lists origins
 /// (`scheme://host[:port]`, compared case-insensitively); when it is empty, only the server's own
 /// origin is allowed: an `http` or `https` origin whose authority equals the request's `Host`.
@@ -337,5 +382,18 @@ mod tests {
         assert!(book.admit(AddressKey::of([10, 0, 0, 2].into())).is_ok());
         let joins = (0..100).filter(|_| book.allow_join(a)).count();
         assert!((16..20).contains(&joins), "{joins} of 100 joins");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bans_end() {
+        let bans = Bans::default();
+        let address: IpAddr = "192.0.2.7".parse().expect("ip");
+        bans.ban(address, Duration::from_secs(60));
+        assert!(bans.is_banned(address));
+        assert!(!bans.is_banned("192.0.2.8".parse().expect("ip")));
+        assert_eq!(bans.list().len(), 1);
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert!(!bans.is_banned(address));
+        assert!(bans.list().is_empty());
     }
 }

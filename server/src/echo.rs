@@ -1,41 +1,82 @@
 //! `/echo` (with `--conformance-echo`): echoes every data message back, through the game socket's own
 //! accept path, origin check and WebSocket settings, except that messages and frames may be up to
 //! [`ECHO_MESSAGE_LIMIT`]. It exists so the WebSocket stack can be checked with a conformance suite.
+//!
+//! Large messages make each session costly (a 16 MiB message is held while it is read and again
+//! while it is written), so the endpoint is bounded: at most [`ECHO_SESSIONS`] at once, a session
+//! that sends nothing for `--join-timeout` is closed, and one that stops reading its echoes is
+//! dropped by the connection's write deadline.
 
-use crate::admission::origin_allowed;
-use crate::config::ServerConfig;
-use crate::http;
-use crate::server::{accept_websocket, websocket_config};
-use crate::tls::Conn;
+use crate::admission::{origin_allowed, ConnectionSlot};
+use crate::context::Context;
+use crate::http::{text, Body};
+use crate::upgrade::{self, websocket_config};
 use futures_util::{SinkExt, StreamExt};
+use http::{header, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
+use tracing::Instrument;
 
 /// Largest message and frame on `/echo` (conformance suites send large ones).
 pub const ECHO_MESSAGE_LIMIT: usize = 16 << 20;
 
-/// Upgrades and echoes until the peer closes or breaks the protocol.
-pub async fn serve(
-    mut stream: Conn,
-    request: &http::Request,
-    leftover: Vec<u8>,
-    config: &ServerConfig,
-) {
-    if !origin_allowed(
-        request.header("origin"),
-        request.header("host"),
-        &config.allowed_origins,
-    ) {
-        let _ = http::respond_error(&mut stream, "403 Forbidden").await;
-        return;
+/// Most `/echo` sessions at once in this process (suites run their cases one at a time).
+pub const ECHO_SESSIONS: usize = 4;
+
+static SESSIONS: Semaphore = Semaphore::const_new(ECHO_SESSIONS);
+
+/// Checks the handshake (origin, then WebSocket headers), answers 101 and echoes on the upgraded
+/// connection in its own task, which holds the connection's guard.
+pub fn serve(
+    request: Request<Incoming>,
+    ctx: &Arc<Context>,
+    guard: Arc<dyn Send + Sync + std::fmt::Debug>,
+    slot: Option<ConnectionSlot>,
+) -> Response<Body> {
+    let headers = request.headers();
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if !origin_allowed(origin, host, &ctx.config.allowed_origins) {
+        return text(StatusCode::FORBIDDEN, "origin not allowed");
     }
+    let accept = match upgrade::check(&request) {
+        Ok(accept) => accept,
+        Err(refusal) => return refusal.response(),
+    };
+    let Ok(permit) = SESSIONS.try_acquire() else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "too many /echo sessions");
+    };
     let settings = websocket_config()
         .max_message_size(Some(ECHO_MESSAGE_LIMIT))
         .max_frame_size(Some(ECHO_MESSAGE_LIMIT))
         .max_write_buffer_size(2 * ECHO_MESSAGE_LIMIT + 1024);
-    let Some(mut ws) = accept_websocket(stream, request, leftover, settings).await else {
-        return;
-    };
-    while let Some(Ok(message)) = ws.next().await {
+    let idle = ctx.config.join_timeout;
+    tokio::spawn(
+        async move {
+            let _held = (guard, slot, permit);
+            if let Some(ws) = upgrade::websocket(request, settings).await {
+                echo(ws, idle).await;
+            }
+        }
+        .in_current_span(),
+    );
+    upgrade::switching_protocols(&accept)
+}
+
+/// Echoes data messages until the peer closes, breaks the protocol, or is silent for `idle`.
+async fn echo(mut ws: upgrade::Ws, idle: Duration) {
+    loop {
+        let message = match tokio::time::timeout(idle, ws.next()).await {
+            Ok(Some(Ok(message))) => message,
+            Ok(_) => break,
+            Err(_) => {
+                let _ = tokio::time::timeout(idle, ws.close(None)).await;
+                return;
+            }
+        };
         let reply = match message {
             Message::Text(_) | Message::Binary(_) => message,
             // Pings are answered and closes completed by tungstenite itself.
@@ -46,5 +87,5 @@ pub async fn serve(
         }
     }
     // Flush a pending close reply, if any.
-    let _ = ws.flush().await;
+    let _ = tokio::time::timeout(idle, ws.flush()).await;
 }

@@ -1,283 +1,324 @@
-//! A deliberately small HTTP/1.1 layer: read one request head, then serve a static file, health,
-//! metrics, or upgrade to a WebSocket. One request per connection (`Connection: close`).
+//! The HTTP side of a connection, on hyper: every request a listener takes is routed here.
 //!
-//! Reading the head ourselves (rather than a full HTTP stack) keeps every limit in view: the head's size
-//! and read deadline are bounded, and the WebSocket handshake is checked here before any WebSocket
-//! state exists. Bytes a client sends after the head are handed to the WebSocket unread.
+//! The public listener serves the page and its bundle from the assets folder (tower-http's
+//! `ServeDir`: `ETag`/`If-None-Match`, `Last-Modified`, and the gzip or brotli variant made at build
+//! time when `Accept-Encoding` allows), `/healthz`, the game socket `/ws`, `/echo` with
+//! `--conformance-echo`, and `/metrics` and `/admin` unless `--admin-bind` moved those to the admin
+//! listener. Behind a trusted proxy, each request's client is read from its forwarding header (a
+//! keep-alive connection from a proxy carries many clients) and checked against bans and caps.
 
+use crate::address::AddressKey;
+use crate::admission::{origin_allowed, ConnectionSlot};
+use crate::context::Context;
+use crate::upgrade::{self, websocket_config};
 use bytes::Bytes;
-use std::collections::HashMap;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use std::convert::Infallible;
+use std::net::IpAddr;
 use std::path::Path;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::sync::Arc;
+use tower_http::services::ServeDir;
+use tracing::Instrument;
 
-/// Largest request head accepted, in bytes.
+/// Largest request head accepted, in bytes (hyper's smallest buffer limit; it answers 431 above).
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
 
-/// Most headers in one request.
-const MAX_HEADERS: usize = 48;
+/// `Cache-Control` for a content-hashed file name: its content never changes.
+const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-/// Largest total size of the static files loaded at start.
-const MAX_ASSETS_BYTES: u64 = 64 * 1024 * 1024;
+/// `Cache-Control` for everything else: keep it, but ask (`If-None-Match`) before using it.
+const CACHE_REVALIDATE: &str = "no-cache";
 
-/// Why a request head could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum HttpError {
-    /// The connection failed or closed before the head was complete.
-    #[error("connection: {0}")]
-    Io(#[from] std::io::Error),
-    /// The head is larger than [`MAX_HEAD_BYTES`].
-    #[error("request head too large")]
-    TooLarge,
-    /// The head is not valid HTTP/1.x.
-    #[error("malformed request: {0}")]
-    Malformed(String),
+/// A response body.
+pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// An empty body.
+pub fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
 }
 
-/// A parsed request head.
-#[derive(Debug, Clone)]
-pub struct Request {
-    /// The method, for example `GET`.
-    pub method: String,
-    /// The path, without the query string.
-    pub path: String,
-    /// Headers in order, names lower-cased.
-    pub headers: Vec<(String, String)>,
+/// A body of `bytes`.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
-impl Request {
-    /// The first header of this (lower-case) name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Every header of this (lower-case) name, in order.
-    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Whether a comma-separated header contains `token` (case-insensitive).
-    pub fn header_has_token(&self, name: &str, token: &str) -> bool {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n == name)
-            .flat_map(|(_, v)| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    }
+/// A response with a body and its content type.
+pub fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
+    let mut response = Response::new(full(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
 }
 
-/// Reads a request head. Returns it and the bytes read past its end.
-pub async fn read_head<S: AsyncRead + Unpin>(
-    stream: &mut S,
-) -> Result<(Request, Vec<u8>), HttpError> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    loop {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(HttpError::Io(std::io::ErrorKind::UnexpectedEof.into()));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut parsed = httparse::Request::new(&mut headers);
-        match parsed.parse(&buf) {
-            Ok(httparse::Status::Complete(len)) => {
-                let request = Request {
-                    method: parsed.method.unwrap_or_default().to_string(),
-                    path: parsed
-                        .path
-                        .unwrap_or("/")
-                        .split('?')
-                        .next()
-                        .unwrap_or("/")
-                        .to_string(),
-                    headers: parsed
-                        .headers
-                        .iter()
-                        .map(|h| {
-                            (
-                                h.name.to_ascii_lowercase(),
-                                String::from_utf8_lossy(h.value).into_owned(),
-                            )
-                        })
-                        .collect(),
-                };
-                return Ok((request, buf.split_off(len)));
-            }
-            Ok(httparse::Status::Partial) if buf.len() <= MAX_HEAD_BYTES => continue,
-            Ok(httparse::Status::Partial) => return Err(HttpError::TooLarge),
-            Err(e) => return Err(HttpError::Malformed(e.to_string())),
-        }
-    }
-}
-
-/// Reads a request body of the `Content-Length` the head gives (none: empty), starting with the
-/// `leftover` bytes read past the head. Bodies over `limit` bytes are refused unread.
-pub async fn read_body<S: AsyncRead + Unpin>(
-    stream: &mut S,
-    request: &Request,
-    mut leftover: Vec<u8>,
-    limit: usize,
-) -> Result<Vec<u8>, HttpError> {
-    if request.header("transfer-encoding").is_some() {
-        return Err(HttpError::Malformed(
-            "chunked bodies are not accepted".into(),
-        ));
-    }
-    let length = match request.header("content-length") {
-        None => 0,
-        Some(value) => value
-            .trim()
-            .parse::<usize>()
-            .map_err(|_| HttpError::Malformed("bad Content-Length".into()))?,
-    };
-    if length > limit {
-        return Err(HttpError::TooLarge);
-    }
-    if leftover.len() > length {
-        return Err(HttpError::Malformed(
-            "more bytes than Content-Length".into(),
-        ));
-    }
-    let have = leftover.len();
-    leftover.resize(length, 0);
-    stream.read_exact(&mut leftover[have..]).await?;
-    Ok(leftover)
-}
-
-/// Writes a complete response and closes the write side.
-pub async fn respond<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    status: &str,
-    content_type: &str,
-    body: &[u8],
-    head_only: bool,
-) -> std::io::Result<()> {
-    let sent = (!head_only).then_some(body);
-    write_response(stream, status, content_type, &[], body.len(), sent).await
-}
-
-/// Writes a complete response with extra headers and closes the write side.
-pub async fn respond_with<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    status: &str,
-    content_type: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> std::io::Result<()> {
-    write_response(
-        stream,
-        status,
-        content_type,
-        headers,
-        body.len(),
-        Some(body),
-    )
-    .await
-}
-
-async fn write_response<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    status: &str,
-    content_type: &str,
-    headers: &[(&str, &str)],
-    length: usize,
-    body: Option<&[u8]>,
-) -> std::io::Result<()> {
-    let mut head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n\
-         Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n"
+/// A plain-text response: the status and a line saying why.
+pub fn text(status: StatusCode, message: &str) -> Response<Body> {
+    let body = format!(
+        "{} {}: {message}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
     );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await?;
-    if let Some(body) = body {
-        stream.write_all(body).await?;
-    }
-    stream.shutdown().await
+    respond(status, "text/plain; charset=utf-8", body)
 }
 
-/// Writes a plain-text error response.
-pub async fn respond_error<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    status: &str,
-) -> std::io::Result<()> {
-    respond(
-        stream,
-        status,
-        "text/plain; charset=utf-8",
-        status.as_bytes(),
-        false,
-    )
-    .await
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// The public port: the page, the game socket, health; metrics and admin too unless an admin
+    /// listener is configured.
+    Public,
+    /// `--admin-bind`: `/admin`, `/metrics` and `/healthz` only.
+    Admin,
 }
 
-/// The content type for a file name.
-pub fn content_type(path: &str) -> &'static str {
-    match path.rsplit('.').next().unwrap_or("") {
-        "html" => "text/html; charset=utf-8",
-        "js" | "mjs" => "text/javascript; charset=utf-8",
-        "wasm" => "application/wasm",
-        "css" => "text/css; charset=utf-8",
-        "json" => "application/json",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "ico" => "image/x-icon",
-        "txt" | "map" | "toml" => "text/plain; charset=utf-8",
-        _ => "application/octet-stream",
-    }
+/// What a connection's requests share.
+#[derive(Debug)]
+pub struct Connection {
+    /// The socket's peer, canonical.
+    pub peer: IpAddr,
+    /// The listener that accepted it.
+    pub listener: Listener,
+    /// Held as long as the connection or a WebSocket upgraded from it lives: its count, its
+    /// `--max-connections` permit and its address's slot.
+    pub guard: Arc<dyn Send + Sync + std::fmt::Debug>,
 }
 
-/// Static files loaded into memory at start, by URL path.
-#[derive(Debug, Default)]
+/// The static files under the assets folder.
+#[derive(Debug, Clone)]
 pub struct StaticFiles {
-    files: HashMap<String, (&'static str, Bytes)>,
+    dir: ServeDir,
 }
 
 impl StaticFiles {
-    /// Loads every file under `dir` (skipping hidden ones). `/` serves `index.html`.
-    pub fn load(dir: &Path) -> std::io::Result<StaticFiles> {
-        let mut files = HashMap::new();
-        let mut total = 0u64;
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(folder) = stack.pop() {
-            for entry in std::fs::read_dir(&folder)? {
-                let entry = entry?;
-                let path = entry.path();
-                let name = entry.file_name();
-                if name.to_string_lossy().starts_with('.') {
-                    continue;
-                }
-                let kind = entry.file_type()?;
-                if kind.is_dir() {
-                    stack.push(path);
-                } else if kind.is_file() {
-                    total += entry.metadata()?.len();
-                    if total > MAX_ASSETS_BYTES {
-                        return Err(std::io::Error::other("assets folder exceeds 64 MiB"));
-                    }
-                    let relative = path.strip_prefix(dir).map_err(std::io::Error::other)?;
-                    let url = format!("/{}", relative.to_string_lossy().replace('\\', "/"));
-                    let body = Bytes::from(std::fs::read(&path)?);
-                    files.insert(url.clone(), (content_type(&url), body));
-                }
-            }
+    /// Serves `dir` (index.html at `/`), with the `.gz` and `.br` variants beside each file.
+    pub fn new(dir: &Path) -> std::io::Result<StaticFiles> {
+        if !dir.join("index.html").is_file() {
+            return Err(std::io::Error::other(format!(
+                "{} has no index.html",
+                dir.display()
+            )));
         }
-        Ok(StaticFiles { files })
+        let dir = ServeDir::new(dir).precompressed_gzip().precompressed_br();
+        Ok(StaticFiles { dir })
     }
 
-    /// The content type and body for a URL path.
-    pub fn get(&self, path: &str) -> Option<&(&'static str, Bytes)> {
-        let path = if path == "/" { "/index.html" } else { path };
-        self.files.get(path)
+    /// Answers a GET or HEAD of a file (405 for other methods, 404 for hidden or missing files).
+    pub async fn serve(&self, request: Request<Incoming>) -> Response<Body> {
+        let hidden = request
+            .uri()
+            .path()
+            .split('/')
+            .any(|segment| segment.starts_with('.'));
+        if hidden {
+            return text(StatusCode::NOT_FOUND, "no such file");
+        }
+        let immutable = is_content_hashed(request.uri().path());
+        let mut dir = self.dir.clone();
+        match dir.try_call(request).await {
+            Ok(response) => {
+                let (mut parts, body) = response.into_parts();
+                if parts.status == StatusCode::NOT_FOUND {
+                    return text(StatusCode::NOT_FOUND, "no such file");
+                }
+                let policy = if immutable {
+                    CACHE_IMMUTABLE
+                } else {
+                    CACHE_REVALIDATE
+                };
+                parts
+                    .headers
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+                Response::from_parts(parts, body.boxed_unsync())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                text(StatusCode::NOT_FOUND, "no such file")
+            }
+            Err(e) => {
+                tracing::warn!("static file: {e}");
+                text(StatusCode::INTERNAL_SERVER_ERROR, "could not read the file")
+            }
+        }
     }
+}
+
+/// Whether a path names a file whose name carries its content's hash (a dot-separated part of 16 or
+/// more hex digits, as the build names the bundle: `skirmish_client.1f2e3d4c5b6a7988.js`).
+pub fn is_content_hashed(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or_default();
+    name.split('.')
+        .any(|part| part.len() >= 16 && part.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Routes one request.
+pub async fn route(
+    request: Request<Incoming>,
+    ctx: Arc<Context>,
+    connection: Arc<Connection>,
+) -> Result<Response<Body>, Infallible> {
+    let mut response = match connection.listener {
+        Listener::Public => public(request, &ctx, &connection).await,
+        Listener::Admin => operator(request, &ctx).await,
+    };
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok(response)
+}
+
+/// The public listener's routes.
+async fn public(
+    request: Request<Incoming>,
+    ctx: &Arc<Context>,
+    connection: &Connection,
+) -> Response<Body> {
+    let (client, slot) = match forwarded_client(&request, ctx, connection.peer) {
+        Ok(admitted) => admitted,
+        Err((status, why)) => return text(status, &why),
+    };
+    let path = request.uri().path();
+    let operator_here = ctx.config.admin_bind.is_none();
+    match path {
+        "/ws" => game_socket(request, ctx, connection, client, slot),
+        "/echo" if ctx.config.conformance_echo => {
+            crate::echo::serve(request, ctx, connection.guard.clone(), slot)
+        }
+        "/healthz" => health(&request),
+        "/metrics" if operator_here => metrics(&request, ctx),
+        _ if operator_here && is_admin(path) => crate::admin::serve(request, ctx).await,
+        _ => ctx.assets.serve(request).await,
+    }
+}
+
+/// The admin listener's routes.
+async fn operator(request: Request<Incoming>, ctx: &Arc<Context>) -> Response<Body> {
+    match request.uri().path() {
+        "/healthz" => health(&request),
+        "/metrics" => metrics(&request, ctx),
+        path if is_admin(path) => crate::admin::serve(request, ctx).await,
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "the admin listener serves /admin, /metrics and /healthz",
+        ),
+    }
+}
+
+fn is_admin(path: &str) -> bool {
+    path == "/admin" || path.starts_with("/admin/")
+}
+
+fn read_only(request: &Request<Incoming>) -> bool {
+    matches!(*request.method(), Method::GET | Method::HEAD)
+}
+
+fn health(request: &Request<Incoming>) -> Response<Body> {
+    if !read_only(request) {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD");
+    }
+    let mut response = respond(StatusCode::OK, "text/plain; charset=utf-8", "ok\n");
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn metrics(request: &Request<Incoming>, ctx: &Context) -> Response<Body> {
+    if !read_only(request) {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD");
+    }
+    let mut body = ctx.metrics.render();
+    ctx.lobby.render_room_metrics(&mut body);
+    let mut response = respond(
+        StatusCode::OK,
+        "text/plain; version=0.0.4; charset=utf-8",
+        body,
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The request's client, and its address's connection slot when a trusted proxy forwarded it
+/// (counted per request: one keep-alive connection from a proxy carries many clients). Refused, with
+/// the status and why: 400 for a forwarding header that cannot be read, 403 for a banned client, 429
+/// over its cap or rate.
+fn forwarded_client(
+    request: &Request<Incoming>,
+    ctx: &Context,
+    peer: IpAddr,
+) -> Result<(IpAddr, Option<ConnectionSlot>), (StatusCode, String)> {
+    let proxies = &ctx.config.proxies;
+    if !proxies.trusts(peer) {
+        return Ok((peer, None));
+    }
+    let lines = request
+        .headers()
+        .get_all(proxies.header.name())
+        .iter()
+        .map(|value| value.to_str().unwrap_or("\u{fffd}"));
+    let client = proxies.client(peer, lines).map_err(|e| {
+        tracing::info!("refused: {e}");
+        (StatusCode::BAD_REQUEST, e.to_string())
+    })?;
+    if client == peer {
+        return Ok((peer, None)); // the proxy itself (no header): its own requests
+    }
+    if ctx.bans.is_banned(client) {
+        return Err((StatusCode::FORBIDDEN, "banned".into()));
+    }
+    match ctx.addresses.admit(AddressKey::of(client)) {
+        Ok(slot) => Ok((client, Some(slot))),
+        Err(refusal) => {
+            tracing::debug!(%client, "refused: {refusal}");
+            Err((StatusCode::TOO_MANY_REQUESTS, refusal.to_string()))
+        }
+    }
+}
+
+/// Checks the game socket's handshake (origin, then the WebSocket headers), answers 101 and runs the
+/// session on the upgraded connection in its own task, which holds the connection's guard.
+fn game_socket(
+    request: Request<Incoming>,
+    ctx: &Arc<Context>,
+    connection: &Connection,
+    client: IpAddr,
+    slot: Option<ConnectionSlot>,
+) -> Response<Body> {
+    let headers = request.headers();
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if !origin_allowed(origin, host, &ctx.config.allowed_origins) {
+        tracing::info!(origin, "refused: origin not allowed");
+        return text(
+            StatusCode::FORBIDDEN,
+            "this page's origin may not open the game socket",
+        );
+    }
+    let accept = match upgrade::check(&request) {
+        Ok(accept) => accept,
+        Err(refusal) => return refusal.response(),
+    };
+    let (ctx, guard) = (ctx.clone(), connection.guard.clone());
+    tokio::spawn(
+        async move {
+            let _held = (guard, slot);
+            if let Some(ws) = upgrade::websocket(request, websocket_config()).await {
+                crate::session::run(ws, ctx, client).await;
+            }
+        }
+        .in_current_span(),
+    );
+    upgrade::switching_protocols(&accept)
 }
 
 #[cfg(test)]
@@ -285,24 +326,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn content_types_follow_extensions() {
-        assert_eq!(
-            content_type("/pkg/skirmish_client_bg.wasm"),
-            "application/wasm"
+    fn only_content_hashed_names_are_immutable() {
+        assert!(is_content_hashed(
+            "/pkg/skirmish_client_bg.0123456789abcdef.wasm"
+        ));
+        assert!(is_content_hashed(
+            "/pkg/skirmish_client.0123456789ABCDEF01.js"
+        ));
+        assert!(!is_content_hashed("/pkg/skirmish_client.js"));
+        assert!(!is_content_hashed("/index.html"));
+        assert!(
+            !is_content_hashed("/0123456789abcdef0/index.html"),
+            "a folder's name"
         );
-        assert_eq!(content_type("/index.html"), "text/html; charset=utf-8");
-        assert_eq!(content_type("/x.js"), "text/javascript; charset=utf-8");
-        assert_eq!(content_type("/noext"), "application/octet-stream");
-    }
-
-    #[test]
-    fn the_assets_folder_serves_an_index() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets");
-        let files = StaticFiles::load(&dir).expect("assets load");
-        let (kind, body) = files.get("/").expect("index");
-        assert_eq!(*kind, "text/html; charset=utf-8");
-        assert!(String::from_utf8_lossy(body).contains("<html"));
-        assert!(files.get("/maps/arena.map").is_some());
-        assert!(files.get("/../Cargo.toml").is_none());
+        assert!(!is_content_hashed("/pkg/a.0123456789abcde.js"), "15 digits");
     }
 }

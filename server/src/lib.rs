@@ -9,8 +9,9 @@
 //!   client behind a trusted proxy.
 //! - [`admission`]: per-address caps and rates (connections, seats, joins, chat) and the WebSocket
 //!   origin allowlist.
-//! - [`server`]: the listener and request routing; [`http`]: the minimal HTTP layer; [`tls`]: https
-//!   and wss with rustls.
+//! - [`server`]: the listeners (caps, bans, socket options) serving HTTP with hyper; [`http`]: request
+//!   routing and static files; [`upgrade`]: the WebSocket handshake; [`stream`]: the write deadline;
+//!   [`tls`]: https and wss with rustls; [`context`]: what every connection task shares.
 //! - [`echo`]: the `/echo` endpoint for WebSocket conformance suites (`--conformance-echo`).
 //! - [`session`]: one player's connection: handshake, reader (decode, validate, rate-limit), writer.
 //! - [`limits`]: per-connection rate limits, applied before decoding.
@@ -29,6 +30,7 @@ pub mod admission;
 pub mod agones;
 pub mod client;
 pub mod config;
+pub mod context;
 pub mod echo;
 pub mod grid;
 pub mod http;
@@ -41,7 +43,9 @@ pub mod room;
 pub mod server;
 pub mod session;
 pub mod snapshot;
+pub mod stream;
 pub mod tls;
+pub mod upgrade;
 pub mod world;
 
 pub use config::{Args, ServerConfig};

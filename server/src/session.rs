@@ -7,12 +7,12 @@
 use crate::address::AddressKey;
 use crate::admission::Refusal;
 use crate::agones::PlayerEvent;
+use crate::context::Context;
 use crate::limits::{RateLimits, Verdict};
 use crate::link::{Disconnect, PlayerLink};
 use crate::lobby::JoinError;
 use crate::metrics::Metrics;
-use crate::server::Context;
-use crate::tls::Conn;
+use crate::upgrade::Ws;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use skirmish_shared::codec::{decode_client, encode_server};
@@ -30,9 +30,6 @@ use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::WebSocketStream;
-
-type Ws = WebSocketStream<Conn>;
 
 /// Time allowed to send a close frame before the connection is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);

@@ -56,7 +56,9 @@ async fn requests_need_the_bearer_token() {
                 response.starts_with("HTTP/1.1 401"),
                 "{headers:?}: {response}"
             );
-            assert!(response.contains("WWW-Authenticate: Bearer"));
+            assert!(response
+                .to_ascii_lowercase()
+                .contains("www-authenticate: bearer"));
         }
         let body = json(&admin(&server, "GET", "/admin/rooms", "").await, "200");
         assert_eq!(body["rooms"], serde_json::json!([]));

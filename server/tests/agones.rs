@@ -2,12 +2,28 @@
 
 mod support;
 
-use skirmish_server::http;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::{bounded, TestServer};
 use tokio::net::TcpListener;
+
+/// An empty JSON object answer.
+fn json_reply(status: StatusCode) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(b"{}")));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
 
 /// The calls the stand-in received and answered 200: (path, body).
 type Calls = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
@@ -35,45 +51,47 @@ async fn stand_in(
     let refusals: Arc<[Refusal]> = refusals.into();
     let task = tokio::spawn(async move {
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
+            let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
             let (recorded, ready_count, refusals) =
                 (recorded.clone(), ready_count.clone(), refusals.clone());
-            tokio::spawn(async move {
-                let Ok((request, leftover)) = http::read_head(&mut stream).await else {
-                    return;
-                };
-                let Ok(body) = http::read_body(&mut stream, &request, leftover, 4096).await else {
-                    return;
-                };
-                assert_eq!(request.method, "POST");
-                assert_eq!(request.header("content-type"), Some("application/json"));
-                let body = serde_json::from_slice(&body).expect("a JSON body");
-                if request.path == "/ready" {
-                    let attempt = ready_count.fetch_add(1, SeqCst);
-                    match refusals.get(attempt) {
-                        Some(Refusal::HangUp) => return,
-                        Some(Refusal::Unavailable) => {
-                            let _ = http::respond(
-                                &mut stream,
-                                "503 Service Unavailable",
-                                "application/json",
-                                b"{}",
-                                false,
-                            )
-                            .await;
-                            return;
+            let service = service_fn(move |request: Request<Incoming>| {
+                let (recorded, ready_count, refusals) =
+                    (recorded.clone(), ready_count.clone(), refusals.clone());
+                async move {
+                    assert_eq!(request.method(), "POST");
+                    assert_eq!(
+                        request.headers().get("content-type").map(|v| v.as_bytes()),
+                        Some(&b"application/json"[..])
+                    );
+                    let path = request.uri().path().to_string();
+                    let body = match request.into_body().collect().await {
+                        Ok(body) => body.to_bytes(),
+                        Err(e) => return Err(std::io::Error::other(e)),
+                    };
+                    let body = serde_json::from_slice(&body).expect("a JSON body");
+                    if path == "/ready" {
+                        let attempt = ready_count.fetch_add(1, SeqCst);
+                        match refusals.get(attempt) {
+                            // An error from the service makes hyper drop the connection unanswered.
+                            Some(Refusal::HangUp) => {
+                                return Err(std::io::Error::other("hung up on purpose"))
+                            }
+                            Some(Refusal::Unavailable) => {
+                                return Ok(json_reply(StatusCode::SERVICE_UNAVAILABLE))
+                            }
+                            None => {}
                         }
-                        None => {}
                     }
+                    recorded.lock().expect("lock").push((path, body));
+                    Ok::<_, std::io::Error>(json_reply(StatusCode::OK))
                 }
-                recorded
-                    .lock()
-                    .expect("lock")
-                    .push((request.path.clone(), body));
-                let _ =
-                    http::respond(&mut stream, "200 OK", "application/json", b"{}", false).await;
+            });
+            tokio::spawn(async move {
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
         }
     });

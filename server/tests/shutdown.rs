@@ -60,10 +60,27 @@ async fn open_connections(addr: &str) -> u64 {
 
 /// Waits until the server has accepted (and so counted) `open` connections besides the request
 /// asking: a connection it has not accepted yet would not hold up its shutdown.
+/// A token for the admin API, whose requests have bodies.
+const ADMIN_TOKEN: &str = "shutdown-test-token-0123456789";
+
+/// Sends an admin request head announcing a body that never comes: a request in flight.
+async fn request_without_its_body(addr: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    let head = format!(
+        "POST /admin/broadcast HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: 64\r\n\r\n{{\"text\":"
+    );
+    stream.write_all(head.as_bytes()).await.expect("head");
+    stream
+}
+
 async fn until_accepted(addr: &str, open: u64) {
     wait_until(
         Duration::from_secs(5),
-        "the idle connection to be accepted",
+        "the connection to be accepted",
         async || open_connections(addr).await > open,
     )
     .await;
@@ -88,6 +105,8 @@ async fn sigterm_tells_players_closes_them_and_exits_cleanly() {
             &grace.to_string(),
             "--handshake-timeout",
             "2",
+            "--admin-token",
+            ADMIN_TOKEN,
         ]);
         let url = format!("ws://{addr}/ws");
         let mut players = Vec::new();
@@ -96,12 +115,11 @@ async fn sigterm_tells_players_closes_them_and_exits_cleanly() {
             client.next_snapshot().await.expect("a snapshot");
             players.push(client);
         }
-        // An idle connection that never sends its request head keeps the server in its grace
-        // period (until the 2 s handshake deadline), so we can watch it refuse connections.
-        let _idle = tokio::net::TcpStream::connect(&addr)
-            .await
-            .expect("connects");
-        until_accepted(&addr, 3).await; // the two players and the idle connection
+        // A request whose body never comes keeps the server in its grace period (until the 2 s
+        // deadline), so we can watch it refuse connections. (An idle keep-alive connection is
+        // closed at once.)
+        let _in_flight = request_without_its_body(&addr).await;
+        until_accepted(&addr, 3).await; // the two players and the request in flight
 
         let status = Command::new("kill")
             .args(["-TERM", &server.0.id().to_string()])
@@ -131,7 +149,7 @@ async fn sigterm_tells_players_closes_them_and_exits_cleanly() {
         assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
         assert!(
             server.0.try_wait().expect("status").is_none(),
-            "the server waits for the idle connection"
+            "the server waits for the request in flight"
         );
         let status = loop {
             if let Some(status) = server.0.try_wait().expect("status") {
@@ -151,12 +169,17 @@ async fn sigterm_tells_players_closes_them_and_exits_cleanly() {
 #[tokio::test]
 async fn the_grace_period_bounds_shutdown() {
     bounded(async {
-        // A client that never sends its head would hold the server for the 30 s handshake deadline;
-        // the 1 s grace cuts it short.
-        let (mut server, addr) = start(&["--shutdown-grace", "1", "--handshake-timeout", "30"]);
-        let _idle = tokio::net::TcpStream::connect(&addr)
-            .await
-            .expect("connects");
+        // A request whose body never comes would hold the server for the 30 s deadline; the 1 s
+        // grace cuts it short.
+        let (mut server, addr) = start(&[
+            "--shutdown-grace",
+            "1",
+            "--handshake-timeout",
+            "30",
+            "--admin-token",
+            ADMIN_TOKEN,
+        ]);
+        let _in_flight = request_without_its_body(&addr).await;
         until_accepted(&addr, 1).await;
         let status = Command::new("kill")
             .args(["-INT", &server.0.id().to_string()])
@@ -183,11 +206,16 @@ async fn the_grace_period_bounds_shutdown() {
 #[tokio::test]
 async fn a_second_signal_exits_at_once() {
     bounded(async {
-        // An idle connection would hold a graceful shutdown for its 30 s handshake deadline.
-        let (mut server, addr) = start(&["--shutdown-grace", "30", "--handshake-timeout", "30"]);
-        let _idle = tokio::net::TcpStream::connect(&addr)
-            .await
-            .expect("connects");
+        // A request in flight would hold a graceful shutdown for its 30 s deadline.
+        let (mut server, addr) = start(&[
+            "--shutdown-grace",
+            "30",
+            "--handshake-timeout",
+            "30",
+            "--admin-token",
+            ADMIN_TOKEN,
+        ]);
+        let _in_flight = request_without_its_body(&addr).await;
         until_accepted(&addr, 1).await;
         let pid = server.0.id().to_string();
         let interrupt = || {
@@ -203,7 +231,7 @@ async fn a_second_signal_exits_at_once() {
         until_refusing(&addr).await;
         assert!(
             server.0.try_wait().expect("status").is_none(),
-            "the idle connection holds the graceful shutdown"
+            "the request in flight holds the graceful shutdown"
         );
         interrupt();
         let status = server.exit_status(Duration::from_secs(5)).await;

@@ -8,15 +8,21 @@
 use bytes::Bytes;
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
-use skirmish_server::http;
+use http::{Request, StatusCode};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use skirmish_server::http as routes;
 use skirmish_server::metrics::Metrics;
-use skirmish_server::server::{accept_websocket, websocket_config};
+use skirmish_server::upgrade::{self, websocket_config};
 use skirmish_shared::codec::{decode_client, encode_server};
 use skirmish_shared::map::Map;
 use skirmish_shared::protocol::{
     ClientMsg, EntityId, GameEvent, ResumeToken, RoomId, ServerMsg, Snapshot, Welcome,
 };
 use skirmish_shared::time::Tick;
+use std::convert::Infallible;
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -92,28 +98,50 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Serves one connection with the same HTTP stack and upgrade routine as the game server.
 async fn serve(
-    mut stream: TcpStream,
-    mut frames: watch::Receiver<Bytes>,
+    stream: TcpStream,
+    frames: watch::Receiver<Bytes>,
     metrics: Arc<Metrics>,
     welcome: Bytes,
 ) -> anyhow::Result<()> {
     let _ = stream.set_nodelay(true);
-    let (request, leftover) = http::read_head(&mut stream).await?;
-    if request.path == "/metrics" {
-        http::respond(
-            &mut stream,
-            "200 OK",
-            "text/plain; version=0.0.4",
-            metrics.render().as_bytes(),
-            false,
-        )
+    let service = service_fn(move |request: Request<Incoming>| {
+        let response = if request.uri().path() == "/metrics" {
+            routes::respond(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                metrics.render(),
+            )
+        } else {
+            match upgrade::check(&request) {
+                Err(refusal) => refusal.response(),
+                Ok(accept) => {
+                    let (frames, welcome) = (frames.clone(), welcome.clone());
+                    tokio::spawn(async move {
+                        if let Some(ws) = upgrade::websocket(request, websocket_config()).await {
+                            let _ = broadcast(ws, frames, welcome).await;
+                        }
+                    });
+                    upgrade::switching_protocols(&accept)
+                }
+            }
+        };
+        std::future::ready(Ok::<_, Infallible>(response))
+    });
+    http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
         .await?;
-        return Ok(());
-    }
-    let Some(ws) = accept_websocket(stream, &request, leftover, websocket_config()).await else {
-        return Ok(());
-    };
+    Ok(())
+}
+
+/// Sends the Welcome after the Hello, then every frame, and answers pings.
+async fn broadcast(
+    ws: upgrade::Ws,
+    mut frames: watch::Receiver<Bytes>,
+    welcome: Bytes,
+) -> anyhow::Result<()> {
     let (mut sink, mut source) = ws.split();
     let mut joined = false;
     loop {

@@ -38,6 +38,10 @@ pub struct Args {
     /// Address for HTTP and WebSocket (the page at /, the game socket at /ws).
     #[arg(long, default_value = "127.0.0.1:8080", env = "SKIRMISH_BIND")]
     pub bind: SocketAddr,
+    /// A second address serving only /admin, /metrics and /healthz (for operators and scrapers); with
+    /// it, the public address no longer serves /admin or /metrics.
+    #[arg(long, env = "SKIRMISH_ADMIN_BIND")]
+    pub admin_bind: Option<SocketAddr>,
     /// Simulation ticks per second.
     #[arg(long, default_value_t = 60, env = "SKIRMISH_TICK_HZ")]
     pub tick_hz: u16,
@@ -195,6 +199,8 @@ pub enum ConfigError {
 pub struct ServerConfig {
     /// Listen address.
     pub bind: SocketAddr,
+    /// The admin listener's address, if any.
+    pub admin_bind: Option<SocketAddr>,
     /// Simulation rate.
     pub tick_rate: TickRate,
     /// Snapshot rate (at most the tick rate).
@@ -388,6 +394,7 @@ impl ServerConfig {
         let map = Map::parse(&text).map_err(|e| map_error(e.to_string()))?;
         Ok(ServerConfig {
             bind: args.bind,
+            admin_bind: args.admin_bind,
             tick_rate,
             snapshot_rate,
             max_players_per_room: args.max_players_per_room,

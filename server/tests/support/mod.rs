@@ -18,6 +18,8 @@ pub const TEST_DEADLINE: Duration = Duration::from_secs(60);
 /// A server running in this process.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The admin listener, with `--admin-bind`.
+    pub admin: Option<SocketAddr>,
     pub metrics: Arc<Metrics>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -36,6 +38,7 @@ impl TestServer {
         let config = ServerConfig::from_args(&Args::parse_from(argv)).expect("valid test config");
         let server = Server::bind(config).await.expect("bind 127.0.0.1:0");
         let addr = server.local_addr().expect("bound");
+        let admin = server.admin_addr();
         let metrics = server.metrics();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
@@ -43,6 +46,7 @@ impl TestServer {
         }));
         TestServer {
             addr,
+            admin,
             metrics,
             stop: Some(stop),
             task: Some(task),
