@@ -308,7 +308,7 @@ async fn respond(stream: &mut Conn, request: &http::Request, ctx: &Context) -> s
         "/metrics" => {
             let mut body = ctx.metrics.render();
             ctx.lobby.render_room_metrics(&mut body);
-            let kind = "text/plain; version=0.0.4; charset=utf-8";
+            let kind = crate::metrics::CONTENT_TYPE;
             http::respond(stream, "200 OK", kind, body.as_bytes(), head_only).await
         }
         path => match ctx.assets.get(path) {

@@ -104,7 +104,7 @@ async fn serve(
         http::respond(
             &mut stream,
             "200 OK",
-            "text/plain; version=0.0.4",
+            skirmish_server::metrics::CONTENT_TYPE,
             metrics.render().as_bytes(),
             false,
         )
