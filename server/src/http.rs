@@ -237,11 +237,7 @@ fn metrics(request: &Request<Incoming>, ctx: &Context) -> Response<Body> {
     }
     let mut body = ctx.metrics.render();
     ctx.lobby.render_room_metrics(&mut body);
-    let mut response = respond(
-        StatusCode::OK,
-        "text/plain; version=0.0.4; charset=utf-8",
-        body,
-    );
+    let mut response = respond(StatusCode::OK, crate::metrics::CONTENT_TYPE, body);
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -3,7 +3,7 @@
 use crate::config::ServerConfig;
 use crate::link::Disconnect;
 use crate::link::PlayerLink;
-use crate::metrics::Metrics;
+use crate::metrics::{extend_exposition, Labelled, Metrics};
 use crate::room::{
     release_seat, token_room, KickTarget, PlayerInfo, Room, RoomCommand, RoomInfo, RoomShared,
     CLOSED,
@@ -237,21 +237,24 @@ impl Lobby {
         rooms
     }
 
-    /// Per-room series for `/metrics`: players in each open room.
+    /// Adds the per-room series, players in each open room, to a `/metrics` exposition (see
+    /// [`extend_exposition`]).
     pub fn render_room_metrics(&self, out: &mut String) {
-        use std::fmt::Write as _;
-        let _ = writeln!(
-            out,
-            "# HELP skirmish_room_players Players connected to each room (updated once a second).\n# TYPE skirmish_room_players gauge"
+        let players = self
+            .open_rooms()
+            .iter()
+            .map(|room| {
+                let players = room.shared.players.load(Ordering::Relaxed);
+                (room.shared.id.0, players as u64)
+            })
+            .collect();
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register(
+            "skirmish_room_players",
+            "Players connected to each room (updated once a second)",
+            Labelled::gauges("room", players),
         );
-        for room in self.open_rooms() {
-            let _ = writeln!(
-                out,
-                "skirmish_room_players{{room=\"{}\"}} {}",
-                room.shared.id.0,
-                room.shared.players.load(Ordering::Relaxed)
-            );
-        }
+        extend_exposition(out, &registry);
     }
 
     /// The current tick of a room, if it is open (for `Pong`).

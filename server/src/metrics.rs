@@ -1,11 +1,32 @@
-//! Server-wide counters and their Prometheus text rendering (`/metrics`).
+//! Server-wide counters and their exposition at `/metrics`, written by `prometheus-client` in the
+//! OpenMetrics text format.
 //!
-//! Everything is a relaxed atomic: rooms and sessions bump counters without locks, and a scrape reads a
-//! consistent-enough picture. Process figures come from `/proc/self` on Linux.
+//! Counters and gauges are relaxed atomics: rooms and sessions bump them without locks, and a scrape
+//! reads a consistent-enough picture. Histograms are this module's own [`Histogram`], atomics too,
+//! because rooms observe some figures per player per tick: a room tallies those in a [`Tally`] of
+//! its own and flushes it once a tick, a few atomic adds whatever the number of players.
+//! (`prometheus-client`'s histogram takes a lock per observation and cannot merge a batch.)
+//!
+//! A scrape reads every figure into a fresh `prometheus-client` [`Registry`] of constant metrics and
+//! lets the crate encode it: [`Metrics::render`] for the server's own series, [`extend_exposition`]
+//! for families kept elsewhere (the lobby's players per room). Process figures come from
+//! `/proc/self` on Linux.
 
-use std::fmt::Write as _;
+use prometheus_client::encoding::text;
+use prometheus_client::encoding::{EncodeLabelValue, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
+
+/// The `Content-Type` of a `/metrics` response: the OpenMetrics 1.0 text that [`Metrics::render`]
+/// and [`extend_exposition`] write, which Prometheus asks for and parses.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The line that ends an OpenMetrics exposition.
+const EOF: &str = "# EOF\n";
 
 /// Upper bounds (seconds) of the tick duration histogram buckets.
 /// Fine around the 1-4 ms budgets that capacity targets are set in.
@@ -27,14 +48,19 @@ const PLAYER_RATE_BUCKETS: [f64; 10] = [
 /// Upper bounds of the input queue depth histogram (inputs waiting when a tick drains a player).
 const INPUT_QUEUE_BUCKETS: [f64; 6] = [0.0, 1.0, 2.0, 3.0, 5.0, 8.0];
 
-/// A Prometheus histogram over fixed bucket bounds. Observations are whole units (nanoseconds,
-/// bytes, inputs); `scale` turns the sum into the exported unit (1e-9 for seconds from nanoseconds).
+/// A histogram over fixed bucket bounds, in relaxed atomics. Observations are whole units
+/// (nanoseconds, bytes, inputs); `scale` turns them into the exported unit (1e-9 for seconds from
+/// nanoseconds).
 #[derive(Debug)]
 pub struct Histogram {
+    /// Upper bounds of the buckets, in the exported unit, ascending.
     bounds: &'static [f64],
+    /// Exported unit per observed unit.
     scale: f64,
+    /// Observations per bucket (not cumulative), one more than `bounds`: the last holds those above
+    /// every bound. The count is their total, so a scrape always sees the two agree.
     buckets: Box<[AtomicU64]>,
-    count: AtomicU64,
+    /// Sum of the observations, in observed units.
     sum: AtomicU64,
 }
 
@@ -43,40 +69,39 @@ impl Histogram {
         Histogram {
             bounds,
             scale,
-            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
-            count: AtomicU64::new(0),
+            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
             sum: AtomicU64::new(0),
         }
     }
 
-    /// The bucket an observation of `units` falls in (`None`: above every bound).
-    fn bucket(&self, units: u64) -> Option<usize> {
+    /// The bucket an observation of `units` falls in (`bounds.len()`: above every bound).
+    fn bucket(&self, units: u64) -> usize {
         let value = units as f64 * self.scale;
-        self.bounds.iter().position(|&upper| value <= upper)
+        self.bounds
+            .iter()
+            .position(|&upper| value <= upper)
+            .unwrap_or(self.bounds.len())
     }
 
-    /// Records one observation of `units`.
+    /// Records one observation of `units`: two atomic adds. For observations made once per player,
+    /// use [`Histogram::tally`].
     pub fn observe(&self, units: u64) {
-        if let Some(i) = self.bucket(units) {
-            self.buckets[i].fetch_add(1, Relaxed);
-        }
-        self.count.fetch_add(1, Relaxed);
+        self.buckets[self.bucket(units)].fetch_add(1, Relaxed);
         self.sum.fetch_add(units, Relaxed);
     }
 
     /// Records `units` in a room's own tally: no atomics, for observations made per player per tick.
     pub fn tally(&self, tally: &mut Tally, units: u64) {
-        if tally.buckets.len() != self.bounds.len() {
-            tally.buckets = vec![0; self.bounds.len()];
+        if tally.buckets.len() != self.buckets.len() {
+            tally.buckets = vec![0; self.buckets.len()];
         }
-        if let Some(i) = self.bucket(units) {
-            tally.buckets[i] += 1;
-        }
+        tally.buckets[self.bucket(units)] += 1;
         tally.count += 1;
         tally.sum += units;
     }
 
-    /// Adds a tally's observations to the histogram and empties it.
+    /// Adds a tally's observations to the histogram and empties it: one atomic add per bucket that
+    /// got any, and one for the sum.
     pub fn flush(&self, tally: &mut Tally) {
         if tally.count == 0 {
             return;
@@ -86,31 +111,119 @@ impl Histogram {
                 bucket.fetch_add(std::mem::take(n), Relaxed);
             }
         }
-        self.count
-            .fetch_add(std::mem::take(&mut tally.count), Relaxed);
+        tally.count = 0;
         self.sum.fetch_add(std::mem::take(&mut tally.sum), Relaxed);
     }
 
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (upper, bucket) in self.bounds.iter().zip(self.buckets.iter()) {
-            cumulative += bucket.load(Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{upper}\"}} {cumulative}");
+    /// The histogram's figures as of now, for a scrape.
+    fn read(&self) -> HistogramReading {
+        let buckets: Vec<(f64, u64)> = self
+            .bounds
+            .iter()
+            .copied()
+            .chain([f64::INFINITY])
+            .zip(self.buckets.iter().map(|n| n.load(Relaxed)))
+            .collect();
+        HistogramReading {
+            count: buckets.iter().map(|&(_, n)| n).sum(),
+            sum: self.sum.load(Relaxed) as f64 * self.scale,
+            buckets,
         }
-        let count = self.count.load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let sum = self.sum.load(Relaxed) as f64 * self.scale;
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
     }
 }
 
 /// Histogram observations gathered by one task and flushed into a [`Histogram`] in one go.
 #[derive(Debug, Default)]
 pub struct Tally {
+    /// Observations per bucket since the last flush (sized by the first [`Histogram::tally`]).
     buckets: Vec<u64>,
+    /// Observations since the last flush.
     count: u64,
+    /// Their sum, in observed units.
     sum: u64,
+}
+
+/// A [`Histogram`] read at a scrape, encoded as a `prometheus-client` histogram.
+#[derive(Debug)]
+struct HistogramReading {
+    /// Sum of the observations, in the exported unit.
+    sum: f64,
+    /// Observations in all.
+    count: u64,
+    /// Upper bound and observations (not cumulative) of each bucket, the last `+Inf`.
+    buckets: Vec<(f64, u64)>,
+}
+
+impl EncodeMetric for HistogramReading {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder.encode_histogram::<NoLabelSet>(self.sum, self.count, &self.buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+/// One family of series told apart by the value of one label, read at a scrape: a counter or a
+/// gauge per value (`skirmish_disconnects_total{reason}`, `skirmish_room_players{room}`).
+#[derive(Debug)]
+pub struct Labelled<V> {
+    /// The label's name.
+    label: &'static str,
+    /// [`MetricType::Counter`] or [`MetricType::Gauge`].
+    kind: MetricType,
+    /// Each label value and its series' value.
+    series: Vec<(V, u64)>,
+}
+
+impl<V> Labelled<V> {
+    /// Counters, one per value of `label`.
+    pub fn counters(label: &'static str, series: Vec<(V, u64)>) -> Labelled<V> {
+        Labelled {
+            label,
+            kind: MetricType::Counter,
+            series,
+        }
+    }
+
+    /// Gauges, one per value of `label`.
+    pub fn gauges(label: &'static str, series: Vec<(V, u64)>) -> Labelled<V> {
+        Labelled {
+            label,
+            kind: MetricType::Gauge,
+            series,
+        }
+    }
+}
+
+impl<V: EncodeLabelValue + Clone> EncodeMetric for Labelled<V> {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        for (value, n) in &self.series {
+            let labels = [(self.label, value.clone())];
+            let mut series = encoder.encode_family(&labels)?;
+            if self.kind == MetricType::Counter {
+                series.encode_counter::<NoLabelSet, _, u64>(n, None)?;
+            } else {
+                series.encode_gauge(n)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        self.kind
+    }
+}
+
+/// Adds `registry`'s families to the exposition in `out` (empty, or as [`Metrics::render`] wrote
+/// it), keeping `# EOF` last. Names registered in `registry` must not be in `out` already.
+pub fn extend_exposition(out: &mut String, registry: &Registry) {
+    if out.ends_with(EOF) {
+        out.truncate(out.len() - EOF.len());
+    }
+    let encoded = text::encode(out, registry);
+    // Our metrics encode infallibly and writing to a String cannot fail.
+    debug_assert!(encoded.is_ok(), "encoding metrics failed");
 }
 
 /// Why sessions ended, as the `reason` label of `skirmish_disconnects_total`.
@@ -262,164 +375,164 @@ impl Metrics {
             .map_or(0, |i| self.disconnects[i].load(Relaxed))
     }
 
-    /// The metrics in the Prometheus text exposition format.
+    /// Every series the server keeps, and the process figures, as a complete OpenMetrics text
+    /// exposition (ending `# EOF`; serve it as [`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
-        let mut out = String::with_capacity(4096);
-        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-            );
-        };
-        let gauge = |out: &mut String, name: &str, help: &str, value: f64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-            );
-        };
-        counter(
-            &mut out,
-            "skirmish_ticks_total",
-            "Simulation ticks run.",
-            self.ticks.load(Relaxed),
+        let mut registry = Registry::default();
+        self.register_readings(&mut registry);
+        register_process_readings(&mut registry);
+        let mut out = String::with_capacity(8192);
+        extend_exposition(&mut out, &registry);
+        out
+    }
+
+    /// Reads every series into `registry`. Names are given as `prometheus-client` wants them: it
+    /// adds the unit (`_seconds`, `_bytes`) and a counter's `_total`, and ends each help with a
+    /// full stop.
+    fn register_readings(&self, registry: &mut Registry) {
+        registry.register(
+            "skirmish_ticks",
+            "Simulation ticks run",
+            ConstCounter::new(self.ticks.load(Relaxed)),
         );
-        counter(
-            &mut out,
-            "skirmish_tick_overruns_total",
-            "Ticks that took longer than the tick period or were dropped to catch up.",
-            self.tick_overruns.load(Relaxed),
+        registry.register(
+            "skirmish_tick_overruns",
+            "Ticks that took longer than the tick period or were dropped to catch up",
+            ConstCounter::new(self.tick_overruns.load(Relaxed)),
         );
-        self.tick_duration.render(
-            &mut out,
-            "skirmish_tick_duration_seconds",
-            "Time to run one room tick.",
+        registry.register_with_unit(
+            "skirmish_tick_duration",
+            "Time to run one room tick",
+            Unit::Seconds,
+            self.tick_duration.read(),
         );
-        self.snapshot_bytes.render(
-            &mut out,
-            "skirmish_snapshot_bytes",
-            "Encoded size of each snapshot offered to a player.",
+        registry.register_with_unit(
+            "skirmish_snapshot",
+            "Encoded size of each snapshot offered to a player",
+            Unit::Bytes,
+            self.snapshot_bytes.read(),
         );
-        self.player_bytes_per_second.render(
-            &mut out,
+        registry.register(
             "skirmish_player_bytes_per_second",
-            "Snapshot bytes each player took in a second, observed once a second per player.",
+            "Snapshot bytes each player took in a second, observed once a second per player",
+            self.player_bytes_per_second.read(),
         );
-        self.input_queue_depth.render(
-            &mut out,
+        registry.register(
             "skirmish_input_queue_depth",
-            "Inputs waiting in a player's buffer when a tick takes one, per player per tick.",
+            "Inputs waiting in a player's buffer when a tick takes one, per player per tick",
+            self.input_queue_depth.read(),
         );
-        let _ = writeln!(
-            out,
-            "# HELP skirmish_disconnects_total Sessions ended, by reason.\n# TYPE skirmish_disconnects_total counter"
+        let disconnects = DISCONNECT_REASONS
+            .iter()
+            .zip(&self.disconnects)
+            .map(|(&reason, n)| (reason, n.load(Relaxed)))
+            .collect();
+        registry.register(
+            "skirmish_disconnects",
+            "Sessions ended, by reason",
+            Labelled::counters("reason", disconnects),
         );
-        for (reason, count) in DISCONNECT_REASONS.iter().zip(&self.disconnects) {
-            let _ = writeln!(
-                out,
-                "skirmish_disconnects_total{{reason=\"{reason}\"}} {}",
-                count.load(Relaxed)
-            );
+        let gauges = [
+            (
+                "skirmish_connected_players",
+                "Players currently in a room",
+                &self.connected_players,
+            ),
+            (
+                "skirmish_open_connections",
+                "Open TCP connections (HTTP and WebSocket)",
+                &self.open_connections,
+            ),
+            ("skirmish_rooms", "Rooms running", &self.rooms),
+        ];
+        for (name, help, value) in gauges {
+            registry.register(name, help, ConstGauge::new(value.load(Relaxed)));
         }
-        gauge(
-            &mut out,
-            "skirmish_connected_players",
-            "Players currently in a room.",
-            self.connected_players.load(Relaxed) as f64,
-        );
-        gauge(
-            &mut out,
-            "skirmish_open_connections",
-            "Open TCP connections (HTTP and WebSocket).",
-            self.open_connections.load(Relaxed) as f64,
-        );
-        gauge(
-            &mut out,
-            "skirmish_rooms",
-            "Rooms running.",
-            self.rooms.load(Relaxed) as f64,
-        );
         let counters = [
             (
-                "skirmish_bytes_sent_total",
-                "WebSocket payload bytes sent.",
+                "skirmish_bytes_sent",
+                "WebSocket payload bytes sent",
                 &self.bytes_sent,
             ),
             (
-                "skirmish_bytes_received_total",
-                "WebSocket payload bytes received.",
+                "skirmish_bytes_received",
+                "WebSocket payload bytes received",
                 &self.bytes_received,
             ),
             (
-                "skirmish_snapshots_sent_total",
-                "Snapshots written to sockets.",
+                "skirmish_snapshots_sent",
+                "Snapshots written to sockets",
                 &self.snapshots_sent,
             ),
             (
-                "skirmish_snapshots_skipped_total",
-                "Snapshots replaced by a newer one before a slow socket took them.",
+                "skirmish_snapshots_skipped",
+                "Snapshots replaced by a newer one before a slow socket took them",
                 &self.snapshots_skipped,
             ),
             (
-                "skirmish_inputs_rejected_total",
-                "Inputs rejected for a sequence number that did not move forward.",
+                "skirmish_inputs_rejected",
+                "Inputs rejected for a sequence number that did not move forward",
                 &self.inputs_rejected,
             ),
             (
-                "skirmish_chat_rejected_total",
-                "Chat lines rejected: over the length cap, or over the seat's or the address's rate.",
+                "skirmish_chat_rejected",
+                "Chat lines rejected: over the length cap, or over the seat's or the address's rate",
                 &self.chat_rejected,
             ),
             (
-                "skirmish_address_refusals_total",
-                "Joins and resumes refused for their address: at its seat cap, or joining too fast.",
+                "skirmish_address_refusals",
+                "Joins and resumes refused for their address: at its seat cap, or joining too fast",
                 &self.joins_refused_address,
             ),
             (
-                "skirmish_rate_limited_total",
-                "Client messages dropped unread for exceeding a rate limit.",
+                "skirmish_rate_limited",
+                "Client messages dropped unread for exceeding a rate limit",
                 &self.rate_limited,
             ),
             (
-                "skirmish_inputs_dropped_total",
-                "Inputs dropped from full input buffers.",
+                "skirmish_inputs_dropped",
+                "Inputs dropped from full input buffers",
                 &self.inputs_dropped,
             ),
             (
-                "skirmish_slow_reader_disconnects_total",
-                "Players disconnected for leaving snapshots unread.",
+                "skirmish_slow_reader_disconnects",
+                "Players disconnected for leaving snapshots unread",
                 &self.slow_reader_kicks,
             ),
             (
-                "skirmish_protocol_errors_total",
-                "Connections closed for a protocol violation.",
+                "skirmish_protocol_errors",
+                "Connections closed for a protocol violation",
                 &self.protocol_errors,
             ),
         ];
         for (name, help, value) in counters {
-            counter(&mut out, name, help, value.load(Relaxed));
+            registry.register(name, help, ConstCounter::new(value.load(Relaxed)));
         }
-        counter(
-            &mut out,
-            "skirmish_panics_total",
-            "Panics in the server process (any is a bug).",
-            panics(),
+        registry.register(
+            "skirmish_panics",
+            "Panics in the server process (any is a bug)",
+            ConstCounter::new(panics()),
         );
-        if let Some(cpu) = process_cpu_seconds() {
-            let _ = writeln!(
-                out,
-                "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n\
-                 # TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {cpu}"
-            );
-        }
-        if let Some(rss) = process_resident_memory_bytes() {
-            gauge(
-                &mut out,
-                "process_resident_memory_bytes",
-                "Resident memory size in bytes.",
-                rss as f64,
-            );
-        }
-        out
+    }
+}
+
+/// Reads the process figures this platform offers into `registry`.
+fn register_process_readings(registry: &mut Registry) {
+    if let Some(cpu) = process_cpu_seconds() {
+        registry.register_with_unit(
+            "process_cpu",
+            "Total user and system CPU time spent in seconds",
+            Unit::Seconds,
+            ConstCounter::new(cpu),
+        );
+    }
+    if let Some(rss) = process_resident_memory_bytes() {
+        registry.register_with_unit(
+            "process_resident_memory",
+            "Resident memory size in bytes",
+            Unit::Bytes,
+            ConstGauge::new(rss),
+        );
     }
 }
 
@@ -455,10 +568,12 @@ mod tests {
         metrics.observe_tick(Duration::from_micros(300), period);
         metrics.observe_tick(Duration::from_millis(20), period);
         let text = metrics.render();
-        for name in [
+        for line in [
             "skirmish_ticks_total 2",
             "skirmish_tick_overruns_total 1",
             "skirmish_tick_duration_seconds_bucket{le=\"0.0005\"} 1",
+            "skirmish_tick_duration_seconds_bucket{le=\"0.016\"} 1",
+            "skirmish_tick_duration_seconds_bucket{le=\"0.025\"} 2",
             "skirmish_tick_duration_seconds_bucket{le=\"+Inf\"} 2",
             "skirmish_tick_duration_seconds_count 2",
             "skirmish_connected_players 0",
@@ -468,10 +583,10 @@ mod tests {
             "skirmish_snapshots_skipped_total 0",
             "skirmish_snapshot_bytes_bucket{le=\"+Inf\"} 0",
             "skirmish_player_bytes_per_second_count 0",
-            "skirmish_input_queue_depth_sum 0",
+            "skirmish_input_queue_depth_sum 0.0",
             "skirmish_disconnects_total{reason=\"kicked\"} 0",
         ] {
-            assert!(text.contains(name), "missing {name} in\n{text}");
+            assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
         }
         let mut tally = Tally::default();
         metrics.snapshot_bytes.tally(&mut tally, 300);
@@ -485,18 +600,87 @@ mod tests {
         metrics.count_disconnect(skirmish_shared::protocol::close_code::KICKED);
         let text = metrics.render();
         for line in [
-            "skirmish_snapshot_bytes_bucket{le=\"256\"} 0",
-            "skirmish_snapshot_bytes_bucket{le=\"512\"} 1",
-            "skirmish_snapshot_bytes_bucket{le=\"65536\"} 1",
+            "skirmish_snapshot_bytes_bucket{le=\"256.0\"} 0",
+            "skirmish_snapshot_bytes_bucket{le=\"512.0\"} 1",
+            "skirmish_snapshot_bytes_bucket{le=\"65536.0\"} 1",
             "skirmish_snapshot_bytes_bucket{le=\"+Inf\"} 2",
-            "skirmish_snapshot_bytes_sum 100300",
+            "skirmish_snapshot_bytes_count 2",
+            "skirmish_snapshot_bytes_sum 100300.0",
             "skirmish_disconnects_total{reason=\"kicked\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
         }
         if cfg!(target_os = "linux") {
-            assert!(text.contains("process_cpu_seconds_total "));
-            assert!(text.contains("process_resident_memory_bytes "));
+            assert!(text.contains("\nprocess_cpu_seconds_total "));
+            assert!(text.contains("\nprocess_resident_memory_bytes "));
         }
+    }
+
+    #[test]
+    fn exposition_is_openmetrics_with_types_units_and_one_eof() {
+        let text = Metrics::default().render();
+        assert!(text.ends_with("\n# EOF\n"), "{text}");
+        assert_eq!(text.matches("# EOF").count(), 1);
+        for line in [
+            "# TYPE skirmish_ticks counter",
+            "# HELP skirmish_ticks Simulation ticks run.",
+            "# TYPE skirmish_tick_duration_seconds histogram",
+            "# UNIT skirmish_tick_duration_seconds seconds",
+            "# UNIT skirmish_snapshot_bytes bytes",
+            "# TYPE skirmish_disconnects counter",
+            "# TYPE skirmish_rooms gauge",
+            "# TYPE skirmish_panics counter",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+        }
+        assert!(
+            !text.contains(".."),
+            "a help ends in two full stops:\n{text}"
+        );
+        assert!(!text.contains("_total_total"), "{text}");
+    }
+
+    #[test]
+    fn tally_and_observe_agree() {
+        let metrics = Metrics::default();
+        let mut tally = Tally::default();
+        for depth in [0, 1, 1, 4, 9, 100] {
+            metrics.input_queue_depth.observe(depth);
+            metrics.player_bytes_per_second.tally(&mut tally, depth);
+        }
+        metrics.player_bytes_per_second.flush(&mut tally);
+        let observed = metrics.input_queue_depth.read();
+        let tallied = metrics.player_bytes_per_second.read();
+        assert_eq!(observed.count, 6);
+        assert_eq!(observed.sum, 115.0);
+        let counts = |h: &HistogramReading| h.buckets.iter().map(|&(_, n)| n).collect::<Vec<_>>();
+        // Buckets 0, 1, 2, 3, 5, 8 and +Inf.
+        assert_eq!(counts(&observed), [1, 2, 0, 0, 1, 0, 2]);
+        assert_eq!((tallied.count, tallied.sum), (6, 115.0));
+        assert_eq!(counts(&tallied)[0], 6, "all under 500 bytes/s");
+    }
+
+    #[test]
+    fn extending_an_exposition_keeps_eof_last() {
+        let mut out = Metrics::default().render();
+        let mut registry = Registry::default();
+        let rooms = vec![(1u32, 3), (7, 0)];
+        registry.register(
+            "skirmish_room_players",
+            "Players per room",
+            Labelled::gauges("room", rooms),
+        );
+        extend_exposition(&mut out, &registry);
+        assert!(out.ends_with(
+            "# HELP skirmish_room_players Players per room.\n\
+             # TYPE skirmish_room_players gauge\n\
+             skirmish_room_players{room=\"1\"} 3\n\
+             skirmish_room_players{room=\"7\"} 0\n\
+             # EOF\n"
+        ));
+        assert_eq!(out.matches("# EOF").count(), 1);
+        let mut empty = String::new();
+        extend_exposition(&mut empty, &Registry::default());
+        assert_eq!(empty, "# EOF\n");
     }
 }

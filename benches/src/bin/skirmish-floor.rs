@@ -110,7 +110,7 @@ async fn serve(
         let response = if request.uri().path() == "/metrics" {
             routes::respond(
                 StatusCode::OK,
-                "text/plain; version=0.0.4",
+                skirmish_server::metrics::CONTENT_TYPE,
                 metrics.render(),
             )
         } else {

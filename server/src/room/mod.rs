@@ -187,6 +187,7 @@ struct Seat {
 struct Tallies {
     input_queue_depth: Tally,
     snapshot_bytes: Tally,
+    player_bytes_per_second: Tally,
 }
 
 /// A snapshot offered to a session, and what the client will hold once it is sent.
@@ -580,14 +581,16 @@ impl Room {
             return;
         }
         let mut live = 0;
+        let tally = &mut self.tallies.player_bytes_per_second;
         for seat in self.seats.iter_mut().flatten() {
             if seat.held_until.is_none() {
                 live += 1;
                 self.metrics
                     .player_bytes_per_second
-                    .observe(std::mem::take(&mut seat.bytes_taken));
+                    .tally(tally, std::mem::take(&mut seat.bytes_taken));
             }
         }
+        self.metrics.player_bytes_per_second.flush(tally);
         self.shared.players.store(live, Ordering::Relaxed);
     }
 
