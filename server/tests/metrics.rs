@@ -151,9 +151,10 @@ async fn metrics_are_valid_openmetrics() {
         let _player = server.join("Ada").await;
         let response = server.get("/metrics").await;
         let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+        // Header names are case-insensitive (hyper writes them in lower case).
         assert!(
-            head.contains(
-                "\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\n"
+            head.to_ascii_lowercase().contains(
+                "\r\ncontent-type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\n"
             ),
             "{head}"
         );
