@@ -3,9 +3,9 @@
 mod load;
 
 use crate::address::{ForwardedHeader, Network, Proxies};
-use crate::admin::Secret;
 use crate::admission::AddressLimits;
 use crate::limits::SEAT_CHAT;
+use crate::secret::Secret;
 
 pub use load::Sources;
 
