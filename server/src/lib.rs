@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`config`]: flags and the validated [`config::ServerConfig`].
-//! - [`admin`]: the operator API under `/admin` (rooms, kicks, bans, broadcasts).
+//! - [`admin`]: the operator API under `/admin` (rooms, kicks, bans, broadcasts); [`secret`]: its
+//!   token, kept out of logs and compared in constant time.
 //! - [`agones`]: lifecycle and player reports to the Agones SDK sidecar (`--agones`).
 //! - [`address`]: client addresses in canonical form, the keys caps and bans count by, and the
 //!   client behind a trusted proxy.
@@ -40,6 +41,7 @@ pub mod lobby;
 pub mod logging;
 pub mod metrics;
 pub mod room;
+pub mod secret;
 pub mod server;
 pub mod session;
 pub mod snapshot;

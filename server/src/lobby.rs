@@ -5,8 +5,8 @@ use crate::link::Disconnect;
 use crate::link::PlayerLink;
 use crate::metrics::{extend_exposition, Labelled, Metrics};
 use crate::room::{
-    release_seat, token_room, KickTarget, PlayerInfo, Room, RoomCommand, RoomInfo, RoomShared,
-    CLOSED,
+    release_seat, token_room, KickTarget, PlayerInfo, Room, RoomCommand, RoomConfig, RoomInfo,
+    RoomShared, CLOSED,
 };
 use skirmish_shared::protocol::{ResumeToken, RoomId, Welcome};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -39,7 +39,12 @@ struct RoomHandle {
 /// Seats players in rooms. Shared by every session.
 #[derive(Debug)]
 pub struct Lobby {
-    config: Arc<ServerConfig>,
+    /// What every room it opens is configured with.
+    room_config: RoomConfig,
+    /// Seats per room.
+    max_players_per_room: usize,
+    /// Most rooms at once.
+    max_rooms: usize,
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
     rooms: Mutex<Vec<RoomHandle>>,
@@ -47,14 +52,17 @@ pub struct Lobby {
 }
 
 impl Lobby {
-    /// An empty lobby; rooms it opens stop when `shutdown` turns true.
+    /// An empty lobby; rooms it opens stop when `shutdown` turns true. It keeps only what it and its
+    /// rooms need of `config`.
     pub fn new(
         config: Arc<ServerConfig>,
         metrics: Arc<Metrics>,
         shutdown: watch::Receiver<bool>,
     ) -> Lobby {
         Lobby {
-            config,
+            room_config: RoomConfig::from(&*config),
+            max_players_per_room: config.max_players_per_room,
+            max_rooms: config.max_rooms,
             metrics,
             shutdown,
             rooms: Mutex::new(Vec::new()),
@@ -118,7 +126,7 @@ impl Lobby {
 
     /// Reserves a seat in the first room with one free, opening a room if none has.
     fn reserve_seat(&self) -> Result<RoomHandle, JoinError> {
-        let capacity = self.config.max_players_per_room;
+        let capacity = self.max_players_per_room;
         let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
         rooms.retain(|room| room.shared.occupancy.load(Ordering::Acquire) != CLOSED);
         for room in rooms.iter() {
@@ -132,7 +140,7 @@ impl Lobby {
                 return Ok(room.clone());
             }
         }
-        if rooms.len() >= self.config.max_rooms {
+        if rooms.len() >= self.max_rooms {
             return Err(JoinError::ServerFull);
         }
         let room = self.open_room(1);
@@ -153,7 +161,7 @@ impl Lobby {
         let seed = u64::from(id.0).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ std::process::id() as u64;
         let room = Room::new(
             shared.clone(),
-            self.config.clone(),
+            self.room_config.clone(),
             self.metrics.clone(),
             seed,
         );

@@ -17,7 +17,8 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use skirmish_shared::codec::{decode_client, encode_server};
 use skirmish_shared::protocol::{
-    close_code, ClientMsg, Hello, RefuseReason, ServerMsg, MAX_CHAT_CHARS, PROTOCOL_VERSION,
+    close_code, ClientMsg, EntityId, Hello, RefuseReason, RoomId, ServerMsg, Welcome,
+    MAX_CHAT_CHARS, PROTOCOL_VERSION,
 };
 use skirmish_shared::text::{sanitize_chat, sanitize_name};
 use skirmish_shared::time::Tick;
@@ -136,18 +137,83 @@ async fn read_hello(ws: &mut Ws) -> HelloOutcome {
     }
 }
 
-/// Runs a session from the upgraded socket to the end.
+/// Runs a session from the upgraded socket to the end: the handshake (a `Hello`, admission, a seat,
+/// the `Welcome`), then the reader and writer until either ends it.
 pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
+    // Made up front, and kept to the end, so a seat claim it holds lasts as long as the session.
+    let link = Arc::new(PlayerLink::for_address(client));
+    let joined = match handshake(&mut ws, &ctx, client, &link).await {
+        Ok(joined) => joined,
+        Err(ending) => return end_before_joining(ws, &ctx.metrics, ending).await,
+    };
+    let agones_id = report_connected(&ctx, &joined);
+    exchange_messages(ws, &link, &ctx, joined.room).await;
+    report_left(&ctx, &link, agones_id);
+}
+
+/// Where a session that has joined plays.
+struct Joined {
+    /// The room that seated the player (for `Pong`s and the Agones id).
+    room: RoomId,
+    /// The player's id in that room.
+    player: EntityId,
+}
+
+/// How a session that did not join ends.
+enum NotJoined {
+    /// Close with this code and reason.
+    Close(Disconnect),
+    /// Send `Refused`, then close with `code` and `detail`.
+    Refuse {
+        /// Why, as the client's code reads it.
+        reason: RefuseReason,
+        /// The close code.
+        code: u16,
+        /// Why, for people (logged, and sent in `Refused` and the close frame).
+        detail: String,
+    },
+    /// The client has gone: nothing more is sent.
+    Gone,
+}
+
+/// Ends a session that did not join, counting its close code.
+async fn end_before_joining(ws: Ws, metrics: &Metrics, ending: NotJoined) {
+    match ending {
+        NotJoined::Close(reason) => close(ws, metrics, reason.code, reason.reason).await,
+        NotJoined::Refuse {
+            reason,
+            code,
+            detail,
+        } => refuse(ws, metrics, reason, code, detail).await,
+        NotJoined::Gone => metrics.count_disconnect(close_code::NORMAL),
+    }
+}
+
+/// From the upgrade to the `Welcome`: the `Hello`, the checks it must pass, and a seat.
+async fn handshake(
+    ws: &mut Ws,
+    ctx: &Context,
+    client: IpAddr,
+    link: &Arc<PlayerLink>,
+) -> Result<Joined, NotJoined> {
+    let hello = wait_for_hello(ws, ctx).await?;
+    check_protocol_version(&hello)?;
+    admit(ctx, client, &hello, link)?;
+    let welcome = join_or_resume(ctx, &hello, link).await?;
+    send_welcome(ws, ctx, welcome, link).await
+}
+
+/// Waits for the `Hello`, at most the join timeout, and not past the start of a shutdown.
+async fn wait_for_hello(ws: &mut Ws, ctx: &Context) -> Result<Hello, NotJoined> {
     let mut shutting_down = ctx.shutting_down.clone();
     let hello = tokio::select! {
-        hello = timeout(ctx.config.join_timeout, read_hello(&mut ws)) => hello,
+        hello = timeout(ctx.config.join_timeout, read_hello(ws)) => hello,
         _ = async { shutting_down.wait_for(|down| *down).await.is_ok() } => {
-            let reason = Disconnect::SHUTDOWN;
-            return close(ws, &ctx.metrics, reason.code, reason.reason).await;
+            return Err(NotJoined::Close(Disconnect::SHUTDOWN));
         }
     };
-    let hello = match hello {
-        Ok(HelloOutcome::Hello(hello)) => hello,
+    match hello {
+        Ok(HelloOutcome::Hello(hello)) => Ok(hello),
         Ok(HelloOutcome::Close(reason)) => {
             ctx.metrics.protocol_errors.fetch_add(1, Relaxed);
             tracing::info!(
@@ -155,47 +221,43 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
                 reason = reason.reason,
                 "closing before joining"
             );
-            return close(ws, &ctx.metrics, reason.code, reason.reason).await;
+            Err(NotJoined::Close(reason))
         }
-        Ok(HelloOutcome::Gone) => {
-            ctx.metrics.count_disconnect(close_code::NORMAL);
-            return;
-        }
+        Ok(HelloOutcome::Gone) => Err(NotJoined::Gone),
         Err(_) => {
             tracing::info!("closing: no Hello in time");
-            return close(
-                ws,
-                &ctx.metrics,
-                close_code::JOIN_TIMEOUT,
-                "no Hello in time",
-            )
-            .await;
+            Err(NotJoined::Close(Disconnect {
+                code: close_code::JOIN_TIMEOUT,
+                reason: "no Hello in time",
+            }))
         }
-    };
-    if hello.protocol_version != PROTOCOL_VERSION {
-        let detail = format!(
+    }
+}
+
+/// Refuses a client that speaks another protocol version.
+fn check_protocol_version(hello: &Hello) -> Result<(), NotJoined> {
+    if hello.protocol_version == PROTOCOL_VERSION {
+        return Ok(());
+    }
+    Err(NotJoined::Refuse {
+        reason: RefuseReason::VersionMismatch {
+            server: PROTOCOL_VERSION,
+        },
+        code: close_code::VERSION_MISMATCH,
+        detail: format!(
             "this server speaks protocol {PROTOCOL_VERSION}, the client speaks {}",
             hello.protocol_version
-        );
-        let reason = RefuseReason::VersionMismatch {
-            server: PROTOCOL_VERSION,
-        };
-        return refuse(
-            ws,
-            &ctx.metrics,
-            reason,
-            close_code::VERSION_MISMATCH,
-            detail,
-        )
-        .await;
-    }
+        ),
+    })
+}
+
+/// Applies the client address's ban, join rate and seat cap; a new seat's claim goes on `link`.
+fn admit(ctx: &Context, client: IpAddr, hello: &Hello, link: &PlayerLink) -> Result<(), NotJoined> {
     // A ban set while this connection waited for its Hello holds here too.
     if ctx.bans.is_banned(client) {
-        let reason = Disconnect::BANNED;
-        return close(ws, &ctx.metrics, reason.code, reason.reason).await;
+        return Err(NotJoined::Close(Disconnect::BANNED));
     }
     let address = AddressKey::of(client);
-    let link = Arc::new(PlayerLink::for_address(client));
     let admitted = if !ctx.addresses.allow_join(address) {
         Err(Refusal::TooFast)
     } else if hello.resume_token.is_none() {
@@ -206,11 +268,23 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
     } else {
         Ok(()) // a resume takes back a seat already counted
     };
-    if let Err(refusal) = admitted {
+    admitted.map_err(|refusal| {
         ctx.metrics.joins_refused_address.fetch_add(1, Relaxed);
-        let (reason, code) = (RefuseReason::AddressLimit, close_code::ADDRESS_LIMIT);
-        return refuse(ws, &ctx.metrics, reason, code, refusal.to_string()).await;
-    }
+        NotJoined::Refuse {
+            reason: RefuseReason::AddressLimit,
+            code: close_code::ADDRESS_LIMIT,
+            detail: refusal.to_string(),
+        }
+    })
+}
+
+/// Asks the lobby for a seat, or for the seat the `Hello`'s resume token holds, and returns the
+/// `Welcome` to send.
+async fn join_or_resume(
+    ctx: &Context,
+    hello: &Hello,
+    link: &Arc<PlayerLink>,
+) -> Result<Welcome, NotJoined> {
     let name = sanitize_name(&hello.name);
     let joined = match hello.resume_token {
         Some(token) => ctx.lobby.resume(token, link.clone()).await,
@@ -218,10 +292,7 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
     };
     let welcome = match joined {
         Ok(welcome) => welcome,
-        Err(JoinError::ShuttingDown) => {
-            let reason = Disconnect::SHUTDOWN;
-            return close(ws, &ctx.metrics, reason.code, reason.reason).await;
-        }
+        Err(JoinError::ShuttingDown) => return Err(NotJoined::Close(Disconnect::SHUTDOWN)),
         Err(e) => {
             let (reason, code) = match e {
                 JoinError::UnknownToken => {
@@ -229,14 +300,31 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
                 }
                 _ => (RefuseReason::ServerFull, close_code::SERVER_FULL),
             };
-            return refuse(ws, &ctx.metrics, reason, code, e.to_string()).await;
+            return Err(NotJoined::Refuse {
+                reason,
+                code,
+                detail: e.to_string(),
+            });
         }
     };
-    let (room, player) = (welcome.room, welcome.player_id);
     let span = tracing::Span::current();
     span.record("player", welcome.player_id.0);
-    span.record("room", room.0);
+    span.record("room", welcome.room.0);
     tracing::info!(%name, resumed = hello.resume_token.is_some(), "joined");
+    Ok(welcome)
+}
+
+/// Sends the `Welcome`; if the client has gone, its seat is let go.
+async fn send_welcome(
+    ws: &mut Ws,
+    ctx: &Context,
+    welcome: Welcome,
+    link: &PlayerLink,
+) -> Result<Joined, NotJoined> {
+    let joined = Joined {
+        room: welcome.room,
+        player: welcome.player_id,
+    };
     let welcome = encode_server(&ServerMsg::Welcome(Box::new(welcome)));
     if ws
         .send(Message::Binary(welcome.clone().into()))
@@ -244,27 +332,37 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
         .is_err()
     {
         link.disconnect(Disconnect::CLIENT_CLOSED);
-        ctx.metrics.count_disconnect(close_code::NORMAL);
-        return;
+        return Err(NotJoined::Gone);
     }
     ctx.metrics
         .bytes_sent
         .fetch_add(welcome.len() as u64, Relaxed);
+    Ok(joined)
+}
+
+/// Tells Agones (if reporting to it) that a player connected; returns the id it was given.
+fn report_connected(ctx: &Context, joined: &Joined) -> String {
     // One id per connection, so a resume that replaces a live connection (whose end is reported
     // later) never cancels the new one's report.
     let agones_id = format!(
         "{}-{}-{}",
-        room.0,
-        player.0,
+        joined.room.0,
+        joined.player.0,
         CONNECTIONS.fetch_add(1, Relaxed)
     );
     if let Some(agones) = &ctx.agones {
         agones.send(PlayerEvent::Connected(agones_id.clone()));
     }
+    agones_id
+}
+
+/// Runs the reader and the writer until either ends; the link is ended too, with the reason the
+/// first side gave.
+async fn exchange_messages(ws: Ws, link: &PlayerLink, ctx: &Context, room: RoomId) {
     let (sink, stream) = ws.split();
     let (pong_tx, pong_rx) = mpsc::channel(PONG_QUEUE);
     let reader = async {
-        let reason = read_loop(stream, &link, pong_tx, &ctx, room).await;
+        let reason = read_loop(stream, link, pong_tx, ctx, room).await;
         if reason != Disconnect::CLIENT_CLOSED && reason != Disconnect::LEFT {
             ctx.metrics.protocol_errors.fetch_add(1, Relaxed);
             tracing::info!(
@@ -277,10 +375,14 @@ pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
         std::future::pending::<()>().await;
     };
     tokio::select! {
-        _ = write_loop(sink, &link, pong_rx, &ctx) => {}
+        _ = write_loop(sink, link, pong_rx, ctx) => {}
         _ = reader => {}
     }
     link.disconnect(Disconnect::CLIENT_CLOSED);
+}
+
+/// Counts and logs why the session ended, and tells Agones the player left.
+fn report_left(ctx: &Context, link: &PlayerLink, agones_id: String) {
     let reason = link.disconnected().unwrap_or(Disconnect::CLIENT_CLOSED);
     ctx.metrics.count_disconnect(reason.code);
     tracing::info!(code = reason.code, reason = reason.reason, "left");
@@ -295,7 +397,7 @@ async fn read_loop(
     link: &PlayerLink,
     pongs: mpsc::Sender<Vec<u8>>,
     ctx: &Context,
-    room: skirmish_shared::protocol::RoomId,
+    room: RoomId,
 ) -> Disconnect {
     let address = link
         .address()

@@ -3,9 +3,9 @@
 mod load;
 
 use crate::address::{ForwardedHeader, Network, Proxies};
-use crate::admin::Secret;
 use crate::admission::AddressLimits;
 use crate::limits::SEAT_CHAT;
+use crate::secret::Secret;
 
 pub use load::Sources;
 
@@ -261,137 +261,19 @@ fn default_assets_dir() -> PathBuf {
 }
 
 impl ServerConfig {
-    /// Validates flags and loads the map.
+    /// Validates flags and loads the map. The checks run in this order, so that of several bad
+    /// settings the first is named: rates, limits, origins, timeouts, the admin token, TLS, Agones,
+    /// then the map.
     pub fn from_args(args: &Args) -> Result<ServerConfig, ConfigError> {
-        // `flag` is the flag's long name; errors name the setting the way it was given.
-        let invalid = |flag: &str, problem: String| ConfigError::Invalid {
-            setting: args.sources.describe(flag),
-            problem,
-        };
-        let tick_rate = TickRate::new(args.tick_hz).ok_or_else(|| {
-            invalid(
-                "tick-hz",
-                format!("must be {}..={}", TickRate::MIN_HZ, TickRate::MAX_HZ),
-            )
-        })?;
-        let snapshot_rate = TickRate::new(args.snapshot_hz)
-            .filter(|rate| rate.hz() <= tick_rate.hz() && tick_rate.hz() % rate.hz() == 0)
-            .ok_or_else(|| {
-                invalid(
-                    "snapshot-hz",
-                    format!(
-                        "must divide --tick-hz ({}) and be at least {}",
-                        tick_rate.hz(),
-                        TickRate::MIN_HZ
-                    ),
-                )
-            })?;
-        if !(1..=10_000).contains(&args.max_players_per_room) {
-            return Err(invalid("max-players-per-room", "must be 1..=10000".into()));
-        }
-        if !(32..=100_000).contains(&args.view_radius) {
-            return Err(invalid(
-                "view-radius",
-                "must be 32..=100000 world units".into(),
-            ));
-        }
-        if args.max_rooms == 0 {
-            return Err(invalid("max-rooms", "must be at least 1".into()));
-        }
-        if args.max_connections == 0 {
-            return Err(invalid("max-connections", "must be at least 1".into()));
-        }
-        if args.max_connections_per_ip == 0 {
-            return Err(invalid(
-                "max-connections-per-ip",
-                "must be at least 1".into(),
-            ));
-        }
-        for (flag, rate) in [
-            ("connect-rate-per-ip", args.connect_rate_per_ip),
-            ("join-rate-per-ip", args.join_rate_per_ip),
-        ] {
-            if !(rate.is_finite() && (0.1..=1e6).contains(&rate)) {
-                return Err(invalid(flag, "must be 0.1..=1000000 per second".into()));
-            }
-        }
-        if let Some(bad) = args
-            .allowed_origins
-            .iter()
-            .find(|o| !(o.starts_with("http://") || o.starts_with("https://")))
-        {
-            return Err(invalid(
-                "allowed-origin",
-                format!("{bad:?} is not an http(s) origin"),
-            ));
-        }
-        if !(args.slow_reader_timeout.is_finite()
-            && (0.1..=60.0).contains(&args.slow_reader_timeout))
-        {
-            return Err(invalid(
-                "slow-reader-timeout",
-                "must be 0.1..=60 seconds".into(),
-            ));
-        }
-        for (flag, seconds) in [
-            ("handshake-timeout", args.handshake_timeout),
-            ("join-timeout", args.join_timeout),
-        ] {
-            if !(seconds.is_finite() && (0.05..=300.0).contains(&seconds)) {
-                return Err(invalid(flag, "must be 0.05..=300 seconds".into()));
-            }
-        }
-        if !(args.reconnect_grace.is_finite() && (0.0..=3600.0).contains(&args.reconnect_grace)) {
-            return Err(invalid(
-                "reconnect-grace",
-                "must be 0..=3600 seconds".into(),
-            ));
-        }
+        let (tick_rate, snapshot_rate) = tick_and_snapshot_rates(args)?;
+        check_limits(args)?;
+        check_origins(args)?;
+        check_timeouts(args)?;
+        check_admin_token(args)?;
+        let tls = tls_config(args)?;
+        let agones = agones_client(args)?;
         let assets_dir = args.assets.clone().unwrap_or_else(default_assets_dir);
-        let map_path = args
-            .map
-            .clone()
-            .unwrap_or_else(|| assets_dir.join("maps/arena.map"));
-        if !(args.shutdown_grace.is_finite() && (0.0..=3600.0).contains(&args.shutdown_grace)) {
-            return Err(invalid("shutdown-grace", "must be 0..=3600 seconds".into()));
-        }
-        let map_error = |problem: String| ConfigError::Map {
-            path: map_path.clone(),
-            problem,
-        };
-        if let Some(token) = &args.admin_token {
-            // The message never repeats the value: it is a secret.
-            token
-                .check()
-                .map_err(|problem| invalid("admin-token", problem.into()))?;
-        }
-        let tls = match (&args.tls_cert, &args.tls_key) {
-            (Some(cert), Some(key)) => Some(
-                crate::tls::server_config(cert, key)
-                    .map_err(|problem| invalid("tls-cert", problem))?,
-            ),
-            (None, None) => None,
-            (Some(_), None) => return Err(invalid("tls-cert", "needs --tls-key as well".into())),
-            (None, Some(_)) => return Err(invalid("tls-key", "needs --tls-cert as well".into())),
-        };
-        if !(args.agones_health_interval.is_finite()
-            && (0.05..=60.0).contains(&args.agones_health_interval))
-        {
-            return Err(invalid(
-                "agones-health-interval",
-                "must be 0.05..=60 seconds".into(),
-            ));
-        }
-        let agones = if args.agones {
-            let url = crate::agones::sdk_url(args.agones_sdk_url.as_deref());
-            let client = crate::agones::SdkClient::new(&url)
-                .map_err(|problem| invalid("agones-sdk-url", problem))?;
-            Some((client, Duration::from_secs_f64(args.agones_health_interval)))
-        } else {
-            None
-        };
-        let text = std::fs::read_to_string(&map_path).map_err(|e| map_error(e.to_string()))?;
-        let map = Map::parse(&text).map_err(|e| map_error(e.to_string()))?;
+        let map = load_map(args, &assets_dir)?;
         Ok(ServerConfig {
             bind: args.bind,
             admin_bind: args.admin_bind,
@@ -439,6 +321,198 @@ impl ServerConfig {
     }
 }
 
+/// The error for a bad setting: `flag` is the flag's long name, and the error names the setting the
+/// way it was given (flag, environment variable or config file key).
+fn invalid(args: &Args, flag: &str, problem: String) -> ConfigError {
+    ConfigError::Invalid {
+        setting: args.sources.describe(flag),
+        problem,
+    }
+}
+
+/// The tick rate, and the snapshot rate, which must divide it.
+fn tick_and_snapshot_rates(args: &Args) -> Result<(TickRate, TickRate), ConfigError> {
+    let tick_rate = TickRate::new(args.tick_hz).ok_or_else(|| {
+        invalid(
+            args,
+            "tick-hz",
+            format!("must be {}..={}", TickRate::MIN_HZ, TickRate::MAX_HZ),
+        )
+    })?;
+    let snapshot_rate = TickRate::new(args.snapshot_hz)
+        .filter(|rate| rate.hz() <= tick_rate.hz() && tick_rate.hz() % rate.hz() == 0)
+        .ok_or_else(|| {
+            invalid(
+                args,
+                "snapshot-hz",
+                format!(
+                    "must divide --tick-hz ({}) and be at least {}",
+                    tick_rate.hz(),
+                    TickRate::MIN_HZ
+                ),
+            )
+        })?;
+    Ok((tick_rate, snapshot_rate))
+}
+
+/// Seats, view radius, rooms, connections, and the per-address connect and join rates.
+fn check_limits(args: &Args) -> Result<(), ConfigError> {
+    if !(1..=10_000).contains(&args.max_players_per_room) {
+        return Err(invalid(
+            args,
+            "max-players-per-room",
+            "must be 1..=10000".into(),
+        ));
+    }
+    if !(32..=100_000).contains(&args.view_radius) {
+        return Err(invalid(
+            args,
+            "view-radius",
+            "must be 32..=100000 world units".into(),
+        ));
+    }
+    if args.max_rooms == 0 {
+        return Err(invalid(args, "max-rooms", "must be at least 1".into()));
+    }
+    if args.max_connections == 0 {
+        return Err(invalid(
+            args,
+            "max-connections",
+            "must be at least 1".into(),
+        ));
+    }
+    if args.max_connections_per_ip == 0 {
+        return Err(invalid(
+            args,
+            "max-connections-per-ip",
+            "must be at least 1".into(),
+        ));
+    }
+    for (flag, rate) in [
+        ("connect-rate-per-ip", args.connect_rate_per_ip),
+        ("join-rate-per-ip", args.join_rate_per_ip),
+    ] {
+        if !(rate.is_finite() && (0.1..=1e6).contains(&rate)) {
+            return Err(invalid(
+                args,
+                flag,
+                "must be 0.1..=1000000 per second".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every allowed origin is an http(s) origin.
+fn check_origins(args: &Args) -> Result<(), ConfigError> {
+    if let Some(bad) = args
+        .allowed_origins
+        .iter()
+        .find(|o| !(o.starts_with("http://") || o.starts_with("https://")))
+    {
+        return Err(invalid(
+            args,
+            "allowed-origin",
+            format!("{bad:?} is not an http(s) origin"),
+        ));
+    }
+    Ok(())
+}
+
+/// The slow-reader, handshake and join timeouts, the reconnect grace and the shutdown grace.
+fn check_timeouts(args: &Args) -> Result<(), ConfigError> {
+    if !(args.slow_reader_timeout.is_finite() && (0.1..=60.0).contains(&args.slow_reader_timeout)) {
+        return Err(invalid(
+            args,
+            "slow-reader-timeout",
+            "must be 0.1..=60 seconds".into(),
+        ));
+    }
+    for (flag, seconds) in [
+        ("handshake-timeout", args.handshake_timeout),
+        ("join-timeout", args.join_timeout),
+    ] {
+        if !(seconds.is_finite() && (0.05..=300.0).contains(&seconds)) {
+            return Err(invalid(args, flag, "must be 0.05..=300 seconds".into()));
+        }
+    }
+    if !(args.reconnect_grace.is_finite() && (0.0..=3600.0).contains(&args.reconnect_grace)) {
+        return Err(invalid(
+            args,
+            "reconnect-grace",
+            "must be 0..=3600 seconds".into(),
+        ));
+    }
+    if !(args.shutdown_grace.is_finite() && (0.0..=3600.0).contains(&args.shutdown_grace)) {
+        return Err(invalid(
+            args,
+            "shutdown-grace",
+            "must be 0..=3600 seconds".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The admin token, if one is set, is fit to use.
+fn check_admin_token(args: &Args) -> Result<(), ConfigError> {
+    if let Some(token) = &args.admin_token {
+        // The message never repeats the value: it is a secret.
+        token
+            .check()
+            .map_err(|problem| invalid(args, "admin-token", problem.into()))?;
+    }
+    Ok(())
+}
+
+/// The rustls configuration, with both `--tls-cert` and `--tls-key`; `None` with neither.
+fn tls_config(args: &Args) -> Result<Option<Arc<tokio_rustls::rustls::ServerConfig>>, ConfigError> {
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => crate::tls::server_config(cert, key)
+            .map(Some)
+            .map_err(|problem| invalid(args, "tls-cert", problem)),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(invalid(args, "tls-cert", "needs --tls-key as well".into())),
+        (None, Some(_)) => Err(invalid(args, "tls-key", "needs --tls-cert as well".into())),
+    }
+}
+
+/// The Agones SDK client and health interval, with `--agones` (the interval is checked either way).
+fn agones_client(args: &Args) -> Result<Option<(crate::agones::SdkClient, Duration)>, ConfigError> {
+    if !(args.agones_health_interval.is_finite()
+        && (0.05..=60.0).contains(&args.agones_health_interval))
+    {
+        return Err(invalid(
+            args,
+            "agones-health-interval",
+            "must be 0.05..=60 seconds".into(),
+        ));
+    }
+    if !args.agones {
+        return Ok(None);
+    }
+    let url = crate::agones::sdk_url(args.agones_sdk_url.as_deref());
+    let client = crate::agones::SdkClient::new(&url)
+        .map_err(|problem| invalid(args, "agones-sdk-url", problem))?;
+    Ok(Some((
+        client,
+        Duration::from_secs_f64(args.agones_health_interval),
+    )))
+}
+
+/// Reads and parses the map: `--map`, else `maps/arena.map` in the assets folder.
+fn load_map(args: &Args, assets_dir: &Path) -> Result<Map, ConfigError> {
+    let map_path = args
+        .map
+        .clone()
+        .unwrap_or_else(|| assets_dir.join("maps/arena.map"));
+    let map_error = |problem: String| ConfigError::Map {
+        path: map_path.clone(),
+        problem,
+    };
+    let text = std::fs::read_to_string(&map_path).map_err(|e| map_error(e.to_string()))?;
+    Map::parse(&text).map_err(|e| map_error(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,5 +544,17 @@ mod tests {
         assert!(err.to_string().contains("/nonexistent.map"), "{err}");
         let err = parse(&["--slow-reader-timeout", "NaN"]).expect_err("nan");
         assert!(err.to_string().contains("slow-reader-timeout"), "{err}");
+    }
+
+    #[test]
+    fn the_first_bad_setting_in_checking_order_is_named() {
+        let err = parse(&["--map", "/nonexistent.map", "--tick-hz", "5"]).expect_err("two bad");
+        assert!(err.to_string().starts_with("--tick-hz"), "{err}");
+        let err =
+            parse(&["--admin-token", "short", "--reconnect-grace", "4000"]).expect_err("two bad");
+        assert!(err.to_string().starts_with("--reconnect-grace"), "{err}");
+        let err =
+            parse(&["--agones-health-interval", "0", "--tls-key", "k.pem"]).expect_err("two bad");
+        assert!(err.to_string().starts_with("--tls-key"), "{err}");
     }
 }

@@ -15,7 +15,9 @@
 use super::events::{fits_budget, MAX_EVENT_BACKLOG, MAX_PRIVATE_BACKLOG};
 use super::{Pending, Room, Seat};
 use crate::link::Disconnect;
-use crate::snapshot::View;
+use crate::metrics::Metrics;
+use crate::snapshot::{Known, View};
+use crate::world::PlayerKey;
 use bytes::Bytes;
 use skirmish_shared::codec::EncodedList;
 use skirmish_shared::time::Tick;
@@ -28,112 +30,155 @@ impl Room {
     pub(super) fn deliver_snapshots(&mut self, now: Instant) {
         let interval = self.snapshot_interval() as usize;
         let tick = self.world.tick_number();
-        let group = tick.0 as usize % interval;
-        let common_baseline = tick.0.checked_sub(interval as u32).map(Tick);
+        let group = (tick.0 as usize % interval..self.seats.len()).step_by(interval);
         let oldest_allowed = self.events.end().saturating_sub(MAX_EVENT_BACKLOG as u64);
-        if (group..self.seats.len())
-            .step_by(interval)
-            .any(|key| self.seats[key].is_some())
-        {
+        self.capture_frame(tick, interval, group.clone());
+        for key in group {
+            let Some(last_offer) = self.settle_last_offer(key, oldest_allowed, now) else {
+                continue;
+            };
+            let events = self.write_events(key);
+            let Some(known) = self.write_snapshot(key, &events) else {
+                continue;
+            };
+            self.offer_snapshot(key, tick, known, events, last_offer, now);
+        }
+        self.trim_delivered_events(oldest_allowed);
+    }
+
+    /// Captures this tick's frame (the grid and every entity's encodings, shared by all viewers),
+    /// unless no seat of the `group` is taken.
+    fn capture_frame(
+        &mut self,
+        tick: Tick,
+        interval: usize,
+        mut group: impl Iterator<Item = PlayerKey>,
+    ) {
+        if group.any(|key| self.seats[key].is_some()) {
+            let common_baseline = tick.0.checked_sub(interval as u32).map(Tick);
             self.frame.capture(&self.world, common_baseline);
         }
+    }
+
+    /// Settles what the session did with the last snapshot offered to seat `key` (a taken one is
+    /// now what the client holds), and disconnects a session that is too slow: one that has left
+    /// snapshots untaken, or taken ones unacknowledged, for the slow-reader timeout, or has let its
+    /// events pile up. `None` when nothing is to be sent: the seat is empty, held, or just dropped.
+    fn settle_last_offer(
+        &mut self,
+        key: PlayerKey,
+        oldest_allowed: u64,
+        now: Instant,
+    ) -> Option<LastOffer> {
         let timeout = self.config.slow_reader_timeout;
-        for key in (group..self.seats.len()).step_by(interval) {
-            let Some(seat) = self.seats[key]
-                .as_mut()
-                .filter(|seat| seat.held_until.is_none())
-            else {
-                continue;
-            };
-            let untaken = seat.link.outbox_pending();
-            let mut previous = seat.pending.take();
-            let replacing = previous.is_some() && untaken;
-            match (&previous, untaken) {
-                (Some(_), true) => {
-                    // The session has not taken the last snapshot: this one replaces it.
-                    self.metrics.snapshots_skipped.fetch_add(1, Relaxed);
-                    let since = *seat.behind_since.get_or_insert(now);
-                    if now - since >= timeout {
-                        self.metrics.slow_reader_kicks.fetch_add(1, Relaxed);
-                        seat.link.disconnect(Disconnect::TOO_SLOW);
-                        continue;
-                    }
-                }
-                (Some(_), false) => {
-                    confirm(seat, previous.take(), now);
-                    seat.behind_since = None;
-                }
-                (None, _) => seat.behind_since = None,
-            }
-            // Taken is not read: a client that stops acknowledging what it took is as slow as one
-            // whose socket stalls, however much the kernel buffers for it.
-            if seat.acks.overdue(seat.link.acked_tick(), now, timeout) {
-                self.metrics.slow_reader_kicks.fetch_add(1, Relaxed);
-                seat.link.disconnect(Disconnect::TOO_SLOW);
-                continue;
-            }
-            if seat.confirmed_events < oldest_allowed
-                || seat.private_events.len() > MAX_PRIVATE_BACKLOG
-            {
-                self.metrics.slow_reader_kicks.fetch_add(1, Relaxed);
-                seat.link.disconnect(Disconnect::TOO_SLOW);
-                continue;
-            }
-            let WrittenEvents {
-                events_upto,
-                private_count,
-                count,
-            } = self.write_events(key);
-            let Some(seat) = self.seats[key].as_mut() else {
-                continue;
-            };
-            let viewer = self
-                .world
-                .player(key)
-                .map_or_else(Default::default, |p| p.pos);
-            let baseline = if std::mem::take(&mut seat.force_full) {
-                None
-            } else {
-                seat.confirmed.as_ref()
-            };
-            self.out.clear();
-            let view = View {
-                viewer,
-                baseline,
-                ack_input_seq: seat.ack_input_seq,
-                events: EncodedList {
-                    count,
-                    bytes: &self.event_bytes,
-                },
-            };
-            let known = self
-                .frame
-                .write_for(&self.world, view, &mut self.scratch, &mut self.out);
-            let message = Bytes::copy_from_slice(&self.out);
-            let offered = if replacing {
-                seat.link.replace_if_pending(message)
-            } else {
-                seat.link.offer_if_empty(message)
-            };
-            if offered {
-                let size = self.out.len() as u64;
-                self.metrics
-                    .snapshot_bytes
-                    .tally(&mut self.tallies.snapshot_bytes, size);
-                seat.pending = Some(Pending {
-                    tick: tick.0,
-                    known,
-                    events_upto,
-                    private_count,
-                    bytes: self.out.len(),
-                });
-            } else {
-                // The session took the old snapshot while this one was being written: the client
-                // now holds the old one, and this one (a delta against an older state) is dropped.
+        let seat = self.seats[key]
+            .as_mut()
+            .filter(|seat| seat.held_until.is_none())?;
+        let untaken = seat.link.outbox_pending();
+        let last_offer = match seat.pending.take() {
+            Some(previous) if untaken => {
+                // The session has not taken the last snapshot: this one replaces it.
                 self.metrics.snapshots_skipped.fetch_add(1, Relaxed);
-                confirm(seat, previous, now);
+                let since = *seat.behind_since.get_or_insert(now);
+                if now - since >= timeout {
+                    drop_too_slow(seat, &self.metrics);
+                    return None;
+                }
+                LastOffer::Untaken(previous)
             }
+            Some(previous) => {
+                confirm(seat, Some(previous), now);
+                seat.behind_since = None;
+                LastOffer::Taken
+            }
+            None => {
+                seat.behind_since = None;
+                LastOffer::Taken
+            }
+        };
+        // Taken is not read: a client that stops acknowledging what it took is as slow as one
+        // whose socket stalls, however much the kernel buffers for it.
+        if seat.acks.overdue(seat.link.acked_tick(), now, timeout)
+            || seat.confirmed_events < oldest_allowed
+            || seat.private_events.len() > MAX_PRIVATE_BACKLOG
+        {
+            drop_too_slow(seat, &self.metrics);
+            return None;
         }
+        Some(last_offer)
+    }
+
+    /// Writes seat `key`'s snapshot, a delta against what its client holds (or full, if asked for)
+    /// carrying `events`, into `out`; returns what the client will hold once it is sent.
+    fn write_snapshot(&mut self, key: PlayerKey, events: &WrittenEvents) -> Option<Known> {
+        let seat = self.seats[key].as_mut()?;
+        let viewer = self
+            .world
+            .player(key)
+            .map_or_else(Default::default, |p| p.pos);
+        let baseline = if std::mem::take(&mut seat.force_full) {
+            None
+        } else {
+            seat.confirmed.as_ref()
+        };
+        self.out.clear();
+        let view = View {
+            viewer,
+            baseline,
+            ack_input_seq: seat.ack_input_seq,
+            events: EncodedList {
+                count: events.count,
+                bytes: &self.event_bytes,
+            },
+        };
+        Some(
+            self.frame
+                .write_for(&self.world, view, &mut self.scratch, &mut self.out),
+        )
+    }
+
+    /// Offers the snapshot in `out` to seat `key`'s session: into an empty outbox, or in place of
+    /// the untaken `last_offer`; once offered, it is the seat's pending snapshot.
+    fn offer_snapshot(
+        &mut self,
+        key: PlayerKey,
+        tick: Tick,
+        known: Known,
+        events: WrittenEvents,
+        last_offer: LastOffer,
+        now: Instant,
+    ) {
+        let Some(seat) = self.seats[key].as_mut() else {
+            return;
+        };
+        let message = Bytes::copy_from_slice(&self.out);
+        let (offered, previous) = match last_offer {
+            LastOffer::Untaken(previous) => (seat.link.replace_if_pending(message), Some(previous)),
+            LastOffer::Taken => (seat.link.offer_if_empty(message), None),
+        };
+        if offered {
+            let size = self.out.len() as u64;
+            self.metrics
+                .snapshot_bytes
+                .tally(&mut self.tallies.snapshot_bytes, size);
+            seat.pending = Some(Pending {
+                tick: tick.0,
+                known,
+                events_upto: events.events_upto,
+                private_count: events.private_count,
+                bytes: self.out.len(),
+            });
+        } else {
+            // The session took the old snapshot while this one was being written: the client
+            // now holds the old one, and this one (a delta against an older state) is dropped.
+            self.metrics.snapshots_skipped.fetch_add(1, Relaxed);
+            confirm(seat, previous, now);
+        }
+    }
+
+    /// Drops the broadcast events every live seat's client holds, and those older than
+    /// `oldest_allowed` (whose laggards have been disconnected).
+    fn trim_delivered_events(&mut self, oldest_allowed: u64) {
         let delivered_everywhere = self
             .seats
             .iter()
@@ -149,7 +194,7 @@ impl Room {
     /// ([`super::events::EVENT_BYTES_PER_SNAPSHOT`]) into `event_bytes`, in the order they are
     /// delivered: private events first, then broadcast events from its confirmed position. Broadcast
     /// events join only once every private event is in.
-    pub(super) fn write_events(&mut self, key: usize) -> WrittenEvents {
+    pub(super) fn write_events(&mut self, key: PlayerKey) -> WrittenEvents {
         self.event_bytes.clear();
         let Some(seat) = self.seats[key].as_ref() else {
             return WrittenEvents {
@@ -192,6 +237,21 @@ pub(super) struct WrittenEvents {
     pub private_count: usize,
     /// How many events it carries in all.
     pub count: usize,
+}
+
+/// What became of the last snapshot offered to a seat, once settled.
+#[derive(Debug)]
+enum LastOffer {
+    /// The session took it (or there was none): the next snapshot goes into an empty outbox.
+    Taken,
+    /// It is still in the outbox: the next snapshot replaces it.
+    Untaken(Pending),
+}
+
+/// Disconnects a seat's session as too slow a reader.
+fn drop_too_slow(seat: &Seat, metrics: &Metrics) {
+    metrics.slow_reader_kicks.fetch_add(1, Relaxed);
+    seat.link.disconnect(Disconnect::TOO_SLOW);
 }
 
 /// The session took the pending snapshot: its state is now what the client holds.

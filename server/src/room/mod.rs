@@ -19,15 +19,18 @@ use crate::snapshot::{Known, Scratch, SnapshotFrame};
 use crate::world::{PlayerKey, World, WorldEvent};
 use acks::AckClock;
 use events::EventLog;
+use skirmish_shared::fixed::Coord;
+use skirmish_shared::map::Map;
 use skirmish_shared::protocol::{
     EntityId, GameEvent, InputFrame, ResumeToken, RoomId, RosterEntry, ScoreEntry, Welcome,
 };
 use skirmish_shared::text::distinct_name;
-use skirmish_shared::time::Tick;
+use skirmish_shared::time::{Tick, TickRate};
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -49,6 +52,45 @@ const LEADERBOARD_INTERVAL_MS: u32 = 500;
 
 /// Entries on the leaderboard.
 const LEADERBOARD_SIZE: usize = 10;
+
+/// What a room is configured with: the few settings it plays by, and nothing of the server's
+/// listener, TLS, admin or Agones settings. Built from the server's configuration in one place, its
+/// `From<&ServerConfig>`.
+#[derive(Debug, Clone)]
+pub struct RoomConfig {
+    /// Simulation ticks per second.
+    pub tick_rate: TickRate,
+    /// Snapshots per second sent to each player (it divides the tick rate).
+    pub snapshot_rate: TickRate,
+    /// Radius, in coords, within which a player is sent entities.
+    pub view_radius: Coord,
+    /// The map the room plays.
+    pub map: Arc<Map>,
+    /// How long a player may leave snapshots untaken (or taken but unacknowledged) before it is
+    /// disconnected.
+    pub slow_reader_timeout: Duration,
+    /// How long a dropped player's seat is held for a resume (zero: not held).
+    pub reconnect_grace: Duration,
+    /// How long the room lingers with no players before it closes.
+    pub empty_room_linger: Duration,
+    /// Chat lines a seat may send in a burst, and per second after.
+    pub seat_chat: (f64, f64),
+}
+
+impl From<&ServerConfig> for RoomConfig {
+    fn from(config: &ServerConfig) -> RoomConfig {
+        RoomConfig {
+            tick_rate: config.tick_rate,
+            snapshot_rate: config.snapshot_rate,
+            view_radius: config.view_radius,
+            map: config.map.clone(),
+            slow_reader_timeout: config.slow_reader_timeout,
+            reconnect_grace: config.reconnect_grace,
+            empty_room_linger: config.empty_room_linger,
+            seat_chat: config.seat_chat,
+        }
+    }
+}
 
 /// A request to a room.
 #[derive(Debug)]
@@ -208,7 +250,7 @@ struct Pending {
 /// A room's state, owned by its task.
 pub struct Room {
     shared: Arc<RoomShared>,
-    config: Arc<ServerConfig>,
+    config: RoomConfig,
     metrics: Arc<Metrics>,
     world: World,
     /// Seats indexed by the player's world key.
@@ -232,7 +274,7 @@ impl Room {
     /// A new empty room.
     pub fn new(
         shared: Arc<RoomShared>,
-        config: Arc<ServerConfig>,
+        config: RoomConfig,
         metrics: Arc<Metrics>,
         seed: u64,
     ) -> Room {

@@ -9,10 +9,9 @@ fn room() -> Room {
 }
 
 /// A room with the test defaults changed by `change`.
-fn room_with(change: impl FnOnce(&mut ServerConfig)) -> Room {
-    let mut config = ServerConfig::default_for_tests();
+fn room_with(change: impl FnOnce(&mut RoomConfig)) -> Room {
+    let mut config = RoomConfig::from(&ServerConfig::default_for_tests());
     change(&mut config);
-    let config = Arc::new(config);
     let shared = Arc::new(RoomShared {
         id: RoomId(1),
         occupancy: AtomicUsize::new(0),
