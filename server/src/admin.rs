@@ -12,8 +12,8 @@
 
 use crate::address::AddressKey;
 use crate::context::Context;
-use crate::http::{respond, text, Body};
 use crate::link::Disconnect;
+use crate::response::{respond, text, Body};
 use crate::room::{KickTarget, PlayerInfo};
 use crate::secret::{constant_time_eq, Secret};
 use http::{header, Method, Request, Response, StatusCode};

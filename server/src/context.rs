@@ -4,8 +4,8 @@
 
 use crate::admission::{AddressBook, Bans};
 use crate::agones::AgonesHandle;
+use crate::assets::StaticFiles;
 use crate::config::ServerConfig;
-use crate::http::StaticFiles;
 use crate::lobby::Lobby;
 use crate::metrics::Metrics;
 use std::sync::Arc;

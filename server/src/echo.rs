@@ -9,7 +9,7 @@
 
 use crate::admission::{origin_allowed, ConnectionSlot};
 use crate::context::Context;
-use crate::http::{text, Body};
+use crate::response::{text, Body};
 use crate::upgrade::{self, websocket_config};
 use futures_util::{SinkExt, StreamExt};
 use http::{header, Request, Response, StatusCode};

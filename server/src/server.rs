@@ -7,9 +7,10 @@
 use crate::address::{canonical, AddressKey};
 use crate::admission::{AddressBook, ConnectionSlot};
 use crate::agones::Agones;
+use crate::assets::StaticFiles;
 use crate::config::ServerConfig;
 use crate::context::Context;
-use crate::http::{self, Connection, Listener, StaticFiles, MAX_HEAD_BYTES};
+use crate::http::{self, Connection, Listener, MAX_HEAD_BYTES};
 use crate::lobby::Lobby;
 use crate::metrics::Metrics;
 use crate::stream::WriteDeadline;

@@ -1,7 +1,7 @@
 //! The WebSocket upgrade: checks a handshake request (RFC 6455 section 4.2.1), answers 101, and hands
 //! the connection, once hyper lets go of it, to tokio-tungstenite with the settings given.
 
-use crate::http::{text, Body};
+use crate::response::{text, Body};
 use crate::stream::WriteDeadline;
 use crate::tls::Conn;
 use http::{header, HeaderMap, Method, Request, Response, StatusCode};
@@ -114,7 +114,7 @@ pub fn check<B>(request: &Request<B>) -> Result<String, HandshakeError> {
 /// The 101 answer to a checked handshake, without extensions (no permessage-deflate) or
 /// subprotocols.
 pub fn switching_protocols(accept: &str) -> Response<Body> {
-    let mut response = Response::new(crate::http::empty());
+    let mut response = Response::new(crate::response::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
     headers.insert(

@@ -13,8 +13,8 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use skirmish_server::http as routes;
 use skirmish_server::metrics::Metrics;
+use skirmish_server::response;
 use skirmish_server::upgrade::{self, websocket_config};
 use skirmish_shared::codec::{decode_client, encode_server};
 use skirmish_shared::map::Map;
@@ -108,7 +108,7 @@ async fn serve(
     let _ = stream.set_nodelay(true);
     let service = service_fn(move |request: Request<Incoming>| {
         let response = if request.uri().path() == "/metrics" {
-            routes::respond(
+            response::respond(
                 StatusCode::OK,
                 skirmish_server::metrics::CONTENT_TYPE,
                 metrics.render(),
