@@ -559,10 +559,15 @@ fn resume_tokens_name_their_room_and_never_repeat() {
     let tokens: std::collections::HashSet<[u8; 16]> =
         (0..1000).map(|_| new_token(RoomId(7)).0).collect();
     assert_eq!(tokens.len(), 1000);
-    assert!(tokens.iter().all(|t| token_room(&ResumeToken(*t)) == RoomId(7)));
+    assert!(tokens
+        .iter()
+        .all(|t| token_room(&ResumeToken(*t)) == RoomId(7)));
     // 96 random bits: no byte position is constant across a thousand tokens.
     for position in 4..16 {
         let first = tokens.iter().next().map(|t| t[position]);
-        assert!(tokens.iter().any(|t| Some(t[position]) != first), "byte {position}");
+        assert!(
+            tokens.iter().any(|t| Some(t[position]) != first),
+            "byte {position}"
+        );
     }
 }
