@@ -38,4 +38,22 @@ mod tests {
         assert_eq!(m["x_total"], 3.0);
         assert_eq!(m["h_bucket{le=\"0.5\"}"], 2.0);
     }
+
+    #[test]
+    fn parses_the_connection_gauges_as_the_server_writes_them() {
+        let body = "# HELP skirmish_connected_players Players currently in a room.\n\
+            # TYPE skirmish_connected_players gauge\n\
+            skirmish_connected_players 1984\n\
+            # HELP skirmish_open_connections Open TCP connections (HTTP and WebSocket).\n\
+            # TYPE skirmish_open_connections gauge\n\
+            skirmish_open_connections 1985\n\
+            skirmish_slow_reader_disconnects_total 16\n\
+            skirmish_disconnects_total{reason=\"too_slow\"} 16\n";
+        let m = super::parse(body);
+        assert_eq!(m["skirmish_connected_players"], 1984.0);
+        assert_eq!(m["skirmish_open_connections"], 1985.0);
+        assert_eq!(m["skirmish_slow_reader_disconnects_total"], 16.0);
+        assert_eq!(m["skirmish_disconnects_total{reason=\"too_slow\"}"], 16.0);
+        assert_eq!(m.len(), 4, "comment lines are not series");
+    }
 }
