@@ -181,4 +181,11 @@ test("two players join, see each other, move and chat safely", { timeout: 180_00
   });
   assert.equal((await stats(alice.page)).playerId, seat, "the same seat was resumed");
   await bob.page.waitForFunction(() => window.skirmishStats().visiblePlayers >= 2, null, { timeout: 20_000 });
+
+  // Leaving the page leaves the game: bob sees alice go at once, not after the 15 s a dropped
+  // player's seat is held for.
+  await alice.page.goto("about:blank");
+  await bob.page.waitForFunction(() => window.skirmishStats().visiblePlayers === 1, null, { timeout: 5_000 });
+  const board = await bob.page.textContent("#leaderboard");
+  assert.ok(!board.includes("alice"), `alice is off the leaderboard: ${board}`);
 });

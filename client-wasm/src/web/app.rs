@@ -166,6 +166,7 @@ pub fn start() -> Result<(), JsValue> {
     }));
     install_stats(&window, stats)?;
     install_forms(&doc, &app)?;
+    install_leave(&window, &app)?;
     run_frames(app)
 }
 
@@ -214,6 +215,20 @@ fn install_stats(window: &web_sys::Window, stats: Rc<RefCell<Stats>>) -> Result<
         dropper.as_ref(),
     )?;
     dropper.forget();
+    Ok(())
+}
+
+/// Closing or leaving the page leaves the game: the server frees the seat at once instead of
+/// holding it for a resume this page will never make (its token lives only in memory).
+fn install_leave(window: &web_sys::Window, app: &Rc<RefCell<App>>) -> Result<(), JsValue> {
+    let app = app.clone();
+    let leave = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
+        if let Ok(app) = app.try_borrow() {
+            app.send(&ClientMsg::Leave);
+        }
+    });
+    window.add_event_listener_with_callback("pagehide", leave.as_ref().unchecked_ref())?;
+    leave.forget();
     Ok(())
 }
 
