@@ -4,8 +4,8 @@
 //!
 //! Large messages make each session costly (a 16 MiB message is held while it is read and again
 //! while it is written), so the endpoint is bounded: at most [`ECHO_SESSIONS`] at once, a session
-//! that sends nothing for `--join-timeout` is closed, and one that stops reading its echoes is
-//! dropped by the connection's write deadline.
+//! that sends nothing for `--join-timeout` is closed, one that stops reading its echoes is dropped
+//! by the connection's write deadline, and all are closed (1001) when the server shuts down.
 
 use crate::admission::{origin_allowed, ConnectionSlot};
 use crate::context::Context;
@@ -17,6 +17,8 @@ use hyper::body::Incoming;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::Instrument;
 
@@ -54,11 +56,21 @@ pub fn serve(
         .max_frame_size(Some(ECHO_MESSAGE_LIMIT))
         .max_write_buffer_size(2 * ECHO_MESSAGE_LIMIT + 1024);
     let idle = ctx.config.join_timeout;
+    let mut shutting_down = ctx.shutting_down.clone();
     tokio::spawn(
         async move {
             let _held = (guard, slot, permit);
-            if let Some(ws) = upgrade::websocket(request, settings).await {
-                echo(ws, idle).await;
+            if let Some(mut ws) = upgrade::websocket(request, settings).await {
+                tokio::select! {
+                    _ = echo(&mut ws, idle) => {}
+                    _ = async { shutting_down.wait_for(|down| *down).await.is_ok() } => {
+                        let going_away = CloseFrame {
+                            code: CloseCode::Away,
+                            reason: "server shutting down".into(),
+                        };
+                        let _ = tokio::time::timeout(idle, ws.close(Some(going_away))).await;
+                    }
+                }
             }
         }
         .in_current_span(),
@@ -67,7 +79,7 @@ pub fn serve(
 }
 
 /// Echoes data messages until the peer closes, breaks the protocol, or is silent for `idle`.
-async fn echo(mut ws: upgrade::Ws, idle: Duration) {
+async fn echo(ws: &mut upgrade::Ws, idle: Duration) {
     loop {
         let message = match tokio::time::timeout(idle, ws.next()).await {
             Ok(Some(Ok(message))) => message,
