@@ -265,6 +265,22 @@ impl Bans {
     }
 }
 
+/// Whether a WebSocket handshake request may upgrade, by its `Origin` and `Host` headers (see
+/// [`origin_allowed`]).
+pub fn request_origin_allowed<B>(request: &http::Request<B>, allowed: &[String]) -> bool {
+    let header = |name| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v: &http::HeaderValue| v.to_str().ok())
+    };
+    origin_allowed(
+        header(http::header::ORIGIN),
+        header(http::header::HOST),
+        allowed,
+    )
+}
+
 /// Whether a handshake with this `Origin` header may upgrade. `allowed` lists origins
 /// (`scheme://host[:port]`, compared case-insensitively); when it is empty, only the server's own
 /// origin is allowed: an `http` or `https` origin whose authority equals the request's `Host`.

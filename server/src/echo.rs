@@ -7,12 +7,12 @@
 //! that sends nothing for `--join-timeout` is closed, one that stops reading its echoes is dropped
 //! by the connection's write deadline, and all are closed (1001) when the server shuts down.
 
-use crate::admission::{origin_allowed, ConnectionSlot};
+use crate::admission::{request_origin_allowed, ConnectionSlot};
 use crate::context::Context;
 use crate::response::{text, Body};
 use crate::upgrade::{self, websocket_config};
 use futures_util::{SinkExt, StreamExt};
-use http::{header, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,10 +38,7 @@ pub fn serve(
     guard: Arc<dyn Send + Sync + std::fmt::Debug>,
     slot: Option<ConnectionSlot>,
 ) -> Response<Body> {
-    let headers = request.headers();
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    if !origin_allowed(origin, host, &ctx.config.allowed_origins) {
+    if !request_origin_allowed(&request, &ctx.config.allowed_origins) {
         return text(StatusCode::FORBIDDEN, "origin not allowed");
     }
     let accept = match upgrade::check(&request) {

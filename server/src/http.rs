@@ -8,7 +8,7 @@
 //! keep-alive connection from a proxy carries many clients) and checked against bans and caps.
 
 use crate::address::AddressKey;
-use crate::admission::{origin_allowed, ConnectionSlot};
+use crate::admission::{request_origin_allowed, ConnectionSlot};
 use crate::context::Context;
 use crate::response::{respond, text, Body};
 use crate::upgrade::{self, websocket_config};
@@ -176,11 +176,9 @@ fn game_socket(
     client: IpAddr,
     slot: Option<ConnectionSlot>,
 ) -> Response<Body> {
-    let headers = request.headers();
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    if !origin_allowed(origin, host, &ctx.config.allowed_origins) {
-        tracing::info!(origin, "refused: origin not allowed");
+    if !request_origin_allowed(&request, &ctx.config.allowed_origins) {
+        let origin = request.headers().get(header::ORIGIN);
+        tracing::info!(?origin, "refused: origin not allowed");
         return text(
             StatusCode::FORBIDDEN,
             "this page's origin may not open the game socket",

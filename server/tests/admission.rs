@@ -91,7 +91,7 @@ async fn connections_beyond_the_per_address_cap_are_refused_at_accept() {
         assert!(matches!(read, Ok(0) | Err(_)), "refused: {read:?}");
         // A held connection is served normally.
         held[0]
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
             .await
             .expect("write");
         let mut response = String::new();
@@ -102,7 +102,7 @@ async fn connections_beyond_the_per_address_cap_are_refused_at_accept() {
         for _ in 0..50 {
             let mut next = TcpStream::connect(server.addr).await.expect("connect");
             if next
-                .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
                 .await
                 .is_ok()
             {

@@ -4,17 +4,16 @@
 
 mod support;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use skirmish_server::client::GameClient;
-use skirmish_shared::codec::{decode_server, encode_client};
+use skirmish_shared::codec::decode_server;
 use skirmish_shared::protocol::{
-    ClientMsg, GameEvent, Hello, ServerMsg, MAX_CHAT_CHARS, MAX_SERVER_MSG_BYTES, PROTOCOL_VERSION,
+    ClientMsg, GameEvent, ServerMsg, MAX_CHAT_CHARS, MAX_SERVER_MSG_BYTES,
 };
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{bounded, TestServer};
-use tokio::net::TcpSocket;
+use support::{bounded, silent_player, TestServer};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Chat lines sent while the victim does not read: about 1.25 MB, more than one message may hold.
@@ -100,21 +99,7 @@ async fn a_reader_that_fell_behind_on_chat_gets_it_all_in_messages_within_the_li
         .await;
         // The victim: a small receive buffer, a Hello, its Welcome, then it reads nothing until the
         // room has finished chatting.
-        let socket = TcpSocket::new_v4().expect("socket");
-        socket.set_recv_buffer_size(4096).expect("rcvbuf");
-        let stream = socket.connect(server.addr).await.expect("connect");
-        let (mut victim, _) = tokio_tungstenite::client_async(server.ws_url(), stream)
-            .await
-            .expect("upgrade");
-        let hello = ClientMsg::Hello(Hello {
-            protocol_version: PROTOCOL_VERSION,
-            name: "victim".into(),
-            resume_token: None,
-        });
-        victim
-            .send(Message::Binary(encode_client(&hello).into()))
-            .await
-            .expect("hello");
+        let mut victim = silent_player(&server, "victim", Some(4096)).await;
         match victim.next().await {
             Some(Ok(Message::Binary(bytes))) => {
                 assert!(matches!(decode_server(&bytes), Ok(ServerMsg::Welcome(_))))

@@ -7,11 +7,10 @@ mod support;
 use futures_util::SinkExt;
 use skirmish_server::client::GameClient;
 use skirmish_shared::codec::encode_client;
-use skirmish_shared::protocol::{ClientMsg, Hello, PROTOCOL_VERSION};
+use skirmish_shared::protocol::ClientMsg;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
-use support::{bounded, TestServer};
-use tokio::net::TcpSocket;
+use support::{bounded, silent_player, TestServer};
 use tokio_tungstenite::tungstenite::Message;
 
 /// A bot that reads everything and changes direction and aim every input, so that every snapshot
@@ -52,21 +51,7 @@ async fn a_client_that_stops_reading_is_dropped_without_disturbing_others() {
             .map(|_| tokio::spawn(busy_bot(server.ws_url(), stop_rx.clone())))
             .collect();
         // The stalled client: a tiny receive buffer, a Hello, then it never reads again.
-        let socket = TcpSocket::new_v4().expect("socket");
-        socket.set_recv_buffer_size(2048).expect("rcvbuf");
-        let stream = socket.connect(server.addr).await.expect("connect");
-        let (mut stalled, _) = tokio_tungstenite::client_async(server.ws_url(), stream)
-            .await
-            .expect("upgrade");
-        let hello = ClientMsg::Hello(Hello {
-            protocol_version: PROTOCOL_VERSION,
-            name: "stalled".into(),
-            resume_token: None,
-        });
-        stalled
-            .send(Message::Binary(encode_client(&hello).into()))
-            .await
-            .expect("hello");
+        let mut stalled = silent_player(&server, "stalled", Some(2048)).await;
         // It claims to have read everything, so only its stalled socket can give it away.
         let ack = ClientMsg::Ping {
             nonce: 0,
@@ -128,27 +113,6 @@ async fn a_client_that_stops_reading_is_dropped_without_disturbing_others() {
     .await;
 }
 
-/// Joins with a raw WebSocket that says `Hello` and then never reads or sends again.
-async fn silent_player(
-    server: &TestServer,
-) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
-    let stream = tokio::net::TcpStream::connect(server.addr)
-        .await
-        .expect("connect");
-    let (mut ws, _) = tokio_tungstenite::client_async(server.ws_url(), stream)
-        .await
-        .expect("upgrade");
-    let hello = ClientMsg::Hello(Hello {
-        protocol_version: PROTOCOL_VERSION,
-        name: "silent".into(),
-        resume_token: None,
-    });
-    ws.send(Message::Binary(encode_client(&hello).into()))
-        .await
-        .expect("hello");
-    ws
-}
-
 #[tokio::test]
 async fn a_player_that_never_reads_is_dropped_however_much_the_kernel_buffers() {
     bounded(async {
@@ -156,7 +120,7 @@ async fn a_player_that_never_reads_is_dropped_however_much_the_kernel_buffers() 
         // them, so only the missing acknowledgements can tell that this player is not reading.
         let server =
             TestServer::start(&["--slow-reader-timeout", "1", "--socket-send-buffer", "0"]).await;
-        let silent = silent_player(&server).await;
+        let silent = silent_player(&server, "silent", None).await;
         // A player that reads (and so acknowledges) is kept all along.
         let mut reader = server.join("reader").await;
         let started = tokio::time::Instant::now();

@@ -140,6 +140,37 @@ pub async fn wait_until(within: Duration, what: &str, mut condition: impl AsyncF
     }
 }
 
+/// A raw WebSocket that has said `Hello` as `name` and read nothing since: a player that does not
+/// read, with a receive buffer of `receive_buffer` bytes if given (the OS's otherwise).
+pub async fn silent_player(
+    server: &TestServer,
+    name: &str,
+    receive_buffer: Option<u32>,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    use futures_util::SinkExt;
+    use skirmish_shared::codec::encode_client;
+    use skirmish_shared::protocol::{ClientMsg, Hello, PROTOCOL_VERSION};
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    if let Some(bytes) = receive_buffer {
+        socket.set_recv_buffer_size(bytes).expect("rcvbuf");
+    }
+    let stream = socket.connect(server.addr).await.expect("connect");
+    let (mut ws, _) = tokio_tungstenite::client_async(server.ws_url(), stream)
+        .await
+        .expect("upgrade");
+    let hello = ClientMsg::Hello(Hello {
+        protocol_version: PROTOCOL_VERSION,
+        name: name.into(),
+        resume_token: None,
+    });
+    ws.send(tokio_tungstenite::tungstenite::Message::Binary(
+        encode_client(&hello).into(),
+    ))
+    .await
+    .expect("hello");
+    ws
+}
+
 /// Runs a test body under [`TEST_DEADLINE`].
 pub async fn bounded<F: std::future::Future<Output = ()>>(body: F) {
     tokio::time::timeout(TEST_DEADLINE, body)
