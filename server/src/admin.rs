@@ -77,8 +77,9 @@ fn ids(players: &[PlayerInfo]) -> Vec<u32> {
     players.iter().map(|p| p.id).collect()
 }
 
-/// Serves one `/admin` request (404 when no admin token is configured, as if there were no API).
-pub async fn serve(request: Request<Incoming>, ctx: &Context) -> Response<Body> {
+/// Serves one `/admin` request from `client` (404 when no admin token is configured, as if there were
+/// no API).
+pub async fn serve(request: Request<Incoming>, ctx: &Context, client: IpAddr) -> Response<Body> {
     let Some(token) = &ctx.config.admin_token else {
         return text(StatusCode::NOT_FOUND, "no such page");
     };
@@ -87,7 +88,14 @@ pub async fn serve(request: Request<Incoming>, ctx: &Context) -> Response<Body> 
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     if !authorized(authorization, token) {
-        tracing::warn!(path = %request.uri().path(), "admin request refused: bad or missing token");
+        // Failures are limited per address: a guesser gets 429s, and the log a line per allowed try.
+        if !ctx.addresses.allow_auth_failure(AddressKey::of(client)) {
+            return text(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed attempts; wait",
+            );
+        }
+        tracing::warn!(%client, "admin request refused: bad or missing token");
         let (status, body) = error(
             StatusCode::UNAUTHORIZED,
             "a valid Authorization: Bearer token is required",

@@ -28,6 +28,10 @@ pub const JOIN_BURST_SECONDS: f64 = 8.0;
 /// (each seat also has its own, tighter limit).
 pub const CHAT_RATE: (f64, f64) = (10.0, 2.0);
 
+/// Failed admin authentications one address may make in a burst, and per second after (one every
+/// ten seconds): enough for an operator's typo, not for guessing or flooding the log.
+pub const AUTH_FAILURE_RATE: (f64, f64) = (5.0, 0.1);
+
 /// Per-address limits.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AddressLimits {
@@ -104,6 +108,7 @@ pub struct AddressBook {
     connections: KeyedRate,
     joins: KeyedRate,
     chat: KeyedRate,
+    auth_failures: KeyedRate,
 }
 
 /// One admitted connection; frees its address's slot when dropped.
@@ -135,6 +140,7 @@ impl AddressBook {
             connections: KeyedRate::new(connect_rate * CONNECT_BURST_SECONDS, connect_rate),
             joins: KeyedRate::new(join_rate * JOIN_BURST_SECONDS, join_rate),
             chat: KeyedRate::new(CHAT_RATE.0, CHAT_RATE.1),
+            auth_failures: KeyedRate::new(AUTH_FAILURE_RATE.0, AUTH_FAILURE_RATE.1),
         })
     }
 
@@ -167,6 +173,11 @@ impl AddressBook {
     /// Whether `key` may send a chat line now (its chat rate, across all its seats).
     pub fn allow_chat(&self, key: AddressKey) -> bool {
         self.chat.allow(key)
+    }
+
+    /// Whether `key` may fail another admin authentication now (counts the failure).
+    pub fn allow_auth_failure(&self, key: AddressKey) -> bool {
+        self.auth_failures.allow(key)
     }
 
     /// A claim on a new seat for `key`, unless it holds as many as one address may.

@@ -6,7 +6,7 @@ use crate::response::{text, Body};
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tower_http::services::ServeDir;
 
 /// `Cache-Control` for a content-hashed file name: its content never changes.
@@ -19,6 +19,7 @@ const CACHE_REVALIDATE: &str = "no-cache";
 #[derive(Debug, Clone)]
 pub struct StaticFiles {
     dir: ServeDir,
+    root: PathBuf,
 }
 
 impl StaticFiles {
@@ -30,18 +31,37 @@ impl StaticFiles {
                 dir.display()
             )));
         }
+        let root = dir.to_path_buf();
         let dir = ServeDir::new(dir).precompressed_gzip().precompressed_br();
-        Ok(StaticFiles { dir })
+        Ok(StaticFiles { dir, root })
+    }
+
+    /// Whether a request path may be served: no segment (once percent-decoded, as `ServeDir` will
+    /// read it) is hidden (`.git`, `.env`) or leaves the folder, and no folder or file on the way
+    /// is a symbolic link (which could point anywhere on the machine).
+    async fn servable(&self, path: &str) -> bool {
+        let Some(decoded) = percent_decode(path) else {
+            return false;
+        };
+        let mut on_disk = self.root.clone();
+        for segment in decoded.split('/').filter(|s| !s.is_empty()) {
+            if segment.starts_with('.') || segment.contains('\\') {
+                return false;
+            }
+            on_disk.push(segment);
+            match tokio::fs::symlink_metadata(&on_disk).await {
+                Ok(meta) if meta.file_type().is_symlink() => return false,
+                Ok(_) => {}
+                // A missing file is ServeDir's 404 to give (or a precompressed variant's).
+                Err(_) => return true,
+            }
+        }
+        true
     }
 
     /// Answers a GET or HEAD of a file (405 for other methods, 404 for hidden or missing files).
     pub async fn serve(&self, request: Request<Incoming>) -> Response<Body> {
-        let hidden = request
-            .uri()
-            .path()
-            .split('/')
-            .any(|segment| segment.starts_with('.'));
-        if hidden {
+        if !self.servable(request.uri().path()).await {
             return text(StatusCode::NOT_FOUND, "no such file");
         }
         let immutable = is_content_hashed(request.uri().path());
@@ -62,15 +82,33 @@ impl StaticFiles {
                     .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
                 Response::from_parts(parts, body.boxed_unsync())
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                text(StatusCode::NOT_FOUND, "no such file")
-            }
+            // Missing, a path through a file, a name too long: all "no such file" to the client,
+            // and not worth a log line a request.
             Err(e) => {
-                tracing::warn!("static file: {e}");
-                text(StatusCode::INTERNAL_SERVER_ERROR, "could not read the file")
+                tracing::debug!("static file: {e}");
+                text(StatusCode::NOT_FOUND, "no such file")
             }
         }
     }
+}
+
+/// `path` with its `%XX` escapes decoded; `None` if an escape is malformed or the result is not
+/// UTF-8.
+fn percent_decode(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Whether a path names a file whose name carries its content's hash (a dot-separated part of 16 or
@@ -84,6 +122,19 @@ pub fn is_content_hashed(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escapes_are_decoded_before_paths_are_judged() {
+        assert_eq!(
+            percent_decode("/%2egit/config").as_deref(),
+            Some("/.git/config")
+        );
+        assert_eq!(percent_decode("/a%2Fb").as_deref(), Some("/a/b"));
+        assert_eq!(percent_decode("/plain").as_deref(), Some("/plain"));
+        assert_eq!(percent_decode("/bad%2"), None);
+        assert_eq!(percent_decode("/bad%zz"), None);
+        assert_eq!(percent_decode("/%ff"), None, "not UTF-8");
+    }
 
     #[test]
     fn only_content_hashed_names_are_immutable() {

@@ -75,10 +75,12 @@ pub fn serve(
     upgrade::switching_protocols(&accept)
 }
 
-/// Echoes data messages until the peer closes, breaks the protocol, or is silent for `idle`.
+/// Echoes data messages until the peer closes, breaks the protocol, or sends no data message for
+/// `idle` (pings do not count: they would keep a session open forever).
 async fn echo(ws: &mut upgrade::Ws, idle: Duration) {
+    let mut deadline = tokio::time::Instant::now() + idle;
     loop {
-        let message = match tokio::time::timeout(idle, ws.next()).await {
+        let message = match tokio::time::timeout_at(deadline, ws.next()).await {
             Ok(Some(Ok(message))) => message,
             Ok(_) => break,
             Err(_) => {
@@ -91,6 +93,7 @@ async fn echo(ws: &mut upgrade::Ws, idle: Duration) {
             // Pings are answered and closes completed by tungstenite itself.
             Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_) => continue,
         };
+        deadline = tokio::time::Instant::now() + idle;
         if ws.send(reply).await.is_err() {
             break;
         }

@@ -52,7 +52,7 @@ pub async fn route(
 ) -> Result<Response<Body>, Infallible> {
     let mut response = match connection.listener {
         Listener::Public => public(request, &ctx, &connection).await,
-        Listener::Admin => operator(request, &ctx).await,
+        Listener::Admin => operator(request, &ctx, connection.peer).await,
     };
     response.headers_mut().insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -80,17 +80,17 @@ async fn public(
         }
         "/healthz" => health(&request),
         "/metrics" if operator_here => metrics(&request, ctx),
-        _ if operator_here && is_admin(path) => crate::admin::serve(request, ctx).await,
+        _ if operator_here && is_admin(path) => crate::admin::serve(request, ctx, client).await,
         _ => ctx.assets.serve(request).await,
     }
 }
 
 /// The admin listener's routes.
-async fn operator(request: Request<Incoming>, ctx: &Arc<Context>) -> Response<Body> {
+async fn operator(request: Request<Incoming>, ctx: &Arc<Context>, peer: IpAddr) -> Response<Body> {
     match request.uri().path() {
         "/healthz" => health(&request),
         "/metrics" => metrics(&request, ctx),
-        path if is_admin(path) => crate::admin::serve(request, ctx).await,
+        path if is_admin(path) => crate::admin::serve(request, ctx, peer).await,
         _ => text(
             StatusCode::NOT_FOUND,
             "the admin listener serves /admin, /metrics and /healthz",
@@ -149,12 +149,15 @@ fn forwarded_client(
         .iter()
         .map(|value| value.to_str().unwrap_or("\u{fffd}"));
     let client = proxies.client(peer, lines).map_err(|e| {
-        tracing::info!("refused: {e}");
+        // Per request and written by the client: debug only, or a client could flood the log.
+        tracing::debug!("refused: {e}");
         (StatusCode::BAD_REQUEST, e.to_string())
     })?;
     if client == peer {
         return Ok((peer, None)); // the proxy itself (no header): its own requests
     }
+    // Lines logged about this request (and a session it opens) name the client, not the proxy.
+    tracing::Span::current().record("client", tracing::field::display(client));
     if ctx.bans.is_banned(client) {
         return Err((StatusCode::FORBIDDEN, "banned".into()));
     }
@@ -177,8 +180,7 @@ fn game_socket(
     slot: Option<ConnectionSlot>,
 ) -> Response<Body> {
     if !request_origin_allowed(&request, &ctx.config.allowed_origins) {
-        let origin = request.headers().get(header::ORIGIN);
-        tracing::info!(?origin, "refused: origin not allowed");
+        tracing::debug!("refused: origin not allowed");
         return text(
             StatusCode::FORBIDDEN,
             "this page's origin may not open the game socket",

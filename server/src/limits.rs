@@ -57,6 +57,9 @@ pub enum Verdict {
 pub const SEAT_CHAT: (f64, f64) = (5.0, 0.5);
 /// Pings in a burst, and per second after (clients ping about once a second).
 const PINGS: (f64, f64) = (4.0, 2.0);
+/// WebSocket pings and pongs from the client in a burst, and per second after (browsers send none;
+/// tungstenite answers each ping with a pong, so they cost a write too).
+const CONTROL: (f64, f64) = (8.0, 2.0);
 /// Other messages (`Hello`, `RequestFullSnapshot`) in a burst, and per second after.
 const OTHER: (f64, f64) = (4.0, 1.0);
 /// Dropped messages tolerated in a burst, and forgiven per second, before the connection is closed.
@@ -69,7 +72,18 @@ pub struct RateLimits {
     chat: TokenBucket,
     pings: TokenBucket,
     other: TokenBucket,
+    control: TokenBucket,
     strikes: TokenBucket,
+}
+
+/// What arrived: a data message, by its first byte (a `ClientMsg` variant index), or a WebSocket
+/// control frame (ping or pong).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// A binary message whose first byte is this.
+    Data(u8),
+    /// A ping or pong frame.
+    Control,
 }
 
 impl RateLimits {
@@ -83,17 +97,19 @@ impl RateLimits {
             chat: bucket(SEAT_CHAT),
             pings: bucket(PINGS),
             other: bucket(OTHER),
+            control: bucket(CONTROL),
             strikes: bucket(STRIKES),
         }
     }
 
-    /// The verdict for a message whose first byte is `tag` (a `ClientMsg` variant index).
-    pub fn check(&mut self, tag: Option<u8>, now: Instant) -> Verdict {
-        let bucket = match tag {
-            Some(1) => &mut self.inputs,
-            Some(2) => &mut self.chat,
-            Some(3) => &mut self.pings,
-            _ => &mut self.other,
+    /// The verdict for a message of this kind.
+    pub fn check(&mut self, kind: MessageKind, now: Instant) -> Verdict {
+        let bucket = match kind {
+            MessageKind::Data(1) => &mut self.inputs,
+            MessageKind::Data(2) => &mut self.chat,
+            MessageKind::Data(3) => &mut self.pings,
+            MessageKind::Data(_) => &mut self.other,
+            MessageKind::Control => &mut self.control,
         };
         if bucket.take(now) {
             Verdict::Allow
@@ -132,19 +148,32 @@ mod tests {
         let mut limits = RateLimits::new(60, start);
         // A second's worth of inputs passes at once; chat still has its own budget.
         for _ in 0..60 {
-            assert_eq!(limits.check(Some(1), start), Verdict::Allow);
+            assert_eq!(limits.check(MessageKind::Data(1), start), Verdict::Allow);
         }
-        assert_eq!(limits.check(Some(1), start), Verdict::Drop);
-        assert_eq!(limits.check(Some(2), start), Verdict::Allow);
+        assert_eq!(limits.check(MessageKind::Data(1), start), Verdict::Drop);
+        assert_eq!(limits.check(MessageKind::Data(2), start), Verdict::Allow);
         // One input per tick is sustainable indefinitely.
         for tick in 1..600u64 {
             let now = start + Duration::from_micros(tick * 16_667);
-            assert_eq!(limits.check(Some(1), now), Verdict::Allow, "tick {tick}");
+            assert_eq!(
+                limits.check(MessageKind::Data(1), now),
+                Verdict::Allow,
+                "tick {tick}"
+            );
         }
         // A flood is dropped, then closed.
         let now = start + Duration::from_secs(10);
-        let verdicts: Vec<Verdict> = (0..400).map(|_| limits.check(Some(3), now)).collect();
+        let verdicts: Vec<Verdict> = (0..400)
+            .map(|_| limits.check(MessageKind::Data(3), now))
+            .collect();
         assert!(verdicts.contains(&Verdict::Drop));
         assert_eq!(verdicts.last(), Some(&Verdict::Abuse));
+        // Control frames have their own allowance, and a flood of them ends the same way.
+        let mut limits = RateLimits::new(60, start);
+        let pings: Vec<Verdict> = (0..400)
+            .map(|_| limits.check(MessageKind::Control, start))
+            .collect();
+        assert_eq!(pings[0], Verdict::Allow);
+        assert_eq!(pings.last(), Some(&Verdict::Abuse));
     }
 }

@@ -29,8 +29,9 @@ use tracing::Instrument;
 
 pub use crate::upgrade::websocket_config;
 
-/// Most connections open at once on the admin listener (operators and scrapers, not players).
-const MAX_ADMIN_CONNECTIONS: usize = 64;
+/// Most connections open at once on the admin listener (operators and scrapers, not players; each
+/// address is also held to its per-address cap and rate there).
+const MAX_ADMIN_CONNECTIONS: usize = 256;
 
 /// A bound, not yet running server.
 pub struct Server {
@@ -162,7 +163,7 @@ impl Server {
             return None;
         };
         // A trusted proxy carries many clients: those are counted per request by forwarded address.
-        let slot = if kind == Listener::Admin || ctx.config.proxies.trusts(peer_ip) {
+        let slot = if kind == Listener::Public && ctx.config.proxies.trusts(peer_ip) {
             None
         } else {
             match ctx.addresses.admit(AddressKey::of(peer_ip)) {
@@ -190,11 +191,12 @@ impl Server {
         guard: ConnectionGuard,
     ) {
         let ctx = self.ctx.clone();
-        // Every line logged about this connection carries its peer, and once it joins, the player
-        // and room (recorded by the session).
+        // Every line logged about this connection carries its peer, the forwarded client behind a
+        // trusted proxy, and once it joins, the player and room (recorded by the session).
         let span = tracing::info_span!(
             "conn",
             peer = %peer,
+            client = tracing::field::Empty,
             player = tracing::field::Empty,
             room = tracing::field::Empty
         );

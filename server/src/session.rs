@@ -8,7 +8,7 @@ use crate::address::AddressKey;
 use crate::admission::Refusal;
 use crate::agones::PlayerEvent;
 use crate::context::Context;
-use crate::limits::{RateLimits, Verdict};
+use crate::limits::{MessageKind, RateLimits, Verdict};
 use crate::link::{Disconnect, PlayerLink};
 use crate::lobby::JoinError;
 use crate::metrics::Metrics;
@@ -405,8 +405,12 @@ async fn read_loop(
     let mut limits = RateLimits::new(ctx.config.tick_rate.hz(), Instant::now());
     let mut last_seq = 0u32;
     loop {
-        let bytes = match stream.next().await {
-            Some(Ok(Message::Binary(bytes))) => bytes,
+        let (bytes, kind) = match stream.next().await {
+            // An empty message counts as "other" and fails to decode (1007).
+            Some(Ok(Message::Binary(bytes))) => {
+                let kind = MessageKind::Data(bytes.first().copied().unwrap_or(u8::MAX));
+                (bytes, kind)
+            }
             Some(Ok(Message::Text(_))) => {
                 return Disconnect {
                     code: close_code::UNSUPPORTED_DATA,
@@ -418,13 +422,15 @@ async fn read_loop(
                 return Disconnect::LEFT
             }
             Some(Ok(Message::Close(_))) | None => return Disconnect::CLIENT_CLOSED,
-            Some(Ok(_)) => continue,
+            // Pings and pongs cost the server a read (and a pong) each: they have their own
+            // allowance and cost strikes like any message.
+            Some(Ok(_)) => (Default::default(), MessageKind::Control),
             Some(Err(e)) => return close_code_for(&e),
         };
         ctx.metrics
             .bytes_received
             .fetch_add(bytes.len() as u64, Relaxed);
-        match limits.check(bytes.first().copied(), Instant::now()) {
+        match limits.check(kind, Instant::now()) {
             Verdict::Allow => {}
             Verdict::Drop => {
                 ctx.metrics.rate_limited.fetch_add(1, Relaxed);
@@ -436,6 +442,9 @@ async fn read_loop(
                     reason: "rate limit",
                 }
             }
+        }
+        if kind == MessageKind::Control {
+            continue;
         }
         let invalid = |reason| Disconnect {
             code: close_code::INVALID_PAYLOAD,

@@ -161,6 +161,13 @@ fn assets() -> PathBuf {
     std::fs::create_dir_all(dir.join("pkg")).expect("dir");
     std::fs::write(dir.join("index.html"), "<html>page</html>").expect("index");
     std::fs::write(dir.join(".secret"), "hidden").expect("dotfile");
+    std::fs::create_dir_all(dir.join("sub")).expect("sub");
+    std::fs::write(dir.join("sub/.env"), "hidden").expect("dotfile");
+    let outside =
+        std::env::temp_dir().join(format!("skirmish-http-edge-outside-{}", std::process::id()));
+    std::fs::create_dir_all(&outside).expect("outside");
+    std::fs::write(outside.join("private.txt"), "outside the folder").expect("outside file");
+    let _ = std::os::unix::fs::symlink(&outside, dir.join("link"));
     let script = dir.join("pkg/app.0123456789abcdef.js");
     std::fs::write(&script, "plain").expect("script");
     std::fs::write(script.with_extension("js.gz"), "gzip variant").expect("gz");
@@ -219,9 +226,20 @@ async fn static_files_have_validators_variants_and_cache_lifetimes() {
                 .header("content-type")
                 .is_some_and(|t| t.contains("javascript")));
         }
-        for hidden in ["/.secret", "/pkg/../.secret", "/nope.js"] {
+        for hidden in [
+            "/.secret",
+            "/%2esecret",
+            "/%2Esecret",
+            "/sub/%2eenv",
+            "/pkg/../.secret",
+            "/link/private.txt",
+            "/index.html/x",
+            "/nope.js",
+        ] {
             let answer = exchange(&mut stream, &get(hidden, "")).await;
             assert_eq!(answer.status(), 404, "{hidden}: {}", answer.head);
+            assert!(!String::from_utf8_lossy(&answer.body).contains("hidden"));
+            assert!(!String::from_utf8_lossy(&answer.body).contains("outside"));
         }
         let post = exchange(
             &mut stream,
@@ -322,6 +340,25 @@ async fn echo_sessions_that_idle_or_never_read_are_dropped() {
             Some(0x88),
             "a close frame"
         );
+        // Pings are not data: a session that only pings is closed by the idle deadline too.
+        let mut pinger = echo_socket(&server).await;
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut buf = [0u8; 64];
+            loop {
+                // A masked empty ping every 50 ms.
+                if pinger.write_all(&[0x89, 0x80, 0, 0, 0, 0]).await.is_err() {
+                    return;
+                }
+                match tokio::time::timeout(Duration::from_millis(50), pinger.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => return,
+                    // Pongs, then the close frame (0x88): answered, then closed.
+                    Ok(Ok(n)) if buf[..n].contains(&0x88) => return,
+                    _ => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "a pinging session is closed when idle");
         // Sends 4 MiB and never reads the echo: dropped by the write deadline, its memory freed.
         let mut hog = echo_socket(&server).await;
         let payload = vec![0u8; 4 << 20];
@@ -337,7 +374,83 @@ async fn echo_sessions_that_idle_or_never_read_are_dropped() {
             async || metrics.open_connections.load(Relaxed) == 0,
         )
         .await;
-        drop((silent, hog));
+        drop((silent, hog, pinger));
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn failed_admin_logins_are_limited_per_address() {
+    bounded(async {
+        let server = TestServer::start(&["--admin-token", TOKEN]).await;
+        let wrong = "Authorization: Bearer wrong-token-0123456789\r\n";
+        let mut statuses = Vec::new();
+        for _ in 0..10 {
+            statuses.push(status_of(server.addr, &get("/admin/rooms", wrong)).await);
+        }
+        assert_eq!(&statuses[..5], &[401; 5], "a few tries: {statuses:?}");
+        assert!(
+            statuses[5..].iter().all(|s| *s == 429),
+            "then none: {statuses:?}"
+        );
+        // Only that address is held back, and not from its right token.
+        let right = format!("Authorization: Bearer {TOKEN}\r\n");
+        assert_eq!(
+            status_of(server.addr, &get("/admin/rooms", &right)).await,
+            200
+        );
+        let mut other = {
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            socket.bind(([127, 0, 0, 2], 0).into()).expect("bind");
+            socket.connect(server.addr).await.expect("connect")
+        };
+        assert_eq!(
+            exchange(&mut other, &get("/admin/rooms", wrong))
+                .await
+                .status(),
+            401
+        );
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_flood_of_websocket_pings_is_closed_like_any_flood() {
+    bounded(async {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let server = TestServer::start(&[]).await;
+        let mut flooder = support::silent_player(&server, "pinger", None).await;
+        let mut observer = server.join("observer").await;
+        for _ in 0..400 {
+            if flooder
+                .send(Message::Ping(Vec::new().into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        // The server closes it (1008); the close frame may be lost to a reset, as the server stops
+        // reading with pings still queued, so the verdict is read from its counters.
+        let ended = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(Ok(_)) = flooder.next().await {}
+        })
+        .await;
+        assert!(ended.is_ok(), "the flooder's connection ended within 5 s");
+        assert!(
+            server.metrics.rate_limited.load(Relaxed) > 0,
+            "pings were over the limit"
+        );
+        assert_eq!(
+            server.metrics.protocol_errors.load(Relaxed),
+            1,
+            "closed for it"
+        );
+        // The observer plays on.
+        observer.next_snapshot().await.expect("snapshots continue");
         server.stop().await;
     })
     .await;
