@@ -81,6 +81,7 @@ fn client_corpus() -> Vec<Vec<u8>> {
         ClientMsg::Ping {
             nonce: 99,
             acked_tick: 7,
+            proof: 3,
         },
         ClientMsg::Leave,
         ClientMsg::RequestFullSnapshot,
@@ -94,6 +95,7 @@ fn client_corpus() -> Vec<Vec<u8>> {
 fn sample_snapshot(tick: u32, baseline: Option<u32>) -> Snapshot {
     let full = Snapshot {
         tick: Tick(tick),
+        proof: 0,
         baseline: baseline.map(Tick),
         ack_input_seq: 5,
         entered: vec![

@@ -59,6 +59,8 @@ pub struct GameClient {
     bytes_received: u64,
     /// When the client last told the server how far it has read (see [`ACK_INTERVAL`]).
     last_ack: Option<Instant>,
+    /// The tick and proof of the newest snapshot read, for acknowledgements.
+    newest: (u32, u8),
 }
 
 /// How often, at most, [`GameClient::next_snapshot`] acknowledges the snapshots it read (in a
@@ -142,6 +144,7 @@ impl GameClient {
                     events: Vec::new(),
                     bytes_received,
                     last_ack: None,
+                    newest: (0, 0),
                 })
             }
             ServerMsg::Refused { reason, detail } => Err(ClientError::Refused { reason, detail }),
@@ -222,6 +225,7 @@ impl GameClient {
             if let ServerMsg::Snapshot(snapshot) = self.next_message().await? {
                 self.view.apply(&snapshot)?;
                 self.events.extend(snapshot.events.iter().cloned());
+                self.newest = (snapshot.tick.0, snapshot.proof);
                 let now = Instant::now();
                 if self.last_ack.is_none_or(|last| now - last >= ACK_INTERVAL) {
                     self.last_ack = Some(now);
@@ -235,10 +239,11 @@ impl GameClient {
     /// Tells the server the newest snapshot tick read (a `Ping`; its `Pong` comes back like any
     /// message).
     pub async fn acknowledge(&mut self) -> Result<(), ClientError> {
-        let acked_tick = self.view.tick().map_or(0, |t| t.0);
+        let (acked_tick, proof) = self.newest;
         self.send(&ClientMsg::Ping {
             nonce: 0,
             acked_tick,
+            proof,
         })
         .await
     }

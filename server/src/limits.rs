@@ -136,7 +136,8 @@ mod tests {
         assert_eq!(
             tag(&ClientMsg::Ping {
                 nonce: 1,
-                acked_tick: 0
+                acked_tick: 0,
+                proof: 0
             }),
             3
         );

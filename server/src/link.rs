@@ -119,14 +119,28 @@ pub struct PlayerLink {
     address: Option<IpAddr>,
     /// The seat this connection's address was allowed, until the room takes it into the seat.
     claim: Mutex<Option<SeatClaim>>,
-    /// The tick of the newest snapshot the client says it has received.
+    /// The tick of the newest snapshot the client has acknowledged (with its proof).
     acked_tick: AtomicU32,
+    /// The key of this connection's snapshot proofs (from the OS's random source).
+    proof_key: (u64, u64),
 }
 
 impl Default for PlayerLink {
     fn default() -> Self {
         PlayerLink::new()
     }
+}
+
+/// 128 bits from the operating system's random source.
+fn random_key() -> (u64, u64) {
+    let mut bytes = [0u8; 16];
+    if let Err(e) = getrandom::fill(&mut bytes) {
+        // No entropy source at all: acknowledgements could be forged, so the process stops here.
+        panic!("the operating system's random source failed: {e}");
+    }
+    let (a, b) = bytes.split_at(8);
+    let word = |half: &[u8]| u64::from_le_bytes(half.try_into().unwrap_or_default());
+    (word(a), word(b))
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it (the data stays consistent:
@@ -148,6 +162,7 @@ impl PlayerLink {
             address: None,
             claim: Mutex::new(None),
             acked_tick: AtomicU32::new(0),
+            proof_key: random_key(),
         }
     }
 
@@ -164,9 +179,28 @@ impl PlayerLink {
         self.address
     }
 
-    /// Session side: the client has received the snapshot of `tick` (and those before it).
-    pub fn acknowledge(&self, tick: u32) {
+    /// The proof byte of this connection's snapshot of `tick`: a keyed hash (SipHash-2-4 under a
+    /// random 128-bit key), which a client can only learn by receiving that snapshot.
+    pub fn proof_for(&self, tick: u32) -> u8 {
+        use std::hash::Hasher;
+        #[allow(deprecated)] // SipHash-2-4 keyed by us is exactly what is wanted here.
+        let mut hasher = std::hash::SipHasher::new_with_keys(self.proof_key.0, self.proof_key.1);
+        hasher.write_u32(tick);
+        hasher.finish() as u8
+    }
+
+    /// Session side: the client says it has received the snapshot of `tick` (and those before it),
+    /// whose proof is `proof`. `false` if the proof is wrong: a forged acknowledgement (tick 0, "none
+    /// yet", needs no proof).
+    pub fn acknowledge(&self, tick: u32, proof: u8) -> bool {
+        if tick == 0 {
+            return true;
+        }
+        if self.proof_for(tick) != proof {
+            return false;
+        }
         self.acked_tick.fetch_max(tick, Ordering::Relaxed);
+        true
     }
 
     /// Room side: the tick of the newest snapshot the client acknowledged (0: none).
@@ -328,6 +362,27 @@ mod tests {
         link.disconnect(Disconnect::TOO_SLOW);
         link.disconnect(Disconnect::CLIENT_CLOSED);
         assert_eq!(link.disconnected(), Some(Disconnect::TOO_SLOW));
+    }
+
+    #[test]
+    fn acknowledgements_need_the_snapshots_proof() {
+        let link = PlayerLink::new();
+        let proof = link.proof_for(600);
+        assert!(
+            !link.acknowledge(600, proof.wrapping_add(1)),
+            "a wrong proof is refused"
+        );
+        assert_eq!(link.acked_tick(), 0);
+        assert!(link.acknowledge(600, proof));
+        assert_eq!(link.acked_tick(), 600);
+        assert!(link.acknowledge(0, 99), "none yet needs no proof");
+        assert_eq!(link.acked_tick(), 600);
+        // Another connection's proofs are unrelated.
+        let other = PlayerLink::new();
+        let differ = (1..200u32)
+            .filter(|t| other.proof_for(*t) != link.proof_for(*t))
+            .count();
+        assert!(differ > 150, "{differ} of 199 differ");
     }
 
     #[test]

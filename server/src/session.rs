@@ -483,8 +483,17 @@ async fn read_loop(
                 }
             }
             Ok(ClientMsg::Leave) => return Disconnect::LEFT,
-            Ok(ClientMsg::Ping { nonce, acked_tick }) => {
-                link.acknowledge(acked_tick);
+            Ok(ClientMsg::Ping {
+                nonce,
+                acked_tick,
+                proof,
+            }) => {
+                if !link.acknowledge(acked_tick, proof) {
+                    return Disconnect {
+                        code: close_code::POLICY_VIOLATION,
+                        reason: "acknowledged a snapshot it did not receive",
+                    };
+                }
                 let tick = Tick(ctx.lobby.room_tick(room).unwrap_or(0));
                 let _ = pongs.try_send(encode_server(&ServerMsg::Pong { nonce, tick }));
             }

@@ -40,8 +40,10 @@ async fn a_client_that_stops_reading_is_dropped_without_disturbing_others() {
         let server = TestServer::start(&[
             "--view-radius",
             "100000",
+            // Long enough that its socket stalls (and its snapshots are replaced) before its
+            // missing acknowledgements give it away.
             "--slow-reader-timeout",
-            "1",
+            "2",
             "--socket-send-buffer",
             "4096",
         ])
@@ -51,16 +53,7 @@ async fn a_client_that_stops_reading_is_dropped_without_disturbing_others() {
             .map(|_| tokio::spawn(busy_bot(server.ws_url(), stop_rx.clone())))
             .collect();
         // The stalled client: a tiny receive buffer, a Hello, then it never reads again.
-        let mut stalled = silent_player(&server, "stalled", Some(2048)).await;
-        // It claims to have read everything, so only its stalled socket can give it away.
-        let ack = ClientMsg::Ping {
-            nonce: 0,
-            acked_tick: u32::MAX,
-        };
-        stalled
-            .send(Message::Binary(encode_client(&ack).into()))
-            .await
-            .expect("ping");
+        let stalled = silent_player(&server, "stalled", Some(2048)).await;
         // An observer that reads promptly: every delta must chain onto the previous snapshot, and the
         // snapshots keep coming while the stalled client is behind and after it is dropped.
         let mut observer = server.join("observer").await;
@@ -146,6 +139,45 @@ async fn a_player_that_never_reads_is_dropped_however_much_the_kernel_buffers() 
         );
         assert_eq!(server.metrics.connected_players.load(Relaxed), 1);
         drop(silent);
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn acknowledging_a_snapshot_never_received_is_closed() {
+    bounded(async {
+        let server = TestServer::start(&[]).await;
+        let mut forger = silent_player(&server, "forger", None).await;
+        // It guesses the proof of a snapshot it never read; two guesses cannot both be right.
+        for proof in [0u8, 1] {
+            let ack = ClientMsg::Ping {
+                nonce: 0,
+                acked_tick: 30,
+                proof,
+            };
+            if forger
+                .send(Message::Binary(encode_client(&ack).into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        let metrics = server.metrics.clone();
+        support::wait_until(
+            Duration::from_secs(5),
+            "the forger to be closed",
+            async || metrics.protocol_errors.load(Relaxed) == 1,
+        )
+        .await;
+        // Not held for a resume either: the room lets the seat go on its next tick.
+        support::wait_until(
+            Duration::from_secs(5),
+            "the forger's seat to be freed",
+            async || metrics.connected_players.load(Relaxed) == 0,
+        )
+        .await;
         server.stop().await;
     })
     .await;

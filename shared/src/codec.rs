@@ -103,18 +103,20 @@ pub fn decode_server(bytes: &[u8]) -> Result<ServerMsg, CodecError> {
 /// The variant index of [`ServerMsg::Snapshot`] in the encoding.
 const SNAPSHOT_VARIANT: u32 = 2;
 
-/// The tick of an encoded snapshot, read without decoding the rest (`None` if `bytes` is not a
-/// snapshot). Lets a client that skips decoding some snapshots still acknowledge them.
-pub fn peek_snapshot_tick(bytes: &[u8]) -> Option<Tick> {
+/// The tick and proof of an encoded snapshot, read without decoding the rest (`None` if `bytes` is
+/// not a snapshot): what a `Ping` acknowledging it carries. Lets a client that skips decoding some
+/// snapshots still acknowledge them.
+pub fn peek_snapshot_ack(bytes: &[u8]) -> Option<(Tick, u8)> {
     let (variant, used) =
         bincode::serde::decode_from_slice::<u32, _>(bytes, decode_config::<5>()).ok()?;
     if variant != SNAPSHOT_VARIANT {
         return None;
     }
     let rest = bytes.get(used..)?;
-    let (tick, _) =
+    let (tick, used) =
         bincode::serde::decode_from_slice::<Tick, _>(rest, decode_config::<5>()).ok()?;
-    Some(tick)
+    let proof = *rest.get(used)?;
+    Some((tick, proof))
 }
 
 /// A list section of a snapshot made of pre-encoded elements: `count` values whose encodings are
@@ -133,6 +135,8 @@ pub struct EncodedList<'a> {
 pub struct SnapshotParts<'a> {
     /// The snapshot's tick.
     pub tick: Tick,
+    /// The snapshot's [`Snapshot::proof`](crate::protocol::Snapshot::proof).
+    pub proof: u8,
     /// The baseline tick, `None` for a full snapshot.
     pub baseline: Option<Tick>,
     /// The last input applied for this player.
@@ -152,6 +156,7 @@ pub struct SnapshotParts<'a> {
 pub fn write_snapshot(out: &mut Vec<u8>, parts: &SnapshotParts<'_>) {
     encode_append(&SNAPSHOT_VARIANT, out);
     encode_append(&parts.tick, out);
+    encode_append(&parts.proof, out);
     encode_append(&parts.baseline, out);
     encode_append(&parts.ack_input_seq, out);
     for list in [parts.entered, parts.updated] {

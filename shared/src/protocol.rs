@@ -124,6 +124,9 @@ pub enum ClientMsg {
         /// pings stop acknowledging the snapshots it was sent is dropped as a slow reader (4003),
         /// however much the network buffers hold.
         acked_tick: u32,
+        /// That snapshot's [`Snapshot::proof`] (anything when `acked_tick` is 0). A wrong one is a
+        /// forged acknowledgement: the connection is closed (1008).
+        proof: u8,
     },
     /// Asks for the next snapshot to be a full one (a client that lost track of its view).
     RequestFullSnapshot,
@@ -259,6 +262,9 @@ pub struct Welcome {
 pub struct Snapshot {
     /// The server tick this snapshot shows.
     pub tick: Tick,
+    /// A byte the client cannot know without receiving this snapshot: a `Ping` acknowledging `tick`
+    /// must carry it (see [`ClientMsg::Ping`]).
+    pub proof: u8,
     /// The tick of the snapshot this one is a delta against; `None` for a full snapshot.
     pub baseline: Option<Tick>,
     /// The sequence number of the last input applied for this player (0 before the first).

@@ -311,6 +311,7 @@ mod tests {
         assert_eq!(view.players()[&EntityId(1)].motion.tick, Tick(6));
         let delta = Snapshot {
             tick: Tick(12),
+            proof: 0,
             baseline: Some(Tick(10)),
             ack_input_seq: 7,
             entered: vec![EntityState::Projectile(ProjectileState {

@@ -4,7 +4,7 @@ use super::malformed::Kind;
 use super::stats::{BotStats, Totals};
 use crate::scenario::Dice;
 use futures_util::{SinkExt, StreamExt};
-use skirmish_shared::codec::{decode_server, encode_client, peek_snapshot_tick};
+use skirmish_shared::codec::{decode_server, encode_client, peek_snapshot_ack};
 use skirmish_shared::protocol::{
     buttons, ClientMsg, EntityId, Hello, InputFrame, ResumeToken, ServerMsg, PROTOCOL_VERSION,
 };
@@ -293,9 +293,9 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
         Instant::now() + Duration::from_micros(dice.roll(period.as_micros() as u64));
     let mut next_ping = Instant::now() + Duration::from_millis(dice.roll(1_000));
     let mut seat: Option<Seat> = None;
-    // The newest snapshot tick received, acknowledged in each ping (the server drops players whose
-    // acknowledgements stop).
-    let mut acked_tick = 0u32;
+    // The newest snapshot received (tick and proof), acknowledged in each ping (the server drops
+    // players whose acknowledgements stop).
+    let mut newest = (0u32, 0u8);
     // A fatal malformed message sent and the close code it must bring, with when it was sent.
     let mut kick: Option<(Kind, u16, Instant)> = None;
     // Malformed messages per million sent.
@@ -329,7 +329,7 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
                 stats.bytes_down.fetch_add(bytes.len() as u64, Relaxed);
                 totals.bytes_down.fetch_add(bytes.len() as u64, Relaxed);
                 if incoming.is_immediate() {
-                    acked_tick = newest_tick(acked_tick, &bytes);
+                    newest = newest_ack(newest, &bytes);
                     welcome(handle(&bytes, Instant::now(), started, &stats, &totals), resume, &mut seat, &mut live, &totals);
                 } else {
                     incoming.push((bytes.to_vec(), Instant::now()), &mut dice);
@@ -339,7 +339,7 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
         }
         let now = Instant::now();
         while let Some((bytes, _arrived)) = incoming.pop_due(now) {
-            acked_tick = newest_tick(acked_tick, &bytes);
+            newest = newest_ack(newest, &bytes);
             let welcomed = handle(&bytes, now, started, &stats, &totals);
             welcome(welcomed, resume, &mut seat, &mut live, &totals);
         }
@@ -367,7 +367,12 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
             next_ping = now + Duration::from_secs(1);
             // Microseconds since the bot started (wraps after 71 minutes; RTTs are far shorter).
             let nonce = (now - started).as_micros() as u32;
-            due.push(ClientMsg::Ping { nonce, acked_tick });
+            let (acked_tick, proof) = newest;
+            due.push(ClientMsg::Ping {
+                nonce,
+                acked_tick,
+                proof,
+            });
         }
         for message in due {
             if kick.is_some() {
@@ -476,9 +481,12 @@ async fn depart(mut ws: BotSocket, seat: Option<Seat>, dice: &mut Dice) -> Exit 
 type BotSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// The newer of `acked` and the tick of `bytes`, if they are a snapshot.
-fn newest_tick(acked: u32, bytes: &[u8]) -> u32 {
-    peek_snapshot_tick(bytes).map_or(acked, |tick| acked.max(tick.0))
+/// The newer of `newest` and the tick and proof of `bytes`, if they are a snapshot.
+fn newest_ack(newest: (u32, u8), bytes: &[u8]) -> (u32, u8) {
+    match peek_snapshot_ack(bytes) {
+        Some((tick, proof)) if tick.0 > newest.0 => (tick.0, proof),
+        _ => newest,
+    }
 }
 
 /// Handles one server message; returns the seat when it was the `Welcome`.

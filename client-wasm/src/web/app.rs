@@ -80,6 +80,8 @@ struct Session {
     last_ping: f64,
     pending_pings: Vec<(u32, f64)>,
     aim: u16,
+    /// The tick and proof of the newest snapshot received, acknowledged in each ping.
+    newest: (u32, u8),
 }
 
 enum Conn {
@@ -645,6 +647,7 @@ impl Session {
             accumulator: 0.0,
             last_ping: now - PING_INTERVAL_MS,
             pending_pings: Vec::new(),
+            newest: (0, 0),
             aim: 0,
             welcome,
         }
@@ -664,6 +667,10 @@ impl Session {
         socket: &Socket,
         hud: &mut Hud,
     ) -> Result<(), JsValue> {
+        // Received is what the server asks to hear about, whether or not it applies.
+        if snapshot.tick.0 > self.newest.0 {
+            self.newest = (snapshot.tick.0, snapshot.proof);
+        }
         if self.view.apply(snapshot).is_err() {
             // Lost track: start over from a full snapshot.
             self.view.reset();
@@ -740,9 +747,14 @@ impl Session {
             let nonce = (now as u64 & 0xFFFF_FFFF) as u32;
             self.pending_pings.retain(|(_, sent)| now - sent < 10_000.0);
             self.pending_pings.push((nonce, now));
-            // The ping also tells the server how far this client has read.
-            let acked_tick = self.view.tick().map_or(0, |t| t.0);
-            socket.send(&encode_client(&ClientMsg::Ping { nonce, acked_tick }));
+            // The ping also tells the server how far this client has read, with the proof that
+            // came in that snapshot.
+            let (acked_tick, proof) = self.newest;
+            socket.send(&encode_client(&ClientMsg::Ping {
+                nonce,
+                acked_tick,
+                proof,
+            }));
             self.last_ping = now;
         }
         if !self.predictor.started() {

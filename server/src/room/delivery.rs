@@ -126,6 +126,7 @@ impl Room {
             viewer,
             baseline,
             ack_input_seq: seat.ack_input_seq,
+            proof: seat.link.proof_for(self.world.tick_number().0),
             events: EncodedList {
                 count: events.count,
                 bytes: &self.event_bytes,

@@ -26,7 +26,10 @@ fn take_snapshot(link: &PlayerLink) -> Option<Snapshot> {
     let bytes = link.take_outbound()?;
     match decode_server(&bytes) {
         Ok(ServerMsg::Snapshot(s)) => {
-            link.acknowledge(s.tick.0);
+            assert!(
+                link.acknowledge(s.tick.0, s.proof),
+                "the snapshot's own proof"
+            );
             Some(s)
         }
         other => panic!("expected a snapshot, got {other:?}"),

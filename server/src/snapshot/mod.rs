@@ -111,6 +111,8 @@ pub struct View<'a> {
     pub baseline: Option<&'a Known>,
     /// The last input of the viewer's that the world applied.
     pub ack_input_seq: u32,
+    /// The snapshot's proof byte (what the client's acknowledgement must echo).
+    pub proof: u8,
     /// The viewer's pending events, already encoded.
     pub events: EncodedList<'a>,
 }
@@ -122,6 +124,7 @@ impl<'a> View<'a> {
             viewer,
             baseline,
             ack_input_seq: 0,
+            proof: 0,
             events: EncodedList::default(),
         }
     }
@@ -404,6 +407,7 @@ impl SnapshotFrame {
             viewer,
             baseline,
             ack_input_seq,
+            proof,
             events,
         } = view;
         let tick = self.tick;
@@ -420,7 +424,8 @@ impl SnapshotFrame {
                 _ => None,
             };
             if let Some((base, sections)) = shared {
-                write_sections(out, tick, base, ack_input_seq, sections, events);
+                let header = (tick, proof, base, ack_input_seq);
+                write_sections(out, header, sections, events);
                 return Known {
                     tick,
                     held: Held::Everything,
@@ -445,6 +450,7 @@ impl SnapshotFrame {
             viewer,
             baseline,
             ack_input_seq,
+            proof,
             events,
         };
         let known = self.write_listed(world, view, scratch, out);
@@ -470,6 +476,7 @@ impl SnapshotFrame {
             viewer,
             baseline,
             ack_input_seq,
+            proof,
             events,
         } = view;
         let radius = self.view_radius;
@@ -550,6 +557,7 @@ impl SnapshotFrame {
         }
         let parts = SnapshotParts {
             tick: self.tick,
+            proof,
             baseline: baseline.map(|b| b.tick),
             ack_input_seq,
             entered: EncodedList {
@@ -571,17 +579,18 @@ impl SnapshotFrame {
     }
 }
 
-/// Writes a snapshot whose entity sections were written once for many viewers.
+/// Writes a snapshot whose entity sections were written once for many viewers; `header` is its
+/// tick, proof, baseline and acknowledged input.
 fn write_sections(
     out: &mut Vec<u8>,
-    tick: Tick,
-    baseline: Option<Tick>,
-    ack_input_seq: u32,
+    header: (Tick, u8, Option<Tick>, u32),
     sections: &SharedSections,
     events: EncodedList<'_>,
 ) {
+    let (tick, proof, baseline, ack_input_seq) = header;
     let parts = SnapshotParts {
         tick,
+        proof,
         baseline,
         ack_input_seq,
         entered: EncodedList {

@@ -10,6 +10,7 @@ fn arena() -> Map {
 fn sample_snapshot() -> Snapshot {
     Snapshot {
         tick: Tick(123_456),
+        proof: 0x5c,
         baseline: Some(Tick(123_454)),
         ack_input_seq: 9_001,
         entered: vec![
@@ -104,6 +105,7 @@ fn every_client_msg() -> Vec<ClientMsg> {
         ClientMsg::Ping {
             nonce: 42,
             acked_tick: 1_000_000,
+            proof: 255,
         },
         ClientMsg::Leave,
         ClientMsg::RequestFullSnapshot,
@@ -197,6 +199,7 @@ fn trailing_bytes_are_rejected() {
     let mut bytes = encode_client(&ClientMsg::Ping {
         nonce: 5,
         acked_tick: 0,
+        proof: 0,
     });
     bytes.extend_from_slice(&[0, 0]);
     assert_eq!(
@@ -321,6 +324,7 @@ fn spliced_snapshots_match_the_serde_encoding() {
         &mut spliced,
         &SnapshotParts {
             tick: snapshot.tick,
+            proof: snapshot.proof,
             baseline: snapshot.baseline,
             ack_input_seq: snapshot.ack_input_seq,
             entered: EncodedList {
@@ -351,13 +355,14 @@ fn encode_one<T: serde::Serialize>(value: &T) -> Vec<u8> {
 fn a_snapshot_tick_can_be_read_without_decoding_the_rest() {
     let mut snapshot = sample_snapshot();
     snapshot.tick = Tick(70_000);
+    snapshot.proof = 0xA7;
     let bytes = encode_server(&ServerMsg::Snapshot(snapshot));
-    assert_eq!(peek_snapshot_tick(&bytes), Some(Tick(70_000)));
-    assert_eq!(peek_snapshot_tick(&bytes[..2]), None, "cut inside the tick");
+    assert_eq!(peek_snapshot_ack(&bytes), Some((Tick(70_000), 0xA7)));
+    assert_eq!(peek_snapshot_ack(&bytes[..2]), None, "cut inside the tick");
     let pong = encode_server(&ServerMsg::Pong {
         nonce: 1,
         tick: Tick(5),
     });
-    assert_eq!(peek_snapshot_tick(&pong), None);
-    assert_eq!(peek_snapshot_tick(&[]), None);
+    assert_eq!(peek_snapshot_ack(&pong), None);
+    assert_eq!(peek_snapshot_ack(&[]), None);
 }
