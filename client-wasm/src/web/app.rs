@@ -402,8 +402,8 @@ impl App {
                     });
                     self.send(&hello);
                 }
-                NetEvent::Message(bytes) => match decode_server(&bytes) {
-                    Ok(msg) => self.handle_message(msg, now)?,
+                NetEvent::Message { bytes, arrived_ms } => match decode_server(&bytes) {
+                    Ok(msg) => self.handle_message(msg, arrived_ms)?,
                     Err(e) => {
                         web_sys::console::warn_1(&JsValue::from_str(&format!("bad message: {e}")))
                     }
@@ -746,7 +746,8 @@ impl Session {
         if now - self.last_ping >= PING_INTERVAL_MS {
             let nonce = (now as u64 & 0xFFFF_FFFF) as u32;
             self.pending_pings.retain(|(_, sent)| now - sent < 10_000.0);
-            self.pending_pings.push((nonce, now));
+            // Timed when it leaves, as its pong is timed when it arrives.
+            self.pending_pings.push((nonce, now_ms()));
             // The ping also tells the server how far this client has read, with the proof that
             // came in that snapshot.
             let (acked_tick, proof) = self.newest;

@@ -13,7 +13,13 @@ pub enum NetEvent {
     /// The connection opened.
     Open,
     /// A binary message arrived.
-    Message(Vec<u8>),
+    Message {
+        /// Its bytes.
+        bytes: Vec<u8>,
+        /// When it arrived (`performance.now()`, ms): round trips and arrival jitter are measured
+        /// from here, not from the animation frame that handles it up to a frame later.
+        arrived_ms: f64,
+    },
     /// The connection closed, with the server's close code and reason.
     Closed {
         /// Close code.
@@ -56,8 +62,13 @@ impl Socket {
                     return;
                 };
                 if let Ok(buffer) = e.data().dyn_into::<js_sys::ArrayBuffer>() {
+                    let arrived_ms = web_sys::window()
+                        .and_then(|w| w.performance())
+                        .map_or(0.0, |p| p.now());
                     let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
-                    events.borrow_mut().push_back(NetEvent::Message(bytes));
+                    events
+                        .borrow_mut()
+                        .push_back(NetEvent::Message { bytes, arrived_ms });
                 }
             })
         };
