@@ -25,6 +25,9 @@ pub const MAX_PENDING: usize = 120;
 pub struct Predictor {
     pending: VecDeque<(u32, Dir)>,
     predicted: Pos,
+    /// The prediction one local tick earlier: the avatar is drawn between this and `predicted`,
+    /// by how far the frame is into the next tick, so its motion is even at any display rate.
+    previous: Pos,
     /// Visual offset in world units still to be smoothed away (old prediction minus new).
     offset: (f64, f64),
     started: bool,
@@ -50,6 +53,7 @@ impl Predictor {
             self.pending.pop_front();
         }
         self.pending.push_back((seq, dir));
+        self.previous = self.predicted;
         self.predicted = step_player(map, params, self.predicted, dir);
     }
 
@@ -70,7 +74,9 @@ impl Predictor {
             self.pending.clear();
         }
         let mut pos = server;
+        let mut previous = server;
         for &(_, dir) in &self.pending {
+            previous = pos;
             pos = step_player(map, params, pos, dir);
         }
         if self.started {
@@ -78,12 +84,17 @@ impl Predictor {
             let dy = self.predicted.y - pos.y;
             if dx.abs().max(dy.abs()) > SNAP_DISTANCE {
                 self.offset = (0.0, 0.0);
+                previous = pos; // a teleport is not drawn as a glide
             } else {
                 self.offset.0 += f64::from(coord_to_units(dx));
                 self.offset.1 += f64::from(coord_to_units(dy));
             }
         }
+        if !self.started {
+            previous = pos;
+        }
         self.predicted = pos;
+        self.previous = previous;
         self.started = true;
     }
 
@@ -104,9 +115,25 @@ impl Predictor {
 
     /// Where to draw the avatar, in world units: the prediction plus the remaining correction.
     pub fn render_position(&self) -> (f64, f64) {
+        self.render_position_at(1.0)
+    }
+
+    /// Where to draw the avatar `alpha` (0..=1) of the way from the previous local tick to the
+    /// latest, plus the remaining correction. Drawing at `alpha` = the fraction of a tick the frame
+    /// is into the next one makes the motion even whatever the display's rate, where drawing the
+    /// latest tick moves the avatar in whole-tick steps.
+    pub fn render_position_at(&self, alpha: f64) -> (f64, f64) {
+        let alpha = alpha.clamp(0.0, 1.0);
+        let lerp = |from: i32, to: i32| {
+            let (from, to) = (
+                f64::from(coord_to_units(from)),
+                f64::from(coord_to_units(to)),
+            );
+            from + (to - from) * alpha
+        };
         (
-            f64::from(coord_to_units(self.predicted.x)) + self.offset.0,
-            f64::from(coord_to_units(self.predicted.y)) + self.offset.1,
+            lerp(self.previous.x, self.predicted.x) + self.offset.0,
+            lerp(self.previous.y, self.predicted.y) + self.offset.1,
         )
     }
 
@@ -176,6 +203,59 @@ mod tests {
         let far = tile_centre(50, 40);
         p.reconcile(&map, &params, far, 1, true);
         assert_eq!(p.render_position().0, f64::from(coord_to_units(far.x)));
+    }
+
+    /// The distance the avatar is drawn moving in each display frame of `frame_ms`, walking east
+    /// for half a second (clear of walls) at 60 ticks a second, drawn with `draw` (given the fraction of a tick the
+    /// frame is into the next one).
+    fn per_frame_motion(frame_ms: f64, draw: impl Fn(&Predictor, f64) -> f64) -> Vec<f64> {
+        let (map, params) = (arena(), params());
+        let tick_ms = 1000.0 / 60.0;
+        let mut p = Predictor::new();
+        p.reconcile(&map, &params, tile_centre(3, 10), 0, true);
+        let (mut accumulator, mut seq, mut last) = (0.0, 0, None);
+        let mut steps = Vec::new();
+        for _ in 0..(500.0 / frame_ms) as usize {
+            accumulator += frame_ms;
+            while accumulator >= tick_ms {
+                accumulator -= tick_ms;
+                seq += 1;
+                p.apply_input(&map, &params, seq, Dir::East);
+            }
+            let x = draw(&p, accumulator / tick_ms);
+            if let Some(last) = last {
+                steps.push(x - last);
+            }
+            last = Some(x);
+        }
+        steps
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn own_motion_is_even_at_any_display_rate() {
+        for hz in [60.0, 120.0, 144.0, 75.0] {
+            let frame_ms = 1000.0 / hz;
+            let even = per_frame_motion(frame_ms, |p, alpha| p.render_position_at(alpha).0);
+            let (min, max) = even
+                .iter()
+                .skip(2)
+                .fold((f64::MAX, f64::MIN), |(lo, hi), s| (lo.min(*s), hi.max(*s)));
+            assert!(max - min < 0.05 * max, "{hz} Hz: steps from {min} to {max}");
+            if hz == 60.0 {
+                continue; // one tick a frame: the old way is even only here, in this ideal timing
+            }
+            // Drawn at the latest tick instead, some frames move a whole tick more than others.
+            let stepped = per_frame_motion(frame_ms, |p, _| p.render_position().0);
+            let (min, max) = stepped
+                .iter()
+                .skip(2)
+                .fold((f64::MAX, f64::MIN), |(lo, hi), s| (lo.min(*s), hi.max(*s)));
+            assert!(
+                max - min > 0.5 * max,
+                "{hz} Hz: the old way judders ({min}..{max})"
+            );
+        }
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]

@@ -570,7 +570,7 @@ impl App {
             stats.ping_ms = session.clock.rtt_ms().unwrap_or(0.0);
             let me = session.view.players().get(&session.welcome.player_id);
             stats.me = me.map(|p| {
-                let (x, y) = session.predictor.render_position();
+                let (x, y) = session.own_render_position();
                 (x, y, p.hp, session.my_score.score)
             });
             let mut rows: Vec<(String, u32, bool)> = session
@@ -794,6 +794,17 @@ impl Session {
         }
     }
 
+    /// Where the own avatar is drawn this frame: between the last two predicted ticks, as far as the
+    /// frame is into the next tick (even motion at any display rate).
+    fn own_render_position(&self) -> (f64, f64) {
+        let alpha = if self.tick_ms > 0.0 {
+            self.accumulator / self.tick_ms
+        } else {
+            1.0
+        };
+        self.predictor.render_position_at(alpha)
+    }
+
     fn scene(&self, now: f64, delay_ms: f64, width: f64, height: f64) -> Scene {
         let me = self.welcome.player_id;
         let server_tick = self
@@ -801,7 +812,7 @@ impl Session {
             .estimate(now)
             .unwrap_or_else(|| f64::from(self.view.tick().map_or(0, |t| t.0)));
         let render_tick = (server_tick - self.clock.ticks_in(delay_ms)).max(0.0);
-        let camera = self.predictor.render_position();
+        let camera = self.own_render_position();
         let scale = width.min(height) / 2.0 / VIEW_HALF_UNITS;
         let mut players = Vec::new();
         for (id, p) in self.view.players() {
