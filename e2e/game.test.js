@@ -121,6 +121,11 @@ test("two players join, see each other, move and chat safely", { timeout: 180_00
   assert.ok(moved > 60, `alice moved ${moved} units holding ${key}`);
   assert.ok(after.snapshotsReceived > before.snapshotsReceived, "snapshots keep arriving");
   assert.ok(after.tick > before.tick, "the tick advances");
+  // The stats count the own avatar's corrections (reconciliations that moved it), for the netcode
+  // figures; walking in the open on loopback they are reported, not yet held to a budget.
+  assert.equal(typeof after.corrections.count, "number");
+  assert.equal(typeof after.corrections.largest, "number");
+  console.log(`alice's corrections after walking: ${JSON.stringify(after.corrections)}`);
   await bob.page.screenshot({ path: join(shots, "2-bob-sees-alice-moved.png") });
 
   // Chat: markup arrives as literal text, and nothing runs.

@@ -31,6 +31,19 @@ pub struct Predictor {
     /// Visual offset in world units still to be smoothed away (old prediction minus new).
     offset: (f64, f64),
     started: bool,
+    /// Reconciliations that moved the prediction, and the largest move, in world units.
+    corrections: Corrections,
+}
+
+/// How often, and how far, reconciliation moved the predicted avatar: each one is something the
+/// player may see (a glide, or a snap when large). With the client's clock ahead of the server's
+/// and nothing in the way, there should be none.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Corrections {
+    /// Reconciliations that changed the predicted position.
+    pub count: u32,
+    /// The largest change, in world units (the longer axis).
+    pub largest: f64,
 }
 
 impl Predictor {
@@ -82,7 +95,13 @@ impl Predictor {
         if self.started {
             let dx = self.predicted.x - pos.x;
             let dy = self.predicted.y - pos.y;
-            if dx.abs().max(dy.abs()) > SNAP_DISTANCE {
+            let moved = dx.abs().max(dy.abs());
+            if moved > 0 {
+                self.corrections.count += 1;
+                let units = f64::from(coord_to_units(moved));
+                self.corrections.largest = self.corrections.largest.max(units);
+            }
+            if moved > SNAP_DISTANCE {
                 self.offset = (0.0, 0.0);
                 previous = pos; // a teleport is not drawn as a glide
             } else {
@@ -141,6 +160,11 @@ impl Predictor {
     pub fn pending(&self) -> usize {
         self.pending.len()
     }
+
+    /// The corrections reconciliation has made so far.
+    pub fn corrections(&self) -> Corrections {
+        self.corrections
+    }
 }
 
 #[cfg(test)]
@@ -171,6 +195,11 @@ mod tests {
         assert_eq!(p.pending(), 6);
         assert_eq!(p.predicted(), before, "an agreeing server changes nothing");
         assert_eq!(
+            p.corrections(),
+            Corrections::default(),
+            "and is no correction"
+        );
+        assert_eq!(
             p.render_position(),
             (
                 f64::from(coord_to_units(before.x)),
@@ -190,6 +219,17 @@ mod tests {
         // The server did not move us (say we were blocked): prediction corrects to the server's.
         p.reconcile(&map, &params, start, 1, true);
         assert_eq!(p.predicted(), start);
+        let step = f64::from(coord_to_units(
+            step_player(&map, &params, start, Dir::East).x - start.x,
+        ));
+        assert_eq!(
+            p.corrections(),
+            Corrections {
+                count: 1,
+                largest: step
+            },
+            "one correction of one step"
+        );
         let (x, _) = p.render_position();
         let exact = f64::from(coord_to_units(start.x));
         assert!(x > exact, "the correction glides from the old prediction");

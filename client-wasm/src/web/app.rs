@@ -57,6 +57,8 @@ struct Stats {
     fps: f64,
     me: Option<(f64, f64, u8, u32)>,
     player_id: Option<u32>,
+    /// The own avatar's corrections so far (count, largest in units).
+    corrections: (u32, f64),
     state: String,
     /// Set by `window.skirmishDropConnection()`: drop the socket as a network failure would.
     drop_requested: bool,
@@ -201,6 +203,10 @@ fn install_stats(window: &web_sys::Window, stats: Rc<RefCell<Stats>>) -> Result<
             None => JsValue::NULL,
         };
         set(&object, "me", me);
+        let corrections = js_sys::Object::new();
+        set(&corrections, "count", s.corrections.0.into());
+        set(&corrections, "largest", s.corrections.1.into());
+        set(&object, "corrections", corrections.into());
         set(
             &object,
             "playerId",
@@ -568,6 +574,8 @@ impl App {
             stats.player_id = Some(session.welcome.player_id.0);
             stats.visible_players = session.view.players().len() as u32;
             stats.ping_ms = session.clock.rtt_ms().unwrap_or(0.0);
+            let corrections = session.predictor.corrections();
+            stats.corrections = (corrections.count, corrections.largest);
             let me = session.view.players().get(&session.welcome.player_id);
             stats.me = me.map(|p| {
                 let (x, y) = session.own_render_position();
