@@ -153,12 +153,7 @@ impl AddressBook {
         if !self.connections.allow(key) {
             return Err(Refusal::TooFast);
         }
-        let mut usage = self.lock();
-        let entry = usage.entry(key).or_default();
-        if entry.connections >= self.cap {
-            return Err(Refusal::AtCap);
-        }
-        entry.connections += 1;
+        self.take(key, connections)?;
         Ok(ConnectionSlot {
             book: self.clone(),
             key,
@@ -182,12 +177,7 @@ impl AddressBook {
 
     /// A claim on a new seat for `key`, unless it holds as many as one address may.
     pub fn claim_seat(self: &Arc<Self>, key: AddressKey) -> Result<SeatClaim, Refusal> {
-        let mut usage = self.lock();
-        let entry = usage.entry(key).or_default();
-        if entry.seats >= self.cap {
-            return Err(Refusal::AtCap);
-        }
-        entry.seats += 1;
+        self.take(key, seats)?;
         Ok(SeatClaim {
             book: self.clone(),
             key,
@@ -199,19 +189,38 @@ impl AddressBook {
         self.lock().get(&key).copied().unwrap_or_default()
     }
 
-    fn release(&self, key: AddressKey, seat: bool) {
+    /// Counts one more of what `count` picks for `key`, unless it is at the cap.
+    fn take(&self, key: AddressKey, count: fn(&mut Usage) -> &mut usize) -> Result<(), Refusal> {
+        let mut usage = self.lock();
+        let held = count(usage.entry(key).or_default());
+        if *held >= self.cap {
+            return Err(Refusal::AtCap);
+        }
+        *held += 1;
+        Ok(())
+    }
+
+    /// Counts one fewer of what `count` picks for `key`, forgetting addresses that hold nothing.
+    fn release(&self, key: AddressKey, count: fn(&mut Usage) -> &mut usize) {
         let mut usage = self.lock();
         if let Some(entry) = usage.get_mut(&key) {
-            if seat {
-                entry.seats = entry.seats.saturating_sub(1);
-            } else {
-                entry.connections = entry.connections.saturating_sub(1);
-            }
+            let held = count(entry);
+            *held = held.saturating_sub(1);
             if *entry == Usage::default() {
                 usage.remove(&key);
             }
         }
     }
+}
+
+/// Picks the open connections of a [`Usage`].
+fn connections(usage: &mut Usage) -> &mut usize {
+    &mut usage.connections
+}
+
+/// Picks the seats of a [`Usage`].
+fn seats(usage: &mut Usage) -> &mut usize {
+    &mut usage.seats
 }
 
 impl SeatClaim {
@@ -223,13 +232,13 @@ impl SeatClaim {
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        self.book.release(self.key, false);
+        self.book.release(self.key, connections);
     }
 }
 
 impl Drop for SeatClaim {
     fn drop(&mut self) {
-        self.book.release(self.key, true);
+        self.book.release(self.key, seats);
     }
 }
 

@@ -217,8 +217,6 @@ pub struct ServerConfig {
     pub max_rooms: usize,
     /// Most simultaneous connections.
     pub max_connections: usize,
-    /// Most simultaneous connections from one address.
-    pub max_connections_per_ip: usize,
     /// Per-address caps and rates.
     pub address_limits: AddressLimits,
     /// Chat lines a seat may send in a burst, and per second after ([`SEAT_CHAT`]).
@@ -285,7 +283,6 @@ impl ServerConfig {
             assets_dir,
             max_rooms: args.max_rooms,
             max_connections: args.max_connections,
-            max_connections_per_ip: args.max_connections_per_ip,
             seat_chat: SEAT_CHAT,
             address_limits: AddressLimits {
                 cap: args.max_connections_per_ip,
