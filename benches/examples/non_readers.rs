@@ -305,6 +305,7 @@ async fn join(url: &str, protocol_version: u16, index: usize) -> anyhow::Result<
             protocol_version,
             name: format!("nr{index}"),
             resume_token: None,
+            rate: 0,
         });
         ws.send(Message::Binary(encode_client(&hello).into()))
             .await?;

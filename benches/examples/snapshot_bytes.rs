@@ -61,6 +61,7 @@ fn main() {
                 move_y: it.1,
                 aim: it.2,
                 buttons: if it.3 { buttons::FIRE } else { 0 },
+                ..InputFrame::default()
             };
             inputs.push((key, input));
         }

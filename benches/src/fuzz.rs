@@ -67,6 +67,7 @@ fn client_corpus() -> Vec<Vec<u8>> {
             protocol_version: PROTOCOL_VERSION,
             name: "fuzz".into(),
             resume_token: Some(ResumeToken([7; 16])),
+            rate: 0,
         }),
         ClientMsg::Input(InputFrame {
             seq: 77,
@@ -74,6 +75,7 @@ fn client_corpus() -> Vec<Vec<u8>> {
             move_y: 1,
             aim: 4321,
             buttons: buttons::FIRE,
+            ..InputFrame::default()
         }),
         ClientMsg::Chat {
             text: "héllo ✓".into(),
@@ -140,6 +142,7 @@ fn sample_snapshot(tick: u32, baseline: Option<u32>) -> Snapshot {
             },
             GameEvent::Notice("restarting soon".into()),
         ],
+        check: [0; 4],
     };
     if baseline.is_some() {
         Snapshot {

@@ -75,6 +75,7 @@ pub fn arena_inputs(
                 move_y: (phase / 3) as i8 - 1,
                 aim: (tick.wrapping_mul(300) + key as u32 * 9000) as u16,
                 buttons: if dice.roll(4) == 0 { buttons::FIRE } else { 0 },
+                ..InputFrame::default()
             };
             (key, input)
         })

@@ -1,38 +1,18 @@
 //! The Skirmish browser client, compiled to WebAssembly.
 //!
 //! # Layout
-//! - [`predict`]: prediction and reconciliation of the player's own avatar.
-//! - [`interp`]: the interpolation buffer for remote players.
-//! - [`clock`]: the server tick estimate kept in sync by pings.
 //! - `web` (wasm32 only): socket, input, canvas rendering, HUD and the frame loop.
 //!
-//! The logic modules are plain Rust over `skirmish-shared`, tested natively and in headless Chromium
-//! with wasm-bindgen-test.
+//! The netcode logic (clock, interpolation, prediction) lives in `skirmish_shared::netcode`, so the
+//! load-test bots play with the same code; it is re-exported here under its old names.
 
-pub mod clock;
-pub mod interp;
-pub mod predict;
+pub use skirmish_shared::netcode::{clock, interp, predict};
 #[cfg(target_arch = "wasm32")]
 mod web;
 
 use skirmish_shared::codec::decode_server;
 use skirmish_shared::protocol::ServerMsg;
 use wasm_bindgen::prelude::*;
-
-#[cfg(test)]
-mod test_support {
-    use skirmish_shared::map::Map;
-    use skirmish_shared::physics::MoveParams;
-    use skirmish_shared::time::TickRate;
-
-    pub fn arena() -> Map {
-        Map::parse(include_str!("../../assets/maps/arena.map")).expect("arena")
-    }
-
-    pub fn params() -> MoveParams {
-        MoveParams::new(TickRate::new(60).expect("60 Hz"))
-    }
-}
 
 #[cfg(all(test, target_arch = "wasm32"))]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

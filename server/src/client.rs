@@ -8,7 +8,7 @@ use skirmish_shared::protocol::{
     ClientMsg, GameEvent, Hello, InputFrame, RefuseReason, ResumeToken, ServerMsg, Snapshot,
     Welcome, PROTOCOL_VERSION,
 };
-use skirmish_shared::time::TickRate;
+use skirmish_shared::time::{Tick, TickRate};
 use skirmish_shared::view::{ClientView, ViewError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +30,9 @@ pub enum ClientError {
     /// A snapshot did not apply to the view.
     #[error("view: {0}")]
     View(#[from] ViewError),
+    /// The view after a snapshot did not match the snapshot's check.
+    #[error("the view after the snapshot at tick {0:?} does not match its check")]
+    Desync(Tick),
     /// The server refused the handshake.
     #[error("refused ({reason:?}): {detail}")]
     Refused {
@@ -126,6 +129,7 @@ impl GameClient {
             protocol_version: PROTOCOL_VERSION,
             name: name.to_string(),
             resume_token,
+            rate: 0,
         });
         ws.send(Message::Binary(encode_client(&hello).into()))
             .await?;
@@ -203,6 +207,8 @@ impl GameClient {
         self.next_seq += 1;
         let input = InputFrame {
             seq,
+            tick: Tick(0), // no clock: queued and applied in order
+            view_lag: 0,
             move_x,
             move_y,
             aim,
@@ -224,6 +230,9 @@ impl GameClient {
         loop {
             if let ServerMsg::Snapshot(snapshot) = self.next_message().await? {
                 self.view.apply(&snapshot)?;
+                if !self.view.matches(&snapshot) {
+                    return Err(ClientError::Desync(snapshot.tick));
+                }
                 self.events.extend(snapshot.events.iter().cloned());
                 self.newest = (snapshot.tick.0, snapshot.proof);
                 let now = Instant::now();

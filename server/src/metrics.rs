@@ -317,6 +317,8 @@ pub struct Metrics {
     pub rate_limited: AtomicU64,
     /// Inputs dropped because a player's input buffer was full.
     pub inputs_dropped: AtomicU64,
+    /// Clients whose view did not match a snapshot's check (each then gets a full snapshot).
+    pub desyncs: AtomicU64,
     /// Players disconnected for not reading their snapshots.
     pub slow_reader_kicks: AtomicU64,
     /// Connections closed for a protocol violation.
@@ -345,6 +347,7 @@ impl Default for Metrics {
             joins_refused_address: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
             inputs_dropped: AtomicU64::new(0),
+            desyncs: AtomicU64::new(0),
             slow_reader_kicks: AtomicU64::new(0),
             protocol_errors: AtomicU64::new(0),
         }
@@ -493,6 +496,11 @@ impl Metrics {
                 "skirmish_inputs_dropped",
                 "Inputs dropped from full input buffers",
                 &self.inputs_dropped,
+            ),
+            (
+                "skirmish_desyncs",
+                "Snapshots whose view check a client reported failed (it then got a full snapshot)",
+                &self.desyncs,
             ),
             (
                 "skirmish_slow_reader_disconnects",

@@ -404,6 +404,7 @@ async fn read_loop(
         .map_or(AddressKey::of([0, 0, 0, 0].into()), AddressKey::of);
     let mut limits = RateLimits::new(ctx.config.tick_rate.hz(), Instant::now());
     let mut last_seq = 0u32;
+    let mut last_desync = 0u32;
     loop {
         let (bytes, kind) = match stream.next().await {
             // An empty message counts as "other" and fails to decode (1007).
@@ -498,6 +499,16 @@ async fn read_loop(
                 let _ = pongs.try_send(encode_server(&ServerMsg::Pong { nonce, tick }));
             }
             Ok(ClientMsg::RequestFullSnapshot) => link.request_full_snapshot(),
+            Ok(ClientMsg::Desync { tick }) => {
+                // Counted once per snapshot at most: a client cannot inflate the figure by
+                // repeating itself.
+                if tick.0 > last_desync {
+                    last_desync = tick.0;
+                    ctx.metrics.desyncs.fetch_add(1, Relaxed);
+                    tracing::warn!(room = room.0, tick = tick.0, "a client's view desynced");
+                }
+                link.request_full_snapshot();
+            }
             Ok(ClientMsg::Hello(_)) => {
                 return Disconnect {
                     code: close_code::POLICY_VIOLATION,

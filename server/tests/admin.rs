@@ -233,6 +233,7 @@ async fn a_ban_closes_the_player_and_refuses_its_address() {
             protocol_version: PROTOCOL_VERSION,
             name: "Waiting".into(),
             resume_token: None,
+            rate: 0,
         });
         waiting
             .send(Message::Binary(encode_client(&hello).into()))

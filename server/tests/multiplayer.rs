@@ -261,6 +261,7 @@ async fn a_version_mismatch_is_refused_with_a_reason() {
             protocol_version: 999,
             name: "future".into(),
             resume_token: None,
+            rate: 0,
         });
         ws.send(Message::Binary(encode_client(&hello).into()))
             .await

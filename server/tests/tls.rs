@@ -82,6 +82,7 @@ async fn https_and_wss_are_served_with_the_given_certificate() {
             protocol_version: PROTOCOL_VERSION,
             name: "Secure".into(),
             resume_token: None,
+            rate: 0,
         });
         ws.send(Message::Binary(encode_client(&hello).into()))
             .await

@@ -141,6 +141,8 @@ pub struct SnapshotParts<'a> {
     pub baseline: Option<Tick>,
     /// The last input applied for this player.
     pub ack_input_seq: u32,
+    /// The checksum of the view after this snapshot.
+    pub check: [u8; 4],
     /// Encoded entities that entered the view.
     pub entered: EncodedList<'a>,
     /// Encoded player updates.
@@ -159,6 +161,7 @@ pub fn write_snapshot(out: &mut Vec<u8>, parts: &SnapshotParts<'_>) {
     encode_append(&parts.proof, out);
     encode_append(&parts.baseline, out);
     encode_append(&parts.ack_input_seq, out);
+    encode_append(&parts.check, out);
     for list in [parts.entered, parts.updated] {
         encode_append(&(list.count as u64), out);
         out.extend_from_slice(list.bytes);

@@ -12,10 +12,12 @@
 //! - [`codec`]: bounded binary encoding and decoding of those messages.
 //! - [`view`]: a client's reconstruction of the world from snapshots (used by the browser, bots and tests).
 //! - [`text`]: sanitizing names and chat.
+//! - [`netcode`]: a client's clock, interpolation and prediction (the browser client and bots).
 
 pub mod codec;
 pub mod fixed;
 pub mod map;
+pub mod netcode;
 pub mod physics;
 pub mod protocol;
 pub mod text;

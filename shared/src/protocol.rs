@@ -15,7 +15,7 @@ use crate::time::Tick;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version. Bumped on every incompatible change; a mismatch is refused at `Hello`.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// Longest player name, in characters (after sanitizing).
 pub const MAX_NAME_CHARS: usize = 20;
@@ -130,6 +130,12 @@ pub enum ClientMsg {
     },
     /// Asks for the next snapshot to be a full one (a client that lost track of its view).
     RequestFullSnapshot,
+    /// The view the client built from the snapshot at `tick` does not match that snapshot's
+    /// [`Snapshot::check`]: the server counts a desync and sends a full snapshot next.
+    Desync {
+        /// The snapshot whose check failed.
+        tick: Tick,
+    },
     /// The player leaves: its seat is freed at once instead of held for a resume. (A close frame
     /// with code 1000 means the same.)
     Leave,
@@ -147,6 +153,10 @@ pub struct Hello {
     pub name: String,
     /// A token from an earlier [`Welcome`] to take back a held seat, if any.
     pub resume_token: Option<ResumeToken>,
+    /// The snapshot bytes per second the client's link can take (0: the server's default). The
+    /// server caps it by its own limit and, when a snapshot would exceed it, sends the next one later
+    /// instead: fewer complete snapshots, never a backlog.
+    pub rate: u32,
 }
 
 /// Button bits in [`InputFrame::buttons`].
@@ -157,12 +167,21 @@ pub mod buttons {
     pub const ALL: u8 = FIRE;
 }
 
-/// One client tick of input. The client numbers them; the server applies at most one per player per
-/// tick and acknowledges the last applied in [`Snapshot::ack_input_seq`].
+/// One client tick of input. The client numbers them and stamps each with the server tick it is
+/// for; the server buffers them and applies each at its tick (at most one per player per tick),
+/// acknowledging the last applied in [`Snapshot::ack_input_seq`]. One that arrives after its tick
+/// is late: applied at the next tick if it is the newest, and counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputFrame {
     /// Sequence number, increasing by one per frame from 1.
     pub seq: u32,
+    /// The server tick this input is for. The client runs its clock ahead of the server's by about
+    /// half the round trip plus a margin, so that the input arrives before its tick.
+    pub tick: Tick,
+    /// Ticks between `tick` and the tick at which the client was drawing other players when it took
+    /// this input: the server tests this player's shots, early in their flight, against the others
+    /// where the player saw them (lag compensation, capped by the server).
+    pub view_lag: u16,
     /// Horizontal movement axis: -1 (left), 0 or 1 (right).
     pub move_x: i8,
     /// Vertical movement axis: -1 (up), 0 or 1 (down).
@@ -255,9 +274,12 @@ pub struct Welcome {
 /// Applying a snapshot: if `baseline` is `None`, forget every entity first (a full snapshot); otherwise
 /// the client must hold exactly the state of the snapshot at tick `baseline`. Then insert `entered`,
 /// apply `updated`, remove `left`, and drop, without being told, (a) every projectile gone by the
-/// shared rule (`ProjectileMotion::gone_at`) and (b) every entity farther from the player's own
+/// shared rule (`ProjectileMotion::gone_at`) and (b) every projectile farther from the player's own
 /// position at the snapshot's tick than [`outer_view_radius`]. Then handle `events` in order. `left`
-/// names only players that left the room and projectiles that hit a player.
+/// names every player that left the view or the room, and projectiles that hit a player. (Players
+/// are never dropped by distance on the client's side: a player can move in ways the client is not
+/// told of once out of view, such as a respawn, so only the server knows when one leaves the view.)
+/// The view then holds exactly what `check` sums.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// The server tick this snapshot shows.
@@ -269,6 +291,10 @@ pub struct Snapshot {
     pub baseline: Option<Tick>,
     /// The sequence number of the last input applied for this player (0 before the first).
     pub ack_input_seq: u32,
+    /// A checksum of the view the client must hold after applying this snapshot
+    /// (`view::ViewCheck`): a client whose view disagrees has desynced, and says so with
+    /// [`ClientMsg::Desync`].
+    pub check: [u8; 4],
     /// Entities that came into view (or all visible ones, in a full snapshot), in full.
     pub entered: Vec<EntityState>,
     /// Players in view whose fields changed since the baseline: only the changed fields.

@@ -3,6 +3,11 @@
 //! [`ClientView`] applies each [`Snapshot`] to the state of the one before it. It holds motion keys, not
 //! positions: [`ClientView::player_position`] extrapolates a key with the shared movement step, so the
 //! position it gives at a tick is exactly the server's for as long as the key holds.
+//!
+//! Every snapshot carries a [`ViewCheck`] of the view the client must hold after applying it; the
+//! server sums it from what it believes the client holds, and the client from what it does hold, so
+//! any disagreement (a bug in either, or bytes altered on the way) shows at the first snapshot after
+//! it, and the client asks for a full snapshot.
 
 use crate::fixed::Coord;
 use crate::map::Map;
@@ -32,6 +37,73 @@ pub struct PlayerView {
 pub struct ProjectileView {
     /// Launch point, tick and velocity.
     pub motion: ProjectileMotion,
+}
+
+/// An order-independent checksum of a view: the wrapping sum of one well-mixed word per entity, so
+/// the server can add up the words of the entities a viewer holds in any order, each word computed
+/// once per tick for all viewers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ViewCheck(u32);
+
+/// Mixes `words` into one 32-bit value (a 64-bit multiply-xorshift chain, seeded per kind).
+fn mix(seed: u64, words: &[u64]) -> u32 {
+    let mut h = seed;
+    for &w in words {
+        h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h ^= h >> 29;
+    }
+    h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    (h ^ (h >> 32)) as u32
+}
+
+fn pos_word(pos: Pos) -> u64 {
+    (u64::from(pos.x as u32) << 32) | u64::from(pos.y as u32)
+}
+
+impl ViewCheck {
+    /// The word of a player: its id, motion key, aim (wire form), hit points and status.
+    pub fn player_word(id: EntityId, motion: &PlayerMotion, aim: u16, hp: u8, status: u8) -> u32 {
+        let (dx, dy) = motion.dir.axes();
+        let dir = u64::from((dx + 1) as u8 * 3 + (dy + 1) as u8);
+        mix(
+            1,
+            &[
+                u64::from(id.0),
+                u64::from(motion.tick.0),
+                pos_word(motion.pos),
+                dir | u64::from(aim) << 8 | u64::from(hp) << 24 | u64::from(status) << 32,
+            ],
+        )
+    }
+
+    /// The word of a projectile: its id and motion.
+    pub fn projectile_word(id: EntityId, motion: &ProjectileMotion) -> u32 {
+        let (vx, vy) = motion.velocity;
+        mix(
+            2,
+            &[
+                u64::from(id.0),
+                u64::from(motion.tick.0),
+                pos_word(motion.pos),
+                pos_word(Pos::new(vx, vy)),
+            ],
+        )
+    }
+
+    /// Adds one entity's word.
+    pub fn add(&mut self, word: u32) {
+        self.0 = self.0.wrapping_add(word);
+    }
+
+    /// The bytes a snapshot carries.
+    pub fn to_wire(self) -> [u8; 4] {
+        self.0.to_le_bytes()
+    }
+
+    /// The check a snapshot carries.
+    pub fn from_wire(bytes: [u8; 4]) -> ViewCheck {
+        ViewCheck(u32::from_le_bytes(bytes))
+    }
 }
 
 /// Why a snapshot could not be applied. The view is then unreliable: ask for a full snapshot.
@@ -155,6 +227,23 @@ impl ClientView {
             .map(|p| p.motion.position_at(&self.map, &self.params, tick))
     }
 
+    /// The checksum of everything in view (compare with the snapshot's [`Snapshot::check`]).
+    pub fn check(&self) -> ViewCheck {
+        let mut check = ViewCheck::default();
+        for (&id, p) in &self.players {
+            check.add(ViewCheck::player_word(id, &p.motion, p.aim, p.hp, p.status));
+        }
+        for (&id, shot) in &self.projectiles {
+            check.add(ViewCheck::projectile_word(id, &shot.motion));
+        }
+        check
+    }
+
+    /// Whether the view holds what `snapshot` (just applied) says it must.
+    pub fn matches(&self, snapshot: &Snapshot) -> bool {
+        self.check() == ViewCheck::from_wire(snapshot.check)
+    }
+
     /// Applies a snapshot (see [`Snapshot`] for the rules). Projectiles gone of their own accord by
     /// the snapshot's tick (`ProjectileMotion::gone_at`) are dropped first. On error the view must be
     /// rebuilt from a full snapshot.
@@ -242,7 +331,8 @@ impl ClientView {
     }
 
     /// Drops what the server no longer sends without saying so: projectiles gone by the shared rule,
-    /// and entities beyond the outer view radius from this view's player.
+    /// and projectiles beyond the outer view radius from this view's player. (Players leave only by
+    /// `left`: once out of view one may move in ways this view is not told of.)
     fn drop_implicitly(&mut self, tick: Tick) {
         let (map, params) = (&self.map, &self.params);
         self.projectiles
@@ -259,8 +349,6 @@ impl ClientView {
         };
         let outer = i64::from(outer_view_radius(radius));
         let near = |pos: Pos| pos.distance_squared(centre) <= outer * outer;
-        self.players
-            .retain(|id, p| *id == me || near(p.motion.position_at(map, params, tick)));
         self.projectiles
             .retain(|_, shot| shot.motion.position_at(map, tick).is_some_and(near));
     }
@@ -326,6 +414,7 @@ mod tests {
             }],
             left: vec![EntityId(2)],
             events: vec![],
+            check: [0; 4],
         };
         view.apply(&delta).expect("delta applies");
         assert_eq!(view.tick(), Some(Tick(12)));

@@ -157,6 +157,7 @@ impl Script {
             move_y: self.dir.1,
             aim: self.aim,
             buttons: if fire { buttons::FIRE } else { 0 },
+            ..InputFrame::default()
         }
     }
 
@@ -272,6 +273,7 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
         protocol_version: PROTOCOL_VERSION,
         name: format!("bot{index}"),
         resume_token: resume.map(|(token, _)| token),
+        rate: 0,
     });
     if ws
         .send(Message::Binary(encode_client(&hello).into()))

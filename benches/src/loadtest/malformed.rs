@@ -76,6 +76,7 @@ impl Kind {
                 move_y: 0,
                 aim: 0,
                 buttons: 0,
+                ..InputFrame::default()
             }))
         };
         let bytes = match self {
@@ -99,6 +100,7 @@ impl Kind {
                 protocol_version: PROTOCOL_VERSION,
                 name: "again".into(),
                 resume_token: None,
+                rate: 0,
             })),
             Kind::SequenceBack => input(seq.saturating_sub(1 + dice.roll(5) as u32).max(1), 0),
             Kind::ChatTooLong => encode_client(&ClientMsg::Chat {

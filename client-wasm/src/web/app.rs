@@ -59,6 +59,8 @@ struct Stats {
     player_id: Option<u32>,
     /// The own avatar's corrections so far (count, largest in units).
     corrections: (u32, f64),
+    /// Views that did not match a snapshot's check, over every session of this page.
+    desyncs: u32,
     state: String,
     /// Set by `window.skirmishDropConnection()`: drop the socket as a network failure would.
     drop_requested: bool,
@@ -84,6 +86,8 @@ struct Session {
     aim: u16,
     /// The tick and proof of the newest snapshot received, acknowledged in each ping.
     newest: (u32, u8),
+    /// Snapshots after which the view did not match the server's check.
+    desyncs: u32,
 }
 
 enum Conn {
@@ -109,6 +113,8 @@ struct App {
     resume: Option<ResumeToken>,
     stats: Rc<RefCell<Stats>>,
     interp_delay_ms: f64,
+    /// Desyncs in sessions that have ended.
+    desyncs_past: u32,
     last_frame: f64,
     fps_frames: u32,
     fps_since: f64,
@@ -164,6 +170,7 @@ pub fn start() -> Result<(), JsValue> {
         resume: None,
         stats: stats.clone(),
         interp_delay_ms,
+        desyncs_past: 0,
         last_frame: now_ms(),
         fps_frames: 0,
         fps_since: now_ms(),
@@ -207,6 +214,7 @@ fn install_stats(window: &web_sys::Window, stats: Rc<RefCell<Stats>>) -> Result<
         set(&corrections, "count", s.corrections.0.into());
         set(&corrections, "largest", s.corrections.1.into());
         set(&object, "corrections", corrections.into());
+        set(&object, "desyncs", s.desyncs.into());
         set(
             &object,
             "playerId",
@@ -405,6 +413,7 @@ impl App {
                         protocol_version: PROTOCOL_VERSION,
                         name: self.name.clone(),
                         resume_token: self.resume,
+                        rate: 0,
                     });
                     self.send(&hello);
                 }
@@ -467,6 +476,9 @@ impl App {
 
     fn on_closed(&mut self, code: u16, reason: &str, now: f64) -> Result<(), JsValue> {
         let was_playing = matches!(self.conn, Conn::Playing(..));
+        if let Conn::Playing(_, session) = &self.conn {
+            self.desyncs_past += session.desyncs;
+        }
         if code == close_code::BAD_RESUME_TOKEN
             && matches!(self.conn, Conn::Joining(_))
             && self.resume.is_none()
@@ -576,6 +588,7 @@ impl App {
             stats.ping_ms = session.clock.rtt_ms().unwrap_or(0.0);
             let corrections = session.predictor.corrections();
             stats.corrections = (corrections.count, corrections.largest);
+            stats.desyncs = self.desyncs_past + session.desyncs;
             let me = session.view.players().get(&session.welcome.player_id);
             stats.me = me.map(|p| {
                 let (x, y) = session.own_render_position();
@@ -656,6 +669,7 @@ impl Session {
             last_ping: now - PING_INTERVAL_MS,
             pending_pings: Vec::new(),
             newest: (0, 0),
+            desyncs: 0,
             aim: 0,
             welcome,
         }
@@ -679,12 +693,32 @@ impl Session {
         if snapshot.tick.0 > self.newest.0 {
             self.newest = (snapshot.tick.0, snapshot.proof);
         }
-        if self.view.apply(snapshot).is_err() {
+        // The events are handled whatever becomes of the view: they do not depend on it.
+        let result = self.view.apply(snapshot);
+        if result.is_ok() && !self.view.matches(snapshot) {
+            // The view disagrees with what the server says it must hold: a desync. Count it, say
+            // so, and start over from the full snapshot the server sends next.
+            self.desyncs += 1;
+            web_sys::console::warn_1(&JsValue::from_str(&format!(
+                "view desynced at tick {}",
+                snapshot.tick.0
+            )));
+            self.view.reset();
+            socket.send(&encode_client(&ClientMsg::Desync {
+                tick: snapshot.tick,
+            }));
+        } else if result.is_err() {
             // Lost track: start over from a full snapshot.
             self.view.reset();
             socket.send(&encode_client(&ClientMsg::RequestFullSnapshot));
-            return Ok(());
+        } else {
+            self.on_view_updated(snapshot, now);
         }
+        self.handle_events(snapshot, hud)
+    }
+
+    /// Follows a view that applied cleanly: the clock, the interpolation buffer, the prediction.
+    fn on_view_updated(&mut self, snapshot: &Snapshot, now: f64) {
         self.clock.on_snapshot(now, snapshot.tick.0);
         let me = self.welcome.player_id;
         for (id, player) in self.view.players() {
@@ -707,6 +741,11 @@ impl Session {
                 alive,
             );
         }
+    }
+
+    /// Handles a snapshot's reliable events, in order.
+    fn handle_events(&mut self, snapshot: &Snapshot, hud: &mut Hud) -> Result<(), JsValue> {
+        let me = self.welcome.player_id;
         for event in &snapshot.events {
             match event {
                 GameEvent::Roster(entries) => {
@@ -792,6 +831,7 @@ impl Session {
                 move_y,
                 aim: self.aim,
                 buttons: if input.fire() { buttons::FIRE } else { 0 },
+                ..InputFrame::default() // no tick yet: queued and applied in order
             };
             self.next_seq += 1;
             if socket.send(&encode_client(&ClientMsg::Input(frame))) {

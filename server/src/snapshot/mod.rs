@@ -8,8 +8,13 @@
 //!
 //! Interest has hysteresis: an entity enters a view within the view radius and leaves it beyond
 //! [`outer_view_radius`] (the radius plus `VIEW_MARGIN_PERCENT`), so entities on the edge do not
-//! flicker in and out. Leaving the view is not announced: the client drops entities beyond the outer
-//! radius itself, by the same rule (the same function).
+//! flicker in and out. A player leaving the view is announced in `left`: once out of view it may move
+//! in ways the client is not told of (a respawn far away), so the client cannot tell by itself. A
+//! projectile leaving the view is not: it never changes in flight, so the client drops it beyond the
+//! outer radius by the same rule (the same function).
+//!
+//! Each snapshot carries the [`ViewCheck`] of what the viewer holds after it: the sum of one word per
+//! entity, each computed once per frame.
 //!
 //! A viewer whose view radius covers the whole map sees every entity. Its delta against the common
 //! baseline is the same as every other such viewer's, so it is written once per frame and spliced
@@ -25,6 +30,7 @@ use skirmish_shared::protocol::{
     ProjectileState, WireMotion,
 };
 use skirmish_shared::time::Tick;
+use skirmish_shared::view::ViewCheck;
 use std::collections::VecDeque;
 use std::ops::Range;
 
@@ -72,6 +78,9 @@ struct SharedSections {
     left: Vec<EntityId>,
 }
 
+/// The header fields of one snapshot: tick, proof, baseline, acknowledged input and view check.
+type Header = (Tick, u8, Option<Tick>, u32, ViewCheck);
+
 #[derive(Debug, Clone, Copy)]
 enum EntityRef {
     Player(PlayerKey),
@@ -87,6 +96,8 @@ struct FrameEntity {
     full: Range<usize>,
     /// Encoded `PlayerUpdate` since the common baseline, in `buf` (empty if nothing changed).
     update: Range<usize>,
+    /// The entity's [`ViewCheck`] word.
+    check: u32,
 }
 
 /// Per-viewer scratch buffers, reused across viewers and ticks.
@@ -150,6 +161,8 @@ pub struct SnapshotFrame {
     /// Projectiles that stopped on a player and are not yet gone by the shared rule: the projectile
     /// ends clients must be told of (ascending).
     announced_hits: Vec<EntityId>,
+    /// The check of a view holding every entity.
+    everything_check: ViewCheck,
 }
 
 fn wire_motion(player: &Player, tick: Tick) -> WireMotion {
@@ -213,18 +226,21 @@ impl SnapshotFrame {
             everything_deltas: Vec::new(),
             everything_full: None,
             announced_hits: Vec::new(),
+            everything_check: ViewCheck::default(),
         }
     }
 
-    /// Whether a client holding `id`, which is no longer near it, must be told it left. Not if the
-    /// entity is still in the world (it is beyond the outer radius, which the client works out), nor
-    /// for a projectile ended by the shared rule (a wall, its lifetime). Yes for a player that left
-    /// the room and a projectile that stopped on a player.
+    /// Whether a client holding `id`, which is no longer near it, must be told it left. Always for a
+    /// player (in the room or not: only the server knows where one out of view went). For a
+    /// projectile, only if it stopped on a player: one still in flight is beyond the outer radius,
+    /// which the client works out, and one ended by the shared rule (a wall, its lifetime) the
+    /// client ends itself.
     fn announce_left(&self, id: EntityId) -> bool {
-        if self.entities.binary_search_by_key(&id, |e| e.id).is_ok() {
-            return false;
+        if id.0 % 2 == 0 {
+            return true;
         }
-        id.0 % 2 == 0 || self.announced_hits.binary_search(&id).is_ok()
+        self.entities.binary_search_by_key(&id, |e| e.id).is_err()
+            && self.announced_hits.binary_search(&id).is_ok()
     }
 
     /// Whether a view centred at `viewer` covers the whole map (every entity is within the radius).
@@ -350,6 +366,13 @@ impl SnapshotFrame {
                 what: EntityRef::Player(key),
                 full,
                 update: update_start..self.buf.len(),
+                check: ViewCheck::player_word(
+                    player.id,
+                    &player.motion,
+                    player.aim_wire,
+                    player.hp,
+                    player.status,
+                ),
             });
         }
         for (_, shot) in world.projectiles() {
@@ -367,7 +390,12 @@ impl SnapshotFrame {
                 what: EntityRef::Projectile,
                 full: start..self.buf.len(),
                 update: 0..0,
+                check: ViewCheck::projectile_word(shot.id, &shot.motion),
             });
+        }
+        self.everything_check = ViewCheck::default();
+        for entity in &self.entities {
+            self.everything_check.add(entity.check);
         }
         // Ascending ids, so that grid items (indices) sort in id order and merge with listed ids.
         self.entities.sort_unstable_by_key(|e| e.id);
@@ -412,6 +440,7 @@ impl SnapshotFrame {
         } = view;
         let tick = self.tick;
         let everything = self.sees_everything(viewer);
+        let check = self.everything_check;
         if everything {
             let shared = match baseline {
                 None => Some((None, self.everything_full())),
@@ -424,7 +453,7 @@ impl SnapshotFrame {
                 _ => None,
             };
             if let Some((base, sections)) = shared {
-                let header = (tick, proof, base, ack_input_seq);
+                let header = (tick, proof, base, ack_input_seq, check);
                 write_sections(out, header, sections, events);
                 return Known {
                     tick,
@@ -507,6 +536,7 @@ impl SnapshotFrame {
         let empty = Vec::new();
         let known = baseline.and_then(Known::listed).unwrap_or(&empty);
         let mut ids = Vec::with_capacity(known.len() + 16);
+        let mut check = ViewCheck::default();
         let mut k = 0;
         let set_bits = scratch.near.iter().enumerate().flat_map(|(word, &bits)| {
             std::iter::successors((bits != 0).then_some(bits), |b| {
@@ -527,6 +557,7 @@ impl SnapshotFrame {
             if k < known.len() && known[k] == entity.id {
                 k += 1;
                 ids.push(entity.id);
+                check.add(entity.check);
                 let (EntityRef::Player(key), Some(base)) = (entity.what, baseline) else {
                     continue; // projectiles never change in flight
                 };
@@ -544,6 +575,7 @@ impl SnapshotFrame {
                 }
             } else if within_radius {
                 ids.push(entity.id);
+                check.add(entity.check);
                 scratch
                     .entered
                     .extend_from_slice(&self.buf[entity.full.clone()]);
@@ -560,6 +592,7 @@ impl SnapshotFrame {
             proof,
             baseline: baseline.map(|b| b.tick),
             ack_input_seq,
+            check: check.to_wire(),
             entered: EncodedList {
                 count: entered,
                 bytes: &scratch.entered,
@@ -579,20 +612,20 @@ impl SnapshotFrame {
     }
 }
 
-/// Writes a snapshot whose entity sections were written once for many viewers; `header` is its
-/// tick, proof, baseline and acknowledged input.
+/// Writes a snapshot whose entity sections were written once for many viewers.
 fn write_sections(
     out: &mut Vec<u8>,
-    header: (Tick, u8, Option<Tick>, u32),
+    header: Header,
     sections: &SharedSections,
     events: EncodedList<'_>,
 ) {
-    let (tick, proof, baseline, ack_input_seq) = header;
+    let (tick, proof, baseline, ack_input_seq, check) = header;
     let parts = SnapshotParts {
         tick,
         proof,
         baseline,
         ack_input_seq,
+        check: check.to_wire(),
         entered: EncodedList {
             count: sections.entered_count,
             bytes: &sections.entered,

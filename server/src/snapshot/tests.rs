@@ -92,6 +92,7 @@ fn deltas_match_full_snapshots(radius: i32) {
                     move_y: dice.roll(3) as i8 - 1,
                     aim: dice.roll(65_536) as u16,
                     buttons: if dice.roll(2) == 0 { buttons::FIRE } else { 0 },
+                    ..InputFrame::default()
                 };
                 inputs.push((v.key, frame));
             }

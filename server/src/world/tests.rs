@@ -27,6 +27,7 @@ fn input(seq: u32, x: i8, y: i8, aim: u16, fire: bool) -> InputFrame {
         move_y: y,
         aim,
         buttons: if fire { buttons::FIRE } else { 0 },
+        ..InputFrame::default()
     }
 }
 

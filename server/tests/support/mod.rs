@@ -162,6 +162,7 @@ pub async fn silent_player(
         protocol_version: PROTOCOL_VERSION,
         name: name.into(),
         resume_token: None,
+        rate: 0,
     });
     ws.send(tokio_tungstenite::tungstenite::Message::Binary(
         encode_client(&hello).into(),

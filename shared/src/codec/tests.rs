@@ -77,6 +77,7 @@ fn sample_snapshot() -> Snapshot {
             GameEvent::YourScore(ScoreEntry::default()),
             GameEvent::Notice("maintenance in 5 minutes".into()),
         ],
+        check: [0xde, 0xad, 0xbe, 0xef],
     }
 }
 
@@ -86,11 +87,13 @@ fn every_client_msg() -> Vec<ClientMsg> {
             protocol_version: PROTOCOL_VERSION,
             name: "Ada".into(),
             resume_token: None,
+            rate: 0,
         }),
         ClientMsg::Hello(Hello {
             protocol_version: 99,
             name: "é".repeat(MAX_NAME_CHARS),
             resume_token: Some(ResumeToken([0xAB; 16])),
+            rate: 0,
         }),
         ClientMsg::Input(InputFrame {
             seq: u32::MAX,
@@ -98,6 +101,7 @@ fn every_client_msg() -> Vec<ClientMsg> {
             move_y: 1,
             aim: 65_535,
             buttons: buttons::FIRE,
+            ..InputFrame::default()
         }),
         ClientMsg::Chat {
             text: "日本".repeat(MAX_CHAT_CHARS / 2),
@@ -327,6 +331,7 @@ fn spliced_snapshots_match_the_serde_encoding() {
             proof: snapshot.proof,
             baseline: snapshot.baseline,
             ack_input_seq: snapshot.ack_input_seq,
+            check: snapshot.check,
             entered: EncodedList {
                 count: entered.0,
                 bytes: &entered.1,

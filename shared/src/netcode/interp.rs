@@ -4,11 +4,11 @@
 //! position at any past tick uses the key in force then, and positions between two ticks are blended
 //! linearly. Jumps larger than [`TELEPORT_DISTANCE`] (a respawn) are not blended.
 
-use skirmish_shared::fixed::{coord_to_units, Pos};
-use skirmish_shared::map::{Map, TILE_SIZE};
-use skirmish_shared::physics::{MoveParams, PlayerMotion};
-use skirmish_shared::protocol::EntityId;
-use skirmish_shared::time::Tick;
+use crate::fixed::{coord_to_units, Pos};
+use crate::map::{Map, TILE_SIZE};
+use crate::physics::{MoveParams, PlayerMotion};
+use crate::protocol::EntityId;
+use crate::time::Tick;
 use std::collections::{HashMap, VecDeque};
 
 /// Default delay behind the estimated server time at which remote entities are drawn, in ms.
@@ -109,11 +109,9 @@ impl InterpolationBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{arena, params};
-    use skirmish_shared::map::tile_centre;
-    use skirmish_shared::physics::Dir;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test;
+    use crate::map::tile_centre;
+    use crate::netcode::test_support::{arena, params};
+    use crate::physics::Dir;
 
     fn key(tick: u32, pos: Pos, dir: Dir) -> PlayerMotion {
         PlayerMotion {
@@ -123,8 +121,7 @@ mod tests {
         }
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[test]
     fn blends_between_ticks_along_the_key_in_force() {
         let (map, params) = (arena(), params());
         let mut buffer = InterpolationBuffer::new();
@@ -150,8 +147,7 @@ mod tests {
         assert!((y - (f64::from(coord_to_units(start.y)) + 2.0 * step)).abs() < 1e-9);
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[test]
     fn teleports_are_not_blended_and_history_is_trimmed() {
         let (map, params) = (arena(), params());
         let mut buffer = InterpolationBuffer::new();

@@ -6,9 +6,9 @@
 //! old and new prediction becomes a visual offset that decays over [`SMOOTHING_MS`], so small corrections
 //! glide instead of snapping; large ones (a respawn, say) snap.
 
-use skirmish_shared::fixed::{coord_to_units, Pos};
-use skirmish_shared::map::{Map, TILE_SIZE};
-use skirmish_shared::physics::{step_player, Dir, MoveParams};
+use crate::fixed::{coord_to_units, Pos};
+use crate::map::{Map, TILE_SIZE};
+use crate::physics::{step_player, Dir, MoveParams};
 use std::collections::VecDeque;
 
 /// Time constant of the correction smoothing, in milliseconds.
@@ -170,13 +170,10 @@ impl Predictor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{arena, params};
-    use skirmish_shared::map::tile_centre;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test;
+    use crate::map::tile_centre;
+    use crate::netcode::test_support::{arena, params};
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[test]
     fn replays_unacknowledged_inputs_on_top_of_the_server_state() {
         let (map, params) = (arena(), params());
         let start = tile_centre(3, 3);
@@ -208,8 +205,7 @@ mod tests {
         );
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[test]
     fn small_corrections_are_smoothed_and_large_ones_snap() {
         let (map, params) = (arena(), params());
         let start = tile_centre(3, 3);
@@ -271,8 +267,7 @@ mod tests {
         steps
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[test]
     fn own_motion_is_even_at_any_display_rate() {
         for hz in [60.0, 120.0, 144.0, 75.0] {
             let frame_ms = 1000.0 / hz;
@@ -298,8 +293,7 @@ mod tests {
         }
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[test]
     fn death_drops_pending_inputs() {
         let (map, params) = (arena(), params());
         let mut p = Predictor::new();

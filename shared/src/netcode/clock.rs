@@ -82,11 +82,8 @@ impl TickClock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test;
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[test]
     fn pongs_set_and_refine_the_estimate() {
         let mut clock = TickClock::new(60);
         assert_eq!(clock.estimate(0.0), None);

@@ -1,0 +1,24 @@
+//! A client's side of the netcode, shared by the browser client and the native bots so both play
+//! with the same code: the server clock estimate ([`clock`]), interpolation of remote players
+//! ([`interp`]) and prediction of the own avatar ([`predict`]).
+//!
+//! Pure logic over the rest of this crate: callers pass the time in, nothing here reads a clock.
+
+pub mod clock;
+pub mod interp;
+pub mod predict;
+
+#[cfg(test)]
+mod test_support {
+    use crate::map::Map;
+    use crate::physics::MoveParams;
+    use crate::time::TickRate;
+
+    pub fn arena() -> Map {
+        Map::parse(include_str!("../../../assets/maps/arena.map")).expect("arena")
+    }
+
+    pub fn params() -> MoveParams {
+        MoveParams::new(TickRate::new(60).expect("60 Hz"))
+    }
+}
