@@ -1,5 +1,6 @@
 //! A client's side of the netcode, shared by the browser client and the native bots so both play
-//! with the same code: the server clock estimate ([`clock`]), interpolation of remote players
+//! with the same code: the server clock estimate and the input clock that runs ahead of it
+//! ([`clock`]), interpolation of remote players
 //! ([`interp`]) and prediction of the own avatar ([`predict`]).
 //!
 //! Pure logic over the rest of this crate: callers pass the time in, nothing here reads a clock.
