@@ -57,6 +57,10 @@ pub struct Args {
     /// Added one-way jitter, uniform in 0..=jitter, ms.
     #[arg(long, default_value_t = 0)]
     pub jitter_ms: u64,
+    /// Send inputs unstamped (applied in arrival order, one per tick, as before inputs carried
+    /// their tick) instead of stamped by the browser client's input clock.
+    #[arg(long)]
+    pub unstamped_inputs: bool,
     /// Write the JSON report here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -69,6 +73,10 @@ pub struct Args {
     /// Exit 1 if fewer than this fraction of expected snapshots arrive (mean over bots), e.g. 0.995.
     #[arg(long)]
     pub min_delivery: Option<f64>,
+    /// Exit 1 if more inputs than this per bot per minute reach the server after their tick
+    /// (`skirmish_late_inputs_total` over the window).
+    #[arg(long)]
+    pub max_late_inputs_per_bot_per_min: Option<f64>,
     /// After the game server, run the same bots against the bare transport floor (`skirmish-floor`,
     /// started by this tool) with the same frame size and rate.
     #[arg(long)]
@@ -151,6 +159,12 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             budget_failures.push(format!("delivery {:.4} < {min}", game.delivery));
         }
     }
+    if let Some(max) = args.max_late_inputs_per_bot_per_min {
+        let late = game.server.late_inputs_per_bot_per_min;
+        if late > max {
+            budget_failures.push(format!("{late:.3} late inputs per bot per minute > {max}"));
+        }
+    }
     if let Some(soak) = &game.soak {
         if soak.server_panics > 0.0 {
             budget_failures.push(format!("the server panicked {} times", soak.server_panics));
@@ -188,6 +202,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         ("ramp_s", args.ramp.to_string()),
         ("latency_ms", args.latency_ms.to_string()),
         ("jitter_ms", args.jitter_ms.to_string()),
+        ("stamped_inputs", (!args.unstamped_inputs).to_string()),
         ("churn_per_min", args.churn_per_min.to_string()),
         ("malformed_percent", args.malformed_percent.to_string()),
     ]
@@ -255,6 +270,7 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         latency_ms: args.latency_ms,
         jitter_ms: args.jitter_ms,
         malformed_percent: args.malformed_percent,
+        unstamped: args.unstamped_inputs,
     });
     let totals = Arc::new(Totals::default());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -398,6 +414,7 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     };
     let (bounds, counts) = tick_histogram(&first, &last);
     let cpu = delta("process_cpu_seconds_total") / elapsed;
+    let bot_minutes = bot_seconds.max(1.0) / 60.0;
     let tick_hz = totals.tick_hz.load(Relaxed) as f64;
     let soak = args.soak().then(|| {
         soak_figures(
@@ -455,10 +472,29 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
             } else {
                 0.0
             },
+            late_inputs: delta("skirmish_late_inputs_total"),
+            late_inputs_per_bot_per_min: delta("skirmish_late_inputs_total") / bot_minutes,
+            empty_input_ticks_per_bot_per_min: (empty_input_ticks(&last)
+                - empty_input_ticks(&first))
+                / bot_minutes,
         },
         series,
         soak,
     })
+}
+
+/// The `skirmish_input_queue_depth` observations of 0 in a scrape: ticks at which a player's input
+/// buffer was empty.
+fn empty_input_ticks(scrape: &HashMap<String, f64>) -> f64 {
+    scrape
+        .iter()
+        .filter_map(|(name, value)| {
+            let le = name
+                .strip_prefix("skirmish_input_queue_depth_bucket{le=\"")?
+                .strip_suffix("\"}")?;
+            (le.parse::<f64>().ok()? == 0.0).then_some(*value)
+        })
+        .sum()
 }
 
 /// One bot slot: a bot, and (in soak runs) the players that take its place.
@@ -649,6 +685,11 @@ pub fn print_summary(report: &Report) {
             "  server: tick p50 {:.3} ms p99 {:.3} ms, {:.1} ticks/s, overruns {}, CPU {:.3} s/s, {:.2} µs per delivered snapshot, RSS {:.1} MB",
             s.tick_p50_ms, s.tick_p99_ms, s.ticks_per_s, s.tick_overruns, s.cpu_seconds_per_s, s.cpu_us_per_delivered_snapshot, s.rss_mb
         );
+        let _ = writeln!(
+            out,
+            "  inputs: {:.3} late per bot per minute ({} in all); input buffer empty at {:.1} ticks per bot per minute",
+            s.late_inputs_per_bot_per_min, s.late_inputs, s.empty_input_ticks_per_bot_per_min
+        );
     }
     if let Some(soak) = &report.game.soak {
         let _ = writeln!(out, "  soak: {}", soak.summary());
@@ -661,5 +702,21 @@ pub fn print_summary(report: &Report) {
     }
     for failure in &report.budget_failures {
         let _ = writeln!(out, "BUDGET MISSED: {failure}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_input_ticks_come_from_the_zero_bucket() {
+        let scrape = crate::metrics_scrape::parse(
+            "skirmish_input_queue_depth_bucket{le=\"0.0\"} 7\n\
+             skirmish_input_queue_depth_bucket{le=\"1.0\"} 9\n\
+             skirmish_input_queue_depth_bucket{le=\"+Inf\"} 12\n",
+        );
+        assert_eq!(empty_input_ticks(&scrape), 7.0);
+        assert_eq!(empty_input_ticks(&HashMap::new()), 0.0);
     }
 }

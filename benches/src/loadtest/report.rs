@@ -42,6 +42,15 @@ pub struct ServerFigures {
     pub rss_mb: f64,
     /// Server CPU microseconds per snapshot the bots received.
     pub cpu_us_per_delivered_snapshot: f64,
+    /// Stamped inputs that reached the server after their tick, over the window
+    /// (`skirmish_late_inputs_total`).
+    pub late_inputs: f64,
+    /// The same per bot per minute.
+    pub late_inputs_per_bot_per_min: f64,
+    /// Ticks at which a player's input buffer was empty, per bot per minute. With unstamped inputs
+    /// sent once a tick, each is a tick the server kept the previous input for want of the one for
+    /// this tick (it came late); with stamped inputs it only says nothing was waiting.
+    pub empty_input_ticks_per_bot_per_min: f64,
 }
 
 /// One second of the run.
