@@ -5,9 +5,12 @@ use super::stats::{BotStats, Totals};
 use crate::scenario::Dice;
 use futures_util::{SinkExt, StreamExt};
 use skirmish_shared::codec::{decode_server, encode_client, peek_snapshot_ack};
+use skirmish_shared::physics::MoveParams;
 use skirmish_shared::protocol::{
     buttons, ClientMsg, EntityId, Hello, InputFrame, ResumeToken, ServerMsg, PROTOCOL_VERSION,
 };
+use skirmish_shared::time::TickRate;
+use skirmish_shared::view::ClientView;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -18,9 +21,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 
-/// Every this many snapshots a bot decodes in full (checking the bytes are a valid message); the
-/// others are recognized by their first byte, so the harness is not the bottleneck at thousands of
-/// bots.
+/// Without view verification (`--skip-view-check`), every this many snapshots a bot decodes in full
+/// (checking the bytes are a valid message); the others are recognized by their first byte, so the
+/// harness is not the bottleneck at thousands of bots. With it (the default), every snapshot is
+/// decoded and applied to the bot's view, and the view checked against the snapshot's check.
 const FULL_DECODE_EVERY: u64 = 16;
 
 /// The first byte of an encoded `ServerMsg::Snapshot` (its variant index as a one-byte varint).
@@ -51,6 +55,8 @@ pub struct BotPlan {
     pub jitter_ms: u64,
     /// Percent of sent messages replaced by a malformed one (see [`Kind`]).
     pub malformed_percent: f64,
+    /// Whether bots build their view from every snapshot and verify each snapshot's check.
+    pub verify_views: bool,
 }
 
 /// A queue that releases messages after the conditioner's delay, never reordering them (TCP is
@@ -295,6 +301,10 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
         Instant::now() + Duration::from_micros(dice.roll(period.as_micros() as u64));
     let mut next_ping = Instant::now() + Duration::from_millis(dice.roll(1_000));
     let mut seat: Option<Seat> = None;
+    // The bot's view of the world, rebuilt from every snapshot when verifying.
+    let mut view: Option<ClientView> = None;
+    // Messages the bot owes the server after handling snapshots (a desync report, say).
+    let mut replies: Vec<ClientMsg> = Vec::new();
     // The newest snapshot received (tick and proof), acknowledged in each ping (the server drops
     // players whose acknowledgements stop).
     let mut newest = (0u32, 0u8);
@@ -332,7 +342,8 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
                 totals.bytes_down.fetch_add(bytes.len() as u64, Relaxed);
                 if incoming.is_immediate() {
                     newest = newest_ack(newest, &bytes);
-                    welcome(handle(&bytes, Instant::now(), started, &stats, &totals), resume, &mut seat, &mut live, &totals);
+                    let mut client = Client { view: &mut view, replies: &mut replies, verify: plan.verify_views };
+                    welcome(handle(&bytes, Instant::now(), started, &stats, &totals, &mut client), resume, &mut seat, &mut live, &totals);
                 } else {
                     incoming.push((bytes.to_vec(), Instant::now()), &mut dice);
                 }
@@ -342,7 +353,12 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
         let now = Instant::now();
         while let Some((bytes, _arrived)) = incoming.pop_due(now) {
             newest = newest_ack(newest, &bytes);
-            let welcomed = handle(&bytes, now, started, &stats, &totals);
+            let mut client = Client {
+                view: &mut view,
+                replies: &mut replies,
+                verify: plan.verify_views,
+            };
+            let welcomed = handle(&bytes, now, started, &stats, &totals, &mut client);
             welcome(welcomed, resume, &mut seat, &mut live, &totals);
         }
         if let Some((kind, _, sent)) = kick {
@@ -352,7 +368,7 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
                 return Exit::Lost;
             }
         }
-        let mut due: Vec<ClientMsg> = Vec::new();
+        let mut due: Vec<ClientMsg> = std::mem::take(&mut replies);
         if seat.is_none() || kick.is_some() {
             next_input = now + period;
         } else if now >= next_input {
@@ -491,6 +507,42 @@ fn newest_ack(newest: (u32, u8), bytes: &[u8]) -> (u32, u8) {
     }
 }
 
+/// A bot's client-side state that handling a message may change.
+struct Client<'a> {
+    /// The bot's view (`None` until the Welcome, or when not verifying).
+    view: &'a mut Option<ClientView>,
+    /// Messages to send back.
+    replies: &'a mut Vec<ClientMsg>,
+    /// Whether to build and check the view.
+    verify: bool,
+}
+
+/// Applies a snapshot to the bot's view and checks it: a view that disagrees with the snapshot's
+/// check is a desync (counted, reported to the server, and rebuilt from the full snapshot the
+/// server sends next); one that does not apply asks for a full snapshot.
+fn verify(snapshot: &skirmish_shared::Snapshot, client: &mut Client<'_>, totals: &Totals) {
+    let Some(view) = client.view.as_mut() else {
+        return;
+    };
+    match view.apply(snapshot) {
+        Ok(()) if view.matches(snapshot) => {
+            totals.views_verified.fetch_add(1, Relaxed);
+        }
+        Ok(()) => {
+            totals.desyncs.fetch_add(1, Relaxed);
+            view.reset();
+            client.replies.push(ClientMsg::Desync {
+                tick: snapshot.tick,
+            });
+        }
+        Err(_) => {
+            totals.view_errors.fetch_add(1, Relaxed);
+            view.reset();
+            client.replies.push(ClientMsg::RequestFullSnapshot);
+        }
+    }
+}
+
 /// Handles one server message; returns the seat when it was the `Welcome`.
 fn handle(
     bytes: &[u8],
@@ -498,8 +550,10 @@ fn handle(
     started: Instant,
     stats: &BotStats,
     totals: &Totals,
+    client: &mut Client<'_>,
 ) -> Option<Seat> {
     if bytes.first() == Some(&SNAPSHOT_TAG)
+        && client.view.is_none()
         && stats.snapshots.load(Relaxed) % FULL_DECODE_EVERY != 0
     {
         stats.snapshots.fetch_add(1, Relaxed);
@@ -507,9 +561,10 @@ fn handle(
         return None;
     }
     match decode_server(bytes) {
-        Ok(ServerMsg::Snapshot(_)) => {
+        Ok(ServerMsg::Snapshot(snapshot)) => {
             stats.snapshots.fetch_add(1, Relaxed);
             totals.snapshots.fetch_add(1, Relaxed);
+            verify(&snapshot, client, totals);
             None
         }
         Ok(ServerMsg::Pong { nonce, .. }) => {
@@ -524,6 +579,14 @@ fn handle(
                 .snapshot_hz
                 .store(u64::from(welcome.snapshot_rate), Relaxed);
             totals.tick_hz.store(u64::from(welcome.tick_rate), Relaxed);
+            if client.verify {
+                if let Some(rate) = TickRate::new(welcome.tick_rate) {
+                    *client.view = Some(
+                        ClientView::new(Arc::new(welcome.map.clone()), MoveParams::new(rate))
+                            .with_viewer(welcome.player_id, welcome.view_radius),
+                    );
+                }
+            }
             Some((welcome.resume_token, welcome.player_id))
         }
         Ok(ServerMsg::Refused { .. }) | Err(_) => {

@@ -13,7 +13,7 @@ use bot::{BotPlan, BotRun, Exit, Scenario};
 use malformed::Kind;
 use report::{
     histogram_quantile_ms, slope, tick_histogram, PerBot, PhaseReport, Report, Rtt, Sample,
-    ServerFigures, SoakFigures,
+    ServerFigures, SoakFigures, ViewFigures,
 };
 use stats::{quantile, BotStats, Totals};
 use std::collections::HashMap;
@@ -101,6 +101,14 @@ pub struct Args {
     /// cause it, or a malformed message answered with the wrong close code or none.
     #[arg(long)]
     pub max_unexpected_closes: Option<u64>,
+    /// Do not build the bots' views: recognize most snapshots by their first byte instead of
+    /// decoding, applying and checking each (for very large runs where the harness is the limit).
+    #[arg(long)]
+    pub skip_view_check: bool,
+    /// Exit 1 if the bots see more than this many desyncs or snapshots that do not apply to their
+    /// views.
+    #[arg(long, default_value_t = 0)]
+    pub max_desyncs: u64,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -168,6 +176,13 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
                 budget_failures.push(format!("tick ratio {:.5} < {min}", soak.tick_ratio));
             }
         }
+    }
+    let views = &game.views;
+    if views.desyncs + views.errors > args.max_desyncs {
+        budget_failures.push(format!(
+            "{} desyncs and {} snapshots that did not apply to the bots' views > {}",
+            views.desyncs, views.errors, args.max_desyncs
+        ));
     }
     if let Some(max) = args.max_unexpected_closes {
         let unexpected = game.disconnects
@@ -255,6 +270,8 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         latency_ms: args.latency_ms,
         jitter_ms: args.jitter_ms,
         malformed_percent: args.malformed_percent,
+        // The floor's frames are padding, not a world: there is no view to check.
+        verify_views: !args.skip_view_check && label == "game",
     });
     let totals = Arc::new(Totals::default());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -439,6 +456,12 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         },
         disconnects: totals.disconnects.load(Relaxed),
         errors: totals.errors.load(Relaxed),
+        views: ViewFigures {
+            verified: totals.views_verified.load(Relaxed),
+            desyncs: totals.desyncs.load(Relaxed),
+            errors: totals.view_errors.load(Relaxed),
+            server_desyncs: delta("skirmish_desyncs_total") as u64,
+        },
         server: ServerFigures {
             tick_p50_ms: histogram_quantile_ms(&bounds, &counts, 0.5),
             tick_p99_ms: histogram_quantile_ms(&bounds, &counts, 0.99),
@@ -642,6 +665,12 @@ pub fn print_summary(report: &Report) {
             p.bots_connected, p.bots_requested, p.snapshots_per_bot_per_s.mean, p.snapshots_per_bot_per_s.p1, p.snapshots_per_bot_per_s.min,
             p.delivery * 100.0, p.bytes_down_per_bot_per_s, p.bytes_up_per_bot_per_s, p.bytes_per_snapshot, p.rtt_ms.p50, p.rtt_ms.p99, p.rtt_ms.max,
             p.disconnects, p.errors
+        );
+        let v = &p.views;
+        let _ = writeln!(
+            out,
+            "  views: {} snapshots verified, {} desyncs ({} counted by the server), {} did not apply",
+            v.verified, v.desyncs, v.server_desyncs, v.errors
         );
         let s = &p.server;
         let _ = writeln!(

@@ -152,12 +152,27 @@ pub struct PhaseReport {
     pub disconnects: u64,
     /// Failed connects, refusals, undecodable messages.
     pub errors: u64,
+    /// The bots' views, checked against every snapshot (all zero with `--skip-view-check`).
+    pub views: ViewFigures,
     /// Server figures.
     pub server: ServerFigures,
     /// Churn and malformed-traffic figures (runs with either).
     pub soak: Option<SoakFigures>,
     /// Per-second samples.
     pub series: Vec<Sample>,
+}
+
+/// How the bots' views held up: each snapshot applied to the bot's view and its check compared.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ViewFigures {
+    /// Snapshots after which the view matched.
+    pub verified: u64,
+    /// Snapshots after which it did not (desyncs the bots saw).
+    pub desyncs: u64,
+    /// Snapshots that did not apply to the view at all.
+    pub errors: u64,
+    /// Desyncs the server counted (`skirmish_desyncs_total`) over the window.
+    pub server_desyncs: u64,
 }
 
 /// The whole report.

@@ -56,6 +56,12 @@ pub struct Totals {
     pub malformed_wrong_close: AtomicU64,
     /// Fatal malformed messages the server left open past the deadline.
     pub malformed_not_closed: AtomicU64,
+    /// Snapshots after which a bot's view matched the snapshot's check.
+    pub views_verified: AtomicU64,
+    /// Snapshots after which a bot's view did not match the snapshot's check.
+    pub desyncs: AtomicU64,
+    /// Snapshots that did not apply to a bot's view (a baseline it does not hold, say).
+    pub view_errors: AtomicU64,
     rtts: Mutex<Vec<f32>>,
 }
 
