@@ -57,8 +57,8 @@ struct Stats {
     fps: f64,
     me: Option<(f64, f64, u8, u32)>,
     player_id: Option<u32>,
-    /// The own avatar's corrections so far (count, largest in units).
-    corrections: (u32, f64),
+    /// The own avatar's corrections so far (count, largest in units, snaps over 4 units).
+    corrections: (u32, f64, u32),
     /// Views that did not match a snapshot's check, over every session of this page.
     desyncs: u32,
     state: String,
@@ -213,6 +213,7 @@ fn install_stats(window: &web_sys::Window, stats: Rc<RefCell<Stats>>) -> Result<
         let corrections = js_sys::Object::new();
         set(&corrections, "count", s.corrections.0.into());
         set(&corrections, "largest", s.corrections.1.into());
+        set(&corrections, "snaps", s.corrections.2.into());
         set(&object, "corrections", corrections.into());
         set(&object, "desyncs", s.desyncs.into());
         set(
@@ -587,7 +588,7 @@ impl App {
             stats.visible_players = session.view.players().len() as u32;
             stats.ping_ms = session.clock.rtt_ms().unwrap_or(0.0);
             let corrections = session.predictor.corrections();
-            stats.corrections = (corrections.count, corrections.largest);
+            stats.corrections = (corrections.count, corrections.largest, corrections.snaps);
             stats.desyncs = self.desyncs_past + session.desyncs;
             let me = session.view.players().get(&session.welcome.player_id);
             stats.me = me.map(|p| {

@@ -44,7 +44,13 @@ pub struct Corrections {
     pub count: u32,
     /// The largest change, in world units (the longer axis).
     pub largest: f64,
+    /// Changes over [`SNAP_REPORT_UNITS`]: the ones a player sees as a jump.
+    pub snaps: u32,
 }
+
+/// Corrections longer than this, in world units, count as snaps in [`Corrections::snaps`] (a
+/// player notices them; the netcode budget allows none in ordinary play).
+pub const SNAP_REPORT_UNITS: f64 = 4.0;
 
 impl Predictor {
     /// A predictor with no state until the first reconciliation.
@@ -100,6 +106,9 @@ impl Predictor {
                 self.corrections.count += 1;
                 let units = f64::from(coord_to_units(moved));
                 self.corrections.largest = self.corrections.largest.max(units);
+                if units > SNAP_REPORT_UNITS {
+                    self.corrections.snaps += 1;
+                }
             }
             if moved > SNAP_DISTANCE {
                 self.offset = (0.0, 0.0);
@@ -222,7 +231,8 @@ mod tests {
             p.corrections(),
             Corrections {
                 count: 1,
-                largest: step
+                largest: step,
+                snaps: 0,
             },
             "one correction of one step"
         );
