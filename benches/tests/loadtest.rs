@@ -80,7 +80,10 @@ async fn bots_play_and_the_report_holds_every_field() {
         // Every snapshot a bot received was applied to its view and checked, and none desynced.
         let views = report.game.views;
         assert!(views.verified > 100, "{views:?}");
-        assert_eq!((views.desyncs, views.errors, views.server_desyncs), (0, 0, 0));
+        assert_eq!(
+            (views.desyncs, views.errors, views.server_desyncs),
+            (0, 0, 0)
+        );
         assert!(report.game.server.cpu_seconds_per_s > 0.0);
         let floor = report.floor.as_ref().expect("the floor ran");
         assert_eq!(floor.bots_connected, 12);
