@@ -69,6 +69,8 @@ struct Stats {
     interp_delay_ms: (f64, f64),
     /// Times remote players' interpolation ran dry, over every session of this page.
     underruns: u32,
+    /// Snapshots that came later than the interpolation delay then allowed, over every session.
+    late_arrivals: u32,
     /// Remote players as drawn in the last frame: id and position in world units.
     others: Vec<(u32, f64, f64)>,
     /// The room joined.
@@ -134,8 +136,8 @@ struct App {
     interp_policy: DelayPolicy,
     /// Desyncs in sessions that have ended.
     desyncs_past: u32,
-    /// Interpolation underruns in sessions that have ended.
-    underruns_past: u32,
+    /// Interpolation underruns and late arrivals in sessions that have ended.
+    underruns_past: (u32, u32),
     last_frame: f64,
     fps_frames: u32,
     fps_since: f64,
@@ -192,7 +194,7 @@ pub fn start() -> Result<(), JsValue> {
         stats: stats.clone(),
         interp_policy,
         desyncs_past: 0,
-        underruns_past: 0,
+        underruns_past: (0, 0),
         last_frame: now_ms(),
         fps_frames: 0,
         fps_since: now_ms(),
@@ -246,6 +248,7 @@ fn install_stats(window: &web_sys::Window, stats: Rc<RefCell<Stats>>) -> Result<
         set(&interp, "delayMs", s.interp_delay_ms.0.into());
         set(&interp, "targetMs", s.interp_delay_ms.1.into());
         set(&interp, "underruns", s.underruns.into());
+        set(&interp, "lateArrivals", s.late_arrivals.into());
         set(&object, "interp", interp.into());
         let others = js_sys::Array::new();
         for (id, x, y) in &s.others {
@@ -522,7 +525,8 @@ impl App {
         let was_playing = matches!(self.conn, Conn::Playing(..));
         if let Conn::Playing(_, session) = &self.conn {
             self.desyncs_past += session.desyncs;
-            self.underruns_past += session.playout.underruns();
+            self.underruns_past.0 += session.playout.underruns();
+            self.underruns_past.1 += session.playout.late_arrivals();
         }
         if code == close_code::BAD_RESUME_TOKEN
             && matches!(self.conn, Conn::Joining(_))
@@ -644,7 +648,8 @@ impl App {
                 session.playout.delay_ms(),
                 session.playout.target_delay_ms(),
             );
-            stats.underruns = self.underruns_past + session.playout.underruns();
+            stats.underruns = self.underruns_past.0 + session.playout.underruns();
+            stats.late_arrivals = self.underruns_past.1 + session.playout.late_arrivals();
             let corrections = session.predictor.corrections();
             stats.corrections = (corrections.count, corrections.largest);
             stats.desyncs = self.desyncs_past + session.desyncs;
@@ -692,7 +697,7 @@ impl App {
             let (delay, target) = stats.interp_delay_ms;
             self.hud.set_debug(&format!(
                 "connected {}\ntick {}\nsnapshots {}\nvisible players {}\nping {:.1} ms (last {rtt})\n\
-                 interp {delay:.0} ms (target {target:.0}), underruns {}\n\
+                 interp {delay:.0} ms (target {target:.0}), underruns {}, late {}\n\
                  corrections {} (largest {:.1})\ndesyncs {}\nfps {:.0}\nme {me}",
                 stats.connected,
                 stats.tick,
@@ -700,6 +705,7 @@ impl App {
                 stats.visible_players,
                 stats.ping_ms,
                 stats.underruns,
+                stats.late_arrivals,
                 stats.corrections.0,
                 stats.corrections.1,
                 stats.desyncs,

@@ -126,6 +126,7 @@ pub struct PlayoutClock {
     render_tick: f64,
     underrun: bool,
     underruns: u32,
+    late_arrivals: u32,
 }
 
 impl PlayoutClock {
@@ -150,6 +151,7 @@ impl PlayoutClock {
             render_tick: f64::NEG_INFINITY,
             underrun: false,
             underruns: 0,
+            late_arrivals: 0,
         }
     }
 
@@ -167,6 +169,11 @@ impl PlayoutClock {
         let cover = self
             .newest
             .map(|previous| arrived_ms - f64::from(previous.0) * self.tick_ms);
+        if self.need.is_some()
+            && cover.is_some_and(|cover| cover > self.base + self.target_delay_ms())
+        {
+            self.late_arrivals += 1;
+        }
         if self.samples.len() >= MAX_SAMPLES {
             self.samples.pop_front();
         }
@@ -211,6 +218,13 @@ impl PlayoutClock {
     /// Underruns so far: runs of frames whose render time passed the newest snapshot.
     pub fn underruns(&self) -> u32 {
         self.underruns
+    }
+
+    /// Snapshots that came later than the delay aimed for then allowed: a longer gap than any in the
+    /// window, which the delay can only learn from. With none, a clock settled on its target never
+    /// runs dry; each one may cause an underrun.
+    pub fn late_arrivals(&self) -> u32 {
+        self.late_arrivals
     }
 
     /// The newest snapshot's tick.
@@ -316,6 +330,7 @@ mod tests {
         newest: u32,
         delay_ms: f64,
         underruns: u32,
+        late_arrivals: u32,
     }
 
     /// Plays `arrivals` through a clock at 60 frames per second: each frame handles the snapshots
@@ -337,6 +352,7 @@ mod tests {
                     newest: clock.newest_tick().map_or(0, |t| t.0),
                     delay_ms: clock.delay_ms(),
                     underruns: clock.underruns(),
+                    late_arrivals: clock.late_arrivals(),
                 });
             }
             now += FRAME_MS;
@@ -411,6 +427,16 @@ mod tests {
             clock.target_delay_ms()
         );
         assert_eq!(after_warm_up, 0);
+        let warm = frames
+            .iter()
+            .take_while(|f| f.ms < 1_000.0)
+            .last()
+            .expect("frames");
+        assert_eq!(
+            clock.late_arrivals(),
+            warm.late_arrivals,
+            "after warm-up, the jitter stays within what was measured"
+        );
         assert_smooth(&frames);
         // One snapshot interval (33 ms) plus a spread of up to 40 ms plus the margin: not the
         // fixed 100 ms, and not the floor.
@@ -484,8 +510,9 @@ mod tests {
     #[test]
     fn a_burst_gap_is_one_underrun_and_raises_the_delay_for_the_next() {
         // A 190 ms gap at 5 s, another at 10 s, on an otherwise steady link.
+        let mut clock = PlayoutClock::new(TICK_HZ, DelayPolicy::Adaptive);
         let frames = play(
-            &mut PlayoutClock::new(TICK_HZ, DelayPolicy::Adaptive),
+            &mut clock,
             &arrivals(25_000.0, held_up(&[5_000.0, 10_000.0], 190.0)),
         );
         assert_smooth(&frames);
@@ -493,6 +520,11 @@ mod tests {
         // The first gap runs the buffer dry once (many frames, one episode); the delay then covers
         // such a gap for a window, so the second does not.
         assert_eq!(underruns_after(&frames, 0.0), 1);
+        assert_eq!(
+            clock.late_arrivals(),
+            1,
+            "the first gap came later than the delay allowed"
+        );
         let dry: Vec<_> = frames.iter().filter(|f| f.playout.underrun).collect();
         assert!(dry.len() > 3, "{} frames ran dry", dry.len());
         assert!(dry.iter().all(|f| (5_000.0..5_400.0).contains(&f.ms)));
