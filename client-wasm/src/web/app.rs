@@ -9,7 +9,8 @@ use super::input::{self, InputState};
 use super::net::{NetEvent, Socket};
 use super::render::{self, DrawPlayer, Scene};
 use crate::clock::TickClock;
-use crate::interp::{InterpolationBuffer, DEFAULT_DELAY_MS};
+use crate::interp::InterpolationBuffer;
+use crate::playout::{DelayPolicy, Playout, PlayoutClock};
 use crate::predict::Predictor;
 use skirmish_shared::codec::{decode_server, encode_client};
 use skirmish_shared::fixed::{aim_from_vector, aim_from_wire, aim_to_radians, coord_to_units};
@@ -53,7 +54,10 @@ struct Stats {
     tick: u32,
     snapshots_received: u32,
     visible_players: u32,
+    /// The smoothed round trip.
     ping_ms: f64,
+    /// The last round trip measured, from a ping leaving to its pong arriving.
+    rtt_ms: Option<f64>,
     fps: f64,
     me: Option<(f64, f64, u8, u32)>,
     player_id: Option<u32>,
@@ -61,6 +65,16 @@ struct Stats {
     corrections: (u32, f64, u32),
     /// Views that did not match a snapshot's check, over every session of this page.
     desyncs: u32,
+    /// The interpolation delay now and its target, in ms.
+    interp_delay_ms: (f64, f64),
+    /// Times remote players' interpolation ran dry, over every session of this page.
+    underruns: u32,
+    /// Snapshots that came later than the interpolation delay then allowed, over every session.
+    late_arrivals: u32,
+    /// Remote players as drawn in the last frame: id and position in world units.
+    others: Vec<(u32, f64, f64)>,
+    /// The room joined.
+    room: Option<u32>,
     state: String,
     /// Set by `window.skirmishDropConnection()`: drop the socket as a network failure would.
     drop_requested: bool,
@@ -73,6 +87,10 @@ struct Session {
     view: ClientView,
     predictor: Predictor,
     interp: InterpolationBuffer,
+    /// When remote players are drawn: follows the snapshots' arrival jitter.
+    playout: PlayoutClock,
+    /// Where this frame draws remote players (`None` before the first snapshot).
+    frame_playout: Option<Playout>,
     clock: TickClock,
     walls: Vec<render::WallRect>,
     names: HashMap<EntityId, String>,
@@ -83,6 +101,8 @@ struct Session {
     accumulator: f64,
     last_ping: f64,
     pending_pings: Vec<(u32, f64)>,
+    /// The last round trip measured, in ms.
+    last_rtt_ms: Option<f64>,
     aim: u16,
     /// The tick and proof of the newest snapshot received, acknowledged in each ping.
     newest: (u32, u8),
@@ -112,9 +132,12 @@ struct App {
     attempt: u32,
     resume: Option<ResumeToken>,
     stats: Rc<RefCell<Stats>>,
-    interp_delay_ms: f64,
+    /// How remote players' interpolation delay is chosen (adaptive unless the page fixes it).
+    interp_policy: DelayPolicy,
     /// Desyncs in sessions that have ended.
     desyncs_past: u32,
+    /// Interpolation underruns and late arrivals in sessions that have ended.
+    underruns_past: (u32, u32),
     last_frame: f64,
     fps_frames: u32,
     fps_since: f64,
@@ -152,12 +175,12 @@ pub fn start() -> Result<(), JsValue> {
         state: "enter a name".into(),
         ..Stats::default()
     }));
-    let interp_delay_ms =
-        js_sys::Reflect::get(&window, &JsValue::from_str("skirmishInterpDelayMs"))
-            .ok()
-            .and_then(|v| v.as_f64())
-            .filter(|v| v.is_finite() && (0.0..=1_000.0).contains(v))
-            .unwrap_or(DEFAULT_DELAY_MS);
+    // `window.skirmishInterpDelayMs`, set before the client starts, fixes the delay.
+    let interp_policy = js_sys::Reflect::get(&window, &JsValue::from_str("skirmishInterpDelayMs"))
+        .ok()
+        .and_then(|v| v.as_f64())
+        .filter(|v| v.is_finite() && (0.0..=crate::playout::MAX_FIXED_DELAY_MS).contains(v))
+        .map_or(DelayPolicy::Adaptive, DelayPolicy::Fixed);
     let app = Rc::new(RefCell::new(App {
         hud: Hud::new(&doc)?,
         doc: doc.clone(),
@@ -169,8 +192,9 @@ pub fn start() -> Result<(), JsValue> {
         attempt: 0,
         resume: None,
         stats: stats.clone(),
-        interp_delay_ms,
+        interp_policy,
         desyncs_past: 0,
+        underruns_past: (0, 0),
         last_frame: now_ms(),
         fps_frames: 0,
         fps_since: now_ms(),
@@ -196,6 +220,11 @@ fn install_stats(window: &web_sys::Window, stats: Rc<RefCell<Stats>>) -> Result<
         set(&object, "snapshotsReceived", s.snapshots_received.into());
         set(&object, "visiblePlayers", s.visible_players.into());
         set(&object, "pingMs", s.ping_ms.into());
+        set(
+            &object,
+            "rttMs",
+            s.rtt_ms.map_or(JsValue::NULL, JsValue::from),
+        );
         set(&object, "fps", s.fps.into());
         set(&object, "state", JsValue::from_str(&s.state));
         let me = match s.me {
@@ -216,6 +245,22 @@ fn install_stats(window: &web_sys::Window, stats: Rc<RefCell<Stats>>) -> Result<
         set(&corrections, "snaps", s.corrections.2.into());
         set(&object, "corrections", corrections.into());
         set(&object, "desyncs", s.desyncs.into());
+        let interp = js_sys::Object::new();
+        set(&interp, "delayMs", s.interp_delay_ms.0.into());
+        set(&interp, "targetMs", s.interp_delay_ms.1.into());
+        set(&interp, "underruns", s.underruns.into());
+        set(&interp, "lateArrivals", s.late_arrivals.into());
+        set(&object, "interp", interp.into());
+        let others = js_sys::Array::new();
+        for (id, x, y) in &s.others {
+            let other = js_sys::Object::new();
+            set(&other, "id", (*id).into());
+            set(&other, "x", (*x).into());
+            set(&other, "y", (*y).into());
+            others.push(&other);
+        }
+        set(&object, "others", others.into());
+        set(&object, "room", s.room.map_or(JsValue::NULL, JsValue::from));
         set(
             &object,
             "playerId",
@@ -366,10 +411,11 @@ impl App {
         if let Conn::Playing(socket, session) = &mut self.conn {
             let input = self.input.borrow();
             let (width, height) = css_size(&self.canvas);
+            session.frame_playout = session.playout.advance(now);
             session.local_ticks(socket, &input, elapsed, now, width, height);
             session.predictor.decay(elapsed);
         }
-        self.draw(now)?;
+        self.draw()?;
         self.update_stats(now);
         Ok(())
     }
@@ -441,7 +487,7 @@ impl App {
                 };
                 self.attempt = 0;
                 self.resume = Some(welcome.resume_token);
-                let session = Session::new(*welcome, now);
+                let session = Session::new(*welcome, now, self.interp_policy);
                 self.hud.add_chat(
                     None,
                     "Joined the arena. WASD to move, mouse to aim, click to fire, Enter to chat.",
@@ -467,6 +513,7 @@ impl App {
                 if let Conn::Playing(_, session) = &mut self.conn {
                     if let Some(i) = session.pending_pings.iter().position(|(n, _)| *n == nonce) {
                         let (_, sent) = session.pending_pings.swap_remove(i);
+                        session.last_rtt_ms = Some((now - sent).max(0.0));
                         session.clock.on_pong(sent, now, tick.0);
                     }
                 }
@@ -479,6 +526,8 @@ impl App {
         let was_playing = matches!(self.conn, Conn::Playing(..));
         if let Conn::Playing(_, session) = &self.conn {
             self.desyncs_past += session.desyncs;
+            self.underruns_past.0 += session.playout.underruns();
+            self.underruns_past.1 += session.playout.late_arrivals();
         }
         if code == close_code::BAD_RESUME_TOKEN
             && matches!(self.conn, Conn::Joining(_))
@@ -526,7 +575,7 @@ impl App {
         Ok(())
     }
 
-    fn draw(&mut self, now: f64) -> Result<(), JsValue> {
+    fn draw(&mut self) -> Result<(), JsValue> {
         let (width, height) = css_size(&self.canvas);
         let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
         let (pw, ph) = ((width * dpr).round() as u32, (height * dpr).round() as u32);
@@ -537,7 +586,13 @@ impl App {
         self.ctx.set_transform(dpr, 0.0, 0.0, dpr, 0.0, 0.0)?;
         match &self.conn {
             Conn::Playing(_, session) => {
-                let scene = session.scene(now, self.interp_delay_ms, width, height);
+                let scene = session.scene(width, height);
+                self.stats.borrow_mut().others = scene
+                    .players
+                    .iter()
+                    .filter(|p| !p.own)
+                    .map(|p| (p.id, p.x, p.y))
+                    .collect();
                 render::draw(
                     &self.ctx,
                     width,
@@ -548,6 +603,7 @@ impl App {
                 );
             }
             other => {
+                self.stats.borrow_mut().others.clear();
                 self.ctx.set_fill_style_str("#0d1017");
                 self.ctx.fill_rect(0.0, 0.0, width, height);
                 let message = match other {
@@ -587,6 +643,14 @@ impl App {
             stats.player_id = Some(session.welcome.player_id.0);
             stats.visible_players = session.view.players().len() as u32;
             stats.ping_ms = session.clock.rtt_ms().unwrap_or(0.0);
+            stats.rtt_ms = session.last_rtt_ms;
+            stats.room = Some(session.welcome.room.0);
+            stats.interp_delay_ms = (
+                session.playout.delay_ms(),
+                session.playout.target_delay_ms(),
+            );
+            stats.underruns = self.underruns_past.0 + session.playout.underruns();
+            stats.late_arrivals = self.underruns_past.1 + session.playout.late_arrivals();
             let corrections = session.predictor.corrections();
             stats.corrections = (corrections.count, corrections.largest, corrections.snaps);
             stats.desyncs = self.desyncs_past + session.desyncs;
@@ -628,9 +692,25 @@ impl App {
             let me = stats.me.map_or("-".to_string(), |(x, y, hp, score)| {
                 format!("({x:.1}, {y:.1}) hp {hp} score {score}")
             });
+            let rtt = stats
+                .rtt_ms
+                .map_or("-".to_string(), |ms| format!("{ms:.1} ms"));
+            let (delay, target) = stats.interp_delay_ms;
             self.hud.set_debug(&format!(
-                "connected {}\ntick {}\nsnapshots {}\nvisible players {}\nping {:.1} ms\nfps {:.0}\nme {me}",
-                stats.connected, stats.tick, stats.snapshots_received, stats.visible_players, stats.ping_ms, stats.fps
+                "connected {}\ntick {}\nsnapshots {}\nvisible players {}\nping {:.1} ms (last {rtt})\n\
+                 interp {delay:.0} ms (target {target:.0}), underruns {}, late {}\n\
+                 corrections {} (largest {:.1})\ndesyncs {}\nfps {:.0}\nme {me}",
+                stats.connected,
+                stats.tick,
+                stats.snapshots_received,
+                stats.visible_players,
+                stats.ping_ms,
+                stats.underruns,
+                stats.late_arrivals,
+                stats.corrections.0,
+                stats.corrections.1,
+                stats.desyncs,
+                stats.fps
             ));
         }
     }
@@ -644,7 +724,7 @@ fn css_size(canvas: &HtmlCanvasElement) -> (f64, f64) {
 }
 
 impl Session {
-    fn new(welcome: Welcome, now: f64) -> Session {
+    fn new(welcome: Welcome, now: f64, interp_policy: DelayPolicy) -> Session {
         let rate = TickRate::new(welcome.tick_rate)
             .unwrap_or_else(|| TickRate::new(60).unwrap_or_else(|| unreachable!()));
         Session {
@@ -659,6 +739,8 @@ impl Session {
             .with_viewer(welcome.player_id, welcome.view_radius),
             predictor: Predictor::new(),
             interp: InterpolationBuffer::new(),
+            playout: PlayoutClock::new(rate.hz(), interp_policy),
+            frame_playout: None,
             names: HashMap::new(),
             leaderboard: Vec::new(),
             my_score: ScoreEntry {
@@ -669,6 +751,7 @@ impl Session {
             accumulator: 0.0,
             last_ping: now - PING_INTERVAL_MS,
             pending_pings: Vec::new(),
+            last_rtt_ms: None,
             newest: (0, 0),
             desyncs: 0,
             aim: 0,
@@ -721,6 +804,7 @@ impl Session {
     /// Follows a view that applied cleanly: the clock, the interpolation buffer, the prediction.
     fn on_view_updated(&mut self, snapshot: &Snapshot, now: f64) {
         self.clock.on_snapshot(now, snapshot.tick.0);
+        self.playout.on_snapshot(snapshot.tick, now);
         let me = self.welcome.player_id;
         for (id, player) in self.view.players() {
             if *id != me {
@@ -854,13 +938,18 @@ impl Session {
         self.predictor.render_position_at(alpha)
     }
 
-    fn scene(&self, now: f64, delay_ms: f64, width: f64, height: f64) -> Scene {
+    /// The tick remote entities are drawn at this frame (the view's tick before the first frame
+    /// after a snapshot).
+    fn render_tick(&self) -> f64 {
+        self.frame_playout.map_or_else(
+            || f64::from(self.view.tick().map_or(0, |t| t.0)),
+            |playout| playout.render_tick,
+        )
+    }
+
+    fn scene(&self, width: f64, height: f64) -> Scene {
         let me = self.welcome.player_id;
-        let server_tick = self
-            .clock
-            .estimate(now)
-            .unwrap_or_else(|| f64::from(self.view.tick().map_or(0, |t| t.0)));
-        let render_tick = (server_tick - self.clock.ticks_in(delay_ms)).max(0.0);
+        let render_tick = self.render_tick().max(0.0);
         let camera = self.own_render_position();
         let scale = width.min(height) / 2.0 / VIEW_HALF_UNITS;
         let mut players = Vec::new();
@@ -879,6 +968,7 @@ impl Session {
             };
             let aim = if own { self.aim } else { aim_from_wire(p.aim) };
             players.push(DrawPlayer {
+                id: id.0,
                 x,
                 y,
                 aim: f64::from(aim_to_radians(aim)),
