@@ -1,87 +1,13 @@
 // End to end: a real skirmish-server and two headless Chromium pages playing on it.
 // Run by scripts/test.sh after `cargo build --release -p skirmish-server` and the client bundle build.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const shots = join(root, "e2e", "screenshots");
-const CHROMIUM_ARGS = [
-  "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-];
-const cleanups = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { joinGame, openPage, shots, startServer, stats } from "./support.js";
 
 /** The admin API's token for the server under test. */
 const ADMIN_TOKEN = "e2e-admin-token-0123456789";
-
-/** Starts the server on 127.0.0.1:0 and resolves with its base URL, read from its startup line. */
-function startServer(flags) {
-  const binary = join(root, "target", "release", "skirmish-server");
-  const server = spawn(binary, ["--bind", "127.0.0.1:0", "--assets", join(root, "assets"), ...flags], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  cleanups.push(async () => {
-    server.kill("SIGTERM");
-    await new Promise((resolve) => (server.exitCode !== null ? resolve() : server.once("exit", resolve)));
-  });
-  return new Promise((resolve, reject) => {
-    let log = "";
-    const timer = setTimeout(() => reject(new Error("server did not start: " + log)), 20_000);
-    server.stderr.on("data", (chunk) => {
-      log += chunk;
-      const match = log.match(/listening on (http:\/\/[\d.]+:\d+)\//);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    server.once("exit", (code) => reject(new Error(`server exited with ${code}: ${log}`)));
-  });
-}
-
-/** Opens a fresh browser profile and page; records dialogs and page errors. */
-async function openPage(name) {
-  const profile = mkdtempSync(join(tmpdir(), `skirmish-e2e-${name}-`));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1100, height: 700 },
-  });
-  cleanups.push(async () => {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  const record = { dialogs: [], errors: [] };
-  page.on("dialog", async (dialog) => {
-    record.dialogs.push(dialog.message());
-    await dialog.dismiss();
-  });
-  page.on("pageerror", (error) => record.errors.push(String(error)));
-  return { page, record };
-}
-
-const stats = (page) => page.evaluate(() => window.skirmishStats());
-
-async function joinGame(page, url, name) {
-  await page.goto(url);
-  await page.waitForFunction(() => typeof window.skirmishStats === "function");
-  await page.fill("#name-input", name);
-  await page.press("#name-input", "Enter");
-  await page.waitForFunction(() => window.skirmishStats().connected && window.skirmishStats().me !== null, null, {
-    timeout: 20_000,
-  });
-}
 
 test("two players join, see each other, move and chat safely", { timeout: 180_000 }, async () => {
   mkdirSync(shots, { recursive: true });

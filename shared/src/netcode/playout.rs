@@ -26,8 +26,10 @@
 //!
 //! # Moving the render time
 //! The render offset moves toward its target by running the render clock at most [`MAX_SLEW`] fast
-//! or slow, never backwards: remote players glide a few percent faster or slower for a moment rather
-//! than jump or stop. Only a render time far behind its target (more than [`SNAP_MS`]) jumps
+//! or [`MAX_SLOWING`] slow, never backwards: remote players glide a little faster or slower for a
+//! moment rather than jump or stop. Slowing may go further than speeding up: a delay that must grow
+//! (a longer gap than any seen) is needed soon, or the next gap runs dry too, while one that may
+//! shrink can take its time. Only a render time far behind its target (more than [`SNAP_MS`]) jumps
 //! forward.
 //!
 //! # Underruns
@@ -66,6 +68,9 @@ pub const MARGIN_MS: f64 = 10.0;
 
 /// Largest change of the render clock's rate while it moves toward its target (0.05: 5 %).
 pub const MAX_SLEW: f64 = 0.05;
+
+/// Largest slowing of the render clock while the delay grows toward its target (0.2: 20 %).
+pub const MAX_SLOWING: f64 = 0.2;
 
 /// Time constant of the move toward the target, in ms: an error of `e` ms is closed at `e / SLEW_TIME_MS`
 /// ms per ms (then capped at [`MAX_SLEW`]).
@@ -246,7 +251,7 @@ impl PlayoutClock {
             Some(offset) if offset - target <= SNAP_MS => {
                 let elapsed = (now_ms - self.last_now).max(0.0);
                 let step = (target - offset) * (elapsed / SLEW_TIME_MS).min(1.0);
-                offset + step.clamp(-MAX_SLEW * elapsed, MAX_SLEW * elapsed)
+                offset + step.clamp(-MAX_SLEW * elapsed, MAX_SLOWING * elapsed)
             }
             // First frame, or far behind the target: start at the target.
             _ => target,
@@ -372,7 +377,7 @@ mod tests {
     }
 
     /// The render tick never goes back, and between frames it runs at real time give or take
-    /// [`MAX_SLEW`], except into a frame that ran dry (where it holds at the extrapolation bound).
+    /// [`MAX_SLEW`] fast or [`MAX_SLOWING`] slow, except into a frame that ran dry (where it holds at the extrapolation bound).
     fn assert_smooth(frames: &[Frame]) {
         for pair in frames.windows(2) {
             let (a, b) = (pair[0], pair[1]);
@@ -385,7 +390,7 @@ mod tests {
             }
             let rate = (b.playout.render_tick - a.playout.render_tick) * TICK_MS / (b.ms - a.ms);
             assert!(
-                (rate - 1.0).abs() <= MAX_SLEW + 1e-9,
+                rate <= 1.0 + MAX_SLEW + 1e-9 && rate >= 1.0 - MAX_SLOWING - 1e-9,
                 "render clock ran at {rate:.4}x real time at {:.0} ms",
                 b.ms
             );
