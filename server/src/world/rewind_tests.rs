@@ -360,6 +360,52 @@ fn the_dead_are_not_killed_twice() {
     assert_eq!(c.w.players[c.shooter].score.kills, 1);
 }
 
+#[test]
+fn predicted_own_shots_are_the_servers() {
+    // A client predicting its movement and shots with the shared code, input for input, expects
+    // exactly the projectiles the server fires: same ticks (cooldown), launch points and velocities.
+    use skirmish_shared::netcode::predict::Predictor;
+    use skirmish_shared::netcode::shots::{FireInput, ShotPredictor};
+    let mut w = world();
+    let a = w.add_player("a".into());
+    w.place_player(a, tile_centre(2, 5));
+    let (map, params) = (w.map().clone(), *w.params());
+    let mut predictor = Predictor::new();
+    predictor.reconcile(&map, &params, w.players[a].pos, 0, true);
+    let mut shots = ShotPredictor::new();
+    let mut fired = 0;
+    for seq in 1..400u32 {
+        // Walk a square, sweep the aim, hold fire in bursts with gaps of odd lengths.
+        let (x, y) = [(1, 0), (0, 1), (-1, 0), (0, -1)][(seq / 40 % 4) as usize];
+        let aim = (seq * 731) as u16;
+        let fire = seq % 37 < 23;
+        w.tick(&[(a, input(seq, x, y, aim, fire))]);
+        let dir = Dir::from_axes(x, y).expect("unit axes");
+        predictor.apply_input(&map, &params, seq, dir);
+        let local = FireInput {
+            tick: w.tick_number(),
+            position: predictor.predicted(),
+            aim,
+            fire,
+            alive: true,
+        };
+        let predicted = shots.on_input(&params, &local, 0.0, 0.0);
+        let server: Vec<ProjectileMotion> = w
+            .projectiles()
+            .iter()
+            .filter(|(_, p)| p.motion.tick == w.tick_number())
+            .map(|(_, p)| p.motion)
+            .collect();
+        assert_eq!(
+            predicted.into_iter().collect::<Vec<_>>(),
+            server,
+            "input {seq}"
+        );
+        fired += server.len();
+    }
+    assert!(fired > 15, "{fired} shots compared");
+}
+
 /// Hit ratio of shots led at a target walking at random, as the shooter's client draws it.
 mod hit_ratio {
     use super::*;

@@ -1,12 +1,13 @@
 //! A client's side of the netcode, shared by the browser client and the native bots so both play
 //! with the same code: the server clock estimate ([`clock`]), interpolation of remote players
-//! ([`interp`]) and prediction of the own avatar ([`predict`]).
+//! ([`interp`]), prediction of the own avatar ([`predict`]) and of its own shots ([`shots`]).
 //!
 //! Pure logic over the rest of this crate: callers pass the time in, nothing here reads a clock.
 
 pub mod clock;
 pub mod interp;
 pub mod predict;
+pub mod shots;
 
 #[cfg(test)]
 mod test_support {
