@@ -64,6 +64,8 @@ pub struct RoomConfig {
     pub snapshot_rate: TickRate,
     /// Radius, in coords, within which a player is sent entities.
     pub view_radius: Coord,
+    /// Lag compensation's longest rewind (zero: off).
+    pub max_rewind: Duration,
     /// The map the room plays.
     pub map: Arc<Map>,
     /// How long a player may leave snapshots untaken (or taken but unacknowledged) before it is
@@ -83,6 +85,7 @@ impl From<&ServerConfig> for RoomConfig {
             tick_rate: config.tick_rate,
             snapshot_rate: config.snapshot_rate,
             view_radius: config.view_radius,
+            max_rewind: config.max_rewind,
             map: config.map.clone(),
             slow_reader_timeout: config.slow_reader_timeout,
             reconnect_grace: config.reconnect_grace,
@@ -281,7 +284,9 @@ impl Room {
         let map = config.map.clone();
         Room {
             frame: SnapshotFrame::new(map.width_coords(), map.height_coords(), config.view_radius),
-            world: World::new(map, config.tick_rate, seed),
+            world: World::new(map, config.tick_rate, seed).with_max_rewind(
+                crate::world::rewind_ticks(config.tick_rate, config.max_rewind),
+            ),
             shared,
             config,
             metrics,

@@ -4,7 +4,7 @@ use skirmish_shared::physics::PLAYER_HALF_SIZE;
 use skirmish_shared::protocol::buttons;
 
 /// 20 x 8 tiles, open inside, a wall column at x = 12 in rows 1..=3, spawns in the corners.
-const MAP: &str = "\
+pub(super) const MAP: &str = "\
 ####################
 #S..........#.....S#
 #...........#......#
@@ -15,12 +15,12 @@ const MAP: &str = "\
 ####################
 ";
 
-fn world() -> World {
+pub(super) fn world() -> World {
     let map = Arc::new(Map::parse(MAP).expect("valid"));
     World::new(map, TickRate::new(60).expect("valid"), 7)
 }
 
-fn input(seq: u32, x: i8, y: i8, aim: u16, fire: bool) -> InputFrame {
+pub(super) fn input(seq: u32, x: i8, y: i8, aim: u16, fire: bool) -> InputFrame {
     InputFrame {
         seq,
         move_x: x,
@@ -32,7 +32,11 @@ fn input(seq: u32, x: i8, y: i8, aim: u16, fire: bool) -> InputFrame {
 }
 
 /// Runs `ticks` ticks with the same inputs.
-fn run(world: &mut World, inputs: &[(PlayerKey, InputFrame)], ticks: u32) -> Vec<WorldEvent> {
+pub(super) fn run(
+    world: &mut World,
+    inputs: &[(PlayerKey, InputFrame)],
+    ticks: u32,
+) -> Vec<WorldEvent> {
     let mut events = Vec::new();
     for _ in 0..ticks {
         events.extend_from_slice(world.tick(inputs));

@@ -1,7 +1,7 @@
 //! A client's side of the netcode, shared by the browser client and the native bots so both play
 //! with the same code: the server clock estimate ([`clock`]), interpolation of remote players
 //! ([`interp`]) at a render time that follows the arrival jitter ([`playout`]), and prediction of
-//! the own avatar ([`predict`]).
+//! the own avatar ([`predict`]) and of its own shots ([`shots`]).
 //!
 //! Pure logic over the rest of this crate: callers pass the time in, nothing here reads a clock.
 
@@ -9,6 +9,7 @@ pub mod clock;
 pub mod interp;
 pub mod playout;
 pub mod predict;
+pub mod shots;
 
 #[cfg(test)]
 mod test_support {
