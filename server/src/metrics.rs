@@ -319,6 +319,11 @@ pub struct Metrics {
     pub inputs_dropped: AtomicU64,
     /// Clients whose view did not match a snapshot's check (each then gets a full snapshot).
     pub desyncs: AtomicU64,
+    /// Projectiles fired, over all rooms.
+    pub shots_fired: AtomicU64,
+    /// Projectiles that hit a player, over all rooms (with lag compensation, where the shooter saw
+    /// the target).
+    pub shot_hits: AtomicU64,
     /// Players disconnected for not reading their snapshots.
     pub slow_reader_kicks: AtomicU64,
     /// Connections closed for a protocol violation.
@@ -348,6 +353,8 @@ impl Default for Metrics {
             rate_limited: AtomicU64::new(0),
             inputs_dropped: AtomicU64::new(0),
             desyncs: AtomicU64::new(0),
+            shots_fired: AtomicU64::new(0),
+            shot_hits: AtomicU64::new(0),
             slow_reader_kicks: AtomicU64::new(0),
             protocol_errors: AtomicU64::new(0),
         }
@@ -501,6 +508,16 @@ impl Metrics {
                 "skirmish_desyncs",
                 "Snapshots whose view check a client reported failed (it then got a full snapshot)",
                 &self.desyncs,
+            ),
+            (
+                "skirmish_shots_fired",
+                "Projectiles fired",
+                &self.shots_fired,
+            ),
+            (
+                "skirmish_shot_hits",
+                "Projectiles that hit a player",
+                &self.shot_hits,
             ),
             (
                 "skirmish_slow_reader_disconnects",

@@ -603,7 +603,16 @@ impl Room {
         //    per tick, so each player gets `snapshot_rate` snapshots a second and the work is spread
         //    evenly over the ticks instead of piling onto one.
         self.drain_links(now);
+        let shots_before = self.world.shot_counts();
         let outcome = self.world.tick(&self.inputs).to_vec();
+        let shots = self.world.shot_counts();
+        let metrics = &self.metrics;
+        metrics
+            .shots_fired
+            .fetch_add(shots.fired - shots_before.fired, Ordering::Relaxed);
+        metrics
+            .shot_hits
+            .fetch_add(shots.hits - shots_before.hits, Ordering::Relaxed);
         self.shared
             .tick
             .store(self.world.tick_number().0, Ordering::Relaxed);

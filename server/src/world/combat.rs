@@ -28,6 +28,7 @@ impl World {
             shots.push((key, player.id, player.pos, player.aim, rewind));
         }
         for (owner_key, owner, pos, aim, rewind) in shots {
+            self.shots.fired += 1;
             let id = self.allocate_projectile_id();
             self.projectiles.insert(Projectile {
                 id,
@@ -109,6 +110,7 @@ impl World {
                     let natural_end = shot.motion.natural_end(&self.map, &self.params);
                     self.recent_hits.insert(shot.id, (now, natural_end));
                     if let Some(victim) = victim {
+                        self.shots.hits += 1;
                         hits.push((victim, shot.owner_key, shot.owner));
                     }
                 }

@@ -229,6 +229,18 @@ pub struct World {
     hit_keys: Vec<PlayerKey>,
     /// Hittable players' positions over the last ticks, for lag compensation.
     history: History,
+    /// Shots fired and shots that hit a player, since the world began.
+    shots: ShotCounts,
+}
+
+/// Shots fired and shots that hit a player, counted since the world began (the room turns them into
+/// the server's `skirmish_shots_fired_total` and `skirmish_shot_hits_total`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ShotCounts {
+    /// Projectiles fired.
+    pub fired: u64,
+    /// Projectiles that stopped on a player.
+    pub hits: u64,
 }
 
 impl World {
@@ -254,6 +266,7 @@ impl World {
             events: Vec::new(),
             hit_grid,
             hit_keys: Vec::new(),
+            shots: ShotCounts::default(),
             history: History::new(rewind_ticks(
                 tick_rate,
                 Duration::from_millis(DEFAULT_MAX_REWIND_MS.into()),
@@ -324,6 +337,11 @@ impl World {
         let id = EntityId(self.next_projectile_id);
         self.next_projectile_id = self.next_projectile_id.wrapping_add(2).max(1);
         id
+    }
+
+    /// Shots fired and hits since the world began.
+    pub fn shot_counts(&self) -> ShotCounts {
+        self.shots
     }
 
     /// Projectiles that recently stopped on a player, with the tick each would have ended by itself

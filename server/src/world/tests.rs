@@ -145,6 +145,11 @@ fn projectiles_hit_kill_score_and_respawn() {
     assert!(events.contains(&WorldEvent::ScoreChanged(shooter)));
     // Four hits at 250 ms cooldown: between 3 and 4 cooldowns plus flight time.
     assert!(ticks >= 3 * w.rules().fire_cooldown, "took {ticks} ticks");
+    // Every shot fired is counted; the four that landed are the hits (the last one or two fired
+    // may still be in flight).
+    let counts = w.shot_counts();
+    assert_eq!(counts.hits, 4);
+    assert!((4..=6).contains(&counts.fired), "{counts:?}");
     // The dead do not move, and respawn at full health after the delay.
     let died_at = victim.pos;
     let delay = w.rules().respawn_delay;
@@ -182,8 +187,12 @@ fn projectiles_stop_at_walls() {
         ticks += 1;
         assert!(ticks <= 10, "the wall stopped it");
     }
-    // It stopped at the wall, not on a player: nothing for snapshots to announce.
+    // It stopped at the wall, not on a player: nothing for snapshots to announce, and no hit.
     assert_eq!(w.recent_hits().count(), 0);
+    assert_eq!(
+        w.shot_counts(),
+        crate::world::ShotCounts { fired: 1, hits: 0 }
+    );
 }
 
 /// A straight corridor 40 tiles long (the spawn at its west end): longer than a projectile flies.
