@@ -8,7 +8,7 @@ use super::hud::Hud;
 use super::input::{self, InputState};
 use super::net::{NetEvent, Socket};
 use super::render::{self, DrawPlayer, Scene};
-use crate::clock::TickClock;
+use crate::clock::{InputClock, TickClock};
 use crate::interp::InterpolationBuffer;
 use crate::playout::{DelayPolicy, Playout, PlayoutClock};
 use crate::predict::Predictor;
@@ -40,9 +40,6 @@ const PROJECTILE_HUE: u32 = 40;
 
 /// How often to ping, in ms.
 const PING_INTERVAL_MS: f64 = 1_000.0;
-
-/// Local ticks run at most per frame (after a stall the rest are dropped).
-const MAX_TICKS_PER_FRAME: u32 = 8;
 
 /// World units visible from the centre to the nearer screen edge.
 const VIEW_HALF_UNITS: f64 = 340.0;
@@ -92,13 +89,13 @@ struct Session {
     /// Where this frame draws remote players (`None` before the first snapshot).
     frame_playout: Option<Playout>,
     clock: TickClock,
+    /// Stamps inputs with the server tick they are for, ahead of `clock` by the lead the link needs.
+    input_clock: InputClock,
     walls: Vec<render::WallRect>,
     names: HashMap<EntityId, String>,
     leaderboard: Vec<ScoreEntry>,
     my_score: ScoreEntry,
     next_seq: u32,
-    tick_ms: f64,
-    accumulator: f64,
     last_ping: f64,
     pending_pings: Vec<(u32, f64)>,
     /// The last round trip measured, in ms.
@@ -412,7 +409,7 @@ impl App {
             let input = self.input.borrow();
             let (width, height) = css_size(&self.canvas);
             session.frame_playout = session.playout.advance(now);
-            session.local_ticks(socket, &input, elapsed, now, width, height);
+            session.local_ticks(socket, &input, now, width, height);
             session.predictor.decay(elapsed);
         }
         self.draw()?;
@@ -731,7 +728,7 @@ impl Session {
             params: MoveParams::new(rate),
             walls: render::wall_rects(&welcome.map),
             clock: TickClock::new(rate.hz()),
-            tick_ms: 1000.0 / f64::from(rate.hz()),
+            input_clock: InputClock::new(rate.hz()),
             view: ClientView::new(
                 std::sync::Arc::new(welcome.map.clone()),
                 MoveParams::new(rate),
@@ -748,7 +745,6 @@ impl Session {
                 ..ScoreEntry::default()
             },
             next_seq: 1,
-            accumulator: 0.0,
             last_ping: now - PING_INTERVAL_MS,
             pending_pings: Vec::new(),
             last_rtt_ms: None,
@@ -865,12 +861,12 @@ impl Session {
         Ok(())
     }
 
-    /// Runs the local input ticks due, sending one input per tick and predicting it.
+    /// Runs the local input ticks due by the input clock, sending one input per tick, stamped with
+    /// its tick, and predicting it.
     fn local_ticks(
         &mut self,
         socket: &Socket,
         input: &InputState,
-        elapsed: f64,
         now: f64,
         width: f64,
         height: f64,
@@ -900,23 +896,18 @@ impl Session {
         if dx != 0.0 || dy != 0.0 {
             self.aim = aim_from_vector(glam::Vec2::new(dx as f32, dy as f32));
         }
-        self.accumulator += elapsed;
-        let mut ran = 0;
-        while self.accumulator >= self.tick_ms {
-            self.accumulator -= self.tick_ms;
-            ran += 1;
-            if ran > MAX_TICKS_PER_FRAME {
-                self.accumulator = 0.0;
-                break;
-            }
+        // One input per tick number, each sent as its tick comes due (after a stall, only the last
+        // few: the server has run the others).
+        for tick in self.input_clock.advance(now, &self.clock) {
             let (move_x, move_y) = input.axes();
             let frame = InputFrame {
                 seq: self.next_seq,
+                tick: Tick(tick),
                 move_x,
                 move_y,
                 aim: self.aim,
                 buttons: if input.fire() { buttons::FIRE } else { 0 },
-                ..InputFrame::default() // no tick yet: queued and applied in order
+                ..InputFrame::default()
             };
             self.next_seq += 1;
             if socket.send(&encode_client(&ClientMsg::Input(frame))) {
@@ -928,14 +919,10 @@ impl Session {
     }
 
     /// Where the own avatar is drawn this frame: between the last two predicted ticks, as far as the
-    /// frame is into the next tick (even motion at any display rate).
+    /// input clock is into the next tick (even motion at any display rate).
     fn own_render_position(&self) -> (f64, f64) {
-        let alpha = if self.tick_ms > 0.0 {
-            self.accumulator / self.tick_ms
-        } else {
-            1.0
-        };
-        self.predictor.render_position_at(alpha)
+        self.predictor
+            .render_position_at(self.input_clock.fraction())
     }
 
     /// The tick remote entities are drawn at this frame (the view's tick before the first frame

@@ -596,7 +596,8 @@ impl Room {
     /// Runs one tick: inputs, simulation, events, and on snapshot ticks the snapshots.
     pub fn tick(&mut self, now: Instant) {
         // Phases:
-        // 1. drain each link: at most one input, chat, full-snapshot requests; drop closed links;
+        // 1. drain each link: the input due at this tick (at most one, see `crate::inputs`), chat,
+        //    full-snapshot requests; drop closed links;
         // 2. step the world (pure simulation);
         // 3. turn what happened into events (kills, scores, leaderboard);
         // 4. snapshots: players are split into `tick_rate / snapshot_rate` groups by seat, one group
@@ -654,6 +655,11 @@ impl Room {
         self.inputs.clear();
         let mut gone = Vec::new();
         let grace = self.config.reconnect_grace;
+        // This drain feeds the step that produces the next tick; an input stamped more than a
+        // second of ticks past it is treated as due now.
+        let step = self.world.tick_number().next();
+        let horizon = u32::from(self.config.tick_rate.hz());
+        let (mut late, mut overtaken) = (0, 0);
         for (key, seat) in self.seats.iter_mut().enumerate() {
             let Some(seat) = seat else { continue };
             if let Some(until) = seat.held_until {
@@ -663,7 +669,7 @@ impl Room {
                 continue;
             }
             // Chat the session buffered before its connection ended is still said.
-            let drained = seat.link.drain();
+            let drained = seat.link.drain(step, horizon);
             for text in drained.chat {
                 if !seat.chat.take(now) {
                     self.metrics.chat_rejected.fetch_add(1, Ordering::Relaxed);
@@ -690,11 +696,21 @@ impl Room {
             self.metrics
                 .input_queue_depth
                 .tally(&mut self.tallies.input_queue_depth, drained.queued as u64);
+            late += u64::from(drained.late);
+            overtaken += u64::from(drained.overtaken);
             if let Some(input) = drained.input {
                 seat.ack_input_seq = input.seq;
                 self.inputs.push((key, input));
             }
             seat.force_full |= drained.full_snapshot;
+        }
+        if late > 0 {
+            self.metrics.late_inputs.fetch_add(late, Ordering::Relaxed);
+        }
+        if overtaken > 0 {
+            self.metrics
+                .inputs_dropped
+                .fetch_add(overtaken, Ordering::Relaxed);
         }
         for key in gone {
             self.leave(key);
