@@ -14,6 +14,7 @@ use crate::playout::{DelayPolicy, Playout, PlayoutClock};
 use crate::predict::Predictor;
 use skirmish_shared::codec::{decode_server, encode_client};
 use skirmish_shared::fixed::{aim_from_vector, aim_from_wire, aim_to_radians, coord_to_units};
+use skirmish_shared::netcode::shots::{FireInput, ShotPredictor};
 use skirmish_shared::physics::{Dir, MoveParams};
 use skirmish_shared::protocol::{
     buttons, close_code, status, ClientMsg, EntityId, GameEvent, Hello, InputFrame, RefuseReason,
@@ -62,6 +63,8 @@ struct Stats {
     corrections: (u32, f64, u32),
     /// Views that did not match a snapshot's check, over every session of this page.
     desyncs: u32,
+    /// The own shots: predicted, matched with the server's, dropped unmatched (this session).
+    shots: (u32, u32, u32),
     /// The interpolation delay now and its target, in ms.
     interp_delay_ms: (f64, f64),
     /// Times remote players' interpolation ran dry, over every session of this page.
@@ -91,6 +94,8 @@ struct Session {
     clock: TickClock,
     /// Stamps inputs with the server tick they are for, ahead of `clock` by the lead the link needs.
     input_clock: InputClock,
+    /// The own shots, predicted at once and matched with the server's.
+    shots: ShotPredictor,
     walls: Vec<render::WallRect>,
     names: HashMap<EntityId, String>,
     leaderboard: Vec<ScoreEntry>,
@@ -242,6 +247,11 @@ fn install_stats(window: &web_sys::Window, stats: Rc<RefCell<Stats>>) -> Result<
         set(&corrections, "snaps", s.corrections.2.into());
         set(&object, "corrections", corrections.into());
         set(&object, "desyncs", s.desyncs.into());
+        let shots = js_sys::Object::new();
+        set(&shots, "predicted", s.shots.0.into());
+        set(&shots, "matched", s.shots.1.into());
+        set(&shots, "dropped", s.shots.2.into());
+        set(&object, "shots", shots.into());
         let interp = js_sys::Object::new();
         set(&interp, "delayMs", s.interp_delay_ms.0.into());
         set(&interp, "targetMs", s.interp_delay_ms.1.into());
@@ -409,6 +419,7 @@ impl App {
             let input = self.input.borrow();
             let (width, height) = css_size(&self.canvas);
             session.frame_playout = session.playout.advance(now);
+            session.shots.expire(now);
             session.local_ticks(socket, &input, now, width, height);
             session.predictor.decay(elapsed);
         }
@@ -651,6 +662,8 @@ impl App {
             let corrections = session.predictor.corrections();
             stats.corrections = (corrections.count, corrections.largest, corrections.snaps);
             stats.desyncs = self.desyncs_past + session.desyncs;
+            let shots = session.shots.stats();
+            stats.shots = (shots.predicted, shots.matched, shots.dropped);
             let me = session.view.players().get(&session.welcome.player_id);
             stats.me = me.map(|p| {
                 let (x, y) = session.own_render_position();
@@ -729,6 +742,7 @@ impl Session {
             walls: render::wall_rects(&welcome.map),
             clock: TickClock::new(rate.hz()),
             input_clock: InputClock::new(rate.hz()),
+            shots: ShotPredictor::new(),
             view: ClientView::new(
                 std::sync::Arc::new(welcome.map.clone()),
                 MoveParams::new(rate),
@@ -801,6 +815,7 @@ impl Session {
     fn on_view_updated(&mut self, snapshot: &Snapshot, now: f64) {
         self.clock.on_snapshot(now, snapshot.tick.0);
         self.playout.on_snapshot(snapshot.tick, now);
+        self.shots.reconcile(&self.view, now);
         let me = self.welcome.player_id;
         for (id, player) in self.view.players() {
             if *id != me {
@@ -896,6 +911,13 @@ impl Session {
         if dx != 0.0 || dy != 0.0 {
             self.aim = aim_from_vector(glam::Vec2::new(dx as f32, dy as f32));
         }
+        let alive = self
+            .view
+            .players()
+            .get(&self.welcome.player_id)
+            .is_some_and(|p| p.status & status::DEAD == 0);
+        let render_tick = self.render_tick();
+        let rtt_ms = self.clock.rtt_ms().unwrap_or(0.0);
         // One input per tick number, each sent as its tick comes due (after a stall, only the last
         // few: the server has run the others).
         for tick in self.input_clock.advance(now, &self.clock) {
@@ -903,17 +925,29 @@ impl Session {
             let frame = InputFrame {
                 seq: self.next_seq,
                 tick: Tick(tick),
+                // Where this player sees the others: the server tests its shots against them as
+                // they stood then (lag compensation).
+                view_lag: (f64::from(tick) - render_tick.floor()).clamp(0.0, f64::from(u16::MAX))
+                    as u16,
                 move_x,
                 move_y,
                 aim: self.aim,
                 buttons: if input.fire() { buttons::FIRE } else { 0 },
-                ..InputFrame::default()
             };
             self.next_seq += 1;
             if socket.send(&encode_client(&ClientMsg::Input(frame))) {
                 let dir = Dir::from_axes(move_x, move_y).unwrap_or(Dir::Still);
-                self.predictor
-                    .apply_input(&self.welcome.map, &self.params, frame.seq, dir);
+                let (map, params) = (&self.welcome.map, &self.params);
+                self.predictor.apply_input(map, params, frame.seq, dir);
+                // The shot appears at once, where the server will fire it.
+                let fire = FireInput {
+                    tick: frame.tick,
+                    position: self.predictor.predicted(),
+                    aim: frame.aim,
+                    fire: frame.fire(),
+                    alive,
+                };
+                self.shots.on_input(params, &fire, now, rtt_ms);
             }
         }
     }
@@ -967,27 +1001,40 @@ impl Session {
                 hue: hue(*id),
             });
         }
-        let projectile_tick = Tick(render_tick.floor() as u32);
-        let projectiles = self
+        // Others' shots are drawn with the others, in the past; the own ones (predicted, or the
+        // server's once matched) with the own avatar, at the local tick, so a shot does not jump
+        // back when the server's takes over from the prediction.
+        let remote_tick = Tick(render_tick.floor() as u32);
+        let local_tick = Tick(
+            self.input_clock
+                .position()
+                .map_or(remote_tick.0, |p| p.max(0.0).floor() as u32),
+        );
+        let (map, params) = (&self.welcome.map, &self.params);
+        let units = |pos: skirmish_shared::fixed::Pos| {
+            (
+                f64::from(coord_to_units(pos.x)),
+                f64::from(coord_to_units(pos.y)),
+                PROJECTILE_HUE,
+            )
+        };
+        let mut projectiles: Vec<_> = self
             .view
             .projectiles()
-            .values()
-            .filter(|shot| {
-                !shot
-                    .motion
-                    .gone_at(&self.welcome.map, &self.params, projectile_tick)
-            })
-            .filter_map(|shot| {
-                let pos = shot
-                    .motion
-                    .position_at(&self.welcome.map, projectile_tick)?;
-                Some((
-                    f64::from(coord_to_units(pos.x)),
-                    f64::from(coord_to_units(pos.y)),
-                    PROJECTILE_HUE,
-                ))
+            .iter()
+            .filter_map(|(id, shot)| {
+                let tick = if self.shots.is_own(*id) {
+                    local_tick
+                } else {
+                    remote_tick
+                };
+                if shot.motion.gone_at(map, params, tick) {
+                    return None;
+                }
+                shot.motion.position_at(map, tick).map(units)
             })
             .collect();
+        projectiles.extend(self.shots.positions_at(map, params, local_tick).map(units));
         let _ = height;
         Scene {
             camera,

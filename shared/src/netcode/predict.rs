@@ -327,7 +327,11 @@ mod tests {
         assert_eq!(p.predicted(), body);
         let before = p.corrections();
         p.reconcile(&map, &params, body, 4, false);
-        assert_eq!(p.corrections(), before, "holding still while dead is no correction");
+        assert_eq!(
+            p.corrections(),
+            before,
+            "holding still while dead is no correction"
+        );
         // Respawned far away at the tick of input 4; the server applied 5 there, and 6 is pending.
         let spawn = tile_centre(40, 30);
         let after_five = step_player(&map, &params, spawn, Dir::East);
