@@ -44,8 +44,8 @@ impl World {
     }
 
     /// Moves every projectile launched before this tick; a projectile stops at the first wall or
-    /// hittable player (alive, unprotected, not its shooter) along its path. A projectile younger than
-    /// its rewind is tested against the players as they stood that many ticks ago (see the module
+    /// hittable player (alive, unprotected, not its shooter) along its path. A projectile with a rewind
+    /// is tested against the players as they stood that many ticks ago (see the module
     /// notes of `world` for who counts).
     pub(super) fn fly_projectiles(&mut self, now: Tick) {
         self.rebuild_hit_grid();
@@ -63,11 +63,10 @@ impl World {
             }
             let (players, grid, keys) = (&self.players, &self.hit_grid, &self.hit_keys);
             let history = &self.history;
-            // The tick whose players this step is tested against: `now - rewind` while the
-            // projectile is young, else now (also if that tick is somehow not held).
+            // The tick whose players this step is tested against: `now - rewind` (now if the
+            // shot has no rewind, or that tick is somehow not held).
             let rewound = now.minus(shot.rewind);
-            let rewind = (now.since(shot.motion.tick) < shot.rewind && history.holds(rewound))
-                .then_some(shot.rewind);
+            let rewind = (shot.rewind > 0 && history.holds(rewound)).then_some(shot.rewind);
             // A rewound player stood within `rewind` steps (per axis) of where it is now: it has
             // only walked since, in the same placement, or it is not hit.
             let radius = reach + player_step * rewind.unwrap_or(0) as i32;

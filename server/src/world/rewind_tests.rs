@@ -523,10 +523,9 @@ mod hit_ratio {
 /// as it draws it, at several distances; beside it the same shots from a client with no lag (it draws
 /// the last tick completed: 1 tick), and without compensation.
 ///
-/// Compensation judges a shot in the past only while the projectile is younger than its rewind
-/// (12 ticks by default), so it restores the 0 ms ratio only for shots that land within that: at
-/// these speeds, targets up to about 100 units away. Farther, shots are judged against the target
-/// now, as without compensation.
+/// Compensation judges the whole flight in the shooter's time, so with a cap at least the client's
+/// lag it gives back the 0 ms ratio at every distance; with the default cap (12 ticks, 3 short of
+/// this client's lag) the target has walked 3 ticks on from where the shooter led it.
 #[test]
 fn hit_ratio_of_shots_aimed_as_drawn() {
     const LAGGED: u32 = 15;
@@ -556,19 +555,30 @@ fn hit_ratio_of_shots_aimed_as_drawn() {
             zero > 0.5,
             "{units} units: leading a visible target mostly hits"
         );
-        for compensated in [default_cap, full_cap] {
-            assert!(
-                compensated >= 0.9 * zero,
-                "{units} units: compensated {compensated} against {zero} at 0 ms"
-            );
-        }
+        // The default cap falls 3 ticks short of this client's lag: close, not all of it.
+        assert!(
+            default_cap >= 0.85 * zero,
+            "{units} units: compensated {default_cap} against {zero} at 0 ms"
+        );
         assert!(
             off < 0.5 * zero,
             "{units} units: without compensation {off} against {zero} at 0 ms"
         );
     }
-    // Beyond, where shots land after their rewind, it changes nothing.
-    for &(units, _, default_cap, full_cap, off) in &rows[3..] {
-        assert_eq!((default_cap, full_cap), (off, off), "{units} units");
+    // Farther, where shots land after more ticks of flight than the rewind, a cap covering the
+    // lag still gives back what lag took (judged in the present from age `d` on, these missed as
+    // without compensation), and the default cap does not do worse than none.
+    for &(units, zero, default_cap, full_cap, off) in &rows {
+        if zero < 0.2 {
+            continue; // too far to lead a pacing target anyway
+        }
+        assert!(
+            full_cap >= 0.9 * zero,
+            "{units} units: compensated {full_cap} against {zero} at 0 ms"
+        );
+        assert!(
+            default_cap >= off,
+            "{units} units: {default_cap} against {off}"
+        );
     }
 }
