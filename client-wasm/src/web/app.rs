@@ -57,6 +57,9 @@ struct Stats {
     /// The last round trip measured, from a ping leaving to its pong arriving.
     rtt_ms: Option<f64>,
     fps: f64,
+    /// The time of the frame the figures are from (ms, the page's clock): per-frame motion is
+    /// measured against it.
+    frame_ms: f64,
     me: Option<(f64, f64, u8, u32)>,
     player_id: Option<u32>,
     /// The own avatar's corrections so far (count, largest in units, snaps over 4 units).
@@ -228,6 +231,7 @@ fn install_stats(window: &web_sys::Window, stats: Rc<RefCell<Stats>>) -> Result<
             s.rtt_ms.map_or(JsValue::NULL, JsValue::from),
         );
         set(&object, "fps", s.fps.into());
+        set(&object, "frameMs", s.frame_ms.into());
         set(&object, "state", JsValue::from_str(&s.state));
         let me = match s.me {
             Some((x, y, hp, score)) => {
@@ -633,6 +637,7 @@ impl App {
 
     fn update_stats(&mut self, now: f64) {
         let mut stats = self.stats.borrow_mut();
+        stats.frame_ms = now;
         stats.connected = matches!(self.conn, Conn::Playing(..));
         stats.state = match &self.conn {
             Conn::Idle => "enter a name".into(),
