@@ -41,7 +41,10 @@ test("at 150 ms ±20 ms the own avatar is not corrected, others never freeze, vi
   const end = { alice: await stats(alice.page), bob: await stats(bob.page) };
   const metrics = await (await fetch(`${direct}/metrics`)).text();
   const counter = (name) => Number(metrics.match(new RegExp(`^${name} (\\S+)$`, "m"))?.[1] ?? NaN);
-  console.log(`server: ${counter("skirmish_late_inputs_total")} late inputs, ${counter("skirmish_desyncs_total")} desyncs`);
+  console.log(
+    `server: ${counter("skirmish_late_inputs_total")} late inputs, ${counter("skirmish_inputs_dropped_total")} dropped, ` +
+      `${counter("skirmish_inputs_rejected_total")} rejected, ${counter("skirmish_desyncs_total")} desyncs`,
+  );
   await alice.page.screenshot({ path: join(shots, "5-alice-at-150ms.png") });
 
   for (const name of ["alice", "bob"]) {

@@ -91,15 +91,29 @@ export async function joinGame(page, url, name) {
 export function startLatencyProxy(target, { oneWayMs, jitterMs }) {
   const { hostname, port } = new URL(target);
   const sockets = new Set();
+  // One queue per direction, drained in order by one timer at a time: timers of their own could fire
+  // out of order (their delays are rounded to whole milliseconds), and a reordered stream is corrupt.
   const delay = (from, to) => {
+    const queue = [];
     let lastDue = 0;
-    from.on("data", (chunk) => {
-      const due = Math.max(lastDue, Date.now() + oneWayMs + (Math.random() * 2 - 1) * jitterMs);
-      lastDue = due;
-      setTimeout(() => to.destroyed || to.write(chunk), due - Date.now());
-    });
+    let timer = null;
+    const pump = () => {
+      timer = null;
+      while (queue.length > 0 && queue[0].due <= Date.now()) {
+        const { chunk } = queue.shift();
+        if (chunk === null) to.end();
+        else if (!to.destroyed) to.write(chunk);
+      }
+      if (queue.length > 0) timer = setTimeout(pump, Math.max(0, queue[0].due - Date.now()));
+    };
+    const push = (chunk, due) => {
+      lastDue = Math.max(lastDue, due);
+      queue.push({ chunk, due: lastDue });
+      if (timer === null) timer = setTimeout(pump, Math.max(0, queue[0].due - Date.now()));
+    };
+    from.on("data", (chunk) => push(chunk, Date.now() + oneWayMs + (Math.random() * 2 - 1) * jitterMs));
     // An end is delivered after the data before it.
-    from.on("end", () => setTimeout(() => to.end(), Math.max(0, lastDue - Date.now()) + 1));
+    from.on("end", () => push(null, lastDue));
     from.on("error", () => to.destroy());
   };
   const proxy = createServer((client) => {
