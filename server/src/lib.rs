@@ -17,6 +17,7 @@
 //! - [`session`]: one player's connection: handshake, reader (decode, validate, rate-limit), writer.
 //! - [`limits`]: per-connection rate limits, applied before decoding.
 //! - [`link`]: the bounded meeting point of a session and its room.
+//! - [`rate`]: the snapshot byte rate a client may ask for, and the per-seat budget that paces it.
 //! - [`lobby`]: seats players in rooms, opening rooms as needed.
 //! - [`room`]: the room task: fixed-step loop, events, snapshot delivery.
 //! - [`world`]: the pure simulation of one room (movement, combat, scores).
@@ -41,6 +42,7 @@ pub mod link;
 pub mod lobby;
 pub mod logging;
 pub mod metrics;
+pub mod rate;
 pub mod response;
 pub mod room;
 pub mod secret;

@@ -27,11 +27,22 @@ pub const MAX_PRIVATE_BACKLOG: usize = 256;
 /// arithmetic.
 pub const EVENT_BYTES_PER_SNAPSHOT: usize = MAX_SERVER_MSG_BYTES / 4;
 
-/// Whether an encoded event of `len` bytes may join `written` bytes of events already in a snapshot:
-/// if together they stay within [`EVENT_BYTES_PER_SNAPSHOT`], or if it is the first (an event larger
-/// than the budget goes alone).
-pub fn fits_budget(written: usize, len: usize) -> bool {
-    written == 0 || written + len <= EVENT_BYTES_PER_SNAPSHOT
+/// The most bytes of events one snapshot to a seat paced at `rate` bytes per second carries: a
+/// second of its rate, and never more than [`EVENT_BYTES_PER_SNAPSHOT`]. A slow client catching up
+/// on events then waits about a second for the snapshot after, not minutes, and the events that did
+/// not fit come, in order, in the next snapshots. (The default rates are above the cap, so only
+/// clients that ask for less than 256 KiB a second see the difference.)
+pub fn event_budget(rate: u32) -> usize {
+    usize::try_from(rate).map_or(EVENT_BYTES_PER_SNAPSHOT, |rate| {
+        rate.min(EVENT_BYTES_PER_SNAPSHOT)
+    })
+}
+
+/// Whether an encoded event of `len` bytes may join `written` bytes of events already in a snapshot
+/// whose event budget is `budget` bytes: if together they stay within it, or if it is the first (an
+/// event larger than the budget goes alone, so nothing waits forever).
+pub fn fits_budget(written: usize, len: usize, budget: usize) -> bool {
+    written == 0 || written + len <= budget
 }
 
 /// Encodes one event.

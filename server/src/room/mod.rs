@@ -15,6 +15,7 @@ use crate::config::ServerConfig;
 use crate::limits::TokenBucket;
 use crate::link::{Disconnect, PlayerLink};
 use crate::metrics::{Metrics, Tally};
+use crate::rate::{ByteBudget, ClientRates};
 use crate::snapshot::{Known, Scratch, SnapshotFrame};
 use crate::world::{PlayerKey, World, WorldEvent};
 use acks::AckClock;
@@ -75,6 +76,8 @@ pub struct RoomConfig {
     pub empty_room_linger: Duration,
     /// Chat lines a seat may send in a burst, and per second after.
     pub seat_chat: (f64, f64),
+    /// Snapshot bytes per second granted to clients: by default, and at most.
+    pub client_rates: ClientRates,
 }
 
 impl From<&ServerConfig> for RoomConfig {
@@ -88,6 +91,7 @@ impl From<&ServerConfig> for RoomConfig {
             reconnect_grace: config.reconnect_grace,
             empty_room_linger: config.empty_room_linger,
             seat_chat: config.seat_chat,
+            client_rates: config.client_rates,
         }
     }
 }
@@ -160,6 +164,9 @@ pub struct PlayerInfo {
     pub deaths: u32,
     /// Whether the connection dropped and the seat is held for a resume.
     pub held: bool,
+    /// The snapshot bytes per second the player is paced at (what its client asked for, or the
+    /// server's default, within the server's limits).
+    pub rate: u32,
 }
 
 /// A room, as the admin API lists it.
@@ -222,6 +229,11 @@ struct Seat {
     /// The seat's chat allowance: it stays with the seat across reconnects, so a fresh connection
     /// does not refill it.
     chat: TokenBucket,
+    /// The snapshot bytes the client's link may take now, at the rate it asked for.
+    budget: ByteBudget,
+    /// A snapshot turn passed while the budget was in debt: the next snapshot goes out at the first
+    /// tick the budget allows, turn or not.
+    deferred: bool,
 }
 
 /// A room's histogram observations for the current tick.
@@ -268,6 +280,8 @@ pub struct Room {
     /// This tick's per-player metric observations.
     tallies: Tallies,
     event_bytes: Vec<u8>,
+    /// Scratch: the seats whose snapshot is due this tick.
+    due: Vec<PlayerKey>,
 }
 
 impl Room {
@@ -295,6 +309,7 @@ impl Room {
             out: Vec::new(),
             tallies: Tallies::default(),
             event_bytes: Vec::new(),
+            due: Vec::new(),
         }
     }
 
@@ -459,6 +474,7 @@ impl Room {
             kills: player.score.kills,
             deaths: player.score.deaths,
             held: seat.held_until.is_some(),
+            rate: seat.budget.rate(),
         })
     }
 
@@ -486,6 +502,7 @@ impl Room {
         }
         let token = new_token(self.shared.id);
         let claim = link.take_claim();
+        let budget = self.budget_for(&link);
         self.seats[key] = Some(Seat {
             id,
             link,
@@ -506,6 +523,8 @@ impl Room {
                 self.config.seat_chat.1,
                 Instant::now(),
             ),
+            budget,
+            deferred: false,
         });
         self.metrics
             .connected_players
@@ -532,6 +551,7 @@ impl Room {
         let leaderboard = self.leaderboard.clone();
         let end = self.events.end();
         let fresh = new_token(self.shared.id);
+        let budget = self.budget_for(&link);
         let seat = self
             .seats
             .iter_mut()
@@ -546,6 +566,8 @@ impl Room {
         }
         seat.link = link;
         seat.token = fresh;
+        seat.budget = budget;
+        seat.deferred = false;
         seat.confirmed = None;
         seat.pending = None;
         seat.behind_since = None;
@@ -560,6 +582,14 @@ impl Room {
         }
         let id = seat.id;
         Some(self.welcome(id, fresh))
+    }
+
+    /// A full snapshot budget at the rate the client on `link` asked for, as the server grants it
+    /// (observed in the rates histogram: call once per join or resume).
+    fn budget_for(&self, link: &PlayerLink) -> ByteBudget {
+        let rate = self.config.client_rates.effective(link.asked_rate());
+        self.metrics.client_rate.observe(u64::from(rate));
+        ByteBudget::new(rate, self.config.tick_rate, self.snapshot_interval())
     }
 
     fn roster(&self) -> Vec<RosterEntry> {
@@ -596,7 +626,8 @@ impl Room {
         // 3. turn what happened into events (kills, scores, leaderboard);
         // 4. snapshots: players are split into `tick_rate / snapshot_rate` groups by seat, one group
         //    per tick, so each player gets `snapshot_rate` snapshots a second and the work is spread
-        //    evenly over the ticks instead of piling onto one.
+        //    evenly over the ticks instead of piling onto one; a player whose byte budget is in debt
+        //    on its turn gets its next snapshot at the first tick the budget allows.
         self.drain_links(now);
         let outcome = self.world.tick(&self.inputs).to_vec();
         self.shared

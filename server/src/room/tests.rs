@@ -573,3 +573,250 @@ fn resume_tokens_name_their_room_and_never_repeat() {
         );
     }
 }
+
+/// Players that move, turn, flick their aim and fire all the time, and read their snapshots, so
+/// that every view changes every tick.
+struct Crowd {
+    links: Vec<Arc<PlayerLink>>,
+    seq: u32,
+}
+
+impl Crowd {
+    fn join(room: &mut Room, players: usize) -> Crowd {
+        let links = (0..players)
+            .map(|i| join(room, &format!("crowd{i}")).0)
+            .collect();
+        Crowd { links, seq: 0 }
+    }
+
+    /// Inputs for tick `t` (and a chat line now and then, if `chat`); takes what the room offered
+    /// them.
+    fn act(&mut self, t: u64, chat: bool) {
+        use skirmish_shared::protocol::buttons::FIRE;
+        self.seq += 1;
+        for (i, link) in self.links.iter().enumerate() {
+            let i = i as u64;
+            let dir = ((t / 20 + i) % 9) as i8;
+            link.push_input(InputFrame {
+                seq: self.seq,
+                move_x: dir % 3 - 1,
+                move_y: dir / 3 - 1,
+                aim: ((t * 997 + i * 7919) % 65_536) as u16,
+                buttons: FIRE,
+                ..InputFrame::default()
+            });
+            if chat && (t + i * 37) % 150 == 0 {
+                link.push_chat(format!("line {t} {i}"));
+            }
+            let _ = take_snapshot(link);
+        }
+    }
+}
+
+/// A measured client: applies every snapshot it takes, checking it as the real clients do.
+struct Reader {
+    id: EntityId,
+    link: Arc<PlayerLink>,
+    view: ClientView,
+    /// Ticks of the snapshots read.
+    ticks: Vec<u32>,
+    /// Bytes of each snapshot read.
+    sizes: Vec<usize>,
+    chat: Vec<String>,
+}
+
+impl Reader {
+    fn join(room: &mut Room, name: &str, rate: u32) -> Reader {
+        let link = Arc::new(PlayerLink::new());
+        link.set_asked_rate(rate);
+        room.shared.occupancy.fetch_add(1, Ordering::AcqRel);
+        let welcome = room.join(name.into(), link.clone());
+        let view = view_of(room, &welcome);
+        Reader {
+            id: welcome.player_id,
+            link,
+            view,
+            ticks: Vec::new(),
+            sizes: Vec::new(),
+            chat: Vec::new(),
+        }
+    }
+
+    /// Takes, checks and applies the waiting snapshot, if any: it must be of the room's current
+    /// tick (nothing stale waits anywhere), a delta against the previous one read (after the first),
+    /// and leave the view matching its check.
+    fn read(&mut self, room: &Room) {
+        let Some(bytes) = self.link.take_outbound() else {
+            return;
+        };
+        let Ok(ServerMsg::Snapshot(snapshot)) = decode_server(&bytes) else {
+            panic!("expected a snapshot");
+        };
+        assert!(self.link.acknowledge(snapshot.tick.0, snapshot.proof));
+        assert_eq!(
+            snapshot.tick,
+            room.world.tick_number(),
+            "a current snapshot"
+        );
+        if let Some(&previous) = self.ticks.last() {
+            assert_eq!(
+                snapshot.baseline,
+                Some(Tick(previous)),
+                "a delta on the last"
+            );
+        }
+        self.view.apply(&snapshot).expect("applies");
+        assert!(self.view.matches(&snapshot), "the view check holds");
+        self.chat.extend(chat_of(&snapshot));
+        self.ticks.push(snapshot.tick.0);
+        self.sizes.push(bytes.len());
+    }
+
+    /// The mean number of ticks between the snapshots read after tick `from`.
+    fn mean_gap(&self, from: u32) -> f64 {
+        let ticks: Vec<u32> = self.ticks.iter().copied().filter(|&t| t >= from).collect();
+        (ticks[ticks.len() - 1] - ticks[0]) as f64 / (ticks.len() - 1) as f64
+    }
+
+    /// Bytes read in snapshots of ticks `from..to`.
+    fn bytes_between(&self, from: u32, to: u32) -> usize {
+        self.ticks
+            .iter()
+            .zip(&self.sizes)
+            .filter(|(&t, _)| (from..to).contains(&t))
+            .map(|(_, &size)| size)
+            .sum()
+    }
+}
+
+#[test]
+fn a_low_rate_player_gets_fewer_complete_current_snapshots_and_every_event() {
+    // Most of the arena in view, but not all of it from anywhere: views are listed per viewer.
+    let mut room = room_with(|config| config.view_radius = 1_200 * 16);
+    let mut crowd = Crowd::join(&mut room, 40);
+    let rates = [0, 3_000, 2_000, crate::rate::MIN_CLIENT_RATE];
+    let mut readers: Vec<Reader> = rates
+        .iter()
+        .map(|&rate| Reader::join(&mut room, &format!("r{rate}"), rate))
+        .collect();
+    let start = Instant::now();
+    // Ten seconds of play, then three with no chat for the last lines to get through.
+    let (play, quiet) = (600u64, 180u64);
+    for t in 0..play + quiet {
+        crowd.act(t, t < play);
+        room.tick(start + Duration::from_millis(t * 16));
+        for reader in &mut readers {
+            reader.read(&room);
+        }
+    }
+    let (from, to) = (60, play as u32);
+    let gaps: Vec<f64> = readers.iter().map(|r| r.mean_gap(from)).collect();
+    let per_second: Vec<f64> = readers
+        .iter()
+        .map(|r| r.bytes_between(from, to) as f64 / ((to - from) as f64 / 60.0))
+        .collect();
+    // The default rate never holds a snapshot back: one every interval.
+    assert_eq!(gaps[0], 2.0, "gaps {gaps:?}, bytes/s {per_second:?}");
+    assert!(
+        per_second[0] > f64::from(rates[1]) * 1.5,
+        "the room is busy enough for the rates to bite: {per_second:?}"
+    );
+    // The lower the rate, the further apart the snapshots, and the bytes stay within the rate.
+    for i in 1..rates.len() {
+        assert!(gaps[i] > gaps[i - 1], "gaps {gaps:?}");
+        assert!(
+            per_second[i] <= f64::from(rates[i]) * 1.05,
+            "bytes/s {per_second:?} against rates {rates:?}"
+        );
+        assert!(
+            per_second[i] >= f64::from(rates[i]) * 0.6,
+            "the budget is used: {per_second:?} against {rates:?}"
+        );
+    }
+    assert!(gaps[3] > 2.0 * gaps[1], "gaps {gaps:?}");
+    assert!(room.metrics.snapshots_deferred_rate.load(Ordering::Relaxed) > 0);
+    // Every chat line reached every reader, once and in order.
+    assert!(readers[0].chat.len() >= 100, "{}", readers[0].chat.len());
+    for reader in &readers[1..] {
+        assert_eq!(reader.chat, readers[0].chat);
+    }
+    // The rates in effect are the ones asked for, or the default for 0.
+    let info = room.describe();
+    let rate_of = |name: &str| info.players.iter().find(|p| p.name == name).map(|p| p.rate);
+    assert_eq!(
+        rate_of("r0"),
+        Some(room.config.client_rates.default),
+        "the default"
+    );
+    assert_eq!(rate_of("r2000"), Some(2_000));
+    assert_eq!(rate_of("r0").map(|rate| rate > 100_000), Some(true));
+}
+
+#[test]
+fn a_low_rate_player_that_sees_everything_gets_deltas_however_long_it_waits() {
+    // Everyone sees everyone; the slowest rate, and a crowd firing all the time, so the wait between
+    // two snapshots outlasts the frame history the "everything" baselines are kept in.
+    let mut room = room_with(|config| config.view_radius = 100_000 * 16);
+    let mut crowd = Crowd::join(&mut room, 40);
+    let mut slow = Reader::join(&mut room, "slow", crate::rate::MIN_CLIENT_RATE);
+    let start = Instant::now();
+    for t in 0..900u64 {
+        crowd.act(t, true);
+        room.tick(start + Duration::from_millis(t * 16));
+        slow.read(&room);
+    }
+    let longest = slow.ticks.windows(2).map(|w| w[1] - w[0]).max();
+    assert!(
+        longest.is_some_and(|gap| gap > 64),
+        "waits longer than the frame history: {:?}",
+        slow.ticks
+    );
+    // `read` checked that each snapshot after the first was a delta on the one before.
+    assert!(slow.ticks.len() >= 4, "{:?}", slow.ticks);
+}
+
+#[test]
+fn a_snapshot_replaced_unsent_is_refunded_so_only_what_went_out_is_paid_for() {
+    let mut room = room();
+    let mut crowd = Crowd::join(&mut room, 20);
+    let rate = crate::rate::MIN_CLIENT_RATE;
+    let mut stalled = Reader::join(&mut room, "stalled", rate);
+    let start = Instant::now();
+    let mut t = 0u64;
+    let mut step = |room: &mut Room, crowd: &mut Crowd| {
+        crowd.act(t, true);
+        room.tick(start + Duration::from_millis(t * 16));
+        t += 1;
+    };
+    // For a second the session takes nothing (its socket is stuck): each turn's snapshot replaces
+    // the untaken one, as for any slow socket, whatever the rate.
+    let mut offered = std::collections::BTreeSet::new();
+    for _ in 0..60 {
+        step(&mut room, &mut crowd);
+        let seat = room.seats.iter().flatten().find(|s| s.id == stalled.id);
+        if let Some(pending) = seat.and_then(|s| s.pending.as_ref()) {
+            offered.insert(pending.tick);
+        }
+    }
+    assert!(offered.len() >= 25, "replaced every turn: {offered:?}");
+    assert_eq!(
+        room.metrics.snapshots_deferred_rate.load(Ordering::Relaxed),
+        0
+    );
+    // Now it takes the newest: only that one went out, so the wait for the next one is that
+    // snapshot's bytes at the rate, not the bytes of every snapshot it replaced.
+    stalled.read(&room);
+    let size = stalled.sizes[0];
+    let mut waited = 0u64;
+    while !stalled.link.outbox_pending() {
+        step(&mut room, &mut crowd);
+        waited += 1;
+        assert!(waited < 600, "a snapshot within ten seconds");
+    }
+    let expected = (size as u64 * 60).div_ceil(u64::from(rate));
+    assert!(
+        waited + 4 >= expected && waited <= expected + 4,
+        "waited {waited} ticks after taking {size} bytes at {rate} B/s (expected about {expected})"
+    );
+    assert!(room.metrics.snapshots_deferred_rate.load(Ordering::Relaxed) > 0);
+}
