@@ -10,6 +10,7 @@
 //! still goes out, and the next one waits until the debt is paid.
 
 use skirmish_shared::time::TickRate;
+use std::time::Duration;
 
 /// The least rate a seat is paced at, in bytes per second, whatever its client asks (as Quake 3's
 /// floor): about one small snapshot a second in a busy arena. Asking for less gets this.
@@ -104,6 +105,17 @@ impl ByteBudget {
     /// are given back, up to the cap.
     pub fn refund(&mut self, bytes: usize) {
         self.balance = (self.balance + self.cost(bytes)).min(self.cap);
+    }
+
+    /// How long the client's link, at the rate, still needs for what was sent: the time until the
+    /// budget is out of debt (zero if it is not in debt).
+    pub fn time_to_deliver(&self) -> Duration {
+        if self.balance >= 0 {
+            return Duration::ZERO;
+        }
+        let per_second = i128::from(self.rate).max(1) * i128::from(self.tick_hz).max(1);
+        let nanos = i128::from(self.balance).unsigned_abs() * 1_000_000_000 / per_second as u128;
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 
     /// `bytes` in balance units.
@@ -204,6 +216,11 @@ mod tests {
         budget.refill();
         assert!(budget.allows());
         budget.spend(5_000); // five seconds' worth
+                             // The link needs 4,966.7 bytes' worth of time more: 4.97 s.
+        assert_eq!(
+            budget.time_to_deliver(),
+            Duration::from_nanos(4_966_666_666)
+        );
         let mut waited = 0;
         while {
             budget.refill();
@@ -213,6 +230,7 @@ mod tests {
         }
         // 5,000 bytes less the 2 ticks' worth held: (5000 - 33.3) / 1000 s at 60 Hz.
         assert_eq!(waited, 297);
+        assert_eq!(budget.time_to_deliver(), Duration::ZERO);
     }
 
     #[test]

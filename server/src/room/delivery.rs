@@ -20,6 +20,7 @@
 //! baseline turned into the ids it stands for when it starts to wait, so a long wait does not outlast
 //! the frame history and force a full snapshot.
 
+use super::acks::MAX_LINK_TIME;
 use super::events::{event_budget, fits_budget, MAX_EVENT_BACKLOG, MAX_PRIVATE_BACKLOG};
 use super::{Pending, Room, Seat};
 use crate::link::Disconnect;
@@ -297,10 +298,12 @@ fn drop_too_slow(seat: &Seat, metrics: &Metrics) {
     seat.link.disconnect(Disconnect::TOO_SLOW);
 }
 
-/// The session took the pending snapshot: its state is now what the client holds.
+/// The session took the pending snapshot: its state is now what the client holds. Its
+/// acknowledgement is due from when the client's link, at its rate, can have carried it.
 fn confirm(seat: &mut Seat, pending: Option<Pending>, now: Instant) {
     let Some(pending) = pending else { return };
-    seat.acks.taken(pending.tick, now);
+    let on_the_link = seat.budget.time_to_deliver().min(MAX_LINK_TIME);
+    seat.acks.taken(pending.tick, now + on_the_link);
     seat.confirmed = Some(pending.known);
     seat.confirmed_events = pending.events_upto;
     seat.bytes_taken += pending.bytes as u64;

@@ -20,6 +20,7 @@ use crate::snapshot::{Known, Scratch, SnapshotFrame};
 use crate::world::{PlayerKey, World, WorldEvent};
 use acks::AckClock;
 use events::EventLog;
+use skirmish_shared::codec::encode_append;
 use skirmish_shared::fixed::Coord;
 use skirmish_shared::map::Map;
 use skirmish_shared::protocol::{
@@ -502,7 +503,8 @@ impl Room {
         }
         let token = new_token(self.shared.id);
         let claim = link.take_claim();
-        let budget = self.budget_for(&link);
+        let welcome = self.welcome(id, token);
+        let budget = self.budget_for(&link, &welcome);
         self.seats[key] = Some(Seat {
             id,
             link,
@@ -529,7 +531,7 @@ impl Room {
         self.metrics
             .connected_players
             .fetch_add(1, Ordering::Relaxed);
-        self.welcome(id, token)
+        welcome
     }
 
     fn welcome(&self, player_id: EntityId, resume_token: ResumeToken) -> Welcome {
@@ -547,16 +549,18 @@ impl Room {
     /// Gives the seat holding `token` to a new link: the same avatar and score, a full snapshot next,
     /// and a fresh token (the old one is spent). A live connection on that seat is replaced.
     pub fn resume(&mut self, token: ResumeToken, link: Arc<PlayerLink>) -> Option<Welcome> {
+        let key = self
+            .seats
+            .iter()
+            .position(|seat| seat.as_ref().is_some_and(|seat| seat.token == token))?;
+        let id = self.seats[key].as_ref()?.id;
         let roster = self.roster();
         let leaderboard = self.leaderboard.clone();
         let end = self.events.end();
         let fresh = new_token(self.shared.id);
-        let budget = self.budget_for(&link);
-        let seat = self
-            .seats
-            .iter_mut()
-            .flatten()
-            .find(|seat| seat.token == token)?;
+        let welcome = self.welcome(id, fresh);
+        let budget = self.budget_for(&link, &welcome);
+        let seat = self.seats[key].as_mut()?;
         if seat.held_until.take().is_some() {
             self.metrics
                 .connected_players
@@ -580,16 +584,21 @@ impl Room {
             seat.private_events
                 .push_back(events::encode(&GameEvent::Leaderboard(leaderboard)));
         }
-        let id = seat.id;
-        Some(self.welcome(id, fresh))
+        Some(welcome)
     }
 
-    /// A full snapshot budget at the rate the client on `link` asked for, as the server grants it
-    /// (observed in the rates histogram: call once per join or resume).
-    fn budget_for(&self, link: &PlayerLink) -> ByteBudget {
+    /// The snapshot budget of the client on `link`, at the rate it asked for as the server grants
+    /// it, less its `welcome` (which crosses its link first); observed in the rates histogram, so
+    /// call it once per join or resume.
+    fn budget_for(&mut self, link: &PlayerLink, welcome: &Welcome) -> ByteBudget {
         let rate = self.config.client_rates.effective(link.asked_rate());
         self.metrics.client_rate.observe(u64::from(rate));
-        ByteBudget::new(rate, self.config.tick_rate, self.snapshot_interval())
+        let mut budget = ByteBudget::new(rate, self.config.tick_rate, self.snapshot_interval());
+        self.out.clear();
+        encode_append(welcome, &mut self.out);
+        // One byte more for the message's tag.
+        budget.spend(self.out.len() + 1);
+        budget
     }
 
     fn roster(&self) -> Vec<RosterEntry> {

@@ -623,6 +623,10 @@ struct Reader {
     /// Bytes of each snapshot read.
     sizes: Vec<usize>,
     chat: Vec<String>,
+    /// The size of its `Welcome`, encoded.
+    welcome_bytes: usize,
+    /// Whether it acknowledges each snapshot as it reads it.
+    acknowledges: bool,
 }
 
 impl Reader {
@@ -632,7 +636,12 @@ impl Reader {
         room.shared.occupancy.fetch_add(1, Ordering::AcqRel);
         let welcome = room.join(name.into(), link.clone());
         let view = view_of(room, &welcome);
+        let welcome_bytes =
+            skirmish_shared::codec::encode_server(&ServerMsg::Welcome(Box::new(welcome.clone())))
+                .len();
         Reader {
+            welcome_bytes,
+            acknowledges: true,
             id: welcome.player_id,
             link,
             view,
@@ -652,7 +661,9 @@ impl Reader {
         let Ok(ServerMsg::Snapshot(snapshot)) = decode_server(&bytes) else {
             panic!("expected a snapshot");
         };
-        assert!(self.link.acknowledge(snapshot.tick.0, snapshot.proof));
+        if self.acknowledges {
+            self.acknowledge(&snapshot);
+        }
         assert_eq!(
             snapshot.tick,
             room.world.tick_number(),
@@ -670,6 +681,10 @@ impl Reader {
         self.chat.extend(chat_of(&snapshot));
         self.ticks.push(snapshot.tick.0);
         self.sizes.push(bytes.len());
+    }
+
+    fn acknowledge(&self, snapshot: &Snapshot) {
+        assert!(self.link.acknowledge(snapshot.tick.0, snapshot.proof));
     }
 
     /// The mean number of ticks between the snapshots read after tick `from`.
@@ -788,8 +803,28 @@ fn a_snapshot_replaced_unsent_is_refunded_so_only_what_went_out_is_paid_for() {
         room.tick(start + Duration::from_millis(t * 16));
         t += 1;
     };
-    // For a second the session takes nothing (its socket is stuck): each turn's snapshot replaces
-    // the untaken one, as for any slow socket, whatever the rate.
+    // The Welcome crosses the link first: the first snapshot waits until it has, at the rate.
+    let mut first_offer = None;
+    while first_offer.is_none() {
+        step(&mut room, &mut crowd);
+        if stalled.link.outbox_pending() {
+            first_offer = Some(u64::from(room.world.tick_number().0));
+        }
+        assert!(
+            room.world.tick_number().0 < 600,
+            "a first snapshot within ten seconds"
+        );
+    }
+    let welcome_ticks = (stalled.welcome_bytes as u64 * 60).div_ceil(u64::from(rate));
+    assert!(
+        first_offer.is_some_and(|at| at + 3 >= welcome_ticks && at <= welcome_ticks + 3),
+        "first offered after {first_offer:?} ticks; the Welcome needs {welcome_ticks}"
+    );
+    // Then for a second the session takes nothing (its socket is stuck): each turn's snapshot
+    // replaces the untaken one, as for any slow socket, whatever the rate.
+    let metrics = room.metrics.clone();
+    let deferred = || metrics.snapshots_deferred_rate.load(Ordering::Relaxed);
+    let deferred_before = deferred();
     let mut offered = std::collections::BTreeSet::new();
     for _ in 0..60 {
         step(&mut room, &mut crowd);
@@ -799,12 +834,17 @@ fn a_snapshot_replaced_unsent_is_refunded_so_only_what_went_out_is_paid_for() {
         }
     }
     assert!(offered.len() >= 25, "replaced every turn: {offered:?}");
-    assert_eq!(
-        room.metrics.snapshots_deferred_rate.load(Ordering::Relaxed),
-        0
-    );
-    // Now it takes the newest: only that one went out, so the wait for the next one is that
-    // snapshot's bytes at the rate, not the bytes of every snapshot it replaced.
+    assert_eq!(deferred(), deferred_before, "nothing waited for the budget");
+    // Now it takes the newest (just offered): only that one went out, so the wait for the next
+    // one is that snapshot's bytes at the rate, not the bytes of every snapshot it replaced.
+    let offered_now = |room: &Room| {
+        let seat = room.seats.iter().flatten().find(|s| s.id == stalled.id);
+        seat.and_then(|s| s.pending.as_ref())
+            .is_some_and(|p| p.tick == room.world.tick_number().0)
+    };
+    while !offered_now(&room) {
+        step(&mut room, &mut crowd);
+    }
     stalled.read(&room);
     let size = stalled.sizes[0];
     let mut waited = 0u64;
@@ -818,5 +858,69 @@ fn a_snapshot_replaced_unsent_is_refunded_so_only_what_went_out_is_paid_for() {
         waited + 4 >= expected && waited <= expected + 4,
         "waited {waited} ticks after taking {size} bytes at {rate} B/s (expected about {expected})"
     );
-    assert!(room.metrics.snapshots_deferred_rate.load(Ordering::Relaxed) > 0);
+    assert!(deferred() > deferred_before);
+}
+
+#[test]
+fn a_slow_links_acknowledgement_is_due_once_the_snapshot_can_have_crossed_it() {
+    // A second: 60 ticks.
+    let timeout = Duration::from_millis(1_000);
+    let mut room = room_with(|config| config.slow_reader_timeout = timeout);
+    let mut crowd = Crowd::join(&mut room, 40);
+    let rate = crate::rate::MIN_CLIENT_RATE;
+    // Both read at once but acknowledge late: one as soon as the snapshot can have crossed its
+    // link at its rate (and a little more), the other never.
+    let late = Reader::join(&mut room, "late", rate);
+    let mut silent = Reader::join(&mut room, "silent", rate);
+    silent.acknowledges = false;
+    let start = Instant::now();
+    let at = |t: u64| start + Duration::from_millis(t * 1_000 / 60);
+    let mut late_unacked: Vec<(Snapshot, u64)> = Vec::new();
+    let mut silent_dropped = None;
+    let mut longest_crossing = 0;
+    for t in 0..1_200u64 {
+        crowd.act(t, false);
+        room.tick(at(t));
+        if let Some(bytes) = late.link.take_outbound() {
+            let Ok(ServerMsg::Snapshot(snapshot)) = decode_server(&bytes) else {
+                panic!("a snapshot");
+            };
+            // Its bytes take `crossing` ticks at the rate; it is acknowledged half the timeout
+            // after that (for the first, a full one, later than the timeout after it was taken).
+            let crossing = (bytes.len() as u64 * 60).div_ceil(u64::from(rate));
+            longest_crossing = longest_crossing.max(crossing);
+            late_unacked.push((snapshot, t + crossing + 30));
+        }
+        late_unacked.retain(|(snapshot, due)| {
+            if *due == t {
+                late.acknowledge(snapshot);
+            }
+            *due > t
+        });
+        if silent_dropped.is_none() {
+            silent.read(&room);
+            if silent.link.disconnected().is_some() {
+                silent_dropped = Some(t);
+            }
+        }
+    }
+    assert!(
+        longest_crossing + 30 > 60,
+        "an acknowledgement came later than the timeout after its snapshot was taken: \
+         {longest_crossing} ticks"
+    );
+    assert_eq!(
+        late.link.disconnected(),
+        None,
+        "acknowledged in time for its link"
+    );
+    // A client that never acknowledges is still dropped: the timeout after its first snapshot can
+    // have crossed its link.
+    let dropped = silent_dropped.expect("the silent one is dropped");
+    let first = u64::from(silent.ticks[0]);
+    assert!(dropped > first + 60, "{dropped} vs first at {first}");
+    assert!(
+        dropped < first + 60 + longest_crossing + 20,
+        "{dropped} vs first at {first}"
+    );
 }
