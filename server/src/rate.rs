@@ -118,6 +118,12 @@ impl ByteBudget {
         Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 
+    /// Clears any debt and fills the budget: for a last message that must go out now (the server
+    /// is shutting down and says so).
+    pub fn forgive(&mut self) {
+        self.balance = self.cap;
+    }
+
     /// `bytes` in balance units.
     fn cost(&self, bytes: usize) -> i64 {
         i64::try_from(bytes)

@@ -372,8 +372,7 @@ impl Room {
         if shutting_down && self.seat_count() > 0 {
             // Tell everyone: run one snapshot interval more, so every player's snapshot group sends
             // a snapshot carrying the notice, then close them all (1001).
-            self.events
-                .push(&GameEvent::Notice(SHUTDOWN_NOTICE.to_string()));
+            self.announce_shutdown();
             for _ in 0..self.snapshot_interval() {
                 tokio::time::sleep_until(next_tick).await;
                 self.tick(Instant::now());
@@ -382,6 +381,16 @@ impl Room {
         }
         for seat in self.seats.iter().flatten() {
             seat.link.disconnect(Disconnect::SHUTDOWN);
+        }
+    }
+
+    /// Tells everyone the server is shutting down, in the next snapshot each player is sent: that
+    /// one goes whatever the player's rate's budget says.
+    fn announce_shutdown(&mut self) {
+        self.events
+            .push(&GameEvent::Notice(SHUTDOWN_NOTICE.to_string()));
+        for seat in self.seats.iter_mut().flatten() {
+            seat.budget.forgive();
         }
     }
 

@@ -623,6 +623,7 @@ struct Reader {
     /// Bytes of each snapshot read.
     sizes: Vec<usize>,
     chat: Vec<String>,
+    notices: Vec<String>,
     /// The size of its `Welcome`, encoded.
     welcome_bytes: usize,
     /// Whether it acknowledges each snapshot as it reads it.
@@ -648,6 +649,7 @@ impl Reader {
             ticks: Vec::new(),
             sizes: Vec::new(),
             chat: Vec::new(),
+            notices: Vec::new(),
         }
     }
 
@@ -679,6 +681,11 @@ impl Reader {
         self.view.apply(&snapshot).expect("applies");
         assert!(self.view.matches(&snapshot), "the view check holds");
         self.chat.extend(chat_of(&snapshot));
+        self.notices
+            .extend(snapshot.events.iter().filter_map(|event| match event {
+                GameEvent::Notice(text) => Some(text.clone()),
+                _ => None,
+            }));
         self.ticks.push(snapshot.tick.0);
         self.sizes.push(bytes.len());
     }
@@ -923,4 +930,31 @@ fn a_slow_links_acknowledgement_is_due_once_the_snapshot_can_have_crossed_it() {
         dropped < first + 60 + longest_crossing + 20,
         "{dropped} vs first at {first}"
     );
+}
+
+#[test]
+fn the_shutdown_notice_reaches_a_player_whose_budget_is_in_debt() {
+    let mut room = room();
+    let mut crowd = Crowd::join(&mut room, 5);
+    let mut slow = Reader::join(&mut room, "slow", crate::rate::MIN_CLIENT_RATE);
+    let start = Instant::now();
+    let mut t = 0u64;
+    while slow.ticks.is_empty() {
+        crowd.act(t, false);
+        room.tick(start + Duration::from_millis(t * 16));
+        slow.read(&room);
+        t += 1;
+        assert!(t < 600, "a first snapshot");
+    }
+    // Deep in debt (as after a large snapshot), the server shuts down: one interval of ticks.
+    let seat = room.seats.iter_mut().flatten().find(|s| s.id == slow.id);
+    seat.expect("seated").budget.spend(10_000);
+    room.announce_shutdown();
+    for _ in 0..room.snapshot_interval() {
+        room.tick(start + Duration::from_millis(t * 16));
+        slow.read(&room);
+        t += 1;
+    }
+    assert_eq!(slow.ticks.len(), 2, "a last snapshot");
+    assert_eq!(slow.notices, [SHUTDOWN_NOTICE]);
 }
