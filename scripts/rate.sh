@@ -45,15 +45,15 @@ run() {
 
 # Each link unlimited, then limited with rate 0 (the server's default) and with a rate about 90 % of
 # the link (room for pongs and framing). 256 kbit/s is far above what a player in a 100-bot arena is
-# sent; 10 kbit/s is below it, and 64 kbit/s below what one in a 1,000-bot arena is. Where rate 0
-# overruns the link, its row is repeated with a 60 s slow-reader timeout ("long"), so that the
-# backlog can be watched growing instead of its bots being dropped.
+# sent (about 1.7 KB/s); 10 kbit/s is below it, and 32 kbit/s below what one in a 500-bot arena is
+# (about 6.3 KB/s). Where rate 0 overruns the link, its row is repeated with a 60 s slow-reader
+# timeout ("long"), so that the backlog can be watched growing instead of its bots being dropped.
 rows=(
   "100 0 0"
   "100 256 0" "100 256 28000"
   "100 10 0" "100 10 0 --slow-reader-timeout=60" "100 10 1100"
-  "1000 0 0"
-  "1000 64 0" "1000 64 0 --slow-reader-timeout=60" "1000 64 7000"
+  "500 0 0"
+  "500 32 0" "500 32 0 --slow-reader-timeout=60" "500 32 3500"
 )
 for row in "${rows[@]}"; do
   # shellcheck disable=SC2086
