@@ -16,7 +16,8 @@
 //! - [`echo`]: the `/echo` endpoint for WebSocket conformance suites (`--conformance-echo`).
 //! - [`session`]: one player's connection: handshake, reader (decode, validate, rate-limit), writer.
 //! - [`limits`]: per-connection rate limits, applied before decoding.
-//! - [`link`]: the bounded meeting point of a session and its room.
+//! - [`link`]: the bounded meeting point of a session and its room; [`inputs`]: a player's input
+//!   buffer and the rule that applies each input at the tick it is stamped for.
 //! - [`rate`]: the snapshot byte rate a client may ask for, and the per-seat budget that paces it.
 //! - [`lobby`]: seats players in rooms, opening rooms as needed.
 //! - [`room`]: the room task: fixed-step loop, events, snapshot delivery.
@@ -37,6 +38,7 @@ pub mod context;
 pub mod echo;
 pub mod grid;
 pub mod http;
+pub mod inputs;
 pub mod limits;
 pub mod link;
 pub mod lobby;

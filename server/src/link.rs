@@ -7,17 +7,21 @@
 //! server a fixed amount of memory.
 
 use crate::admission::SeatClaim;
+use crate::inputs::InputBuffer;
 use bytes::Bytes;
 use skirmish_shared::protocol::{close_code, InputFrame};
+use skirmish_shared::time::Tick;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use tokio::sync::{watch, Notify};
 
-/// Most inputs buffered per player. At 60 Hz this is 133 ms of input; older inputs are dropped first,
-/// so a flooding client delays only itself.
-pub const INPUT_BUFFER: usize = 8;
+/// Most inputs buffered per player: about half a second at 60 Hz. Stamped inputs wait here until
+/// their tick, so this bounds how early a client may send them (its lead over its link's delay,
+/// which its jitter margin sets: well under this). Older inputs are dropped first, so a flooding
+/// client delays only itself.
+pub const INPUT_BUFFER: usize = 32;
 
 /// Most chat lines buffered per player between two ticks: more than a seat's chat burst
 /// ([`crate::limits::SEAT_CHAT`]), so a burst sent within one tick is not cut.
@@ -93,17 +97,21 @@ impl Disconnect {
 pub struct Drained {
     /// Inputs that were waiting, the one taken included.
     pub queued: usize,
-    /// The oldest buffered input, if any.
+    /// The input this tick applies, if one is due (see [`crate::inputs`]).
     pub input: Option<InputFrame>,
+    /// Stamped inputs that left the buffer after their tick had passed.
+    pub late: u32,
+    /// Inputs that left the buffer unapplied, overtaken by a newer one.
+    pub overtaken: u32,
     /// Buffered chat lines, already sanitized.
     pub chat: Vec<String>,
     /// The client asked for a full snapshot.
     pub full_snapshot: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inbox {
-    inputs: VecDeque<InputFrame>,
+    inputs: InputBuffer,
     chat: VecDeque<String>,
     full_snapshot: bool,
 }
@@ -157,7 +165,11 @@ impl PlayerLink {
     /// A fresh link with no known address.
     pub fn new() -> PlayerLink {
         PlayerLink {
-            inbox: Mutex::new(Inbox::default()),
+            inbox: Mutex::new(Inbox {
+                inputs: InputBuffer::new(INPUT_BUFFER),
+                chat: VecDeque::new(),
+                full_snapshot: false,
+            }),
             outbox: Mutex::new(None),
             outbox_ready: Notify::new(),
             disconnect: watch::Sender::new(None),
@@ -235,13 +247,7 @@ impl PlayerLink {
     /// Session side: buffers an input. Returns `false` if the buffer was full and the oldest input was
     /// dropped to make room.
     pub fn push_input(&self, input: InputFrame) -> bool {
-        let mut inbox = lock(&self.inbox);
-        let dropped = inbox.inputs.len() >= INPUT_BUFFER;
-        if dropped {
-            inbox.inputs.pop_front();
-        }
-        inbox.inputs.push_back(input);
-        !dropped
+        lock(&self.inbox).inputs.push(input)
     }
 
     /// Session side: buffers a chat line. Returns `false` (and drops the line) if the buffer is full.
@@ -259,12 +265,17 @@ impl PlayerLink {
         lock(&self.inbox).full_snapshot = true;
     }
 
-    /// Room side: takes at most one input and everything else buffered.
-    pub fn drain(&self) -> Drained {
+    /// Room side, in the step that produces tick `step`: takes the input due (at most one; inputs
+    /// stamped more than `horizon` ticks ahead count as due) and everything else buffered.
+    pub fn drain(&self, step: Tick, horizon: u32) -> Drained {
         let mut inbox = lock(&self.inbox);
+        let queued = inbox.inputs.len();
+        let taken = inbox.inputs.take(step, horizon);
         Drained {
-            queued: inbox.inputs.len(),
-            input: inbox.inputs.pop_front(),
+            queued,
+            input: taken.input,
+            late: taken.late,
+            overtaken: taken.overtaken,
             chat: inbox.chat.drain(..).collect(),
             full_snapshot: std::mem::take(&mut inbox.full_snapshot),
         }
@@ -340,17 +351,20 @@ mod tests {
     #[test]
     fn a_flood_keeps_only_the_newest_inputs() {
         let link = PlayerLink::new();
-        for seq in 1..=20 {
+        for seq in 1..=INPUT_BUFFER as u32 + 12 {
             let kept = link.push_input(InputFrame {
                 seq,
                 ..InputFrame::default()
             });
             assert_eq!(kept, seq as usize <= INPUT_BUFFER);
         }
-        let first = link.drain().input.expect("buffered");
-        assert_eq!(first.seq, 20 - INPUT_BUFFER as u32 + 1);
-        // One input per drain.
-        assert_eq!(link.drain().input.map(|i| i.seq), Some(first.seq + 1));
+        let first = link.drain(Tick(1), 60).input.expect("buffered");
+        assert_eq!(first.seq, 13);
+        // One unstamped input per drain.
+        assert_eq!(
+            link.drain(Tick(2), 60).input.map(|i| i.seq),
+            Some(first.seq + 1)
+        );
     }
 
     #[test]
@@ -406,6 +420,6 @@ mod tests {
             assert!(link.push_chat(format!("{i}")));
         }
         assert!(!link.push_chat("overflow".into()));
-        assert_eq!(link.drain().chat.len(), CHAT_BUFFER);
+        assert_eq!(link.drain(Tick(1), 60).chat.len(), CHAT_BUFFER);
     }
 }

@@ -324,10 +324,18 @@ pub struct Metrics {
     pub joins_refused_address: AtomicU64,
     /// Client messages dropped unread for exceeding a rate limit.
     pub rate_limited: AtomicU64,
-    /// Inputs dropped because a player's input buffer was full.
+    /// Inputs dropped unapplied: a player's input buffer was full, or a newer input overtook them.
     pub inputs_dropped: AtomicU64,
+    /// Stamped inputs that reached their room after the tick they were for (the client's clock was
+    /// not far enough ahead of the server's for its link).
+    pub late_inputs: AtomicU64,
     /// Clients whose view did not match a snapshot's check (each then gets a full snapshot).
     pub desyncs: AtomicU64,
+    /// Projectiles fired, over all rooms.
+    pub shots_fired: AtomicU64,
+    /// Projectiles that hit a player, over all rooms (with lag compensation, where the shooter saw
+    /// the target).
+    pub shot_hits: AtomicU64,
     /// Players disconnected for not reading their snapshots.
     pub slow_reader_kicks: AtomicU64,
     /// Connections closed for a protocol violation.
@@ -358,7 +366,10 @@ impl Default for Metrics {
             joins_refused_address: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
             inputs_dropped: AtomicU64::new(0),
+            late_inputs: AtomicU64::new(0),
             desyncs: AtomicU64::new(0),
+            shots_fired: AtomicU64::new(0),
+            shot_hits: AtomicU64::new(0),
             slow_reader_kicks: AtomicU64::new(0),
             protocol_errors: AtomicU64::new(0),
         }
@@ -515,13 +526,28 @@ impl Metrics {
             ),
             (
                 "skirmish_inputs_dropped",
-                "Inputs dropped from full input buffers",
+                "Inputs dropped unapplied: from full input buffers, or overtaken by a newer input",
                 &self.inputs_dropped,
+            ),
+            (
+                "skirmish_late_inputs",
+                "Stamped inputs that reached the room after the tick they were for",
+                &self.late_inputs,
             ),
             (
                 "skirmish_desyncs",
                 "Snapshots whose view check a client reported failed (it then got a full snapshot)",
                 &self.desyncs,
+            ),
+            (
+                "skirmish_shots_fired",
+                "Projectiles fired",
+                &self.shots_fired,
+            ),
+            (
+                "skirmish_shot_hits",
+                "Projectiles that hit a player",
+                &self.shot_hits,
             ),
             (
                 "skirmish_slow_reader_disconnects",

@@ -168,15 +168,28 @@ pub mod buttons {
 }
 
 /// One client tick of input. The client numbers them and stamps each with the server tick it is
-/// for; the server buffers them and applies each at its tick (at most one per player per tick),
-/// acknowledging the last applied in [`Snapshot::ack_input_seq`]. One that arrives after its tick
-/// is late: applied at the next tick if it is the newest, and counted.
+/// for, one input per tick number; the server buffers them and applies each at its tick (at most one
+/// per player per tick), acknowledging the last applied in [`Snapshot::ack_input_seq`].
+///
+/// The rule, in the step that produces tick `T`: every buffered input stamped `tick <= T` is due, and
+/// the newest of them (highest `seq`) is applied; the others are dropped unapplied. Each due input
+/// stamped before `T` arrived after its tick: it is *late*, and counted
+/// (`skirmish_late_inputs_total`). Inputs stamped after `T` wait, except one stamped more than a
+/// second of ticks past `T`, which is due at once (a clock that far off is broken). A player whose
+/// tick has no input keeps the one it had. Unstamped inputs (`tick` = `Tick(0)`) are applied one
+/// per tick in the order they came, and make the stamped inputs sent before them due.
+///
+/// So an input at or below the acknowledged `seq` has been applied or never will be: the client
+/// replays exactly the inputs after it. To be on time, the client runs its input clock ahead of the
+/// server's by half the round trip plus a margin learned from jitter
+/// (`netcode::clock::InputClock`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputFrame {
     /// Sequence number, increasing by one per frame from 1.
     pub seq: u32,
-    /// The server tick this input is for. The client runs its clock ahead of the server's by about
-    /// half the round trip plus a margin, so that the input arrives before its tick.
+    /// The server tick this input is for (`Tick(0)`: unstamped, applied in order one per tick). The
+    /// client runs its clock ahead of the server's by about half the round trip plus a margin, so
+    /// that the input arrives before its tick.
     pub tick: Tick,
     /// Ticks between `tick` and the tick at which the client was drawing other players when it took
     /// this input: the server tests this player's shots, early in their flight, against the others

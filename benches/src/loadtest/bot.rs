@@ -1,13 +1,18 @@
 //! One load-test bot: a real WebSocket, the real protocol, scripted play, and a link conditioner.
 
+use super::feel::FeelClient;
 use super::malformed::Kind;
 use super::stats::{BotStats, Totals};
 use crate::scenario::Dice;
 use futures_util::{SinkExt, StreamExt};
 use skirmish_shared::codec::{decode_server, encode_client, peek_snapshot_ack};
+use skirmish_shared::netcode::clock::{InputClock, TickClock};
+use skirmish_shared::physics::{Dir, MoveParams};
 use skirmish_shared::protocol::{
     buttons, ClientMsg, EntityId, Hello, InputFrame, ResumeToken, ServerMsg, PROTOCOL_VERSION,
 };
+use skirmish_shared::time::{Tick, TickRate};
+use skirmish_shared::view::ClientView;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -18,9 +23,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 
-/// Every this many snapshots a bot decodes in full (checking the bytes are a valid message); the
-/// others are recognized by their first byte, so the harness is not the bottleneck at thousands of
-/// bots.
+/// Without view verification (`--skip-view-check`), every this many snapshots a bot decodes in full
+/// (checking the bytes are a valid message); the others are recognized by their first byte, so the
+/// harness is not the bottleneck at thousands of bots. With it (the default), every snapshot is
+/// decoded and applied to the bot's view, and the view checked against the snapshot's check.
 const FULL_DECODE_EVERY: u64 = 16;
 
 /// The first byte of an encoded `ServerMsg::Snapshot` (its variant index as a one-byte varint).
@@ -55,6 +61,14 @@ pub struct BotPlan {
     pub client_rate: u32,
     /// Percent of sent messages replaced by a malformed one (see [`Kind`]).
     pub malformed_percent: f64,
+    /// Send inputs unstamped (`Tick(0)`: applied in arrival order, one per tick) instead of stamped
+    /// with their server tick by the browser client's input clock.
+    pub unstamped: bool,
+    /// Whether bots build their view from every snapshot and verify each snapshot's check.
+    pub verify_views: bool,
+    /// Whether bots play through the browser client's netcode (see [`FeelClient`]): one input a
+    /// tick, predicted, aimed and fired at other players as interpolation draws them.
+    pub feel: bool,
 }
 
 /// How much the simulated link may have waiting to go onto it before the bot stops reading its
@@ -240,6 +254,48 @@ impl Script {
     }
 }
 
+/// A bot's clocks, as the browser client keeps them: its estimate of the server's tick (from its
+/// pings' pongs and its snapshots, after the link conditioner) and the input clock it stamps inputs
+/// by, ahead of that estimate by half the round trip plus the learned margin.
+struct Clocks {
+    server: TickClock,
+    inputs: InputClock,
+    /// Server ticks from one of the bot's inputs to the next (the tick rate over `--input-hz`).
+    stride: u32,
+    /// The input tick the bot sends its next input for.
+    next: u32,
+}
+
+impl Clocks {
+    fn new(tick_hz: u16, input_hz: u32) -> Clocks {
+        let stride = (f64::from(tick_hz) / f64::from(input_hz.max(1))).round();
+        Clocks {
+            server: TickClock::new(tick_hz),
+            inputs: InputClock::new(tick_hz),
+            stride: (stride as u32).max(1),
+            next: 0,
+        }
+    }
+
+    /// The ticks to send inputs for now (at most one a stride; after the input clock jumped back,
+    /// counting starts again from where it is).
+    fn due(&mut self, now_ms: f64) -> Option<u32> {
+        let mut send = None;
+        for tick in self.inputs.advance(now_ms, &self.server) {
+            if tick >= self.next || self.next - tick > self.stride {
+                send = Some(tick);
+                self.next = tick.saturating_add(self.stride);
+            }
+        }
+        send
+    }
+}
+
+/// Milliseconds from `started` to `now`, the time base of a bot's clocks.
+fn ms_since(started: Instant, now: Instant) -> f64 {
+    now.saturating_duration_since(started).as_secs_f64() * 1000.0
+}
+
 /// A seat a bot can take back: its resume token and its entity.
 pub type Seat = (ResumeToken, EntityId);
 
@@ -364,6 +420,15 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
         Instant::now() + Duration::from_micros(dice.roll(period.as_micros() as u64));
     let mut next_ping = Instant::now() + Duration::from_millis(dice.roll(1_000));
     let mut seat: Option<Seat> = None;
+    // Created at the Welcome, which says the tick rate.
+    let mut clocks: Option<Clocks> = None;
+    // The bot's view of the world, rebuilt from every snapshot when verifying (feel bots keep
+    // theirs in their client).
+    let mut view: Option<ClientView> = None;
+    // A feel bot's client, created at the Welcome.
+    let mut feel: Option<FeelClient> = None;
+    // Messages the bot owes the server after handling snapshots (a desync report, say).
+    let mut replies: Vec<ClientMsg> = Vec::new();
     // The newest snapshot received (tick and proof), acknowledged in each ping (the server drops
     // players whose acknowledgements stop).
     let mut newest = (0u32, 0u8);
@@ -403,8 +468,16 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
                 off_the_socket(&bytes, Instant::now() - started, &mut lag, &totals);
                 if incoming.is_immediate() {
                     let now = Instant::now();
-                    newest = arrived(newest, &bytes, now - started, &mut lag, &totals);
-                    welcome(handle(&bytes, now, started, &stats, &totals), resume, &mut seat, &mut live, &totals);
+                    record_lag(&bytes, now - started, &mut lag, &totals);
+                    newest = newest_ack(newest, &bytes, &mut clocks, ms_since(started, now));
+                    let mut client = Client { view: &mut view, feel: &mut feel, replies: &mut replies, plan: &plan };
+                    let received = handle(&bytes, now, started, &stats, &totals, &mut client);
+                    if let Some(tick_hz) = received.tick_hz {
+                        clocks = Some(Clocks::new(tick_hz, plan.input_hz));
+                        next_ping = now; // a round trip for the input clock at once
+                    }
+                    received.pong(&mut clocks, ms_since(started, now));
+                    welcome(received.seat, resume, &mut seat, &mut live, &totals);
                 } else {
                     let len = bytes.len();
                     incoming.push(Instant::now(), bytes.to_vec(), len, &mut dice);
@@ -414,9 +487,21 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
         }
         let now = Instant::now();
         while let Some(bytes) = incoming.pop_due(now) {
-            newest = arrived(newest, &bytes, now - started, &mut lag, &totals);
-            let welcomed = handle(&bytes, now, started, &stats, &totals);
-            welcome(welcomed, resume, &mut seat, &mut live, &totals);
+            record_lag(&bytes, now - started, &mut lag, &totals);
+            newest = newest_ack(newest, &bytes, &mut clocks, ms_since(started, now));
+            let mut client = Client {
+                view: &mut view,
+                feel: &mut feel,
+                replies: &mut replies,
+                plan: &plan,
+            };
+            let received = handle(&bytes, now, started, &stats, &totals, &mut client);
+            if let Some(tick_hz) = received.tick_hz {
+                clocks = Some(Clocks::new(tick_hz, plan.input_hz));
+                next_ping = now; // a round trip for the input clock at once
+            }
+            received.pong(&mut clocks, ms_since(started, now));
+            welcome(received.seat, resume, &mut seat, &mut live, &totals);
         }
         if let Some((kind, _, sent)) = kick {
             if now >= sent + KICK_DEADLINE {
@@ -425,10 +510,40 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
                 return Exit::Lost;
             }
         }
-        let mut due: Vec<ClientMsg> = Vec::new();
+        let mut due: Vec<ClientMsg> = std::mem::take(&mut replies);
         if seat.is_none() || kick.is_some() {
             next_input = now + period;
-        } else if now >= next_input {
+        } else if let Some(feel) = feel.as_mut() {
+            // A feel bot: the browser's netcode runs a frame, sending an input for every tick due.
+            let scripted = script.input(&mut dice);
+            let dir = Dir::from_axes(scripted.move_x, scripted.move_y).unwrap_or(Dir::Still);
+            let before = feel.figures();
+            for input in feel.frame(ms_since(started, now), dir) {
+                due.push(ClientMsg::Input(input));
+            }
+            totals.feel.add(&before, &feel.figures());
+            // The malformed kinds build on the last sequence number sent.
+            script.seq = feel.last_seq();
+            let wait_ms = feel.ms_until_next().unwrap_or(5.0).clamp(0.5, 100.0);
+            next_input = now + Duration::from_secs_f64(wait_ms / 1000.0);
+        } else if let (false, Some(clocks)) = (plan.unstamped, clocks.as_mut()) {
+            // Stamped: an input for each of the bot's ticks as the input clock reaches it (none
+            // until the first pong gives the clock a round trip), woken when the next is due.
+            if let Some(tick) = clocks.due(ms_since(started, now)) {
+                let mut input = script.input(&mut dice);
+                input.tick = Tick(tick);
+                due.push(ClientMsg::Input(input));
+                if let Some(text) = script.chat(&mut dice) {
+                    due.push(ClientMsg::Chat { text });
+                }
+            }
+            let wait_ms = clocks
+                .inputs
+                .ms_until_next()
+                .unwrap_or(5.0)
+                .clamp(0.5, 100.0);
+            next_input = now + Duration::from_secs_f64(wait_ms / 1000.0);
+        } else if plan.unstamped && now >= next_input {
             next_input += period;
             if next_input < now {
                 next_input = now + period;
@@ -626,55 +741,153 @@ fn off_the_socket(bytes: &[u8], since_start: Duration, lag: &mut LagClock, total
     }
 }
 
-/// A message reached the bot (past the link conditioner) `since_start` after it started: a
-/// snapshot's lag is recorded. Returns the newer of `newest` and the tick and proof of `bytes`, if
-/// they are a snapshot (what the bot acknowledges).
-fn arrived(
-    newest: (u32, u8),
-    bytes: &[u8],
-    since_start: Duration,
-    lag: &mut LagClock,
-    totals: &Totals,
-) -> (u32, u8) {
-    let Some((tick, proof)) = peek_snapshot_ack(bytes) else {
-        return newest;
-    };
+/// A message reached the bot (past the link conditioner) `since_start` after it started: if it
+/// is a snapshot, its lag is recorded.
+fn record_lag(bytes: &[u8], since_start: Duration, lag: &mut LagClock, totals: &Totals) {
     let tick_hz = totals.tick_hz.load(Relaxed);
-    if tick_hz > 0 {
+    if let (Some((tick, _)), true) = (peek_snapshot_ack(bytes), tick_hz > 0) {
         totals.lags.record(lag.lag_us(tick.0, tick_hz, since_start));
-    }
-    if tick.0 > newest.0 {
-        (tick.0, proof)
-    } else {
-        newest
     }
 }
 
-/// Handles one server message; returns the seat when it was the `Welcome`.
+/// The newer of `newest` and the tick and proof of `bytes`, if they are a snapshot (which the
+/// server clock also hears of, arrived at `now_ms`).
+fn newest_ack(
+    newest: (u32, u8),
+    bytes: &[u8],
+    clocks: &mut Option<Clocks>,
+    now_ms: f64,
+) -> (u32, u8) {
+    match peek_snapshot_ack(bytes) {
+        Some((tick, proof)) => {
+            if let Some(clocks) = clocks {
+                clocks.server.on_snapshot(now_ms, tick.0);
+            }
+            if tick.0 > newest.0 {
+                (tick.0, proof)
+            } else {
+                newest
+            }
+        }
+        None => newest,
+    }
+}
+
+/// What one server message told a bot.
+#[derive(Debug, Default)]
+struct Received {
+    /// The seat, when it was the `Welcome`.
+    seat: Option<Seat>,
+    /// The server's tick rate, when it was the `Welcome`.
+    tick_hz: Option<u16>,
+    /// The round trip (ms) and the server's tick, when it was a `Pong`.
+    pong: Option<(f64, u32)>,
+}
+
+impl Received {
+    /// Gives a pong's sample to the server clock (it arrived at `now_ms`).
+    fn pong(&self, clocks: &mut Option<Clocks>, now_ms: f64) {
+        if let (Some((rtt_ms, tick)), Some(clocks)) = (self.pong, clocks) {
+            clocks.server.on_pong(now_ms - rtt_ms, now_ms, tick);
+        }
+    }
+}
+
+/// A bot's client-side state that handling a message may change.
+struct Client<'a> {
+    /// The bot's view (`None` until the Welcome, or when not verifying, or for a feel bot).
+    view: &'a mut Option<ClientView>,
+    /// A feel bot's client (`None` until the Welcome, or when not a feel bot).
+    feel: &'a mut Option<FeelClient>,
+    /// Messages to send back.
+    replies: &'a mut Vec<ClientMsg>,
+    /// What the bot does.
+    plan: &'a BotPlan,
+}
+
+/// Applies a snapshot to the bot's view and checks it: a view that disagrees with the snapshot's
+/// check is a desync (counted, reported to the server, and rebuilt from the full snapshot the
+/// server sends next); one that does not apply asks for a full snapshot.
+fn verify(
+    snapshot: &skirmish_shared::Snapshot,
+    view: &mut ClientView,
+    replies: &mut Vec<ClientMsg>,
+    totals: &Totals,
+) {
+    match view.apply(snapshot) {
+        Ok(()) if view.matches(snapshot) => {
+            totals.views_verified.fetch_add(1, Relaxed);
+        }
+        Ok(()) => {
+            totals.desyncs.fetch_add(1, Relaxed);
+            view.reset();
+            replies.push(ClientMsg::Desync {
+                tick: snapshot.tick,
+            });
+        }
+        Err(_) => {
+            totals.view_errors.fetch_add(1, Relaxed);
+            view.reset();
+            replies.push(ClientMsg::RequestFullSnapshot);
+        }
+    }
+}
+
+/// Handles one server message.
 fn handle(
     bytes: &[u8],
     now: Instant,
     started: Instant,
     stats: &BotStats,
     totals: &Totals,
-) -> Option<Seat> {
+    client: &mut Client<'_>,
+) -> Received {
     if bytes.first() == Some(&SNAPSHOT_TAG)
+        && client.view.is_none()
+        && client.feel.is_none()
         && stats.snapshots.load(Relaxed) % FULL_DECODE_EVERY != 0
     {
         stats.snapshots.fetch_add(1, Relaxed);
         totals.snapshots.fetch_add(1, Relaxed);
-        return None;
+        return Received::default();
     }
     match decode_server(bytes) {
-        Ok(ServerMsg::Snapshot(_)) => {
+        Ok(ServerMsg::Snapshot(snapshot)) => {
             stats.snapshots.fetch_add(1, Relaxed);
             totals.snapshots.fetch_add(1, Relaxed);
-            None
+            if let Some(feel) = client.feel.as_mut() {
+                let before = feel.figures();
+                let reply = feel.on_snapshot(&snapshot, ms_since(started, now));
+                totals.feel.add(&before, &feel.figures());
+                let counter = match reply {
+                    None => &totals.views_verified,
+                    Some(reply) => {
+                        let counter = match reply {
+                            ClientMsg::Desync { .. } => &totals.desyncs,
+                            _ => &totals.view_errors,
+                        };
+                        client.replies.push(reply);
+                        counter
+                    }
+                };
+                counter.fetch_add(1, Relaxed);
+            } else if let Some(view) = client.view.as_mut() {
+                verify(&snapshot, view, client.replies, totals);
+            }
+            Received::default()
         }
-        Ok(ServerMsg::Pong { nonce, .. }) => {
+        Ok(ServerMsg::Pong { nonce, tick }) => {
             let sent_us = (now - started).as_micros() as u32;
-            totals.record_rtt(f64::from(sent_us.wrapping_sub(nonce)) / 1e3);
-            None
+            let rtt_ms = f64::from(sent_us.wrapping_sub(nonce)) / 1e3;
+            totals.record_rtt(rtt_ms);
+            if let Some(feel) = client.feel.as_mut() {
+                let now_ms = ms_since(started, now);
+                feel.on_pong(now_ms - rtt_ms, now_ms, tick);
+            }
+            Received {
+                pong: Some((rtt_ms, tick.0)),
+                ..Received::default()
+            }
         }
         Ok(ServerMsg::Welcome(welcome)) => {
             stats.connected.store(true, Relaxed);
@@ -683,11 +896,25 @@ fn handle(
                 .snapshot_hz
                 .store(u64::from(welcome.snapshot_rate), Relaxed);
             totals.tick_hz.store(u64::from(welcome.tick_rate), Relaxed);
-            Some((welcome.resume_token, welcome.player_id))
+            if client.plan.feel {
+                *client.feel = FeelClient::new(&welcome);
+            } else if client.plan.verify_views {
+                if let Some(rate) = TickRate::new(welcome.tick_rate) {
+                    *client.view = Some(
+                        ClientView::new(Arc::new(welcome.map.clone()), MoveParams::new(rate))
+                            .with_viewer(welcome.player_id, welcome.view_radius),
+                    );
+                }
+            }
+            Received {
+                seat: Some((welcome.resume_token, welcome.player_id)),
+                tick_hz: Some(welcome.tick_rate),
+                pong: None,
+            }
         }
         Ok(ServerMsg::Refused { .. }) | Err(_) => {
             totals.errors.fetch_add(1, Relaxed);
-            None
+            Received::default()
         }
     }
 }
@@ -759,5 +986,43 @@ mod tests {
         clock.received(69, 60, at(1_155));
         assert_eq!(clock.lag_us(69, 60, at(1_155)), 0);
         assert_eq!(clock.lag_us(72, 60, at(1_210)), 5_000);
+    }
+
+    #[test]
+    fn bots_stamp_one_input_a_stride_on_consecutive_ticks() {
+        // 60 Hz ticks, 30 inputs a second: every other tick.
+        let mut clocks = Clocks::new(60, 30);
+        assert_eq!(clocks.stride, 2);
+        assert_eq!(clocks.due(0.0), None, "no round trip yet");
+        clocks.server.on_snapshot(0.0, 1_000);
+        clocks.server.on_pong(0.0, 50.0, 1_003);
+        let mut sent = Vec::new();
+        for ms in 50..2_050 {
+            sent.extend(clocks.due(f64::from(ms)));
+        }
+        assert!((59..=61).contains(&sent.len()), "{} inputs", sent.len());
+        assert!(
+            sent.windows(2).all(|pair| pair[1] == pair[0] + 2),
+            "{sent:?}"
+        );
+        // An input clock that jumped back starts counting again at once.
+        clocks.next += 100;
+        assert!(clocks.due(2_100.0).is_some());
+    }
+
+    #[test]
+    fn every_tick_with_inputs_at_the_tick_rate() {
+        let mut clocks = Clocks::new(60, 60);
+        assert_eq!(clocks.stride, 1);
+        clocks.server.on_snapshot(0.0, 1_000);
+        clocks.server.on_pong(0.0, 50.0, 1_003);
+        let sent: Vec<u32> = (50..1_050)
+            .filter_map(|ms| clocks.due(f64::from(ms)))
+            .collect();
+        assert!(
+            sent.windows(2).all(|pair| pair[1] == pair[0] + 1),
+            "{sent:?}"
+        );
+        assert!((59..=61).contains(&sent.len()));
     }
 }

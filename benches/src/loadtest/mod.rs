@@ -3,6 +3,7 @@
 //! floor, and writes the JSON and HTML reports.
 
 pub mod bot;
+pub mod feel;
 pub mod html;
 pub mod malformed;
 pub mod report;
@@ -12,8 +13,8 @@ use crate::metrics_scrape::scrape;
 use bot::{BotPlan, BotRun, Exit, Scenario};
 use malformed::Kind;
 use report::{
-    histogram_quantile_ms, slope, tick_histogram, PerBot, PhaseReport, Report, Rtt, Sample,
-    ServerFigures, SoakFigures,
+    histogram_quantile_ms, slope, tick_histogram, FeelReport, PerBot, PhaseReport, Report, Rtt,
+    Sample, ServerFigures, SoakFigures, ViewFigures,
 };
 use stats::{quantile, BotStats, Lags, Totals};
 use std::collections::HashMap;
@@ -65,6 +66,10 @@ pub struct Args {
     /// The snapshot bytes per second bots ask for in their Hello (0: the server's default).
     #[arg(long, default_value_t = 0)]
     pub client_rate: u32,
+    /// Send inputs unstamped (applied in arrival order, one per tick, as before inputs carried
+    /// their tick) instead of stamped by the browser client's input clock.
+    #[arg(long)]
+    pub unstamped_inputs: bool,
     /// Write the JSON report here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -77,6 +82,10 @@ pub struct Args {
     /// Exit 1 if fewer than this fraction of expected snapshots arrive (mean over bots), e.g. 0.995.
     #[arg(long)]
     pub min_delivery: Option<f64>,
+    /// Exit 1 if more inputs than this per bot per minute reach the server after their tick
+    /// (`skirmish_late_inputs_total` over the window).
+    #[arg(long)]
+    pub max_late_inputs_per_bot_per_min: Option<f64>,
     /// After the game server, run the same bots against the bare transport floor (`skirmish-floor`,
     /// started by this tool) with the same frame size and rate.
     #[arg(long)]
@@ -109,6 +118,31 @@ pub struct Args {
     /// cause it, or a malformed message answered with the wrong close code or none.
     #[arg(long)]
     pub max_unexpected_closes: Option<u64>,
+    /// Do not build the bots' views: recognize most snapshots by their first byte instead of
+    /// decoding, applying and checking each (for very large runs where the harness is the limit).
+    #[arg(long)]
+    pub skip_view_check: bool,
+    /// Exit 1 if the bots see more than this many desyncs or snapshots that do not apply to their
+    /// views.
+    #[arg(long, default_value_t = 0)]
+    pub max_desyncs: u64,
+    /// Feel bots: each plays through the browser client's own netcode (input clock ahead of the
+    /// server, one input a tick, prediction and reconciliation, adaptive interpolation) and aims and
+    /// fires at the nearest player as it draws it; the report gains a `feel` section.
+    #[arg(long)]
+    pub feel: bool,
+    /// Feel budget: exit 1 if own-avatar corrections (while alive) exceed this per bot per 10 s.
+    #[arg(long)]
+    pub max_corrections_per_10s: Option<f64>,
+    /// Feel budget: exit 1 if more corrections than this are over 4 units (all bots).
+    #[arg(long)]
+    pub max_snaps: Option<u64>,
+    /// Feel budget: exit 1 if the bots' interpolation runs dry more often than this (all bots).
+    #[arg(long)]
+    pub max_underruns: Option<u64>,
+    /// Feel budget: exit 1 if fewer than this share of shots aimed at targets as drawn hit.
+    #[arg(long)]
+    pub min_hit_ratio: Option<f64>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -159,6 +193,12 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             budget_failures.push(format!("delivery {:.4} < {min}", game.delivery));
         }
     }
+    if let Some(max) = args.max_late_inputs_per_bot_per_min {
+        let late = game.server.late_inputs_per_bot_per_min;
+        if late > max {
+            budget_failures.push(format!("{late:.3} late inputs per bot per minute > {max}"));
+        }
+    }
     if let Some(soak) = &game.soak {
         if soak.server_panics > 0.0 {
             budget_failures.push(format!("the server panicked {} times", soak.server_panics));
@@ -175,6 +215,40 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             if soak.tick_ratio < min {
                 budget_failures.push(format!("tick ratio {:.5} < {min}", soak.tick_ratio));
             }
+        }
+    }
+    let views = &game.views;
+    if views.desyncs + views.errors > args.max_desyncs {
+        budget_failures.push(format!(
+            "{} desyncs and {} snapshots that did not apply to the bots' views > {}",
+            views.desyncs, views.errors, args.max_desyncs
+        ));
+    }
+    if let Some(feel) = &game.feel {
+        let checks = [
+            (
+                args.max_corrections_per_10s,
+                feel.corrections_per_10s,
+                "corrections per bot per 10 s",
+            ),
+            (
+                args.max_snaps.map(|m| m as f64),
+                feel.snaps_over_4_units as f64,
+                "corrections over 4 units",
+            ),
+            (
+                args.max_underruns.map(|m| m as f64),
+                feel.underruns as f64,
+                "interpolation underruns",
+            ),
+        ];
+        for (max, value, what) in checks {
+            if let Some(max) = max.filter(|max| value > *max) {
+                budget_failures.push(format!("{value:.3} {what} > {max}"));
+            }
+        }
+        if let Some(min) = args.min_hit_ratio.filter(|min| feel.hit_ratio < *min) {
+            budget_failures.push(format!("hit ratio {:.3} < {min}", feel.hit_ratio));
         }
     }
     if let Some(max) = args.max_unexpected_closes {
@@ -198,8 +272,10 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         ("jitter_ms", args.jitter_ms.to_string()),
         ("bandwidth_kbps", args.bandwidth_kbps.to_string()),
         ("client_rate", args.client_rate.to_string()),
+        ("stamped_inputs", (!args.unstamped_inputs).to_string()),
         ("churn_per_min", args.churn_per_min.to_string()),
         ("malformed_percent", args.malformed_percent.to_string()),
+        ("feel", args.feel.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -267,6 +343,10 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         bandwidth_kbps: args.bandwidth_kbps,
         client_rate: args.client_rate,
         malformed_percent: args.malformed_percent,
+        // The floor's frames are padding, not a world: there is no view to check.
+        verify_views: !args.skip_view_check && label == "game",
+        feel: args.feel && label == "game",
+        unstamped: args.unstamped_inputs,
     });
     let totals = Arc::new(Totals::default());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -316,6 +396,8 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     let mut all_lags = Lags::default();
     let mut late_lags = Lags::default();
     let window_start = Instant::now();
+    let feel_start = totals.feel.counts();
+    let desyncs_start = totals.desyncs.load(Relaxed);
     let churn = (args.churn_per_min > 0.0).then(|| {
         tokio::spawn(churn_bots(
             leaves.clone(),
@@ -395,6 +477,8 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         previous_flow = flow;
     }
     let elapsed = window_start.elapsed().as_secs_f64();
+    let feel_end = totals.feel.counts();
+    let desyncs_end = totals.desyncs.load(Relaxed);
     let last = previous;
     let flow_end = previous_flow;
     let mut per_bot: Vec<f64> = bots
@@ -421,6 +505,7 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     };
     let (bounds, counts) = tick_histogram(&first, &last);
     let cpu = delta("process_cpu_seconds_total") / elapsed;
+    let bot_minutes = bot_seconds.max(1.0) / 60.0;
     let tick_hz = totals.tick_hz.load(Relaxed) as f64;
     let soak = args.soak().then(|| {
         soak_figures(
@@ -441,7 +526,28 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     } else {
         mean / hz
     };
+    let feel = plan.feel.then(|| {
+        let fired = delta("skirmish_shots_fired_total");
+        let hits = delta("skirmish_shot_hits_total");
+        let inputs = (feel_end.inputs - feel_start.inputs) as f64;
+        FeelReport {
+            corrections_per_10s: (feel_end.corrections - feel_start.corrections) as f64
+                / (bot_seconds.max(1.0) / 10.0),
+            snaps_over_4_units: feel_end.snaps - feel_start.snaps,
+            largest_correction: totals.feel.largest_centi.load(Relaxed) as f64 / 100.0,
+            respawn_corrections: feel_end.respawn_corrections - feel_start.respawn_corrections,
+            underruns: feel_end.underruns - feel_start.underruns,
+            desyncs: desyncs_end - desyncs_start,
+            late_inputs_per_bot_per_min: delta("skirmish_late_inputs_total") / bot_minutes,
+            shots_fired: fired,
+            shot_hits: hits,
+            hit_ratio: if fired > 0.0 { hits / fired } else { 0.0 },
+            firing_share: (feel_end.firing_ticks - feel_start.firing_ticks) as f64
+                / inputs.max(1.0),
+        }
+    });
     Ok(PhaseReport {
+        feel,
         bots_requested: args.bots,
         bots_connected: totals.connected.load(Relaxed),
         duration_s: elapsed,
@@ -482,6 +588,12 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
             / bot_seconds.max(1.0),
         disconnects: totals.disconnects.load(Relaxed),
         errors: totals.errors.load(Relaxed),
+        views: ViewFigures {
+            verified: totals.views_verified.load(Relaxed),
+            desyncs: totals.desyncs.load(Relaxed),
+            errors: totals.view_errors.load(Relaxed),
+            server_desyncs: delta("skirmish_desyncs_total") as u64,
+        },
         server: ServerFigures {
             tick_p50_ms: histogram_quantile_ms(&bounds, &counts, 0.5),
             tick_p99_ms: histogram_quantile_ms(&bounds, &counts, 0.99),
@@ -498,10 +610,29 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
             } else {
                 0.0
             },
+            late_inputs: delta("skirmish_late_inputs_total"),
+            late_inputs_per_bot_per_min: delta("skirmish_late_inputs_total") / bot_minutes,
+            empty_input_ticks_per_bot_per_min: (empty_input_ticks(&last)
+                - empty_input_ticks(&first))
+                / bot_minutes,
         },
         series,
         soak,
     })
+}
+
+/// The `skirmish_input_queue_depth` observations of 0 in a scrape: ticks at which a player's input
+/// buffer was empty.
+fn empty_input_ticks(scrape: &HashMap<String, f64>) -> f64 {
+    scrape
+        .iter()
+        .filter_map(|(name, value)| {
+            let le = name
+                .strip_prefix("skirmish_input_queue_depth_bucket{le=\"")?
+                .strip_suffix("\"}")?;
+            (le.parse::<f64>().ok()? == 0.0).then_some(*value)
+        })
+        .sum()
 }
 
 /// One bot slot: a bot, and (in soak runs) the players that take its place.
@@ -693,11 +824,25 @@ pub fn print_summary(report: &Report) {
             p.snapshot_lag_second_half_ms.p99, p.snapshot_lag_second_half_ms.max, p.lag_slope_ms_per_s,
             p.snapshots_deferred_rate_per_bot_per_s, p.snapshots_skipped_per_bot_per_s
         );
+        if let Some(feel) = &p.feel {
+            let _ = writeln!(out, "  feel: {}", feel.summary());
+        }
+        let v = &p.views;
+        let _ = writeln!(
+            out,
+            "  views: {} snapshots verified, {} desyncs ({} counted by the server), {} did not apply",
+            v.verified, v.desyncs, v.server_desyncs, v.errors
+        );
         let s = &p.server;
         let _ = writeln!(
             out,
             "  server: tick p50 {:.3} ms p99 {:.3} ms, {:.1} ticks/s, overruns {}, CPU {:.3} s/s, {:.2} µs per delivered snapshot, RSS {:.1} MB",
             s.tick_p50_ms, s.tick_p99_ms, s.ticks_per_s, s.tick_overruns, s.cpu_seconds_per_s, s.cpu_us_per_delivered_snapshot, s.rss_mb
+        );
+        let _ = writeln!(
+            out,
+            "  inputs: {:.3} late per bot per minute ({} in all); input buffer empty at {:.1} ticks per bot per minute",
+            s.late_inputs_per_bot_per_min, s.late_inputs, s.empty_input_ticks_per_bot_per_min
         );
     }
     if let Some(soak) = &report.game.soak {
@@ -711,5 +856,21 @@ pub fn print_summary(report: &Report) {
     }
     for failure in &report.budget_failures {
         let _ = writeln!(out, "BUDGET MISSED: {failure}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_input_ticks_come_from_the_zero_bucket() {
+        let scrape = crate::metrics_scrape::parse(
+            "skirmish_input_queue_depth_bucket{le=\"0.0\"} 7\n\
+             skirmish_input_queue_depth_bucket{le=\"1.0\"} 9\n\
+             skirmish_input_queue_depth_bucket{le=\"+Inf\"} 12\n",
+        );
+        assert_eq!(empty_input_ticks(&scrape), 7.0);
+        assert_eq!(empty_input_ticks(&HashMap::new()), 0.0);
     }
 }

@@ -42,6 +42,15 @@ pub struct ServerFigures {
     pub rss_mb: f64,
     /// Server CPU microseconds per snapshot the bots received.
     pub cpu_us_per_delivered_snapshot: f64,
+    /// Stamped inputs that reached the server after their tick, over the window
+    /// (`skirmish_late_inputs_total`).
+    pub late_inputs: f64,
+    /// The same per bot per minute.
+    pub late_inputs_per_bot_per_min: f64,
+    /// Ticks at which a player's input buffer was empty, per bot per minute. With unstamped inputs
+    /// sent once a tick, each is a tick the server kept the previous input for want of the one for
+    /// this tick (it came late); with stamped inputs it only says nothing was waiting.
+    pub empty_input_ticks_per_bot_per_min: f64,
 }
 
 /// One second of the run.
@@ -172,12 +181,77 @@ pub struct PhaseReport {
     pub disconnects: u64,
     /// Failed connects, refusals, undecodable messages.
     pub errors: u64,
+    /// The bots' views, checked against every snapshot (all zero with `--skip-view-check`).
+    pub views: ViewFigures,
+    /// What players would feel (runs with `--feel`).
+    pub feel: Option<FeelReport>,
     /// Server figures.
     pub server: ServerFigures,
     /// Churn and malformed-traffic figures (runs with either).
     pub soak: Option<SoakFigures>,
     /// Per-second samples.
     pub series: Vec<Sample>,
+}
+
+/// How the bots' views held up: each snapshot applied to the bot's view and its check compared.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ViewFigures {
+    /// Snapshots after which the view matched.
+    pub verified: u64,
+    /// Snapshots after which it did not (desyncs the bots saw).
+    pub desyncs: u64,
+    /// Snapshots that did not apply to the view at all.
+    pub errors: u64,
+    /// Desyncs the server counted (`skirmish_desyncs_total`) over the window.
+    pub server_desyncs: u64,
+}
+
+/// What feel bots measured over the window: the netcode as players would feel it.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct FeelReport {
+    /// Own-avatar corrections while alive, per bot per 10 s.
+    pub corrections_per_10s: f64,
+    /// Corrections over 4 units while alive (a snap a player sees), all bots.
+    pub snaps_over_4_units: u64,
+    /// The largest correction while alive, in units (over the whole run).
+    pub largest_correction: f64,
+    /// Corrections at deaths and respawns (expected teleports; not counted above).
+    pub respawn_corrections: u64,
+    /// Interpolation underruns (runs of frames with nothing to draw others from), all bots.
+    pub underruns: u64,
+    /// Desyncs the bots saw.
+    pub desyncs: u64,
+    /// Late inputs per bot per minute (the server's `skirmish_late_inputs_total`).
+    pub late_inputs_per_bot_per_min: f64,
+    /// Shots fired over the window (the server's `skirmish_shots_fired_total`).
+    pub shots_fired: f64,
+    /// Of those, shots that hit a player.
+    pub shot_hits: f64,
+    /// Hits over shots: the bots fire only at a player as their interpolation draws it, leading
+    /// it by its drawn velocity.
+    pub hit_ratio: f64,
+    /// Share of input ticks with fire held at a target.
+    pub firing_share: f64,
+}
+
+impl FeelReport {
+    /// One line for the summary.
+    pub fn summary(&self) -> String {
+        format!(
+            "corrections {:.2} per bot per 10 s, {} over 4 units (largest {:.2} units; {} more at respawns), {} underruns, {} desyncs, {:.2} late inputs per bot per min, hit ratio {:.3} ({:.0} of {:.0} shots; firing {:.0}% of ticks)",
+            self.corrections_per_10s,
+            self.snaps_over_4_units,
+            self.largest_correction,
+            self.respawn_corrections,
+            self.underruns,
+            self.desyncs,
+            self.late_inputs_per_bot_per_min,
+            self.hit_ratio,
+            self.shot_hits,
+            self.shots_fired,
+            self.firing_share * 100.0
+        )
+    }
 }
 
 /// The whole report.

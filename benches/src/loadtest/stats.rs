@@ -58,6 +58,14 @@ pub struct Totals {
     pub malformed_not_closed: AtomicU64,
     /// How late snapshots reached the bots (see [`LagCounts`]).
     pub lags: LagCounts,
+    /// Snapshots after which a bot's view matched the snapshot's check.
+    pub views_verified: AtomicU64,
+    /// Feel bots: what their netcode measured (see `feel::FeelFigures`), summed.
+    pub feel: FeelTotals,
+    /// Snapshots after which a bot's view did not match the snapshot's check.
+    pub desyncs: AtomicU64,
+    /// Snapshots that did not apply to a bot's view (a baseline it does not hold, say).
+    pub view_errors: AtomicU64,
     rtts: Mutex<Vec<f32>>,
 }
 
@@ -208,5 +216,76 @@ mod tests {
             max_us: 2_500,
         });
         assert_eq!(lags.max_ms(), 60_000.0);
+    }
+}
+
+/// Feel bots' figures summed over all of them, as they happen (so a window is a difference).
+#[derive(Debug, Default)]
+pub struct FeelTotals {
+    /// Own-avatar corrections while alive.
+    pub corrections: AtomicU64,
+    /// Of those, over 4 units.
+    pub snaps: AtomicU64,
+    /// The largest correction while alive, in hundredths of a unit.
+    pub largest_centi: AtomicU64,
+    /// Corrections at deaths and respawns (not counted above).
+    pub respawn_corrections: AtomicU64,
+    /// Interpolation underruns.
+    pub underruns: AtomicU64,
+    /// Inputs sent.
+    pub inputs: AtomicU64,
+    /// Inputs with fire held at a target as drawn.
+    pub firing_ticks: AtomicU64,
+}
+
+/// The values of [`FeelTotals`] at one moment.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FeelCounts {
+    /// See [`FeelTotals`].
+    pub corrections: u64,
+    /// See [`FeelTotals`].
+    pub snaps: u64,
+    /// See [`FeelTotals`].
+    pub respawn_corrections: u64,
+    /// See [`FeelTotals`].
+    pub underruns: u64,
+    /// See [`FeelTotals`].
+    pub inputs: u64,
+    /// See [`FeelTotals`].
+    pub firing_ticks: u64,
+}
+
+impl FeelTotals {
+    /// The values now.
+    pub fn counts(&self) -> FeelCounts {
+        FeelCounts {
+            corrections: self.corrections.load(Relaxed),
+            snaps: self.snaps.load(Relaxed),
+            respawn_corrections: self.respawn_corrections.load(Relaxed),
+            underruns: self.underruns.load(Relaxed),
+            inputs: self.inputs.load(Relaxed),
+            firing_ticks: self.firing_ticks.load(Relaxed),
+        }
+    }
+
+    /// Adds what one bot measured between `before` and `after`.
+    pub fn add(&self, before: &super::feel::FeelFigures, after: &super::feel::FeelFigures) {
+        let add = |counter: &AtomicU64, from: u32, to: u32| {
+            if to > from {
+                counter.fetch_add(u64::from(to - from), Relaxed);
+            }
+        };
+        add(&self.corrections, before.corrections, after.corrections);
+        add(&self.snaps, before.snaps, after.snaps);
+        add(
+            &self.respawn_corrections,
+            before.respawn_corrections,
+            after.respawn_corrections,
+        );
+        add(&self.underruns, before.underruns, after.underruns);
+        add(&self.inputs, before.inputs, after.inputs);
+        add(&self.firing_ticks, before.firing_ticks, after.firing_ticks);
+        self.largest_centi
+            .fetch_max((after.largest * 100.0).round() as u64, Relaxed);
     }
 }

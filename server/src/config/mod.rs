@@ -64,6 +64,11 @@ pub struct Args {
     /// Radius, in world units, within which a player is sent entities.
     #[arg(long, default_value_t = 640, env = "SKIRMISH_VIEW_RADIUS")]
     pub view_radius: u32,
+    /// Lag compensation: the longest a shot is judged in the past, in milliseconds (0..=1000; 0 turns
+    /// it off). Young projectiles are tested against other players where the shooter saw them, up
+    /// to this far back.
+    #[arg(long, default_value_t = crate::world::DEFAULT_MAX_REWIND_MS, env = "SKIRMISH_MAX_REWIND_MS")]
+    pub max_rewind_ms: u32,
     /// Map file (default: maps/arena.map in the assets folder).
     #[arg(long, env = "SKIRMISH_MAP")]
     pub map: Option<PathBuf>,
@@ -221,6 +226,8 @@ pub struct ServerConfig {
     pub max_players_per_room: usize,
     /// View radius in coords.
     pub view_radius: Coord,
+    /// Lag compensation's longest rewind (zero: off).
+    pub max_rewind: Duration,
     /// The map every room plays.
     pub map: Arc<Map>,
     /// Folder of static files served over HTTP.
@@ -293,6 +300,7 @@ impl ServerConfig {
             client_rates,
             max_players_per_room: args.max_players_per_room,
             view_radius: args.view_radius as Coord * SUBUNITS,
+            max_rewind: Duration::from_millis(args.max_rewind_ms.into()),
             map: Arc::new(map),
             assets_dir,
             max_rooms: args.max_rooms,
@@ -388,7 +396,8 @@ fn client_rates(args: &Args) -> Result<ClientRates, ConfigError> {
     Ok(ClientRates { default, max })
 }
 
-/// Seats, view radius, rooms, connections, and the per-address connect and join rates.
+/// Seats, view radius, the longest rewind, rooms, connections, and the per-address connect and join
+/// rates.
 fn check_limits(args: &Args) -> Result<(), ConfigError> {
     if !(1..=10_000).contains(&args.max_players_per_room) {
         return Err(invalid(
@@ -402,6 +411,14 @@ fn check_limits(args: &Args) -> Result<(), ConfigError> {
             args,
             "view-radius",
             "must be 32..=100000 world units".into(),
+        ));
+    }
+    let rewind_limit = crate::world::MAX_REWIND_LIMIT_MS;
+    if args.max_rewind_ms > rewind_limit {
+        return Err(invalid(
+            args,
+            "max-rewind-ms",
+            format!("must be 0..={rewind_limit} milliseconds (0: no lag compensation)"),
         ));
     }
     if args.max_rooms == 0 {
@@ -562,6 +579,7 @@ mod tests {
         assert_eq!(config.tick_rate.hz(), 60);
         assert_eq!(config.snapshot_rate.hz(), 30);
         assert_eq!(config.view_radius, 640 * 16);
+        assert_eq!(config.max_rewind, Duration::from_millis(200));
         assert_eq!(config.map.name(), "arena");
         assert_eq!(
             config.client_rates,
@@ -619,6 +637,12 @@ mod tests {
         assert!(err.to_string().contains("/nonexistent.map"), "{err}");
         let err = parse(&["--slow-reader-timeout", "NaN"]).expect_err("nan");
         assert!(err.to_string().contains("slow-reader-timeout"), "{err}");
+        let err = parse(&["--max-rewind-ms", "1001"]).expect_err("rewinds too far");
+        assert!(err.to_string().starts_with("--max-rewind-ms"), "{err}");
+        let off = parse(&["--max-rewind-ms", "0"]).expect("0 turns compensation off");
+        assert_eq!(off.max_rewind, Duration::ZERO);
+        let most = parse(&["--max-rewind-ms", "1000"]).expect("the limit itself is allowed");
+        assert_eq!(most.max_rewind, Duration::from_secs(1));
     }
 
     #[test]

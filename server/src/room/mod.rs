@@ -66,6 +66,8 @@ pub struct RoomConfig {
     pub snapshot_rate: TickRate,
     /// Radius, in coords, within which a player is sent entities.
     pub view_radius: Coord,
+    /// Lag compensation's longest rewind (zero: off).
+    pub max_rewind: Duration,
     /// The map the room plays.
     pub map: Arc<Map>,
     /// How long a player may leave snapshots untaken (or taken but unacknowledged) before it is
@@ -87,6 +89,7 @@ impl From<&ServerConfig> for RoomConfig {
             tick_rate: config.tick_rate,
             snapshot_rate: config.snapshot_rate,
             view_radius: config.view_radius,
+            max_rewind: config.max_rewind,
             map: config.map.clone(),
             slow_reader_timeout: config.slow_reader_timeout,
             reconnect_grace: config.reconnect_grace,
@@ -296,7 +299,9 @@ impl Room {
         let map = config.map.clone();
         Room {
             frame: SnapshotFrame::new(map.width_coords(), map.height_coords(), config.view_radius),
-            world: World::new(map, config.tick_rate, seed),
+            world: World::new(map, config.tick_rate, seed).with_max_rewind(
+                crate::world::rewind_ticks(config.tick_rate, config.max_rewind),
+            ),
             shared,
             config,
             metrics,
@@ -639,7 +644,8 @@ impl Room {
     /// Runs one tick: inputs, simulation, events, and on snapshot ticks the snapshots.
     pub fn tick(&mut self, now: Instant) {
         // Phases:
-        // 1. drain each link: at most one input, chat, full-snapshot requests; drop closed links;
+        // 1. drain each link: the input due at this tick (at most one, see `crate::inputs`), chat,
+        //    full-snapshot requests; drop closed links;
         // 2. step the world (pure simulation);
         // 3. turn what happened into events (kills, scores, leaderboard);
         // 4. snapshots: players are split into `tick_rate / snapshot_rate` groups by seat, one group
@@ -647,7 +653,16 @@ impl Room {
         //    evenly over the ticks instead of piling onto one; a player whose byte budget is in debt
         //    on its turn gets its next snapshot at the first tick the budget allows.
         self.drain_links(now);
+        let shots_before = self.world.shot_counts();
         let outcome = self.world.tick(&self.inputs).to_vec();
+        let shots = self.world.shot_counts();
+        let metrics = &self.metrics;
+        metrics
+            .shots_fired
+            .fetch_add(shots.fired - shots_before.fired, Ordering::Relaxed);
+        metrics
+            .shot_hits
+            .fetch_add(shots.hits - shots_before.hits, Ordering::Relaxed);
         self.shared
             .tick
             .store(self.world.tick_number().0, Ordering::Relaxed);
@@ -689,6 +704,11 @@ impl Room {
         self.inputs.clear();
         let mut gone = Vec::new();
         let grace = self.config.reconnect_grace;
+        // This drain feeds the step that produces the next tick; an input stamped more than a
+        // second of ticks past it is treated as due now.
+        let step = self.world.tick_number().next();
+        let horizon = u32::from(self.config.tick_rate.hz());
+        let (mut late, mut overtaken) = (0, 0);
         for (key, seat) in self.seats.iter_mut().enumerate() {
             let Some(seat) = seat else { continue };
             if let Some(until) = seat.held_until {
@@ -698,7 +718,7 @@ impl Room {
                 continue;
             }
             // Chat the session buffered before its connection ended is still said.
-            let drained = seat.link.drain();
+            let drained = seat.link.drain(step, horizon);
             for text in drained.chat {
                 if !seat.chat.take(now) {
                     self.metrics.chat_rejected.fetch_add(1, Ordering::Relaxed);
@@ -725,11 +745,21 @@ impl Room {
             self.metrics
                 .input_queue_depth
                 .tally(&mut self.tallies.input_queue_depth, drained.queued as u64);
+            late += u64::from(drained.late);
+            overtaken += u64::from(drained.overtaken);
             if let Some(input) = drained.input {
                 seat.ack_input_seq = input.seq;
                 self.inputs.push((key, input));
             }
             seat.force_full |= drained.full_snapshot;
+        }
+        if late > 0 {
+            self.metrics.late_inputs.fetch_add(late, Ordering::Relaxed);
+        }
+        if overtaken > 0 {
+            self.metrics
+                .inputs_dropped
+                .fetch_add(overtaken, Ordering::Relaxed);
         }
         for key in gone {
             self.leave(key);
