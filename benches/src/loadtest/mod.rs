@@ -16,7 +16,7 @@ use report::{
     histogram_quantile_ms, slope, tick_histogram, FeelReport, PerBot, PhaseReport, Report, Rtt,
     Sample, ServerFigures, SoakFigures, ViewFigures,
 };
-use stats::{quantile, BotStats, Totals};
+use stats::{quantile, BotStats, Lags, Totals};
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -58,6 +58,14 @@ pub struct Args {
     /// Added one-way jitter, uniform in 0..=jitter, ms.
     #[arg(long, default_value_t = 0)]
     pub jitter_ms: u64,
+    /// The simulated link's bandwidth in each direction, kbit/s (0: unlimited). Each message
+    /// occupies the link for `len * 8 / kbps` ms, one after another, before the latency and jitter;
+    /// once a second of it is waiting, the bot stops reading its socket (TCP pushes back).
+    #[arg(long, default_value_t = 0)]
+    pub bandwidth_kbps: u64,
+    /// The snapshot bytes per second bots ask for in their Hello (0: the server's default).
+    #[arg(long, default_value_t = 0)]
+    pub client_rate: u32,
     /// Send inputs unstamped (applied in arrival order, one per tick, as before inputs carried
     /// their tick) instead of stamped by the browser client's input clock.
     #[arg(long)]
@@ -262,6 +270,8 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         ("ramp_s", args.ramp.to_string()),
         ("latency_ms", args.latency_ms.to_string()),
         ("jitter_ms", args.jitter_ms.to_string()),
+        ("bandwidth_kbps", args.bandwidth_kbps.to_string()),
+        ("client_rate", args.client_rate.to_string()),
         ("stamped_inputs", (!args.unstamped_inputs).to_string()),
         ("churn_per_min", args.churn_per_min.to_string()),
         ("malformed_percent", args.malformed_percent.to_string()),
@@ -330,6 +340,8 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         input_hz: args.input_hz,
         latency_ms: args.latency_ms,
         jitter_ms: args.jitter_ms,
+        bandwidth_kbps: args.bandwidth_kbps,
+        client_rate: args.client_rate,
         malformed_percent: args.malformed_percent,
         // The floor's frames are padding, not a world: there is no view to check.
         verify_views: !args.skip_view_check && label == "game",
@@ -380,6 +392,9 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     let bot_start: Vec<u64> = bots.iter().map(|b| b.snapshots.load(Relaxed)).collect();
     let flow_start = totals.flow();
     let _ = totals.take_rtts();
+    let _ = totals.lags.take();
+    let mut all_lags = Lags::default();
+    let mut late_lags = Lags::default();
     let window_start = Instant::now();
     let feel_start = totals.feel.counts();
     let desyncs_start = totals.desyncs.load(Relaxed);
@@ -405,6 +420,11 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         let flow = totals.flow();
         let mut rtts: Vec<f64> = totals.take_rtts().into_iter().map(f64::from).collect();
         all_rtts.extend_from_slice(&rtts);
+        let lags = totals.lags.take();
+        all_lags.merge(&lags);
+        if second > seconds / 2 {
+            late_lags.merge(&lags);
+        }
         let (bounds, counts) = tick_histogram(&previous, &now);
         let delta = |name: &str| {
             now.get(name).copied().unwrap_or(0.0) - previous.get(name).copied().unwrap_or(0.0)
@@ -424,6 +444,8 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
             bytes_down_per_bot: (flow.1 - previous_flow.1) as f64 / bots_now,
             rtt_p50_ms: quantile(&mut rtts, 0.5),
             rtt_p99_ms: quantile(&mut rtts, 0.99),
+            lag_p99_ms: lags.quantile_ms(0.99),
+            lag_max_ms: lags.max_ms(),
             tick_p50_ms: histogram_quantile_ms(&bounds, &counts, 0.5),
             tick_p99_ms: histogram_quantile_ms(&bounds, &counts, 0.99),
             ticks_per_s: delta("skirmish_ticks_total"),
@@ -438,13 +460,14 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         if !args.quiet {
             let done = (second * 20 / seconds) as usize;
             eprint!(
-                "\r[{label}] [{}{}] {second}/{seconds} s | bots {}/{} | {:.1} snap/s/bot | {:.0} B/s/bot | tick p99 {:.2} ms | {:.0} ticks/s   ",
+                "\r[{label}] [{}{}] {second}/{seconds} s | bots {}/{} | {:.1} snap/s/bot | {:.0} B/s/bot | lag max {:.0} ms | tick p99 {:.2} ms | {:.0} ticks/s   ",
                 "#".repeat(done),
                 ".".repeat(20 - done),
                 totals.live.load(Relaxed),
                 args.bots,
                 sample.snapshots_per_bot,
                 sample.bytes_down_per_bot,
+                sample.lag_max_ms,
                 sample.tick_p99_ms,
                 sample.ticks_per_s,
             );
@@ -543,6 +566,26 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
             p99: quantile(&mut all_rtts, 0.99),
             max: quantile(&mut all_rtts, 1.0),
         },
+        snapshot_lag_ms: Rtt {
+            p50: all_lags.quantile_ms(0.5),
+            p99: all_lags.quantile_ms(0.99),
+            max: all_lags.max_ms(),
+        },
+        snapshot_lag_second_half_ms: Rtt {
+            p50: late_lags.quantile_ms(0.5),
+            p99: late_lags.quantile_ms(0.99),
+            max: late_lags.max_ms(),
+        },
+        lag_slope_ms_per_s: slope(
+            &series
+                .iter()
+                .map(|s| (s.t, s.lag_p99_ms))
+                .collect::<Vec<_>>(),
+        ),
+        snapshots_deferred_rate_per_bot_per_s: delta("skirmish_snapshots_deferred_rate_total")
+            / bot_seconds.max(1.0),
+        snapshots_skipped_per_bot_per_s: delta("skirmish_snapshots_skipped_total")
+            / bot_seconds.max(1.0),
         disconnects: totals.disconnects.load(Relaxed),
         errors: totals.errors.load(Relaxed),
         views: ViewFigures {
@@ -773,6 +816,13 @@ pub fn print_summary(report: &Report) {
             p.bots_connected, p.bots_requested, p.snapshots_per_bot_per_s.mean, p.snapshots_per_bot_per_s.p1, p.snapshots_per_bot_per_s.min,
             p.delivery * 100.0, p.bytes_down_per_bot_per_s, p.bytes_up_per_bot_per_s, p.bytes_per_snapshot, p.rtt_ms.p50, p.rtt_ms.p99, p.rtt_ms.max,
             p.disconnects, p.errors
+        );
+        let _ = writeln!(
+            out,
+            "  snapshot lag behind the room's tick: p50 {:.0} p99 {:.0} max {:.0} ms (second half: p99 {:.0} max {:.0}), trend {:+.1} ms/s | per bot per second: {:.2} deferred for rate, {:.2} replaced unsent",
+            p.snapshot_lag_ms.p50, p.snapshot_lag_ms.p99, p.snapshot_lag_ms.max,
+            p.snapshot_lag_second_half_ms.p99, p.snapshot_lag_second_half_ms.max, p.lag_slope_ms_per_s,
+            p.snapshots_deferred_rate_per_bot_per_s, p.snapshots_skipped_per_bot_per_s
         );
         if let Some(feel) = &p.feel {
             let _ = writeln!(out, "  feel: {}", feel.summary());

@@ -66,6 +66,10 @@ pub struct Sample {
     pub rtt_p50_ms: f64,
     /// 99th percentile RTT in this second.
     pub rtt_p99_ms: f64,
+    /// 99th percentile snapshot lag in this second (see [`PhaseReport::snapshot_lag_ms`]).
+    pub lag_p99_ms: f64,
+    /// Longest snapshot lag in this second.
+    pub lag_max_ms: f64,
     /// Server tick p50 in this second.
     pub tick_p50_ms: f64,
     /// Server tick p99 in this second.
@@ -157,6 +161,22 @@ pub struct PhaseReport {
     pub bytes_per_snapshot: f64,
     /// Round trips.
     pub rtt_ms: Rtt,
+    /// How far behind the room's tick snapshots reached the bots (after the link conditioner), taking
+    /// the quickest a snapshot came off each bot's socket as no lag: the conditioner's latency,
+    /// jitter and serialization, and any queue anywhere. Every snapshot is made at its tick, so a
+    /// backlog shows as a lag that grows.
+    pub snapshot_lag_ms: Rtt,
+    /// The same over the window's second half (once what joining brought has settled).
+    pub snapshot_lag_second_half_ms: Rtt,
+    /// Least-squares slope of the per-second p99 snapshot lag over the window, ms per second (about
+    /// 0 without a backlog).
+    pub lag_slope_ms_per_s: f64,
+    /// Snapshot turns the server passed for a bot's rate, per bot per second
+    /// (`skirmish_snapshots_deferred_rate_total`).
+    pub snapshots_deferred_rate_per_bot_per_s: f64,
+    /// Snapshots the server replaced before a bot's socket took them, per bot per second
+    /// (`skirmish_snapshots_skipped_total`).
+    pub snapshots_skipped_per_bot_per_s: f64,
     /// Connections lost during the run.
     pub disconnects: u64,
     /// Failed connects, refusals, undecodable messages.

@@ -56,6 +56,8 @@ pub struct Totals {
     pub malformed_wrong_close: AtomicU64,
     /// Fatal malformed messages the server left open past the deadline.
     pub malformed_not_closed: AtomicU64,
+    /// How late snapshots reached the bots (see [`LagCounts`]).
+    pub lags: LagCounts,
     /// Snapshots after which a bot's view matched the snapshot's check.
     pub views_verified: AtomicU64,
     /// Feel bots: what their netcode measured (see `feel::FeelFigures`), summed.
@@ -91,6 +93,88 @@ impl Totals {
     }
 }
 
+/// Lags are counted per whole millisecond up to this; longer ones share the last count.
+pub const LAG_LIMIT_MS: usize = 10_000;
+
+/// How late snapshots reached bots (after the link conditioner), behind the room's tick (see the
+/// bot's `LagClock`), in whole milliseconds, counted per millisecond so that every bot records one
+/// with a single atomic add. A backlog anywhere (the server, the kernel's buffers, the simulated
+/// link) shows as a lag that grows.
+#[derive(Debug)]
+pub struct LagCounts {
+    counts: Box<[AtomicU64]>,
+    max_us: AtomicU64,
+}
+
+impl Default for LagCounts {
+    fn default() -> LagCounts {
+        LagCounts {
+            counts: (0..=LAG_LIMIT_MS).map(|_| AtomicU64::new(0)).collect(),
+            max_us: AtomicU64::new(0),
+        }
+    }
+}
+
+impl LagCounts {
+    /// Records one snapshot's lag.
+    pub fn record(&self, lag_us: u64) {
+        let ms = usize::try_from(lag_us / 1_000).unwrap_or(LAG_LIMIT_MS);
+        self.counts[ms.min(LAG_LIMIT_MS)].fetch_add(1, Relaxed);
+        self.max_us.fetch_max(lag_us, Relaxed);
+    }
+
+    /// Takes the lags recorded so far (and starts over).
+    pub fn take(&self) -> Lags {
+        Lags {
+            counts: self.counts.iter().map(|c| c.swap(0, Relaxed)).collect(),
+            max_us: self.max_us.swap(0, Relaxed),
+        }
+    }
+}
+
+/// Lags taken from [`LagCounts`].
+#[derive(Debug, Clone, Default)]
+pub struct Lags {
+    /// Snapshots per whole millisecond of lag (the last: that long or longer).
+    counts: Vec<u64>,
+    max_us: u64,
+}
+
+impl Lags {
+    /// Adds `other`'s lags to these.
+    pub fn merge(&mut self, other: &Lags) {
+        if self.counts.len() < other.counts.len() {
+            self.counts.resize(other.counts.len(), 0);
+        }
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            *mine += theirs;
+        }
+        self.max_us = self.max_us.max(other.max_us);
+    }
+
+    /// The `q` quantile (0..=1) in milliseconds (the upper end of its millisecond); 0 when empty.
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        let total: u64 = self.counts.iter().sum();
+        if total == 0 {
+            return 0.0;
+        }
+        let rank = (q * (total - 1) as f64).round() as u64;
+        let mut seen = 0;
+        for (ms, &n) in self.counts.iter().enumerate() {
+            seen += n;
+            if seen > rank {
+                return (ms + 1) as f64;
+            }
+        }
+        self.counts.len() as f64
+    }
+
+    /// The longest lag, in milliseconds.
+    pub fn max_ms(&self) -> f64 {
+        self.max_us as f64 / 1e3
+    }
+}
+
 /// The `q` quantile (0..=1) of `values` (sorted in place); 0 when empty.
 pub fn quantile(values: &mut [f64], q: f64) -> f64 {
     if values.is_empty() {
@@ -112,6 +196,26 @@ mod tests {
         assert_eq!(quantile(&mut v, 0.99), 99.0);
         assert_eq!(quantile(&mut v, 0.0), 1.0);
         assert_eq!(quantile(&mut [], 0.5), 0.0);
+    }
+
+    #[test]
+    fn lags_are_counted_per_millisecond() {
+        let counts = LagCounts::default();
+        for ms in 0..100u64 {
+            counts.record(ms * 1_000 + 500);
+        }
+        counts.record(60_000_000); // a minute: counted in the last millisecond
+        let mut lags = counts.take();
+        assert_eq!(lags.quantile_ms(0.5), 51.0);
+        assert_eq!(lags.quantile_ms(0.0), 1.0);
+        assert_eq!(lags.quantile_ms(1.0), (LAG_LIMIT_MS + 1) as f64);
+        assert_eq!(lags.max_ms(), 60_000.0);
+        assert_eq!(counts.take().quantile_ms(0.5), 0.0, "taken");
+        lags.merge(&Lags {
+            counts: vec![0, 0, 5],
+            max_us: 2_500,
+        });
+        assert_eq!(lags.max_ms(), 60_000.0);
     }
 }
 
