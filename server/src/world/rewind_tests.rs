@@ -550,7 +550,7 @@ fn hit_ratio_of_shots_aimed_as_drawn() {
         rows.push((units, zero, default_cap, full_cap, off));
     }
     // Near enough for the shots to land within the rewind, compensation gives back what lag took.
-    for &(units, zero, default_cap, full_cap, off) in &rows[..2] {
+    for &(units, zero, default_cap, _, off) in &rows[..2] {
         assert!(
             zero > 0.5,
             "{units} units: leading a visible target mostly hits"
