@@ -36,7 +36,7 @@ pub struct Taken {
 }
 
 /// A bounded queue of one player's inputs, in the order they arrived.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct InputBuffer {
     inputs: VecDeque<InputFrame>,
     capacity: usize,

@@ -259,11 +259,8 @@ impl Script {
 /// by, ahead of that estimate by half the round trip plus the learned margin.
 struct Clocks {
     server: TickClock,
+    /// Hands out every (tick rate / `--input-hz`)-th input tick.
     inputs: InputClock,
-    /// Server ticks from one of the bot's inputs to the next (the tick rate over `--input-hz`).
-    stride: u32,
-    /// The input tick the bot sends its next input for.
-    next: u32,
 }
 
 impl Clocks {
@@ -271,23 +268,13 @@ impl Clocks {
         let stride = (f64::from(tick_hz) / f64::from(input_hz.max(1))).round();
         Clocks {
             server: TickClock::new(tick_hz),
-            inputs: InputClock::new(tick_hz),
-            stride: (stride as u32).max(1),
-            next: 0,
+            inputs: InputClock::with_stride(tick_hz, (stride as u32).max(1)),
         }
     }
 
-    /// The ticks to send inputs for now (at most one a stride; after the input clock jumped back,
-    /// counting starts again from where it is).
-    fn due(&mut self, now_ms: f64) -> Option<u32> {
-        let mut send = None;
-        for tick in self.inputs.advance(now_ms, &self.server) {
-            if tick >= self.next || self.next - tick > self.stride {
-                send = Some(tick);
-                self.next = tick.saturating_add(self.stride);
-            }
-        }
-        send
+    /// The input ticks to send inputs for now, oldest first.
+    fn due(&mut self, now_ms: f64) -> Vec<u32> {
+        self.inputs.advance(now_ms, &self.server).collect()
     }
 }
 
@@ -529,7 +516,7 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
         } else if let (false, Some(clocks)) = (plan.unstamped, clocks.as_mut()) {
             // Stamped: an input for each of the bot's ticks as the input clock reaches it (none
             // until the first pong gives the clock a round trip), woken when the next is due.
-            if let Some(tick) = clocks.due(ms_since(started, now)) {
+            for tick in clocks.due(ms_since(started, now)) {
                 let mut input = script.input(&mut dice);
                 input.tick = Tick(tick);
                 due.push(ClientMsg::Input(input));
@@ -988,41 +975,39 @@ mod tests {
         assert_eq!(clock.lag_us(72, 60, at(1_210)), 5_000);
     }
 
-    #[test]
-    fn bots_stamp_one_input_a_stride_on_consecutive_ticks() {
-        // 60 Hz ticks, 30 inputs a second: every other tick.
-        let mut clocks = Clocks::new(60, 30);
-        assert_eq!(clocks.stride, 2);
-        assert_eq!(clocks.due(0.0), None, "no round trip yet");
+    /// The ticks a bot sends inputs for over two seconds, woken as it is in a run.
+    fn sent(tick_hz: u16, input_hz: u32) -> Vec<u32> {
+        let mut clocks = Clocks::new(tick_hz, input_hz);
+        assert!(clocks.due(0.0).is_empty(), "no round trip yet");
         clocks.server.on_snapshot(0.0, 1_000);
         clocks.server.on_pong(0.0, 50.0, 1_003);
-        let mut sent = Vec::new();
-        for ms in 50..2_050 {
-            sent.extend(clocks.due(f64::from(ms)));
+        let (mut now, mut sent) = (50.0, Vec::new());
+        while now < 2_050.0 {
+            sent.extend(clocks.due(now));
+            let wait = clocks
+                .inputs
+                .ms_until_next()
+                .unwrap_or(5.0)
+                .clamp(0.5, 100.0);
+            now += wait.ceil();
         }
-        assert!((59..=61).contains(&sent.len()), "{} inputs", sent.len());
-        assert!(
-            sent.windows(2).all(|pair| pair[1] == pair[0] + 2),
-            "{sent:?}"
-        );
-        // An input clock that jumped back starts counting again at once.
-        clocks.next += 100;
-        assert!(clocks.due(2_100.0).is_some());
+        sent
     }
 
     #[test]
-    fn every_tick_with_inputs_at_the_tick_rate() {
-        let mut clocks = Clocks::new(60, 60);
-        assert_eq!(clocks.stride, 1);
-        clocks.server.on_snapshot(0.0, 1_000);
-        clocks.server.on_pong(0.0, 50.0, 1_003);
-        let sent: Vec<u32> = (50..1_050)
-            .filter_map(|ms| clocks.due(f64::from(ms)))
-            .collect();
+    fn bots_stamp_one_input_a_stride_on_every_stride_th_tick() {
+        let every_other = sent(60, 30);
         assert!(
-            sent.windows(2).all(|pair| pair[1] == pair[0] + 1),
-            "{sent:?}"
+            (59..=61).contains(&every_other.len()),
+            "{}",
+            every_other.len()
         );
-        assert!((59..=61).contains(&sent.len()));
+        assert!(
+            every_other.windows(2).all(|p| p[1] == p[0] + 2),
+            "{every_other:?}"
+        );
+        let every = sent(60, 60);
+        assert!((119..=121).contains(&every.len()), "{}", every.len());
+        assert!(every.windows(2).all(|p| p[1] == p[0] + 1), "{every:?}");
     }
 }

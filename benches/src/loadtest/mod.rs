@@ -456,6 +456,7 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
                 / 1e6,
             live_bots: live,
             rooms: now.get("skirmish_rooms").copied().unwrap_or(0.0),
+            late_inputs: delta("skirmish_late_inputs_total"),
         };
         if !args.quiet {
             let done = (second * 20 / seconds) as usize;

@@ -82,6 +82,8 @@ pub struct Sample {
     pub live_bots: f64,
     /// Rooms open at the end of this second.
     pub rooms: f64,
+    /// Inputs that reached the server after their tick in this second.
+    pub late_inputs: f64,
 }
 
 /// What a soak run (churn and malformed traffic) adds to a phase.

@@ -349,6 +349,12 @@ impl Room {
             }
             let mut ran = 0;
             while Instant::now() >= next_tick && ran < MAX_CATCH_UP_TICKS {
+                if Instant::now() - next_tick > period / 2 {
+                    // Running late (the process stalled, or a tick overran): let the sessions
+                    // hand over the inputs that reached their sockets meanwhile, on time for this
+                    // tick, before it drains them.
+                    tokio::task::yield_now().await;
+                }
                 let started = Instant::now();
                 self.tick(started);
                 self.metrics.observe_tick(started.elapsed(), period);

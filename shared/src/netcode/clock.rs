@@ -9,6 +9,7 @@
 //!
 //! Time is passed in as milliseconds (`f64`) from any fixed origin; nothing here reads a clock.
 
+use std::iter::StepBy;
 use std::ops::Range;
 
 /// Weight of one new sample in the offset, once a few samples have come in (the first ones are
@@ -166,9 +167,15 @@ pub const MAX_BURST: u32 = 8;
 /// When the wanted lead changes (the round trip or its jitter changed) the clock closes on it by
 /// running up to [`MAX_DILATION`] faster or slower than real time: tick numbers stay consecutive,
 /// only their spacing changes. It jumps only when [`JUMP_TICKS`] off or after a stall.
+///
+/// A client that sends fewer inputs than there are ticks (a load-test bot at 30 inputs a second
+/// against 60 ticks) asks for a stride: every `stride`-th tick number is handed out, and only those
+/// count toward its send delay.
 #[derive(Debug, Clone)]
 pub struct InputClock {
     ticks_per_ms: f64,
+    /// Tick numbers between two handed out (1: every one).
+    stride: u32,
     /// The clock's position in (fractional) ticks and the local time it was at, once started.
     position: Option<(f64, f64)>,
     /// The last tick number handed out.
@@ -182,8 +189,14 @@ impl InputClock {
     /// An input clock for a server running at `tick_rate` Hz, started by the first
     /// [`InputClock::advance`] that has a round trip to go by.
     pub fn new(tick_rate: u16) -> InputClock {
+        InputClock::with_stride(tick_rate, 1)
+    }
+
+    /// An input clock that hands out every `stride`-th tick number (at least every one).
+    pub fn with_stride(tick_rate: u16, stride: u32) -> InputClock {
         InputClock {
             ticks_per_ms: f64::from(tick_rate.max(1)) / 1000.0,
+            stride: stride.max(1),
             position: None,
             issued: 0,
             send_delay: None,
@@ -224,14 +237,16 @@ impl InputClock {
 
     /// Advances the clock to `now_ms` and returns the tick numbers due, oldest first: send one input
     /// stamped with each. Empty until `clock` has an estimate and a round trip.
-    pub fn advance(&mut self, now_ms: f64, clock: &TickClock) -> Range<u32> {
+    pub fn advance(&mut self, now_ms: f64, clock: &TickClock) -> StepBy<Range<u32>> {
+        let stride = self.stride as usize;
+        let none = (0..0).step_by(stride);
         let (Some(estimate), Some(lead_ms)) = (clock.estimate(now_ms), self.wanted_lead_ms(clock))
         else {
-            return 0..0;
+            return none;
         };
         let target = estimate + lead_ms * self.ticks_per_ms;
         if !target.is_finite() {
-            return 0..0;
+            return none;
         }
         let mut stalled = false;
         let position = match self.position {
@@ -249,7 +264,7 @@ impl InputClock {
             }
             None => {
                 // Start so that the tick the clock is in is handed out at once.
-                self.issued = (target.floor() as u32).saturating_sub(1);
+                self.issued = (target.floor() as u32).saturating_sub(self.stride);
                 target
             }
         };
@@ -259,27 +274,29 @@ impl InputClock {
         if newest < self.issued {
             // Jumped back: the numbers from here on are handed out again (the server lets a newer
             // input overtake the older ones still waiting for their ticks).
-            self.issued = newest.saturating_sub(1);
+            self.issued = newest.saturating_sub(self.stride);
         }
-        let first = self
-            .issued
-            .saturating_add(1)
-            .max(newest.saturating_sub(MAX_BURST - 1));
-        self.issued = newest;
-        let due = first..newest.saturating_add(1).max(first);
-        if !due.is_empty() && !stalled {
+        // Due: issued + stride, issued + 2 stride, ... up to the newest (the last MAX_BURST).
+        let count = (newest - self.issued) / self.stride;
+        if count == 0 {
+            return none;
+        }
+        let last = self.issued + count * self.stride;
+        let first = last - (count.min(MAX_BURST) - 1) * self.stride;
+        self.issued = last;
+        if !stalled {
             // The oldest tick handed out became due this long ago.
             let delay = (position - f64::from(first)) / self.ticks_per_ms;
             self.learn_send_delay(delay.clamp(0.0, MAX_SEND_DELAY_MS));
         }
-        due
+        (first..last.saturating_add(1)).step_by(stride)
     }
 
-    /// How far the clock is into the tick after the last one handed out (0..=1): the own avatar is
-    /// drawn that far from its previous predicted tick to its latest.
+    /// How far the clock is into the stride after the last tick handed out (0..=1): the own avatar
+    /// is drawn that far from its previous predicted tick to its latest.
     pub fn fraction(&self) -> f64 {
         self.position.map_or(1.0, |(position, _)| {
-            (position - f64::from(self.issued)).clamp(0.0, 1.0)
+            ((position - f64::from(self.issued)) / f64::from(self.stride)).clamp(0.0, 1.0)
         })
     }
 
@@ -294,7 +311,7 @@ impl InputClock {
     /// it next.
     pub fn ms_until_next(&self) -> Option<f64> {
         let (position, _) = self.position?;
-        let next = f64::from(self.issued) + 1.0;
+        let next = f64::from(self.issued) + f64::from(self.stride);
         Some(((next - position) / self.ticks_per_ms).max(0.0))
     }
 
@@ -354,9 +371,12 @@ mod tests {
     fn input_ticks_are_consecutive_and_start_at_the_lead() {
         let mut clock = TickClock::new(60);
         let mut inputs = InputClock::new(60);
-        assert_eq!(inputs.advance(0.0, &clock), 0..0, "no estimate yet");
+        let due = |inputs: &mut InputClock, clock: &TickClock, now: f64| -> Vec<u32> {
+            inputs.advance(now, clock).collect()
+        };
+        assert_eq!(due(&mut inputs, &clock, 0.0), [], "no estimate yet");
         clock.on_snapshot(0.0, 600);
-        assert_eq!(inputs.advance(10.0, &clock), 0..0, "no round trip yet");
+        assert_eq!(due(&mut inputs, &clock, 10.0), [], "no round trip yet");
         clock.on_pong(0.0, 100.0, 603);
         let lead = inputs.wanted_lead_ms(&clock).expect("known");
         // Half the round trip, three deviations of 50 ms, one tick.
@@ -364,27 +384,60 @@ mod tests {
             (lead - (50.0 + 150.0 + 1000.0 / 60.0)).abs() < 1e-9,
             "{lead}"
         );
-        let first = inputs.advance(100.0, &clock);
-        assert_eq!(first.len(), 1, "the tick the clock is in, at once");
         let expected = (606.0 + lead * 0.06).floor() as u32;
-        assert_eq!(first.start, expected);
+        assert_eq!(
+            due(&mut inputs, &clock, 100.0),
+            [expected],
+            "the tick the clock is in, at once"
+        );
         // Frames of 7 ms: every number once, in order.
-        let mut next = first.end;
+        let mut next = expected + 1;
         let mut now = 100.0;
         for _ in 0..500 {
             now += 7.0;
-            let due = inputs.advance(now, &clock);
-            assert!(due.len() <= 1, "{due:?}");
-            if !due.is_empty() {
-                assert_eq!(due.start, next);
-                next = due.end;
+            let ticks = due(&mut inputs, &clock, now);
+            assert!(ticks.len() <= 1, "{ticks:?}");
+            if let Some(&tick) = ticks.first() {
+                assert_eq!(tick, next);
+                next += 1;
             }
             assert!((0.0..=1.0).contains(&inputs.fraction()));
         }
         // After a stall of two seconds, only the last few ticks are handed out.
-        let due = inputs.advance(now + 2_000.0, &clock);
-        assert_eq!(due.len() as u32, MAX_BURST);
-        assert!(due.start > next + 100);
+        let ticks = due(&mut inputs, &clock, now + 2_000.0);
+        assert_eq!(ticks.len() as u32, MAX_BURST);
+        assert!(ticks[0] > next + 100);
+        assert!(ticks.windows(2).all(|pair| pair[1] == pair[0] + 1));
+    }
+
+    #[test]
+    fn a_stride_hands_out_every_nth_tick_and_learns_only_their_delay() {
+        let mut clock = TickClock::new(60);
+        clock.on_snapshot(0.0, 600);
+        clock.on_pong(0.0, 100.0, 603);
+        let mut every_other = InputClock::with_stride(60, 2);
+        let mut ticks = Vec::new();
+        let mut now = 100.0;
+        while now < 2_100.0 {
+            ticks.extend(every_other.advance(now, &clock));
+            // Wake when the next one is due, as a bot does (to the millisecond).
+            now += every_other
+                .ms_until_next()
+                .expect("running")
+                .ceil()
+                .max(1.0);
+        }
+        assert!((59..=61).contains(&ticks.len()), "{}", ticks.len());
+        assert!(
+            ticks.windows(2).all(|pair| pair[1] == pair[0] + 2),
+            "{ticks:?}"
+        );
+        assert!(
+            every_other.send_delay_ms() < 2.0,
+            "woken on time: {} ms",
+            every_other.send_delay_ms()
+        );
+        assert!((0.0..=1.0).contains(&every_other.fraction()));
     }
 
     /// A deterministic source of uniform numbers for the simulations (xorshift64*).
