@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the hot paths, at 100 and 1,000 players:
-//! - a world tick (movement, firing, projectiles, hits) under arena play;
+//! - a world tick (movement, firing, projectiles, hits) under arena play, with lag compensation's
+//!   history as by default, without it, and with every shot rewound;
 //! - capturing a snapshot frame (shared per tick) and writing one player's snapshot (interest query,
 //!   delta against the previous snapshot, encode);
 //! - the client path: decoding a snapshot and applying it to a view.
@@ -17,30 +18,62 @@ const SIZES: [usize; 2] = [100, 1_000];
 /// The default view radius, 640 units.
 const VIEW_RADIUS: i32 = 640 * 16;
 
+/// How a world tick benchmark treats lag compensation.
+#[derive(Clone, Copy)]
+enum Compensation {
+    /// No history kept (`--max-rewind-ms 0`).
+    Off,
+    /// The default history (200 ms), every input with no view lag: recording costs, rewinding not.
+    Recorded,
+    /// The default history, every input 15 ticks late (150 ms + 100 ms): every shot is rewound.
+    Rewound,
+}
+
 fn world_tick(c: &mut Criterion) {
-    let mut group = c.benchmark_group("world_tick");
-    for players in SIZES {
-        let (mut world, keys) = populated_world(players, 7);
-        let mut dice = Dice::new(3);
-        // Warm up so projectiles are in flight.
-        for t in 0..120 {
-            let inputs = arena_inputs(&keys, t, &mut dice);
-            world.tick(&inputs);
+    for (name, compensation) in [
+        ("world_tick", Compensation::Recorded),
+        ("world_tick_no_history", Compensation::Off),
+        ("world_tick_rewound", Compensation::Rewound),
+    ] {
+        let mut group = c.benchmark_group(name);
+        for players in SIZES {
+            let (world, keys) = populated_world(players, 7);
+            let mut world = match compensation {
+                Compensation::Off => world.with_max_rewind(0),
+                Compensation::Recorded | Compensation::Rewound => world,
+            };
+            let view_lag = match compensation {
+                Compensation::Rewound => 15,
+                Compensation::Off | Compensation::Recorded => 0,
+            };
+            let mut dice = Dice::new(3);
+            let inputs_at = move |t: u32, dice: &mut Dice| {
+                let mut inputs = arena_inputs(&keys, t, dice);
+                for (_, input) in &mut inputs {
+                    input.view_lag = view_lag;
+                }
+                inputs
+            };
+            // Warm up so projectiles are in flight.
+            for t in 0..120 {
+                let inputs = inputs_at(t, &mut dice);
+                world.tick(&inputs);
+            }
+            let mut t = 120;
+            group.bench_with_input(BenchmarkId::from_parameter(players), &players, |b, _| {
+                b.iter(|| {
+                    t += 1;
+                    let inputs = inputs_at(t, &mut dice);
+                    world.tick(&inputs).len()
+                })
+            });
+            println!(
+                "{name}/{players}: {} projectiles in flight",
+                world.projectiles().len()
+            );
         }
-        let mut t = 120;
-        group.bench_with_input(BenchmarkId::from_parameter(players), &players, |b, _| {
-            b.iter(|| {
-                t += 1;
-                let inputs = arena_inputs(&keys, t, &mut dice);
-                world.tick(&inputs).len()
-            })
-        });
-        println!(
-            "world_tick/{players}: {} projectiles in flight",
-            world.projectiles().len()
-        );
+        group.finish();
     }
-    group.finish();
 }
 
 fn snapshots(c: &mut Criterion) {

@@ -77,6 +77,13 @@ async fn bots_play_and_the_report_holds_every_field() {
             report.game.rtt_ms
         );
         assert!(report.game.server.ticks_per_s > 30.0);
+        // Every snapshot a bot received was applied to its view and checked, and none desynced.
+        let views = report.game.views;
+        assert!(views.verified > 100, "{views:?}");
+        assert_eq!(
+            (views.desyncs, views.errors, views.server_desyncs),
+            (0, 0, 0)
+        );
         assert!(report.game.server.cpu_seconds_per_s > 0.0);
         let floor = report.floor.as_ref().expect("the floor ran");
         assert_eq!(floor.bots_connected, 12);

@@ -3,10 +3,11 @@
 //! # Layout
 //! - `web` (wasm32 only): socket, input, canvas rendering, HUD and the frame loop.
 //!
-//! The netcode logic (clock, interpolation, prediction) lives in `skirmish_shared::netcode`, so the
-//! load-test bots play with the same code; it is re-exported here under its old names.
+//! The netcode logic (clock, interpolation and its playout clock, prediction) lives in
+//! `skirmish_shared::netcode`, so the load-test bots play with the same code; it is re-exported here
+//! under its old names.
 
-pub use skirmish_shared::netcode::{clock, interp, predict};
+pub use skirmish_shared::netcode::{clock, interp, playout, predict};
 #[cfg(target_arch = "wasm32")]
 mod web;
 

@@ -83,7 +83,18 @@ impl GameClient {
         resume_token: Option<ResumeToken>,
     ) -> Result<GameClient, ClientError> {
         let (ws, _) = tokio_tungstenite::connect_async(url).await?;
-        GameClient::handshake(ws, name, resume_token).await
+        GameClient::handshake(ws, name, resume_token, 0).await
+    }
+
+    /// Like [`GameClient::connect`], asking for snapshots of at most `rate` bytes per second (0: the
+    /// server's default).
+    pub async fn connect_at_rate(
+        url: &str,
+        name: &str,
+        rate: u32,
+    ) -> Result<GameClient, ClientError> {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+        GameClient::handshake(ws, name, None, rate).await
     }
 
     /// Like [`GameClient::connect_resuming`] for a plain `ws://IP:PORT/...` URL, from the local
@@ -112,14 +123,16 @@ impl GameClient {
             .await
             .map_err(tungstenite::Error::Io)?;
         let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await?;
-        GameClient::handshake(ws, name, resume_token).await
+        GameClient::handshake(ws, name, resume_token, 0).await
     }
 
-    /// Says `Hello` on a fresh socket and waits for `Welcome`.
+    /// Says `Hello` (asking for `rate` snapshot bytes per second) on a fresh socket and waits for
+    /// `Welcome`.
     async fn handshake(
         mut ws: Ws,
         name: &str,
         resume_token: Option<ResumeToken>,
+        rate: u32,
     ) -> Result<GameClient, ClientError> {
         let _ = match ws.get_ref() {
             MaybeTlsStream::Plain(tcp) => tcp.set_nodelay(true),
@@ -129,7 +142,7 @@ impl GameClient {
             protocol_version: PROTOCOL_VERSION,
             name: name.to_string(),
             resume_token,
-            rate: 0,
+            rate,
         });
         ws.send(Message::Binary(encode_client(&hello).into()))
             .await?;

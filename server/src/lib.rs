@@ -18,6 +18,7 @@
 //! - [`limits`]: per-connection rate limits, applied before decoding.
 //! - [`link`]: the bounded meeting point of a session and its room; [`inputs`]: a player's input
 //!   buffer and the rule that applies each input at the tick it is stamped for.
+//! - [`rate`]: the snapshot byte rate a client may ask for, and the per-seat budget that paces it.
 //! - [`lobby`]: seats players in rooms, opening rooms as needed.
 //! - [`room`]: the room task: fixed-step loop, events, snapshot delivery.
 //! - [`world`]: the pure simulation of one room (movement, combat, scores).
@@ -43,6 +44,7 @@ pub mod link;
 pub mod lobby;
 pub mod logging;
 pub mod metrics;
+pub mod rate;
 pub mod response;
 pub mod room;
 pub mod secret;

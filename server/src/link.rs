@@ -131,6 +131,8 @@ pub struct PlayerLink {
     acked_tick: AtomicU32,
     /// The key of this connection's snapshot proofs (from the OS's random source).
     proof_key: (u64, u64),
+    /// The snapshot bytes per second the client asked for in its `Hello` (0: the server's default).
+    asked_rate: AtomicU32,
 }
 
 impl Default for PlayerLink {
@@ -175,6 +177,7 @@ impl PlayerLink {
             claim: Mutex::new(None),
             acked_tick: AtomicU32::new(0),
             proof_key: random_key(),
+            asked_rate: AtomicU32::new(0),
         }
     }
 
@@ -218,6 +221,17 @@ impl PlayerLink {
     /// Room side: the tick of the newest snapshot the client acknowledged (0: none).
     pub fn acked_tick(&self) -> u32 {
         self.acked_tick.load(Ordering::Relaxed)
+    }
+
+    /// Session side: records the snapshot rate (bytes per second, 0: the server's default) the
+    /// client's `Hello` asked for, before the room seats it.
+    pub fn set_asked_rate(&self, rate: u32) {
+        self.asked_rate.store(rate, Ordering::Relaxed);
+    }
+
+    /// Room side: the snapshot rate the client asked for (0: the server's default).
+    pub fn asked_rate(&self) -> u32 {
+        self.asked_rate.load(Ordering::Relaxed)
     }
 
     /// Session side: gives the link the seat claim its address was allowed, for the room to keep.

@@ -45,6 +45,11 @@ const PLAYER_RATE_BUCKETS: [f64; 10] = [
     500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0, 32000.0, 64000.0, 128000.0, 256000.0,
 ];
 
+/// Upper bounds (bytes per second) of the histogram of the rates players are paced at.
+const CLIENT_RATE_BUCKETS: [f64; 11] = [
+    1000.0, 2000.0, 4000.0, 8000.0, 16000.0, 32000.0, 64000.0, 128000.0, 256000.0, 1e6, 1e7,
+];
+
 /// Upper bounds of the input queue depth histogram (inputs waiting when a tick drains a player).
 const INPUT_QUEUE_BUCKETS: [f64; 6] = [0.0, 1.0, 2.0, 3.0, 5.0, 8.0];
 
@@ -291,6 +296,8 @@ pub struct Metrics {
     pub player_bytes_per_second: Histogram,
     /// Inputs waiting in a player's buffer when a tick drains it (observed per player per tick).
     pub input_queue_depth: Histogram,
+    /// The snapshot rate each player is paced at (observed once per join and resume).
+    pub client_rate: Histogram,
     /// Sessions ended, by [`DISCONNECT_REASONS`].
     disconnects: [AtomicU64; DISCONNECT_REASONS.len()],
     /// Players currently in a room.
@@ -307,6 +314,8 @@ pub struct Metrics {
     pub snapshots_sent: AtomicU64,
     /// Snapshots replaced before their socket could take them (a slow reader).
     pub snapshots_skipped: AtomicU64,
+    /// Snapshot turns passed without a snapshot because the player's byte budget was in debt.
+    pub snapshots_deferred_rate: AtomicU64,
     /// Inputs rejected for a sequence number that did not move forward.
     pub inputs_rejected: AtomicU64,
     /// Chat lines rejected: over the length cap, or over the seat's or the address's rate.
@@ -322,6 +331,11 @@ pub struct Metrics {
     pub late_inputs: AtomicU64,
     /// Clients whose view did not match a snapshot's check (each then gets a full snapshot).
     pub desyncs: AtomicU64,
+    /// Projectiles fired, over all rooms.
+    pub shots_fired: AtomicU64,
+    /// Projectiles that hit a player, over all rooms (with lag compensation, where the shooter saw
+    /// the target).
+    pub shot_hits: AtomicU64,
     /// Players disconnected for not reading their snapshots.
     pub slow_reader_kicks: AtomicU64,
     /// Connections closed for a protocol violation.
@@ -337,6 +351,7 @@ impl Default for Metrics {
             snapshot_bytes: Histogram::new(&SNAPSHOT_BYTE_BUCKETS, 1.0),
             player_bytes_per_second: Histogram::new(&PLAYER_RATE_BUCKETS, 1.0),
             input_queue_depth: Histogram::new(&INPUT_QUEUE_BUCKETS, 1.0),
+            client_rate: Histogram::new(&CLIENT_RATE_BUCKETS, 1.0),
             disconnects: Default::default(),
             connected_players: AtomicU64::new(0),
             open_connections: AtomicU64::new(0),
@@ -345,6 +360,7 @@ impl Default for Metrics {
             bytes_received: AtomicU64::new(0),
             snapshots_sent: AtomicU64::new(0),
             snapshots_skipped: AtomicU64::new(0),
+            snapshots_deferred_rate: AtomicU64::new(0),
             inputs_rejected: AtomicU64::new(0),
             chat_rejected: AtomicU64::new(0),
             joins_refused_address: AtomicU64::new(0),
@@ -352,6 +368,8 @@ impl Default for Metrics {
             inputs_dropped: AtomicU64::new(0),
             late_inputs: AtomicU64::new(0),
             desyncs: AtomicU64::new(0),
+            shots_fired: AtomicU64::new(0),
+            shot_hits: AtomicU64::new(0),
             slow_reader_kicks: AtomicU64::new(0),
             protocol_errors: AtomicU64::new(0),
         }
@@ -425,6 +443,11 @@ impl Metrics {
             self.player_bytes_per_second.read(),
         );
         registry.register(
+            "skirmish_client_rate_bytes_per_second",
+            "Snapshot bytes per second each joining or resuming player is paced at",
+            self.client_rate.read(),
+        );
+        registry.register(
             "skirmish_input_queue_depth",
             "Inputs waiting in a player's buffer when a tick takes one, per player per tick",
             self.input_queue_depth.read(),
@@ -477,6 +500,11 @@ impl Metrics {
                 &self.snapshots_skipped,
             ),
             (
+                "skirmish_snapshots_deferred_rate",
+                "Snapshot turns passed without a snapshot because the player's byte budget (its rate) was in debt",
+                &self.snapshots_deferred_rate,
+            ),
+            (
                 "skirmish_inputs_rejected",
                 "Inputs rejected for a sequence number that did not move forward",
                 &self.inputs_rejected,
@@ -510,6 +538,16 @@ impl Metrics {
                 "skirmish_desyncs",
                 "Snapshots whose view check a client reported failed (it then got a full snapshot)",
                 &self.desyncs,
+            ),
+            (
+                "skirmish_shots_fired",
+                "Projectiles fired",
+                &self.shots_fired,
+            ),
+            (
+                "skirmish_shot_hits",
+                "Projectiles that hit a player",
+                &self.shot_hits,
             ),
             (
                 "skirmish_slow_reader_disconnects",
@@ -598,6 +636,8 @@ mod tests {
             "skirmish_bytes_sent_total 0",
             "skirmish_snapshots_sent_total 0",
             "skirmish_snapshots_skipped_total 0",
+            "skirmish_snapshots_deferred_rate_total 0",
+            "skirmish_client_rate_bytes_per_second_count 0",
             "skirmish_snapshot_bytes_bucket{le=\"+Inf\"} 0",
             "skirmish_player_bytes_per_second_count 0",
             "skirmish_input_queue_depth_sum 0.0",

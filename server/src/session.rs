@@ -199,6 +199,7 @@ async fn handshake(
     let hello = wait_for_hello(ws, ctx).await?;
     check_protocol_version(&hello)?;
     admit(ctx, client, &hello, link)?;
+    link.set_asked_rate(hello.rate);
     let welcome = join_or_resume(ctx, &hello, link).await?;
     send_welcome(ws, ctx, welcome, link).await
 }

@@ -109,7 +109,14 @@ async fn sigterm_tells_players_closes_them_and_exits_cleanly() {
             ADMIN_TOKEN,
         ]);
         let url = format!("ws://{addr}/ws");
-        let mut players = Vec::new();
+        // One on the slowest rate, whose budget is in debt after each snapshot: it is told too.
+        // (It joins first: its first snapshot waits seconds for its Welcome to cross its link,
+        // and players that read nothing that long would be dropped as slow readers.)
+        let mut slow = GameClient::connect_at_rate(&url, "Cy", 1_000)
+            .await
+            .expect("joins");
+        slow.next_snapshot().await.expect("a snapshot");
+        let mut players = vec![slow];
         for name in ["Ada", "Bob"] {
             let mut client = GameClient::connect(&url, name).await.expect("joins");
             client.next_snapshot().await.expect("a snapshot");
@@ -119,7 +126,7 @@ async fn sigterm_tells_players_closes_them_and_exits_cleanly() {
         // deadline), so we can watch it refuse connections. (An idle keep-alive connection is
         // closed at once.)
         let _in_flight = request_without_its_body(&addr).await;
-        until_accepted(&addr, 3).await; // the two players and the request in flight
+        until_accepted(&addr, 4).await; // the three players and the request in flight
 
         let status = Command::new("kill")
             .args(["-TERM", &server.0.id().to_string()])

@@ -12,7 +12,8 @@
 //! - [`codec`]: bounded binary encoding and decoding of those messages.
 //! - [`view`]: a client's reconstruction of the world from snapshots (used by the browser, bots and tests).
 //! - [`text`]: sanitizing names and chat.
-//! - [`netcode`]: a client's clock, interpolation and prediction (the browser client and bots).
+//! - [`netcode`]: a client's clock, interpolation, and prediction of its avatar and its own shots (the
+//!   browser client and bots).
 
 pub mod codec;
 pub mod fixed;

@@ -24,6 +24,9 @@ pub const PROJECTILE_SPEED: Coord = 720 * SUBUNITS;
 pub const PROJECTILE_RADIUS: Coord = 3 * SUBUNITS;
 /// Milliseconds a projectile flies before it fades.
 pub const PROJECTILE_LIFETIME_MS: u32 = 1_200;
+/// Milliseconds between two shots of one player. The server enforces it and a client predicting its
+/// own shots applies the same rule ([`MoveParams::fire_cooldown`]), so both fire on the same ticks.
+pub const FIRE_COOLDOWN_MS: u32 = 250;
 /// Longest projectile sub-step, well below a player's width and a tile, so nothing is tunnelled through.
 pub const MAX_SUBSTEP: Coord = 256;
 /// `1/sqrt(2)` in 1/256ths, for diagonal movement.
@@ -98,6 +101,9 @@ pub struct MoveParams {
     pub projectile_step: Coord,
     /// Ticks a projectile flies before it fades.
     pub projectile_lifetime: u32,
+    /// Ticks between two shots of one player: a player that fires at tick `t` may fire again from
+    /// tick `t + fire_cooldown` on.
+    pub fire_cooldown: u32,
 }
 
 impl MoveParams {
@@ -111,6 +117,7 @@ impl MoveParams {
             player_diagonal_step: player_step * DIAGONAL_256 / 256,
             projectile_step: PROJECTILE_SPEED / hz,
             projectile_lifetime: tick_rate.ticks_for_millis(PROJECTILE_LIFETIME_MS),
+            fire_cooldown: tick_rate.ticks_for_millis(FIRE_COOLDOWN_MS),
         }
     }
 
@@ -272,6 +279,18 @@ pub struct ProjectileMotion {
 }
 
 impl ProjectileMotion {
+    /// The projectile a player standing at `shooter` (its position after that tick's move) fires at
+    /// `tick` with aim `aim`: it starts at the shooter's centre and first moves on the next tick. The
+    /// server launches every projectile by this rule, so a client predicting its own shot gets the
+    /// same motion.
+    pub fn fired(params: &MoveParams, tick: Tick, shooter: Pos, aim: u16) -> ProjectileMotion {
+        ProjectileMotion {
+            tick,
+            pos: shooter,
+            velocity: params.projectile_velocity(aim),
+        }
+    }
+
     /// The position at `tick`, or `None` if it has entered a wall by then.
     pub fn position_at(&self, map: &Map, tick: Tick) -> Option<Pos> {
         let mut pos = self.pos;

@@ -1,15 +1,18 @@
 //! One load-test bot: a real WebSocket, the real protocol, scripted play, and a link conditioner.
 
+use super::feel::FeelClient;
 use super::malformed::Kind;
 use super::stats::{BotStats, Totals};
 use crate::scenario::Dice;
 use futures_util::{SinkExt, StreamExt};
 use skirmish_shared::codec::{decode_server, encode_client, peek_snapshot_ack};
 use skirmish_shared::netcode::clock::{InputClock, TickClock};
+use skirmish_shared::physics::{Dir, MoveParams};
 use skirmish_shared::protocol::{
     buttons, ClientMsg, EntityId, Hello, InputFrame, ResumeToken, ServerMsg, PROTOCOL_VERSION,
 };
-use skirmish_shared::time::Tick;
+use skirmish_shared::time::{Tick, TickRate};
+use skirmish_shared::view::ClientView;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -20,9 +23,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 
-/// Every this many snapshots a bot decodes in full (checking the bytes are a valid message); the
-/// others are recognized by their first byte, so the harness is not the bottleneck at thousands of
-/// bots.
+/// Without view verification (`--skip-view-check`), every this many snapshots a bot decodes in full
+/// (checking the bytes are a valid message); the others are recognized by their first byte, so the
+/// harness is not the bottleneck at thousands of bots. With it (the default), every snapshot is
+/// decoded and applied to the bot's view, and the view checked against the snapshot's check.
 const FULL_DECODE_EVERY: u64 = 16;
 
 /// The first byte of an encoded `ServerMsg::Snapshot` (its variant index as a one-byte varint).
@@ -51,39 +55,72 @@ pub struct BotPlan {
     pub latency_ms: u64,
     /// Added one-way jitter (uniform 0..jitter), ms.
     pub jitter_ms: u64,
+    /// The simulated link's bandwidth in each direction, kbit/s (0: unlimited).
+    pub bandwidth_kbps: u64,
+    /// The snapshot bytes per second bots ask for in their `Hello` (0: the server's default).
+    pub client_rate: u32,
     /// Percent of sent messages replaced by a malformed one (see [`Kind`]).
     pub malformed_percent: f64,
     /// Send inputs unstamped (`Tick(0)`: applied in arrival order, one per tick) instead of stamped
     /// with their server tick by the browser client's input clock.
     pub unstamped: bool,
+    /// Whether bots build their view from every snapshot and verify each snapshot's check.
+    pub verify_views: bool,
+    /// Whether bots play through the browser client's netcode (see [`FeelClient`]): one input a
+    /// tick, predicted, aimed and fired at other players as interpolation draws them.
+    pub feel: bool,
 }
 
-/// A queue that releases messages after the conditioner's delay, never reordering them (TCP is
-/// ordered, so jitter only stretches gaps).
+/// How much the simulated link may have waiting to go onto it before the bot stops reading its
+/// socket: a second of its bandwidth, like a bottleneck router's buffer. Past it, TCP pushes back to
+/// the server (whose outbox then keeps only the newest snapshot), as on a real slow link, instead of
+/// the bot queueing without bound.
+pub const LINK_BUFFER: Duration = Duration::from_secs(1);
+
+/// One direction of the link conditioner: a queue that releases messages after the link's delay,
+/// never reordering them (TCP is ordered, so jitter only stretches gaps). With a bandwidth, each
+/// message first occupies the link for `len * 8 / kbps` ms, one after another (a serialization
+/// queue), then takes the latency and jitter.
 struct DelayLine<T> {
     queue: VecDeque<(Instant, T)>,
     last_due: Instant,
+    /// When the link has finished sending what it was given.
+    link_free: Instant,
     latency: Duration,
     jitter_ms: u64,
+    bandwidth_kbps: u64,
 }
 
 impl<T> DelayLine<T> {
-    fn new(latency_ms: u64, jitter_ms: u64) -> DelayLine<T> {
+    fn new(latency_ms: u64, jitter_ms: u64, bandwidth_kbps: u64, now: Instant) -> DelayLine<T> {
         DelayLine {
             queue: VecDeque::new(),
-            last_due: Instant::now(),
+            last_due: now,
+            link_free: now,
             latency: Duration::from_millis(latency_ms),
             jitter_ms,
+            bandwidth_kbps,
         }
     }
 
-    fn push(&mut self, item: T, dice: &mut Dice) {
+    /// How long `len` bytes occupy the link.
+    fn serialization(&self, len: usize) -> Duration {
+        if self.bandwidth_kbps == 0 {
+            return Duration::ZERO;
+        }
+        // len * 8 bits at kbps * 1000 bits a second, in microseconds.
+        Duration::from_micros(len as u64 * 8_000 / self.bandwidth_kbps)
+    }
+
+    /// A message of `len` bytes handed to the link at `now`.
+    fn push(&mut self, now: Instant, item: T, len: usize, dice: &mut Dice) {
         let jitter = Duration::from_millis(if self.jitter_ms == 0 {
             0
         } else {
             dice.roll(self.jitter_ms + 1)
         });
-        let due = (Instant::now() + self.latency + jitter).max(self.last_due);
+        self.link_free = self.link_free.max(now) + self.serialization(len);
+        let due = (self.link_free + self.latency + jitter).max(self.last_due);
         self.last_due = due;
         self.queue.push_back((due, item));
     }
@@ -100,8 +137,48 @@ impl<T> DelayLine<T> {
         }
     }
 
+    /// When the link will take more (its buffer, [`LINK_BUFFER`], is full until then); `None` if
+    /// it takes more now.
+    fn full_until(&self, now: Instant) -> Option<Instant> {
+        let opens = self.link_free.checked_sub(LINK_BUFFER)?;
+        (opens > now).then_some(opens)
+    }
+
     fn is_immediate(&self) -> bool {
-        self.latency.is_zero() && self.jitter_ms == 0
+        self.latency.is_zero() && self.jitter_ms == 0 && self.bandwidth_kbps == 0
+    }
+}
+
+/// How far behind the room's clock each snapshot reaches a bot. A snapshot's tick stands for when
+/// the server made it, so its arrival less its tick's time is its delay plus a constant (the bot's
+/// clock and the room's start differ). The constant is taken from the quickest a snapshot came off
+/// the socket, before the link conditioner: on loopback that is the server's own delay, about zero.
+/// What the conditioner adds (latency, jitter, serialization, a queue on the link) is then lag.
+#[derive(Debug, Default)]
+struct LagClock {
+    /// The least of (socket arrival - tick time) seen, microseconds.
+    least_us: Option<i64>,
+}
+
+impl LagClock {
+    /// (arrival - tick time), microseconds.
+    fn offset(tick: u32, tick_hz: u64, since_start: Duration) -> i64 {
+        let tick_us = i64::from(tick) * 1_000_000 / tick_hz.max(1) as i64;
+        since_start.as_micros() as i64 - tick_us
+    }
+
+    /// A snapshot of `tick` (at `tick_hz`) came off the socket `since_start` after the bot started.
+    fn received(&mut self, tick: u32, tick_hz: u64, since_start: Duration) {
+        let offset = LagClock::offset(tick, tick_hz, since_start);
+        self.least_us = Some(self.least_us.map_or(offset, |least| least.min(offset)));
+    }
+
+    /// The lag of a snapshot of `tick` that reached the bot (past the conditioner) `since_start`
+    /// after it started.
+    fn lag_us(&mut self, tick: u32, tick_hz: u64, since_start: Duration) -> u64 {
+        self.received(tick, tick_hz, since_start);
+        let offset = LagClock::offset(tick, tick_hz, since_start);
+        (offset - self.least_us.unwrap_or(offset)) as u64
     }
 }
 
@@ -290,11 +367,11 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
         .read_buffer_size(8 * 1024)
         .write_buffer_size(0);
     let connected = tokio::select! {
-        c = tokio_tungstenite::connect_async_with_config(plan.url.as_str(), Some(config), true) => c,
+        c = connect(&plan, config) => c,
         _ = stop.changed() => return Exit::Stopped,
     };
     let mut ws = match connected {
-        Ok((ws, _)) => ws,
+        Ok(ws) => ws,
         Err(_) => {
             totals.errors.fetch_add(1, Relaxed);
             return Exit::Lost;
@@ -307,7 +384,7 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
         protocol_version: PROTOCOL_VERSION,
         name: format!("bot{index}"),
         resume_token: resume.map(|(token, _)| token),
-        rate: 0,
+        rate: plan.client_rate,
     });
     if ws
         .send(Message::Binary(encode_client(&hello).into()))
@@ -320,9 +397,10 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
     let started = Instant::now();
     let mut live = Live(&totals, false);
     let mut script = Script::new(plan.scenario, &mut dice);
-    let mut outgoing: DelayLine<Message> = DelayLine::new(plan.latency_ms, plan.jitter_ms);
-    let mut incoming: DelayLine<(Vec<u8>, Instant)> =
-        DelayLine::new(plan.latency_ms, plan.jitter_ms);
+    let (latency, jitter, bandwidth) = (plan.latency_ms, plan.jitter_ms, plan.bandwidth_kbps);
+    let mut outgoing: DelayLine<Message> = DelayLine::new(latency, jitter, bandwidth, started);
+    let mut incoming: DelayLine<Vec<u8>> = DelayLine::new(latency, jitter, bandwidth, started);
+    let mut lag = LagClock::default();
     let period = Duration::from_secs_f64(1.0 / f64::from(plan.input_hz.max(1)));
     // Spread bots' input ticks so they do not all send at once.
     let mut next_input =
@@ -331,6 +409,13 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
     let mut seat: Option<Seat> = None;
     // Created at the Welcome, which says the tick rate.
     let mut clocks: Option<Clocks> = None;
+    // The bot's view of the world, rebuilt from every snapshot when verifying (feel bots keep
+    // theirs in their client).
+    let mut view: Option<ClientView> = None;
+    // A feel bot's client, created at the Welcome.
+    let mut feel: Option<FeelClient> = None;
+    // Messages the bot owes the server after handling snapshots (a desync report, say).
+    let mut replies: Vec<ClientMsg> = Vec::new();
     // The newest snapshot received (tick and proof), acknowledged in each ping (the server drops
     // players whose acknowledgements stop).
     let mut newest = (0u32, 0u8);
@@ -344,6 +429,7 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
             Some(next_ping),
             outgoing.next_due(),
             incoming.next_due(),
+            incoming.full_until(Instant::now()),
             kick.map(|(_, _, sent)| sent + KICK_DEADLINE),
         ]
         .into_iter()
@@ -355,7 +441,7 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
             _ = leave.notified(), if seat.is_some() && kick.is_none() => {
                 return depart(ws, seat, &mut dice).await;
             }
-            message = ws.next() => {
+            message = ws.next(), if incoming.full_until(Instant::now()).is_none() => {
                 let bytes = match message {
                     Some(Ok(Message::Binary(bytes))) => bytes,
                     Some(Ok(Message::Close(frame))) => {
@@ -366,10 +452,13 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
                 };
                 stats.bytes_down.fetch_add(bytes.len() as u64, Relaxed);
                 totals.bytes_down.fetch_add(bytes.len() as u64, Relaxed);
+                off_the_socket(&bytes, Instant::now() - started, &mut lag, &totals);
                 if incoming.is_immediate() {
                     let now = Instant::now();
+                    record_lag(&bytes, now - started, &mut lag, &totals);
                     newest = newest_ack(newest, &bytes, &mut clocks, ms_since(started, now));
-                    let received = handle(&bytes, now, started, &stats, &totals);
+                    let mut client = Client { view: &mut view, feel: &mut feel, replies: &mut replies, plan: &plan };
+                    let received = handle(&bytes, now, started, &stats, &totals, &mut client);
                     if let Some(tick_hz) = received.tick_hz {
                         clocks = Some(Clocks::new(tick_hz, plan.input_hz));
                         next_ping = now; // a round trip for the input clock at once
@@ -377,15 +466,23 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
                     received.pong(&mut clocks, ms_since(started, now));
                     welcome(received.seat, resume, &mut seat, &mut live, &totals);
                 } else {
-                    incoming.push((bytes.to_vec(), Instant::now()), &mut dice);
+                    let len = bytes.len();
+                    incoming.push(Instant::now(), bytes.to_vec(), len, &mut dice);
                 }
             }
             _ = sleep_until(wake) => {}
         }
         let now = Instant::now();
-        while let Some((bytes, _arrived)) = incoming.pop_due(now) {
+        while let Some(bytes) = incoming.pop_due(now) {
+            record_lag(&bytes, now - started, &mut lag, &totals);
             newest = newest_ack(newest, &bytes, &mut clocks, ms_since(started, now));
-            let received = handle(&bytes, now, started, &stats, &totals);
+            let mut client = Client {
+                view: &mut view,
+                feel: &mut feel,
+                replies: &mut replies,
+                plan: &plan,
+            };
+            let received = handle(&bytes, now, started, &stats, &totals, &mut client);
             if let Some(tick_hz) = received.tick_hz {
                 clocks = Some(Clocks::new(tick_hz, plan.input_hz));
                 next_ping = now; // a round trip for the input clock at once
@@ -400,9 +497,22 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
                 return Exit::Lost;
             }
         }
-        let mut due: Vec<ClientMsg> = Vec::new();
+        let mut due: Vec<ClientMsg> = std::mem::take(&mut replies);
         if seat.is_none() || kick.is_some() {
             next_input = now + period;
+        } else if let Some(feel) = feel.as_mut() {
+            // A feel bot: the browser's netcode runs a frame, sending an input for every tick due.
+            let scripted = script.input(&mut dice);
+            let dir = Dir::from_axes(scripted.move_x, scripted.move_y).unwrap_or(Dir::Still);
+            let before = feel.figures();
+            for input in feel.frame(ms_since(started, now), dir) {
+                due.push(ClientMsg::Input(input));
+            }
+            totals.feel.add(&before, &feel.figures());
+            // The malformed kinds build on the last sequence number sent.
+            script.seq = feel.last_seq();
+            let wait_ms = feel.ms_until_next().unwrap_or(5.0).clamp(0.5, 100.0);
+            next_input = now + Duration::from_secs_f64(wait_ms / 1000.0);
         } else if let (false, Some(clocks)) = (plan.unstamped, clocks.as_mut()) {
             // Stamped: an input for each of the bot's ticks as the input clock reaches it (none
             // until the first pong gives the clock a round trip), woken when the next is due.
@@ -449,7 +559,9 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
             if script.seq > 1 && malformed_ppm > 0 && dice.roll(1_000_000) < malformed_ppm {
                 let kind = Kind::draw(&mut dice);
                 totals.malformed_sent[kind as usize].fetch_add(1, Relaxed);
-                outgoing.push(kind.message(script.seq, &mut dice), &mut dice);
+                let message = kind.message(script.seq, &mut dice);
+                let len = message.len();
+                outgoing.push(now, message, len, &mut dice);
                 // The deadline runs from when the message leaves the conditioner and allows for
                 // the close to come back through it.
                 let conditioner = Duration::from_millis(2 * (plan.latency_ms + plan.jitter_ms));
@@ -457,7 +569,9 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
                     .expected_close()
                     .map(|code| (kind, code, now + conditioner));
             } else {
-                outgoing.push(binary(&message), &mut dice);
+                let message = binary(&message);
+                let len = message.len();
+                outgoing.push(now, message, len, &mut dice);
             }
         }
         while let Some(message) = outgoing.pop_due(Instant::now()) {
@@ -474,6 +588,54 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
     }
     let _ = ws.close(None).await;
     Exit::Stopped
+}
+
+/// The kernel receive buffer of a bot behind a simulated bandwidth. The bot reads its socket into
+/// the simulated link, so this buffer sits in front of the link's own ([`LINK_BUFFER`]) and would
+/// add to it; kept small (and not auto-tuned), TCP pushes back to the server soon after the link's
+/// buffer fills, as it would on a real slow link.
+const BOT_RECEIVE_BUFFER: u32 = 16 * 1024;
+
+/// Opens the bot's WebSocket: with a simulated bandwidth, over a socket with a small receive buffer
+/// ([`BOT_RECEIVE_BUFFER`]).
+async fn connect(
+    plan: &BotPlan,
+    config: WebSocketConfig,
+) -> Result<BotSocket, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::Error;
+    if plan.bandwidth_kbps == 0 {
+        let (ws, _) =
+            tokio_tungstenite::connect_async_with_config(plan.url.as_str(), Some(config), true)
+                .await?;
+        return Ok(ws);
+    }
+    let authority = plan
+        .url
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.split('/').next())
+        .ok_or(Error::Url(
+            tokio_tungstenite::tungstenite::error::UrlError::UnsupportedUrlScheme,
+        ))?;
+    let address = tokio::net::lookup_host(authority)
+        .await?
+        .next()
+        .ok_or(Error::Url(
+            tokio_tungstenite::tungstenite::error::UrlError::NoHostName,
+        ))?;
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_recv_buffer_size(BOT_RECEIVE_BUFFER)?;
+    let stream = socket.connect(address).await?;
+    let (ws, _) = tokio_tungstenite::client_async_with_config(
+        plan.url.as_str(),
+        tokio_tungstenite::MaybeTlsStream::Plain(stream),
+        Some(config),
+    )
+    .await?;
+    Ok(ws)
 }
 
 /// A client message as a binary frame.
@@ -548,6 +710,33 @@ async fn depart(mut ws: BotSocket, seat: Option<Seat>, dice: &mut Dice) -> Exit 
 type BotSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// The first byte of an encoded `ServerMsg::Welcome`.
+const WELCOME_TAG: u8 = 0;
+
+/// A message came off the bot's socket (before the link conditioner) `since_start` after it
+/// started: the tick rate of a `Welcome` is noted at once, and a snapshot sets the lag reference.
+fn off_the_socket(bytes: &[u8], since_start: Duration, lag: &mut LagClock, totals: &Totals) {
+    if bytes.first() == Some(&WELCOME_TAG) {
+        if let Ok(ServerMsg::Welcome(welcome)) = decode_server(bytes) {
+            totals.tick_hz.store(u64::from(welcome.tick_rate), Relaxed);
+        }
+        return;
+    }
+    let tick_hz = totals.tick_hz.load(Relaxed);
+    if let (Some((tick, _)), true) = (peek_snapshot_ack(bytes), tick_hz > 0) {
+        lag.received(tick.0, tick_hz, since_start);
+    }
+}
+
+/// A message reached the bot (past the link conditioner) `since_start` after it started: if it
+/// is a snapshot, its lag is recorded.
+fn record_lag(bytes: &[u8], since_start: Duration, lag: &mut LagClock, totals: &Totals) {
+    let tick_hz = totals.tick_hz.load(Relaxed);
+    if let (Some((tick, _)), true) = (peek_snapshot_ack(bytes), tick_hz > 0) {
+        totals.lags.record(lag.lag_us(tick.0, tick_hz, since_start));
+    }
+}
+
 /// The newer of `newest` and the tick and proof of `bytes`, if they are a snapshot (which the
 /// server clock also hears of, arrived at `now_ms`).
 fn newest_ack(
@@ -591,6 +780,46 @@ impl Received {
     }
 }
 
+/// A bot's client-side state that handling a message may change.
+struct Client<'a> {
+    /// The bot's view (`None` until the Welcome, or when not verifying, or for a feel bot).
+    view: &'a mut Option<ClientView>,
+    /// A feel bot's client (`None` until the Welcome, or when not a feel bot).
+    feel: &'a mut Option<FeelClient>,
+    /// Messages to send back.
+    replies: &'a mut Vec<ClientMsg>,
+    /// What the bot does.
+    plan: &'a BotPlan,
+}
+
+/// Applies a snapshot to the bot's view and checks it: a view that disagrees with the snapshot's
+/// check is a desync (counted, reported to the server, and rebuilt from the full snapshot the
+/// server sends next); one that does not apply asks for a full snapshot.
+fn verify(
+    snapshot: &skirmish_shared::Snapshot,
+    view: &mut ClientView,
+    replies: &mut Vec<ClientMsg>,
+    totals: &Totals,
+) {
+    match view.apply(snapshot) {
+        Ok(()) if view.matches(snapshot) => {
+            totals.views_verified.fetch_add(1, Relaxed);
+        }
+        Ok(()) => {
+            totals.desyncs.fetch_add(1, Relaxed);
+            view.reset();
+            replies.push(ClientMsg::Desync {
+                tick: snapshot.tick,
+            });
+        }
+        Err(_) => {
+            totals.view_errors.fetch_add(1, Relaxed);
+            view.reset();
+            replies.push(ClientMsg::RequestFullSnapshot);
+        }
+    }
+}
+
 /// Handles one server message.
 fn handle(
     bytes: &[u8],
@@ -598,8 +827,11 @@ fn handle(
     started: Instant,
     stats: &BotStats,
     totals: &Totals,
+    client: &mut Client<'_>,
 ) -> Received {
     if bytes.first() == Some(&SNAPSHOT_TAG)
+        && client.view.is_none()
+        && client.feel.is_none()
         && stats.snapshots.load(Relaxed) % FULL_DECODE_EVERY != 0
     {
         stats.snapshots.fetch_add(1, Relaxed);
@@ -607,15 +839,38 @@ fn handle(
         return Received::default();
     }
     match decode_server(bytes) {
-        Ok(ServerMsg::Snapshot(_)) => {
+        Ok(ServerMsg::Snapshot(snapshot)) => {
             stats.snapshots.fetch_add(1, Relaxed);
             totals.snapshots.fetch_add(1, Relaxed);
+            if let Some(feel) = client.feel.as_mut() {
+                let before = feel.figures();
+                let reply = feel.on_snapshot(&snapshot, ms_since(started, now));
+                totals.feel.add(&before, &feel.figures());
+                let counter = match reply {
+                    None => &totals.views_verified,
+                    Some(reply) => {
+                        let counter = match reply {
+                            ClientMsg::Desync { .. } => &totals.desyncs,
+                            _ => &totals.view_errors,
+                        };
+                        client.replies.push(reply);
+                        counter
+                    }
+                };
+                counter.fetch_add(1, Relaxed);
+            } else if let Some(view) = client.view.as_mut() {
+                verify(&snapshot, view, client.replies, totals);
+            }
             Received::default()
         }
         Ok(ServerMsg::Pong { nonce, tick }) => {
             let sent_us = (now - started).as_micros() as u32;
             let rtt_ms = f64::from(sent_us.wrapping_sub(nonce)) / 1e3;
             totals.record_rtt(rtt_ms);
+            if let Some(feel) = client.feel.as_mut() {
+                let now_ms = ms_since(started, now);
+                feel.on_pong(now_ms - rtt_ms, now_ms, tick);
+            }
             Received {
                 pong: Some((rtt_ms, tick.0)),
                 ..Received::default()
@@ -628,6 +883,16 @@ fn handle(
                 .snapshot_hz
                 .store(u64::from(welcome.snapshot_rate), Relaxed);
             totals.tick_hz.store(u64::from(welcome.tick_rate), Relaxed);
+            if client.plan.feel {
+                *client.feel = FeelClient::new(&welcome);
+            } else if client.plan.verify_views {
+                if let Some(rate) = TickRate::new(welcome.tick_rate) {
+                    *client.view = Some(
+                        ClientView::new(Arc::new(welcome.map.clone()), MoveParams::new(rate))
+                            .with_viewer(welcome.player_id, welcome.view_radius),
+                    );
+                }
+            }
             Received {
                 seat: Some((welcome.resume_token, welcome.player_id)),
                 tick_hz: Some(welcome.tick_rate),
@@ -644,6 +909,71 @@ fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bandwidth_queues_messages_one_after_another() {
+        let start = Instant::now();
+        let mut dice = Dice::new(1);
+        // 256 kbit/s: 1,000 bytes occupy the link for 31.25 ms; then 75 ms of latency.
+        let mut line: DelayLine<u32> = DelayLine::new(75, 0, 256, start);
+        assert!(!line.is_immediate());
+        line.push(start, 1, 1_000, &mut dice);
+        line.push(start, 2, 1_000, &mut dice);
+        let ms = |at: Option<Instant>| at.map(|at| (at - start).as_micros());
+        assert_eq!(ms(line.next_due()), Some(106_250));
+        assert_eq!(line.pop_due(start + Duration::from_micros(106_249)), None);
+        assert_eq!(
+            line.pop_due(start + Duration::from_micros(106_250)),
+            Some(1)
+        );
+        assert_eq!(
+            ms(line.next_due()),
+            Some(137_500),
+            "behind the first on the link"
+        );
+        assert_eq!(line.pop_due(start + Duration::from_millis(200)), Some(2));
+        // An idle link starts each message afresh.
+        let later = start + Duration::from_secs(1);
+        line.push(later, 3, 32, &mut dice);
+        assert_eq!(ms(line.next_due()), Some(1_076_000));
+    }
+
+    #[test]
+    fn a_full_link_stops_taking_until_its_buffer_drains() {
+        let start = Instant::now();
+        let mut dice = Dice::new(1);
+        // 8 kbit/s: 1,000 bytes a second; 3,000 bytes fill the buffer 2 s past its second.
+        let mut line: DelayLine<u32> = DelayLine::new(0, 0, 8, start);
+        line.push(start, 1, 500, &mut dice);
+        assert_eq!(line.full_until(start), None, "half a second queued");
+        line.push(start, 2, 2_500, &mut dice);
+        assert_eq!(line.full_until(start), Some(start + Duration::from_secs(2)));
+        assert_eq!(line.full_until(start + Duration::from_secs(2)), None);
+        // Unlimited links never fill.
+        let mut free: DelayLine<u32> = DelayLine::new(10, 0, 0, start);
+        free.push(start, 1, 1 << 30, &mut dice);
+        assert_eq!(free.full_until(start), None);
+        assert_eq!(free.next_due(), Some(start + Duration::from_millis(10)));
+    }
+
+    #[test]
+    fn lag_is_measured_from_the_quickest_delivery() {
+        let mut clock = LagClock::default();
+        let at = |ms| Duration::from_millis(ms);
+        // Snapshots of ticks 60, 63 and 66 (at 60 Hz: 1,000, 1,050 and 1,100 ms) come off the
+        // socket 10, 10 and 12 ms after their tick's time, and past the link conditioner 85, 90
+        // and 300 ms after.
+        clock.received(60, 60, at(1_010));
+        assert_eq!(clock.lag_us(60, 60, at(1_085)), 75_000);
+        clock.received(63, 60, at(1_060));
+        assert_eq!(clock.lag_us(63, 60, at(1_140)), 80_000);
+        clock.received(66, 60, at(1_112));
+        assert_eq!(clock.lag_us(66, 60, at(1_400)), 290_000);
+        // A quicker one becomes the reference.
+        clock.received(69, 60, at(1_155));
+        assert_eq!(clock.lag_us(69, 60, at(1_155)), 0);
+        assert_eq!(clock.lag_us(72, 60, at(1_210)), 5_000);
+    }
 
     /// The ticks a bot sends inputs for over two seconds, woken as it is in a run.
     fn sent(tick_hz: u16, input_hz: u32) -> Vec<u32> {

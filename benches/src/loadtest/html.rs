@@ -68,7 +68,7 @@ fn chart(title: &str, unit: &str, samples: &[Sample], series: &[Line<'_>]) -> St
 
 fn summary_rows(label: &str, phase: &PhaseReport) -> String {
     format!(
-        "<tr><th>{}</th><td>{}/{}</td><td>{:.2} ({:.1}%)</td><td>{:.2}</td><td>{:.0}</td><td>{:.0}</td><td>{:.1} / {:.1}</td><td>{:.2} / {:.2}</td><td>{:.3}</td><td>{:.1}</td><td>{:.1}</td></tr>",
+        "<tr><th>{}</th><td>{}/{}</td><td>{:.2} ({:.1}%)</td><td>{:.2}</td><td>{:.0}</td><td>{:.0}</td><td>{:.1} / {:.1}</td><td>{:.0} / {:.0}</td><td>{:.2} / {:.2}</td><td>{:.3}</td><td>{:.1}</td><td>{:.1}</td></tr>",
         escape(label),
         phase.bots_connected,
         phase.bots_requested,
@@ -79,6 +79,8 @@ fn summary_rows(label: &str, phase: &PhaseReport) -> String {
         phase.bytes_per_snapshot,
         phase.rtt_ms.p50,
         phase.rtt_ms.p99,
+        phase.snapshot_lag_ms.p99,
+        phase.snapshot_lag_ms.max,
         phase.server.tick_p50_ms,
         phase.server.tick_p99_ms,
         phase.server.cpu_seconds_per_s,
@@ -114,7 +116,7 @@ pub fn render(report: &Report) -> String {
             );
         }
     }
-    page.push_str("<table><tr><th></th><th>bots</th><th>snapshots/bot/s (delivery)</th><th>min bot</th><th>bytes down/bot/s</th><th>bytes/message</th><th>RTT p50/p99 ms</th><th>tick p50/p99 ms</th><th>server CPU s/s</th><th>CPU µs/snapshot</th><th>RSS MB</th></tr>");
+    page.push_str("<table><tr><th></th><th>bots</th><th>snapshots/bot/s (delivery)</th><th>min bot</th><th>bytes down/bot/s</th><th>bytes/message</th><th>RTT p50/p99 ms</th><th>snapshot lag p99/max ms</th><th>tick p50/p99 ms</th><th>server CPU s/s</th><th>CPU µs/snapshot</th><th>RSS MB</th></tr>");
     page.push_str(&summary_rows("game server", &report.game));
     if let Some(floor) = &report.floor {
         page.push_str(&summary_rows("transport floor", floor));
@@ -126,7 +128,7 @@ pub fn render(report: &Report) -> String {
     if let Some(ratio) = report.cpu_per_snapshot_vs_floor {
         let _ = write!(page, "<p>Server CPU per delivered snapshot: <b>{ratio:.2}×</b> the bare transport floor.</p>");
     }
-    let charts: [(&str, &str, &[Line<'_>]); 7] = [
+    let charts: [(&str, &str, &[Line<'_>]); 8] = [
         (
             "Snapshots per bot per second",
             "snapshots/s",
@@ -143,6 +145,14 @@ pub fn render(report: &Report) -> String {
             &[
                 ("p50", "#1a7f37", |s| s.rtt_p50_ms),
                 ("p99", "#bf8700", |s| s.rtt_p99_ms),
+            ],
+        ),
+        (
+            "Snapshot lag behind the room's tick",
+            "ms",
+            &[
+                ("p99", "#bf8700", |s| s.lag_p99_ms),
+                ("max", "#cf222e", |s| s.lag_max_ms),
             ],
         ),
         (

@@ -3,6 +3,7 @@
 //! floor, and writes the JSON and HTML reports.
 
 pub mod bot;
+pub mod feel;
 pub mod html;
 pub mod malformed;
 pub mod report;
@@ -12,10 +13,10 @@ use crate::metrics_scrape::scrape;
 use bot::{BotPlan, BotRun, Exit, Scenario};
 use malformed::Kind;
 use report::{
-    histogram_quantile_ms, slope, tick_histogram, PerBot, PhaseReport, Report, Rtt, Sample,
-    ServerFigures, SoakFigures,
+    histogram_quantile_ms, slope, tick_histogram, FeelReport, PerBot, PhaseReport, Report, Rtt,
+    Sample, ServerFigures, SoakFigures, ViewFigures,
 };
-use stats::{quantile, BotStats, Totals};
+use stats::{quantile, BotStats, Lags, Totals};
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -57,6 +58,14 @@ pub struct Args {
     /// Added one-way jitter, uniform in 0..=jitter, ms.
     #[arg(long, default_value_t = 0)]
     pub jitter_ms: u64,
+    /// The simulated link's bandwidth in each direction, kbit/s (0: unlimited). Each message
+    /// occupies the link for `len * 8 / kbps` ms, one after another, before the latency and jitter;
+    /// once a second of it is waiting, the bot stops reading its socket (TCP pushes back).
+    #[arg(long, default_value_t = 0)]
+    pub bandwidth_kbps: u64,
+    /// The snapshot bytes per second bots ask for in their Hello (0: the server's default).
+    #[arg(long, default_value_t = 0)]
+    pub client_rate: u32,
     /// Send inputs unstamped (applied in arrival order, one per tick, as before inputs carried
     /// their tick) instead of stamped by the browser client's input clock.
     #[arg(long)]
@@ -109,6 +118,31 @@ pub struct Args {
     /// cause it, or a malformed message answered with the wrong close code or none.
     #[arg(long)]
     pub max_unexpected_closes: Option<u64>,
+    /// Do not build the bots' views: recognize most snapshots by their first byte instead of
+    /// decoding, applying and checking each (for very large runs where the harness is the limit).
+    #[arg(long)]
+    pub skip_view_check: bool,
+    /// Exit 1 if the bots see more than this many desyncs or snapshots that do not apply to their
+    /// views.
+    #[arg(long, default_value_t = 0)]
+    pub max_desyncs: u64,
+    /// Feel bots: each plays through the browser client's own netcode (input clock ahead of the
+    /// server, one input a tick, prediction and reconciliation, adaptive interpolation) and aims and
+    /// fires at the nearest player as it draws it; the report gains a `feel` section.
+    #[arg(long)]
+    pub feel: bool,
+    /// Feel budget: exit 1 if own-avatar corrections (while alive) exceed this per bot per 10 s.
+    #[arg(long)]
+    pub max_corrections_per_10s: Option<f64>,
+    /// Feel budget: exit 1 if more corrections than this are over 4 units (all bots).
+    #[arg(long)]
+    pub max_snaps: Option<u64>,
+    /// Feel budget: exit 1 if the bots' interpolation runs dry more often than this (all bots).
+    #[arg(long)]
+    pub max_underruns: Option<u64>,
+    /// Feel budget: exit 1 if fewer than this share of shots aimed at targets as drawn hit.
+    #[arg(long)]
+    pub min_hit_ratio: Option<f64>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -183,6 +217,40 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             }
         }
     }
+    let views = &game.views;
+    if views.desyncs + views.errors > args.max_desyncs {
+        budget_failures.push(format!(
+            "{} desyncs and {} snapshots that did not apply to the bots' views > {}",
+            views.desyncs, views.errors, args.max_desyncs
+        ));
+    }
+    if let Some(feel) = &game.feel {
+        let checks = [
+            (
+                args.max_corrections_per_10s,
+                feel.corrections_per_10s,
+                "corrections per bot per 10 s",
+            ),
+            (
+                args.max_snaps.map(|m| m as f64),
+                feel.snaps_over_4_units as f64,
+                "corrections over 4 units",
+            ),
+            (
+                args.max_underruns.map(|m| m as f64),
+                feel.underruns as f64,
+                "interpolation underruns",
+            ),
+        ];
+        for (max, value, what) in checks {
+            if let Some(max) = max.filter(|max| value > *max) {
+                budget_failures.push(format!("{value:.3} {what} > {max}"));
+            }
+        }
+        if let Some(min) = args.min_hit_ratio.filter(|min| feel.hit_ratio < *min) {
+            budget_failures.push(format!("hit ratio {:.3} < {min}", feel.hit_ratio));
+        }
+    }
     if let Some(max) = args.max_unexpected_closes {
         let unexpected = game.disconnects
             + game
@@ -202,9 +270,12 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         ("ramp_s", args.ramp.to_string()),
         ("latency_ms", args.latency_ms.to_string()),
         ("jitter_ms", args.jitter_ms.to_string()),
+        ("bandwidth_kbps", args.bandwidth_kbps.to_string()),
+        ("client_rate", args.client_rate.to_string()),
         ("stamped_inputs", (!args.unstamped_inputs).to_string()),
         ("churn_per_min", args.churn_per_min.to_string()),
         ("malformed_percent", args.malformed_percent.to_string()),
+        ("feel", args.feel.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -269,7 +340,12 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         input_hz: args.input_hz,
         latency_ms: args.latency_ms,
         jitter_ms: args.jitter_ms,
+        bandwidth_kbps: args.bandwidth_kbps,
+        client_rate: args.client_rate,
         malformed_percent: args.malformed_percent,
+        // The floor's frames are padding, not a world: there is no view to check.
+        verify_views: !args.skip_view_check && label == "game",
+        feel: args.feel && label == "game",
         unstamped: args.unstamped_inputs,
     });
     let totals = Arc::new(Totals::default());
@@ -316,7 +392,12 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     let bot_start: Vec<u64> = bots.iter().map(|b| b.snapshots.load(Relaxed)).collect();
     let flow_start = totals.flow();
     let _ = totals.take_rtts();
+    let _ = totals.lags.take();
+    let mut all_lags = Lags::default();
+    let mut late_lags = Lags::default();
     let window_start = Instant::now();
+    let feel_start = totals.feel.counts();
+    let desyncs_start = totals.desyncs.load(Relaxed);
     let churn = (args.churn_per_min > 0.0).then(|| {
         tokio::spawn(churn_bots(
             leaves.clone(),
@@ -339,6 +420,11 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         let flow = totals.flow();
         let mut rtts: Vec<f64> = totals.take_rtts().into_iter().map(f64::from).collect();
         all_rtts.extend_from_slice(&rtts);
+        let lags = totals.lags.take();
+        all_lags.merge(&lags);
+        if second > seconds / 2 {
+            late_lags.merge(&lags);
+        }
         let (bounds, counts) = tick_histogram(&previous, &now);
         let delta = |name: &str| {
             now.get(name).copied().unwrap_or(0.0) - previous.get(name).copied().unwrap_or(0.0)
@@ -358,6 +444,8 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
             bytes_down_per_bot: (flow.1 - previous_flow.1) as f64 / bots_now,
             rtt_p50_ms: quantile(&mut rtts, 0.5),
             rtt_p99_ms: quantile(&mut rtts, 0.99),
+            lag_p99_ms: lags.quantile_ms(0.99),
+            lag_max_ms: lags.max_ms(),
             tick_p50_ms: histogram_quantile_ms(&bounds, &counts, 0.5),
             tick_p99_ms: histogram_quantile_ms(&bounds, &counts, 0.99),
             ticks_per_s: delta("skirmish_ticks_total"),
@@ -374,13 +462,14 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         if !args.quiet {
             let done = (second * 20 / seconds) as usize;
             eprint!(
-                "\r[{label}] [{}{}] {second}/{seconds} s | bots {}/{} | {:.1} snap/s/bot | {:.0} B/s/bot | tick p99 {:.2} ms | {:.0} ticks/s   ",
+                "\r[{label}] [{}{}] {second}/{seconds} s | bots {}/{} | {:.1} snap/s/bot | {:.0} B/s/bot | lag max {:.0} ms | tick p99 {:.2} ms | {:.0} ticks/s   ",
                 "#".repeat(done),
                 ".".repeat(20 - done),
                 totals.live.load(Relaxed),
                 args.bots,
                 sample.snapshots_per_bot,
                 sample.bytes_down_per_bot,
+                sample.lag_max_ms,
                 sample.tick_p99_ms,
                 sample.ticks_per_s,
             );
@@ -390,6 +479,8 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         previous_flow = flow;
     }
     let elapsed = window_start.elapsed().as_secs_f64();
+    let feel_end = totals.feel.counts();
+    let desyncs_end = totals.desyncs.load(Relaxed);
     let last = previous;
     let flow_end = previous_flow;
     let mut per_bot: Vec<f64> = bots
@@ -437,7 +528,28 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     } else {
         mean / hz
     };
+    let feel = plan.feel.then(|| {
+        let fired = delta("skirmish_shots_fired_total");
+        let hits = delta("skirmish_shot_hits_total");
+        let inputs = (feel_end.inputs - feel_start.inputs) as f64;
+        FeelReport {
+            corrections_per_10s: (feel_end.corrections - feel_start.corrections) as f64
+                / (bot_seconds.max(1.0) / 10.0),
+            snaps_over_4_units: feel_end.snaps - feel_start.snaps,
+            largest_correction: totals.feel.largest_centi.load(Relaxed) as f64 / 100.0,
+            respawn_corrections: feel_end.respawn_corrections - feel_start.respawn_corrections,
+            underruns: feel_end.underruns - feel_start.underruns,
+            desyncs: desyncs_end - desyncs_start,
+            late_inputs_per_bot_per_min: delta("skirmish_late_inputs_total") / bot_minutes,
+            shots_fired: fired,
+            shot_hits: hits,
+            hit_ratio: if fired > 0.0 { hits / fired } else { 0.0 },
+            firing_share: (feel_end.firing_ticks - feel_start.firing_ticks) as f64
+                / inputs.max(1.0),
+        }
+    });
     Ok(PhaseReport {
+        feel,
         bots_requested: args.bots,
         bots_connected: totals.connected.load(Relaxed),
         duration_s: elapsed,
@@ -456,8 +568,34 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
             p99: quantile(&mut all_rtts, 0.99),
             max: quantile(&mut all_rtts, 1.0),
         },
+        snapshot_lag_ms: Rtt {
+            p50: all_lags.quantile_ms(0.5),
+            p99: all_lags.quantile_ms(0.99),
+            max: all_lags.max_ms(),
+        },
+        snapshot_lag_second_half_ms: Rtt {
+            p50: late_lags.quantile_ms(0.5),
+            p99: late_lags.quantile_ms(0.99),
+            max: late_lags.max_ms(),
+        },
+        lag_slope_ms_per_s: slope(
+            &series
+                .iter()
+                .map(|s| (s.t, s.lag_p99_ms))
+                .collect::<Vec<_>>(),
+        ),
+        snapshots_deferred_rate_per_bot_per_s: delta("skirmish_snapshots_deferred_rate_total")
+            / bot_seconds.max(1.0),
+        snapshots_skipped_per_bot_per_s: delta("skirmish_snapshots_skipped_total")
+            / bot_seconds.max(1.0),
         disconnects: totals.disconnects.load(Relaxed),
         errors: totals.errors.load(Relaxed),
+        views: ViewFigures {
+            verified: totals.views_verified.load(Relaxed),
+            desyncs: totals.desyncs.load(Relaxed),
+            errors: totals.view_errors.load(Relaxed),
+            server_desyncs: delta("skirmish_desyncs_total") as u64,
+        },
         server: ServerFigures {
             tick_p50_ms: histogram_quantile_ms(&bounds, &counts, 0.5),
             tick_p99_ms: histogram_quantile_ms(&bounds, &counts, 0.99),
@@ -680,6 +818,22 @@ pub fn print_summary(report: &Report) {
             p.bots_connected, p.bots_requested, p.snapshots_per_bot_per_s.mean, p.snapshots_per_bot_per_s.p1, p.snapshots_per_bot_per_s.min,
             p.delivery * 100.0, p.bytes_down_per_bot_per_s, p.bytes_up_per_bot_per_s, p.bytes_per_snapshot, p.rtt_ms.p50, p.rtt_ms.p99, p.rtt_ms.max,
             p.disconnects, p.errors
+        );
+        let _ = writeln!(
+            out,
+            "  snapshot lag behind the room's tick: p50 {:.0} p99 {:.0} max {:.0} ms (second half: p99 {:.0} max {:.0}), trend {:+.1} ms/s | per bot per second: {:.2} deferred for rate, {:.2} replaced unsent",
+            p.snapshot_lag_ms.p50, p.snapshot_lag_ms.p99, p.snapshot_lag_ms.max,
+            p.snapshot_lag_second_half_ms.p99, p.snapshot_lag_second_half_ms.max, p.lag_slope_ms_per_s,
+            p.snapshots_deferred_rate_per_bot_per_s, p.snapshots_skipped_per_bot_per_s
+        );
+        if let Some(feel) = &p.feel {
+            let _ = writeln!(out, "  feel: {}", feel.summary());
+        }
+        let v = &p.views;
+        let _ = writeln!(
+            out,
+            "  views: {} snapshots verified, {} desyncs ({} counted by the server), {} did not apply",
+            v.verified, v.desyncs, v.server_desyncs, v.errors
         );
         let s = &p.server;
         let _ = writeln!(

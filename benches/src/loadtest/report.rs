@@ -66,6 +66,10 @@ pub struct Sample {
     pub rtt_p50_ms: f64,
     /// 99th percentile RTT in this second.
     pub rtt_p99_ms: f64,
+    /// 99th percentile snapshot lag in this second (see [`PhaseReport::snapshot_lag_ms`]).
+    pub lag_p99_ms: f64,
+    /// Longest snapshot lag in this second.
+    pub lag_max_ms: f64,
     /// Server tick p50 in this second.
     pub tick_p50_ms: f64,
     /// Server tick p99 in this second.
@@ -161,16 +165,97 @@ pub struct PhaseReport {
     pub bytes_per_snapshot: f64,
     /// Round trips.
     pub rtt_ms: Rtt,
+    /// How far behind the room's tick snapshots reached the bots (after the link conditioner), taking
+    /// the quickest a snapshot came off each bot's socket as no lag: the conditioner's latency,
+    /// jitter and serialization, and any queue anywhere. Every snapshot is made at its tick, so a
+    /// backlog shows as a lag that grows.
+    pub snapshot_lag_ms: Rtt,
+    /// The same over the window's second half (once what joining brought has settled).
+    pub snapshot_lag_second_half_ms: Rtt,
+    /// Least-squares slope of the per-second p99 snapshot lag over the window, ms per second (about
+    /// 0 without a backlog).
+    pub lag_slope_ms_per_s: f64,
+    /// Snapshot turns the server passed for a bot's rate, per bot per second
+    /// (`skirmish_snapshots_deferred_rate_total`).
+    pub snapshots_deferred_rate_per_bot_per_s: f64,
+    /// Snapshots the server replaced before a bot's socket took them, per bot per second
+    /// (`skirmish_snapshots_skipped_total`).
+    pub snapshots_skipped_per_bot_per_s: f64,
     /// Connections lost during the run.
     pub disconnects: u64,
     /// Failed connects, refusals, undecodable messages.
     pub errors: u64,
+    /// The bots' views, checked against every snapshot (all zero with `--skip-view-check`).
+    pub views: ViewFigures,
+    /// What players would feel (runs with `--feel`).
+    pub feel: Option<FeelReport>,
     /// Server figures.
     pub server: ServerFigures,
     /// Churn and malformed-traffic figures (runs with either).
     pub soak: Option<SoakFigures>,
     /// Per-second samples.
     pub series: Vec<Sample>,
+}
+
+/// How the bots' views held up: each snapshot applied to the bot's view and its check compared.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ViewFigures {
+    /// Snapshots after which the view matched.
+    pub verified: u64,
+    /// Snapshots after which it did not (desyncs the bots saw).
+    pub desyncs: u64,
+    /// Snapshots that did not apply to the view at all.
+    pub errors: u64,
+    /// Desyncs the server counted (`skirmish_desyncs_total`) over the window.
+    pub server_desyncs: u64,
+}
+
+/// What feel bots measured over the window: the netcode as players would feel it.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct FeelReport {
+    /// Own-avatar corrections while alive, per bot per 10 s.
+    pub corrections_per_10s: f64,
+    /// Corrections over 4 units while alive (a snap a player sees), all bots.
+    pub snaps_over_4_units: u64,
+    /// The largest correction while alive, in units (over the whole run).
+    pub largest_correction: f64,
+    /// Corrections at deaths and respawns (expected teleports; not counted above).
+    pub respawn_corrections: u64,
+    /// Interpolation underruns (runs of frames with nothing to draw others from), all bots.
+    pub underruns: u64,
+    /// Desyncs the bots saw.
+    pub desyncs: u64,
+    /// Late inputs per bot per minute (the server's `skirmish_late_inputs_total`).
+    pub late_inputs_per_bot_per_min: f64,
+    /// Shots fired over the window (the server's `skirmish_shots_fired_total`).
+    pub shots_fired: f64,
+    /// Of those, shots that hit a player.
+    pub shot_hits: f64,
+    /// Hits over shots: the bots fire only at a player as their interpolation draws it, leading
+    /// it by its drawn velocity.
+    pub hit_ratio: f64,
+    /// Share of input ticks with fire held at a target.
+    pub firing_share: f64,
+}
+
+impl FeelReport {
+    /// One line for the summary.
+    pub fn summary(&self) -> String {
+        format!(
+            "corrections {:.2} per bot per 10 s, {} over 4 units (largest {:.2} units; {} more at respawns), {} underruns, {} desyncs, {:.2} late inputs per bot per min, hit ratio {:.3} ({:.0} of {:.0} shots; firing {:.0}% of ticks)",
+            self.corrections_per_10s,
+            self.snaps_over_4_units,
+            self.largest_correction,
+            self.respawn_corrections,
+            self.underruns,
+            self.desyncs,
+            self.late_inputs_per_bot_per_min,
+            self.hit_ratio,
+            self.shot_hits,
+            self.shots_fired,
+            self.firing_share * 100.0
+        )
+    }
 }
 
 /// The whole report.

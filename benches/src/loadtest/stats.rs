@@ -56,6 +56,16 @@ pub struct Totals {
     pub malformed_wrong_close: AtomicU64,
     /// Fatal malformed messages the server left open past the deadline.
     pub malformed_not_closed: AtomicU64,
+    /// How late snapshots reached the bots (see [`LagCounts`]).
+    pub lags: LagCounts,
+    /// Snapshots after which a bot's view matched the snapshot's check.
+    pub views_verified: AtomicU64,
+    /// Feel bots: what their netcode measured (see `feel::FeelFigures`), summed.
+    pub feel: FeelTotals,
+    /// Snapshots after which a bot's view did not match the snapshot's check.
+    pub desyncs: AtomicU64,
+    /// Snapshots that did not apply to a bot's view (a baseline it does not hold, say).
+    pub view_errors: AtomicU64,
     rtts: Mutex<Vec<f32>>,
 }
 
@@ -83,6 +93,88 @@ impl Totals {
     }
 }
 
+/// Lags are counted per whole millisecond up to this; longer ones share the last count.
+pub const LAG_LIMIT_MS: usize = 10_000;
+
+/// How late snapshots reached bots (after the link conditioner), behind the room's tick (see the
+/// bot's `LagClock`), in whole milliseconds, counted per millisecond so that every bot records one
+/// with a single atomic add. A backlog anywhere (the server, the kernel's buffers, the simulated
+/// link) shows as a lag that grows.
+#[derive(Debug)]
+pub struct LagCounts {
+    counts: Box<[AtomicU64]>,
+    max_us: AtomicU64,
+}
+
+impl Default for LagCounts {
+    fn default() -> LagCounts {
+        LagCounts {
+            counts: (0..=LAG_LIMIT_MS).map(|_| AtomicU64::new(0)).collect(),
+            max_us: AtomicU64::new(0),
+        }
+    }
+}
+
+impl LagCounts {
+    /// Records one snapshot's lag.
+    pub fn record(&self, lag_us: u64) {
+        let ms = usize::try_from(lag_us / 1_000).unwrap_or(LAG_LIMIT_MS);
+        self.counts[ms.min(LAG_LIMIT_MS)].fetch_add(1, Relaxed);
+        self.max_us.fetch_max(lag_us, Relaxed);
+    }
+
+    /// Takes the lags recorded so far (and starts over).
+    pub fn take(&self) -> Lags {
+        Lags {
+            counts: self.counts.iter().map(|c| c.swap(0, Relaxed)).collect(),
+            max_us: self.max_us.swap(0, Relaxed),
+        }
+    }
+}
+
+/// Lags taken from [`LagCounts`].
+#[derive(Debug, Clone, Default)]
+pub struct Lags {
+    /// Snapshots per whole millisecond of lag (the last: that long or longer).
+    counts: Vec<u64>,
+    max_us: u64,
+}
+
+impl Lags {
+    /// Adds `other`'s lags to these.
+    pub fn merge(&mut self, other: &Lags) {
+        if self.counts.len() < other.counts.len() {
+            self.counts.resize(other.counts.len(), 0);
+        }
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            *mine += theirs;
+        }
+        self.max_us = self.max_us.max(other.max_us);
+    }
+
+    /// The `q` quantile (0..=1) in milliseconds (the upper end of its millisecond); 0 when empty.
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        let total: u64 = self.counts.iter().sum();
+        if total == 0 {
+            return 0.0;
+        }
+        let rank = (q * (total - 1) as f64).round() as u64;
+        let mut seen = 0;
+        for (ms, &n) in self.counts.iter().enumerate() {
+            seen += n;
+            if seen > rank {
+                return (ms + 1) as f64;
+            }
+        }
+        self.counts.len() as f64
+    }
+
+    /// The longest lag, in milliseconds.
+    pub fn max_ms(&self) -> f64 {
+        self.max_us as f64 / 1e3
+    }
+}
+
 /// The `q` quantile (0..=1) of `values` (sorted in place); 0 when empty.
 pub fn quantile(values: &mut [f64], q: f64) -> f64 {
     if values.is_empty() {
@@ -104,5 +196,96 @@ mod tests {
         assert_eq!(quantile(&mut v, 0.99), 99.0);
         assert_eq!(quantile(&mut v, 0.0), 1.0);
         assert_eq!(quantile(&mut [], 0.5), 0.0);
+    }
+
+    #[test]
+    fn lags_are_counted_per_millisecond() {
+        let counts = LagCounts::default();
+        for ms in 0..100u64 {
+            counts.record(ms * 1_000 + 500);
+        }
+        counts.record(60_000_000); // a minute: counted in the last millisecond
+        let mut lags = counts.take();
+        assert_eq!(lags.quantile_ms(0.5), 51.0);
+        assert_eq!(lags.quantile_ms(0.0), 1.0);
+        assert_eq!(lags.quantile_ms(1.0), (LAG_LIMIT_MS + 1) as f64);
+        assert_eq!(lags.max_ms(), 60_000.0);
+        assert_eq!(counts.take().quantile_ms(0.5), 0.0, "taken");
+        lags.merge(&Lags {
+            counts: vec![0, 0, 5],
+            max_us: 2_500,
+        });
+        assert_eq!(lags.max_ms(), 60_000.0);
+    }
+}
+
+/// Feel bots' figures summed over all of them, as they happen (so a window is a difference).
+#[derive(Debug, Default)]
+pub struct FeelTotals {
+    /// Own-avatar corrections while alive.
+    pub corrections: AtomicU64,
+    /// Of those, over 4 units.
+    pub snaps: AtomicU64,
+    /// The largest correction while alive, in hundredths of a unit.
+    pub largest_centi: AtomicU64,
+    /// Corrections at deaths and respawns (not counted above).
+    pub respawn_corrections: AtomicU64,
+    /// Interpolation underruns.
+    pub underruns: AtomicU64,
+    /// Inputs sent.
+    pub inputs: AtomicU64,
+    /// Inputs with fire held at a target as drawn.
+    pub firing_ticks: AtomicU64,
+}
+
+/// The values of [`FeelTotals`] at one moment.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FeelCounts {
+    /// See [`FeelTotals`].
+    pub corrections: u64,
+    /// See [`FeelTotals`].
+    pub snaps: u64,
+    /// See [`FeelTotals`].
+    pub respawn_corrections: u64,
+    /// See [`FeelTotals`].
+    pub underruns: u64,
+    /// See [`FeelTotals`].
+    pub inputs: u64,
+    /// See [`FeelTotals`].
+    pub firing_ticks: u64,
+}
+
+impl FeelTotals {
+    /// The values now.
+    pub fn counts(&self) -> FeelCounts {
+        FeelCounts {
+            corrections: self.corrections.load(Relaxed),
+            snaps: self.snaps.load(Relaxed),
+            respawn_corrections: self.respawn_corrections.load(Relaxed),
+            underruns: self.underruns.load(Relaxed),
+            inputs: self.inputs.load(Relaxed),
+            firing_ticks: self.firing_ticks.load(Relaxed),
+        }
+    }
+
+    /// Adds what one bot measured between `before` and `after`.
+    pub fn add(&self, before: &super::feel::FeelFigures, after: &super::feel::FeelFigures) {
+        let add = |counter: &AtomicU64, from: u32, to: u32| {
+            if to > from {
+                counter.fetch_add(u64::from(to - from), Relaxed);
+            }
+        };
+        add(&self.corrections, before.corrections, after.corrections);
+        add(&self.snaps, before.snaps, after.snaps);
+        add(
+            &self.respawn_corrections,
+            before.respawn_corrections,
+            after.respawn_corrections,
+        );
+        add(&self.underruns, before.underruns, after.underruns);
+        add(&self.inputs, before.inputs, after.inputs);
+        add(&self.firing_ticks, before.firing_ticks, after.firing_ticks);
+        self.largest_centi
+            .fetch_max((after.largest * 100.0).round() as u64, Relaxed);
     }
 }

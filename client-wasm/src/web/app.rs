@@ -9,10 +9,12 @@ use super::input::{self, InputState};
 use super::net::{NetEvent, Socket};
 use super::render::{self, DrawPlayer, Scene};
 use crate::clock::{InputClock, TickClock};
-use crate::interp::{InterpolationBuffer, DEFAULT_DELAY_MS};
+use crate::interp::InterpolationBuffer;
+use crate::playout::{DelayPolicy, Playout, PlayoutClock};
 use crate::predict::Predictor;
 use skirmish_shared::codec::{decode_server, encode_client};
 use skirmish_shared::fixed::{aim_from_vector, aim_from_wire, aim_to_radians, coord_to_units};
+use skirmish_shared::netcode::shots::{FireInput, ShotPredictor};
 use skirmish_shared::physics::{Dir, MoveParams};
 use skirmish_shared::protocol::{
     buttons, close_code, status, ClientMsg, EntityId, GameEvent, Hello, InputFrame, RefuseReason,
@@ -50,14 +52,32 @@ struct Stats {
     tick: u32,
     snapshots_received: u32,
     visible_players: u32,
+    /// The smoothed round trip.
     ping_ms: f64,
+    /// The last round trip measured, from a ping leaving to its pong arriving.
+    rtt_ms: Option<f64>,
     fps: f64,
+    /// The time of the frame the figures are from (ms, the page's clock): per-frame motion is
+    /// measured against it.
+    frame_ms: f64,
     me: Option<(f64, f64, u8, u32)>,
     player_id: Option<u32>,
-    /// The own avatar's corrections so far (count, largest in units).
-    corrections: (u32, f64),
+    /// The own avatar's corrections so far (count, largest in units, snaps over 4 units).
+    corrections: (u32, f64, u32),
     /// Views that did not match a snapshot's check, over every session of this page.
     desyncs: u32,
+    /// The own shots: predicted, matched with the server's, dropped unmatched (this session).
+    shots: (u32, u32, u32),
+    /// The interpolation delay now and its target, in ms.
+    interp_delay_ms: (f64, f64),
+    /// Times remote players' interpolation ran dry, over every session of this page.
+    underruns: u32,
+    /// Snapshots that came later than the interpolation delay then allowed, over every session.
+    late_arrivals: u32,
+    /// Remote players as drawn in the last frame: id and position in world units.
+    others: Vec<(u32, f64, f64)>,
+    /// The room joined.
+    room: Option<u32>,
     state: String,
     /// Set by `window.skirmishDropConnection()`: drop the socket as a network failure would.
     drop_requested: bool,
@@ -70,9 +90,15 @@ struct Session {
     view: ClientView,
     predictor: Predictor,
     interp: InterpolationBuffer,
+    /// When remote players are drawn: follows the snapshots' arrival jitter.
+    playout: PlayoutClock,
+    /// Where this frame draws remote players (`None` before the first snapshot).
+    frame_playout: Option<Playout>,
     clock: TickClock,
     /// Stamps inputs with the server tick they are for, ahead of `clock` by the lead the link needs.
     input_clock: InputClock,
+    /// The own shots, predicted at once and matched with the server's.
+    shots: ShotPredictor,
     walls: Vec<render::WallRect>,
     names: HashMap<EntityId, String>,
     leaderboard: Vec<ScoreEntry>,
@@ -80,6 +106,8 @@ struct Session {
     next_seq: u32,
     last_ping: f64,
     pending_pings: Vec<(u32, f64)>,
+    /// The last round trip measured, in ms.
+    last_rtt_ms: Option<f64>,
     aim: u16,
     /// The tick and proof of the newest snapshot received, acknowledged in each ping.
     newest: (u32, u8),
@@ -109,9 +137,12 @@ struct App {
     attempt: u32,
     resume: Option<ResumeToken>,
     stats: Rc<RefCell<Stats>>,
-    interp_delay_ms: f64,
+    /// How remote players' interpolation delay is chosen (adaptive unless the page fixes it).
+    interp_policy: DelayPolicy,
     /// Desyncs in sessions that have ended.
     desyncs_past: u32,
+    /// Interpolation underruns and late arrivals in sessions that have ended.
+    underruns_past: (u32, u32),
     last_frame: f64,
     fps_frames: u32,
     fps_since: f64,
@@ -149,12 +180,12 @@ pub fn start() -> Result<(), JsValue> {
         state: "enter a name".into(),
         ..Stats::default()
     }));
-    let interp_delay_ms =
-        js_sys::Reflect::get(&window, &JsValue::from_str("skirmishInterpDelayMs"))
-            .ok()
-            .and_then(|v| v.as_f64())
-            .filter(|v| v.is_finite() && (0.0..=1_000.0).contains(v))
-            .unwrap_or(DEFAULT_DELAY_MS);
+    // `window.skirmishInterpDelayMs`, set before the client starts, fixes the delay.
+    let interp_policy = js_sys::Reflect::get(&window, &JsValue::from_str("skirmishInterpDelayMs"))
+        .ok()
+        .and_then(|v| v.as_f64())
+        .filter(|v| v.is_finite() && (0.0..=crate::playout::MAX_FIXED_DELAY_MS).contains(v))
+        .map_or(DelayPolicy::Adaptive, DelayPolicy::Fixed);
     let app = Rc::new(RefCell::new(App {
         hud: Hud::new(&doc)?,
         doc: doc.clone(),
@@ -166,8 +197,9 @@ pub fn start() -> Result<(), JsValue> {
         attempt: 0,
         resume: None,
         stats: stats.clone(),
-        interp_delay_ms,
+        interp_policy,
         desyncs_past: 0,
+        underruns_past: (0, 0),
         last_frame: now_ms(),
         fps_frames: 0,
         fps_since: now_ms(),
@@ -193,7 +225,13 @@ fn install_stats(window: &web_sys::Window, stats: Rc<RefCell<Stats>>) -> Result<
         set(&object, "snapshotsReceived", s.snapshots_received.into());
         set(&object, "visiblePlayers", s.visible_players.into());
         set(&object, "pingMs", s.ping_ms.into());
+        set(
+            &object,
+            "rttMs",
+            s.rtt_ms.map_or(JsValue::NULL, JsValue::from),
+        );
         set(&object, "fps", s.fps.into());
+        set(&object, "frameMs", s.frame_ms.into());
         set(&object, "state", JsValue::from_str(&s.state));
         let me = match s.me {
             Some((x, y, hp, score)) => {
@@ -210,8 +248,30 @@ fn install_stats(window: &web_sys::Window, stats: Rc<RefCell<Stats>>) -> Result<
         let corrections = js_sys::Object::new();
         set(&corrections, "count", s.corrections.0.into());
         set(&corrections, "largest", s.corrections.1.into());
+        set(&corrections, "snaps", s.corrections.2.into());
         set(&object, "corrections", corrections.into());
         set(&object, "desyncs", s.desyncs.into());
+        let shots = js_sys::Object::new();
+        set(&shots, "predicted", s.shots.0.into());
+        set(&shots, "matched", s.shots.1.into());
+        set(&shots, "dropped", s.shots.2.into());
+        set(&object, "shots", shots.into());
+        let interp = js_sys::Object::new();
+        set(&interp, "delayMs", s.interp_delay_ms.0.into());
+        set(&interp, "targetMs", s.interp_delay_ms.1.into());
+        set(&interp, "underruns", s.underruns.into());
+        set(&interp, "lateArrivals", s.late_arrivals.into());
+        set(&object, "interp", interp.into());
+        let others = js_sys::Array::new();
+        for (id, x, y) in &s.others {
+            let other = js_sys::Object::new();
+            set(&other, "id", (*id).into());
+            set(&other, "x", (*x).into());
+            set(&other, "y", (*y).into());
+            others.push(&other);
+        }
+        set(&object, "others", others.into());
+        set(&object, "room", s.room.map_or(JsValue::NULL, JsValue::from));
         set(
             &object,
             "playerId",
@@ -362,10 +422,12 @@ impl App {
         if let Conn::Playing(socket, session) = &mut self.conn {
             let input = self.input.borrow();
             let (width, height) = css_size(&self.canvas);
+            session.frame_playout = session.playout.advance(now);
+            session.shots.expire(now);
             session.local_ticks(socket, &input, now, width, height);
             session.predictor.decay(elapsed);
         }
-        self.draw(now)?;
+        self.draw()?;
         self.update_stats(now);
         Ok(())
     }
@@ -437,7 +499,7 @@ impl App {
                 };
                 self.attempt = 0;
                 self.resume = Some(welcome.resume_token);
-                let session = Session::new(*welcome, now);
+                let session = Session::new(*welcome, now, self.interp_policy);
                 self.hud.add_chat(
                     None,
                     "Joined the arena. WASD to move, mouse to aim, click to fire, Enter to chat.",
@@ -463,6 +525,7 @@ impl App {
                 if let Conn::Playing(_, session) = &mut self.conn {
                     if let Some(i) = session.pending_pings.iter().position(|(n, _)| *n == nonce) {
                         let (_, sent) = session.pending_pings.swap_remove(i);
+                        session.last_rtt_ms = Some((now - sent).max(0.0));
                         session.clock.on_pong(sent, now, tick.0);
                     }
                 }
@@ -475,6 +538,8 @@ impl App {
         let was_playing = matches!(self.conn, Conn::Playing(..));
         if let Conn::Playing(_, session) = &self.conn {
             self.desyncs_past += session.desyncs;
+            self.underruns_past.0 += session.playout.underruns();
+            self.underruns_past.1 += session.playout.late_arrivals();
         }
         if code == close_code::BAD_RESUME_TOKEN
             && matches!(self.conn, Conn::Joining(_))
@@ -522,7 +587,7 @@ impl App {
         Ok(())
     }
 
-    fn draw(&mut self, now: f64) -> Result<(), JsValue> {
+    fn draw(&mut self) -> Result<(), JsValue> {
         let (width, height) = css_size(&self.canvas);
         let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
         let (pw, ph) = ((width * dpr).round() as u32, (height * dpr).round() as u32);
@@ -533,7 +598,13 @@ impl App {
         self.ctx.set_transform(dpr, 0.0, 0.0, dpr, 0.0, 0.0)?;
         match &self.conn {
             Conn::Playing(_, session) => {
-                let scene = session.scene(now, self.interp_delay_ms, width, height);
+                let scene = session.scene(width, height);
+                self.stats.borrow_mut().others = scene
+                    .players
+                    .iter()
+                    .filter(|p| !p.own)
+                    .map(|p| (p.id, p.x, p.y))
+                    .collect();
                 render::draw(
                     &self.ctx,
                     width,
@@ -544,6 +615,7 @@ impl App {
                 );
             }
             other => {
+                self.stats.borrow_mut().others.clear();
                 self.ctx.set_fill_style_str("#0d1017");
                 self.ctx.fill_rect(0.0, 0.0, width, height);
                 let message = match other {
@@ -565,6 +637,7 @@ impl App {
 
     fn update_stats(&mut self, now: f64) {
         let mut stats = self.stats.borrow_mut();
+        stats.frame_ms = now;
         stats.connected = matches!(self.conn, Conn::Playing(..));
         stats.state = match &self.conn {
             Conn::Idle => "enter a name".into(),
@@ -583,9 +656,19 @@ impl App {
             stats.player_id = Some(session.welcome.player_id.0);
             stats.visible_players = session.view.players().len() as u32;
             stats.ping_ms = session.clock.rtt_ms().unwrap_or(0.0);
+            stats.rtt_ms = session.last_rtt_ms;
+            stats.room = Some(session.welcome.room.0);
+            stats.interp_delay_ms = (
+                session.playout.delay_ms(),
+                session.playout.target_delay_ms(),
+            );
+            stats.underruns = self.underruns_past.0 + session.playout.underruns();
+            stats.late_arrivals = self.underruns_past.1 + session.playout.late_arrivals();
             let corrections = session.predictor.corrections();
-            stats.corrections = (corrections.count, corrections.largest);
+            stats.corrections = (corrections.count, corrections.largest, corrections.snaps);
             stats.desyncs = self.desyncs_past + session.desyncs;
+            let shots = session.shots.stats();
+            stats.shots = (shots.predicted, shots.matched, shots.dropped);
             let me = session.view.players().get(&session.welcome.player_id);
             stats.me = me.map(|p| {
                 let (x, y) = session.own_render_position();
@@ -624,9 +707,25 @@ impl App {
             let me = stats.me.map_or("-".to_string(), |(x, y, hp, score)| {
                 format!("({x:.1}, {y:.1}) hp {hp} score {score}")
             });
+            let rtt = stats
+                .rtt_ms
+                .map_or("-".to_string(), |ms| format!("{ms:.1} ms"));
+            let (delay, target) = stats.interp_delay_ms;
             self.hud.set_debug(&format!(
-                "connected {}\ntick {}\nsnapshots {}\nvisible players {}\nping {:.1} ms\nfps {:.0}\nme {me}",
-                stats.connected, stats.tick, stats.snapshots_received, stats.visible_players, stats.ping_ms, stats.fps
+                "connected {}\ntick {}\nsnapshots {}\nvisible players {}\nping {:.1} ms (last {rtt})\n\
+                 interp {delay:.0} ms (target {target:.0}), underruns {}, late {}\n\
+                 corrections {} (largest {:.1})\ndesyncs {}\nfps {:.0}\nme {me}",
+                stats.connected,
+                stats.tick,
+                stats.snapshots_received,
+                stats.visible_players,
+                stats.ping_ms,
+                stats.underruns,
+                stats.late_arrivals,
+                stats.corrections.0,
+                stats.corrections.1,
+                stats.desyncs,
+                stats.fps
             ));
         }
     }
@@ -640,7 +739,7 @@ fn css_size(canvas: &HtmlCanvasElement) -> (f64, f64) {
 }
 
 impl Session {
-    fn new(welcome: Welcome, now: f64) -> Session {
+    fn new(welcome: Welcome, now: f64, interp_policy: DelayPolicy) -> Session {
         let rate = TickRate::new(welcome.tick_rate)
             .unwrap_or_else(|| TickRate::new(60).unwrap_or_else(|| unreachable!()));
         Session {
@@ -648,6 +747,7 @@ impl Session {
             walls: render::wall_rects(&welcome.map),
             clock: TickClock::new(rate.hz()),
             input_clock: InputClock::new(rate.hz()),
+            shots: ShotPredictor::new(),
             view: ClientView::new(
                 std::sync::Arc::new(welcome.map.clone()),
                 MoveParams::new(rate),
@@ -655,6 +755,8 @@ impl Session {
             .with_viewer(welcome.player_id, welcome.view_radius),
             predictor: Predictor::new(),
             interp: InterpolationBuffer::new(),
+            playout: PlayoutClock::new(rate.hz(), interp_policy),
+            frame_playout: None,
             names: HashMap::new(),
             leaderboard: Vec::new(),
             my_score: ScoreEntry {
@@ -664,6 +766,7 @@ impl Session {
             next_seq: 1,
             last_ping: now - PING_INTERVAL_MS,
             pending_pings: Vec::new(),
+            last_rtt_ms: None,
             newest: (0, 0),
             desyncs: 0,
             aim: 0,
@@ -716,6 +819,8 @@ impl Session {
     /// Follows a view that applied cleanly: the clock, the interpolation buffer, the prediction.
     fn on_view_updated(&mut self, snapshot: &Snapshot, now: f64) {
         self.clock.on_snapshot(now, snapshot.tick.0);
+        self.playout.on_snapshot(snapshot.tick, now);
+        self.shots.reconcile(&self.view, now);
         let me = self.welcome.player_id;
         for (id, player) in self.view.players() {
             if *id != me {
@@ -811,6 +916,13 @@ impl Session {
         if dx != 0.0 || dy != 0.0 {
             self.aim = aim_from_vector(glam::Vec2::new(dx as f32, dy as f32));
         }
+        let alive = self
+            .view
+            .players()
+            .get(&self.welcome.player_id)
+            .is_some_and(|p| p.status & status::DEAD == 0);
+        let render_tick = self.render_tick();
+        let rtt_ms = self.clock.rtt_ms().unwrap_or(0.0);
         // One input per tick number, each sent as its tick comes due (after a stall, only the last
         // few: the server has run the others).
         for tick in self.input_clock.advance(now, &self.clock) {
@@ -818,17 +930,29 @@ impl Session {
             let frame = InputFrame {
                 seq: self.next_seq,
                 tick: Tick(tick),
+                // Where this player sees the others: the server tests its shots against them as
+                // they stood then (lag compensation).
+                view_lag: (f64::from(tick) - render_tick.floor()).clamp(0.0, f64::from(u16::MAX))
+                    as u16,
                 move_x,
                 move_y,
                 aim: self.aim,
                 buttons: if input.fire() { buttons::FIRE } else { 0 },
-                ..InputFrame::default()
             };
             self.next_seq += 1;
             if socket.send(&encode_client(&ClientMsg::Input(frame))) {
                 let dir = Dir::from_axes(move_x, move_y).unwrap_or(Dir::Still);
-                self.predictor
-                    .apply_input(&self.welcome.map, &self.params, frame.seq, dir);
+                let (map, params) = (&self.welcome.map, &self.params);
+                self.predictor.apply_input(map, params, frame.seq, dir);
+                // The shot appears at once, where the server will fire it.
+                let fire = FireInput {
+                    tick: frame.tick,
+                    position: self.predictor.predicted(),
+                    aim: frame.aim,
+                    fire: frame.fire(),
+                    alive,
+                };
+                self.shots.on_input(params, &fire, now, rtt_ms);
             }
         }
     }
@@ -840,13 +964,18 @@ impl Session {
             .render_position_at(self.input_clock.fraction())
     }
 
-    fn scene(&self, now: f64, delay_ms: f64, width: f64, height: f64) -> Scene {
+    /// The tick remote entities are drawn at this frame (the view's tick before the first frame
+    /// after a snapshot).
+    fn render_tick(&self) -> f64 {
+        self.frame_playout.map_or_else(
+            || f64::from(self.view.tick().map_or(0, |t| t.0)),
+            |playout| playout.render_tick,
+        )
+    }
+
+    fn scene(&self, width: f64, height: f64) -> Scene {
         let me = self.welcome.player_id;
-        let server_tick = self
-            .clock
-            .estimate(now)
-            .unwrap_or_else(|| f64::from(self.view.tick().map_or(0, |t| t.0)));
-        let render_tick = (server_tick - self.clock.ticks_in(delay_ms)).max(0.0);
+        let render_tick = self.render_tick().max(0.0);
         let camera = self.own_render_position();
         let scale = width.min(height) / 2.0 / VIEW_HALF_UNITS;
         let mut players = Vec::new();
@@ -865,6 +994,7 @@ impl Session {
             };
             let aim = if own { self.aim } else { aim_from_wire(p.aim) };
             players.push(DrawPlayer {
+                id: id.0,
                 x,
                 y,
                 aim: f64::from(aim_to_radians(aim)),
@@ -876,27 +1006,40 @@ impl Session {
                 hue: hue(*id),
             });
         }
-        let projectile_tick = Tick(render_tick.floor() as u32);
-        let projectiles = self
+        // Others' shots are drawn with the others, in the past; the own ones (predicted, or the
+        // server's once matched) with the own avatar, at the local tick, so a shot does not jump
+        // back when the server's takes over from the prediction.
+        let remote_tick = Tick(render_tick.floor() as u32);
+        let local_tick = Tick(
+            self.input_clock
+                .position()
+                .map_or(remote_tick.0, |p| p.max(0.0).floor() as u32),
+        );
+        let (map, params) = (&self.welcome.map, &self.params);
+        let units = |pos: skirmish_shared::fixed::Pos| {
+            (
+                f64::from(coord_to_units(pos.x)),
+                f64::from(coord_to_units(pos.y)),
+                PROJECTILE_HUE,
+            )
+        };
+        let mut projectiles: Vec<_> = self
             .view
             .projectiles()
-            .values()
-            .filter(|shot| {
-                !shot
-                    .motion
-                    .gone_at(&self.welcome.map, &self.params, projectile_tick)
-            })
-            .filter_map(|shot| {
-                let pos = shot
-                    .motion
-                    .position_at(&self.welcome.map, projectile_tick)?;
-                Some((
-                    f64::from(coord_to_units(pos.x)),
-                    f64::from(coord_to_units(pos.y)),
-                    PROJECTILE_HUE,
-                ))
+            .iter()
+            .filter_map(|(id, shot)| {
+                let tick = if self.shots.is_own(*id) {
+                    local_tick
+                } else {
+                    remote_tick
+                };
+                if shot.motion.gone_at(map, params, tick) {
+                    return None;
+                }
+                shot.motion.position_at(map, tick).map(units)
             })
             .collect();
+        projectiles.extend(self.shots.positions_at(map, params, local_tick).map(units));
         let _ = height;
         Scene {
             camera,

@@ -7,6 +7,8 @@ use web_sys::CanvasRenderingContext2d;
 
 /// A player as drawn.
 pub struct DrawPlayer {
+    /// The player's entity id.
+    pub id: u32,
     /// Position in world units.
     pub x: f64,
     /// Position in world units.

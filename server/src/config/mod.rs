@@ -5,6 +5,7 @@ mod load;
 use crate::address::{ForwardedHeader, Network, Proxies};
 use crate::admission::AddressLimits;
 use crate::limits::SEAT_CHAT;
+use crate::rate::{ClientRates, DEFAULT_MAX_CLIENT_RATE, MAX_CLIENT_RATE_LIMIT, MIN_CLIENT_RATE};
 use crate::secret::Secret;
 
 pub use load::Sources;
@@ -48,12 +49,26 @@ pub struct Args {
     /// Snapshots per second sent to each player (at most the tick rate).
     #[arg(long, default_value_t = 30, env = "SKIRMISH_SNAPSHOT_HZ")]
     pub snapshot_hz: u16,
+    /// Most snapshot bytes per second a player is sent, whatever its client asks for in its Hello: a
+    /// client asking for more (or for none, with the default above this) gets this. A player whose
+    /// snapshots would exceed its rate gets fewer of them, each complete and current. At least 1000.
+    #[arg(long, default_value_t = DEFAULT_MAX_CLIENT_RATE, env = "SKIRMISH_MAX_CLIENT_RATE")]
+    pub max_client_rate: u32,
+    /// Snapshot bytes per second for a client that asks for none (rate 0 in its Hello); default:
+    /// --max-client-rate. At least 1000, at most --max-client-rate.
+    #[arg(long, env = "SKIRMISH_DEFAULT_CLIENT_RATE")]
+    pub default_client_rate: Option<u32>,
     /// Seats in one room; the lobby opens another room when all are full.
     #[arg(long, default_value_t = 64, env = "SKIRMISH_MAX_PLAYERS_PER_ROOM")]
     pub max_players_per_room: usize,
     /// Radius, in world units, within which a player is sent entities.
     #[arg(long, default_value_t = 640, env = "SKIRMISH_VIEW_RADIUS")]
     pub view_radius: u32,
+    /// Lag compensation: the longest a shot is judged in the past, in milliseconds (0..=1000; 0 turns
+    /// it off). Young projectiles are tested against other players where the shooter saw them, up
+    /// to this far back.
+    #[arg(long, default_value_t = crate::world::DEFAULT_MAX_REWIND_MS, env = "SKIRMISH_MAX_REWIND_MS")]
+    pub max_rewind_ms: u32,
     /// Map file (default: maps/arena.map in the assets folder).
     #[arg(long, env = "SKIRMISH_MAP")]
     pub map: Option<PathBuf>,
@@ -205,10 +220,14 @@ pub struct ServerConfig {
     pub tick_rate: TickRate,
     /// Snapshot rate (at most the tick rate).
     pub snapshot_rate: TickRate,
+    /// Snapshot bytes per second granted to clients: by default, and at most.
+    pub client_rates: ClientRates,
     /// Seats per room.
     pub max_players_per_room: usize,
     /// View radius in coords.
     pub view_radius: Coord,
+    /// Lag compensation's longest rewind (zero: off).
+    pub max_rewind: Duration,
     /// The map every room plays.
     pub map: Arc<Map>,
     /// Folder of static files served over HTTP.
@@ -264,6 +283,7 @@ impl ServerConfig {
     /// then the map.
     pub fn from_args(args: &Args) -> Result<ServerConfig, ConfigError> {
         let (tick_rate, snapshot_rate) = tick_and_snapshot_rates(args)?;
+        let client_rates = client_rates(args)?;
         check_limits(args)?;
         check_origins(args)?;
         check_timeouts(args)?;
@@ -277,8 +297,10 @@ impl ServerConfig {
             admin_bind: args.admin_bind,
             tick_rate,
             snapshot_rate,
+            client_rates,
             max_players_per_room: args.max_players_per_room,
             view_radius: args.view_radius as Coord * SUBUNITS,
+            max_rewind: Duration::from_millis(args.max_rewind_ms.into()),
             map: Arc::new(map),
             assets_dir,
             max_rooms: args.max_rooms,
@@ -352,7 +374,30 @@ fn tick_and_snapshot_rates(args: &Args) -> Result<(TickRate, TickRate), ConfigEr
     Ok((tick_rate, snapshot_rate))
 }
 
-/// Seats, view radius, rooms, connections, and the per-address connect and join rates.
+/// The client rates: the maximum within [`MIN_CLIENT_RATE`]..=[`MAX_CLIENT_RATE_LIMIT`], the
+/// default (the maximum if unset) within [`MIN_CLIENT_RATE`]..=the maximum.
+fn client_rates(args: &Args) -> Result<ClientRates, ConfigError> {
+    let max = args.max_client_rate;
+    if !(MIN_CLIENT_RATE..=MAX_CLIENT_RATE_LIMIT).contains(&max) {
+        return Err(invalid(
+            args,
+            "max-client-rate",
+            format!("must be {MIN_CLIENT_RATE}..={MAX_CLIENT_RATE_LIMIT} bytes per second"),
+        ));
+    }
+    let default = args.default_client_rate.unwrap_or(max);
+    if !(MIN_CLIENT_RATE..=max).contains(&default) {
+        return Err(invalid(
+            args,
+            "default-client-rate",
+            format!("must be {MIN_CLIENT_RATE}..={max} (--max-client-rate) bytes per second"),
+        ));
+    }
+    Ok(ClientRates { default, max })
+}
+
+/// Seats, view radius, the longest rewind, rooms, connections, and the per-address connect and join
+/// rates.
 fn check_limits(args: &Args) -> Result<(), ConfigError> {
     if !(1..=10_000).contains(&args.max_players_per_room) {
         return Err(invalid(
@@ -366,6 +411,14 @@ fn check_limits(args: &Args) -> Result<(), ConfigError> {
             args,
             "view-radius",
             "must be 32..=100000 world units".into(),
+        ));
+    }
+    let rewind_limit = crate::world::MAX_REWIND_LIMIT_MS;
+    if args.max_rewind_ms > rewind_limit {
+        return Err(invalid(
+            args,
+            "max-rewind-ms",
+            format!("must be 0..={rewind_limit} milliseconds (0: no lag compensation)"),
         ));
     }
     if args.max_rooms == 0 {
@@ -526,7 +579,50 @@ mod tests {
         assert_eq!(config.tick_rate.hz(), 60);
         assert_eq!(config.snapshot_rate.hz(), 30);
         assert_eq!(config.view_radius, 640 * 16);
+        assert_eq!(config.max_rewind, Duration::from_millis(200));
         assert_eq!(config.map.name(), "arena");
+        assert_eq!(
+            config.client_rates,
+            ClientRates {
+                default: DEFAULT_MAX_CLIENT_RATE,
+                max: DEFAULT_MAX_CLIENT_RATE
+            }
+        );
+    }
+
+    #[test]
+    fn client_rates_default_to_the_maximum_and_stay_within_it() {
+        let config = parse(&["--max-client-rate", "20000"]).expect("valid");
+        assert_eq!(config.client_rates.default, 20_000);
+        let config = parse(&[
+            "--max-client-rate",
+            "20000",
+            "--default-client-rate",
+            "5000",
+        ])
+        .expect("valid");
+        assert_eq!(
+            (config.client_rates.default, config.client_rates.max),
+            (5_000, 20_000)
+        );
+        let err = parse(&["--max-client-rate", "999"]).expect_err("below the floor");
+        assert!(err.to_string().starts_with("--max-client-rate"), "{err}");
+        let err = parse(&[
+            "--max-client-rate",
+            "20000",
+            "--default-client-rate",
+            "30000",
+        ])
+        .expect_err("above the maximum");
+        assert!(
+            err.to_string().starts_with("--default-client-rate"),
+            "{err}"
+        );
+        let err = parse(&["--default-client-rate", "10"]).expect_err("below the floor");
+        assert!(
+            err.to_string().starts_with("--default-client-rate"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -541,6 +637,12 @@ mod tests {
         assert!(err.to_string().contains("/nonexistent.map"), "{err}");
         let err = parse(&["--slow-reader-timeout", "NaN"]).expect_err("nan");
         assert!(err.to_string().contains("slow-reader-timeout"), "{err}");
+        let err = parse(&["--max-rewind-ms", "1001"]).expect_err("rewinds too far");
+        assert!(err.to_string().starts_with("--max-rewind-ms"), "{err}");
+        let off = parse(&["--max-rewind-ms", "0"]).expect("0 turns compensation off");
+        assert_eq!(off.max_rewind, Duration::ZERO);
+        let most = parse(&["--max-rewind-ms", "1000"]).expect("the limit itself is allowed");
+        assert_eq!(most.max_rewind, Duration::from_secs(1));
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //! player that never reads hold a connection (and that kernel memory) for minutes. Instead clients
 //! acknowledge the newest snapshot tick they received (in each `Ping`, about once a second), and a
 //! player whose oldest unacknowledged snapshot is older than the slow-reader timeout is dropped.
+//!
+//! A snapshot's age counts from when it could have reached the client at the rate it asked for
+//! (a large snapshot to a client on a slow link takes seconds to cross it), at most
+//! [`MAX_LINK_TIME`] after it was taken.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -14,6 +18,11 @@ use tokio::time::Instant;
 /// seat spends here (a timeout of 60 s needs at most 240) at the cost of timing a snapshot from up
 /// to this long before it was taken.
 const CHECKPOINT_SPACING: Duration = Duration::from_millis(250);
+
+/// The most a snapshot's time on a slow client's link (its bytes at the client's rate) delays the
+/// start of its acknowledgement deadline: a client asking for a low rate cannot make the server wait
+/// longer than this plus the slow-reader timeout for what it never reads.
+pub const MAX_LINK_TIME: Duration = Duration::from_secs(20);
 
 /// Checkpoints of the snapshots a session took: each is the newest tick taken in its window and
 /// when the window opened.

@@ -11,8 +11,17 @@
 //! that a snapshot stays within the protocol's message limit however far behind its player is; the
 //! rest wait, in order, for the next snapshot. `Pending` records how far a snapshot's events reach,
 //! and only what the session took is confirmed.
+//!
+//! Each seat's snapshots are paced by its byte budget ([`crate::rate`]): a snapshot offered is
+//! charged to it, one replaced before the session took it is refunded (it never went out). When the
+//! budget is in debt on a seat's turn, no snapshot is built for it; it is due again at the first
+//! tick the budget allows, turn or not, and that snapshot is a delta against what the client holds
+//! like any other, carrying the events that waited. A seat whose client sees everything has its
+//! baseline turned into the ids it stands for when it starts to wait, so a long wait does not outlast
+//! the frame history and force a full snapshot.
 
-use super::events::{fits_budget, MAX_EVENT_BACKLOG, MAX_PRIVATE_BACKLOG};
+use super::acks::MAX_LINK_TIME;
+use super::events::{event_budget, fits_budget, MAX_EVENT_BACKLOG, MAX_PRIVATE_BACKLOG};
 use super::{Pending, Room, Seat};
 use crate::link::Disconnect;
 use crate::metrics::Metrics;
@@ -25,16 +34,24 @@ use std::sync::atomic::Ordering::Relaxed;
 use tokio::time::Instant;
 
 impl Room {
-    /// Writes and offers the snapshots of this tick's group of seats. A group's previous snapshot
+    /// Writes and offers the snapshots due this tick: those of this tick's group of seats, and
+    /// those of seats that waited for their byte budget and may go now. A group's previous snapshot
     /// was one interval ago, which is the baseline shared updates are encoded against.
     pub(super) fn deliver_snapshots(&mut self, now: Instant) {
         let interval = self.snapshot_interval() as usize;
         let tick = self.world.tick_number();
-        let group = (tick.0 as usize % interval..self.seats.len()).step_by(interval);
         let oldest_allowed = self.events.end().saturating_sub(MAX_EVENT_BACKLOG as u64);
-        self.capture_frame(tick, interval, group.clone());
-        for key in group {
+        self.collect_due(tick.0 as usize % interval, interval);
+        if !self.due.is_empty() {
+            let common_baseline = tick.0.checked_sub(interval as u32).map(Tick);
+            self.frame.capture(&self.world, common_baseline);
+        }
+        let due = std::mem::take(&mut self.due);
+        for &key in &due {
             let Some(last_offer) = self.settle_last_offer(key, oldest_allowed, now) else {
+                continue;
+            };
+            let Some(last_offer) = self.check_budget(key, last_offer) else {
                 continue;
             };
             let events = self.write_events(key);
@@ -43,21 +60,41 @@ impl Room {
             };
             self.offer_snapshot(key, tick, known, events, last_offer, now);
         }
+        self.due = due;
         self.trim_delivered_events(oldest_allowed);
     }
 
-    /// Captures this tick's frame (the grid and every entity's encodings, shared by all viewers),
-    /// unless no seat of the `group` is taken.
-    fn capture_frame(
-        &mut self,
-        tick: Tick,
-        interval: usize,
-        mut group: impl Iterator<Item = PlayerKey>,
-    ) {
-        if group.any(|key| self.seats[key].is_some()) {
-            let common_baseline = tick.0.checked_sub(interval as u32).map(Tick);
-            self.frame.capture(&self.world, common_baseline);
+    /// Refills every seat's byte budget by a tick, and lists in `due` the seats whose snapshot is
+    /// due: those of the group on `turn`, and those that waited for their budget and may go now.
+    fn collect_due(&mut self, turn: usize, interval: usize) {
+        self.due.clear();
+        for (key, seat) in self.seats.iter_mut().enumerate() {
+            let Some(seat) = seat else { continue };
+            seat.budget.refill();
+            if key % interval == turn || (seat.deferred && seat.budget.allows()) {
+                self.due.push(key);
+            }
         }
+    }
+
+    /// Whether seat `key`'s budget lets a snapshot go now; if not, the seat waits for its budget
+    /// (counted), and `None` is returned. A snapshot may always replace an untaken one: that one was
+    /// offered within the budget and never went out, and is refunded when replaced, so the
+    /// replacement stays within the budget as well (latest wins, as for any slow socket).
+    fn check_budget(&mut self, key: PlayerKey, last_offer: LastOffer) -> Option<LastOffer> {
+        let seat = self.seats[key].as_mut()?;
+        if matches!(last_offer, LastOffer::Untaken(_)) || seat.budget.allows() {
+            seat.deferred = false;
+            return Some(last_offer);
+        }
+        if !seat.deferred {
+            seat.deferred = true;
+            if let Some(known) = seat.confirmed.as_mut() {
+                self.frame.pin(known);
+            }
+        }
+        self.metrics.snapshots_deferred_rate.fetch_add(1, Relaxed);
+        None
     }
 
     /// Settles what the session did with the last snapshot offered to seat `key` (a taken one is
@@ -77,8 +114,7 @@ impl Room {
         let untaken = seat.link.outbox_pending();
         let last_offer = match seat.pending.take() {
             Some(previous) if untaken => {
-                // The session has not taken the last snapshot: this one replaces it.
-                self.metrics.snapshots_skipped.fetch_add(1, Relaxed);
+                // The session has not taken the last snapshot: the next one replaces it.
                 let since = *seat.behind_since.get_or_insert(now);
                 if now - since >= timeout {
                     drop_too_slow(seat, &self.metrics);
@@ -158,6 +194,12 @@ impl Room {
             LastOffer::Taken => (seat.link.offer_if_empty(message), None),
         };
         if offered {
+            if let Some(replaced) = previous {
+                // The replaced snapshot never went out: its bytes go back to the budget.
+                self.metrics.snapshots_skipped.fetch_add(1, Relaxed);
+                seat.budget.refund(replaced.bytes);
+            }
+            seat.budget.spend(self.out.len());
             let size = self.out.len() as u64;
             self.metrics
                 .snapshot_bytes
@@ -191,10 +233,10 @@ impl Room {
         self.events.trim(delivered_everywhere.max(oldest_allowed));
     }
 
-    /// Encodes as many of a seat's pending events as fit the budget
-    /// ([`super::events::EVENT_BYTES_PER_SNAPSHOT`]) into `event_bytes`, in the order they are
-    /// delivered: private events first, then broadcast events from its confirmed position. Broadcast
-    /// events join only once every private event is in.
+    /// Encodes as many of a seat's pending events as fit its budget ([`event_budget`]: a second of
+    /// its rate, at most [`super::events::EVENT_BYTES_PER_SNAPSHOT`]) into `event_bytes`, in the
+    /// order they are delivered: private events first, then broadcast events from its confirmed
+    /// position. Broadcast events join only once every private event is in.
     pub(super) fn write_events(&mut self, key: PlayerKey) -> WrittenEvents {
         self.event_bytes.clear();
         let Some(seat) = self.seats[key].as_ref() else {
@@ -209,8 +251,9 @@ impl Room {
             private_count: 0,
             count: 0,
         };
+        let budget = event_budget(seat.budget.rate());
         for event in &seat.private_events {
-            if !fits_budget(self.event_bytes.len(), event.len()) {
+            if !fits_budget(self.event_bytes.len(), event.len(), budget) {
                 return written;
             }
             self.event_bytes.extend_from_slice(event);
@@ -218,7 +261,7 @@ impl Room {
             written.count += 1;
         }
         for (seq, event) in self.events.since(seat.confirmed_events) {
-            if !fits_budget(self.event_bytes.len(), event.len()) {
+            if !fits_budget(self.event_bytes.len(), event.len(), budget) {
                 break;
             }
             self.event_bytes.extend_from_slice(event);
@@ -255,10 +298,12 @@ fn drop_too_slow(seat: &Seat, metrics: &Metrics) {
     seat.link.disconnect(Disconnect::TOO_SLOW);
 }
 
-/// The session took the pending snapshot: its state is now what the client holds.
+/// The session took the pending snapshot: its state is now what the client holds. Its
+/// acknowledgement is due from when the client's link, at its rate, can have carried it.
 fn confirm(seat: &mut Seat, pending: Option<Pending>, now: Instant) {
     let Some(pending) = pending else { return };
-    seat.acks.taken(pending.tick, now);
+    let on_the_link = seat.budget.time_to_deliver().min(MAX_LINK_TIME);
+    seat.acks.taken(pending.tick, now + on_the_link);
     seat.confirmed = Some(pending.known);
     seat.confirmed_events = pending.events_upto;
     seat.bytes_taken += pending.bytes as u64;

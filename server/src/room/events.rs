@@ -27,11 +27,24 @@ pub const MAX_PRIVATE_BACKLOG: usize = 256;
 /// arithmetic.
 pub const EVENT_BYTES_PER_SNAPSHOT: usize = MAX_SERVER_MSG_BYTES / 4;
 
-/// Whether an encoded event of `len` bytes may join `written` bytes of events already in a snapshot:
-/// if together they stay within [`EVENT_BYTES_PER_SNAPSHOT`], or if it is the first (an event larger
-/// than the budget goes alone).
-pub fn fits_budget(written: usize, len: usize) -> bool {
-    written == 0 || written + len <= EVENT_BYTES_PER_SNAPSHOT
+/// The most bytes of events one snapshot to a seat paced at `rate` bytes per second carries: a
+/// second of its rate, and never more than [`EVENT_BYTES_PER_SNAPSHOT`]. A slow client catching up
+/// on events (after joining a busy room, say) then gets snapshots that each cross its link in about
+/// a second, not one that takes minutes and holds everything else back; the events that did not fit
+/// come, in order, in the next snapshots. (Not less: each snapshot also carries the entities that
+/// changed since the last, which at a low rate can be most of it, and a smaller share for events
+/// would let a busy room's events outrun the client.) The default rates are above the cap.
+pub fn event_budget(rate: u32) -> usize {
+    usize::try_from(rate).map_or(EVENT_BYTES_PER_SNAPSHOT, |rate| {
+        rate.min(EVENT_BYTES_PER_SNAPSHOT)
+    })
+}
+
+/// Whether an encoded event of `len` bytes may join `written` bytes of events already in a snapshot
+/// whose event budget is `budget` bytes: if together they stay within it, or if it is the first (an
+/// event larger than the budget goes alone, so nothing waits forever).
+pub fn fits_budget(written: usize, len: usize, budget: usize) -> bool {
+    written == 0 || written + len <= budget
 }
 
 /// Encodes one event.
@@ -76,5 +89,22 @@ impl EventLog {
         while self.first < upto && self.entries.pop_front().is_some() {
             self.first += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshots_event_budget_is_a_second_of_the_rate_within_the_cap() {
+        assert_eq!(event_budget(1_000), 1_000);
+        assert_eq!(event_budget(100_000), 100_000);
+        assert_eq!(event_budget(1_000_000), EVENT_BYTES_PER_SNAPSHOT);
+        assert_eq!(event_budget(u32::MAX), EVENT_BYTES_PER_SNAPSHOT);
+        // The first event goes whatever its size; the next only within the budget.
+        assert!(fits_budget(0, 10_000, 250));
+        assert!(fits_budget(200, 50, 250));
+        assert!(!fits_budget(200, 51, 250));
     }
 }

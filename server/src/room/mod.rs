@@ -15,10 +15,12 @@ use crate::config::ServerConfig;
 use crate::limits::TokenBucket;
 use crate::link::{Disconnect, PlayerLink};
 use crate::metrics::{Metrics, Tally};
+use crate::rate::{ByteBudget, ClientRates};
 use crate::snapshot::{Known, Scratch, SnapshotFrame};
 use crate::world::{PlayerKey, World, WorldEvent};
 use acks::AckClock;
 use events::EventLog;
+use skirmish_shared::codec::encode_append;
 use skirmish_shared::fixed::Coord;
 use skirmish_shared::map::Map;
 use skirmish_shared::protocol::{
@@ -64,6 +66,8 @@ pub struct RoomConfig {
     pub snapshot_rate: TickRate,
     /// Radius, in coords, within which a player is sent entities.
     pub view_radius: Coord,
+    /// Lag compensation's longest rewind (zero: off).
+    pub max_rewind: Duration,
     /// The map the room plays.
     pub map: Arc<Map>,
     /// How long a player may leave snapshots untaken (or taken but unacknowledged) before it is
@@ -75,6 +79,8 @@ pub struct RoomConfig {
     pub empty_room_linger: Duration,
     /// Chat lines a seat may send in a burst, and per second after.
     pub seat_chat: (f64, f64),
+    /// Snapshot bytes per second granted to clients: by default, and at most.
+    pub client_rates: ClientRates,
 }
 
 impl From<&ServerConfig> for RoomConfig {
@@ -83,11 +89,13 @@ impl From<&ServerConfig> for RoomConfig {
             tick_rate: config.tick_rate,
             snapshot_rate: config.snapshot_rate,
             view_radius: config.view_radius,
+            max_rewind: config.max_rewind,
             map: config.map.clone(),
             slow_reader_timeout: config.slow_reader_timeout,
             reconnect_grace: config.reconnect_grace,
             empty_room_linger: config.empty_room_linger,
             seat_chat: config.seat_chat,
+            client_rates: config.client_rates,
         }
     }
 }
@@ -160,6 +168,9 @@ pub struct PlayerInfo {
     pub deaths: u32,
     /// Whether the connection dropped and the seat is held for a resume.
     pub held: bool,
+    /// The snapshot bytes per second the player is paced at (what its client asked for, or the
+    /// server's default, within the server's limits).
+    pub rate: u32,
 }
 
 /// A room, as the admin API lists it.
@@ -222,6 +233,11 @@ struct Seat {
     /// The seat's chat allowance: it stays with the seat across reconnects, so a fresh connection
     /// does not refill it.
     chat: TokenBucket,
+    /// The snapshot bytes the client's link may take now, at the rate it asked for.
+    budget: ByteBudget,
+    /// A snapshot turn passed while the budget was in debt: the next snapshot goes out at the first
+    /// tick the budget allows, turn or not.
+    deferred: bool,
 }
 
 /// A room's histogram observations for the current tick.
@@ -268,6 +284,8 @@ pub struct Room {
     /// This tick's per-player metric observations.
     tallies: Tallies,
     event_bytes: Vec<u8>,
+    /// Scratch: the seats whose snapshot is due this tick.
+    due: Vec<PlayerKey>,
 }
 
 impl Room {
@@ -281,7 +299,9 @@ impl Room {
         let map = config.map.clone();
         Room {
             frame: SnapshotFrame::new(map.width_coords(), map.height_coords(), config.view_radius),
-            world: World::new(map, config.tick_rate, seed),
+            world: World::new(map, config.tick_rate, seed).with_max_rewind(
+                crate::world::rewind_ticks(config.tick_rate, config.max_rewind),
+            ),
             shared,
             config,
             metrics,
@@ -295,6 +315,7 @@ impl Room {
             out: Vec::new(),
             tallies: Tallies::default(),
             event_bytes: Vec::new(),
+            due: Vec::new(),
         }
     }
 
@@ -362,8 +383,7 @@ impl Room {
         if shutting_down && self.seat_count() > 0 {
             // Tell everyone: run one snapshot interval more, so every player's snapshot group sends
             // a snapshot carrying the notice, then close them all (1001).
-            self.events
-                .push(&GameEvent::Notice(SHUTDOWN_NOTICE.to_string()));
+            self.announce_shutdown();
             for _ in 0..self.snapshot_interval() {
                 tokio::time::sleep_until(next_tick).await;
                 self.tick(Instant::now());
@@ -372,6 +392,16 @@ impl Room {
         }
         for seat in self.seats.iter().flatten() {
             seat.link.disconnect(Disconnect::SHUTDOWN);
+        }
+    }
+
+    /// Tells everyone the server is shutting down, in the next snapshot each player is sent: that
+    /// one goes whatever the player's rate's budget says.
+    fn announce_shutdown(&mut self) {
+        self.events
+            .push(&GameEvent::Notice(SHUTDOWN_NOTICE.to_string()));
+        for seat in self.seats.iter_mut().flatten() {
+            seat.budget.forgive();
         }
     }
 
@@ -465,6 +495,7 @@ impl Room {
             kills: player.score.kills,
             deaths: player.score.deaths,
             held: seat.held_until.is_some(),
+            rate: seat.budget.rate(),
         })
     }
 
@@ -492,6 +523,8 @@ impl Room {
         }
         let token = new_token(self.shared.id);
         let claim = link.take_claim();
+        let welcome = self.welcome(id, token);
+        let budget = self.budget_for(&link, &welcome);
         self.seats[key] = Some(Seat {
             id,
             link,
@@ -512,11 +545,13 @@ impl Room {
                 self.config.seat_chat.1,
                 Instant::now(),
             ),
+            budget,
+            deferred: false,
         });
         self.metrics
             .connected_players
             .fetch_add(1, Ordering::Relaxed);
-        self.welcome(id, token)
+        welcome
     }
 
     fn welcome(&self, player_id: EntityId, resume_token: ResumeToken) -> Welcome {
@@ -534,15 +569,18 @@ impl Room {
     /// Gives the seat holding `token` to a new link: the same avatar and score, a full snapshot next,
     /// and a fresh token (the old one is spent). A live connection on that seat is replaced.
     pub fn resume(&mut self, token: ResumeToken, link: Arc<PlayerLink>) -> Option<Welcome> {
+        let key = self
+            .seats
+            .iter()
+            .position(|seat| seat.as_ref().is_some_and(|seat| seat.token == token))?;
+        let id = self.seats[key].as_ref()?.id;
         let roster = self.roster();
         let leaderboard = self.leaderboard.clone();
         let end = self.events.end();
         let fresh = new_token(self.shared.id);
-        let seat = self
-            .seats
-            .iter_mut()
-            .flatten()
-            .find(|seat| seat.token == token)?;
+        let welcome = self.welcome(id, fresh);
+        let budget = self.budget_for(&link, &welcome);
+        let seat = self.seats[key].as_mut()?;
         if seat.held_until.take().is_some() {
             self.metrics
                 .connected_players
@@ -552,6 +590,8 @@ impl Room {
         }
         seat.link = link;
         seat.token = fresh;
+        seat.budget = budget;
+        seat.deferred = false;
         seat.confirmed = None;
         seat.pending = None;
         seat.behind_since = None;
@@ -564,8 +604,21 @@ impl Room {
             seat.private_events
                 .push_back(events::encode(&GameEvent::Leaderboard(leaderboard)));
         }
-        let id = seat.id;
-        Some(self.welcome(id, fresh))
+        Some(welcome)
+    }
+
+    /// The snapshot budget of the client on `link`, at the rate it asked for as the server grants
+    /// it, less its `welcome` (which crosses its link first); observed in the rates histogram, so
+    /// call it once per join or resume.
+    fn budget_for(&mut self, link: &PlayerLink, welcome: &Welcome) -> ByteBudget {
+        let rate = self.config.client_rates.effective(link.asked_rate());
+        self.metrics.client_rate.observe(u64::from(rate));
+        let mut budget = ByteBudget::new(rate, self.config.tick_rate, self.snapshot_interval());
+        self.out.clear();
+        encode_append(welcome, &mut self.out);
+        // One byte more for the message's tag.
+        budget.spend(self.out.len() + 1);
+        budget
     }
 
     fn roster(&self) -> Vec<RosterEntry> {
@@ -603,9 +656,19 @@ impl Room {
         // 3. turn what happened into events (kills, scores, leaderboard);
         // 4. snapshots: players are split into `tick_rate / snapshot_rate` groups by seat, one group
         //    per tick, so each player gets `snapshot_rate` snapshots a second and the work is spread
-        //    evenly over the ticks instead of piling onto one.
+        //    evenly over the ticks instead of piling onto one; a player whose byte budget is in debt
+        //    on its turn gets its next snapshot at the first tick the budget allows.
         self.drain_links(now);
+        let shots_before = self.world.shot_counts();
         let outcome = self.world.tick(&self.inputs).to_vec();
+        let shots = self.world.shot_counts();
+        let metrics = &self.metrics;
+        metrics
+            .shots_fired
+            .fetch_add(shots.fired - shots_before.fired, Ordering::Relaxed);
+        metrics
+            .shot_hits
+            .fetch_add(shots.hits - shots_before.hits, Ordering::Relaxed);
         self.shared
             .tick
             .store(self.world.tick_number().0, Ordering::Relaxed);

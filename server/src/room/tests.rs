@@ -573,3 +573,388 @@ fn resume_tokens_name_their_room_and_never_repeat() {
         );
     }
 }
+
+/// Players that move, turn, flick their aim and fire all the time, and read their snapshots, so
+/// that every view changes every tick.
+struct Crowd {
+    links: Vec<Arc<PlayerLink>>,
+    seq: u32,
+}
+
+impl Crowd {
+    fn join(room: &mut Room, players: usize) -> Crowd {
+        let links = (0..players)
+            .map(|i| join(room, &format!("crowd{i}")).0)
+            .collect();
+        Crowd { links, seq: 0 }
+    }
+
+    /// Inputs for tick `t` (and a chat line now and then, if `chat`); takes what the room offered
+    /// them.
+    fn act(&mut self, t: u64, chat: bool) {
+        use skirmish_shared::protocol::buttons::FIRE;
+        self.seq += 1;
+        for (i, link) in self.links.iter().enumerate() {
+            let i = i as u64;
+            let dir = ((t / 20 + i) % 9) as i8;
+            link.push_input(InputFrame {
+                seq: self.seq,
+                move_x: dir % 3 - 1,
+                move_y: dir / 3 - 1,
+                aim: ((t * 997 + i * 7919) % 65_536) as u16,
+                buttons: FIRE,
+                ..InputFrame::default()
+            });
+            if chat && (t + i * 37) % 150 == 0 {
+                link.push_chat(format!("line {t} {i}"));
+            }
+            let _ = take_snapshot(link);
+        }
+    }
+}
+
+/// A measured client: applies every snapshot it takes, checking it as the real clients do.
+struct Reader {
+    id: EntityId,
+    link: Arc<PlayerLink>,
+    view: ClientView,
+    /// Ticks of the snapshots read.
+    ticks: Vec<u32>,
+    /// Bytes of each snapshot read.
+    sizes: Vec<usize>,
+    chat: Vec<String>,
+    notices: Vec<String>,
+    /// The size of its `Welcome`, encoded.
+    welcome_bytes: usize,
+    /// Whether it acknowledges each snapshot as it reads it.
+    acknowledges: bool,
+}
+
+impl Reader {
+    fn join(room: &mut Room, name: &str, rate: u32) -> Reader {
+        let link = Arc::new(PlayerLink::new());
+        link.set_asked_rate(rate);
+        room.shared.occupancy.fetch_add(1, Ordering::AcqRel);
+        let welcome = room.join(name.into(), link.clone());
+        let view = view_of(room, &welcome);
+        let welcome_bytes =
+            skirmish_shared::codec::encode_server(&ServerMsg::Welcome(Box::new(welcome.clone())))
+                .len();
+        Reader {
+            welcome_bytes,
+            acknowledges: true,
+            id: welcome.player_id,
+            link,
+            view,
+            ticks: Vec::new(),
+            sizes: Vec::new(),
+            chat: Vec::new(),
+            notices: Vec::new(),
+        }
+    }
+
+    /// Takes, checks and applies the waiting snapshot, if any: it must be of the room's current
+    /// tick (nothing stale waits anywhere), a delta against the previous one read (after the first),
+    /// and leave the view matching its check.
+    fn read(&mut self, room: &Room) {
+        let Some(bytes) = self.link.take_outbound() else {
+            return;
+        };
+        let Ok(ServerMsg::Snapshot(snapshot)) = decode_server(&bytes) else {
+            panic!("expected a snapshot");
+        };
+        if self.acknowledges {
+            self.acknowledge(&snapshot);
+        }
+        assert_eq!(
+            snapshot.tick,
+            room.world.tick_number(),
+            "a current snapshot"
+        );
+        if let Some(&previous) = self.ticks.last() {
+            assert_eq!(
+                snapshot.baseline,
+                Some(Tick(previous)),
+                "a delta on the last"
+            );
+        }
+        self.view.apply(&snapshot).expect("applies");
+        assert!(self.view.matches(&snapshot), "the view check holds");
+        self.chat.extend(chat_of(&snapshot));
+        self.notices
+            .extend(snapshot.events.iter().filter_map(|event| match event {
+                GameEvent::Notice(text) => Some(text.clone()),
+                _ => None,
+            }));
+        self.ticks.push(snapshot.tick.0);
+        self.sizes.push(bytes.len());
+    }
+
+    fn acknowledge(&self, snapshot: &Snapshot) {
+        assert!(self.link.acknowledge(snapshot.tick.0, snapshot.proof));
+    }
+
+    /// The mean number of ticks between the snapshots read after tick `from`.
+    fn mean_gap(&self, from: u32) -> f64 {
+        let ticks: Vec<u32> = self.ticks.iter().copied().filter(|&t| t >= from).collect();
+        (ticks[ticks.len() - 1] - ticks[0]) as f64 / (ticks.len() - 1) as f64
+    }
+
+    /// Bytes read in snapshots of ticks `from..to`.
+    fn bytes_between(&self, from: u32, to: u32) -> usize {
+        self.ticks
+            .iter()
+            .zip(&self.sizes)
+            .filter(|(&t, _)| (from..to).contains(&t))
+            .map(|(_, &size)| size)
+            .sum()
+    }
+}
+
+#[test]
+fn a_low_rate_player_gets_fewer_complete_current_snapshots_and_every_event() {
+    // Most of the arena in view, but not all of it from anywhere: views are listed per viewer.
+    let mut room = room_with(|config| config.view_radius = 1_200 * 16);
+    let mut crowd = Crowd::join(&mut room, 40);
+    let rates = [0, 3_000, 2_000, crate::rate::MIN_CLIENT_RATE];
+    let mut readers: Vec<Reader> = rates
+        .iter()
+        .map(|&rate| Reader::join(&mut room, &format!("r{rate}"), rate))
+        .collect();
+    let start = Instant::now();
+    // Ten seconds of play, then three with no chat for the last lines to get through.
+    let (play, quiet) = (600u64, 180u64);
+    for t in 0..play + quiet {
+        crowd.act(t, t < play);
+        room.tick(start + Duration::from_millis(t * 16));
+        for reader in &mut readers {
+            reader.read(&room);
+        }
+    }
+    let (from, to) = (60, play as u32);
+    let gaps: Vec<f64> = readers.iter().map(|r| r.mean_gap(from)).collect();
+    let per_second: Vec<f64> = readers
+        .iter()
+        .map(|r| r.bytes_between(from, to) as f64 / ((to - from) as f64 / 60.0))
+        .collect();
+    // The default rate never holds a snapshot back: one every interval.
+    assert_eq!(gaps[0], 2.0, "gaps {gaps:?}, bytes/s {per_second:?}");
+    assert!(
+        per_second[0] > f64::from(rates[1]) * 1.5,
+        "the room is busy enough for the rates to bite: {per_second:?}"
+    );
+    // The lower the rate, the further apart the snapshots, and the bytes stay within the rate.
+    for i in 1..rates.len() {
+        assert!(gaps[i] > gaps[i - 1], "gaps {gaps:?}");
+        assert!(
+            per_second[i] <= f64::from(rates[i]) * 1.05,
+            "bytes/s {per_second:?} against rates {rates:?}"
+        );
+        assert!(
+            per_second[i] >= f64::from(rates[i]) * 0.6,
+            "the budget is used: {per_second:?} against {rates:?}"
+        );
+    }
+    assert!(gaps[3] > 2.0 * gaps[1], "gaps {gaps:?}");
+    assert!(room.metrics.snapshots_deferred_rate.load(Ordering::Relaxed) > 0);
+    // Every chat line reached every reader, once and in order.
+    assert!(readers[0].chat.len() >= 100, "{}", readers[0].chat.len());
+    for reader in &readers[1..] {
+        assert_eq!(reader.chat, readers[0].chat);
+    }
+    // The rates in effect are the ones asked for, or the default for 0.
+    let info = room.describe();
+    let rate_of = |name: &str| info.players.iter().find(|p| p.name == name).map(|p| p.rate);
+    assert_eq!(
+        rate_of("r0"),
+        Some(room.config.client_rates.default),
+        "the default"
+    );
+    assert_eq!(rate_of("r2000"), Some(2_000));
+    assert_eq!(rate_of("r0").map(|rate| rate > 100_000), Some(true));
+}
+
+#[test]
+fn a_low_rate_player_that_sees_everything_gets_deltas_however_long_it_waits() {
+    // Everyone sees everyone; the slowest rate, and a crowd firing all the time, so the wait between
+    // two snapshots outlasts the frame history the "everything" baselines are kept in.
+    let mut room = room_with(|config| config.view_radius = 100_000 * 16);
+    let mut crowd = Crowd::join(&mut room, 40);
+    let mut slow = Reader::join(&mut room, "slow", crate::rate::MIN_CLIENT_RATE);
+    let start = Instant::now();
+    for t in 0..900u64 {
+        crowd.act(t, true);
+        room.tick(start + Duration::from_millis(t * 16));
+        slow.read(&room);
+    }
+    let longest = slow.ticks.windows(2).map(|w| w[1] - w[0]).max();
+    assert!(
+        longest.is_some_and(|gap| gap > 64),
+        "waits longer than the frame history: {:?}",
+        slow.ticks
+    );
+    // `read` checked that each snapshot after the first was a delta on the one before.
+    assert!(slow.ticks.len() >= 4, "{:?}", slow.ticks);
+}
+
+#[test]
+fn a_snapshot_replaced_unsent_is_refunded_so_only_what_went_out_is_paid_for() {
+    let mut room = room();
+    let mut crowd = Crowd::join(&mut room, 20);
+    let rate = crate::rate::MIN_CLIENT_RATE;
+    let mut stalled = Reader::join(&mut room, "stalled", rate);
+    let start = Instant::now();
+    let mut t = 0u64;
+    let mut step = |room: &mut Room, crowd: &mut Crowd| {
+        crowd.act(t, true);
+        room.tick(start + Duration::from_millis(t * 16));
+        t += 1;
+    };
+    // The Welcome crosses the link first: the first snapshot waits until it has, at the rate.
+    let mut first_offer = None;
+    while first_offer.is_none() {
+        step(&mut room, &mut crowd);
+        if stalled.link.outbox_pending() {
+            first_offer = Some(u64::from(room.world.tick_number().0));
+        }
+        assert!(
+            room.world.tick_number().0 < 600,
+            "a first snapshot within ten seconds"
+        );
+    }
+    let welcome_ticks = (stalled.welcome_bytes as u64 * 60).div_ceil(u64::from(rate));
+    assert!(
+        first_offer.is_some_and(|at| at + 3 >= welcome_ticks && at <= welcome_ticks + 3),
+        "first offered after {first_offer:?} ticks; the Welcome needs {welcome_ticks}"
+    );
+    // Then for a second the session takes nothing (its socket is stuck): each turn's snapshot
+    // replaces the untaken one, as for any slow socket, whatever the rate.
+    let metrics = room.metrics.clone();
+    let deferred = || metrics.snapshots_deferred_rate.load(Ordering::Relaxed);
+    let deferred_before = deferred();
+    let mut offered = std::collections::BTreeSet::new();
+    for _ in 0..60 {
+        step(&mut room, &mut crowd);
+        let seat = room.seats.iter().flatten().find(|s| s.id == stalled.id);
+        if let Some(pending) = seat.and_then(|s| s.pending.as_ref()) {
+            offered.insert(pending.tick);
+        }
+    }
+    assert!(offered.len() >= 25, "replaced every turn: {offered:?}");
+    assert_eq!(deferred(), deferred_before, "nothing waited for the budget");
+    // Now it takes the newest (just offered): only that one went out, so the wait for the next
+    // one is that snapshot's bytes at the rate, not the bytes of every snapshot it replaced.
+    let offered_now = |room: &Room| {
+        let seat = room.seats.iter().flatten().find(|s| s.id == stalled.id);
+        seat.and_then(|s| s.pending.as_ref())
+            .is_some_and(|p| p.tick == room.world.tick_number().0)
+    };
+    while !offered_now(&room) {
+        step(&mut room, &mut crowd);
+    }
+    stalled.read(&room);
+    let size = stalled.sizes[0];
+    let mut waited = 0u64;
+    while !stalled.link.outbox_pending() {
+        step(&mut room, &mut crowd);
+        waited += 1;
+        assert!(waited < 600, "a snapshot within ten seconds");
+    }
+    let expected = (size as u64 * 60).div_ceil(u64::from(rate));
+    assert!(
+        waited + 4 >= expected && waited <= expected + 4,
+        "waited {waited} ticks after taking {size} bytes at {rate} B/s (expected about {expected})"
+    );
+    assert!(deferred() > deferred_before);
+}
+
+#[test]
+fn a_slow_links_acknowledgement_is_due_once_the_snapshot_can_have_crossed_it() {
+    // A second: 60 ticks.
+    let timeout = Duration::from_millis(1_000);
+    let mut room = room_with(|config| config.slow_reader_timeout = timeout);
+    let mut crowd = Crowd::join(&mut room, 40);
+    let rate = crate::rate::MIN_CLIENT_RATE;
+    // Both read at once but acknowledge late: one as soon as the snapshot can have crossed its
+    // link at its rate (and a little more), the other never.
+    let late = Reader::join(&mut room, "late", rate);
+    let mut silent = Reader::join(&mut room, "silent", rate);
+    silent.acknowledges = false;
+    let start = Instant::now();
+    let at = |t: u64| start + Duration::from_millis(t * 1_000 / 60);
+    let mut late_unacked: Vec<(Snapshot, u64)> = Vec::new();
+    let mut silent_dropped = None;
+    let mut longest_crossing = 0;
+    for t in 0..1_200u64 {
+        crowd.act(t, false);
+        room.tick(at(t));
+        if let Some(bytes) = late.link.take_outbound() {
+            let Ok(ServerMsg::Snapshot(snapshot)) = decode_server(&bytes) else {
+                panic!("a snapshot");
+            };
+            // Its bytes take `crossing` ticks at the rate; it is acknowledged half the timeout
+            // after that (for the first, a full one, later than the timeout after it was taken).
+            let crossing = (bytes.len() as u64 * 60).div_ceil(u64::from(rate));
+            longest_crossing = longest_crossing.max(crossing);
+            late_unacked.push((snapshot, t + crossing + 30));
+        }
+        late_unacked.retain(|(snapshot, due)| {
+            if *due == t {
+                late.acknowledge(snapshot);
+            }
+            *due > t
+        });
+        if silent_dropped.is_none() {
+            silent.read(&room);
+            if silent.link.disconnected().is_some() {
+                silent_dropped = Some(t);
+            }
+        }
+    }
+    assert!(
+        longest_crossing + 30 > 60,
+        "an acknowledgement came later than the timeout after its snapshot was taken: \
+         {longest_crossing} ticks"
+    );
+    assert_eq!(
+        late.link.disconnected(),
+        None,
+        "acknowledged in time for its link"
+    );
+    // A client that never acknowledges is still dropped: the timeout after its first snapshot can
+    // have crossed its link.
+    let dropped = silent_dropped.expect("the silent one is dropped");
+    let first = u64::from(silent.ticks[0]);
+    assert!(dropped > first + 60, "{dropped} vs first at {first}");
+    assert!(
+        dropped < first + 60 + longest_crossing + 20,
+        "{dropped} vs first at {first}"
+    );
+}
+
+#[test]
+fn the_shutdown_notice_reaches_a_player_whose_budget_is_in_debt() {
+    let mut room = room();
+    let mut crowd = Crowd::join(&mut room, 5);
+    let mut slow = Reader::join(&mut room, "slow", crate::rate::MIN_CLIENT_RATE);
+    let start = Instant::now();
+    let mut t = 0u64;
+    while slow.ticks.is_empty() {
+        crowd.act(t, false);
+        room.tick(start + Duration::from_millis(t * 16));
+        slow.read(&room);
+        t += 1;
+        assert!(t < 600, "a first snapshot");
+    }
+    // Deep in debt (as after a large snapshot), the server shuts down: one interval of ticks.
+    let seat = room.seats.iter_mut().flatten().find(|s| s.id == slow.id);
+    seat.expect("seated").budget.spend(10_000);
+    room.announce_shutdown();
+    for _ in 0..room.snapshot_interval() {
+        room.tick(start + Duration::from_millis(t * 16));
+        slow.read(&room);
+        t += 1;
+    }
+    assert_eq!(slow.ticks.len(), 2, "a last snapshot");
+    assert_eq!(slow.notices, [SHUTDOWN_NOTICE]);
+}

@@ -332,6 +332,18 @@ impl SnapshotFrame {
         self.everything_deltas.last().map(|(_, sections)| sections)
     }
 
+    /// Turns `known`, if it holds everything at a tick this frame still remembers, into the ids that
+    /// stands for. A client that will wait long for its next snapshot (its byte budget is in debt)
+    /// then still gets a delta once the frame history has moved past its tick, not a full snapshot.
+    pub fn pin(&self, known: &mut Known) {
+        if known.held != Held::Everything {
+            return;
+        }
+        if let Some(ids) = self.ids_at(known.tick) {
+            known.held = Held::Listed(ids.to_vec());
+        }
+    }
+
     /// The tick this frame shows.
     pub fn tick(&self) -> Tick {
         self.tick

@@ -255,3 +255,321 @@ fn entities_beyond_the_radius_are_not_sent_until_they_come_near() {
     }
     assert!(entered_at.is_some(), "b never entered the view");
 }
+
+/// What the random play of [`views_stay_exact`] does besides moving and firing.
+#[derive(Clone, Copy, Debug)]
+struct Play {
+    seed: u64,
+    radius: i32,
+    players: usize,
+    ticks: u32,
+    /// Players aim at the nearest other player (many deaths, and respawns anywhere on the map).
+    hunt: bool,
+    /// One in this many snapshot ticks, a random player is placed at a random spawn point (a
+    /// teleport, as a respawn is).
+    teleport_one_in: u64,
+    /// One in this many snapshot ticks, a random player leaves and a new one joins.
+    churn_one_in: u64,
+    /// One in this many snapshots per viewer, the viewer resumes: it lost its view and gets a
+    /// full snapshot.
+    resume_one_in: u64,
+}
+
+/// Per-section counts, to prove a scenario exercised what it is about.
+#[derive(Debug, Default)]
+struct Seen {
+    snapshots: usize,
+    players_left: usize,
+    projectiles_entered: usize,
+    deaths: usize,
+    teleports: usize,
+    churned: usize,
+    resumes: usize,
+}
+
+/// A viewer's view after a delta must be exact: it applies, its check matches, it holds what the
+/// server believes it holds, every player in it is where the world has it now (no ghost can
+/// outlive the snapshot after its player moved away unseen), and it agrees with a full snapshot
+/// for the same viewer on everything the full one holds (the delta view may keep edge entities
+/// the full one leaves out, by hysteresis, but only within the outer radius).
+fn views_stay_exact(play: Play) -> Seen {
+    let map = arena();
+    let rate = TickRate::new(60).expect("valid");
+    let mut world = World::new(map.clone(), rate, play.seed);
+    let mut dice = Dice(play.seed | 1);
+    let mut seen = Seen::default();
+    let join = |world: &mut World, i: usize| {
+        let key = world.add_player(format!("p{i}"));
+        let id = world.player(key).expect("added").id;
+        Viewer {
+            key,
+            view: ClientView::new(map.clone(), *world.params()).with_viewer(id, play.radius),
+            known: None,
+        }
+    };
+    let mut viewers: Vec<Viewer> = (0..play.players).map(|i| join(&mut world, i)).collect();
+    let mut joined = play.players;
+    let mut frame = SnapshotFrame::new(map.width_coords(), map.height_coords(), play.radius);
+    let mut scratch = Scratch::default();
+    let mut previous_snapshot = None;
+    let outer = i64::from(outer_view_radius(play.radius));
+    for t in 1..=play.ticks {
+        let mut inputs = Vec::new();
+        for v in &viewers {
+            let Some(me) = world.player(v.key) else {
+                continue;
+            };
+            let aim = if play.hunt {
+                world
+                    .players()
+                    .iter()
+                    .filter(|(key, p)| *key != v.key && p.alive())
+                    .min_by_key(|(_, p)| p.pos.distance_squared(me.pos))
+                    .map(|(_, p)| {
+                        let (dx, dy) =
+                            (f64::from(p.pos.x - me.pos.x), f64::from(p.pos.y - me.pos.y));
+                        let turns = dy.atan2(dx) / std::f64::consts::TAU;
+                        (turns.rem_euclid(1.0) * 65_536.0) as u32 as u16
+                    })
+                    .unwrap_or(0)
+            } else {
+                dice.roll(65_536) as u16
+            };
+            if dice.roll(6) == 0 || play.hunt {
+                inputs.push((
+                    v.key,
+                    InputFrame {
+                        seq: t,
+                        move_x: dice.roll(3) as i8 - 1,
+                        move_y: dice.roll(3) as i8 - 1,
+                        aim,
+                        buttons: if play.hunt || dice.roll(2) == 0 {
+                            buttons::FIRE
+                        } else {
+                            0
+                        },
+                        ..InputFrame::default()
+                    },
+                ));
+            }
+        }
+        for event in world.tick(&inputs) {
+            if matches!(event, crate::world::WorldEvent::Kill { .. }) {
+                seen.deaths += 1;
+            }
+        }
+        if t % 3 != 0 {
+            continue;
+        }
+        if dice.roll(play.teleport_one_in) == 0 {
+            let v = &viewers[dice.roll(viewers.len() as u64) as usize];
+            let spawns = map.spawns();
+            world.place_player(v.key, spawns[dice.roll(spawns.len() as u64) as usize]);
+            seen.teleports += 1;
+        }
+        if dice.roll(play.churn_one_in) == 0 {
+            let i = dice.roll(viewers.len() as u64) as usize;
+            world.remove_player(viewers[i].key);
+            viewers[i] = join(&mut world, joined);
+            joined += 1;
+            seen.churned += 1;
+        }
+        frame.capture(&world, previous_snapshot);
+        previous_snapshot = Some(frame.tick());
+        for viewer in &mut viewers {
+            if viewer.known.is_some() && dice.roll(play.resume_one_in) == 0 {
+                viewer.known = None;
+                viewer.view.reset();
+                seen.resumes += 1;
+            }
+            let me = world.player(viewer.key).expect("present");
+            let (centre, my_id) = (me.pos, me.id);
+            let mut out = Vec::new();
+            let known = frame.write_for(
+                &world,
+                View::at(centre, viewer.known.as_ref()),
+                &mut scratch,
+                &mut out,
+            );
+            // One in five snapshots is "not delivered": the viewer keeps its older baseline.
+            if dice.roll(5) == 0 && viewer.known.is_some() {
+                continue;
+            }
+            let delta = decode(&out);
+            seen.snapshots += 1;
+            seen.players_left += delta.left.iter().filter(|id| id.0 % 2 == 0).count();
+            seen.projectiles_entered += delta
+                .entered
+                .iter()
+                .filter(|e| matches!(e, skirmish_shared::protocol::EntityState::Projectile(_)))
+                .count();
+            let tick = delta.tick;
+            viewer
+                .view
+                .apply(&delta)
+                .unwrap_or_else(|e| panic!("tick {tick:?}: the delta applies: {e}"));
+            assert!(
+                viewer.view.matches(&delta),
+                "tick {tick:?}: the view check matches"
+            );
+            let held: Vec<EntityId> = viewer
+                .view
+                .players()
+                .keys()
+                .chain(viewer.view.projectiles().keys())
+                .copied()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            assert_eq!(
+                held,
+                held_ids(&world, &known),
+                "tick {tick:?}: Known is what is held"
+            );
+            for (id, player) in viewer.view.players() {
+                let (_, truth) = world
+                    .players()
+                    .iter()
+                    .find(|(_, p)| p.id == *id)
+                    .unwrap_or_else(|| panic!("tick {tick:?}: {id:?} is held but gone: a ghost"));
+                let drawn = player.motion.position_at(&map, world.params(), tick);
+                assert_eq!(
+                    drawn, truth.pos,
+                    "tick {tick:?}: {id:?} is held where it is not"
+                );
+                assert_eq!(
+                    (player.hp, player.status),
+                    (truth.hp, truth.status),
+                    "tick {tick:?}: {id:?}"
+                );
+                assert!(
+                    truth.pos.distance_squared(centre) <= outer * outer,
+                    "tick {tick:?}: {id:?} is held beyond the outer radius"
+                );
+            }
+            viewer.known = Some(known);
+            let mut full_bytes = Vec::new();
+            frame.write_for(
+                &world,
+                View::at(centre, None),
+                &mut scratch,
+                &mut full_bytes,
+            );
+            let full = decode(&full_bytes);
+            let mut fresh =
+                ClientView::new(map.clone(), *world.params()).with_viewer(my_id, play.radius);
+            fresh.apply(&full).expect("full applies");
+            assert!(
+                fresh.matches(&full),
+                "tick {tick:?}: a full snapshot's check matches"
+            );
+            for (id, player) in fresh.players() {
+                assert_eq!(
+                    viewer.view.players().get(id),
+                    Some(player),
+                    "tick {tick:?} {id:?}"
+                );
+            }
+            for (id, shot) in fresh.projectiles() {
+                assert_eq!(
+                    viewer.view.projectiles().get(id),
+                    Some(shot),
+                    "tick {tick:?} {id:?}"
+                );
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn views_stay_exact_through_deaths_and_far_respawns() {
+    for seed in [3, 17, 2024] {
+        let seen = views_stay_exact(Play {
+            seed,
+            radius: 10 * skirmish_shared::map::TILE_SIZE,
+            players: 8,
+            ticks: 3_000,
+            hunt: true,
+            teleport_one_in: 1_000,
+            churn_one_in: 1_000,
+            resume_one_in: 1_000,
+        });
+        assert!(
+            seen.deaths >= 5 && seen.players_left >= 5 && seen.projectiles_entered >= 50,
+            "seed {seed}: the play had deaths, leaves from view and shots: {seen:?}"
+        );
+    }
+}
+
+#[test]
+fn views_stay_exact_through_teleports_leaves_and_resumes() {
+    for (seed, radius) in [(5, 8), (11, 14), (99, 400)] {
+        let seen = views_stay_exact(Play {
+            seed,
+            radius: radius * skirmish_shared::map::TILE_SIZE,
+            players: 12,
+            ticks: 2_400,
+            hunt: false,
+            teleport_one_in: 4,
+            churn_one_in: 10,
+            resume_one_in: 50,
+        });
+        assert!(
+            seen.teleports >= 50
+                && seen.churned >= 20
+                && seen.resumes >= 10
+                && seen.snapshots > 1_000,
+            "seed {seed}: {seen:?}"
+        );
+    }
+}
+
+/// The ghost of issue 11: B is in A's view, then moves out of it in a way A's client cannot
+/// extrapolate (a respawn across the map), then leaves the room. A must stop holding B at once.
+#[test]
+fn a_player_that_teleports_out_of_view_leaves_it() {
+    let map = arena();
+    let mut world = World::new(map.clone(), TickRate::new(60).expect("valid"), 1);
+    let a = world.add_player("a".into());
+    let b = world.add_player("b".into());
+    world.place_player(a, tile_centre(5, 5));
+    world.place_player(b, tile_centre(7, 5));
+    let radius = 10 * skirmish_shared::map::TILE_SIZE;
+    let a_id = world.player(a).expect("a").id;
+    let b_id = world.player(b).expect("b").id;
+    let mut view = ClientView::new(map.clone(), *world.params()).with_viewer(a_id, radius);
+    let mut frame = SnapshotFrame::new(map.width_coords(), map.height_coords(), radius);
+    let mut scratch = Scratch::default();
+    let mut known: Option<Known> = None;
+    let mut previous = None;
+    let mut step = |world: &mut World, view: &mut ClientView| {
+        world.tick(&[]);
+        frame.capture(world, previous);
+        previous = Some(frame.tick());
+        let mut out = Vec::new();
+        let pos = world.player(a).expect("a").pos;
+        known = Some(frame.write_for(world, View::at(pos, known.as_ref()), &mut scratch, &mut out));
+        let snapshot = decode(&out);
+        view.apply(&snapshot).expect("applies");
+        assert!(
+            view.matches(&snapshot),
+            "check matches at {:?}",
+            snapshot.tick
+        );
+        snapshot
+    };
+    step(&mut world, &mut view);
+    assert!(view.players().contains_key(&b_id), "b starts in view");
+    world.place_player(b, tile_centre(60, 40));
+    let snapshot = step(&mut world, &mut view);
+    assert_eq!(snapshot.left, vec![b_id], "the server says b left the view");
+    assert!(!view.players().contains_key(&b_id), "no ghost of b");
+    world.remove_player(b);
+    let snapshot = step(&mut world, &mut view);
+    assert!(snapshot.left.is_empty(), "b is not announced twice");
+    assert_eq!(
+        view.players().keys().copied().collect::<Vec<_>>(),
+        vec![a_id]
+    );
+}

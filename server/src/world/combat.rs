@@ -1,4 +1,5 @@
-//! Combat phase of the tick: firing, projectile flight, hits, deaths and scores.
+//! Combat phase of the tick: firing, projectile flight (with lag compensation), hits, deaths and
+//! scores.
 
 use super::{PlayerKey, Projectile, World, WorldEvent, PROJECTILE_DAMAGE};
 use skirmish_shared::physics::{
@@ -9,8 +10,9 @@ use skirmish_shared::protocol::status;
 use skirmish_shared::time::Tick;
 
 impl World {
-    /// Spawns a projectile for every living player holding fire whose cooldown has passed. Firing ends
-    /// spawn protection.
+    /// Spawns a projectile for every living player holding fire whose cooldown has passed, launched
+    /// by the shared rule (`ProjectileMotion::fired`) and rewound by its input's view lag (capped).
+    /// Firing ends spawn protection.
     pub(super) fn fire(&mut self, now: Tick) {
         let mut shots = Vec::new();
         for (key, player) in &mut self.players {
@@ -22,31 +24,33 @@ impl World {
                 player.status &= !status::PROTECTED;
                 player.changed.status = now;
             }
-            shots.push((key, player.id, player.pos, player.aim));
+            let rewind = self.history.rewind_for(now, player.input.view_lag);
+            shots.push((key, player.id, player.pos, player.aim, rewind));
         }
-        for (owner_key, owner, pos, aim) in shots {
+        for (owner_key, owner, pos, aim, rewind) in shots {
+            self.shots.fired += 1;
             let id = self.allocate_projectile_id();
-            let velocity = self.params.projectile_velocity(aim);
             self.projectiles.insert(Projectile {
                 id,
                 owner,
                 owner_key,
-                motion: ProjectileMotion {
-                    tick: now,
-                    pos,
-                    velocity,
-                },
+                motion: ProjectileMotion::fired(&self.params, now, pos, aim),
                 aim,
                 pos,
                 expires: now.plus(self.rules.projectile_lifetime),
+                rewind,
             });
         }
     }
 
     /// Moves every projectile launched before this tick; a projectile stops at the first wall or
-    /// hittable player (alive, unprotected, not its shooter) along its path.
+    /// hittable player (alive, unprotected, not its shooter) along its path. A projectile with a rewind
+    /// is tested against the players as they stood that many ticks ago (see the module
+    /// notes of `world` for who counts).
     pub(super) fn fly_projectiles(&mut self, now: Tick) {
         self.rebuild_hit_grid();
+        self.history.record(now, &self.players);
+        let player_step = self.params.player_step;
         let horizon = self.rules.projectile_lifetime + 64;
         self.recent_hits
             .retain(|_, (at, _)| now.since(*at) <= horizon);
@@ -58,16 +62,35 @@ impl World {
                 continue; // launched this tick: it first moves on the next one
             }
             let (players, grid, keys) = (&self.players, &self.hit_grid, &self.hit_keys);
+            let history = &self.history;
+            // The tick whose players this step is tested against: `now - rewind` (now if the
+            // shot has no rewind, or that tick is somehow not held).
+            let rewound = now.minus(shot.rewind);
+            let rewind = (shot.rewind > 0 && history.holds(rewound)).then_some(shot.rewind);
+            // A rewound player stood within `rewind` steps (per axis) of where it is now: it has
+            // only walked since, in the same placement, or it is not hit.
+            let radius = reach + player_step * rewind.unwrap_or(0) as i32;
             let mut victim = None;
             let step = step_projectile(&self.map, shot.pos, shot.motion.velocity, |at| {
-                grid.query(at, reach, |item| {
+                grid.query(at, radius, |item| {
                     let player_key = keys[item as usize];
                     let player = &players[player_key];
-                    if victim.is_none()
-                        && player.id != shot.owner
-                        && player.status & status::PROTECTED == 0
-                        && projectile_hits_player(at, player.pos)
+                    if victim.is_some()
+                        || player.id == shot.owner
+                        || player.status & status::PROTECTED != 0
                     {
+                        return;
+                    }
+                    let target = match rewind {
+                        None => Some(player.pos),
+                        Some(_) => history
+                            .stand(rewound, player_key)
+                            .filter(|then| {
+                                then.id == player.id && then.placed_at == player.placed_at
+                            })
+                            .map(|then| then.pos),
+                    };
+                    if target.is_some_and(|target| projectile_hits_player(at, target)) {
                         victim = Some(player_key);
                     }
                 });
@@ -86,6 +109,7 @@ impl World {
                     let natural_end = shot.motion.natural_end(&self.map, &self.params);
                     self.recent_hits.insert(shot.id, (now, natural_end));
                     if let Some(victim) = victim {
+                        self.shots.hits += 1;
                         hits.push((victim, shot.owner_key, shot.owner));
                     }
                 }

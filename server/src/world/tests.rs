@@ -4,7 +4,7 @@ use skirmish_shared::physics::PLAYER_HALF_SIZE;
 use skirmish_shared::protocol::buttons;
 
 /// 20 x 8 tiles, open inside, a wall column at x = 12 in rows 1..=3, spawns in the corners.
-const MAP: &str = "\
+pub(super) const MAP: &str = "\
 ####################
 #S..........#.....S#
 #...........#......#
@@ -15,12 +15,12 @@ const MAP: &str = "\
 ####################
 ";
 
-fn world() -> World {
+pub(super) fn world() -> World {
     let map = Arc::new(Map::parse(MAP).expect("valid"));
     World::new(map, TickRate::new(60).expect("valid"), 7)
 }
 
-fn input(seq: u32, x: i8, y: i8, aim: u16, fire: bool) -> InputFrame {
+pub(super) fn input(seq: u32, x: i8, y: i8, aim: u16, fire: bool) -> InputFrame {
     InputFrame {
         seq,
         move_x: x,
@@ -32,7 +32,11 @@ fn input(seq: u32, x: i8, y: i8, aim: u16, fire: bool) -> InputFrame {
 }
 
 /// Runs `ticks` ticks with the same inputs.
-fn run(world: &mut World, inputs: &[(PlayerKey, InputFrame)], ticks: u32) -> Vec<WorldEvent> {
+pub(super) fn run(
+    world: &mut World,
+    inputs: &[(PlayerKey, InputFrame)],
+    ticks: u32,
+) -> Vec<WorldEvent> {
     let mut events = Vec::new();
     for _ in 0..ticks {
         events.extend_from_slice(world.tick(inputs));
@@ -141,6 +145,11 @@ fn projectiles_hit_kill_score_and_respawn() {
     assert!(events.contains(&WorldEvent::ScoreChanged(shooter)));
     // Four hits at 250 ms cooldown: between 3 and 4 cooldowns plus flight time.
     assert!(ticks >= 3 * w.rules().fire_cooldown, "took {ticks} ticks");
+    // Every shot fired is counted; the four that landed are the hits (the last one or two fired
+    // may still be in flight).
+    let counts = w.shot_counts();
+    assert_eq!(counts.hits, 4);
+    assert!((4..=6).contains(&counts.fired), "{counts:?}");
     // The dead do not move, and respawn at full health after the delay.
     let died_at = victim.pos;
     let delay = w.rules().respawn_delay;
@@ -178,8 +187,12 @@ fn projectiles_stop_at_walls() {
         ticks += 1;
         assert!(ticks <= 10, "the wall stopped it");
     }
-    // It stopped at the wall, not on a player: nothing for snapshots to announce.
+    // It stopped at the wall, not on a player: nothing for snapshots to announce, and no hit.
     assert_eq!(w.recent_hits().count(), 0);
+    assert_eq!(
+        w.shot_counts(),
+        crate::world::ShotCounts { fired: 1, hits: 0 }
+    );
 }
 
 /// A straight corridor 40 tiles long (the spawn at its west end): longer than a projectile flies.

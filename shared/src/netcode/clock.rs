@@ -300,6 +300,12 @@ impl InputClock {
         })
     }
 
+    /// Where the clock stood at the last [`InputClock::advance`], in (fractional) ticks: the local
+    /// tick the own avatar and its own shots are drawn at (`None` before the clock started).
+    pub fn position(&self) -> Option<f64> {
+        self.position.map(|(position, _)| position)
+    }
+
     /// Milliseconds from the last [`InputClock::advance`] until the next tick is due at real-time
     /// speed (`None` before the clock started): when a client that is not frame-driven should call
     /// it next.

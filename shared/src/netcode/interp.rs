@@ -1,5 +1,8 @@
 //! Interpolation of remote entities: drawn a little in the past, between known states.
 //!
+//! How far in the past is [`super::playout`]'s business; this module answers where a player was at a
+//! given (fractional) tick.
+//!
 //! Remote players are described by motion keys; the buffer keeps the keys each player has had, so the
 //! position at any past tick uses the key in force then, and positions between two ticks are blended
 //! linearly. Jumps larger than [`TELEPORT_DISTANCE`] (a respawn) are not blended.
@@ -11,7 +14,8 @@ use crate::protocol::EntityId;
 use crate::time::Tick;
 use std::collections::{HashMap, VecDeque};
 
-/// Default delay behind the estimated server time at which remote entities are drawn, in ms.
+/// A delay at which remote entities are drawn before arrival jitter has been measured, in ms
+/// ([`super::playout`] starts at it, then follows the jitter).
 pub const DEFAULT_DELAY_MS: f64 = 100.0;
 
 /// Moves between two ticks longer than this (in coords) are shown as a jump, not a glide.

@@ -31,6 +31,9 @@ pub struct Predictor {
     /// Visual offset in world units still to be smoothed away (old prediction minus new).
     offset: (f64, f64),
     started: bool,
+    /// Whether the avatar was dead at the last reconciliation: the dead do not move, so inputs are
+    /// remembered (the server applies those for ticks after the respawn) but not stepped.
+    dead: bool,
     /// Reconciliations that moved the prediction, and the largest move, in world units.
     corrections: Corrections,
 }
@@ -44,7 +47,13 @@ pub struct Corrections {
     pub count: u32,
     /// The largest change, in world units (the longer axis).
     pub largest: f64,
+    /// Changes over [`SNAP_REPORT_UNITS`]: the ones a player sees as a jump.
+    pub snaps: u32,
 }
+
+/// Corrections longer than this, in world units, count as snaps in [`Corrections::snaps`] (a
+/// player notices them; the netcode budget allows none in ordinary play).
+pub const SNAP_REPORT_UNITS: f64 = 4.0;
 
 impl Predictor {
     /// A predictor with no state until the first reconciliation.
@@ -67,11 +76,16 @@ impl Predictor {
         }
         self.pending.push_back((seq, dir));
         self.previous = self.predicted;
-        self.predicted = step_player(map, params, self.predicted, dir);
+        if !self.dead {
+            self.predicted = step_player(map, params, self.predicted, dir);
+        }
     }
 
     /// Restarts from the server's position after it applied input `ack`, replaying later inputs.
-    /// `alive` false (dead, waiting to respawn) drops the pending inputs: the server ignores them.
+    /// `alive` false (dead, waiting to respawn): the avatar stays at the server's position and the
+    /// pending inputs are not replayed, but kept: those for ticks after the respawn, which the
+    /// client does not know of yet, the server applies, and they are replayed once a snapshot shows
+    /// the avatar alive again.
     pub fn reconcile(
         &mut self,
         map: &Map,
@@ -83,12 +97,10 @@ impl Predictor {
         while self.pending.front().is_some_and(|&(seq, _)| seq <= ack) {
             self.pending.pop_front();
         }
-        if !alive {
-            self.pending.clear();
-        }
+        self.dead = !alive;
         let mut pos = server;
         let mut previous = server;
-        for &(_, dir) in &self.pending {
+        for &(_, dir) in self.pending.iter().filter(|_| alive) {
             previous = pos;
             pos = step_player(map, params, pos, dir);
         }
@@ -100,6 +112,9 @@ impl Predictor {
                 self.corrections.count += 1;
                 let units = f64::from(coord_to_units(moved));
                 self.corrections.largest = self.corrections.largest.max(units);
+                if units > SNAP_REPORT_UNITS {
+                    self.corrections.snaps += 1;
+                }
             }
             if moved > SNAP_DISTANCE {
                 self.offset = (0.0, 0.0);
@@ -222,7 +237,8 @@ mod tests {
             p.corrections(),
             Corrections {
                 count: 1,
-                largest: step
+                largest: step,
+                snaps: 0,
             },
             "one correction of one step"
         );
@@ -294,14 +310,37 @@ mod tests {
     }
 
     #[test]
-    fn death_drops_pending_inputs() {
+    fn the_dead_hold_still_and_inputs_after_the_respawn_replay() {
         let (map, params) = (arena(), params());
         let mut p = Predictor::new();
-        p.reconcile(&map, &params, tile_centre(3, 3), 0, true);
+        let body = tile_centre(3, 3);
+        p.reconcile(&map, &params, body, 0, true);
         p.apply_input(&map, &params, 1, Dir::South);
         p.apply_input(&map, &params, 2, Dir::South);
-        p.reconcile(&map, &params, tile_centre(3, 3), 0, false);
-        assert_eq!(p.pending(), 0);
-        assert_eq!(p.predicted(), tile_centre(3, 3));
+        // Killed before applying them: the avatar stays where it fell, and walking while dead
+        // moves nothing (no correction follows each snapshot while dead).
+        p.reconcile(&map, &params, body, 0, false);
+        assert_eq!(p.predicted(), body);
+        for seq in 3..=6 {
+            p.apply_input(&map, &params, seq, Dir::East);
+        }
+        assert_eq!(p.predicted(), body);
+        let before = p.corrections();
+        p.reconcile(&map, &params, body, 4, false);
+        assert_eq!(
+            p.corrections(),
+            before,
+            "holding still while dead is no correction"
+        );
+        // Respawned far away at the tick of input 4; the server applied 5 there, and 6 is pending.
+        let spawn = tile_centre(40, 30);
+        let after_five = step_player(&map, &params, spawn, Dir::East);
+        p.reconcile(&map, &params, after_five, 5, true);
+        assert_eq!(p.pending(), 1);
+        assert_eq!(
+            p.predicted(),
+            step_player(&map, &params, after_five, Dir::East),
+            "the input after the respawn is replayed from the new position"
+        );
     }
 }

@@ -1,0 +1,134 @@
+// What the end-to-end tests share: the server under test, fresh Chromium pages, joining a game, and a
+// latency proxy that makes loopback feel like the internet.
+import { after } from "node:test";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+export const shots = join(root, "e2e", "screenshots");
+const CHROMIUM_ARGS = [
+  "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+];
+const cleanups = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+/** Starts the server on 127.0.0.1:0 and resolves with its base URL, read from its startup line. */
+export function startServer(flags) {
+  const binary = join(root, "target", "release", "skirmish-server");
+  const server = spawn(binary, ["--bind", "127.0.0.1:0", "--assets", join(root, "assets"), ...flags], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  cleanups.push(async () => {
+    server.kill("SIGTERM");
+    await new Promise((resolve) => (server.exitCode !== null ? resolve() : server.once("exit", resolve)));
+  });
+  return new Promise((resolve, reject) => {
+    let log = "";
+    const timer = setTimeout(() => reject(new Error("server did not start: " + log)), 20_000);
+    server.stderr.on("data", (chunk) => {
+      log += chunk;
+      const match = log.match(/listening on (http:\/\/[\d.]+:\d+)\//);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    server.once("exit", (code) => reject(new Error(`server exited with ${code}: ${log}`)));
+  });
+}
+
+/** Opens a fresh browser profile and page; records dialogs and page errors. */
+export async function openPage(name) {
+  const profile = mkdtempSync(join(tmpdir(), `skirmish-e2e-${name}-`));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1100, height: 700 },
+  });
+  cleanups.push(async () => {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const record = { dialogs: [], errors: [] };
+  page.on("dialog", async (dialog) => {
+    record.dialogs.push(dialog.message());
+    await dialog.dismiss();
+  });
+  page.on("pageerror", (error) => record.errors.push(String(error)));
+  return { page, record };
+}
+
+/** The page's `window.skirmishStats()`. */
+export const stats = (page) => page.evaluate(() => window.skirmishStats());
+
+/** Opens the game at `url`, joins as `name`, and waits until the page plays. */
+export async function joinGame(page, url, name) {
+  await page.goto(url);
+  await page.waitForFunction(() => typeof window.skirmishStats === "function");
+  await page.fill("#name-input", name);
+  await page.press("#name-input", "Enter");
+  await page.waitForFunction(() => window.skirmishStats().connected && window.skirmishStats().me !== null, null, {
+    timeout: 20_000,
+  });
+}
+
+/**
+ * A TCP proxy on 127.0.0.1:0 in front of `target` (an `http://host:port` URL) that delays every chunk
+ * by `oneWayMs` plus a uniform jitter of ±`jitterMs`, in each direction. Like TCP, it never reorders:
+ * jitter only stretches the gaps between chunks. Resolves with the proxy's base URL; stopped when the
+ * tests end.
+ */
+export function startLatencyProxy(target, { oneWayMs, jitterMs }) {
+  const { hostname, port } = new URL(target);
+  const sockets = new Set();
+  // One queue per direction, drained in order by one timer at a time: timers of their own could fire
+  // out of order (their delays are rounded to whole milliseconds), and a reordered stream is corrupt.
+  const delay = (from, to) => {
+    const queue = [];
+    let lastDue = 0;
+    let timer = null;
+    const pump = () => {
+      timer = null;
+      while (queue.length > 0 && queue[0].due <= Date.now()) {
+        const { chunk } = queue.shift();
+        if (chunk === null) to.end();
+        else if (!to.destroyed) to.write(chunk);
+      }
+      if (queue.length > 0) timer = setTimeout(pump, Math.max(0, queue[0].due - Date.now()));
+    };
+    const push = (chunk, due) => {
+      lastDue = Math.max(lastDue, due);
+      queue.push({ chunk, due: lastDue });
+      if (timer === null) timer = setTimeout(pump, Math.max(0, queue[0].due - Date.now()));
+    };
+    from.on("data", (chunk) => push(chunk, Date.now() + oneWayMs + (Math.random() * 2 - 1) * jitterMs));
+    // An end is delivered after the data before it.
+    from.on("end", () => push(null, lastDue));
+    from.on("error", () => to.destroy());
+  };
+  const proxy = createServer((client) => {
+    client.setNoDelay(true);
+    const upstream = connect({ host: hostname, port: Number(port), noDelay: true });
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+    }
+    delay(client, upstream);
+    delay(upstream, client);
+  });
+  cleanups.push(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => proxy.close(resolve));
+  });
+  return new Promise((resolve) => proxy.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${proxy.address().port}`)));
+}
