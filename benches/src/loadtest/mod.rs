@@ -457,6 +457,7 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
             live_bots: live,
             rooms: now.get("skirmish_rooms").copied().unwrap_or(0.0),
             late_inputs: delta("skirmish_late_inputs_total"),
+            empty_input_ticks: empty_input_ticks(&now) - empty_input_ticks(&previous),
         };
         if !args.quiet {
             let done = (second * 20 / seconds) as usize;

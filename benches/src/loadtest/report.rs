@@ -84,6 +84,8 @@ pub struct Sample {
     pub rooms: f64,
     /// Inputs that reached the server after their tick in this second.
     pub late_inputs: f64,
+    /// Ticks at which a player's input buffer was empty in this second (over all players).
+    pub empty_input_ticks: f64,
 }
 
 /// What a soak run (churn and malformed traffic) adds to a phase.

@@ -120,11 +120,11 @@ impl TickClock {
 }
 
 /// Mean deviations of the round trip in the input clock's jitter margin.
-const MARGIN_DEVIATIONS: f64 = 3.0;
+pub const MARGIN_DEVIATIONS: f64 = 3.0;
 
 /// Ticks added to the jitter margin: the server's tick in a pong is the last one it completed (it is
 /// up to a tick further on), so the estimate trails the server by up to a tick.
-const MARGIN_TICKS: f64 = 1.0;
+pub const MARGIN_TICKS: f64 = 1.0;
 
 /// Smoothing weight of the send delay (how long after a tick is due its input goes out).
 const SEND_DELAY_WEIGHT: f64 = 0.1;
