@@ -179,8 +179,10 @@ pub mod buttons {
 /// tick has no input keeps the one it had. Unstamped inputs (`tick` = `Tick(0)`) are applied one
 /// per tick in the order they came, and make the stamped inputs sent before them due.
 ///
-/// So an input at or below the acknowledged `seq` has been applied or never will be: the client
-/// replays exactly the inputs after it. To be on time, the client runs its input clock ahead of the
+/// So an input at or below the acknowledged `seq` has been applied or never will be. The client
+/// replays, on the snapshot's position, the inputs after it that are stamped for ticks after the
+/// snapshot's: one for an earlier tick came late, and its tick ran with the previous input
+/// (`netcode::predict::Predictor::reconcile_at`). To be on time, the client runs its input clock ahead of the
 /// server's by half the round trip plus a margin learned from jitter
 /// (`netcode::clock::InputClock`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -142,10 +142,11 @@ impl FeelClient {
         let alive = own.status & status::DEAD == 0;
         let before = self.predictor.corrections();
         let predicted = self.predictor.predicted();
-        self.predictor.reconcile(
+        self.predictor.reconcile_at(
             &self.map,
             &self.params,
             server,
+            snapshot.tick,
             snapshot.ack_input_seq,
             alive,
         );
@@ -197,7 +198,7 @@ impl FeelClient {
             };
             self.next_seq += 1;
             self.predictor
-                .apply_input(&self.map, &self.params, input.seq, dir);
+                .apply_stamped_input(&self.map, &self.params, input.seq, input.tick, dir);
             self.figures.inputs += 1;
             self.figures.firing_ticks += u32::from(fire);
             frames.push(input);

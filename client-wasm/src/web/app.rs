@@ -834,10 +834,11 @@ impl Session {
                 .motion
                 .position_at(&self.welcome.map, &self.params, snapshot.tick);
             let alive = own.status & status::DEAD == 0;
-            self.predictor.reconcile(
+            self.predictor.reconcile_at(
                 &self.welcome.map,
                 &self.params,
                 server,
+                snapshot.tick,
                 snapshot.ack_input_seq,
                 alive,
             );
@@ -943,7 +944,8 @@ impl Session {
             if socket.send(&encode_client(&ClientMsg::Input(frame))) {
                 let dir = Dir::from_axes(move_x, move_y).unwrap_or(Dir::Still);
                 let (map, params) = (&self.welcome.map, &self.params);
-                self.predictor.apply_input(map, params, frame.seq, dir);
+                self.predictor
+                    .apply_stamped_input(map, params, frame.seq, frame.tick, dir);
                 // The shot appears at once, where the server will fire it.
                 let fire = FireInput {
                     tick: frame.tick,

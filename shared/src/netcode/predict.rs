@@ -5,10 +5,16 @@
 //! server's position and replays the inputs the server has not applied yet. The difference between the
 //! old and new prediction becomes a visual offset that decays over [`SMOOTHING_MS`], so small corrections
 //! glide instead of snapping; large ones (a respawn, say) snap.
+//!
+//! Inputs stamped with their server tick are replayed only for ticks after the snapshot's: one the
+//! server has not applied by then came late, and the server ran its tick with the player's previous
+//! input instead (and applies at most the newest late input, and only if the next tick's is late
+//! too). Replaying it on top of the server's position would count its tick twice.
 
 use crate::fixed::{coord_to_units, Pos};
 use crate::map::{Map, TILE_SIZE};
 use crate::physics::{step_player, Dir, MoveParams};
+use crate::time::Tick;
 use std::collections::VecDeque;
 
 /// Time constant of the correction smoothing, in milliseconds.
@@ -23,7 +29,9 @@ pub const MAX_PENDING: usize = 120;
 /// The predicted state of the player's own avatar.
 #[derive(Debug, Clone, Default)]
 pub struct Predictor {
-    pending: VecDeque<(u32, Dir)>,
+    /// Inputs not acknowledged yet: sequence number, the tick they are stamped for (0: unstamped),
+    /// direction.
+    pending: VecDeque<(u32, Tick, Dir)>,
     predicted: Pos,
     /// The prediction one local tick earlier: the avatar is drawn between this and `predicted`,
     /// by how far the frame is into the next tick, so its motion is even at any display rate.
@@ -66,15 +74,28 @@ impl Predictor {
         self.started
     }
 
-    /// Applies a local input at once and remembers it until acknowledged.
+    /// Applies a local unstamped input at once and remembers it until acknowledged.
     pub fn apply_input(&mut self, map: &Map, params: &MoveParams, seq: u32, dir: Dir) {
+        self.apply_stamped_input(map, params, seq, Tick(0), dir);
+    }
+
+    /// Applies a local input stamped for server tick `tick` (`Tick(0)`: unstamped) at once, and
+    /// remembers it until acknowledged.
+    pub fn apply_stamped_input(
+        &mut self,
+        map: &Map,
+        params: &MoveParams,
+        seq: u32,
+        tick: Tick,
+        dir: Dir,
+    ) {
         if !self.started {
             return;
         }
         if self.pending.len() >= MAX_PENDING {
             self.pending.pop_front();
         }
-        self.pending.push_back((seq, dir));
+        self.pending.push_back((seq, tick, dir));
         self.previous = self.predicted;
         if !self.dead {
             self.predicted = step_player(map, params, self.predicted, dir);
@@ -94,13 +115,32 @@ impl Predictor {
         ack: u32,
         alive: bool,
     ) {
-        while self.pending.front().is_some_and(|&(seq, _)| seq <= ack) {
+        self.reconcile_at(map, params, server, Tick(0), ack, alive);
+    }
+
+    /// Like [`Predictor::reconcile`] for the server's position at `tick` (the snapshot's): stamped
+    /// inputs for that tick or earlier that the server has not applied are not replayed (see the
+    /// module docs). `Tick(0)` replays every input after `ack`.
+    pub fn reconcile_at(
+        &mut self,
+        map: &Map,
+        params: &MoveParams,
+        server: Pos,
+        tick: Tick,
+        ack: u32,
+        alive: bool,
+    ) {
+        while self.pending.front().is_some_and(|&(seq, _, _)| seq <= ack) {
             self.pending.pop_front();
         }
         self.dead = !alive;
         let mut pos = server;
         let mut previous = server;
-        for &(_, dir) in self.pending.iter().filter(|_| alive) {
+        let replayed = self
+            .pending
+            .iter()
+            .filter(|&&(_, stamp, _)| alive && (stamp == Tick(0) || stamp > tick));
+        for &(_, _, dir) in replayed {
             previous = pos;
             pos = step_player(map, params, pos, dir);
         }
@@ -342,5 +382,91 @@ mod tests {
             step_player(&map, &params, after_five, Dir::East),
             "the input after the respawn is replayed from the new position"
         );
+    }
+
+    /// The server's side of ticks `101..=until` for inputs `(tick, dir)` stamped one per tick,
+    /// one of which (`late`) arrives only after its tick: the server runs that tick with the
+    /// previous input and then applies the newest due (so the late one is dropped). Returns the
+    /// position and the last applied sequence number (inputs are numbered from 1 at tick 101).
+    fn server_side(start: Pos, dirs: &[Dir], late: u32, until: u32) -> (Pos, u32) {
+        let (map, params) = (arena(), params());
+        let (mut pos, mut held, mut ack) = (start, Dir::Still, 0);
+        for tick in 101..=until {
+            let seq = tick - 100;
+            if tick != late {
+                held = dirs[seq as usize - 1];
+                ack = seq;
+            }
+            pos = step_player(&map, &params, pos, held);
+        }
+        (pos, ack)
+    }
+
+    #[test]
+    fn a_late_input_is_not_replayed_twice() {
+        let (map, params) = (arena(), params());
+        let start = tile_centre(10, 10);
+        // Ten inputs east for ticks 101..=110; the one for 104 reaches the server late.
+        let dirs = [Dir::East; 10];
+        let predict = |p: &mut Predictor| {
+            p.reconcile_at(&map, &params, start, Tick(100), 0, true);
+            for (i, dir) in dirs.iter().enumerate() {
+                let seq = i as u32 + 1;
+                p.apply_stamped_input(&map, &params, seq, Tick(100 + seq), *dir);
+            }
+        };
+        let mut by_tick = Predictor::new();
+        predict(&mut by_tick);
+        let truth = by_tick.predicted();
+        // The snapshot of tick 104: four steps east (the held input ran tick 104), 3 acknowledged.
+        let (at_104, ack) = server_side(start, &dirs, 104, 104);
+        assert_eq!(ack, 3);
+        by_tick.reconcile_at(&map, &params, at_104, Tick(104), ack, true);
+        assert_eq!(
+            by_tick.predicted(),
+            truth,
+            "ticks 105..=110 replayed, not 104 again"
+        );
+        let (at_106, ack) = server_side(start, &dirs, 104, 106);
+        by_tick.reconcile_at(&map, &params, at_106, Tick(106), ack, true);
+        assert_eq!(by_tick.predicted(), truth);
+        assert_eq!(
+            by_tick.corrections(),
+            Corrections::default(),
+            "nothing to correct"
+        );
+        // Replaying by sequence alone counts tick 104 twice: a step too far, then back.
+        let mut by_seq = Predictor::new();
+        predict(&mut by_seq);
+        by_seq.reconcile(&map, &params, at_104, 3, true);
+        assert_ne!(by_seq.predicted(), truth);
+        by_seq.reconcile(&map, &params, at_106, 6, true);
+        assert_eq!(by_seq.predicted(), truth);
+        assert_eq!(by_seq.corrections().count, 2);
+    }
+
+    #[test]
+    fn a_late_turn_is_corrected_to_where_the_server_will_be() {
+        let (map, params) = (arena(), params());
+        let start = tile_centre(10, 10);
+        // East for ticks 101..=103, then south; the first south input (tick 104) is late.
+        let mut dirs = [Dir::South; 10];
+        dirs[..3].fill(Dir::East);
+        let mut p = Predictor::new();
+        p.reconcile_at(&map, &params, start, Tick(100), 0, true);
+        for (i, dir) in dirs.iter().enumerate() {
+            let seq = i as u32 + 1;
+            p.apply_stamped_input(&map, &params, seq, Tick(100 + seq), *dir);
+        }
+        let (at_104, ack) = server_side(start, &dirs, 104, 104);
+        p.reconcile_at(&map, &params, at_104, Tick(104), ack, true);
+        let corrected = p.predicted();
+        assert_eq!(p.corrections().count, 1, "the server went east once more");
+        // Once the server has run every tick, the prediction made at tick 104 was right.
+        let (at_110, ack) = server_side(start, &dirs, 104, 110);
+        assert_eq!(corrected, at_110);
+        p.reconcile_at(&map, &params, at_110, Tick(110), ack, true);
+        assert_eq!(p.predicted(), at_110);
+        assert_eq!(p.corrections().count, 1, "and needed no second correction");
     }
 }
