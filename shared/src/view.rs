@@ -13,7 +13,7 @@ use crate::fixed::Coord;
 use crate::map::Map;
 use crate::physics::{MoveParams, PlayerMotion, Pos, ProjectileMotion};
 use crate::protocol::{
-    outer_view_radius, EntityId, EntityState, PlayerField, Snapshot, WireMotion,
+    outer_view_radius, ClientMsg, EntityId, EntityState, PlayerField, Snapshot, WireMotion,
 };
 use crate::time::Tick;
 use std::collections::BTreeMap;
@@ -103,6 +103,29 @@ impl ViewCheck {
     /// The check a snapshot carries.
     pub fn from_wire(bytes: [u8; 4]) -> ViewCheck {
         ViewCheck(u32::from_le_bytes(bytes))
+    }
+}
+
+/// What applying and checking one snapshot came to ([`ClientView::apply_checked`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// The view applied it and holds what its check says.
+    Held,
+    /// The view applied it but disagrees with its check: a desync.
+    Desynced,
+    /// It did not apply (a baseline the view does not hold, say).
+    Lost,
+}
+
+impl Checked {
+    /// What to tell the server after a snapshot of `tick` came to this: a desync report, a request
+    /// for a full snapshot, or nothing.
+    pub fn reply(self, tick: Tick) -> Option<ClientMsg> {
+        match self {
+            Checked::Held => None,
+            Checked::Desynced => Some(ClientMsg::Desync { tick }),
+            Checked::Lost => Some(ClientMsg::RequestFullSnapshot),
+        }
     }
 }
 
@@ -242,6 +265,20 @@ impl ClientView {
     /// Whether the view holds what `snapshot` (just applied) says it must.
     pub fn matches(&self, snapshot: &Snapshot) -> bool {
         self.check() == ViewCheck::from_wire(snapshot.check)
+    }
+
+    /// Applies a snapshot and checks the view against its check. Unless it is held, the view is
+    /// reset to wait for the full snapshot that [`Checked::reply`] asks for.
+    pub fn apply_checked(&mut self, snapshot: &Snapshot) -> Checked {
+        let checked = match self.apply(snapshot) {
+            Ok(()) if self.matches(snapshot) => Checked::Held,
+            Ok(()) => Checked::Desynced,
+            Err(_) => Checked::Lost,
+        };
+        if checked != Checked::Held {
+            self.reset();
+        }
+        checked
     }
 
     /// Applies a snapshot (see [`Snapshot`] for the rules). Projectiles gone of their own accord by
@@ -447,6 +484,45 @@ mod tests {
         assert_eq!(turned.pos, before.position_at(&map, &params, Tick(77)));
         let expected = step_player(&map, &params, turned.pos, Dir::North);
         assert_eq!(view.player_position(EntityId(1), Tick(78)), Some(expected));
+    }
+
+    #[test]
+    fn checked_application_tells_held_desynced_and_lost_apart() {
+        let mut view = view();
+        let mut full = Snapshot {
+            tick: Tick(10),
+            entered: vec![player(1, 0)],
+            ..Snapshot::default()
+        };
+        let mut expected = ViewCheck::default();
+        if let EntityState::Player(p) = &full.entered[0] {
+            let motion = player_motion(Tick(10), &p.motion).expect("valid");
+            expected.add(ViewCheck::player_word(p.id, &motion, p.aim, p.hp, p.status));
+        }
+        full.check = expected.to_wire();
+        assert_eq!(view.apply_checked(&full), Checked::Held);
+        assert_eq!(Checked::Held.reply(Tick(10)), None);
+        // The same entities under a wrong check: a desync, and the view starts over.
+        let mut wrong = full.clone();
+        wrong.tick = Tick(11);
+        wrong.check[0] ^= 1;
+        assert_eq!(view.apply_checked(&wrong), Checked::Desynced);
+        assert_eq!(view.tick(), None, "reset");
+        assert_eq!(
+            Checked::Desynced.reply(Tick(11)),
+            Some(ClientMsg::Desync { tick: Tick(11) })
+        );
+        // A delta against a baseline the view does not hold is lost.
+        let delta = Snapshot {
+            tick: Tick(12),
+            baseline: Some(Tick(11)),
+            ..Snapshot::default()
+        };
+        assert_eq!(view.apply_checked(&delta), Checked::Lost);
+        assert_eq!(
+            Checked::Lost.reply(Tick(12)),
+            Some(ClientMsg::RequestFullSnapshot)
+        );
     }
 
     #[test]

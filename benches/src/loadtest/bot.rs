@@ -12,7 +12,7 @@ use skirmish_shared::protocol::{
     buttons, ClientMsg, EntityId, Hello, InputFrame, ResumeToken, ServerMsg, PROTOCOL_VERSION,
 };
 use skirmish_shared::time::{Tick, TickRate};
-use skirmish_shared::view::ClientView;
+use skirmish_shared::view::{Checked, ClientView};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -142,10 +142,6 @@ impl<T> DelayLine<T> {
     fn full_until(&self, now: Instant) -> Option<Instant> {
         let opens = self.link_free.checked_sub(LINK_BUFFER)?;
         (opens > now).then_some(opens)
-    }
-
-    fn is_immediate(&self) -> bool {
-        self.latency.is_zero() && self.jitter_ms == 0 && self.bandwidth_kbps == 0
     }
 }
 
@@ -453,22 +449,9 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
                 stats.bytes_down.fetch_add(bytes.len() as u64, Relaxed);
                 totals.bytes_down.fetch_add(bytes.len() as u64, Relaxed);
                 off_the_socket(&bytes, Instant::now() - started, &mut lag, &totals);
-                if incoming.is_immediate() {
-                    let now = Instant::now();
-                    record_lag(&bytes, now - started, &mut lag, &totals);
-                    newest = newest_ack(newest, &bytes, &mut clocks, ms_since(started, now));
-                    let mut client = Client { view: &mut view, feel: &mut feel, replies: &mut replies, plan: &plan };
-                    let received = handle(&bytes, now, started, &stats, &totals, &mut client);
-                    if let Some(tick_hz) = received.tick_hz {
-                        clocks = Some(Clocks::new(tick_hz, plan.input_hz));
-                        next_ping = now; // a round trip for the input clock at once
-                    }
-                    received.pong(&mut clocks, ms_since(started, now));
-                    welcome(received.seat, resume, &mut seat, &mut live, &totals);
-                } else {
-                    let len = bytes.len();
-                    incoming.push(Instant::now(), bytes.to_vec(), len, &mut dice);
-                }
+                // Through the conditioner (due at once on a plain link), handled below.
+                let len = bytes.len();
+                incoming.push(Instant::now(), bytes.to_vec(), len, &mut dice);
             }
             _ = sleep_until(wake) => {}
         }
@@ -801,23 +784,19 @@ fn verify(
     replies: &mut Vec<ClientMsg>,
     totals: &Totals,
 ) {
-    match view.apply(snapshot) {
-        Ok(()) if view.matches(snapshot) => {
-            totals.views_verified.fetch_add(1, Relaxed);
-        }
-        Ok(()) => {
-            totals.desyncs.fetch_add(1, Relaxed);
-            view.reset();
-            replies.push(ClientMsg::Desync {
-                tick: snapshot.tick,
-            });
-        }
-        Err(_) => {
-            totals.view_errors.fetch_add(1, Relaxed);
-            view.reset();
-            replies.push(ClientMsg::RequestFullSnapshot);
-        }
-    }
+    let checked = view.apply_checked(snapshot);
+    count_checked(checked, totals);
+    replies.extend(checked.reply(snapshot.tick));
+}
+
+/// Counts what one snapshot did to a bot's view.
+fn count_checked(checked: Checked, totals: &Totals) {
+    let counter = match checked {
+        Checked::Held => &totals.views_verified,
+        Checked::Desynced => &totals.desyncs,
+        Checked::Lost => &totals.view_errors,
+    };
+    counter.fetch_add(1, Relaxed);
 }
 
 /// Handles one server message.
@@ -844,20 +823,10 @@ fn handle(
             totals.snapshots.fetch_add(1, Relaxed);
             if let Some(feel) = client.feel.as_mut() {
                 let before = feel.figures();
-                let reply = feel.on_snapshot(&snapshot, ms_since(started, now));
+                let checked = feel.on_snapshot(&snapshot, ms_since(started, now));
                 totals.feel.add(&before, &feel.figures());
-                let counter = match reply {
-                    None => &totals.views_verified,
-                    Some(reply) => {
-                        let counter = match reply {
-                            ClientMsg::Desync { .. } => &totals.desyncs,
-                            _ => &totals.view_errors,
-                        };
-                        client.replies.push(reply);
-                        counter
-                    }
-                };
-                counter.fetch_add(1, Relaxed);
+                count_checked(checked, totals);
+                client.replies.extend(checked.reply(snapshot.tick));
             } else if let Some(view) = client.view.as_mut() {
                 verify(&snapshot, view, client.replies, totals);
             }
@@ -916,7 +885,6 @@ mod tests {
         let mut dice = Dice::new(1);
         // 256 kbit/s: 1,000 bytes occupy the link for 31.25 ms; then 75 ms of latency.
         let mut line: DelayLine<u32> = DelayLine::new(75, 0, 256, start);
-        assert!(!line.is_immediate());
         line.push(start, 1, 1_000, &mut dice);
         line.push(start, 2, 1_000, &mut dice);
         let ms = |at: Option<Instant>| at.map(|at| (at - start).as_micros());

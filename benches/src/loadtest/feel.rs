@@ -12,11 +12,9 @@ use skirmish_shared::netcode::interp::InterpolationBuffer;
 use skirmish_shared::netcode::playout::{DelayPolicy, PlayoutClock};
 use skirmish_shared::netcode::predict::Predictor;
 use skirmish_shared::physics::{Dir, MoveParams};
-use skirmish_shared::protocol::{
-    buttons, status, ClientMsg, EntityId, InputFrame, Snapshot, Welcome,
-};
+use skirmish_shared::protocol::{buttons, status, EntityId, InputFrame, Snapshot, Welcome};
 use skirmish_shared::time::{Tick, TickRate};
-use skirmish_shared::view::ClientView;
+use skirmish_shared::view::{Checked, ClientView};
 use std::sync::Arc;
 
 /// Targets farther than this share of the view radius are not shot at (they may leave the view
@@ -36,10 +34,6 @@ pub struct FeelFigures {
     pub respawn_corrections: u32,
     /// Runs of frames whose render time passed the newest snapshot.
     pub underruns: u32,
-    /// Views that did not match a snapshot's check.
-    pub desyncs: u32,
-    /// Snapshots that did not apply to the view.
-    pub view_errors: u32,
     /// Input ticks sent.
     pub inputs: u32,
     /// Input ticks with the fire button held at a target as drawn.
@@ -109,22 +103,12 @@ impl FeelClient {
         self.clock.on_pong(sent_ms, now_ms, tick.0);
     }
 
-    /// A snapshot arrived at `arrived_ms`; returns what to tell the server, if anything.
-    pub fn on_snapshot(&mut self, snapshot: &Snapshot, arrived_ms: f64) -> Option<ClientMsg> {
-        match self.view.apply(snapshot) {
-            Ok(()) if self.view.matches(snapshot) => {}
-            Ok(()) => {
-                self.figures.desyncs += 1;
-                self.view.reset();
-                return Some(ClientMsg::Desync {
-                    tick: snapshot.tick,
-                });
-            }
-            Err(_) => {
-                self.figures.view_errors += 1;
-                self.view.reset();
-                return Some(ClientMsg::RequestFullSnapshot);
-            }
+    /// A snapshot arrived at `arrived_ms`; returns what it did to the view (`Checked::reply` says
+    /// what to tell the server).
+    pub fn on_snapshot(&mut self, snapshot: &Snapshot, arrived_ms: f64) -> Checked {
+        let checked = self.view.apply_checked(snapshot);
+        if checked != Checked::Held {
+            return checked;
         }
         self.clock.on_snapshot(arrived_ms, snapshot.tick.0);
         self.playout.on_snapshot(snapshot.tick, arrived_ms);
@@ -135,7 +119,9 @@ impl FeelClient {
         }
         let view = &self.view;
         self.interp.retain(|id| view.players().contains_key(&id));
-        let own = *self.view.players().get(&self.me)?;
+        let Some(&own) = self.view.players().get(&self.me) else {
+            return checked;
+        };
         let server = own
             .motion
             .position_at(&self.map, &self.params, snapshot.tick);
@@ -165,7 +151,7 @@ impl FeelClient {
             self.figures.respawn_corrections += count;
         }
         self.alive = alive;
-        None
+        checked
     }
 
     /// Runs the client's frame at `now_ms`: moves the playout clock, and returns one input for each

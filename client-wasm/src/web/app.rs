@@ -21,7 +21,7 @@ use skirmish_shared::protocol::{
     ResumeToken, ScoreEntry, ServerMsg, Snapshot, Welcome, PROTOCOL_VERSION,
 };
 use skirmish_shared::time::{Tick, TickRate};
-use skirmish_shared::view::ClientView;
+use skirmish_shared::view::{Checked, ClientView};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -793,25 +793,22 @@ impl Session {
             self.newest = (snapshot.tick.0, snapshot.proof);
         }
         // The events are handled whatever becomes of the view: they do not depend on it.
-        let result = self.view.apply(snapshot);
-        if result.is_ok() && !self.view.matches(snapshot) {
-            // The view disagrees with what the server says it must hold: a desync. Count it, say
-            // so, and start over from the full snapshot the server sends next.
-            self.desyncs += 1;
-            web_sys::console::warn_1(&JsValue::from_str(&format!(
-                "view desynced at tick {}",
-                snapshot.tick.0
-            )));
-            self.view.reset();
-            socket.send(&encode_client(&ClientMsg::Desync {
-                tick: snapshot.tick,
-            }));
-        } else if result.is_err() {
-            // Lost track: start over from a full snapshot.
-            self.view.reset();
-            socket.send(&encode_client(&ClientMsg::RequestFullSnapshot));
-        } else {
-            self.on_view_updated(snapshot, now);
+        let checked = self.view.apply_checked(snapshot);
+        match checked {
+            Checked::Held => self.on_view_updated(snapshot, now),
+            Checked::Desynced => {
+                // The view disagreed with what the server says it must hold: count it; the
+                // reply says so and asks for the full snapshot to start over from.
+                self.desyncs += 1;
+                web_sys::console::warn_1(&JsValue::from_str(&format!(
+                    "view desynced at tick {}",
+                    snapshot.tick.0
+                )));
+            }
+            Checked::Lost => {} // lost track: the reply asks for a full snapshot
+        }
+        if let Some(reply) = checked.reply(snapshot.tick) {
+            socket.send(&encode_client(&reply));
         }
         self.handle_events(snapshot, hud)
     }
