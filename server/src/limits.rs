@@ -55,8 +55,9 @@ pub enum Verdict {
 /// Chat lines a seat may send in a burst, and per second after. The room holds this bucket with the
 /// seat, so a reconnect does not refill it; each connection also has one as a flood guard.
 pub const SEAT_CHAT: (f64, f64) = (5.0, 0.5);
-/// Pings in a burst, and per second after (clients ping about once a second).
-const PINGS: (f64, f64) = (4.0, 2.0);
+/// Pings in a burst, and per second after (clients ping four times a second for their first two
+/// seconds while their clock learns, then about once a second: `netcode::clock::QUICK_PINGS`).
+const PINGS: (f64, f64) = (8.0, 4.0);
 /// WebSocket pings and pongs from the client in a burst, and per second after (browsers send none;
 /// tungstenite answers each ping with a pong, so they cost a write too).
 const CONTROL: (f64, f64) = (8.0, 2.0);

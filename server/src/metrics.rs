@@ -336,6 +336,9 @@ pub struct Metrics {
     /// Projectiles that hit a player, over all rooms (with lag compensation, where the shooter saw
     /// the target).
     pub shot_hits: AtomicU64,
+    /// Rewound projectiles that stopped, harmless, on a player as the shooter saw it, alive, that
+    /// had been killed since by another shot.
+    pub shot_hits_on_fallen: AtomicU64,
     /// Players disconnected for not reading their snapshots.
     pub slow_reader_kicks: AtomicU64,
     /// Connections closed for a protocol violation.
@@ -370,6 +373,7 @@ impl Default for Metrics {
             desyncs: AtomicU64::new(0),
             shots_fired: AtomicU64::new(0),
             shot_hits: AtomicU64::new(0),
+            shot_hits_on_fallen: AtomicU64::new(0),
             slow_reader_kicks: AtomicU64::new(0),
             protocol_errors: AtomicU64::new(0),
         }
@@ -548,6 +552,11 @@ impl Metrics {
                 "skirmish_shot_hits",
                 "Projectiles that hit a player",
                 &self.shot_hits,
+            ),
+            (
+                "skirmish_shot_hits_on_fallen",
+                "Lag-compensated projectiles that stopped, harmless, on a player seen alive by the shooter but killed since",
+                &self.shot_hits_on_fallen,
             ),
             (
                 "skirmish_slow_reader_disconnects",

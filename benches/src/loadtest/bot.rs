@@ -6,7 +6,7 @@ use super::stats::{BotStats, Totals};
 use crate::scenario::Dice;
 use futures_util::{SinkExt, StreamExt};
 use skirmish_shared::codec::{decode_server, encode_client, peek_snapshot_ack};
-use skirmish_shared::netcode::clock::{InputClock, TickClock};
+use skirmish_shared::netcode::clock::{InputClock, TickClock, PING_MS};
 use skirmish_shared::physics::{Dir, MoveParams};
 use skirmish_shared::protocol::{
     buttons, ClientMsg, EntityId, Hello, InputFrame, ResumeToken, ServerMsg, PROTOCOL_VERSION,
@@ -524,7 +524,13 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
             }
         }
         if now >= next_ping && kick.is_none() {
-            next_ping = now + Duration::from_secs(1);
+            // As the browser does: quickly while the clock learns, then once a second.
+            let interval_ms = feel
+                .as_ref()
+                .map(FeelClient::ping_interval_ms)
+                .or_else(|| clocks.as_ref().map(|c| c.server.ping_interval_ms()))
+                .unwrap_or(PING_MS);
+            next_ping = now + Duration::from_secs_f64(interval_ms / 1e3);
             // Microseconds since the bot started (wraps after 71 minutes; RTTs are far shorter).
             let nonce = (now - started).as_micros() as u32;
             let (acked_tick, proof) = newest;

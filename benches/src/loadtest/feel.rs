@@ -38,11 +38,15 @@ pub struct FeelFigures {
     pub inputs: u32,
     /// Input ticks with the fire button held at a target as drawn.
     pub firing_ticks: u32,
+    /// The view lags of those inputs summed, ms: how far behind its own input tick the shooter drew
+    /// its target, what lag compensation rewinds (up to its cap).
+    pub firing_view_lag_ms: u32,
 }
 
 /// A bot's client: the same netcode objects the browser's session holds.
 pub struct FeelClient {
     me: EntityId,
+    tick_ms: f64,
     map: Arc<Map>,
     params: MoveParams,
     reach: f64,
@@ -68,6 +72,7 @@ impl FeelClient {
         let params = MoveParams::new(rate);
         Some(FeelClient {
             me: welcome.player_id,
+            tick_ms: 1000.0 / f64::from(rate.hz()),
             view: ClientView::new(map.clone(), params)
                 .with_viewer(welcome.player_id, welcome.view_radius),
             reach: f64::from(coord_to_units(welcome.view_radius)) * RANGE_SHARE,
@@ -96,6 +101,11 @@ impl FeelClient {
     /// The input clock's lead over the server estimate and the interpolation delay, ms.
     pub fn timing(&self) -> (Option<f64>, f64) {
         (self.inputs.lead_ms(&self.clock), self.playout.delay_ms())
+    }
+
+    /// How long to wait before the next ping, ms (the shared clock's cadence).
+    pub fn ping_interval_ms(&self) -> f64 {
+        self.clock.ping_interval_ms()
     }
 
     /// A pong for a ping sent at `sent_ms` arrived at `now_ms`.
@@ -187,6 +197,9 @@ impl FeelClient {
                 .apply_stamped_input(&self.map, &self.params, input.seq, input.tick, dir);
             self.figures.inputs += 1;
             self.figures.firing_ticks += u32::from(fire);
+            if fire {
+                self.figures.firing_view_lag_ms += (f64::from(view_lag) * self.tick_ms) as u32;
+            }
             frames.push(input);
         }
         frames

@@ -531,6 +531,7 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     let feel = plan.feel.then(|| {
         let fired = delta("skirmish_shots_fired_total");
         let hits = delta("skirmish_shot_hits_total");
+        let on_fallen = delta("skirmish_shot_hits_on_fallen_total");
         let inputs = (feel_end.inputs - feel_start.inputs) as f64;
         FeelReport {
             corrections_per_10s: (feel_end.corrections - feel_start.corrections) as f64
@@ -543,9 +544,18 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
             late_inputs_per_bot_per_min: delta("skirmish_late_inputs_total") / bot_minutes,
             shots_fired: fired,
             shot_hits: hits,
-            hit_ratio: if fired > 0.0 { hits / fired } else { 0.0 },
+            shot_hits_on_fallen: on_fallen,
+            hit_ratio: if fired > 0.0 {
+                (hits + on_fallen) / fired
+            } else {
+                0.0
+            },
+            damage_ratio: if fired > 0.0 { hits / fired } else { 0.0 },
             firing_share: (feel_end.firing_ticks - feel_start.firing_ticks) as f64
                 / inputs.max(1.0),
+            firing_view_lag_ms: (feel_end.firing_view_lag_ms - feel_start.firing_view_lag_ms)
+                as f64
+                / ((feel_end.firing_ticks - feel_start.firing_ticks) as f64).max(1.0),
         }
     });
     Ok(PhaseReport {

@@ -229,20 +229,29 @@ pub struct FeelReport {
     pub late_inputs_per_bot_per_min: f64,
     /// Shots fired over the window (the server's `skirmish_shots_fired_total`).
     pub shots_fired: f64,
-    /// Of those, shots that hit a player.
+    /// Of those, shots that hit a living player (`skirmish_shot_hits_total`).
     pub shot_hits: f64,
-    /// Hits over shots: the bots fire only at a player as their interpolation draws it, leading
-    /// it by its drawn velocity.
+    /// Shots that met a player as the shooter drew it, alive, that another shot had killed
+    /// meanwhile: stopped on its body, harmless (`skirmish_shot_hits_on_fallen_total`).
+    pub shot_hits_on_fallen: f64,
+    /// Shots that met their target as drawn (both kinds of hit) over shots fired: the bots fire
+    /// only at a player as their interpolation draws it, leading it by its drawn velocity.
     pub hit_ratio: f64,
+    /// Hits on the living over shots fired: `hit_ratio` less the shots that lost a race with
+    /// another shooter's kill (more of them the longer the view lag).
+    pub damage_ratio: f64,
     /// Share of input ticks with fire held at a target.
     pub firing_share: f64,
+    /// The mean view lag of those inputs, ms: how far behind its own input tick a shooter drew its
+    /// target (lag compensation rewinds this much, up to `--max-rewind-ms`).
+    pub firing_view_lag_ms: f64,
 }
 
 impl FeelReport {
     /// One line for the summary.
     pub fn summary(&self) -> String {
         format!(
-            "corrections {:.2} per bot per 10 s, {} over 4 units (largest {:.2} units; {} more at respawns), {} underruns, {} desyncs, {:.2} late inputs per bot per min, hit ratio {:.3} ({:.0} of {:.0} shots; firing {:.0}% of ticks)",
+            "corrections {:.2} per bot per 10 s, {} over 4 units (largest {:.2} units; {} more at respawns), {} underruns, {} desyncs, {:.2} late inputs per bot per min, hit ratio {:.3} ({:.0} hits and {:.0} on the fallen of {:.0} shots; damage ratio {:.3}; firing {:.0}% of ticks, view lag {:.0} ms)",
             self.corrections_per_10s,
             self.snaps_over_4_units,
             self.largest_correction,
@@ -252,8 +261,11 @@ impl FeelReport {
             self.late_inputs_per_bot_per_min,
             self.hit_ratio,
             self.shot_hits,
+            self.shot_hits_on_fallen,
             self.shots_fired,
-            self.firing_share * 100.0
+            self.damage_ratio,
+            self.firing_share * 100.0,
+            self.firing_view_lag_ms
         )
     }
 }

@@ -236,6 +236,8 @@ pub struct FeelTotals {
     pub inputs: AtomicU64,
     /// Inputs with fire held at a target as drawn.
     pub firing_ticks: AtomicU64,
+    /// Their view lags summed, ms.
+    pub firing_view_lag_ms: AtomicU64,
 }
 
 /// The values of [`FeelTotals`] at one moment.
@@ -253,6 +255,8 @@ pub struct FeelCounts {
     pub inputs: u64,
     /// See [`FeelTotals`].
     pub firing_ticks: u64,
+    /// See [`FeelTotals`].
+    pub firing_view_lag_ms: u64,
 }
 
 impl FeelTotals {
@@ -265,6 +269,7 @@ impl FeelTotals {
             underruns: self.underruns.load(Relaxed),
             inputs: self.inputs.load(Relaxed),
             firing_ticks: self.firing_ticks.load(Relaxed),
+            firing_view_lag_ms: self.firing_view_lag_ms.load(Relaxed),
         }
     }
 
@@ -285,6 +290,11 @@ impl FeelTotals {
         add(&self.underruns, before.underruns, after.underruns);
         add(&self.inputs, before.inputs, after.inputs);
         add(&self.firing_ticks, before.firing_ticks, after.firing_ticks);
+        add(
+            &self.firing_view_lag_ms,
+            before.firing_view_lag_ms,
+            after.firing_view_lag_ms,
+        );
         self.largest_centi
             .fetch_max((after.largest * 100.0).round() as u64, Relaxed);
     }

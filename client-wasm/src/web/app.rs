@@ -39,9 +39,6 @@ fn backoff_ms(attempt: u32) -> f64 {
 /// Hue of projectiles (amber).
 const PROJECTILE_HUE: u32 = 40;
 
-/// How often to ping, in ms.
-const PING_INTERVAL_MS: f64 = 1_000.0;
-
 /// World units visible from the centre to the nearer screen edge.
 const VIEW_HALF_UNITS: f64 = 340.0;
 
@@ -499,7 +496,7 @@ impl App {
                 };
                 self.attempt = 0;
                 self.resume = Some(welcome.resume_token);
-                let session = Session::new(*welcome, now, self.interp_policy);
+                let session = Session::new(*welcome, self.interp_policy);
                 self.hud.add_chat(
                     None,
                     "Joined the arena. WASD to move, mouse to aim, click to fire, Enter to chat.",
@@ -739,7 +736,7 @@ fn css_size(canvas: &HtmlCanvasElement) -> (f64, f64) {
 }
 
 impl Session {
-    fn new(welcome: Welcome, now: f64, interp_policy: DelayPolicy) -> Session {
+    fn new(welcome: Welcome, interp_policy: DelayPolicy) -> Session {
         let rate = TickRate::new(welcome.tick_rate)
             .unwrap_or_else(|| TickRate::new(60).unwrap_or_else(|| unreachable!()));
         Session {
@@ -764,7 +761,7 @@ impl Session {
                 ..ScoreEntry::default()
             },
             next_seq: 1,
-            last_ping: now - PING_INTERVAL_MS,
+            last_ping: f64::NEG_INFINITY,
             pending_pings: Vec::new(),
             last_rtt_ms: None,
             newest: (0, 0),
@@ -889,7 +886,7 @@ impl Session {
         width: f64,
         height: f64,
     ) {
-        if now - self.last_ping >= PING_INTERVAL_MS {
+        if now - self.last_ping >= self.clock.ping_interval_ms() {
             let nonce = (now as u64 & 0xFFFF_FFFF) as u32;
             self.pending_pings.retain(|(_, sent)| now - sent < 10_000.0);
             // Timed when it leaves, as its pong is timed when it arrives.

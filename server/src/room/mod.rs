@@ -669,6 +669,10 @@ impl Room {
         metrics
             .shot_hits
             .fetch_add(shots.hits - shots_before.hits, Ordering::Relaxed);
+        metrics.shot_hits_on_fallen.fetch_add(
+            shots.hits_on_fallen - shots_before.hits_on_fallen,
+            Ordering::Relaxed,
+        );
         self.shared
             .tick
             .store(self.world.tick_number().0, Ordering::Relaxed);

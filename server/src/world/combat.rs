@@ -46,7 +46,7 @@ impl World {
     /// Moves every projectile launched before this tick; a projectile stops at the first wall or
     /// hittable player (alive, unprotected, not its shooter) along its path. A projectile with a rewind
     /// is tested against the players as they stood that many ticks ago (see the module
-    /// notes of `world` for who counts).
+    /// notes of `world` for who counts), and also stops, doing no harm, on one that has fallen since.
     pub(super) fn fly_projectiles(&mut self, now: Tick) {
         self.rebuild_hit_grid();
         self.history.record(now, &self.players);
@@ -70,6 +70,7 @@ impl World {
             // A rewound player stood within `rewind` steps (per axis) of where it is now: it has
             // only walked since, in the same placement, or it is not hit.
             let radius = reach + player_step * rewind.unwrap_or(0) as i32;
+            // The player hit, and whether it is alive now (not fallen since the rewound tick).
             let mut victim = None;
             let step = step_projectile(&self.map, shot.pos, shot.motion.velocity, |at| {
                 grid.query(at, radius, |item| {
@@ -82,7 +83,7 @@ impl World {
                         return;
                     }
                     let target = match rewind {
-                        None => Some(player.pos),
+                        None => player.alive().then_some(player.pos),
                         Some(_) => history
                             .stand(rewound, player_key)
                             .filter(|then| {
@@ -91,7 +92,7 @@ impl World {
                             .map(|then| then.pos),
                     };
                     if target.is_some_and(|target| projectile_hits_player(at, target)) {
-                        victim = Some(player_key);
+                        victim = Some((player_key, player.alive()));
                     }
                 });
                 victim.is_some()
@@ -108,9 +109,13 @@ impl World {
                     finished.push(key);
                     let natural_end = shot.motion.natural_end(&self.map, &self.params);
                     self.recent_hits.insert(shot.id, (now, natural_end));
-                    if let Some(victim) = victim {
-                        self.shots.hits += 1;
-                        hits.push((victim, shot.owner_key, shot.owner));
+                    match victim {
+                        Some((victim, true)) => {
+                            self.shots.hits += 1;
+                            hits.push((victim, shot.owner_key, shot.owner));
+                        }
+                        Some((_, false)) => self.shots.hits_on_fallen += 1,
+                        None => {}
                     }
                 }
             }
@@ -123,15 +128,12 @@ impl World {
         }
     }
 
-    /// Buckets living players by position for this tick's hit tests.
+    /// Buckets players by position for this tick's hit tests: the living, and the dead where they
+    /// fell (a rewound shot may meet one as its shooter saw it, alive).
     fn rebuild_hit_grid(&mut self) {
         self.hit_keys.clear();
-        self.hit_keys.extend(
-            self.players
-                .iter()
-                .filter(|(_, p)| p.alive())
-                .map(|(key, _)| key),
-        );
+        self.hit_keys
+            .extend(self.players.iter().map(|(key, _)| key));
         let players = &self.players;
         self.hit_grid
             .rebuild(self.hit_keys.iter().map(|&key| players[key].pos));
@@ -161,7 +163,7 @@ impl World {
         player.changed.status = now;
         player.respawn_at = Some(now.plus(respawn_delay));
         let pos = player.pos;
-        player.place(pos, now);
+        player.halt(pos, now);
         player.score.deaths += 1;
         let victim_id = player.id;
         self.events.push(WorldEvent::ScoreChanged(victim));

@@ -23,14 +23,17 @@
 //! `d` ticks of flight, 150 units at a 200 ms rewind) is judged against a target that has moved on
 //! by `d` ticks since the shooter led it, and misses as if there were no compensation at all (the
 //! feel report measured 0.31 of shots hitting at 150 ms against 0.46 at 0 ms that way, and 0.41
-//! against 0.51 judging the whole flight). The cap bounds what a victim can suffer: never hit where
+//! against 0.51 judging the whole flight; docs/PERFORMANCE.md has the current figures). The cap bounds what a victim can suffer: never hit where
 //! it stood more than `--max-rewind-ms` ago.
 //!
 //! Rules for a rewound test: the target must have been hittable at the rewound tick (in the room,
-//! alive, not spawn-protected) and must still be hittable now, in the same placement (same player,
-//! alive, not protected, not respawned or moved by the room since); so a player who left, died,
-//! respawned or joined since is not hit where it stood, and the dead are not killed twice. The
-//! shooter never hits itself, and walls stop projectiles along their real path whatever the rewind.
+//! alive, not spawn-protected) and must still be in the room in the same placement (same player,
+//! not respawned or moved by the room since), so a player who left, respawned or joined since is
+//! not hit where it stood. If it is alive now the shot hurts it; if it has died since (killed by a
+//! shot its shooter had not seen yet), the shot stops on its body and does no harm: the dead are
+//! not killed twice, and the shooter, who saw it alive, sees its shot land where it aimed instead
+//! of flying through and hitting someone behind (`ShotCounts::hits_on_fallen`). The shooter never
+//! hits itself, and walls stop projectiles along their real path whatever the rewind.
 
 mod combat;
 mod history;
@@ -163,9 +166,9 @@ pub struct Player {
     pub motion_is_turn: bool,
     /// When the previous motion key was set (the value `changed.motion` had before the last change).
     pub previous_motion_changed: Tick,
-    /// When the player was last placed (joined, died, respawned or was moved by the room): since
-    /// then it has only walked. Lag compensation hits a player where it stood only within the same
-    /// placement.
+    /// When the player was last placed (joined, respawned or was moved by the room): since then it
+    /// has only walked, and maybe fallen where it stood. Lag compensation hits a player where it
+    /// stood only within the same placement.
     pub placed_at: Tick,
 }
 
@@ -242,13 +245,17 @@ pub struct World {
 }
 
 /// Shots fired and shots that hit a player, counted since the world began (the room turns them into
-/// the server's `skirmish_shots_fired_total` and `skirmish_shot_hits_total`).
+/// the server's `skirmish_shots_fired_total`, `skirmish_shot_hits_total` and
+/// `skirmish_shot_hits_on_fallen_total`).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ShotCounts {
     /// Projectiles fired.
     pub fired: u64,
-    /// Projectiles that stopped on a player.
+    /// Projectiles that stopped on a living player (and hurt it).
     pub hits: u64,
+    /// Rewound projectiles that stopped on a player as their shooter saw it, alive, that had died
+    /// since (killed by another shot the shooter had not yet seen): no damage.
+    pub hits_on_fallen: u64,
 }
 
 impl World {
@@ -535,6 +542,13 @@ impl World {
 impl Player {
     /// Puts the player at `pos` standing still, with a fresh motion key.
     fn place(&mut self, pos: Pos, now: Tick) {
+        self.halt(pos, now);
+        self.placed_at = now;
+    }
+
+    /// Stops the player at `pos` from `now` on (a new motion key) without a new placement: a player
+    /// that dies halts where it fell, and lag compensation still knows its body as the one it shot.
+    fn halt(&mut self, pos: Pos, now: Tick) {
         self.pos = pos;
         self.motion = PlayerMotion {
             tick: now,
@@ -544,7 +558,6 @@ impl Player {
         self.previous_motion_changed = self.changed.motion;
         self.changed.motion = now;
         self.motion_is_turn = false;
-        self.placed_at = now;
     }
 }
 

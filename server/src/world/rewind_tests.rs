@@ -328,8 +328,8 @@ fn a_target_that_left_is_not_hit() {
 
 #[test]
 fn the_dead_are_not_killed_twice() {
-    // Two shots judged against the same moment of the target's past: the first kills it, the
-    // second finds it dead now and flies on.
+    // Two shots judged against the same moment of the target's past: the first kills it; the
+    // second meets its body as its shooter saw it, alive, and stops there without harm.
     let mut c = Crossing::open(30);
     c.w.players[c.target].hp = PROJECTILE_DAMAGE;
     let first = c.crossed.plus(2);
@@ -337,27 +337,82 @@ fn the_dead_are_not_killed_twice() {
     let cooldown = c.w.rules().fire_cooldown;
     let second = first.plus(cooldown);
     let mut kills = 0;
+    let mut count_kills = |w: &World| {
+        kills += w
+            .events
+            .iter()
+            .filter(|e| matches!(e, WorldEvent::Kill { .. }))
+            .count()
+    };
     while c.w.tick_number().next() < second {
         c.step(None);
-        kills +=
-            c.w.events
-                .iter()
-                .filter(|e| matches!(e, WorldEvent::Kill { .. }))
-                .count();
+        count_kills(&c.w);
     }
     assert!(!c.w.projectiles.contains(key), "the first shot is over");
     assert!(!c.w.players[c.target].alive(), "and killed");
-    let shot = c.shoot(second, 12 + cooldown as u16);
-    assert_eq!(
-        shot,
-        Shot {
-            rewind: 12 + cooldown,
-            hit: false
-        }
+    let key = c.fire(second, 12 + cooldown as u16);
+    count_kills(&c.w);
+    let id = c.w.projectiles[key].id;
+    while c.w.projectiles.get(key).is_some_and(|p| p.id == id) {
+        c.step(None);
+        count_kills(&c.w);
+    }
+    assert!(
+        c.w.recent_hits().any(|(hit, _)| hit == id),
+        "the second shot stopped on the body"
     );
     assert_eq!(kills, 1);
     assert_eq!(c.w.players[c.target].score.deaths, 1);
     assert_eq!(c.w.players[c.shooter].score.kills, 1);
+    assert_eq!(
+        c.w.shot_counts(),
+        ShotCounts {
+            fired: 2,
+            hits: 1,
+            hits_on_fallen: 1
+        }
+    );
+}
+
+#[test]
+fn the_fallen_stop_only_shots_that_saw_them_alive() {
+    // The target dies on the line of fire at the crossing (killed outright: hp 0 through the
+    // rules), then respawns.
+    for (view_lag, respawned, stopped) in [(12, false, true), (0, false, false), (12, true, false)]
+    {
+        let mut c = Crossing::open(DEFAULT_REWIND);
+        let at = c.crossed.plus(2);
+        while c.w.tick_number() < c.crossed {
+            c.step(None);
+        }
+        let target = &mut c.w.players[c.target];
+        target.hp = 0;
+        target.status = status::DEAD;
+        target.respawn_at = Some(c.crossed.plus(c.w.rules.respawn_delay));
+        let pos = target.pos;
+        target.halt(pos, c.crossed);
+        if respawned {
+            // Placed anew where it fell (the room moving it): a new placement.
+            c.w.place_player(c.target, pos);
+            let target = &mut c.w.players[c.target];
+            target.status = status::DEAD;
+        }
+        let shot = c.shoot(at, view_lag);
+        assert_eq!(
+            shot,
+            Shot {
+                rewind: u32::from(view_lag),
+                hit: stopped
+            },
+            "view lag {view_lag}, placed anew: {respawned}"
+        );
+        let counts = c.w.shot_counts();
+        assert_eq!(
+            (counts.hits, counts.hits_on_fallen),
+            (0, u64::from(stopped))
+        );
+        assert_eq!(c.w.players[c.target].score.deaths, 0, "no kill scored");
+    }
 }
 
 #[test]

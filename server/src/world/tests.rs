@@ -191,7 +191,11 @@ fn projectiles_stop_at_walls() {
     assert_eq!(w.recent_hits().count(), 0);
     assert_eq!(
         w.shot_counts(),
-        crate::world::ShotCounts { fired: 1, hits: 0 }
+        crate::world::ShotCounts {
+            fired: 1,
+            hits: 0,
+            hits_on_fallen: 0
+        }
     );
 }
 

@@ -25,6 +25,20 @@ const RTT_WEIGHT: f64 = 0.2;
 /// Smoothing weight of the round trip's mean deviation (TCP's RTTVAR uses 1/4).
 const DEVIATION_WEIGHT: f64 = 0.25;
 
+/// Pongs taken at the quick cadence after joining: until then a client pings every
+/// [`QUICK_PING_MS`], then every [`PING_MS`]. The first seconds matter: the estimate and the jitter
+/// margin start as guesses (the margin from a deviation of half the first round trip), and at one
+/// ping a second the margin took about ten seconds to come down, drawing remote players later
+/// relative to the own inputs (a longer view lag, more to rewind) all that while.
+pub const QUICK_PINGS: u32 = 8;
+
+/// Milliseconds between pings while the clock is learning (the server allows a burst of pings and a
+/// few a second; see `limits.rs` in the server).
+pub const QUICK_PING_MS: f64 = 250.0;
+
+/// Milliseconds between pings once the clock has learned.
+pub const PING_MS: f64 = 1_000.0;
+
 /// Server tick estimate and round-trip time.
 #[derive(Debug, Clone)]
 pub struct TickClock {
@@ -103,6 +117,16 @@ impl TickClock {
             .map(|offset| now_ms * self.ticks_per_ms + offset)
     }
 
+    /// How long to wait before the next ping, ms: [`QUICK_PING_MS`] for the first
+    /// [`QUICK_PINGS`] pongs, then [`PING_MS`].
+    pub fn ping_interval_ms(&self) -> f64 {
+        if self.samples < QUICK_PINGS {
+            QUICK_PING_MS
+        } else {
+            PING_MS
+        }
+    }
+
     /// The smoothed round-trip time.
     pub fn rtt_ms(&self) -> Option<f64> {
         self.rtt_ms
@@ -119,8 +143,12 @@ impl TickClock {
     }
 }
 
-/// Mean deviations of the round trip in the input clock's jitter margin.
-pub const MARGIN_DEVIATIONS: f64 = 3.0;
+/// Mean deviations of the round trip in the input clock's jitter margin. An input is late when its
+/// trip up exceeds half the round trip by more than the margin; half the difference of the two
+/// trips is what varies, and two deviations of their sum cover it with room (at 150 ms ±20 ms the
+/// feel bots sent 0.2 late inputs a minute with two, none with three, and three drew targets 10 ms
+/// further in the past of each shot for lag compensation to make up).
+pub const MARGIN_DEVIATIONS: f64 = 2.0;
 
 /// Ticks added to the jitter margin: the server's tick in a pong is the last one it completed (it is
 /// up to a tick further on), so the estimate trails the server by up to a tick.
@@ -379,9 +407,9 @@ mod tests {
         assert_eq!(due(&mut inputs, &clock, 10.0), [], "no round trip yet");
         clock.on_pong(0.0, 100.0, 603);
         let lead = inputs.wanted_lead_ms(&clock).expect("known");
-        // Half the round trip, three deviations of 50 ms, one tick.
+        // Half the round trip, two deviations of 50 ms, one tick.
         assert!(
-            (lead - (50.0 + 150.0 + 1000.0 / 60.0)).abs() < 1e-9,
+            (lead - (50.0 + 100.0 + 1000.0 / 60.0)).abs() < 1e-9,
             "{lead}"
         );
         let expected = (606.0 + lead * 0.06).floor() as u32;

@@ -63,8 +63,11 @@ pub const WINDOW_MS: f64 = 6_000.0;
 /// Most snapshot timings remembered (the window at up to 170 snapshots per second).
 pub const MAX_SAMPLES: usize = 1_024;
 
-/// Safety margin added to the largest cover seen, in ms.
-pub const MARGIN_MS: f64 = 10.0;
+/// Safety margin added to the largest cover seen, in ms: room for a snapshot held up a little
+/// longer than any in the window by the machines at either end (a busy server or client, a host
+/// taking CPU time away) rather than by the link. At 10 ms the feel bots at 150 ms ±20 ms saw a
+/// few underruns in most 30 s runs on a shared host; at 20 ms none in runs the host left alone.
+pub const MARGIN_MS: f64 = 20.0;
 
 /// Largest change of the render clock's rate while it moves toward its target (0.05: 5 %).
 pub const MAX_SLEW: f64 = 0.05;
@@ -290,6 +293,15 @@ mod tests {
     const TICK_MS: f64 = 1_000.0 / 60.0;
     /// A snapshot every second tick (30 Hz).
     const SNAPSHOT_TICKS: u32 = 2;
+    /// The delay steady arrivals settle at: one snapshot interval plus the margin, or the floor.
+    const SETTLED_MS: f64 = {
+        let delay = SNAPSHOT_TICKS as f64 * TICK_MS + MARGIN_MS;
+        if delay > MIN_DELAY_MS {
+            delay
+        } else {
+            MIN_DELAY_MS
+        }
+    };
     /// Frames at 60 Hz, slightly off the tick so they drift across it.
     const FRAME_MS: f64 = 16.6;
     /// The client's clock reads this much more than the server's (any value will do).
@@ -409,10 +421,10 @@ mod tests {
         let frames = play(&mut clock, &arrivals(20_000.0, |_| 75.0));
         assert_eq!(frames.last().expect("frames").underruns, 0);
         assert_smooth(&frames);
-        // One snapshot interval (33 ms) plus the margin is below the floor.
-        assert_eq!(clock.target_delay_ms(), MIN_DELAY_MS);
+        // One snapshot interval (33 ms) plus the margin (or the floor, if higher).
+        assert!((clock.target_delay_ms() - SETTLED_MS).abs() < 0.5);
         assert!(
-            (clock.delay_ms() - MIN_DELAY_MS).abs() < 0.5,
+            (clock.delay_ms() - SETTLED_MS).abs() < 0.5,
             "{}",
             clock.delay_ms()
         );
@@ -445,7 +457,8 @@ mod tests {
         assert_smooth(&frames);
         // One snapshot interval (33 ms) plus a spread of up to 40 ms plus the margin: not the
         // fixed 100 ms, and not the floor.
-        assert!((70.0..=90.0).contains(&delay), "{delay}");
+        let spread = (SETTLED_MS + 25.0)..=(SETTLED_MS + 45.0);
+        assert!(spread.contains(&delay), "{delay}");
         // Every frame drew from known snapshots: never past the newest.
         let past = frames
             .iter()
@@ -484,7 +497,7 @@ mod tests {
         let jittery_delay = mean_delay(&frames[..frames.len() / 2], 10_000.0);
         let calm_delay = mean_delay(&frames, 35_000.0);
         assert!(jittery_delay > 70.0, "{jittery_delay}");
-        assert!(calm_delay < MIN_DELAY_MS + 1.0, "{calm_delay}");
+        assert!(calm_delay < SETTLED_MS + 1.0, "{calm_delay}");
         assert_eq!(underruns_after(&frames, 1_000.0), 0);
         assert_smooth(&frames);
     }
@@ -537,7 +550,7 @@ mod tests {
         assert!(before_second.delay_ms > 200.0, "{}", before_second.delay_ms);
         // And the delay comes back down a window after the last gap (plus the glide down).
         let calm = mean_delay(&frames, 10_300.0 + WINDOW_MS + 5_000.0);
-        assert!(calm < MIN_DELAY_MS + 1.0, "{calm}");
+        assert!(calm < SETTLED_MS + 1.0, "{calm}");
     }
 
     #[test]
