@@ -306,6 +306,7 @@ async fn join(url: &str, protocol_version: u16, index: usize) -> anyhow::Result<
             name: format!("nr{index}"),
             resume_token: None,
             rate: 0,
+            room: None,
         });
         ws.send(Message::Binary(encode_client(&hello).into()))
             .await?;

@@ -68,6 +68,7 @@ fn client_corpus() -> Vec<Vec<u8>> {
             name: "fuzz".into(),
             resume_token: Some(ResumeToken([7; 16])),
             rate: 0,
+            room: Some("K7MPQ".into()),
         }),
         ClientMsg::Input(InputFrame {
             seq: 77,
@@ -163,6 +164,9 @@ fn server_corpus() -> Vec<Vec<u8>> {
         ServerMsg::Welcome(Box::new(Welcome {
             player_id: EntityId(2),
             room: RoomId(1),
+            room_code: "K7MPQ".into(),
+            respawn_delay_ms: 2_000,
+            spawn_protection_ms: 1_500,
             tick_rate: 60,
             snapshot_rate: 30,
             view_radius: 10_240,

@@ -143,6 +143,7 @@ impl GameClient {
             name: name.to_string(),
             resume_token,
             rate,
+            room: None,
         });
         ws.send(Message::Binary(encode_client(&hello).into()))
             .await?;

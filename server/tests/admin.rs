@@ -234,6 +234,7 @@ async fn a_ban_closes_the_player_and_refuses_its_address() {
             name: "Waiting".into(),
             resume_token: None,
             rate: 0,
+            room: None,
         });
         waiting
             .send(Message::Binary(encode_client(&hello).into()))

@@ -262,6 +262,7 @@ async fn a_version_mismatch_is_refused_with_a_reason() {
             name: "future".into(),
             resume_token: None,
             rate: 0,
+            room: None,
         });
         ws.send(Message::Binary(encode_client(&hello).into()))
             .await

@@ -83,6 +83,7 @@ async fn https_and_wss_are_served_with_the_given_certificate() {
             name: "Secure".into(),
             resume_token: None,
             rate: 0,
+            room: None,
         });
         ws.send(Message::Binary(encode_client(&hello).into()))
             .await

@@ -15,10 +15,13 @@ use crate::time::Tick;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version. Bumped on every incompatible change; a mismatch is refused at `Hello`.
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// Longest player name, in characters (after sanitizing).
 pub const MAX_NAME_CHARS: usize = 20;
+
+/// Characters of a room code ([`room_code`]).
+pub const ROOM_CODE_CHARS: usize = 5;
 
 /// Longest chat message, in characters (after sanitizing).
 pub const MAX_CHAT_CHARS: usize = 160;
@@ -93,6 +96,62 @@ pub struct EntityId(pub u32);
 #[serde(transparent)]
 pub struct RoomId(pub u32);
 
+/// Room codes: what players share to play together (`/?room=K7MPQ`). A code is
+/// [`ROOM_CODE_CHARS`] characters from [`room_code::ALPHABET`] (capitals and digits without the
+/// look-alikes I, L, O, 0 and 1), unique among a server's open rooms.
+pub mod room_code {
+    use super::ROOM_CODE_CHARS;
+
+    /// The characters a code is made of.
+    pub const ALPHABET: &[u8; 31] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+
+    /// The code a player typed or a link carried, in its canonical form (capitals; spaces and dashes
+    /// around or inside ignored), or `None` if it cannot be a room code.
+    pub fn parse(text: &str) -> Option<String> {
+        let mut code = String::with_capacity(ROOM_CODE_CHARS);
+        for c in text.chars().filter(|c| !c.is_whitespace() && *c != '-') {
+            let c = c.to_ascii_uppercase();
+            if !c.is_ascii() || !ALPHABET.contains(&(c as u8)) || code.len() == ROOM_CODE_CHARS {
+                return None;
+            }
+            code.push(c);
+        }
+        (code.len() == ROOM_CODE_CHARS).then_some(code)
+    }
+
+    /// The code for a random `value` (any 64 bits; the server draws them from its secret source).
+    pub fn from_random(mut value: u64) -> String {
+        (0..ROOM_CODE_CHARS)
+            .map(|_| {
+                let c = ALPHABET[(value % ALPHABET.len() as u64) as usize];
+                value /= ALPHABET.len() as u64;
+                char::from(c)
+            })
+            .collect()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn codes_parse_in_any_case_and_only_from_the_alphabet() {
+            let code = from_random(0x1234_5678_9ABC);
+            assert_eq!(code.len(), ROOM_CODE_CHARS);
+            assert_eq!(parse(&code).as_deref(), Some(code.as_str()));
+            assert_eq!(parse(&code.to_lowercase()).as_deref(), Some(code.as_str()));
+            assert_eq!(parse(" k7m-pq ").as_deref(), Some("K7MPQ"));
+            for bad in ["", "K7MP", "K7MPQR", "K7MP0", "K7MPI", "K7MPé", "K7MP\u{0}"] {
+                assert_eq!(parse(bad), None, "{bad:?}");
+            }
+            // Every value gives a code that parses.
+            for value in [0, 1, u64::MAX, 31u64.pow(5) - 1] {
+                assert!(parse(&from_random(value)).is_some());
+            }
+        }
+    }
+}
+
 /// An opaque secret that lets a dropped player take its seat back. Never shown to other players.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ResumeToken(pub [u8; 16]);
@@ -157,6 +216,10 @@ pub struct Hello {
     /// server caps it by its own limit and, when a snapshot would exceed it, sends the next one later
     /// instead: fewer complete snapshots, never a backlog.
     pub rate: u32,
+    /// The code of the room to join ([`room_code`]), or `None` for any room with a free seat. A
+    /// code no open room has is refused ([`RefuseReason::NoSuchRoom`]), as is a full room
+    /// ([`RefuseReason::RoomFull`]). Ignored when resuming.
+    pub room: Option<String>,
 }
 
 /// Button bits in [`InputFrame::buttons`].
@@ -263,6 +326,10 @@ pub enum RefuseReason {
     ExpectedHello,
     /// The client's address holds as many seats as one address may, or joins too fast.
     AddressLimit,
+    /// The room asked for by code has no seat a human can take.
+    RoomFull,
+    /// No open room has the code asked for (it closed, or never was).
+    NoSuchRoom,
 }
 
 /// The handshake answer.
@@ -272,6 +339,8 @@ pub struct Welcome {
     pub player_id: EntityId,
     /// The room the player is in.
     pub room: RoomId,
+    /// Its code, for friends to join ([`room_code`]).
+    pub room_code: String,
     /// Simulation ticks per second.
     pub tick_rate: u16,
     /// Snapshots per second (at most one per tick).
@@ -282,6 +351,10 @@ pub struct Welcome {
     pub map: Map,
     /// The token to take this seat back after a disconnect.
     pub resume_token: ResumeToken,
+    /// Milliseconds from a death to the respawn.
+    pub respawn_delay_ms: u32,
+    /// Milliseconds a respawned player cannot be hurt (unless it fires first).
+    pub spawn_protection_ms: u32,
 }
 
 /// What one player sees at one tick.
@@ -435,6 +508,14 @@ pub enum GameEvent {
         /// The sanitized text.
         text: String,
     },
+    /// A shot of this player's hit `victim` (sent to the shooter alone): a hit marker, and with
+    /// `hp` 0 a kill confirmation.
+    Hit {
+        /// Who was hit.
+        victim: EntityId,
+        /// Its hit points after the hit.
+        hp: u8,
+    },
     /// A player was killed.
     Kill {
         /// Who fired the shot (`None` if the shooter has left the room).
@@ -457,6 +538,8 @@ pub struct RosterEntry {
     pub id: EntityId,
     /// The sanitized display name, distinct (ignoring case) from every other name in the room.
     pub name: String,
+    /// A server-side bot (`--fill-bots`), playing while the room has few humans.
+    pub bot: bool,
 }
 
 /// A player's score.

@@ -82,6 +82,9 @@ async fn main() -> anyhow::Result<()> {
     let welcome = encode_server(&ServerMsg::Welcome(Box::new(Welcome {
         player_id: EntityId(1),
         room: RoomId(1),
+        room_code: "FLOOR".into(),
+        respawn_delay_ms: 0,
+        spawn_protection_ms: 0,
         tick_rate: 60,
         snapshot_rate: hz,
         view_radius: 0,

@@ -381,6 +381,7 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
         name: format!("bot{index}"),
         resume_token: resume.map(|(token, _)| token),
         rate: plan.client_rate,
+        room: None,
     });
     if ws
         .send(Message::Binary(encode_client(&hello).into()))

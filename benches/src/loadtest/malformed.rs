@@ -101,6 +101,7 @@ impl Kind {
                 name: "again".into(),
                 resume_token: None,
                 rate: 0,
+                room: None,
             })),
             Kind::SequenceBack => input(seq.saturating_sub(1 + dice.roll(5) as u32).max(1), 0),
             Kind::ChatTooLong => encode_client(&ClientMsg::Chat {

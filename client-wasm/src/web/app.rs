@@ -470,6 +470,7 @@ impl App {
                         name: self.name.clone(),
                         resume_token: self.resume,
                         rate: 0,
+                        room: None,
                     });
                     self.send(&hello);
                 }
@@ -871,6 +872,7 @@ impl Session {
                 GameEvent::Leaderboard(entries) => self.leaderboard = entries.clone(),
                 GameEvent::YourScore(score) => self.my_score = *score,
                 GameEvent::Notice(text) => hud.add_chat(Some("server"), text)?,
+                GameEvent::Hit { .. } => {}
             }
         }
         Ok(())

@@ -509,8 +509,11 @@ impl Room {
         let key = self.world.add_player(name.clone());
         let id = self.world.players()[key].id;
         let roster = self.roster();
-        self.events
-            .push(&GameEvent::PlayerJoined(RosterEntry { id, name }));
+        self.events.push(&GameEvent::PlayerJoined(RosterEntry {
+            id,
+            name,
+            bot: false,
+        }));
         self.scores_dirty = true;
         let mut private_events = VecDeque::new();
         private_events.push_back(events::encode(&GameEvent::Roster(roster)));
@@ -555,9 +558,14 @@ impl Room {
     }
 
     fn welcome(&self, player_id: EntityId, resume_token: ResumeToken) -> Welcome {
+        let rules = self.world.rules();
+        let ms = |ticks: u32| ticks.saturating_mul(1000) / u32::from(self.config.tick_rate.hz());
         Welcome {
             player_id,
             room: self.shared.id,
+            room_code: String::new(),
+            respawn_delay_ms: ms(rules.respawn_delay),
+            spawn_protection_ms: ms(rules.spawn_protection),
             tick_rate: self.config.tick_rate.hz(),
             snapshot_rate: self.config.snapshot_rate.hz(),
             view_radius: self.config.view_radius,
@@ -628,6 +636,7 @@ impl Room {
             .map(|(_, p)| RosterEntry {
                 id: p.id,
                 name: p.name.clone(),
+                bot: false,
             })
             .collect()
     }

@@ -163,6 +163,7 @@ pub async fn silent_player(
         name: name.into(),
         resume_token: None,
         rate: 0,
+        room: None,
     });
     ws.send(tokio_tungstenite::tungstenite::Message::Binary(
         encode_client(&hello).into(),

@@ -54,11 +54,17 @@ fn sample_snapshot() -> Snapshot {
             GameEvent::Roster(vec![RosterEntry {
                 id: EntityId(7),
                 name: "Ada".into(),
+                bot: false,
             }]),
             GameEvent::PlayerJoined(RosterEntry {
                 id: EntityId(8),
                 name: "Grace".into(),
+                bot: true,
             }),
+            GameEvent::Hit {
+                victim: EntityId(8),
+                hp: 0,
+            },
             GameEvent::PlayerLeft(EntityId(2)),
             GameEvent::Chat {
                 from: EntityId(7),
@@ -88,12 +94,14 @@ fn every_client_msg() -> Vec<ClientMsg> {
             name: "Ada".into(),
             resume_token: None,
             rate: 0,
+            room: None,
         }),
         ClientMsg::Hello(Hello {
             protocol_version: 99,
             name: "é".repeat(MAX_NAME_CHARS),
             resume_token: Some(ResumeToken([0xAB; 16])),
             rate: 0,
+            room: Some("Z".repeat(crate::protocol::ROOM_CODE_CHARS)),
         }),
         ClientMsg::Input(InputFrame {
             seq: u32::MAX,
@@ -121,6 +129,9 @@ fn every_server_msg() -> Vec<ServerMsg> {
         ServerMsg::Welcome(Box::new(Welcome {
             player_id: EntityId(1),
             room: RoomId(2),
+            room_code: "K7MPQ".into(),
+            respawn_delay_ms: 2_000,
+            spawn_protection_ms: 1_500,
             tick_rate: 60,
             snapshot_rate: 30,
             view_radius: 10_240,
@@ -141,6 +152,18 @@ fn every_server_msg() -> Vec<ServerMsg> {
         },
         ServerMsg::Refused {
             reason: RefuseReason::ExpectedHello,
+            detail: String::new(),
+        },
+        ServerMsg::Refused {
+            reason: RefuseReason::AddressLimit,
+            detail: String::new(),
+        },
+        ServerMsg::Refused {
+            reason: RefuseReason::RoomFull,
+            detail: "room K7MPQ is full".into(),
+        },
+        ServerMsg::Refused {
+            reason: RefuseReason::NoSuchRoom,
             detail: String::new(),
         },
         ServerMsg::Snapshot(sample_snapshot()),
