@@ -22,6 +22,9 @@ async fn start_server() -> (
         "100000",
         "--join-rate-per-ip",
         "100000",
+        // The load test's bots are the only players: no fill bots in their rooms.
+        "--fill-bots",
+        "0",
     ];
     let config = ServerConfig::from_args(&skirmish_server::Args::parse_from(argv)).expect("config");
     let server = Server::bind(config).await.expect("bind");

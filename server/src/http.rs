@@ -2,7 +2,8 @@
 //!
 //! The public listener serves the page and its bundle from the assets folder (tower-http's
 //! `ServeDir`: `ETag`/`If-None-Match`, `Last-Modified`, and the gzip or brotli variant made at build
-//! time when `Accept-Encoding` allows), `/healthz`, the game socket `/ws`, `/echo` with
+//! time when `Accept-Encoding` allows), `/healthz`, the lobby's `/api/rooms` (JSON), `/favicon.ico`
+//! (204 when the assets have no icon), the game socket `/ws`, `/echo` with
 //! `--conformance-echo`, and `/metrics` and `/admin` unless `--admin-bind` moved those to the admin
 //! listener. Behind a trusted proxy, each request's client is read from its forwarding header (a
 //! keep-alive connection from a proxy carries many clients) and checked against bans and caps.
@@ -79,6 +80,8 @@ async fn public(
             crate::echo::serve(request, ctx, connection.guard.clone(), slot)
         }
         "/healthz" => health(&request),
+        "/api/rooms" => rooms(&request, ctx),
+        "/favicon.ico" if !ctx.config.assets_dir.join("favicon.ico").is_file() => no_icon(&request),
         "/metrics" if operator_here => metrics(&request, ctx),
         _ if operator_here && is_admin(path) => crate::admin::serve(request, ctx, client).await,
         _ => ctx.assets.serve(request).await,
@@ -114,6 +117,39 @@ fn health(request: &Request<Incoming>) -> Response<Body> {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `/api/rooms`: the open rooms, their codes and players, as JSON (see `lobby::LobbySummary`),
+/// from the counts rooms publish: no room is asked, so a busy page polling it costs the rooms
+/// nothing.
+fn rooms(request: &Request<Incoming>, ctx: &Context) -> Response<Body> {
+    if !read_only(request) {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD");
+    }
+    let body = match serde_json::to_string(&ctx.lobby.summary()) {
+        Ok(json) => json,
+        Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let mut response = respond(StatusCode::OK, "application/json", body);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `/favicon.ico` when the assets folder has none: 204 No Content, so browsers stop asking, cached
+/// for a day.
+fn no_icon(request: &Request<Incoming>) -> Response<Body> {
+    if !read_only(request) {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD");
+    }
+    let mut response = respond(StatusCode::NO_CONTENT, "image/x-icon", "");
+    response.headers_mut().remove(header::CONTENT_TYPE);
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
     response
 }
 

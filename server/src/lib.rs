@@ -22,6 +22,7 @@
 //! - [`lobby`]: seats players in rooms, opening rooms as needed.
 //! - [`room`]: the room task: fixed-step loop, events, snapshot delivery.
 //! - [`world`]: the pure simulation of one room (movement, combat, scores).
+//! - [`bot`]: fill bots' brains, which play through the same inputs as players.
 //! - [`snapshot`]: interest management, delta encoding, encode-once frames.
 //! - [`grid`]: the uniform spatial grid behind interest and hit tests.
 //! - [`metrics`]: counters and the Prometheus rendering; [`logging`]: text or JSON log lines.
@@ -32,6 +33,7 @@ pub mod admin;
 pub mod admission;
 pub mod agones;
 pub mod assets;
+pub mod bot;
 pub mod client;
 pub mod config;
 pub mod context;

@@ -1,4 +1,10 @@
-//! The lobby: places each joining player in a room with a free seat, opening rooms as needed.
+//! The lobby: places each joining player in a room with a free seat, opening rooms as needed, or in
+//! the room whose code it asks for.
+//!
+//! Every room gets a code when it opens ([`room_code::from_random`] on 64 bits from the server's
+//! secret random source, unique among open rooms), which players share to play together. Only
+//! humans take seats: a room's occupancy counts humans (seated or reserved), and its fill bots make
+//! way for them inside the room, so bots never make the lobby refuse anyone.
 
 use crate::config::ServerConfig;
 use crate::link::Disconnect;
@@ -8,8 +14,8 @@ use crate::room::{
     release_seat, token_room, KickTarget, PlayerInfo, Room, RoomCommand, RoomConfig, RoomInfo,
     RoomShared, CLOSED,
 };
-use skirmish_shared::protocol::{ResumeToken, RoomId, Welcome};
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use skirmish_shared::protocol::{room_code, ResumeToken, RoomId, Welcome};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -28,6 +34,38 @@ pub enum JoinError {
     /// The server is shutting down.
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// No open room has the code asked for.
+    #[error(
+        "no open room has the code {0:?}: it may have closed; check the code, or join any room"
+    )]
+    NoSuchRoom(String),
+    /// The room asked for by code has no seat free for a human.
+    #[error("room {0} is full ({1} players); try again later, or join any room")]
+    RoomFull(String, usize),
+}
+
+/// The lobby as `/api/rooms` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LobbySummary {
+    /// Everyone playing on the server, humans (held seats included) and bots.
+    pub players: usize,
+    /// The open rooms, oldest first.
+    pub rooms: Vec<RoomSummary>,
+}
+
+/// One open room in a [`LobbySummary`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RoomSummary {
+    /// The room's code.
+    pub code: String,
+    /// Humans and bots.
+    pub players: usize,
+    /// Humans seated, connected or held for a resume.
+    pub humans: usize,
+    /// Fill bots.
+    pub bots: usize,
+    /// Seats for humans (bots make way for them).
+    pub capacity: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -70,28 +108,115 @@ impl Lobby {
         }
     }
 
-    /// Seats a player and returns its `Welcome`.
-    pub async fn join(&self, name: String, link: Arc<PlayerLink>) -> Result<Welcome, JoinError> {
+    /// Seats a player and returns its `Welcome`: in the room whose code is `room` (as the player
+    /// typed it), or in any room with a free seat.
+    pub async fn join(
+        &self,
+        name: String,
+        room: Option<&str>,
+        link: Arc<PlayerLink>,
+    ) -> Result<Welcome, JoinError> {
+        if let Some(asked) = room {
+            return self.join_by_code(name, asked, link).await;
+        }
         // A room can close between the reservation and the request; try a few rooms.
         for _ in 0..4 {
             if *self.shutdown.borrow() {
                 return Err(JoinError::ShuttingDown);
             }
             let room = self.reserve_seat()?;
-            let (reply, welcome) = oneshot::channel();
-            let command = RoomCommand::Join {
-                name: name.clone(),
-                link: link.clone(),
-                reply,
-            };
-            if room.commands.send(command).await.is_ok() {
-                if let Ok(welcome) = welcome.await {
-                    return Ok(welcome);
-                }
+            if let Some(welcome) = self.seat_in(&room, &name, &link).await {
+                return Ok(welcome);
             }
-            release_seat(&room.shared.occupancy);
         }
         Err(JoinError::ServerFull)
+    }
+
+    /// Seats a player in the room whose code is `asked`.
+    async fn join_by_code(
+        &self,
+        name: String,
+        asked: &str,
+        link: Arc<PlayerLink>,
+    ) -> Result<Welcome, JoinError> {
+        if *self.shutdown.borrow() {
+            return Err(JoinError::ShuttingDown);
+        }
+        let shown: String = asked.chars().take(16).collect();
+        let Some(code) = room_code::parse(asked) else {
+            return Err(JoinError::NoSuchRoom(shown));
+        };
+        let room = {
+            let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+            rooms
+                .iter()
+                .find(|r| r.shared.code == code)
+                .cloned()
+                .ok_or_else(|| JoinError::NoSuchRoom(code.clone()))?
+        };
+        let capacity = self.max_players_per_room;
+        let reserved =
+            room.shared
+                .occupancy
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    (n < capacity).then_some(n + 1)
+                });
+        match reserved {
+            Err(CLOSED) => return Err(JoinError::NoSuchRoom(code)),
+            Err(_) => return Err(JoinError::RoomFull(code, capacity)),
+            Ok(_) => {}
+        }
+        match self.seat_in(&room, &name, &link).await {
+            Some(welcome) => Ok(welcome),
+            None if *self.shutdown.borrow() => Err(JoinError::ShuttingDown),
+            None => Err(JoinError::NoSuchRoom(code)),
+        }
+    }
+
+    /// Asks `room`, where a seat is reserved, to seat the player; gives the seat back if the room
+    /// closed meanwhile.
+    async fn seat_in(
+        &self,
+        room: &RoomHandle,
+        name: &str,
+        link: &Arc<PlayerLink>,
+    ) -> Option<Welcome> {
+        let (reply, welcome) = oneshot::channel();
+        let command = RoomCommand::Join {
+            name: name.to_string(),
+            link: link.clone(),
+            reply,
+        };
+        if room.commands.send(command).await.is_ok() {
+            if let Ok(welcome) = welcome.await {
+                return Some(welcome);
+            }
+        }
+        release_seat(&room.shared.occupancy);
+        None
+    }
+
+    /// The open rooms and their players, from the counts each room publishes (no room is asked).
+    pub fn summary(&self) -> LobbySummary {
+        let rooms: Vec<RoomSummary> = self
+            .open_rooms()
+            .iter()
+            .map(|room| {
+                let humans = room.shared.humans.load(Ordering::Relaxed);
+                let bots = room.shared.bots.load(Ordering::Relaxed);
+                RoomSummary {
+                    code: room.shared.code.clone(),
+                    players: humans + bots,
+                    humans,
+                    bots,
+                    capacity: self.max_players_per_room,
+                }
+            })
+            .collect();
+        LobbySummary {
+            players: rooms.iter().map(|r| r.players).sum(),
+            rooms,
+        }
     }
 
     /// Hands the seat holding `token` to a new connection.
@@ -143,20 +268,16 @@ impl Lobby {
         if rooms.len() >= self.max_rooms {
             return Err(JoinError::ServerFull);
         }
-        let room = self.open_room(1);
+        let code = unused_code(&rooms);
+        let room = self.open_room(code, 1);
         rooms.push(room.clone());
         Ok(room)
     }
 
     /// Starts a room task with `reserved` seats already taken.
-    fn open_room(&self, reserved: usize) -> RoomHandle {
+    fn open_room(&self, code: String, reserved: usize) -> RoomHandle {
         let id = RoomId(self.next_room_id.fetch_add(1, Ordering::Relaxed));
-        let shared = Arc::new(RoomShared {
-            id,
-            occupancy: AtomicUsize::new(reserved),
-            tick: AtomicU32::new(0),
-            players: AtomicUsize::new(0),
-        });
+        let shared = Arc::new(RoomShared::new(id, code, reserved));
         let (commands, receiver) = mpsc::channel(ROOM_COMMAND_QUEUE);
         let seed = u64::from(id.0).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ std::process::id() as u64;
         let room = Room::new(
@@ -272,5 +393,17 @@ impl Lobby {
             .iter()
             .find(|r| r.shared.id == id)
             .map(|r| r.shared.tick.load(Ordering::Relaxed))
+    }
+}
+
+/// A room code no room in `rooms` has, from the secret random source. (With 31^5, about 28.6
+/// million codes, and at most a few thousand rooms, a draw is almost never taken; a few more are
+/// drawn if it is.)
+fn unused_code(rooms: &[RoomHandle]) -> String {
+    loop {
+        let code = room_code::from_random(crate::secret::random_u64());
+        if rooms.iter().all(|room| room.shared.code != code) {
+            return code;
+        }
     }
 }

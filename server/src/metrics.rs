@@ -302,6 +302,8 @@ pub struct Metrics {
     disconnects: [AtomicU64; DISCONNECT_REASONS.len()],
     /// Players currently in a room.
     pub connected_players: AtomicU64,
+    /// Fill bots currently playing (never counted as players above).
+    pub bots: AtomicU64,
     /// Open WebSocket and HTTP connections.
     pub open_connections: AtomicU64,
     /// Rooms currently running.
@@ -357,6 +359,7 @@ impl Default for Metrics {
             client_rate: Histogram::new(&CLIENT_RATE_BUCKETS, 1.0),
             disconnects: Default::default(),
             connected_players: AtomicU64::new(0),
+            bots: AtomicU64::new(0),
             open_connections: AtomicU64::new(0),
             rooms: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
@@ -478,6 +481,11 @@ impl Metrics {
                 &self.open_connections,
             ),
             ("skirmish_rooms", "Rooms running", &self.rooms),
+            (
+                "skirmish_bots",
+                "Fill bots playing (--fill-bots), not counted as players",
+                &self.bots,
+            ),
         ];
         for (name, help, value) in gauges {
             registry.register(name, help, ConstGauge::new(value.load(Relaxed)));

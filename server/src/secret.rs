@@ -1,6 +1,27 @@
 //! Secrets an operator configures (the admin API's bearer token): kept out of `Debug` output and
 //! logs, and compared in constant time. Their own module, because both the configuration (which
 //! parses and checks them) and the admin API (which compares them) use them.
+//!
+//! Also the server's secret random source ([`random_bytes`], [`random_u64`]): the operating
+//! system's CSPRNG, for what players must not predict (resume tokens, room codes).
+
+/// Fills `out` from the operating system's CSPRNG (never from player data or anything an observer
+/// can predict).
+///
+/// # Panics
+/// When the operating system has no random source at all: the process cannot keep seats safe then.
+pub fn random_bytes(out: &mut [u8]) {
+    if let Err(e) = getrandom::fill(out) {
+        panic!("the operating system's random source failed: {e}");
+    }
+}
+
+/// 64 bits from the secret random source ([`random_bytes`]).
+pub fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    random_bytes(&mut bytes);
+    u64::from_le_bytes(bytes)
+}
 
 /// An operator's secret, kept out of `Debug` output and logs.
 #[derive(Clone, PartialEq, Eq)]

@@ -289,7 +289,10 @@ async fn join_or_resume(
     let name = sanitize_name(&hello.name);
     let joined = match hello.resume_token {
         Some(token) => ctx.lobby.resume(token, link.clone()).await,
-        None => ctx.lobby.join(name.clone(), link.clone()).await,
+        None => {
+            let room = hello.room.as_deref();
+            ctx.lobby.join(name.clone(), room, link.clone()).await
+        }
     };
     let welcome = match joined {
         Ok(welcome) => welcome,
@@ -299,6 +302,9 @@ async fn join_or_resume(
                 JoinError::UnknownToken => {
                     (RefuseReason::BadResumeToken, close_code::BAD_RESUME_TOKEN)
                 }
+                // No close code of their own: the refusal's reason tells them apart.
+                JoinError::NoSuchRoom(_) => (RefuseReason::NoSuchRoom, close_code::SERVER_FULL),
+                JoinError::RoomFull(..) => (RefuseReason::RoomFull, close_code::SERVER_FULL),
                 _ => (RefuseReason::ServerFull, close_code::SERVER_FULL),
             };
             return Err(NotJoined::Refuse {

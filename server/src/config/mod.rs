@@ -24,6 +24,12 @@ use std::time::Duration;
 /// reading can make the kernel hold.
 pub const DEFAULT_SOCKET_SEND_BUFFER: usize = 64 * 1024;
 
+/// Default `--fill-bots`: a lone player has three bots to play with.
+pub const DEFAULT_FILL_BOTS: usize = 4;
+
+/// Most `--fill-bots`: each bot costs its room a brain per tick.
+pub const MAX_FILL_BOTS: usize = 64;
+
 /// Flags of the `skirmish-server` binary.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -61,6 +67,11 @@ pub struct Args {
     /// Seats in one room; the lobby opens another room when all are full.
     #[arg(long, default_value_t = 64, env = "SKIRMISH_MAX_PLAYERS_PER_ROOM")]
     pub max_players_per_room: usize,
+    /// Fill bots: a room with fewer humans than this holds server-side bots so that humans and bots
+    /// make this many players (within --max-players-per-room). Bots leave as humans join, and come
+    /// back as they leave; a room with no humans has none. 0 turns bots off.
+    #[arg(long, default_value_t = DEFAULT_FILL_BOTS, env = "SKIRMISH_FILL_BOTS")]
+    pub fill_bots: usize,
     /// Radius, in world units, within which a player is sent entities.
     #[arg(long, default_value_t = 640, env = "SKIRMISH_VIEW_RADIUS")]
     pub view_radius: u32,
@@ -224,6 +235,8 @@ pub struct ServerConfig {
     pub client_rates: ClientRates,
     /// Seats per room.
     pub max_players_per_room: usize,
+    /// Players a room with few humans is filled up to with bots (0: none).
+    pub fill_bots: usize,
     /// View radius in coords.
     pub view_radius: Coord,
     /// Lag compensation's longest rewind (zero: off).
@@ -299,6 +312,7 @@ impl ServerConfig {
             snapshot_rate,
             client_rates,
             max_players_per_room: args.max_players_per_room,
+            fill_bots: args.fill_bots,
             view_radius: args.view_radius as Coord * SUBUNITS,
             max_rewind: Duration::from_millis(args.max_rewind_ms.into()),
             map: Arc::new(map),
@@ -330,9 +344,16 @@ impl ServerConfig {
         })
     }
 
-    /// The defaults, as if started with no flags (for tests and embedding).
+    /// The defaults, as if started with no flags, but without fill bots (for tests and embedding;
+    /// a test that wants bots sets `fill_bots`).
     pub fn default_for_tests() -> ServerConfig {
-        let args = Args::parse_from(["skirmish-server", "--bind", "127.0.0.1:0"]);
+        let args = Args::parse_from([
+            "skirmish-server",
+            "--bind",
+            "127.0.0.1:0",
+            "--fill-bots",
+            "0",
+        ]);
         match ServerConfig::from_args(&args) {
             Ok(config) => config,
             Err(e) => panic!("the default configuration is invalid: {e}"),
@@ -396,7 +417,7 @@ fn client_rates(args: &Args) -> Result<ClientRates, ConfigError> {
     Ok(ClientRates { default, max })
 }
 
-/// Seats, view radius, the longest rewind, rooms, connections, and the per-address connect and join
+/// Seats, fill bots, view radius, the longest rewind, rooms, connections, and the per-address connect and join
 /// rates.
 fn check_limits(args: &Args) -> Result<(), ConfigError> {
     if !(1..=10_000).contains(&args.max_players_per_room) {
@@ -404,6 +425,13 @@ fn check_limits(args: &Args) -> Result<(), ConfigError> {
             args,
             "max-players-per-room",
             "must be 1..=10000".into(),
+        ));
+    }
+    if args.fill_bots > MAX_FILL_BOTS {
+        return Err(invalid(
+            args,
+            "fill-bots",
+            format!("must be 0..={MAX_FILL_BOTS} (0: no bots)"),
         ));
     }
     if !(32..=100_000).contains(&args.view_radius) {

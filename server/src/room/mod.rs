@@ -6,6 +6,7 @@
 //! a bounded command channel from the lobby; everything else arrives through links.
 
 mod acks;
+mod bots;
 mod delivery;
 mod events;
 
@@ -55,6 +56,13 @@ const LEADERBOARD_INTERVAL_MS: u32 = 500;
 /// Entries on the leaderboard.
 const LEADERBOARD_SIZE: usize = 10;
 
+/// What a player whose chat line was dropped by its seat's allowance is told.
+pub const CHAT_TOO_FAST_NOTICE: &str = "You are sending messages too fast; wait a moment.";
+
+/// At most one [`CHAT_TOO_FAST_NOTICE`] per player this often, however many lines are dropped (a
+/// flood must not turn into a flood of notices).
+pub const CHAT_NOTICE_INTERVAL: Duration = Duration::from_secs(3);
+
 /// What a room is configured with: the few settings it plays by, and nothing of the server's
 /// listener, TLS, admin or Agones settings. Built from the server's configuration in one place, its
 /// `From<&ServerConfig>`.
@@ -81,6 +89,10 @@ pub struct RoomConfig {
     pub seat_chat: (f64, f64),
     /// Snapshot bytes per second granted to clients: by default, and at most.
     pub client_rates: ClientRates,
+    /// Players the room is filled up to with bots while it has fewer humans (0: no bots).
+    pub fill_bots: usize,
+    /// Seats in the room: humans and bots together never exceed it (bots leave for humans).
+    pub capacity: usize,
 }
 
 impl From<&ServerConfig> for RoomConfig {
@@ -96,6 +108,8 @@ impl From<&ServerConfig> for RoomConfig {
             empty_room_linger: config.empty_room_linger,
             seat_chat: config.seat_chat,
             client_rates: config.client_rates,
+            fill_bots: config.fill_bots,
+            capacity: config.max_players_per_room,
         }
     }
 }
@@ -192,12 +206,33 @@ pub const SHUTDOWN_NOTICE: &str = "The server is shutting down. Thanks for playi
 pub struct RoomShared {
     /// The room's id.
     pub id: RoomId,
+    /// Its code, for friends to join by (`protocol::room_code`; unique among open rooms).
+    pub code: String,
     /// Seats taken or reserved, or [`CLOSED`].
     pub occupancy: AtomicUsize,
     /// The room's last completed tick (for `Pong`).
     pub tick: AtomicU32,
     /// Players connected (not held), as of the last tick.
     pub players: AtomicUsize,
+    /// Humans seated, connected or held (updated at every join and leave).
+    pub humans: AtomicUsize,
+    /// Fill bots playing (updated whenever one joins or leaves).
+    pub bots: AtomicUsize,
+}
+
+impl RoomShared {
+    /// The shared state of a new room with `reserved` seats taken.
+    pub fn new(id: RoomId, code: String, reserved: usize) -> RoomShared {
+        RoomShared {
+            id,
+            code,
+            occupancy: AtomicUsize::new(reserved),
+            tick: AtomicU32::new(0),
+            players: AtomicUsize::new(0),
+            humans: AtomicUsize::new(0),
+            bots: AtomicUsize::new(0),
+        }
+    }
 }
 
 /// One player's seat: the room's side of its link and what its client holds.
@@ -235,6 +270,9 @@ struct Seat {
     chat: TokenBucket,
     /// The snapshot bytes the client's link may take now, at the rate it asked for.
     budget: ByteBudget,
+    /// A chat line dropped by the seat's allowance before this is not told of again (see
+    /// [`CHAT_NOTICE_INTERVAL`]).
+    quiet_until: Option<Instant>,
     /// A snapshot turn passed while the budget was in debt: the next snapshot goes out at the first
     /// tick the budget allows, turn or not.
     deferred: bool,
@@ -286,6 +324,12 @@ pub struct Room {
     event_bytes: Vec<u8>,
     /// Scratch: the seats whose snapshot is due this tick.
     due: Vec<PlayerKey>,
+    /// The fill bots playing, newest last.
+    bots: Vec<bots::Bot>,
+    /// Bots made so far (it numbers their names and seeds their brains).
+    bots_made: u64,
+    /// Seeds the bots' brains.
+    seed: u64,
 }
 
 impl Room {
@@ -316,6 +360,9 @@ impl Room {
             tallies: Tallies::default(),
             event_bytes: Vec::new(),
             due: Vec::new(),
+            bots: Vec::new(),
+            bots_made: 0,
+            seed,
         }
     }
 
@@ -393,6 +440,9 @@ impl Room {
         for seat in self.seats.iter().flatten() {
             seat.link.disconnect(Disconnect::SHUTDOWN);
         }
+        self.metrics
+            .bots
+            .fetch_sub(self.bots.len() as u64, Ordering::Relaxed);
     }
 
     /// Tells everyone the server is shutting down, in the next snapshot each player is sent: that
@@ -502,6 +552,8 @@ impl Room {
     /// Seats a player and returns its `Welcome`. Its name is made distinct (ignoring case) from the
     /// names of the players already in the room, held seats included: a second `Ada` is `Ada (2)`.
     pub fn join(&mut self, name: String, link: Arc<PlayerLink>) -> Welcome {
+        // Bots make way first, so the newcomer's roster does not list one that leaves at once.
+        self.balance_bots(self.seat_count() + 1);
         let name = distinct_name(
             &name,
             self.world.players().iter().map(|(_, p)| p.name.as_str()),
@@ -550,10 +602,12 @@ impl Room {
             ),
             budget,
             deferred: false,
+            quiet_until: None,
         });
         self.metrics
             .connected_players
             .fetch_add(1, Ordering::Relaxed);
+        self.publish_counts();
         welcome
     }
 
@@ -563,7 +617,7 @@ impl Room {
         Welcome {
             player_id,
             room: self.shared.id,
-            room_code: String::new(),
+            room_code: self.shared.code.clone(),
             respawn_delay_ms: ms(rules.respawn_delay),
             spawn_protection_ms: ms(rules.spawn_protection),
             tick_rate: self.config.tick_rate.hz(),
@@ -633,10 +687,10 @@ impl Room {
         self.world
             .players()
             .iter()
-            .map(|(_, p)| RosterEntry {
+            .map(|(key, p)| RosterEntry {
                 id: p.id,
                 name: p.name.clone(),
-                bot: false,
+                bot: self.is_bot(key),
             })
             .collect()
     }
@@ -654,6 +708,9 @@ impl Room {
                 .fetch_sub(1, Ordering::Relaxed);
         }
         release_seat(&self.shared.occupancy);
+        // Bots take the place of the human who left.
+        self.balance_bots(self.seat_count());
+        self.publish_counts();
     }
 
     /// Runs one tick: inputs, simulation, events, and on snapshot ticks the snapshots.
@@ -668,6 +725,7 @@ impl Room {
         //    evenly over the ticks instead of piling onto one; a player whose byte budget is in debt
         //    on its turn gets its next snapshot at the first tick the budget allows.
         self.drain_links(now);
+        self.think_for_bots();
         let shots_before = self.world.shot_counts();
         let outcome = self.world.tick(&self.inputs).to_vec();
         let shots = self.world.shot_counts();
@@ -741,6 +799,11 @@ impl Room {
             for text in drained.chat {
                 if !seat.chat.take(now) {
                     self.metrics.chat_rejected.fetch_add(1, Ordering::Relaxed);
+                    if seat.quiet_until.is_none_or(|until| now >= until) {
+                        seat.quiet_until = Some(now + CHAT_NOTICE_INTERVAL);
+                        let notice = GameEvent::Notice(CHAT_TOO_FAST_NOTICE.to_string());
+                        seat.private_events.push_back(events::encode(&notice));
+                    }
                     continue;
                 }
                 self.events.push(&GameEvent::Chat {
@@ -791,6 +854,17 @@ impl Room {
                 WorldEvent::Kill { killer, victim } => {
                     self.events.push(&GameEvent::Kill { killer, victim });
                 }
+                WorldEvent::Hit {
+                    shooter,
+                    victim,
+                    hp,
+                } => {
+                    // Bots have no seat, and are told nothing.
+                    if let Some(Some(seat)) = self.seats.get_mut(shooter) {
+                        seat.private_events
+                            .push_back(events::encode(&GameEvent::Hit { victim, hp }));
+                    }
+                }
                 WorldEvent::ScoreChanged(key) => {
                     self.scores_dirty = true;
                     let score = self.world.player(key).map(|p| p.score);
@@ -837,10 +911,7 @@ impl Room {
 fn new_token(room: RoomId) -> ResumeToken {
     let mut token = [0u8; 16];
     token[..4].copy_from_slice(&room.0.to_le_bytes());
-    if let Err(e) = getrandom::fill(&mut token[4..]) {
-        // No entropy source at all: the process cannot keep seats safe, so it stops here.
-        panic!("the operating system's random source failed: {e}");
-    }
+    crate::secret::random_bytes(&mut token[4..]);
     ResumeToken(token)
 }
 

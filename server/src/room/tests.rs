@@ -12,12 +12,7 @@ fn room() -> Room {
 fn room_with(change: impl FnOnce(&mut RoomConfig)) -> Room {
     let mut config = RoomConfig::from(&ServerConfig::default_for_tests());
     change(&mut config);
-    let shared = Arc::new(RoomShared {
-        id: RoomId(1),
-        occupancy: AtomicUsize::new(0),
-        tick: AtomicU32::new(0),
-        players: AtomicUsize::new(0),
-    });
+    let shared = Arc::new(RoomShared::new(RoomId(1), "K7MPQ".into(), 0));
     Room::new(shared, config, Arc::new(Metrics::default()), 5)
 }
 
@@ -957,4 +952,116 @@ fn the_shutdown_notice_reaches_a_player_whose_budget_is_in_debt() {
     }
     assert_eq!(slow.ticks.len(), 2, "a last snapshot");
     assert_eq!(slow.notices, [SHUTDOWN_NOTICE]);
+}
+
+/// Every event the link's snapshots carry over `ticks` ticks.
+fn events_over(room: &mut Room, link: &PlayerLink, ticks: u64) -> Vec<GameEvent> {
+    let start = Instant::now();
+    let mut events = Vec::new();
+    for t in 0..ticks {
+        room.tick(start + Duration::from_millis(t * 16));
+        if let Some(snapshot) = take_snapshot(link) {
+            events.extend(snapshot.events);
+        }
+    }
+    events
+}
+
+#[test]
+fn fill_bots_make_way_for_humans_and_come_back_when_they_leave() {
+    let mut room = room_with(|c| {
+        c.fill_bots = 4;
+        c.capacity = 4;
+    });
+    let (alice, welcome) = join(&mut room, "alice");
+    assert_eq!(welcome.room_code, "K7MPQ");
+    let events = events_over(&mut room, &alice, 4);
+    let Some(GameEvent::Roster(roster)) = events.first() else {
+        panic!("a roster first: {events:?}");
+    };
+    let bots: Vec<&RosterEntry> = roster.iter().filter(|p| p.bot).collect();
+    assert_eq!(bots.len(), 3, "{roster:?}");
+    assert!(bots.iter().all(|b| b.name.starts_with("Bot ")));
+    assert_eq!(room.shared.bots.load(Ordering::Relaxed), 3);
+    assert_eq!(room.metrics.bots.load(Ordering::Relaxed), 3);
+    // Three more humans fill the room; each takes a bot's place.
+    let mut others = Vec::new();
+    for name in ["bob", "carol", "dave"] {
+        others.push(join(&mut room, name).0);
+        assert_eq!(
+            room.world.players().len(),
+            4,
+            "never more than the capacity"
+        );
+    }
+    assert!(room.bot_ids().is_empty());
+    let events = events_over(&mut room, &alice, 4);
+    let left = events
+        .iter()
+        .filter(|e| matches!(e, GameEvent::PlayerLeft(id) if bots.iter().any(|b| b.id == *id)))
+        .count();
+    assert_eq!(left, 3, "{events:?}");
+    // One leaves: a bot comes back.
+    others[0].disconnect(Disconnect::LEFT);
+    let events = events_over(&mut room, &alice, 4);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, GameEvent::PlayerJoined(p) if p.bot)),
+        "{events:?}"
+    );
+    assert_eq!(room.bot_ids().len(), 1);
+    assert_eq!(room.shared.humans.load(Ordering::Relaxed), 3);
+    // Everyone leaves: no bots in an empty room.
+    alice.disconnect(Disconnect::LEFT);
+    for link in &others[1..] {
+        link.disconnect(Disconnect::LEFT);
+    }
+    room.tick(Instant::now());
+    assert!(room.bot_ids().is_empty());
+    assert_eq!(room.world.players().len(), 0);
+    assert_eq!(room.metrics.bots.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn a_shooter_is_told_of_its_hits_and_the_victim_is_not() {
+    let mut room = room();
+    let (shooter, _) = join(&mut room, "shooter");
+    let (victim, victim_welcome) = join(&mut room, "victim");
+    let keys: Vec<PlayerKey> = room.world.players().iter().map(|(k, _)| k).collect();
+    room.world
+        .place_player(keys[0], skirmish_shared::map::tile_centre(4, 4));
+    room.world
+        .place_player(keys[1], skirmish_shared::map::tile_centre(7, 4));
+    let protection = u64::from(room.world.rules().spawn_protection);
+    events_over(&mut room, &shooter, protection + 2);
+    events_over(&mut room, &victim, 0);
+    let fire = InputFrame {
+        seq: 1,
+        buttons: skirmish_shared::protocol::buttons::FIRE,
+        ..InputFrame::default()
+    };
+    shooter.push_input(fire);
+    let mut shooter_events = Vec::new();
+    let mut victim_events = Vec::new();
+    let start = Instant::now();
+    for t in 0..30 {
+        room.tick(start + Duration::from_millis(t * 16));
+        shooter_events.extend(
+            take_snapshot(&shooter)
+                .map(|s| s.events)
+                .unwrap_or_default(),
+        );
+        victim_events.extend(take_snapshot(&victim).map(|s| s.events).unwrap_or_default());
+    }
+    assert!(
+        shooter_events.contains(&GameEvent::Hit {
+            victim: victim_welcome.player_id,
+            hp: crate::world::MAX_HP - crate::world::PROJECTILE_DAMAGE,
+        }),
+        "{shooter_events:?}"
+    );
+    assert!(!victim_events
+        .iter()
+        .any(|e| matches!(e, GameEvent::Hit { .. })));
 }

@@ -139,7 +139,8 @@ impl World {
             .rebuild(self.hit_keys.iter().map(|&key| players[key].pos));
     }
 
-    /// Applies one projectile hit; a killing hit scores for the shooter if it is still here.
+    /// Applies one projectile hit: the shooter, if it is still here, is told (`WorldEvent::Hit`),
+    /// and a killing hit scores for it.
     fn damage(
         &mut self,
         victim: PlayerKey,
@@ -156,6 +157,17 @@ impl World {
         }
         player.hp = player.hp.saturating_sub(PROJECTILE_DAMAGE);
         player.changed.hp = now;
+        let (victim_id, hp) = (player.id, player.hp);
+        if owner_key != victim && self.players.get(owner_key).is_some_and(|p| p.id == owner) {
+            self.events.push(WorldEvent::Hit {
+                shooter: owner_key,
+                victim: victim_id,
+                hp,
+            });
+        }
+        let Some(player) = self.players.get_mut(victim) else {
+            return;
+        };
         if player.hp > 0 {
             return;
         }
@@ -165,7 +177,6 @@ impl World {
         let pos = player.pos;
         player.halt(pos, now);
         player.score.deaths += 1;
-        let victim_id = player.id;
         self.events.push(WorldEvent::ScoreChanged(victim));
         let killer = self
             .players

@@ -37,7 +37,7 @@
 
 mod combat;
 mod history;
-mod rng;
+pub mod rng;
 
 use history::History;
 use rng::Rng;
@@ -213,6 +213,15 @@ pub enum WorldEvent {
     },
     /// A player's score entry changed.
     ScoreChanged(PlayerKey),
+    /// A projectile hurt a living player (before the `Kill` it may cause): for the shooter alone.
+    Hit {
+        /// The shooter (still in the room: a shot whose shooter left hits no one's marker).
+        shooter: PlayerKey,
+        /// Who was hurt.
+        victim: EntityId,
+        /// Its hit points after the hit (0: the shot killed it).
+        hp: u8,
+    },
 }
 
 /// One room's game state.

@@ -26,7 +26,8 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts a server with the given extra flags on 127.0.0.1:0.
+    /// Starts a server with the given extra flags on 127.0.0.1:0 (with `--fill-bots 0` unless the
+    /// flags set it).
     pub async fn start(flags: &[&str]) -> TestServer {
         TestServer::start_on("127.0.0.1:0", flags).await
     }
@@ -34,6 +35,10 @@ impl TestServer {
     /// Starts a server bound to `bind` (a loopback address, port 0) with the given extra flags.
     pub async fn start_on(bind: &str, flags: &[&str]) -> TestServer {
         let mut argv = vec!["skirmish-server", "--bind", bind];
+        // No fill bots unless a test asks for them: the other tests count the players they see.
+        if !flags.iter().any(|f| f.starts_with("--fill-bots")) {
+            argv.extend_from_slice(&["--fill-bots", "0"]);
+        }
         argv.extend_from_slice(flags);
         let config = ServerConfig::from_args(&Args::parse_from(argv)).expect("valid test config");
         let server = Server::bind(config).await.expect("bind 127.0.0.1:0");
