@@ -83,7 +83,18 @@ impl GameClient {
         resume_token: Option<ResumeToken>,
     ) -> Result<GameClient, ClientError> {
         let (ws, _) = tokio_tungstenite::connect_async(url).await?;
-        GameClient::handshake(ws, name, resume_token, 0).await
+        GameClient::handshake(ws, name, resume_token, 0, None).await
+    }
+
+    /// Like [`GameClient::connect`], asking for the room whose code is `room` (as a player would
+    /// type it).
+    pub async fn connect_to_room(
+        url: &str,
+        name: &str,
+        room: &str,
+    ) -> Result<GameClient, ClientError> {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+        GameClient::handshake(ws, name, None, 0, Some(room.to_string())).await
     }
 
     /// Like [`GameClient::connect`], asking for snapshots of at most `rate` bytes per second (0: the
@@ -94,7 +105,7 @@ impl GameClient {
         rate: u32,
     ) -> Result<GameClient, ClientError> {
         let (ws, _) = tokio_tungstenite::connect_async(url).await?;
-        GameClient::handshake(ws, name, None, rate).await
+        GameClient::handshake(ws, name, None, rate, None).await
     }
 
     /// Like [`GameClient::connect_resuming`] for a plain `ws://IP:PORT/...` URL, from the local
@@ -123,16 +134,17 @@ impl GameClient {
             .await
             .map_err(tungstenite::Error::Io)?;
         let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await?;
-        GameClient::handshake(ws, name, resume_token, 0).await
+        GameClient::handshake(ws, name, resume_token, 0, None).await
     }
 
-    /// Says `Hello` (asking for `rate` snapshot bytes per second) on a fresh socket and waits for
-    /// `Welcome`.
+    /// Says `Hello` (asking for `rate` snapshot bytes per second, and for the room whose code is
+    /// `room`, if any) on a fresh socket and waits for `Welcome`.
     async fn handshake(
         mut ws: Ws,
         name: &str,
         resume_token: Option<ResumeToken>,
         rate: u32,
+        room: Option<String>,
     ) -> Result<GameClient, ClientError> {
         let _ = match ws.get_ref() {
             MaybeTlsStream::Plain(tcp) => tcp.set_nodelay(true),
@@ -143,7 +155,7 @@ impl GameClient {
             name: name.to_string(),
             resume_token,
             rate,
-            room: None,
+            room,
         });
         ws.send(Message::Binary(encode_client(&hello).into()))
             .await?;

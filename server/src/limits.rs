@@ -55,6 +55,8 @@ pub enum Verdict {
 /// Chat lines a seat may send in a burst, and per second after. The room holds this bucket with the
 /// seat, so a reconnect does not refill it; each connection also has one as a flood guard.
 pub const SEAT_CHAT: (f64, f64) = (5.0, 0.5);
+/// The first byte of an encoded `ClientMsg::Chat` (its variant index).
+pub const CHAT_TAG: u8 = 2;
 /// Pings in a burst, and per second after (clients ping four times a second for their first two
 /// seconds while their clock learns, then about once a second: `netcode::clock::QUICK_PINGS`).
 const PINGS: (f64, f64) = (8.0, 4.0);
@@ -107,7 +109,7 @@ impl RateLimits {
     pub fn check(&mut self, kind: MessageKind, now: Instant) -> Verdict {
         let bucket = match kind {
             MessageKind::Data(1) => &mut self.inputs,
-            MessageKind::Data(2) => &mut self.chat,
+            MessageKind::Data(CHAT_TAG) => &mut self.chat,
             MessageKind::Data(3) => &mut self.pings,
             MessageKind::Data(_) => &mut self.other,
             MessageKind::Control => &mut self.control,
@@ -133,7 +135,7 @@ mod tests {
     fn tags_match_the_client_message_variants() {
         let tag = |msg: &ClientMsg| encode_client(msg)[0];
         assert_eq!(tag(&ClientMsg::Input(InputFrame::default())), 1);
-        assert_eq!(tag(&ClientMsg::Chat { text: "x".into() }), 2);
+        assert_eq!(tag(&ClientMsg::Chat { text: "x".into() }), CHAT_TAG);
         assert_eq!(
             tag(&ClientMsg::Ping {
                 nonce: 1,

@@ -105,6 +105,9 @@ pub struct Drained {
     pub overtaken: u32,
     /// Buffered chat lines, already sanitized.
     pub chat: Vec<String>,
+    /// The session dropped a chat line for a rate limit (the connection's or the address's) or a
+    /// full buffer since the last drain: the player is told to slow down.
+    pub chat_dropped: bool,
     /// The client asked for a full snapshot.
     pub full_snapshot: bool,
 }
@@ -113,6 +116,7 @@ pub struct Drained {
 struct Inbox {
     inputs: InputBuffer,
     chat: VecDeque<String>,
+    chat_dropped: bool,
     full_snapshot: bool,
 }
 
@@ -168,6 +172,7 @@ impl PlayerLink {
             inbox: Mutex::new(Inbox {
                 inputs: InputBuffer::new(INPUT_BUFFER),
                 chat: VecDeque::new(),
+                chat_dropped: false,
                 full_snapshot: false,
             }),
             outbox: Mutex::new(None),
@@ -254,10 +259,16 @@ impl PlayerLink {
     pub fn push_chat(&self, text: String) -> bool {
         let mut inbox = lock(&self.inbox);
         if inbox.chat.len() >= CHAT_BUFFER {
+            inbox.chat_dropped = true;
             return false;
         }
         inbox.chat.push_back(text);
         true
+    }
+
+    /// Session side: a chat line was dropped for a rate limit (the room tells the player).
+    pub fn note_chat_dropped(&self) {
+        lock(&self.inbox).chat_dropped = true;
     }
 
     /// Session side: asks for the next snapshot to be full.
@@ -277,6 +288,7 @@ impl PlayerLink {
             late: taken.late,
             overtaken: taken.overtaken,
             chat: inbox.chat.drain(..).collect(),
+            chat_dropped: std::mem::take(&mut inbox.chat_dropped),
             full_snapshot: std::mem::take(&mut inbox.full_snapshot),
         }
     }

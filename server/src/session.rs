@@ -8,7 +8,7 @@ use crate::address::AddressKey;
 use crate::admission::Refusal;
 use crate::agones::PlayerEvent;
 use crate::context::Context;
-use crate::limits::{MessageKind, RateLimits, Verdict};
+use crate::limits::{MessageKind, RateLimits, Verdict, CHAT_TAG};
 use crate::link::{Disconnect, PlayerLink};
 use crate::lobby::JoinError;
 use crate::metrics::Metrics;
@@ -442,6 +442,9 @@ async fn read_loop(
             Verdict::Allow => {}
             Verdict::Drop => {
                 ctx.metrics.rate_limited.fetch_add(1, Relaxed);
+                if kind == MessageKind::Data(CHAT_TAG) {
+                    link.note_chat_dropped();
+                }
                 continue;
             }
             Verdict::Abuse => {
@@ -484,6 +487,7 @@ async fn read_loop(
                 // The address's allowance spans all its seats; the seat's own is the room's.
                 if !ctx.addresses.allow_chat(address) {
                     ctx.metrics.chat_rejected.fetch_add(1, Relaxed);
+                    link.note_chat_dropped();
                     continue;
                 }
                 if let Some(text) = sanitize_chat(&text) {

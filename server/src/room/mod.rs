@@ -796,20 +796,23 @@ impl Room {
             }
             // Chat the session buffered before its connection ended is still said.
             let drained = seat.link.drain(step, horizon);
+            let mut chat_dropped = drained.chat_dropped;
             for text in drained.chat {
                 if !seat.chat.take(now) {
                     self.metrics.chat_rejected.fetch_add(1, Ordering::Relaxed);
-                    if seat.quiet_until.is_none_or(|until| now >= until) {
-                        seat.quiet_until = Some(now + CHAT_NOTICE_INTERVAL);
-                        let notice = GameEvent::Notice(CHAT_TOO_FAST_NOTICE.to_string());
-                        seat.private_events.push_back(events::encode(&notice));
-                    }
+                    chat_dropped = true;
                     continue;
                 }
                 self.events.push(&GameEvent::Chat {
                     from: seat.id,
                     text,
                 });
+            }
+            if chat_dropped && seat.quiet_until.is_none_or(|until| now >= until) {
+                // Tell the player, at most once a `CHAT_NOTICE_INTERVAL`.
+                seat.quiet_until = Some(now + CHAT_NOTICE_INTERVAL);
+                let notice = GameEvent::Notice(CHAT_TOO_FAST_NOTICE.to_string());
+                seat.private_events.push_back(events::encode(&notice));
             }
             if let Some(reason) = seat.link.disconnected() {
                 if reason.resumable() && !grace.is_zero() {
