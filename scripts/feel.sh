@@ -26,7 +26,7 @@ run() {
   steal_before=$(awk '/^cpu /{print $9}' /proc/stat)
   taskset -c "$server_cpu" target/release/skirmish-server --bind 127.0.0.1:0 \
     --max-connections-per-ip 10000 --connect-rate-per-ip 100000 --join-rate-per-ip 100000 \
-    --max-rewind-ms "$rewind" 2>"$log" &
+    --max-rewind-ms "$rewind" --fill-bots 0 2>"$log" &
   local pid=$!
   for _ in $(seq 1 100); do
     addr=$(sed -n 's#.*listening on http://\([0-9.:]*\)/.*#\1#p' "$log")

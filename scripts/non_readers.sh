@@ -44,6 +44,10 @@ flags=(--bind 127.0.0.1:0 --max-players-per-room 256
 if "$server" --help | grep -q -- --join-rate-per-ip; then
   flags+=(--connect-rate-per-ip 100000 --join-rate-per-ip 100000)
 fi
+# Only the measured players: no fill bots (servers before them have no such flag).
+if "$server" --help | grep -q -- --fill-bots; then
+  flags+=(--fill-bots 0)
+fi
 
 echo "before the server starts: $(grep '^TCP:' /proc/net/sockstat)"
 log="$out/$name.server.log"

@@ -25,7 +25,7 @@ run() {
   # shellcheck disable=SC2086
   taskset -c "$server_cpu" target/release/skirmish-server --bind 127.0.0.1:0 --max-players-per-room 4000 \
     --max-connections-per-ip 10000 --connect-rate-per-ip 100000 --join-rate-per-ip 100000 \
-    --tick-hz 60 --snapshot-hz 30 $server_flags 2>"$log" &
+    --tick-hz 60 --snapshot-hz 30 --fill-bots 0 $server_flags 2>"$log" &
   local pid=$!
   for _ in $(seq 1 100); do
     addr=$(sed -n 's#.*listening on http://\([0-9.:]*\)/.*#\1#p' "$log")

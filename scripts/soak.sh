@@ -26,7 +26,7 @@ log="$out/server.log"
 # connections that are closing while their slot reconnects, and the per-address connect and join
 # rates are lifted.
 "${server_cpu[@]}" target/release/skirmish-server --bind 127.0.0.1:0 --max-players-per-room 256 \
-  --max-connections-per-ip $((bots * 4)) --connect-rate-per-ip 100000 --join-rate-per-ip 100000 >/dev/null 2>"$log" &
+  --max-connections-per-ip $((bots * 4)) --connect-rate-per-ip 100000 --join-rate-per-ip 100000 --fill-bots 0 >/dev/null 2>"$log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
 addr=

@@ -3,16 +3,27 @@
 //!   history as by default, without it, and with every shot rewound;
 //! - capturing a snapshot frame (shared per tick) and writing one player's snapshot (interest query,
 //!   delta against the previous snapshot, encode);
-//! - the client path: decoding a snapshot and applying it to a view.
+//! - the client path: decoding a snapshot and applying it to a view;
+//! - fill bots: a whole room tick (bots' brains, world, one human's snapshots) with one human and
+//!   0, 4 or 32 bots, and the brains alone for 4 and 32 bots.
 //!
 //! Bytes per snapshot are printed beside the timings.
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use skirmish_bench::scenario::{arena_inputs, populated_world, Dice};
+use skirmish_server::bot::BotBrain;
+use skirmish_server::config::ServerConfig;
+use skirmish_server::link::PlayerLink;
+use skirmish_server::metrics::Metrics;
+use skirmish_server::room::{Room, RoomConfig, RoomShared};
 use skirmish_server::snapshot::{Known, Scratch, SnapshotFrame, View};
 use skirmish_shared::codec::decode_server;
+use skirmish_shared::protocol::RoomId;
 use skirmish_shared::protocol::ServerMsg;
+use skirmish_shared::time::TickRate;
 use skirmish_shared::view::ClientView;
+use std::sync::Arc;
+use tokio::time::Instant;
 
 const SIZES: [usize; 2] = [100, 1_000];
 /// The default view radius, 640 units.
@@ -174,5 +185,70 @@ fn view_at(
     view
 }
 
-criterion_group!(benches, world_tick, snapshots);
+/// Bots the fill-bot benchmarks play with (0: the room's cost without any).
+const BOT_COUNTS: [usize; 3] = [0, 4, 32];
+
+/// A room with one human (whose snapshots are taken, never acknowledged late: the slow-reader
+/// timeout is out of reach) and `bots` fill bots, warmed up for two seconds of play.
+fn room_with_bots(bots: usize) -> (Room, Arc<PlayerLink>) {
+    let mut config = RoomConfig::from(&ServerConfig::default_for_tests());
+    config.fill_bots = bots + 1;
+    config.capacity = 64;
+    config.slow_reader_timeout = std::time::Duration::from_secs(1 << 30);
+    let shared = Arc::new(RoomShared::new(RoomId(1), "BENCH".into(), 1));
+    let mut room = Room::new(shared, config, Arc::new(Metrics::default()), 9);
+    let link = Arc::new(PlayerLink::new());
+    room.join("human".into(), link.clone());
+    for _ in 0..120 {
+        room.tick(Instant::now());
+        let _ = link.take_outbound();
+    }
+    (room, link)
+}
+
+fn fill_bots(c: &mut Criterion) {
+    let mut group = c.benchmark_group("room_tick_bots");
+    for bots in BOT_COUNTS {
+        let (mut room, link) = room_with_bots(bots);
+        assert_eq!(room.bot_ids().len(), bots);
+        group.bench_with_input(BenchmarkId::from_parameter(bots), &bots, |b, _| {
+            b.iter(|| {
+                room.tick(Instant::now());
+                link.take_outbound().map_or(0, |bytes| bytes.len())
+            })
+        });
+        println!(
+            "room_tick_bots/{bots}: {} projectiles in flight, {} shots fired so far",
+            room.world().projectiles().len(),
+            room.world().shot_counts().fired
+        );
+    }
+    group.finish();
+    let mut group = c.benchmark_group("bot_brains");
+    for bots in BOT_COUNTS.into_iter().filter(|&n| n > 0) {
+        let (mut world, keys) = populated_world(bots, 13);
+        let rate = TickRate::new(60).unwrap_or_else(|| unreachable!());
+        let mut brains: Vec<BotBrain> = (0..bots as u64).map(|i| BotBrain::new(rate, i)).collect();
+        // Two seconds of play first, so they have targets, paths and projectiles to dodge.
+        for _ in 0..120 {
+            let inputs: Vec<_> = keys
+                .iter()
+                .zip(&mut brains)
+                .map(|(&key, brain)| (key, brain.think(&world, key, VIEW_RADIUS)))
+                .collect();
+            world.tick(&inputs);
+        }
+        group.bench_with_input(BenchmarkId::new("think", bots), &bots, |b, _| {
+            b.iter(|| {
+                keys.iter()
+                    .zip(&mut brains)
+                    .map(|(&key, brain)| u32::from(brain.think(&world, key, VIEW_RADIUS).aim))
+                    .sum::<u32>()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, world_tick, snapshots, fill_bots);
 criterion_main!(benches);
