@@ -59,6 +59,8 @@ const DODGE_RANGE: f32 = 220.0 * 16.0;
 const DODGE_CHANCE: u64 = 60;
 /// Ticks without progress after which a roaming bot picks a new goal.
 const STUCK_TICKS: u32 = 45;
+/// Milliseconds between two path searches of one bot, at least.
+const SEARCH_PAUSE_MS: u32 = 250;
 /// Most tiles one path search visits (a 512x512 map has 262,144).
 const MAX_SEARCH_TILES: usize = 1 << 18;
 
@@ -90,6 +92,8 @@ pub struct BotBrain {
     last_seen: Option<Pos>,
     /// The tiles to walk, next first, to its goal.
     path: VecDeque<(i32, i32)>,
+    /// No path search before this tick (one that found nothing waits a moment before the next).
+    next_search: Tick,
     /// Where it stood, and for how many ticks it has not moved while it meant to.
     last_pos: Pos,
     stuck: u32,
@@ -125,6 +129,7 @@ impl BotBrain {
             alert: true,
             last_seen: None,
             path: VecDeque::new(),
+            next_search: Tick(0),
             last_pos: Pos::default(),
             stuck: 0,
         }
@@ -203,7 +208,7 @@ impl BotBrain {
             let side = f32::from(self.strafe);
             (dx * radial - dy * side, dy * radial + dx * side)
         } else {
-            let want = self.roam(map, pos);
+            let want = self.roam(map, pos, now);
             if want != (0.0, 0.0) {
                 // Look where it walks, as a player would.
                 self.turn_toward(angle_of(want.0, want.1));
@@ -245,30 +250,35 @@ impl BotBrain {
     ) -> Option<Seen> {
         let map = world.map();
         let radius = view_radius as f32;
-        let mut nearest: Option<Seen> = None;
-        let mut current: Option<Seen> = None;
-        for (_, other) in world.players() {
-            if other.id == me || !other.alive() {
-                continue;
-            }
-            let distance = distance(pos, other.pos);
-            if distance > radius || !clear_line(map, pos, other.pos) {
-                continue;
-            }
-            let seen = Seen {
+        // Everyone within the view radius, nearest first; walls are tested only until the nearest
+        // in sight is found (and for the current target), not for everyone.
+        let mut near: Vec<Seen> = world
+            .players()
+            .iter()
+            .filter(|(_, other)| other.id != me && other.alive())
+            .map(|(_, other)| Seen {
                 id: other.id,
                 pos: other.pos,
                 dir: other.motion.dir,
                 protected: other.status & status::PROTECTED != 0,
-                distance,
-            };
-            if Some(other.id) == self.target {
-                current = Some(seen);
-            }
-            if nearest.is_none_or(|n| distance < n.distance) {
-                nearest = Some(seen);
-            }
-        }
+                distance: distance(pos, other.pos),
+            })
+            .filter(|seen| seen.distance <= radius)
+            .collect();
+        near.sort_unstable_by(|a, b| a.distance.total_cmp(&b.distance));
+        let nearest = near
+            .iter()
+            .find(|seen| clear_line(map, pos, seen.pos))
+            .copied();
+        let current = match (self.target, nearest) {
+            (Some(id), Some(nearest)) if nearest.id == id => Some(nearest),
+            (Some(id), _) => near
+                .iter()
+                .find(|seen| seen.id == id)
+                .filter(|seen| clear_line(map, pos, seen.pos))
+                .copied(),
+            (None, _) => None,
+        };
         let chosen = match (current, nearest) {
             (Some(current), Some(nearest)) if nearest.distance < current.distance * 0.6 => {
                 Some(nearest)
@@ -330,7 +340,7 @@ impl BotBrain {
 
     /// Where to walk when no one is in sight: along a path to where a target was last seen, or to a
     /// random spawn point.
-    fn roam(&mut self, map: &Map, pos: Pos) -> (f32, f32) {
+    fn roam(&mut self, map: &Map, pos: Pos, now: Tick) -> (f32, f32) {
         let here = tile_of(pos);
         while self.path.front() == Some(&here) && self.path.len() > 1 {
             self.path.pop_front();
@@ -340,6 +350,10 @@ impl BotBrain {
             self.last_seen = None;
         }
         if self.path.is_empty() {
+            if now < self.next_search {
+                return (0.0, 0.0);
+            }
+            self.next_search = now.plus(self.ticks(SEARCH_PAUSE_MS));
             let goal = match self.last_seen.take() {
                 Some(seen) => tile_of(seen),
                 None => {
