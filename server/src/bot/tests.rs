@@ -222,8 +222,12 @@ fn bots_brawl_with_valid_inputs_and_fight_it_out() {
         kills > 0,
         "a minute of six bots in a small arena kills someone"
     );
-    assert!(
-        w.shot_counts().fired > w.shot_counts().hits,
-        "they miss sometimes"
+    // Beatable: a fair share of their shots miss (at most 2 of 3 hit), yet they are no pushovers.
+    let shots = w.shot_counts();
+    let ratio = shots.hits as f64 / shots.fired.max(1) as f64;
+    eprintln!(
+        "{kills} kills, {} shots, {} hits ({ratio:.2})",
+        shots.fired, shots.hits
     );
+    assert!((0.05..0.67).contains(&ratio), "hit ratio {ratio:.2}");
 }
