@@ -220,7 +220,7 @@ mod tests {
     fn the_file_fills_what_flags_leave_and_flags_win() {
         let path = file(
             "layers",
-            "tick_hz = 30\nsnapshot_hz = 10\nallowed_origins = [\"https://a.example\", \"https://b.example\"]\nconformance_echo = true\nlog_format = \"json\"\nreconnect_grace = 2\n",
+            "tick_hz = 30\nsnapshot_hz = 10\nallowed_origins = [\"https://a.example\", \"https://b.example\"]\nconformance_echo = true\nlog_format = \"json\"\nreconnect_grace = 2\nfill_bots = 7\n",
         );
         let path = path.to_str().expect("utf-8 path");
         let args = load(&["--config", path, "--snapshot-hz", "15"]).expect("loads");
@@ -237,6 +237,10 @@ mod tests {
         let config = ServerConfig::from_args(&args).expect("valid");
         assert_eq!(config.tick_rate.hz(), 30);
         assert_eq!(config.snapshot_rate.hz(), 15);
+        assert_eq!(config.fill_bots, 7, "fill bots from the file");
+        let too_many = load(&["--fill-bots", "65"]).expect("parses");
+        let err = ServerConfig::from_args(&too_many).expect_err("over the limit");
+        assert!(err.to_string().contains("--fill-bots"), "{err}");
     }
 
     #[test]
