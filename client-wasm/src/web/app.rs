@@ -59,6 +59,9 @@ struct Stats {
     /// The last round trip measured, from a ping leaving to its pong arriving.
     rtt_ms: Option<f64>,
     fps: f64,
+    /// The page's own work per frame (socket, ticks, drawing, HUD), in ms, smoothed: what the
+    /// frame rate would allow on an idle machine.
+    frame_cost_ms: f64,
     /// The time of the frame the figures are from (ms, the page's clock): per-frame motion is
     /// measured against it.
     frame_ms: f64,
@@ -267,6 +270,7 @@ fn install_stats(window: &web_sys::Window, stats: Rc<RefCell<Stats>>) -> Result<
             s.rtt_ms.map_or(JsValue::NULL, JsValue::from),
         );
         set(&object, "fps", s.fps.into());
+        set(&object, "frameCostMs", s.frame_cost_ms.into());
         set(&object, "frameMs", s.frame_ms.into());
         set(&object, "state", JsValue::from_str(&s.state));
         let me = match s.me {
@@ -514,6 +518,9 @@ impl App {
         }
         self.draw()?;
         self.update_stats(now);
+        let cost = (now_ms() - now).max(0.0);
+        let mut stats = self.stats.borrow_mut();
+        stats.frame_cost_ms += (cost - stats.frame_cost_ms) * 0.05;
         Ok(())
     }
 
