@@ -81,10 +81,10 @@ test("a kill is seen by the victim, the shooter and a watcher", { timeout: 180_0
 
   // Alice: hit markers and the kill confirmation.
   await alice.page.waitForFunction(() => window.skirmishStats().killsConfirmed >= 1, null, { timeout: 5_000 });
+  await alice.page.screenshot({ path: join(shots, "combat-3-alice-kill-confirmed.png") });
   const shooter = await stats(alice.page);
   assert.ok(shooter.hitMarkers >= 1, `alice saw hit markers: ${shooter.hitMarkers}`);
   assert.match(await alice.page.textContent("#kill-banner"), /Eliminated bob/);
-  await alice.page.screenshot({ path: join(shots, "combat-3-alice-kill-confirmed.png") });
 
   // Carol, watching: the kill feed shows it; the chat does not.
   await carol.page.waitForFunction(

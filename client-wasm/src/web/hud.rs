@@ -97,8 +97,11 @@ impl Hud {
             line.set_class_name(if row.own { "lb-row own" } else { "lb-row" });
             let label = self.doc.create_element("span")?;
             label.set_class_name("lb-name");
-            let rank = row.rank.map_or("–".to_string(), |r| r.to_string());
-            label.set_text_content(Some(&format!("{rank}. {}", row.name)));
+            let text = match row.rank {
+                Some(rank) => format!("{rank}. {}", row.name),
+                None => format!("– {}", row.name),
+            };
+            label.set_text_content(Some(&text));
             if row.bot {
                 let bot = self.doc.create_element("span")?;
                 bot.set_class_name("lb-bot");

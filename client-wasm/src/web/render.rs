@@ -77,6 +77,10 @@ pub fn wall_rects(map: &Map) -> Vec<WallRect> {
     rects
 }
 
+/// Below this zoom (CSS px per world unit) other players' names overlap into noise: only the own
+/// name is drawn.
+const NAMES_MIN_SCALE: f64 = 0.3;
+
 /// Draws a frame. `width`/`height` are the canvas size in CSS pixels; the context is scaled for the
 /// device pixel ratio by the caller.
 pub fn draw(
@@ -206,7 +210,9 @@ pub fn draw(
         }
         // Name and health bar.
         ctx.set_fill_style_str(if p.own { "#ffffff" } else { "#c9d1e0" });
-        let _ = ctx.fill_text(&p.name, sx, sy - r - 12.0);
+        if p.own || s >= NAMES_MIN_SCALE {
+            let _ = ctx.fill_text(&p.name, sx, sy - r - 12.0);
+        }
         let bar_w = r * 2.2;
         ctx.set_fill_style_str("rgba(0,0,0,0.6)");
         ctx.fill_rect(sx - bar_w / 2.0, sy - r - 8.0, bar_w, 4.0);
