@@ -116,5 +116,13 @@ test("a kill is seen by the victim, the shooter and a watcher", { timeout: 180_0
     null,
     { timeout: 5_000 },
   );
+  // M mutes, on screen and remembered by the browser; a server without /api/rooms leaves the
+  // server's count unknown rather than failing.
+  await carol.page.keyboard.press("KeyM");
+  await carol.page.waitForFunction(() => window.skirmishStats().muted, null, { timeout: 2_000 });
+  assert.equal(await carol.page.evaluate(() => localStorage.getItem("skirmish.muted")), "1");
+  assert.match(await carol.page.textContent("#mute"), /Sound off/);
+  const counts = await stats(carol.page);
+  assert.ok(counts.serverPlayers === null || counts.serverPlayers >= 3, `server count: ${counts.serverPlayers}`);
   for (const page of [alice, bob, carol]) assert.deepEqual(page.record.errors, [], "no page errors");
 });

@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //! - `web` (wasm32 only): socket, input, canvas rendering, HUD, feedback, sound and the frame loop.
+//! - `combat`: what the player is told about combat (hit markers, kill feed, death, respawn), as
+//!   pure state, tested natively.
 //! - `screen`: screen geometry (zoom to the interest circle, off-screen arrows), tested natively.
 //!
 //! The netcode logic (clock, interpolation and its playout clock, prediction) lives in
@@ -9,6 +11,7 @@
 //! under its old names.
 
 pub use skirmish_shared::netcode::{clock, interp, playout, predict};
+pub mod combat;
 pub mod screen;
 #[cfg(target_arch = "wasm32")]
 mod web;

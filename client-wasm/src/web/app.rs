@@ -5,7 +5,7 @@
 //! exponential backoff, offering the resume token first.
 
 use super::audio::{self, Audio};
-use super::feedback::{Feedback, Own};
+use super::feedback::Feedback;
 use super::hud::{BoardRow, Hud};
 use super::input::{self, InputState};
 use super::minimap;
@@ -13,6 +13,7 @@ use super::net::{NetEvent, Socket};
 use super::population::Population;
 use super::render::{self, DrawPlayer, Scene};
 use crate::clock::{InputClock, TickClock};
+use crate::combat::Own;
 use crate::interp::InterpolationBuffer;
 use crate::playout::{DelayPolicy, Playout, PlayoutClock};
 use crate::predict::Predictor;

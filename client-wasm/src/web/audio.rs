@@ -5,6 +5,7 @@
 //! (no WebAudio, a suspended context): failures are ignored, so sound can only go missing, never
 //! stop the game. The mute setting (the on-screen button or the M key) is kept in `localStorage`.
 
+use crate::combat::Cue;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -15,23 +16,6 @@ use web_sys::{AudioContext, Document, Element, KeyboardEvent, OscillatorType};
 const MUTED_KEY: &str = "skirmish.muted";
 /// Master volume of every effect (0..1): effects are cues, not music.
 const VOLUME: f32 = 0.18;
-
-/// The effects the game plays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sound {
-    /// The own shot left the barrel.
-    Fire,
-    /// An own shot hit someone.
-    HitMarker,
-    /// The own avatar was hit.
-    Hurt,
-    /// The own shot eliminated someone.
-    Kill,
-    /// The own avatar was eliminated.
-    Death,
-    /// The own avatar is back in the arena.
-    Respawn,
-}
 
 /// One tone of an effect: a waveform sliding from one frequency to another while it fades out.
 struct Tone {
@@ -64,24 +48,22 @@ fn tone(
     }
 }
 
-impl Sound {
-    /// The tones making up the effect.
-    fn tones(self) -> Vec<Tone> {
-        use OscillatorType::{Sawtooth, Sine, Square, Triangle};
-        match self {
-            Sound::Fire => vec![tone(Square, 880.0, 240.0, 0.0, 0.07, 0.35)],
-            Sound::HitMarker => vec![tone(Triangle, 1_800.0, 1_400.0, 0.0, 0.05, 0.9)],
-            Sound::Hurt => vec![tone(Sawtooth, 180.0, 70.0, 0.0, 0.18, 0.8)],
-            Sound::Kill => vec![
-                tone(Triangle, 660.0, 660.0, 0.0, 0.09, 0.9),
-                tone(Triangle, 990.0, 990.0, 0.09, 0.16, 0.9),
-            ],
-            Sound::Death => vec![tone(Sawtooth, 420.0, 60.0, 0.0, 0.7, 0.7)],
-            Sound::Respawn => vec![
-                tone(Sine, 330.0, 520.0, 0.0, 0.12, 0.8),
-                tone(Sine, 520.0, 780.0, 0.1, 0.16, 0.8),
-            ],
-        }
+/// The tones of each cue.
+fn tones(cue: Cue) -> Vec<Tone> {
+    use OscillatorType::{Sawtooth, Sine, Square, Triangle};
+    match cue {
+        Cue::Fire => vec![tone(Square, 880.0, 240.0, 0.0, 0.07, 0.35)],
+        Cue::HitMarker => vec![tone(Triangle, 1_800.0, 1_400.0, 0.0, 0.05, 0.9)],
+        Cue::Hurt => vec![tone(Sawtooth, 180.0, 70.0, 0.0, 0.18, 0.8)],
+        Cue::Kill => vec![
+            tone(Triangle, 660.0, 660.0, 0.0, 0.09, 0.9),
+            tone(Triangle, 990.0, 990.0, 0.09, 0.16, 0.9),
+        ],
+        Cue::Death => vec![tone(Sawtooth, 420.0, 60.0, 0.0, 0.7, 0.7)],
+        Cue::Respawn => vec![
+            tone(Sine, 330.0, 520.0, 0.0, 0.12, 0.8),
+            tone(Sine, 520.0, 780.0, 0.1, 0.16, 0.8),
+        ],
     }
 }
 
@@ -148,12 +130,12 @@ impl Audio {
     }
 
     /// Plays an effect, unless muted or without a context.
-    pub fn play(&self, sound: Sound) {
+    pub fn play(&self, sound: Cue) {
         if self.muted {
             return;
         }
         if let Some(context) = &self.context {
-            for tone in sound.tones() {
+            for tone in tones(sound) {
                 // A failed tone is a missing sound, nothing more.
                 let _ = play_tone(context, &tone);
             }
