@@ -17,8 +17,9 @@ use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use web_sys::{CanvasRenderingContext2d, Document, Element};
 
-/// Milliseconds the hit marker shows.
+/// Milliseconds the hit marker shows (a kill's, larger and red, a little longer).
 const HIT_MARKER_MS: f64 = 260.0;
+const KILL_MARKER_MS: f64 = 600.0;
 /// Milliseconds the red damage vignette takes to fade.
 const HURT_MS: f64 = 450.0;
 
@@ -269,8 +270,13 @@ impl Feedback {
         }
         if let Some((at, lethal)) = self.combat.last_hit {
             let age = now - at;
-            if (0.0..HIT_MARKER_MS).contains(&age) {
-                draw_hit_marker(ctx, mouse, 1.0 - age / HIT_MARKER_MS, lethal);
+            let length = if lethal {
+                KILL_MARKER_MS
+            } else {
+                HIT_MARKER_MS
+            };
+            if (0.0..length).contains(&age) {
+                draw_hit_marker(ctx, mouse, 1.0 - age / length, lethal);
             }
         }
     }
