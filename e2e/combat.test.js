@@ -21,6 +21,29 @@ async function aimAt(page, target) {
   return { x, y };
 }
 
+/** Records every text the element `id` shows from now on, read back by `textsShown`: feedback
+ * that lasts a second or two may come and go between two polls on a loaded machine. */
+async function recordTexts(page, id) {
+  await page.evaluate((id) => {
+    const element = document.getElementById(id);
+    window.textsShown = window.textsShown ?? {};
+    window.textsShown[id] = [];
+    new MutationObserver(() => window.textsShown[id].push(element.textContent)).observe(element, {
+      childList: true, characterData: true, subtree: true,
+    });
+  }, id);
+}
+
+/** Waits until the element `id` has shown a text matching `pattern`; resolves with its texts. */
+async function textShown(page, id, pattern) {
+  await page.waitForFunction(
+    ({ id, source }) => window.textsShown[id].some((t) => new RegExp(source).test(t)),
+    { id, source: pattern.source },
+    { timeout: 5_000 },
+  );
+  return page.evaluate((id) => window.textsShown[id].filter((t) => t), id);
+}
+
 test("a kill is seen by the victim, the shooter and a watcher", { timeout: 180_000 }, async () => {
   mkdirSync(shots, { recursive: true });
   const url = await startServer(["--map", DUEL_MAP]);
@@ -51,6 +74,7 @@ test("a kill is seen by the victim, the shooter and a watcher", { timeout: 180_0
 
   // Alice aims at bob and holds fire until he falls (spawn protection lasts 1.5 s after joining).
   const bobAt = before.bob.me;
+  await recordTexts(alice.page, "kill-banner");
   await alice.page.bringToFront();
   await aimAt(alice.page, bobAt);
   await alice.page.mouse.down();
@@ -60,58 +84,55 @@ test("a kill is seen by the victim, the shooter and a watcher", { timeout: 180_0
   }, null, { timeout: 20_000, polling: 16 });
   console.log(`bob was hit: ${await hurt.jsonValue()} hit points left`);
   await bob.page.screenshot({ path: join(shots, "combat-1-bob-hurt.png") });
-  // Every text the spawn-protection hint shows from now on (it may come and go between two polls
-  // on a loaded machine).
-  await bob.page.evaluate(() => {
-    const hint = document.getElementById("spawn-hint");
-    window.hintTexts = [];
-    new MutationObserver(() => window.hintTexts.push(hint.textContent)).observe(hint, {
-      childList: true, characterData: true, subtree: true,
-    });
-  });
-  // Bob's death screen names alice and counts down to the respawn (read in one go: the respawn
-  // comes 2 s later).
-  const death = await (await bob.page.waitForFunction(() => {
-    const s = window.skirmishStats();
-    const text = document.getElementById("death")?.textContent ?? "";
-    return s.dead && /alice/.test(text) ? { dead: s.dead, text, me: s.me } : null;
-  }, null, { timeout: 20_000, polling: 16 })).jsonValue();
+  await recordTexts(bob.page, "spawn-hint");
+  // The three pages are watched at once: what they show lasts seconds (the kill feed 5 s, the
+  // banner 2.2 s, the death screen until the respawn 2 s later).
+  const [death, shooter, watched] = await Promise.all([
+    // Bob's death screen names alice and counts down to the respawn (stats and text read together).
+    bob.page.waitForFunction(() => {
+      const s = window.skirmishStats();
+      const text = document.getElementById("death")?.textContent ?? "";
+      return s.dead && /alice/.test(text) ? { dead: s.dead, text, me: s.me } : null;
+    }, null, { timeout: 20_000, polling: 16 }).then((h) => h.jsonValue()),
+    // Alice gets the kill confirmation.
+    alice.page.waitForFunction(() => {
+      const s = window.skirmishStats();
+      return s.killsConfirmed >= 1 ? s : null;
+    }, null, { timeout: 20_000, polling: 16 }).then((h) => h.jsonValue()),
+    // Carol, watching, sees it in the kill feed.
+    carol.page.waitForFunction(() => {
+      const s = window.skirmishStats();
+      const text = document.getElementById("killfeed")?.textContent ?? "";
+      return s.killFeed.some((l) => l.killer === "alice" && l.victim === "bob") ? { feed: s.killFeed, text } : null;
+    }, null, { timeout: 20_000, polling: 16 }).then((h) => h.jsonValue()),
+  ]);
   await alice.page.mouse.up();
-  await bob.page.screenshot({ path: join(shots, "combat-2-bob-death-screen.png") });
+  await Promise.all([
+    bob.page.screenshot({ path: join(shots, "combat-2-bob-death-screen.png") }),
+    alice.page.screenshot({ path: join(shots, "combat-3-alice-kill-confirmed.png") }),
+    carol.page.screenshot({ path: join(shots, "combat-4-carol-kill-feed.png") }),
+  ]);
   assert.equal(death.dead.killer, before.alice.playerId, `bob's killer is alice: ${JSON.stringify(death.dead)}`);
   assert.ok(death.dead.respawnInMs > 0 && death.dead.respawnInMs <= 2_000, `a countdown: ${JSON.stringify(death.dead)}`);
   assert.match(death.text, /Eliminated by alice/, death.text);
   assert.match(death.text, /Respawning in \d+\.\d s/, death.text);
   // The camera stays where bob fell.
   assert.ok(Math.hypot(death.me.x - bobAt.x, death.me.y - bobAt.y) < 1, `bob fell where he stood: ${JSON.stringify(death.me)}`);
-
-  // Alice: hit markers and the kill confirmation.
-  await alice.page.waitForFunction(() => window.skirmishStats().killsConfirmed >= 1, null, { timeout: 5_000 });
-  await alice.page.screenshot({ path: join(shots, "combat-3-alice-kill-confirmed.png") });
-  const shooter = await stats(alice.page);
+  // Alice: hit markers and the kill banner.
   assert.ok(shooter.hitMarkers >= 1, `alice saw hit markers: ${shooter.hitMarkers}`);
-  assert.match(await alice.page.textContent("#kill-banner"), /Eliminated bob/);
-
-  // Carol, watching: the kill feed shows it; the chat does not.
-  await carol.page.waitForFunction(
-    () => window.skirmishStats().killFeed.some((l) => l.killer === "alice" && l.victim === "bob"),
-    null,
-    { timeout: 5_000 },
-  );
-  assert.match(await carol.page.textContent("#killfeed"), /alice ▸ bob/);
+  const banners = await textShown(alice.page, "kill-banner", /Eliminated bob/);
+  assert.deepEqual(banners, ["Eliminated bob"], "one kill, one banner");
+  // Carol: the feed line on screen; the chat stays for chat.
+  assert.match(watched.text, /alice ▸ bob/);
   const chat = await carol.page.textContent("#chat-log");
   assert.ok(!/eliminated/i.test(chat), `kills stay out of the chat: ${chat}`);
-  await carol.page.screenshot({ path: join(shots, "combat-4-carol-kill-feed.png") });
 
   // Bob respawns: the death screen goes, full hit points, spawn protection with its hint.
   await bob.page.waitForFunction(() => window.skirmishStats().dead === null, null, { timeout: 10_000, polling: 16 });
   const back = await stats(bob.page);
   assert.equal(back.hp, 100, "bob is back with full hit points");
   assert.ok(await bob.page.isHidden("#death"), "the death screen is gone");
-  await bob.page.waitForFunction(() => window.hintTexts.some((t) => /Protected for/.test(t)), null, {
-    timeout: 5_000,
-  });
-  const hints = await bob.page.evaluate(() => window.hintTexts.filter((t) => t));
+  const hints = await textShown(bob.page, "spawn-hint", /Protected for/);
   assert.match(hints[0], /^Protected for \d\.\d s — firing ends it$/, JSON.stringify(hints));
   await bob.page.screenshot({ path: join(shots, "combat-5-bob-respawned.png") });
   // Firing ends protection, and the hint goes with it.
@@ -125,6 +146,11 @@ test("a kill is seen by the victim, the shooter and a watcher", { timeout: 180_0
     null,
     { timeout: 5_000 },
   );
+  // A smaller window zooms out so the whole view still fits, and the HUD still fits around it.
+  await carol.page.setViewportSize({ width: 800, height: 480 });
+  await carol.page.waitForFunction(() => 2 * 640 * window.skirmishStats().zoom <= 480, null, { timeout: 5_000 });
+  await carol.page.screenshot({ path: join(shots, "combat-6-carol-small-window.png") });
+
   // M mutes, on screen and remembered by the browser; a server without /api/rooms leaves the
   // server's count unknown rather than failing.
   await carol.page.keyboard.press("KeyM");
