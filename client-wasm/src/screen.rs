@@ -27,6 +27,18 @@ pub fn edge_point(width: f64, height: f64, sx: f64, sy: f64) -> Option<(f64, f64
     Some((cx + dx * t, cy + dy * t, dy.atan2(dx)))
 }
 
+/// Whether something at `pos` moving along `velocity` passes within `radius` of `target` ahead of
+/// it (not behind): a shot heading at the own avatar.
+pub fn heads_at(pos: (f64, f64), velocity: (f64, f64), target: (f64, f64), radius: f64) -> bool {
+    let (dx, dy) = (target.0 - pos.0, target.1 - pos.1);
+    let speed = velocity.0.hypot(velocity.1);
+    if speed == 0.0 || dx * velocity.0 + dy * velocity.1 <= 0.0 {
+        return false;
+    }
+    // The distance from the target to the line of flight.
+    (dx * velocity.1 - dy * velocity.0).abs() / speed <= radius
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,6 +62,25 @@ mod tests {
         }
         // The old fixed ±340 units at 1280x720 showed far less than the 640 units sent.
         assert!(zoom(1280.0, 720.0, 640.0) < 720.0 / 2.0 / 340.0);
+    }
+
+    #[test]
+    fn shots_head_at_a_target_ahead_on_their_line() {
+        let me = (1_000.0, 500.0);
+        assert!(heads_at((0.0, 500.0), (12.0, 0.0), me, 36.0));
+        assert!(
+            heads_at((0.0, 530.0), (12.0, 0.0), me, 36.0),
+            "a near miss counts"
+        );
+        assert!(
+            !heads_at((0.0, 600.0), (12.0, 0.0), me, 36.0),
+            "a clear miss does not"
+        );
+        assert!(
+            !heads_at((2_000.0, 500.0), (12.0, 0.0), me, 36.0),
+            "flying away"
+        );
+        assert!(!heads_at((0.0, 500.0), (0.0, 0.0), me, 36.0), "not moving");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use skirmish_shared::codec::{decode_server, encode_client};
 use skirmish_shared::fixed::{aim_from_vector, aim_from_wire, aim_to_radians, coord_to_units};
 use skirmish_shared::map::TILE_SIZE;
 use skirmish_shared::netcode::shots::{FireInput, ShotPredictor};
-use skirmish_shared::physics::{Dir, MoveParams};
+use skirmish_shared::physics::{Dir, MoveParams, PLAYER_HALF_SIZE};
 use skirmish_shared::protocol::{
     buttons, close_code, status, ClientMsg, EntityId, GameEvent, Hello, InputFrame, RefuseReason,
     ResumeToken, ScoreEntry, ServerMsg, Snapshot, Welcome, PROTOCOL_VERSION,
@@ -1242,12 +1242,28 @@ impl Session {
             })
             .collect();
         projectiles.extend(self.shots.positions_at(map, params, local_tick).map(units));
+        // Others' shots on a line through the own avatar (a little wider than it), for arrows.
+        let hit_radius = 2.0 * f64::from(coord_to_units(PLAYER_HALF_SIZE));
+        let incoming = self
+            .view
+            .projectiles()
+            .iter()
+            .filter(|(id, _)| !self.shots.is_own(**id))
+            .filter_map(|(_, shot)| {
+                let (x, y, _) = shot.motion.position_at(map, remote_tick).map(units)?;
+                let (vx, vy) = shot.motion.velocity;
+                let velocity = (f64::from(vx), f64::from(vy));
+                crate::screen::heads_at((x, y), velocity, own_position, hit_radius)
+                    .then_some((x, y))
+            })
+            .collect();
         let _ = height;
         Scene {
             camera,
             scale,
             players,
             projectiles,
+            incoming,
         }
     }
 }

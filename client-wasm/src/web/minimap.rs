@@ -83,7 +83,8 @@ fn aims_at(p: &DrawPlayer, at: (f64, f64)) -> bool {
     off <= AIMING_AT
 }
 
-/// Arrows at the screen edge for living players in view but off screen. Returns how many were drawn.
+/// Arrows at the screen edge for living players in view but off screen (red when aiming at the own
+/// avatar) and for others' shots off screen heading at it (small, amber). Returns how many were drawn.
 pub fn draw_edge_arrows(
     ctx: &CanvasRenderingContext2d,
     width: f64,
@@ -122,6 +123,25 @@ pub fn draw_edge_arrows(
         ctx.close_path();
         ctx.fill();
         ctx.stroke();
+        drawn += 1;
+    }
+    for &(x, y) in &scene.incoming {
+        let sx = (x - scene.camera.0) * scene.scale + width / 2.0;
+        let sy = (y - scene.camera.1) * scene.scale + height / 2.0;
+        let Some((ax, ay, angle)) = edge_point(width, height, sx, sy) else {
+            continue;
+        };
+        ctx.set_fill_style_str("rgba(255, 196, 64, 0.95)");
+        ctx.begin_path();
+        let point = |a: f64, r: f64| (ax + (angle + a).cos() * r, ay + (angle + a).sin() * r);
+        let (tx, ty) = point(0.0, 7.0);
+        let (lx, ly) = point(2.6, 7.0);
+        let (rx, ry) = point(-2.6, 7.0);
+        ctx.move_to(tx, ty);
+        ctx.line_to(lx, ly);
+        ctx.line_to(rx, ry);
+        ctx.close_path();
+        ctx.fill();
         drawn += 1;
     }
     drawn

@@ -39,6 +39,8 @@ pub struct Scene {
     pub players: Vec<DrawPlayer>,
     /// Projectiles (world units) with their owner's hue.
     pub projectiles: Vec<(f64, f64, u32)>,
+    /// Others' projectiles heading at the own avatar (world units), for the off-screen arrows.
+    pub incoming: Vec<(f64, f64)>,
 }
 
 /// A wall rectangle in world units, and whether its top edge faces open floor (drawn lit).
