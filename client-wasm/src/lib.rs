@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - `web` (wasm32 only): socket, input, canvas rendering, HUD, feedback, sound and the frame loop.
+//! - `board`: the leaderboard's rows (kills, deaths, bots, the own row below the top ten).
 //! - `combat`: what the player is told about combat (hit markers, kill feed, death, respawn), as
 //!   pure state, tested natively.
 //! - `screen`: screen geometry (zoom to the interest circle, off-screen arrows), tested natively.
@@ -11,6 +12,7 @@
 //! under its old names.
 
 pub use skirmish_shared::netcode::{clock, interp, playout, predict};
+pub mod board;
 pub mod combat;
 pub mod screen;
 #[cfg(target_arch = "wasm32")]

@@ -6,12 +6,13 @@
 
 use super::audio::{self, Audio};
 use super::feedback::Feedback;
-use super::hud::{BoardRow, Hud};
+use super::hud::Hud;
 use super::input::{self, InputState};
 use super::minimap;
 use super::net::{NetEvent, Socket};
 use super::population::Population;
 use super::render::{self, DrawPlayer, Scene};
+use crate::board::{self, BoardRow};
 use crate::clock::{InputClock, TickClock};
 use crate::combat::Own;
 use crate::interp::InterpolationBuffer;
@@ -44,9 +45,6 @@ fn backoff_ms(attempt: u32) -> f64 {
 
 /// Hue of projectiles (amber).
 const PROJECTILE_HUE: u32 = 40;
-
-/// Rows of the leaderboard the server sends (its top ten); the own row is added below when outside.
-const BOARD_TOP: usize = 10;
 
 /// The figures `window.skirmishStats()` and the debug overlay show.
 #[derive(Debug, Default, Clone)]
@@ -1148,27 +1146,12 @@ impl Session {
 
     /// The leaderboard's rows: the server's top ten, then the own row if it is not among them.
     fn board_rows(&self) -> Vec<BoardRow> {
-        let me = self.welcome.player_id;
-        let row = |rank: Option<usize>, e: &ScoreEntry| BoardRow {
-            rank,
-            name: self.name_of(e.id),
-            kills: e.kills,
-            deaths: e.deaths,
-            bot: self.bots.contains(&e.id),
-            own: e.id == me,
-        };
-        let mut rows: Vec<BoardRow> = self
-            .leaderboard
-            .iter()
-            .take(BOARD_TOP)
-            .enumerate()
-            .map(|(i, e)| row(Some(i + 1), e))
-            .collect();
-        if !rows.iter().any(|r| r.own) {
-            let rank = rows.is_empty().then_some(1);
-            rows.push(row(rank, &self.my_score));
-        }
-        rows
+        board::board_rows(
+            &self.leaderboard,
+            &self.my_score,
+            |id| self.name_of(id),
+            |id| self.bots.contains(&id),
+        )
     }
 
     /// The frame's scene; `camera` overrides the own avatar's position as the camera's centre (the

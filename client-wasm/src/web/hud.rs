@@ -1,28 +1,12 @@
 //! The DOM side of the HUD: status line, leaderboard, chat log, debug overlay. Player text is always
 //! inserted as text nodes, never as HTML.
 
+use crate::board::BoardRow;
 use wasm_bindgen::JsValue;
 use web_sys::{Document, Element};
 
 /// Most chat lines kept in the log.
 const CHAT_LINES: u32 = 50;
-
-/// One leaderboard row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BoardRow {
-    /// 1-based place, `None` for the own row shown below the top ten.
-    pub rank: Option<usize>,
-    /// Display name.
-    pub name: String,
-    /// Kills.
-    pub kills: u32,
-    /// Deaths.
-    pub deaths: u32,
-    /// A server-side bot.
-    pub bot: bool,
-    /// The own player.
-    pub own: bool,
-}
 
 /// Handles to the HUD elements of `index.html`.
 pub struct Hud {
