@@ -14,6 +14,8 @@ pub const FEED_LINES: usize = 5;
 pub const FEED_MS: f64 = 5_000.0;
 /// Milliseconds the kill banner shows.
 pub const BANNER_MS: f64 = 2_200.0;
+/// Lethal hits remembered while their `Kill` events are awaited (normally the same snapshot's).
+const LETHAL_HITS_KEPT: usize = 16;
 /// Milliseconds the spawn-protection hint takes to fade once protection ends or the player fires.
 pub const HINT_FADE_MS: f64 = 600.0;
 
@@ -112,7 +114,7 @@ pub struct Combat {
     pub death: Option<Death>,
     /// The spawn-protection hint.
     pub hint: Hint,
-    /// Victims of this snapshot's lethal `Hit`s, so the `Kill` after one adds no second marker.
+    /// Victims of lethal `Hit`s whose `Kill` has not come yet, so it adds no second marker.
     lethal_hits: Vec<EntityId>,
     /// Hit points at the last update (`None` before the first, and after a respawn).
     last_hp: Option<u8>,
@@ -155,17 +157,15 @@ impl Combat {
         self.shots_seen = 0;
     }
 
-    /// A new snapshot's events start.
-    pub fn begin_events(&mut self) {
-        self.lethal_hits.clear();
-    }
-
     /// An own shot hit `victim`, leaving it `hp` hit points.
     pub fn on_hit(&mut self, victim: EntityId, hp: u8, now: f64) -> Option<Cue> {
         self.hit_markers += 1;
         self.last_hit = Some((now, hp == 0));
         if hp == 0 {
             // The Kill event that follows confirms it (and plays the kill cue).
+            if self.lethal_hits.len() == LETHAL_HITS_KEPT {
+                self.lethal_hits.remove(0);
+            }
             self.lethal_hits.push(victim);
             None
         } else {
@@ -208,9 +208,12 @@ impl Combat {
         } else if killer_id == Some(me) {
             self.kills_confirmed += 1;
             self.kills_this_life += 1;
-            if !self.lethal_hits.contains(&victim.0) {
-                // No lethal Hit came with it (a server without Hit events): the kill is a hit too.
-                self.hit_markers += 1;
+            match self.lethal_hits.iter().position(|v| *v == victim.0) {
+                Some(i) => {
+                    self.lethal_hits.remove(i);
+                }
+                // No lethal Hit came before it (a server without Hit events): the kill is a hit too.
+                None => self.hit_markers += 1,
             }
             self.last_hit = Some((now, true));
             self.banner = Some((format!("Eliminated {}", victim.1), now));
@@ -367,13 +370,14 @@ mod tests {
     #[test]
     fn hits_then_a_kill_give_one_marker_each_and_a_confirmation() {
         let mut c = Combat::new();
-        c.begin_events();
         assert_eq!(c.on_hit(BOB, 75, 0.0), Some(Cue::HitMarker));
-        c.begin_events();
         assert_eq!(c.on_hit(BOB, 0, 10.0), None, "the kill cue plays instead");
         let cue = c.on_kill(ME, Some(named(ME, "me")), named(BOB, "bob"), 10.0);
         assert_eq!(cue, Some(Cue::Kill));
         assert_eq!((c.hit_markers, c.kills_confirmed), (2, 1));
+        // A later kill of bob without a lethal Hit before it is a marker of its own.
+        c.on_kill(ME, Some(named(ME, "me")), named(BOB, "bob"), 10.0);
+        assert_eq!((c.hit_markers, c.kills_confirmed), (3, 2));
         assert_eq!(
             c.banner.as_ref().map(|(t, _)| t.as_str()),
             Some("Eliminated bob")
@@ -387,7 +391,6 @@ mod tests {
     #[test]
     fn a_kill_without_hit_events_still_shows_a_marker() {
         let mut c = Combat::new();
-        c.begin_events();
         c.on_kill(ME, Some(named(ME, "me")), named(BOB, "bob"), 0.0);
         assert_eq!((c.hit_markers, c.kills_confirmed), (1, 1));
         assert_eq!(c.last_hit, Some((0.0, true)));
@@ -415,7 +418,6 @@ mod tests {
         let mut c = Combat::new();
         c.update(alive(100), 0.0, false, 0);
         c.on_kill(ME, Some(named(ME, "me")), named(BOB, "bob"), 50.0);
-        c.begin_events();
         // The Kill event comes with the snapshot that shows the death; the frame follows.
         assert_eq!(
             c.on_kill(ME, Some(named(ALICE, "alice")), named(ME, "me"), 1_000.0),

@@ -1001,7 +1001,6 @@ impl Session {
         now: f64,
     ) -> Result<(), JsValue> {
         let me = self.welcome.player_id;
-        feedback.begin_events();
         for event in &snapshot.events {
             match event {
                 GameEvent::Roster(entries) => {

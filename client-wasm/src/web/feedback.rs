@@ -94,11 +94,6 @@ impl Feedback {
         self.combat.reset_session();
     }
 
-    /// A new snapshot's events start.
-    pub fn begin_events(&mut self) {
-        self.combat.begin_events();
-    }
-
     /// An own shot hit `victim`, leaving it `hp` hit points.
     pub fn on_hit(&mut self, victim: EntityId, hp: u8, now: f64) {
         let cue = self.combat.on_hit(victim, hp, now);
