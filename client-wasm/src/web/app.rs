@@ -4,18 +4,25 @@
 //! fixed-rate input ticks (send an input, predict it), then draw. A dropped connection is retried with
 //! exponential backoff, offering the resume token first.
 
+use super::audio::{self, Audio};
+use super::feedback::Feedback;
 use super::hud::Hud;
 use super::input::{self, InputState};
+use super::minimap;
 use super::net::{NetEvent, Socket};
+use super::population::Population;
 use super::render::{self, DrawPlayer, Scene};
+use crate::board::{self, BoardRow};
 use crate::clock::{InputClock, TickClock};
+use crate::combat::Own;
 use crate::interp::InterpolationBuffer;
 use crate::playout::{DelayPolicy, Playout, PlayoutClock};
 use crate::predict::Predictor;
 use skirmish_shared::codec::{decode_server, encode_client};
 use skirmish_shared::fixed::{aim_from_vector, aim_from_wire, aim_to_radians, coord_to_units};
+use skirmish_shared::map::TILE_SIZE;
 use skirmish_shared::netcode::shots::{FireInput, ShotPredictor};
-use skirmish_shared::physics::{Dir, MoveParams};
+use skirmish_shared::physics::{Dir, MoveParams, PLAYER_HALF_SIZE};
 use skirmish_shared::protocol::{
     buttons, close_code, status, ClientMsg, EntityId, GameEvent, Hello, InputFrame, RefuseReason,
     ResumeToken, ScoreEntry, ServerMsg, Snapshot, Welcome, PROTOCOL_VERSION,
@@ -23,7 +30,7 @@ use skirmish_shared::protocol::{
 use skirmish_shared::time::{Tick, TickRate};
 use skirmish_shared::view::{Checked, ClientView};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -39,9 +46,6 @@ fn backoff_ms(attempt: u32) -> f64 {
 /// Hue of projectiles (amber).
 const PROJECTILE_HUE: u32 = 40;
 
-/// World units visible from the centre to the nearer screen edge.
-const VIEW_HALF_UNITS: f64 = 340.0;
-
 /// The figures `window.skirmishStats()` and the debug overlay show.
 #[derive(Debug, Default, Clone)]
 struct Stats {
@@ -54,6 +58,9 @@ struct Stats {
     /// The last round trip measured, from a ping leaving to its pong arriving.
     rtt_ms: Option<f64>,
     fps: f64,
+    /// The page's own work per frame (socket, ticks, drawing, HUD), in ms, smoothed: what the
+    /// frame rate would allow on an idle machine.
+    frame_cost_ms: f64,
     /// The time of the frame the figures are from (ms, the page's clock): per-frame motion is
     /// measured against it.
     frame_ms: f64,
@@ -75,6 +82,28 @@ struct Stats {
     others: Vec<(u32, f64, f64)>,
     /// The room joined.
     room: Option<u32>,
+    /// The room's code, for friends to join (empty from servers without codes).
+    room_code: Option<String>,
+    /// While dead: the killer's id (if known) and the ms until the respawn.
+    dead: Option<(Option<u32>, f64)>,
+    /// The kill feed's lines (killer, victim names), oldest first.
+    kill_feed: Vec<(String, String)>,
+    /// The own hit points.
+    hp: Option<u8>,
+    /// Sound muted.
+    muted: bool,
+    /// CSS pixels per world unit.
+    zoom: f64,
+    /// Hit markers and kill confirmations shown (this page).
+    hit_markers: u32,
+    kills_confirmed: u32,
+    /// The spawn-protection hint is up.
+    spawn_hint: bool,
+    /// Players in the room (roster) and on the server (`/api/rooms`, when it answers).
+    room_players: Option<u32>,
+    server_players: Option<u32>,
+    /// Arrows drawn at the screen edge for players off screen, last frame.
+    offscreen_arrows: u32,
     state: String,
     /// Set by `window.skirmishDropConnection()`: drop the socket as a network failure would.
     drop_requested: bool,
@@ -98,6 +127,8 @@ struct Session {
     shots: ShotPredictor,
     walls: Vec<render::WallRect>,
     names: HashMap<EntityId, String>,
+    /// Roster entries marked as server-side bots.
+    bots: HashSet<EntityId>,
     leaderboard: Vec<ScoreEntry>,
     my_score: ScoreEntry,
     next_seq: u32,
@@ -134,6 +165,12 @@ struct App {
     attempt: u32,
     resume: Option<ResumeToken>,
     stats: Rc<RefCell<Stats>>,
+    /// Hit markers, kill feed, death screen and the other in-game feedback.
+    feedback: Feedback,
+    /// Sound effects and the mute setting.
+    audio: Rc<RefCell<Audio>>,
+    /// The server's player count, polled while playing.
+    population: Population,
     /// How remote players' interpolation delay is chosen (adaptive unless the page fixes it).
     interp_policy: DelayPolicy,
     /// Desyncs in sessions that have ended.
@@ -183,8 +220,12 @@ pub fn start() -> Result<(), JsValue> {
         .and_then(|v| v.as_f64())
         .filter(|v| v.is_finite() && (0.0..=crate::playout::MAX_FIXED_DELAY_MS).contains(v))
         .map_or(DelayPolicy::Adaptive, DelayPolicy::Fixed);
+    let audio = audio::install(&doc)?;
     let app = Rc::new(RefCell::new(App {
         hud: Hud::new(&doc)?,
+        feedback: Feedback::new(&doc, audio.clone())?,
+        audio,
+        population: Population::new(),
         doc: doc.clone(),
         canvas,
         ctx,
@@ -228,6 +269,7 @@ fn install_stats(window: &web_sys::Window, stats: Rc<RefCell<Stats>>) -> Result<
             s.rtt_ms.map_or(JsValue::NULL, JsValue::from),
         );
         set(&object, "fps", s.fps.into());
+        set(&object, "frameCostMs", s.frame_cost_ms.into());
         set(&object, "frameMs", s.frame_ms.into());
         set(&object, "state", JsValue::from_str(&s.state));
         let me = match s.me {
@@ -269,6 +311,48 @@ fn install_stats(window: &web_sys::Window, stats: Rc<RefCell<Stats>>) -> Result<
         }
         set(&object, "others", others.into());
         set(&object, "room", s.room.map_or(JsValue::NULL, JsValue::from));
+        set(
+            &object,
+            "roomCode",
+            s.room_code
+                .as_deref()
+                .map_or(JsValue::NULL, JsValue::from_str),
+        );
+        let dead = match s.dead {
+            Some((killer, respawn_in_ms)) => {
+                let dead = js_sys::Object::new();
+                set(&dead, "killer", killer.map_or(JsValue::NULL, JsValue::from));
+                set(&dead, "respawnInMs", respawn_in_ms.into());
+                dead.into()
+            }
+            None => JsValue::NULL,
+        };
+        set(&object, "dead", dead);
+        let feed = js_sys::Array::new();
+        for (killer, victim) in &s.kill_feed {
+            let line = js_sys::Object::new();
+            set(&line, "killer", JsValue::from_str(killer));
+            set(&line, "victim", JsValue::from_str(victim));
+            feed.push(&line);
+        }
+        set(&object, "killFeed", feed.into());
+        set(&object, "hp", s.hp.map_or(JsValue::NULL, JsValue::from));
+        set(&object, "muted", s.muted.into());
+        set(&object, "zoom", s.zoom.into());
+        set(&object, "hitMarkers", s.hit_markers.into());
+        set(&object, "killsConfirmed", s.kills_confirmed.into());
+        set(&object, "spawnHint", s.spawn_hint.into());
+        set(
+            &object,
+            "roomPlayers",
+            s.room_players.map_or(JsValue::NULL, JsValue::from),
+        );
+        set(
+            &object,
+            "serverPlayers",
+            s.server_players.map_or(JsValue::NULL, JsValue::from),
+        );
+        set(&object, "offscreenArrows", s.offscreen_arrows.into());
         set(
             &object,
             "playerId",
@@ -423,9 +507,19 @@ impl App {
             session.shots.expire(now);
             session.local_ticks(socket, &input, now, width, height);
             session.predictor.decay(elapsed);
+            self.feedback.update(
+                session.own(),
+                now,
+                input.fire(),
+                session.shots.stats().predicted,
+            );
+            self.population.poll(now);
         }
         self.draw()?;
         self.update_stats(now);
+        let cost = (now_ms() - now).max(0.0);
+        let mut stats = self.stats.borrow_mut();
+        stats.frame_cost_ms += (cost - stats.frame_cost_ms) * 0.05;
         Ok(())
     }
 
@@ -498,6 +592,7 @@ impl App {
                 self.attempt = 0;
                 self.resume = Some(welcome.resume_token);
                 let session = Session::new(*welcome, self.interp_policy);
+                self.feedback.reset_session();
                 self.hud.add_chat(
                     None,
                     "Joined the arena. WASD to move, mouse to aim, click to fire, Enter to chat.",
@@ -515,7 +610,13 @@ impl App {
             }
             ServerMsg::Snapshot(snapshot) => {
                 if let Conn::Playing(socket, session) = &mut self.conn {
-                    session.on_snapshot(&snapshot, now, socket, &mut self.hud)?;
+                    session.on_snapshot(
+                        &snapshot,
+                        now,
+                        socket,
+                        &mut self.hud,
+                        &mut self.feedback,
+                    )?;
                     self.stats.borrow_mut().snapshots_received += 1;
                 }
             }
@@ -596,7 +697,7 @@ impl App {
         self.ctx.set_transform(dpr, 0.0, 0.0, dpr, 0.0, 0.0)?;
         match &self.conn {
             Conn::Playing(_, session) => {
-                let scene = session.scene(width, height);
+                let scene = session.scene(width, height, self.feedback.camera_override());
                 self.stats.borrow_mut().others = scene
                     .players
                     .iter()
@@ -611,8 +712,39 @@ impl App {
                     &session.walls,
                     &scene,
                 );
+                let arrows = minimap::draw_edge_arrows(&self.ctx, width, height, &scene);
+                let tile = f64::from(coord_to_units(TILE_SIZE));
+                let map = &session.welcome.map;
+                minimap::draw_minimap(
+                    &self.ctx,
+                    width,
+                    height,
+                    (
+                        f64::from(map.width()) * tile,
+                        f64::from(map.height()) * tile,
+                    ),
+                    &session.walls,
+                    &scene,
+                    f64::from(coord_to_units(session.welcome.view_radius)),
+                );
+                let now = now_ms();
+                self.feedback
+                    .draw(&self.ctx, width, height, self.input.borrow().mouse, now);
+                let hp = session.own().map(|own| own.hp);
+                self.feedback.show_dom(
+                    &self.doc,
+                    now,
+                    hp,
+                    session.welcome.respawn_delay_ms,
+                    session.welcome.spawn_protection_ms,
+                )?;
+                let mut stats = self.stats.borrow_mut();
+                stats.offscreen_arrows = arrows;
+                stats.zoom = scene.scale;
+                stats.hp = hp;
             }
             other => {
+                self.feedback.hide_all();
                 self.stats.borrow_mut().others.clear();
                 self.ctx.set_fill_style_str("#0d1017");
                 self.ctx.fill_rect(0.0, 0.0, width, height);
@@ -649,6 +781,19 @@ impl App {
             }
             Conn::Waiting { reason, .. } => format!("disconnected ({reason})"),
         };
+        stats.kill_feed = self
+            .feedback
+            .kill_feed()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        stats.hit_markers = self.feedback.hit_markers();
+        stats.kills_confirmed = self.feedback.kills_confirmed();
+        stats.spawn_hint = self.feedback.hint_shown();
+        stats.muted = self.audio.borrow().muted();
+        if !stats.connected {
+            stats.dead = None;
+            stats.hp = None;
+        }
         if let Conn::Playing(_, session) = &self.conn {
             stats.tick = session.view.tick().map_or(0, |t| t.0);
             stats.player_id = Some(session.welcome.player_id.0);
@@ -672,25 +817,29 @@ impl App {
                 let (x, y) = session.own_render_position();
                 (x, y, p.hp, session.my_score.score)
             });
-            let mut rows: Vec<(String, u32, bool)> = session
-                .leaderboard
-                .iter()
-                .map(|e| {
-                    (
-                        session.name_of(e.id),
-                        e.score,
-                        e.id == session.welcome.player_id,
-                    )
-                })
-                .collect();
-            if rows.is_empty() {
-                rows.push((
-                    session.name_of(session.welcome.player_id),
-                    session.my_score.score,
-                    true,
-                ));
+            let rows = session.board_rows();
+            stats.room_code = Some(session.welcome.room_code.clone()).filter(|c| !c.is_empty());
+            stats.room_players = Some(session.names.len().max(1) as u32);
+            stats.server_players = self.population.players();
+            let mut title = match &stats.room_code {
+                Some(code) => format!("Room {code}"),
+                None => "Room".to_string(),
+            };
+            if let Some(n) = stats.room_players {
+                title.push_str(&format!(" · {n} here"));
             }
-            let _ = self.hud.set_leaderboard(&rows);
+            if let Some(n) = stats.server_players {
+                title.push_str(&format!(" · {n} online"));
+            }
+            let _ = self.hud.set_leaderboard(&title, &rows);
+            stats.dead = self.feedback.death().map(|death| {
+                (
+                    death.killer.map(|k| k.0),
+                    self.feedback
+                        .respawn_in_ms(now, session.welcome.respawn_delay_ms)
+                        .unwrap_or(0.0),
+                )
+            });
         }
         let status = if stats.connected {
             format!(
@@ -756,6 +905,7 @@ impl Session {
             playout: PlayoutClock::new(rate.hz(), interp_policy),
             frame_playout: None,
             names: HashMap::new(),
+            bots: HashSet::new(),
             leaderboard: Vec::new(),
             my_score: ScoreEntry {
                 id: welcome.player_id,
@@ -785,6 +935,7 @@ impl Session {
         now: f64,
         socket: &Socket,
         hud: &mut Hud,
+        feedback: &mut Feedback,
     ) -> Result<(), JsValue> {
         // Received is what the server asks to hear about, whether or not it applies.
         if snapshot.tick.0 > self.newest.0 {
@@ -808,7 +959,7 @@ impl Session {
         if let Some(reply) = checked.reply(snapshot.tick) {
             socket.send(&encode_client(&reply));
         }
-        self.handle_events(snapshot, hud)
+        self.handle_events(snapshot, hud, feedback, now)
     }
 
     /// Follows a view that applied cleanly: the clock, the interpolation buffer, the prediction.
@@ -841,17 +992,30 @@ impl Session {
     }
 
     /// Handles a snapshot's reliable events, in order.
-    fn handle_events(&mut self, snapshot: &Snapshot, hud: &mut Hud) -> Result<(), JsValue> {
+    /// Kills go to the kill feed, not the chat; hits to the hit marker.
+    fn handle_events(
+        &mut self,
+        snapshot: &Snapshot,
+        hud: &mut Hud,
+        feedback: &mut Feedback,
+        now: f64,
+    ) -> Result<(), JsValue> {
         let me = self.welcome.player_id;
         for event in &snapshot.events {
             match event {
                 GameEvent::Roster(entries) => {
                     for e in entries {
                         self.names.insert(e.id, e.name.clone());
+                        if e.bot {
+                            self.bots.insert(e.id);
+                        }
                     }
                 }
                 GameEvent::PlayerJoined(e) => {
                     self.names.insert(e.id, e.name.clone());
+                    if e.bot {
+                        self.bots.insert(e.id);
+                    }
                     if e.id != me {
                         hud.add_chat(None, &format!("{} joined", e.name))?;
                     }
@@ -859,20 +1023,17 @@ impl Session {
                 GameEvent::PlayerLeft(id) => {
                     hud.add_chat(None, &format!("{} left", self.name_of(*id)))?;
                     self.names.remove(id);
+                    self.bots.remove(id);
                 }
                 GameEvent::Chat { from, text } => hud.add_chat(Some(&self.name_of(*from)), text)?,
                 GameEvent::Kill { killer, victim } => {
-                    let victim = self.name_of(*victim);
-                    let line = match killer {
-                        Some(k) => format!("{} eliminated {victim}", self.name_of(*k)),
-                        None => format!("{victim} was eliminated"),
-                    };
-                    hud.add_chat(None, &line)?;
+                    let killer = killer.map(|k| (k, self.name_of(k)));
+                    feedback.on_kill(me, killer, (*victim, self.name_of(*victim)), now);
                 }
                 GameEvent::Leaderboard(entries) => self.leaderboard = entries.clone(),
                 GameEvent::YourScore(score) => self.my_score = *score,
                 GameEvent::Notice(text) => hud.add_chat(Some("server"), text)?,
-                GameEvent::Hit { .. } => {}
+                GameEvent::Hit { victim, hp } => feedback.on_hit(*victim, *hp, now),
             }
         }
         Ok(())
@@ -971,16 +1132,41 @@ impl Session {
         )
     }
 
-    fn scene(&self, width: f64, height: f64) -> Scene {
+    /// The own avatar as the view shows it, drawn where it is predicted.
+    fn own(&self) -> Option<Own> {
+        let p = self.view.players().get(&self.welcome.player_id)?;
+        Some(Own {
+            hp: p.hp,
+            dead: p.status & status::DEAD != 0,
+            protected: p.status & status::PROTECTED != 0,
+            position: self.own_render_position(),
+        })
+    }
+
+    /// The leaderboard's rows: the server's top ten, then the own row if it is not among them.
+    fn board_rows(&self) -> Vec<BoardRow> {
+        board::board_rows(
+            &self.leaderboard,
+            &self.my_score,
+            |id| self.name_of(id),
+            |id| self.bots.contains(&id),
+        )
+    }
+
+    /// The frame's scene; `camera` overrides the own avatar's position as the camera's centre (the
+    /// place of death, while dead).
+    fn scene(&self, width: f64, height: f64, camera: Option<(f64, f64)>) -> Scene {
         let me = self.welcome.player_id;
         let render_tick = self.render_tick().max(0.0);
-        let camera = self.own_render_position();
-        let scale = width.min(height) / 2.0 / VIEW_HALF_UNITS;
+        let own_position = self.own_render_position();
+        let camera = camera.unwrap_or(own_position);
+        let view_radius = f64::from(coord_to_units(self.welcome.view_radius));
+        let scale = crate::screen::zoom(width, height, view_radius);
         let mut players = Vec::new();
         for (id, p) in self.view.players() {
             let own = *id == me;
             let (x, y) = if own {
-                camera
+                own_position
             } else {
                 match self
                     .interp
@@ -1038,12 +1224,28 @@ impl Session {
             })
             .collect();
         projectiles.extend(self.shots.positions_at(map, params, local_tick).map(units));
+        // Others' shots on a line through the own avatar (a little wider than it), for arrows.
+        let hit_radius = 2.0 * f64::from(coord_to_units(PLAYER_HALF_SIZE));
+        let incoming = self
+            .view
+            .projectiles()
+            .iter()
+            .filter(|(id, _)| !self.shots.is_own(**id))
+            .filter_map(|(_, shot)| {
+                let (x, y, _) = shot.motion.position_at(map, remote_tick).map(units)?;
+                let (vx, vy) = shot.motion.velocity;
+                let velocity = (f64::from(vx), f64::from(vy));
+                crate::screen::heads_at((x, y), velocity, own_position, hit_radius)
+                    .then_some((x, y))
+            })
+            .collect();
         let _ = height;
         Scene {
             camera,
             scale,
             players,
             projectiles,
+            incoming,
         }
     }
 }

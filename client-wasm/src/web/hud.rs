@@ -1,6 +1,7 @@
 //! The DOM side of the HUD: status line, leaderboard, chat log, debug overlay. Player text is always
 //! inserted as text nodes, never as HTML.
 
+use crate::board::BoardRow;
 use wasm_bindgen::JsValue;
 use web_sys::{Document, Element};
 
@@ -47,28 +48,59 @@ impl Hud {
         }
     }
 
-    /// Replaces the leaderboard rows: (rank, name, score, own).
-    pub fn set_leaderboard(&mut self, rows: &[(String, u32, bool)]) -> Result<(), JsValue> {
-        let key = format!("{rows:?}");
+    /// Replaces the leaderboard: a title line (room and player counts) and the rows, each with
+    /// kills and deaths; a row without a rank (the own row below the top ten) comes after a gap.
+    pub fn set_leaderboard(&mut self, title: &str, rows: &[BoardRow]) -> Result<(), JsValue> {
+        let key = format!("{title}{rows:?}");
         if key == self.last_leaderboard {
             return Ok(());
         }
         self.last_leaderboard = key;
         self.leaderboard.set_text_content(None);
-        let title = self.doc.create_element("div")?;
-        title.set_class_name("lb-title");
-        title.set_text_content(Some("Leaderboard"));
-        self.leaderboard.append_child(&title)?;
-        for (rank, (name, score, own)) in rows.iter().enumerate() {
-            let row = self.doc.create_element("div")?;
-            row.set_class_name(if *own { "lb-row own" } else { "lb-row" });
+        let heading = self.doc.create_element("div")?;
+        heading.set_class_name("lb-title");
+        heading.set_text_content(Some(title));
+        self.leaderboard.append_child(&heading)?;
+        let header = self.doc.create_element("div")?;
+        header.set_class_name("lb-row lb-head");
+        for (class, text) in [("lb-name", "Player"), ("lb-num", "K"), ("lb-num", "D")] {
+            let cell = self.doc.create_element("span")?;
+            cell.set_class_name(class);
+            cell.set_text_content(Some(text));
+            header.append_child(&cell)?;
+        }
+        self.leaderboard.append_child(&header)?;
+        for row in rows {
+            if row.rank.is_none() {
+                let gap = self.doc.create_element("div")?;
+                gap.set_class_name("lb-gap");
+                gap.set_text_content(Some("⋯"));
+                self.leaderboard.append_child(&gap)?;
+            }
+            let line = self.doc.create_element("div")?;
+            line.set_class_name(if row.own { "lb-row own" } else { "lb-row" });
             let label = self.doc.create_element("span")?;
-            label.set_text_content(Some(&format!("{}. {name}", rank + 1)));
-            let points = self.doc.create_element("span")?;
-            points.set_text_content(Some(&score.to_string()));
-            row.append_child(&label)?;
-            row.append_child(&points)?;
-            self.leaderboard.append_child(&row)?;
+            label.set_class_name("lb-name");
+            let text = match row.rank {
+                Some(rank) => format!("{rank}. {}", row.name),
+                None => format!("– {}", row.name),
+            };
+            label.set_text_content(Some(&text));
+            if row.bot {
+                let bot = self.doc.create_element("span")?;
+                bot.set_class_name("lb-bot");
+                bot.set_text_content(Some("BOT"));
+                bot.set_attribute("title", "a bot filling the room")?;
+                label.append_child(&bot)?;
+            }
+            line.append_child(&label)?;
+            for value in [row.kills, row.deaths] {
+                let cell = self.doc.create_element("span")?;
+                cell.set_class_name("lb-num");
+                cell.set_text_content(Some(&value.to_string()));
+                line.append_child(&cell)?;
+            }
+            self.leaderboard.append_child(&line)?;
         }
         Ok(())
     }

@@ -39,6 +39,8 @@ pub struct Scene {
     pub players: Vec<DrawPlayer>,
     /// Projectiles (world units) with their owner's hue.
     pub projectiles: Vec<(f64, f64, u32)>,
+    /// Others' projectiles heading at the own avatar (world units), for the off-screen arrows.
+    pub incoming: Vec<(f64, f64)>,
 }
 
 /// A wall rectangle in world units, and whether its top edge faces open floor (drawn lit).
@@ -76,6 +78,10 @@ pub fn wall_rects(map: &Map) -> Vec<WallRect> {
     }
     rects
 }
+
+/// Below this zoom (CSS px per world unit) other players' names overlap into noise: only the own
+/// name is drawn.
+const NAMES_MIN_SCALE: f64 = 0.3;
 
 /// Draws a frame. `width`/`height` are the canvas size in CSS pixels; the context is scaled for the
 /// device pixel ratio by the caller.
@@ -154,7 +160,7 @@ pub fn draw(
         let (sx, sy) = to_screen(x, y);
         ctx.set_fill_style_str(&format!("hsl({hue}, 95%, 70%)"));
         ctx.begin_path();
-        let _ = ctx.arc(sx, sy, (4.0 * s).max(2.0), 0.0, std::f64::consts::TAU);
+        let _ = ctx.arc(sx, sy, (4.0 * s).max(3.0), 0.0, std::f64::consts::TAU);
         ctx.fill();
     }
     // Players: others first, own on top.
@@ -193,15 +199,22 @@ pub fn draw(
         ctx.set_stroke_style_str(if p.own { "#ffffff" } else { "rgba(0,0,0,0.5)" });
         ctx.set_line_width(if p.own { 2.5 } else { 1.5 });
         ctx.stroke();
-        if p.protected {
-            ctx.set_stroke_style_str("rgba(140,220,255,0.8)");
+        if p.protected && !p.dead {
+            // Spawn protection: a bright shield ring with a soft halo, unmistakable at any zoom.
+            let ring = r + 5.0;
+            ctx.set_fill_style_str("rgba(140,220,255,0.16)");
             ctx.begin_path();
-            let _ = ctx.arc(sx, sy, r + 4.0, 0.0, std::f64::consts::TAU);
+            let _ = ctx.arc(sx, sy, ring, 0.0, std::f64::consts::TAU);
+            ctx.fill();
+            ctx.set_stroke_style_str("rgba(140,220,255,0.95)");
+            ctx.set_line_width(2.5);
             ctx.stroke();
         }
         // Name and health bar.
         ctx.set_fill_style_str(if p.own { "#ffffff" } else { "#c9d1e0" });
-        let _ = ctx.fill_text(&p.name, sx, sy - r - 12.0);
+        if p.own || s >= NAMES_MIN_SCALE {
+            let _ = ctx.fill_text(&p.name, sx, sy - r - 12.0);
+        }
         let bar_w = r * 2.2;
         ctx.set_fill_style_str("rgba(0,0,0,0.6)");
         ctx.fill_rect(sx - bar_w / 2.0, sy - r - 8.0, bar_w, 4.0);
@@ -215,6 +228,13 @@ pub fn draw(
         };
         ctx.set_fill_style_str(color);
         ctx.fill_rect(sx - bar_w / 2.0, sy - r - 8.0, bar_w * hp, 4.0);
+        if p.own && !p.dead {
+            // The own hit points as a number beside the own bar.
+            ctx.set_text_align("left");
+            ctx.set_fill_style_str(color);
+            let _ = ctx.fill_text(&p.hp.to_string(), sx + bar_w / 2.0 + 4.0, sy - r - 4.0);
+            ctx.set_text_align("center");
+        }
     }
     ctx.set_global_alpha(1.0);
 }

@@ -1,0 +1,114 @@
+//! The leaderboard as shown: the server's top rows with kills, deaths and a bot mark, and the own
+//! row below them when the own player is not among them. Pure, tested natively.
+
+use skirmish_shared::protocol::{EntityId, ScoreEntry};
+
+/// Rows of the server's leaderboard shown (it sends its top ten).
+pub const BOARD_TOP: usize = 10;
+
+/// One leaderboard row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardRow {
+    /// 1-based place, `None` for the own row shown below the top rows.
+    pub rank: Option<usize>,
+    /// Display name.
+    pub name: String,
+    /// Kills.
+    pub kills: u32,
+    /// Deaths.
+    pub deaths: u32,
+    /// A server-side bot.
+    pub bot: bool,
+    /// The own player.
+    pub own: bool,
+}
+
+/// The rows for the server's leaderboard `top` (best first) and the own score `mine`; `name_of`
+/// and `is_bot` look players up in the roster.
+pub fn board_rows(
+    top: &[ScoreEntry],
+    mine: &ScoreEntry,
+    name_of: impl Fn(EntityId) -> String,
+    is_bot: impl Fn(EntityId) -> bool,
+) -> Vec<BoardRow> {
+    let row = |rank: Option<usize>, e: &ScoreEntry| BoardRow {
+        rank,
+        name: name_of(e.id),
+        kills: e.kills,
+        deaths: e.deaths,
+        bot: is_bot(e.id),
+        own: e.id == mine.id,
+    };
+    let mut rows: Vec<BoardRow> = top
+        .iter()
+        .take(BOARD_TOP)
+        .enumerate()
+        .map(|(i, e)| row(Some(i + 1), e))
+        .collect();
+    if !rows.iter().any(|r| r.own) {
+        // Alone on an empty board the own row is first; otherwise it follows, without a place.
+        let rank = rows.is_empty().then_some(1);
+        rows.push(row(rank, mine));
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: u32, kills: u32, deaths: u32) -> ScoreEntry {
+        ScoreEntry {
+            id: EntityId(id),
+            score: kills,
+            kills,
+            deaths,
+        }
+    }
+
+    fn rows(top: &[ScoreEntry], mine: &ScoreEntry) -> Vec<BoardRow> {
+        board_rows(top, mine, |id| format!("p{}", id.0), |id| id.0 >= 100)
+    }
+
+    #[test]
+    fn the_own_row_follows_the_top_ten_without_a_place() {
+        let top: Vec<ScoreEntry> = (0..10).map(|i| entry(i + 95, 10 - i, i)).collect();
+        let mine = entry(7, 0, 4);
+        let board = rows(&top, &mine);
+        assert_eq!(board.len(), 11);
+        assert_eq!(board[0].rank, Some(1));
+        assert_eq!(board[9].rank, Some(10));
+        let own = &board[10];
+        assert_eq!(
+            (own.rank, own.name.as_str(), own.kills, own.deaths, own.own),
+            (None, "p7", 0, 4, true)
+        );
+        assert!(
+            board[5].bot && !board[0].bot,
+            "bots are marked from the roster"
+        );
+    }
+
+    #[test]
+    fn the_own_row_is_not_repeated_when_in_the_top() {
+        let top = [entry(1, 3, 0), entry(2, 1, 2)];
+        let board = rows(&top, &entry(2, 1, 2));
+        assert_eq!(board.len(), 2);
+        assert_eq!(board.iter().filter(|r| r.own).count(), 1);
+        assert_eq!(board[1].rank, Some(2));
+    }
+
+    #[test]
+    fn an_empty_board_shows_the_own_row_first() {
+        let board = rows(&[], &entry(4, 0, 0));
+        assert_eq!(board.len(), 1);
+        assert_eq!((board[0].rank, board[0].own), (Some(1), true));
+    }
+
+    #[test]
+    fn more_than_ten_rows_are_cut() {
+        let top: Vec<ScoreEntry> = (0..12).map(|i| entry(i + 1, 12 - i, 0)).collect();
+        let board = rows(&top, &entry(1, 12, 0));
+        assert_eq!(board.len(), BOARD_TOP);
+    }
+}
