@@ -45,14 +45,19 @@ export function startServer(flags) {
   });
 }
 
-/** Opens a fresh browser profile and page; records dialogs and page errors. */
-export async function openPage(name) {
+/**
+ * Opens a fresh browser profile and page; records dialogs and page errors. `options` are handed to
+ * the browser context (e.g. `{ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true }`
+ * for a phone); the default is a 1100x700 desktop window.
+ */
+export async function openPage(name, options = {}) {
   const profile = mkdtempSync(join(tmpdir(), `skirmish-e2e-${name}-`));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: "/usr/bin/chromium",
     headless: true,
     args: CHROMIUM_ARGS,
     viewport: { width: 1100, height: 700 },
+    ...options,
   });
   cleanups.push(async () => {
     await context.close();

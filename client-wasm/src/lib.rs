@@ -2,12 +2,15 @@
 //!
 //! # Layout
 //! - `web` (wasm32 only): socket, input, canvas rendering, HUD and the frame loop.
+//! - `ui`: the interface's pure logic (label layout, the virtual stick, close reasons in words),
+//!   tested natively.
 //!
 //! The netcode logic (clock, interpolation and its playout clock, prediction) lives in
 //! `skirmish_shared::netcode`, so the load-test bots play with the same code; it is re-exported here
 //! under its old names.
 
 pub use skirmish_shared::netcode::{clock, interp, playout, predict};
+pub mod ui;
 #[cfg(target_arch = "wasm32")]
 mod web;
 

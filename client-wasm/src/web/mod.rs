@@ -3,5 +3,8 @@
 mod app;
 mod hud;
 mod input;
+mod lobby;
 mod net;
 mod render;
+mod storage;
+mod touch;
