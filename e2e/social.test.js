@@ -222,25 +222,35 @@ test("on a phone the virtual stick moves the player, and the layout fits", { tim
 
   // The chat folds behind a button on a phone; the button opens it.
   assert.ok(await phone.page.isHidden("#chat"), "the chat is folded away");
-  await phone.page.click("#chat-toggle");
-  assert.ok(await phone.page.isVisible("#chat"), "the button opens it");
-  await phone.page.screenshot({ path: join(shots, "social-phone-chat.png") });
-  await phone.page.click("#chat-toggle");
 
-  // Panels do not overlap each other, nor the avatar at the centre, in either orientation.
-  for (const [label, size] of [["portrait", PHONE.viewport], ["landscape", PHONE_LANDSCAPE.viewport]]) {
+  // Panels do not overlap each other, nor the avatar at the centre, in either orientation, with the
+  // chat folded or open.
+  const layouts = [
+    ["portrait", PHONE.viewport, false],
+    ["portrait-chat", PHONE.viewport, true],
+    ["landscape", PHONE_LANDSCAPE.viewport, false],
+    ["landscape-chat", PHONE_LANDSCAPE.viewport, true],
+  ];
+  for (const [label, size, chatOpen] of layouts) {
     await phone.page.setViewportSize(size);
+    if ((await phone.page.isVisible("#chat")) !== chatOpen) await phone.page.click("#chat-toggle");
+    assert.equal(await phone.page.isVisible("#chat"), chatOpen, `${label}: the chat button folds and opens the chat`);
     await phone.page.waitForTimeout(200); // a deliberate pause: let a frame lay out the new size
     await phone.page.screenshot({ path: join(shots, `social-phone-${label}.png`) });
     const boxes = await phone.page.evaluate(() =>
-      ["status", "room", "leaderboard", "chat-toggle", "stick-move", "stick-aim"]
+      ["corner", "leaderboard", "chat", "chat-toggle", "stick-move", "stick-aim"]
         .map((id) => [id, document.getElementById(id)])
-        .filter(([, el]) => el && el.offsetParent !== null && getComputedStyle(el).display !== "none")
+        .filter(([, el]) => el && getComputedStyle(el).display !== "none" && el.getBoundingClientRect().width > 0)
         .map(([id, el]) => {
           const r = el.getBoundingClientRect();
           return { id, left: r.left, top: r.top, right: r.right, bottom: r.bottom };
         }),
     );
+    const shown = boxes.map((b) => b.id);
+    for (const id of ["corner", "leaderboard", "chat-toggle", "stick-move", "stick-aim"]) {
+      assert.ok(shown.includes(id), `${label}: #${id} is shown (${shown})`);
+    }
+    assert.equal(shown.includes("chat"), chatOpen);
     const overlaps = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
     for (let i = 0; i < boxes.length; i++) {
       for (let j = 0; j < i; j++) {
@@ -252,4 +262,51 @@ test("on a phone the virtual stick moves the player, and the layout fits", { tim
     }
   }
   assert.deepEqual(phone.record.errors, [], "no page errors");
+});
+
+test("the landing card lists open rooms from /api/rooms and joins the one picked", { timeout: 90_000 }, async () => {
+  mkdirSync(shots, { recursive: true });
+  const url = await startServer([]);
+  // The lobby's answer is faked here, so the card is tested whatever the server lists.
+  const rooms = {
+    players: 5,
+    rooms: [
+      { code: "K7MPQ", players: 3, humans: 1, bots: 2, capacity: 64 },
+      { code: "not a code", players: 1, humans: 1, bots: 0, capacity: 64 },
+      { code: "W4XYZ", players: 2, humans: 2, bots: 0, capacity: 64 },
+    ],
+  };
+  const visitor = await openPage("lobby-card");
+  await visitor.page.route("**/api/rooms", (route) =>
+    route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(rooms) }),
+  );
+  const sent = [];
+  visitor.page.on("websocket", (ws) => ws.on("framesent", (frame) => sent.push(Buffer.from(frame.payload))));
+  await visitor.page.goto(url);
+  await visitor.page.waitForSelector("#rooms:not(.hidden)", { timeout: 10_000 });
+  const listed = await visitor.page.$$eval("#room-list button", (buttons) => buttons.map((b) => b.textContent));
+  assert.deepEqual(listed, ["K7MPQ3/64 players · 2 bots", "W4XYZ2/64 players"], "valid rooms listed, the odd one skipped");
+  assert.match(await visitor.page.textContent("#rooms-title"), /5 people playing/);
+  await visitor.page.fill("#name-input", "picker");
+  await visitor.page.screenshot({ path: join(shots, "social-card-rooms.png") });
+  // Picking a room joins it by code: the Hello carries the code.
+  await visitor.page.click("#room-list button[data-code=W4XYZ]");
+  await visitor.page.waitForFunction(() => window.skirmishStats().state !== "enter a name", null, { timeout: 10_000 });
+  const deadline = Date.now() + 10_000;
+  while (!sent.some((frame) => frame.includes("W4XYZ")) && Date.now() < deadline) {
+    await visitor.page.waitForTimeout(100); // polling the frames seen so far
+  }
+  assert.ok(sent.some((frame) => frame.includes("W4XYZ") && frame.includes("picker")), "the Hello asked for room W4XYZ");
+
+  // A missing or broken lobby answer hides the list and breaks nothing.
+  for (const broken of [{ status: 404, body: "not found" }, { status: 200, body: "{\"rooms\": 7" }]) {
+    const other = await openPage("lobby-broken");
+    await other.page.route("**/api/rooms", (route) => route.fulfill({ status: broken.status, body: broken.body }));
+    await other.page.goto(url);
+    await other.page.waitForFunction(() => typeof window.skirmishStats === "function");
+    await other.page.waitForTimeout(300); // a deliberate pause: let the fetch settle
+    assert.ok(await other.page.isHidden("#rooms"), `no list for ${JSON.stringify(broken)}`);
+    assert.deepEqual(other.record.errors, [], "no page errors");
+  }
+  assert.deepEqual(visitor.record.errors, [], "no page errors");
 });

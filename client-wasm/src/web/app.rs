@@ -508,7 +508,11 @@ impl App {
                 let session = Session::new(*welcome, self.interp_policy);
                 self.hud.add_chat(
                     None,
-                    "Joined the arena. WASD to move, mouse to aim, click to fire, Enter to chat.",
+                    if super::lobby::is_touch_device() {
+                        "Joined the arena. Left thumb moves, right thumb aims and fires."
+                    } else {
+                        "Joined the arena. WASD to move, mouse to aim, click to fire, Enter to chat."
+                    },
                 )?;
                 self.conn = Conn::Playing(socket, Box::new(session));
             }

@@ -90,6 +90,12 @@ impl Lobby {
         if let Some(root) = doc.document_element() {
             let _ = root.class_list().toggle_with_force("touch", touch);
         }
+        if touch {
+            // No Enter key to open the chat: the Chat button does.
+            if let Some(chat) = doc.get_element_by_id("chat-input") {
+                let _ = chat.set_attribute("placeholder", "Say something");
+            }
+        }
         let lobby = Lobby {
             overlay: by_id(doc, "join")?,
             name_input: by_id(doc, "name-input")?,

@@ -46,8 +46,6 @@ impl Stick {
         let style = self.base.style();
         let _ = style.set_property("left", &format!("{x}px"));
         let _ = style.set_property("top", &format!("{y}px"));
-        let _ = style.set_property("right", "auto");
-        let _ = style.set_property("bottom", "auto");
         let _ = self.base.class_list().add_1("active");
         self.show_knob(0.0, 0.0);
     }
@@ -70,7 +68,7 @@ impl Stick {
     fn release(&mut self) {
         self.touch = None;
         let style = self.base.style();
-        for property in ["left", "top", "right", "bottom"] {
+        for property in ["left", "top"] {
             let _ = style.remove_property(property);
         }
         let _ = self.base.class_list().remove_1("active");
