@@ -65,6 +65,21 @@ test("a room link puts a friend in the same room; full and bad codes are said on
   assert.equal(await alice.page.textContent("#room-code"), host.roomCode);
   assert.equal(new URL(alice.page.url()).searchParams.get("room"), host.roomCode);
 
+  // "Copy link" hands the link over: on the clipboard, or (where the page may not write it) shown
+  // selected in a field.
+  await alice.page.context().grantPermissions(["clipboard-read", "clipboard-write"]);
+  await alice.page.click("#copy-link");
+  const link = `${url}/?room=${host.roomCode}`;
+  await alice.page.waitForFunction(
+    async (expected) => {
+      const field = document.getElementById("room-link");
+      if (!field.classList.contains("hidden")) return field.value === expected;
+      return (await navigator.clipboard.readText().catch(() => "")) === expected;
+    },
+    link,
+    { timeout: 5_000 },
+  );
+
   const bob = await openPage("link-bob");
   await joinGame(bob.page, `${url}/?room=${host.roomCode}`, "bob");
   const friend = await stats(bob.page);

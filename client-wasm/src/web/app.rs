@@ -408,7 +408,7 @@ impl App {
             };
             self.attempt += 1;
             self.hud
-                .add_chat(None, "Connection lost (dropped); reconnecting…")?;
+                .add_chat(None, "Connection dropped; reconnecting…")?;
         }
         self.handle_network(now)?;
         if let Conn::Waiting { retry_at, .. } = &self.conn {
@@ -502,13 +502,16 @@ impl App {
                     return Ok(());
                 };
                 self.attempt = 0;
+                let resumed = self.resume.is_some();
                 self.resume = Some(welcome.resume_token);
                 storage::save_token(&welcome.resume_token);
                 self.lobby.on_welcome(&welcome.room_code);
                 let session = Session::new(*welcome, self.interp_policy);
                 self.hud.add_chat(
                     None,
-                    if super::lobby::is_touch_device() {
+                    if resumed {
+                        "Back in the arena, in the same seat."
+                    } else if super::lobby::is_touch_device() {
                         "Joined the arena. Left thumb moves, right thumb aims and fires."
                     } else {
                         "Joined the arena. WASD to move, mouse to aim, click to fire, Enter to chat."
@@ -582,10 +585,11 @@ impl App {
         let retry_at = now + backoff_ms(self.attempt);
         self.attempt += 1;
         if was_playing {
-            self.hud.add_chat(
-                None,
-                &format!("Connection lost ({}); reconnecting…", words.text),
-            )?;
+            let mut line = words.text.clone();
+            if let Some(first) = line.get(..1) {
+                line.replace_range(..1, &first.to_uppercase());
+            }
+            self.hud.add_chat(None, &format!("{line}; reconnecting…"))?;
         }
         self.conn = Conn::Waiting {
             retry_at,
