@@ -304,6 +304,11 @@ test("the landing card lists open rooms from /api/rooms and joins the one picked
   assert.match(await visitor.page.textContent("#rooms-title"), /5 people playing/);
   await visitor.page.fill("#name-input", "picker");
   await visitor.page.screenshot({ path: join(shots, "social-card-rooms.png") });
+  // On a phone held sideways the card is taller than the screen: it starts at its top and scrolls.
+  await visitor.page.setViewportSize({ width: 844, height: 390 });
+  assert.ok((await visitor.page.locator("#join .card").boundingBox()).y >= 0, "the card's top is on screen");
+  await visitor.page.screenshot({ path: join(shots, "social-card-landscape.png") });
+  await visitor.page.setViewportSize({ width: 1100, height: 700 });
   // Picking a room joins it by code: the Hello carries the code.
   await visitor.page.click("#room-list button[data-code=W4XYZ]");
   await visitor.page.waitForFunction(() => window.skirmishStats().state !== "enter a name", null, { timeout: 10_000 });
@@ -324,4 +329,24 @@ test("the landing card lists open rooms from /api/rooms and joins the one picked
     assert.deepEqual(other.record.errors, [], "no page errors");
   }
   assert.deepEqual(visitor.record.errors, [], "no page errors");
+});
+
+test("chat over the rate limit is answered by a notice to the sender", { timeout: 120_000 }, async () => {
+  const url = await startServer([]);
+  const alice = await openPage("flood-alice");
+  await joinGame(alice.page, url, "alice");
+  // More lines at once than the per-seat chat limit lets through (5, then one every 2 s).
+  for (let i = 0; i < 9; i++) {
+    await alice.page.keyboard.press("Enter");
+    await alice.page.waitForFunction(() => document.activeElement?.id === "chat-input");
+    await alice.page.keyboard.type(`flood ${i}`);
+    await alice.page.keyboard.press("Enter");
+    await alice.page.waitForFunction(() => document.activeElement?.id !== "chat-input");
+  }
+  await alice.page.waitForSelector(".chat-line.notice", { timeout: 10_000 });
+  const notice = await alice.page.textContent(".chat-line.notice");
+  assert.ok(notice.startsWith("server: "), `the notice is the server's, set apart: ${notice}`);
+  const sent = (await alice.page.textContent("#chat-log")).match(/alice: flood \d/g) ?? [];
+  assert.ok(sent.length < 9, `some lines were held back: ${sent}`);
+  assert.deepEqual(alice.record.errors, [], "no page errors");
 });

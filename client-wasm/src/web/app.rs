@@ -359,11 +359,17 @@ fn run_frames(app: Rc<RefCell<App>>) -> Result<(), JsValue> {
 }
 
 impl App {
-    /// A reload: the tab holds a seat's token and a name, so take the seat back at once.
+    /// A reload: the tab holds a seat's token and a name, so take the seat back at once. Not when
+    /// the address asks for another room (a friend's link opened in this tab): the card joins
+    /// that one.
     fn resume_stored(&mut self) {
-        let (Some(token), Some(name)) = (storage::load_token(), storage::load_name()) else {
+        let (Some((token, room)), Some(name)) = (storage::load_token(), storage::load_name())
+        else {
             return;
         };
+        if self.lobby.room().is_some_and(|asked| asked != room) {
+            return;
+        }
         self.resume = Some(token);
         self.name = name;
         self.lobby.hide();
@@ -504,7 +510,7 @@ impl App {
                 self.attempt = 0;
                 let resumed = self.resume.is_some();
                 self.resume = Some(welcome.resume_token);
-                storage::save_token(&welcome.resume_token);
+                storage::save_token(&welcome.resume_token, &welcome.room_code);
                 self.lobby.on_welcome(&welcome.room_code);
                 let session = Session::new(*welcome, self.interp_policy);
                 self.hud.add_chat(

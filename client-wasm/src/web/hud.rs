@@ -108,6 +108,10 @@ impl Hud {
             }
         }
         self.chat_log.set_scroll_top(self.chat_log.scroll_height());
+        // Where the chat is folded away (small screens), its button shows there is something new.
+        if let Some(toggle) = self.doc.get_element_by_id("chat-toggle") {
+            let _ = toggle.class_list().add_1("unread");
+        }
         Ok(())
     }
 

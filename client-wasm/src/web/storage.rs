@@ -8,6 +8,9 @@ use web_sys::Storage;
 /// `sessionStorage` key of the resume token, as 32 hex digits.
 const TOKEN_KEY: &str = "skirmish.resumeToken";
 
+/// `sessionStorage` key of the code of the room the token's seat is in.
+const TOKEN_ROOM_KEY: &str = "skirmish.resumeRoom";
+
 /// `localStorage` key of the player's name.
 const NAME_KEY: &str = "skirmish.name";
 
@@ -19,9 +22,12 @@ fn local() -> Option<Storage> {
     web_sys::window()?.local_storage().ok()?
 }
 
-/// The resume token this tab holds, if any (a malformed one counts as none).
-pub fn load_token() -> Option<ResumeToken> {
-    let text = session()?.get_item(TOKEN_KEY).ok()??;
+/// The resume token this tab holds, if any (a malformed one counts as none), and the code of the
+/// room its seat is in (empty if the server gave none).
+pub fn load_token() -> Option<(ResumeToken, String)> {
+    let storage = session()?;
+    let text = storage.get_item(TOKEN_KEY).ok()??;
+    let room = storage.get_item(TOKEN_ROOM_KEY).ok()?.unwrap_or_default();
     let mut bytes = [0u8; 16];
     if text.len() != 2 * bytes.len() || !text.is_ascii() {
         return None;
@@ -29,14 +35,15 @@ pub fn load_token() -> Option<ResumeToken> {
     for (i, byte) in bytes.iter_mut().enumerate() {
         *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
     }
-    Some(ResumeToken(bytes))
+    Some((ResumeToken(bytes), room))
 }
 
-/// Keeps the token of the seat this tab holds (each `Welcome` brings a fresh one).
-pub fn save_token(token: &ResumeToken) {
+/// Keeps the token of the seat this tab holds (each `Welcome` brings a fresh one) and its room's code.
+pub fn save_token(token: &ResumeToken, room_code: &str) {
     let text: String = token.0.iter().map(|b| format!("{b:02x}")).collect();
     if let Some(storage) = session() {
         let _ = storage.set_item(TOKEN_KEY, &text);
+        let _ = storage.set_item(TOKEN_ROOM_KEY, room_code);
     }
 }
 
@@ -44,6 +51,7 @@ pub fn save_token(token: &ResumeToken) {
 pub fn clear_token() {
     if let Some(storage) = session() {
         let _ = storage.remove_item(TOKEN_KEY);
+        let _ = storage.remove_item(TOKEN_ROOM_KEY);
     }
 }
 
