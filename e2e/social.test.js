@@ -276,6 +276,11 @@ test("on a phone the virtual stick moves the player, and the layout fits", { tim
       assert.ok(boxes[i].left >= 0 && boxes[i].right <= size.width && boxes[i].bottom <= size.height, `${label}: #${boxes[i].id} is on screen`);
     }
   }
+  // A touch on the game takes the focus from the chat field (closing a phone's keyboard).
+  await phone.page.focus("#chat-input");
+  const tap = await touchDrag(phone.page, { x: 200, y: 200 }, { x: 200, y: 200 });
+  await tap();
+  assert.notEqual(await phone.page.evaluate(() => document.activeElement?.id), "chat-input", "the chat field lost focus");
   assert.deepEqual(phone.record.errors, [], "no page errors");
 });
 

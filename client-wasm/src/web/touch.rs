@@ -151,9 +151,20 @@ pub fn install(
     ] {
         let sticks = sticks.clone();
         let canvas_for_offsets = canvas.clone();
+        let doc = doc.clone();
         let handler = Closure::<dyn FnMut(TouchEvent)>::new(move |e: TouchEvent| {
             // No page scrolling, zooming or synthetic mouse events from the game's touches.
             e.prevent_default();
+            if phase == 0 {
+                // Which also keeps focus where it was: a touch on the game closes the chat's
+                // keyboard, as a click outside a field would.
+                if let Some(field) = doc
+                    .active_element()
+                    .and_then(|a| a.dyn_into::<web_sys::HtmlInputElement>().ok())
+                {
+                    let _ = field.blur();
+                }
+            }
             let rect = canvas_for_offsets.get_bounding_client_rect();
             let changed = e.changed_touches();
             let mut sticks = sticks.borrow_mut();
