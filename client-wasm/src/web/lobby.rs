@@ -193,6 +193,10 @@ impl Lobby {
             let label = button.clone();
             listen(&button, "click", move |_| {
                 let link = shared.borrow().link.clone();
+                // The button gives the focus back, so Space fires rather than pressing it again.
+                if let Some(button) = label.dyn_ref::<HtmlElement>() {
+                    let _ = button.blur();
+                }
                 copy(&link, &label, &field);
             })?;
         }
