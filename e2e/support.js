@@ -23,7 +23,9 @@ after(async () => {
 /** Starts the server on 127.0.0.1:0 and resolves with its base URL, read from its startup line. */
 export function startServer(flags) {
   const binary = join(root, "target", "release", "skirmish-server");
-  const server = spawn(binary, ["--bind", "127.0.0.1:0", "--assets", join(root, "assets"), ...flags], {
+  // No server-side fill bots unless a test asks for them: they would walk into and shoot at the pages.
+  const bots = flags.includes("--fill-bots") ? [] : ["--fill-bots", "0"];
+  const server = spawn(binary, ["--bind", "127.0.0.1:0", "--assets", join(root, "assets"), ...bots, ...flags], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   cleanups.push(async () => {
@@ -45,14 +47,19 @@ export function startServer(flags) {
   });
 }
 
-/** Opens a fresh browser profile and page; records dialogs and page errors. */
-export async function openPage(name) {
+/**
+ * Opens a fresh browser profile and page; records dialogs and page errors. `options` are handed to
+ * the browser context (e.g. `{ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true }`
+ * for a phone); the default is a 1100x700 desktop window.
+ */
+export async function openPage(name, options = {}) {
   const profile = mkdtempSync(join(tmpdir(), `skirmish-e2e-${name}-`));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: "/usr/bin/chromium",
     headless: true,
     args: CHROMIUM_ARGS,
     viewport: { width: 1100, height: 700 },
+    ...options,
   });
   cleanups.push(async () => {
     await context.close();

@@ -1,11 +1,14 @@
 //! The Skirmish browser client, compiled to WebAssembly.
 //!
 //! # Layout
-//! - `web` (wasm32 only): socket, input, canvas rendering, HUD, feedback, sound and the frame loop.
+//! - `web` (wasm32 only): socket, input, canvas rendering, HUD, feedback, sound, touch controls,
+//!   the landing card and the frame loop.
 //! - `board`: the leaderboard's rows (kills, deaths, bots, the own row below the top ten).
 //! - `combat`: what the player is told about combat (hit markers, kill feed, death, respawn), as
 //!   pure state, tested natively.
 //! - `screen`: screen geometry (zoom to the interest circle, off-screen arrows), tested natively.
+//! - `ui`: the interface's pure logic (label layout, the virtual stick, close reasons in words),
+//!   tested natively.
 //!
 //! The netcode logic (clock, interpolation and its playout clock, prediction) lives in
 //! `skirmish_shared::netcode`, so the load-test bots play with the same code; it is re-exported here
@@ -15,6 +18,7 @@ pub use skirmish_shared::netcode::{clock, interp, playout, predict};
 pub mod board;
 pub mod combat;
 pub mod screen;
+pub mod ui;
 #[cfg(target_arch = "wasm32")]
 mod web;
 

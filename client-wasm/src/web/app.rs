@@ -8,16 +8,19 @@ use super::audio::{self, Audio};
 use super::feedback::Feedback;
 use super::hud::Hud;
 use super::input::{self, InputState};
+use super::lobby::Lobby;
 use super::minimap;
 use super::net::{NetEvent, Socket};
 use super::population::Population;
 use super::render::{self, DrawPlayer, Scene};
+use super::{storage, touch};
 use crate::board::{self, BoardRow};
 use crate::clock::{InputClock, TickClock};
 use crate::combat::Own;
 use crate::interp::InterpolationBuffer;
 use crate::playout::{DelayPolicy, Playout, PlayoutClock};
 use crate::predict::Predictor;
+use crate::ui::close_words;
 use skirmish_shared::codec::{decode_server, encode_client};
 use skirmish_shared::fixed::{aim_from_vector, aim_from_wire, aim_to_radians, coord_to_units};
 use skirmish_shared::map::TILE_SIZE;
@@ -34,9 +37,7 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{
-    CanvasRenderingContext2d, Document, HtmlCanvasElement, HtmlElement, HtmlInputElement,
-};
+use web_sys::{CanvasRenderingContext2d, Document, HtmlCanvasElement, HtmlInputElement};
 
 /// Backoff before reconnect attempts, in ms: 0.5 s doubling to 8 s.
 fn backoff_ms(attempt: u32) -> f64 {
@@ -159,6 +160,8 @@ struct App {
     canvas: HtmlCanvasElement,
     ctx: CanvasRenderingContext2d,
     hud: Hud,
+    /// The landing card and the room panel.
+    lobby: Lobby,
     input: Rc<RefCell<InputState>>,
     name: String,
     conn: Conn,
@@ -210,6 +213,7 @@ pub fn start() -> Result<(), JsValue> {
         .ok_or("no 2d context")?
         .dyn_into::<CanvasRenderingContext2d>()?;
     let input = input::install(&canvas)?;
+    touch::install(&doc, &canvas, input.clone())?;
     let stats = Rc::new(RefCell::new(Stats {
         state: "enter a name".into(),
         ..Stats::default()
@@ -226,6 +230,7 @@ pub fn start() -> Result<(), JsValue> {
         feedback: Feedback::new(&doc, audio.clone())?,
         audio,
         population: Population::new(),
+        lobby: Lobby::install(&doc)?,
         doc: doc.clone(),
         canvas,
         ctx,
@@ -244,7 +249,10 @@ pub fn start() -> Result<(), JsValue> {
     }));
     install_stats(&window, stats)?;
     install_forms(&doc, &app)?;
-    install_leave(&window, &app)?;
+    // Leaving the page sends no `Leave`: a reload looks the same to the page as leaving for good,
+    // and a reload must find its seat held (the token is in `sessionStorage`) to resume it. A page
+    // closed for good leaves its seat to the server's reconnect grace.
+    app.borrow_mut().resume_stored();
     run_frames(app)
 }
 
@@ -372,44 +380,8 @@ fn install_stats(window: &web_sys::Window, stats: Rc<RefCell<Stats>>) -> Result<
     Ok(())
 }
 
-/// Closing or leaving the page leaves the game: the server frees the seat at once instead of
-/// holding it for a resume this page will never make (its token lives only in memory).
-fn install_leave(window: &web_sys::Window, app: &Rc<RefCell<App>>) -> Result<(), JsValue> {
-    let app = app.clone();
-    let leave = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
-        if let Ok(app) = app.try_borrow() {
-            app.send(&ClientMsg::Leave);
-        }
-    });
-    window.add_event_listener_with_callback("pagehide", leave.as_ref().unchecked_ref())?;
-    leave.forget();
-    Ok(())
-}
-
-/// The name field (Enter joins) and the chat field (Enter sends).
+/// The chat field (Enter sends, Escape drops the draft); the landing card is `lobby.rs`'s.
 fn install_forms(doc: &Document, app: &Rc<RefCell<App>>) -> Result<(), JsValue> {
-    let name_input: HtmlInputElement = element(doc, "name-input")?;
-    let overlay: HtmlElement = element(doc, "join")?;
-    let join = {
-        let app = app.clone();
-        let name_input = name_input.clone();
-        Closure::<dyn FnMut(web_sys::KeyboardEvent)>::new(move |e: web_sys::KeyboardEvent| {
-            if e.key() != "Enter" {
-                return;
-            }
-            let mut app = app.borrow_mut();
-            if !matches!(app.conn, Conn::Idle) {
-                return;
-            }
-            app.name = name_input.value();
-            let _ = name_input.blur();
-            let _ = overlay.class_list().add_1("hidden");
-            app.connect();
-        })
-    };
-    name_input.add_event_listener_with_callback("keydown", join.as_ref().unchecked_ref())?;
-    join.forget();
-    let _ = name_input.focus();
     let chat_input: HtmlInputElement = element(doc, "chat-input")?;
     let send = {
         let app = app.clone();
@@ -427,6 +399,8 @@ fn install_forms(doc: &Document, app: &Rc<RefCell<App>>) -> Result<(), JsValue> 
                 }
             }
             "Escape" => {
+                // The draft is dropped: the next Enter must not send it.
+                chat_input.set_value("");
                 let _ = chat_input.blur();
             }
             _ => {}
@@ -460,6 +434,23 @@ fn run_frames(app: Rc<RefCell<App>>) -> Result<(), JsValue> {
 }
 
 impl App {
+    /// A reload: the tab holds a seat's token and a name, so take the seat back at once. Not when
+    /// the address asks for another room (a friend's link opened in this tab): the card joins
+    /// that one.
+    fn resume_stored(&mut self) {
+        let (Some((token, room)), Some(name)) = (storage::load_token(), storage::load_name())
+        else {
+            return;
+        };
+        if self.lobby.room().is_some_and(|asked| asked != room) {
+            return;
+        }
+        self.resume = Some(token);
+        self.name = name;
+        self.lobby.hide();
+        self.connect();
+    }
+
     fn connect(&mut self) {
         self.conn = match Socket::open() {
             Ok(socket) => Conn::Joining(socket),
@@ -482,6 +473,12 @@ impl App {
         self.last_frame = now;
         self.count_fps(now);
         self.handle_keys();
+        if let Some(name) = self.lobby.take_join() {
+            if matches!(self.conn, Conn::Idle) {
+                self.name = name;
+                self.connect();
+            }
+        }
         if std::mem::take(&mut self.stats.borrow_mut().drop_requested)
             && matches!(self.conn, Conn::Playing(..))
         {
@@ -492,7 +489,7 @@ impl App {
             };
             self.attempt += 1;
             self.hud
-                .add_chat(None, "Connection lost (dropped); reconnecting…")?;
+                .add_chat(None, "Connection dropped; reconnecting…")?;
         }
         self.handle_network(now)?;
         if let Conn::Waiting { retry_at, .. } = &self.conn {
@@ -564,12 +561,18 @@ impl App {
                         name: self.name.clone(),
                         resume_token: self.resume,
                         rate: 0,
-                        room: None,
+                        room: self.lobby.room(),
                     });
                     self.send(&hello);
                 }
                 NetEvent::Message { bytes, arrived_ms } => match decode_server(&bytes) {
-                    Ok(msg) => self.handle_message(msg, arrived_ms)?,
+                    Ok(msg) => {
+                        self.handle_message(msg, arrived_ms)?;
+                        if matches!(self.conn, Conn::Idle) {
+                            // Refused for good (the room asked for): the card says why.
+                            return Ok(());
+                        }
+                    }
                     Err(e) => {
                         web_sys::console::warn_1(&JsValue::from_str(&format!("bad message: {e}")))
                     }
@@ -590,12 +593,21 @@ impl App {
                     return Ok(());
                 };
                 self.attempt = 0;
+                let resumed = self.resume.is_some();
                 self.resume = Some(welcome.resume_token);
+                storage::save_token(&welcome.resume_token, &welcome.room_code);
+                self.lobby.on_welcome(&welcome.room_code);
                 let session = Session::new(*welcome, self.interp_policy);
                 self.feedback.reset_session();
                 self.hud.add_chat(
                     None,
-                    "Joined the arena. WASD to move, mouse to aim, click to fire, Enter to chat.",
+                    if resumed {
+                        "Back in the arena, in the same seat."
+                    } else if super::lobby::is_touch_device() {
+                        "Joined the arena. Left thumb moves, right thumb aims and fires."
+                    } else {
+                        "Joined the arena. WASD to move, mouse to aim, click to fire, Enter to chat."
+                    },
                 )?;
                 self.conn = Conn::Playing(socket, Box::new(session));
             }
@@ -603,7 +615,15 @@ impl App {
                 if reason == RefuseReason::BadResumeToken {
                     // The seat is gone: join fresh at once.
                     self.resume = None;
+                    storage::clear_token();
+                    if self.name.is_empty() {
+                        self.name = self.lobby.name();
+                    }
                     self.connect();
+                } else if matches!(reason, RefuseReason::RoomFull | RefuseReason::NoSuchRoom) {
+                    // Retrying would be refused again: back to the card, which offers other rooms.
+                    self.lobby.on_refused(reason, &self.doc);
+                    self.conn = Conn::Idle;
                 } else {
                     self.hud.add_chat(None, &format!("Refused: {detail}"))?;
                 }
@@ -647,41 +667,31 @@ impl App {
             // The refusal already started a fresh join.
             return Ok(());
         }
-        let final_reason = match code {
-            close_code::VERSION_MISMATCH => Some("this page is out of date: reload it".to_string()),
-            close_code::KICKED | close_code::BANNED => Some(if reason.is_empty() {
-                "removed by the server's operators".to_string()
-            } else {
-                reason.to_string()
-            }),
-            _ => None,
-        };
-        if let Some(reason) = final_reason {
+        let words = close_words::describe(code, reason);
+        if !words.retry {
             // No automatic reconnect: reloading the page joins again.
             if was_playing {
                 self.hud
-                    .add_chat(None, &format!("Disconnected: {reason}"))?;
+                    .add_chat(None, &format!("Disconnected: {}", words.text))?;
             }
             self.conn = Conn::Waiting {
                 retry_at: f64::INFINITY,
-                reason,
+                reason: words.text,
             };
             return Ok(());
         }
         let retry_at = now + backoff_ms(self.attempt);
         self.attempt += 1;
-        let why = if reason.is_empty() {
-            format!("code {code}")
-        } else {
-            reason.to_string()
-        };
         if was_playing {
-            self.hud
-                .add_chat(None, &format!("Connection lost ({why}); reconnecting…"))?;
+            let mut line = words.text.clone();
+            if let Some(first) = line.get(..1) {
+                line.replace_range(..1, &first.to_uppercase());
+            }
+            self.hud.add_chat(None, &format!("{line}; reconnecting…"))?;
         }
         self.conn = Conn::Waiting {
             retry_at,
-            reason: why,
+            reason: words.text,
         };
         Ok(())
     }
@@ -775,11 +785,11 @@ impl App {
             Conn::Playing(..) => "connected".into(),
             Conn::Waiting { retry_at, reason } if retry_at.is_finite() => {
                 format!(
-                    "disconnected ({reason}), retrying in {:.0} s",
+                    "{reason} — reconnecting in {:.0} s",
                     ((retry_at - now) / 1000.0).max(0.0).ceil()
                 )
             }
-            Conn::Waiting { reason, .. } => format!("disconnected ({reason})"),
+            Conn::Waiting { reason, .. } => format!("disconnected: {reason}"),
         };
         stats.kill_feed = self
             .feedback
@@ -1032,7 +1042,7 @@ impl Session {
                 }
                 GameEvent::Leaderboard(entries) => self.leaderboard = entries.clone(),
                 GameEvent::YourScore(score) => self.my_score = *score,
-                GameEvent::Notice(text) => hud.add_chat(Some("server"), text)?,
+                GameEvent::Notice(text) => hud.add_notice(text)?,
                 GameEvent::Hit { victim, hp } => feedback.on_hit(*victim, *hp, now),
             }
         }

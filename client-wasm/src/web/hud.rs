@@ -107,12 +107,26 @@ impl Hud {
 
     /// Appends a chat or system line to the log, as text.
     pub fn add_chat(&self, from: Option<&str>, text: &str) -> Result<(), JsValue> {
+        self.add_line(
+            if from.is_some() {
+                "chat-line"
+            } else {
+                "chat-line system"
+            },
+            from,
+            text,
+        )
+    }
+
+    /// Appends a notice from the server (to this player or to all, such as "slow down: your chat
+    /// was not sent"), set apart from chat.
+    pub fn add_notice(&self, text: &str) -> Result<(), JsValue> {
+        self.add_line("chat-line notice", Some("server"), text)
+    }
+
+    fn add_line(&self, class: &str, from: Option<&str>, text: &str) -> Result<(), JsValue> {
         let line = self.doc.create_element("div")?;
-        line.set_class_name(if from.is_some() {
-            "chat-line"
-        } else {
-            "chat-line system"
-        });
+        line.set_class_name(class);
         if let Some(from) = from {
             let name = self.doc.create_element("b")?;
             name.set_text_content(Some(&format!("{from}: ")));
@@ -126,6 +140,10 @@ impl Hud {
             }
         }
         self.chat_log.set_scroll_top(self.chat_log.scroll_height());
+        // Where the chat is folded away (small screens), its button shows there is something new.
+        if let Some(toggle) = self.doc.get_element_by_id("chat-toggle") {
+            let _ = toggle.class_list().add_1("unread");
+        }
         Ok(())
     }
 

@@ -18,6 +18,10 @@ pub struct InputState {
     pub toggle_debug: bool,
     /// Enter was pressed outside a text field (focus the chat); taken by the frame loop.
     pub focus_chat: bool,
+    /// Movement from the touch stick (`touch.rs`), each -1, 0 or 1; used when no key moves.
+    pub touch_axes: (i8, i8),
+    /// The touch aim stick is held past its dead zone: fire.
+    pub touch_fire: bool,
 }
 
 impl InputState {
@@ -25,18 +29,22 @@ impl InputState {
         codes.iter().any(|c| self.keys.contains(*c))
     }
 
-    /// Movement axes from WASD and the arrow keys, each -1, 0 or 1.
+    /// Movement axes from WASD and the arrow keys (else the touch stick), each -1, 0 or 1.
     pub fn axes(&self) -> (i8, i8) {
         let x = i8::from(self.held(&["KeyD", "ArrowRight"]))
             - i8::from(self.held(&["KeyA", "ArrowLeft"]));
         let y =
             i8::from(self.held(&["KeyS", "ArrowDown"])) - i8::from(self.held(&["KeyW", "ArrowUp"]));
-        (x, y)
+        if (x, y) == (0, 0) {
+            self.touch_axes
+        } else {
+            (x, y)
+        }
     }
 
-    /// Whether fire is held (mouse button or space).
+    /// Whether fire is held (mouse button, space, or the touch aim stick).
     pub fn fire(&self) -> bool {
-        self.mouse_down || self.held(&["Space"])
+        self.mouse_down || self.touch_fire || self.held(&["Space"])
     }
 }
 

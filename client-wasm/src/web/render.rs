@@ -1,5 +1,6 @@
 //! Drawing one frame on the canvas: floor, walls, projectiles, players with names and health.
 
+use crate::ui::labels::{self, Label};
 use skirmish_shared::fixed::coord_to_units;
 use skirmish_shared::map::{Map, TILE_SIZE};
 use skirmish_shared::physics::PLAYER_HALF_SIZE;
@@ -172,7 +173,21 @@ pub fn draw(
         "600 {}px system-ui, sans-serif",
         (12.0 * s.max(0.9)).round()
     ));
-    for p in order {
+    // Names of players standing close together are stacked, not printed over each other.
+    let line_height = (12.0 * s.max(0.9)).round() + 2.0;
+    let labels: Vec<Label> = order
+        .iter()
+        .map(|p| {
+            let (sx, sy) = to_screen(p.x, p.y);
+            Label {
+                x: sx,
+                y: sy - radius * s - 12.0,
+                width: ctx.measure_text(&p.name).map_or(0.0, |m| m.width()) + 4.0,
+            }
+        })
+        .collect();
+    let lifts = labels::lifts(&labels, line_height);
+    for (p, lift) in order.into_iter().zip(lifts) {
         let (sx, sy) = to_screen(p.x, p.y);
         let r = radius * s;
         ctx.set_global_alpha(if p.dead { 0.3 } else { 1.0 });
@@ -213,7 +228,7 @@ pub fn draw(
         // Name and health bar.
         ctx.set_fill_style_str(if p.own { "#ffffff" } else { "#c9d1e0" });
         if p.own || s >= NAMES_MIN_SCALE {
-            let _ = ctx.fill_text(&p.name, sx, sy - r - 12.0);
+            let _ = ctx.fill_text(&p.name, sx, sy - r - 12.0 - lift);
         }
         let bar_w = r * 2.2;
         ctx.set_fill_style_str("rgba(0,0,0,0.6)");

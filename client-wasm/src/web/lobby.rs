@@ -1,0 +1,444 @@
+//! The landing card and the room you are in: the name field and Play button, the room asked for by
+//! the link (`/?room=CODE`), the open rooms from `GET /api/rooms` to pick from, refusals said in
+//! words, and the in-game room panel with a "Copy link" button.
+//!
+//! Buttons only record what was asked (a join, with a name and maybe a room); the frame loop takes
+//! the request with [`Lobby::take_join`], so no listener holds the app.
+
+use skirmish_shared::protocol::{room_code, RefuseReason};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Document, Element, HtmlElement, HtmlInputElement};
+
+/// How often the open rooms are fetched again while the card shows, in ms.
+const ROOMS_REFRESH_MS: i32 = 5_000;
+
+/// Most rooms listed on the card.
+const MAX_ROOMS_LISTED: u32 = 8;
+
+/// What the card's buttons share with the frame loop.
+#[derive(Default)]
+struct Shared {
+    /// The room to join by code (from the link, a pick, or the room last played in); `None`: any.
+    room: Option<String>,
+    /// A join asked for, with the name typed.
+    join: Option<String>,
+    /// The link to the room played in, for the copy button.
+    link: String,
+}
+
+/// The landing card and the room panel.
+pub struct Lobby {
+    overlay: HtmlElement,
+    name_input: HtmlInputElement,
+    message: Element,
+    any_room: Element,
+    hud_room: Element,
+    hud_room_code: Element,
+    card_room: Element,
+    card_room_code: Element,
+    shared: Rc<RefCell<Shared>>,
+}
+
+fn by_id<T: JsCast>(doc: &Document, id: &str) -> Result<T, JsValue> {
+    doc.get_element_by_id(id)
+        .ok_or_else(|| JsValue::from_str(&format!("missing #{id}")))?
+        .dyn_into::<T>()
+        .map_err(|_| JsValue::from_str(&format!("#{id} has the wrong type")))
+}
+
+fn listen(
+    target: &Element,
+    event: &str,
+    f: impl FnMut(web_sys::Event) + 'static,
+) -> Result<(), JsValue> {
+    let closure = Closure::<dyn FnMut(web_sys::Event)>::new(f);
+    target.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref())?;
+    // The card's listeners live as long as the page.
+    closure.forget();
+    Ok(())
+}
+
+/// Whether the page runs on a touch screen (a coarse pointer, or touch events at all).
+pub fn is_touch_device() -> bool {
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
+    let coarse = window
+        .match_media("(pointer: coarse)")
+        .ok()
+        .flatten()
+        .is_some_and(|m| m.matches());
+    coarse || js_sys::Reflect::has(&window, &JsValue::from_str("ontouchstart")).unwrap_or(false)
+}
+
+/// The link that opens the room with `code`.
+fn room_link(code: &str) -> String {
+    let origin = web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_default();
+    format!("{origin}/?room={code}")
+}
+
+impl Lobby {
+    /// Wires the card: reads `?room=` from the address, prefills the name, lists the open rooms.
+    pub fn install(doc: &Document) -> Result<Lobby, JsValue> {
+        let touch = is_touch_device();
+        if let Some(root) = doc.document_element() {
+            let _ = root.class_list().toggle_with_force("touch", touch);
+        }
+        if touch {
+            // No Enter key to open the chat: the Chat button does.
+            if let Some(chat) = doc.get_element_by_id("chat-input") {
+                let _ = chat.set_attribute("placeholder", "Say something");
+            }
+        }
+        let lobby = Lobby {
+            overlay: by_id(doc, "join")?,
+            name_input: by_id(doc, "name-input")?,
+            message: by_id(doc, "join-message")?,
+            any_room: by_id(doc, "any-room")?,
+            hud_room: by_id(doc, "room")?,
+            hud_room_code: by_id(doc, "room-code")?,
+            card_room: by_id(doc, "card-room")?,
+            card_room_code: by_id(doc, "card-room-code")?,
+            shared: Rc::new(RefCell::new(Shared::default())),
+        };
+        if let Some(name) = super::storage::load_name() {
+            lobby.name_input.set_value(&name);
+        }
+        // The room asked for by the link.
+        let asked = web_sys::window()
+            .and_then(|w| w.location().search().ok())
+            .and_then(|search| web_sys::UrlSearchParams::new_with_str(&search).ok())
+            .and_then(|params| params.get("room"));
+        if let Some(asked) = asked.filter(|a| !a.trim().is_empty()) {
+            match room_code::parse(&asked) {
+                Some(code) => lobby.set_room(Some(code)),
+                None => {
+                    let shown: String = asked.chars().take(16).collect();
+                    lobby.say(&format!(
+                        "“{shown}” is not a room code (codes are 5 letters and digits, like K7MPQ)."
+                    ));
+                }
+            }
+        }
+        lobby.wire_card(doc)?;
+        lobby.wire_copy(doc)?;
+        refresh_rooms(doc.clone(), lobby.shared.clone(), lobby.overlay.clone());
+        let (doc2, shared, overlay) = (doc.clone(), lobby.shared.clone(), lobby.overlay.clone());
+        let again = Closure::<dyn FnMut()>::new(move || {
+            if !overlay.class_list().contains("hidden") {
+                refresh_rooms(doc2.clone(), shared.clone(), overlay.clone());
+            }
+        });
+        if let Some(window) = web_sys::window() {
+            window.set_interval_with_callback_and_timeout_and_arguments_0(
+                again.as_ref().unchecked_ref(),
+                ROOMS_REFRESH_MS,
+            )?;
+        }
+        again.forget();
+        let _ = lobby.name_input.focus();
+        Ok(lobby)
+    }
+
+    fn wire_card(&self, doc: &Document) -> Result<(), JsValue> {
+        let form: Element = by_id(doc, "join-form")?;
+        let (shared, name_input) = (self.shared.clone(), self.name_input.clone());
+        listen(&form, "submit", move |e| {
+            e.prevent_default();
+            shared.borrow_mut().join = Some(name_input.value());
+        })?;
+        let (shared, name_input) = (self.shared.clone(), self.name_input.clone());
+        let (message, any_room) = (self.message.clone(), self.any_room.clone());
+        let card_room = self.card_room.clone();
+        listen(&self.any_room, "click", move |_| {
+            let mut shared = shared.borrow_mut();
+            shared.room = None;
+            shared.join = Some(name_input.value());
+            let _ = message.class_list().add_1("hidden");
+            let _ = any_room.class_list().add_1("hidden");
+            let _ = card_room.class_list().add_1("hidden");
+        })?;
+        // Picking an open room joins it.
+        let list: Element = by_id(doc, "room-list")?;
+        let (shared, name_input) = (self.shared.clone(), self.name_input.clone());
+        listen(&list, "click", move |e| {
+            let code = e
+                .target()
+                .and_then(|t| t.dyn_into::<Element>().ok())
+                .and_then(|t| t.closest("button[data-code]").ok().flatten())
+                .and_then(|b| b.get_attribute("data-code"))
+                .and_then(|c| room_code::parse(&c));
+            if let Some(code) = code {
+                let mut shared = shared.borrow_mut();
+                shared.room = Some(code);
+                shared.join = Some(name_input.value());
+            }
+        })
+    }
+
+    fn wire_copy(&self, doc: &Document) -> Result<(), JsValue> {
+        for (button_id, field_id) in [
+            ("copy-link", "room-link"),
+            ("card-copy-link", "card-room-link"),
+        ] {
+            let button: Element = by_id(doc, button_id)?;
+            let field: HtmlInputElement = by_id(doc, field_id)?;
+            let shared = self.shared.clone();
+            let label = button.clone();
+            listen(&button, "click", move |_| {
+                let link = shared.borrow().link.clone();
+                // The button gives the focus back, so Space fires rather than pressing it again.
+                if let Some(button) = label.dyn_ref::<HtmlElement>() {
+                    let _ = button.blur();
+                }
+                copy(&link, &label, &field);
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Takes the join asked for on the card, if any (the name typed), keeps the name for the next
+    /// visit and hides the card.
+    pub fn take_join(&self) -> Option<String> {
+        let name = self.shared.borrow_mut().join.take()?;
+        let name = name.trim().to_string();
+        super::storage::save_name(&name);
+        let _ = self.overlay.class_list().add_1("hidden");
+        let _ = self.name_input.blur();
+        Some(name)
+    }
+
+    /// Hides the card for a join that needs no name typed (a reload resuming its seat).
+    pub fn hide(&self) {
+        let _ = self.overlay.class_list().add_1("hidden");
+        let _ = self.name_input.blur();
+    }
+
+    /// The name in the field.
+    pub fn name(&self) -> String {
+        self.name_input.value().trim().to_string()
+    }
+
+    /// The room to ask for in `Hello`.
+    pub fn room(&self) -> Option<String> {
+        self.shared.borrow().room.clone()
+    }
+
+    fn set_room(&self, code: Option<String>) {
+        let mut shared = self.shared.borrow_mut();
+        shared.link = code.as_deref().map(room_link).unwrap_or_default();
+        for (panel, label) in [
+            (&self.hud_room, &self.hud_room_code),
+            (&self.card_room, &self.card_room_code),
+        ] {
+            label.set_text_content(code.as_deref());
+            let _ = panel
+                .class_list()
+                .toggle_with_force("hidden", code.is_none());
+        }
+        shared.room = code;
+    }
+
+    fn say(&self, text: &str) {
+        self.message.set_text_content(Some(text));
+        let _ = self.message.class_list().remove_1("hidden");
+        let _ = self.any_room.class_list().remove_1("hidden");
+    }
+
+    /// Joined a room: show its code and link, and put it in the address bar so the address is the
+    /// link too.
+    pub fn on_welcome(&self, code: &str) {
+        let code = room_code::parse(code);
+        if let (Some(code), Some(window)) = (&code, web_sys::window()) {
+            if let Ok(history) = window.history() {
+                let _ = history.replace_state_with_url(
+                    &JsValue::NULL,
+                    "",
+                    Some(&format!("/?room={code}")),
+                );
+            }
+        }
+        let _ = self.message.class_list().add_1("hidden");
+        let _ = self.any_room.class_list().add_1("hidden");
+        self.set_room(code);
+    }
+
+    /// The server would not seat us in the room asked for: say why on the card, offer any room.
+    pub fn on_refused(&self, reason: RefuseReason, doc: &Document) {
+        let code = self.room().unwrap_or_default();
+        let text = match reason {
+            RefuseReason::RoomFull => {
+                format!("Room {code} is full. Pick another room, or join any room.")
+            }
+            RefuseReason::NoSuchRoom => {
+                format!("Room {code} is not open (it may have closed). Pick another room, or join any room.")
+            }
+            _ => "The server would not seat you.".to_string(),
+        };
+        self.say(&text);
+        let _ = self.hud_room.class_list().add_1("hidden");
+        let _ = self.overlay.class_list().remove_1("hidden");
+        let _ = self.name_input.focus();
+        refresh_rooms(doc.clone(), self.shared.clone(), self.overlay.clone());
+    }
+}
+
+/// Copies `link` to the clipboard, or, where the page may not (no clipboard API outside secure
+/// pages, or a refusal), shows it in `field` selected for the player to copy.
+fn copy(link: &str, label: &Element, field: &HtmlInputElement) {
+    let fallback = {
+        let (field, link) = (field.clone(), link.to_string());
+        move || {
+            field.set_value(&link);
+            let _ = field.class_list().remove_1("hidden");
+            let _ = field.focus();
+            field.select();
+        }
+    };
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let navigator = window.navigator();
+    let has_clipboard = js_sys::Reflect::get(&navigator, &JsValue::from_str("clipboard"))
+        .is_ok_and(|c| !c.is_undefined() && !c.is_null());
+    if !has_clipboard {
+        fallback();
+        return;
+    }
+    let promise = navigator.clipboard().write_text(link);
+    let label = label.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        match JsFuture::from(promise).await {
+            Ok(_) => {
+                label.set_text_content(Some("Copied!"));
+                let label = label.clone();
+                let reset =
+                    Closure::once_into_js(move || label.set_text_content(Some("Copy link")));
+                if let Some(window) = web_sys::window() {
+                    let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(
+                        reset.unchecked_ref(),
+                        1_500,
+                    );
+                }
+            }
+            Err(_) => fallback(),
+        }
+    });
+}
+
+/// One open room as `/api/rooms` lists it.
+struct OpenRoom {
+    code: String,
+    players: u32,
+    bots: u32,
+    capacity: u32,
+}
+
+fn number(object: &JsValue, key: &str) -> Option<u32> {
+    let value = js_sys::Reflect::get(object, &JsValue::from_str(key))
+        .ok()?
+        .as_f64()?;
+    (value.is_finite() && value >= 0.0).then_some(value.min(f64::from(u32::MAX)) as u32)
+}
+
+/// Reads `{"players": N, "rooms": [{"code","players","humans","bots","capacity"}]}`, skipping what
+/// does not fit.
+fn parse_rooms(json: &JsValue) -> Option<(u32, Vec<OpenRoom>)> {
+    let total = number(json, "players").unwrap_or(0);
+    let rooms = js_sys::Reflect::get(json, &JsValue::from_str("rooms")).ok()?;
+    let rooms: js_sys::Array = rooms.dyn_into().ok()?;
+    let list = rooms
+        .iter()
+        .take(MAX_ROOMS_LISTED as usize)
+        .filter_map(|room| {
+            let code = js_sys::Reflect::get(&room, &JsValue::from_str("code"))
+                .ok()?
+                .as_string()?;
+            Some(OpenRoom {
+                code: room_code::parse(&code)?,
+                players: number(&room, "players")?,
+                bots: number(&room, "bots").unwrap_or(0),
+                capacity: number(&room, "capacity").unwrap_or(0),
+            })
+        })
+        .collect();
+    Some((total, list))
+}
+
+/// Fetches the open rooms and lists them on the card; a missing or odd answer hides the list.
+fn refresh_rooms(doc: Document, shared: Rc<RefCell<Shared>>, overlay: HtmlElement) {
+    wasm_bindgen_futures::spawn_local(async move {
+        let rooms = fetch_rooms().await;
+        if overlay.class_list().contains("hidden") {
+            return;
+        }
+        let _ = show_rooms(&doc, rooms.as_ref(), shared.borrow().room.as_deref());
+    });
+}
+
+async fn fetch_rooms() -> Option<(u32, Vec<OpenRoom>)> {
+    let window = web_sys::window()?;
+    let response = JsFuture::from(window.fetch_with_str("/api/rooms"))
+        .await
+        .ok()?;
+    let response: web_sys::Response = response.dyn_into().ok()?;
+    if !response.ok() {
+        return None;
+    }
+    let json = JsFuture::from(response.json().ok()?).await.ok()?;
+    parse_rooms(&json)
+}
+
+fn show_rooms(
+    doc: &Document,
+    rooms: Option<&(u32, Vec<OpenRoom>)>,
+    asked: Option<&str>,
+) -> Result<(), JsValue> {
+    let box_: Element = by_id(doc, "rooms")?;
+    let list: Element = by_id(doc, "room-list")?;
+    let title: Element = by_id(doc, "rooms-title")?;
+    list.set_text_content(None);
+    let Some((total, rooms)) = rooms.filter(|(_, rooms)| !rooms.is_empty()) else {
+        let _ = box_.class_list().add_1("hidden");
+        return Ok(());
+    };
+    title.set_text_content(Some(&format!(
+        "Open rooms · {total} {} playing",
+        if *total == 1 { "player" } else { "people" }
+    )));
+    for room in rooms {
+        let item = doc.create_element("li")?;
+        let button = doc.create_element("button")?;
+        button.set_attribute("type", "button")?;
+        button.set_attribute("data-code", &room.code)?;
+        if asked == Some(room.code.as_str()) {
+            button.set_class_name("asked");
+        }
+        let code = doc.create_element("b")?;
+        code.set_text_content(Some(&room.code));
+        button.append_child(&code)?;
+        let count = doc.create_element("span")?;
+        let capacity = if room.capacity > 0 {
+            format!("/{}", room.capacity)
+        } else {
+            String::new()
+        };
+        let bots = match room.bots {
+            0 => String::new(),
+            1 => " · 1 bot".to_string(),
+            n => format!(" · {n} bots"),
+        };
+        count.set_text_content(Some(&format!("{}{capacity} players{bots}", room.players)));
+        button.append_child(&count)?;
+        item.append_child(&button)?;
+        list.append_child(&item)?;
+    }
+    let _ = box_.class_list().remove_1("hidden");
+    Ok(())
+}
