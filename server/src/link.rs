@@ -27,6 +27,9 @@ pub const INPUT_BUFFER: usize = 32;
 /// ([`crate::limits::SEAT_CHAT`]), so a burst sent within one tick is not cut.
 pub const CHAT_BUFFER: usize = 8;
 
+/// How long a seat is held after its page closed or navigated away (see [`Disconnect::PAGE_GONE`]).
+pub const RELOAD_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Why a link ended, sent to the client as the WebSocket close code and reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Disconnect {
@@ -42,6 +45,14 @@ impl Disconnect {
     pub const CLIENT_CLOSED: Disconnect = Disconnect {
         code: close_code::NORMAL,
         reason: "closed",
+    };
+    /// The page closed or navigated away (a close with code 1001, which browsers send when a page
+    /// goes): a reload, or a tab closed for good, which the page cannot tell apart. The seat is held
+    /// for [`RELOAD_GRACE`] (or the reconnect grace, if shorter), long enough for a reload to resume it
+    /// and short enough that a closed tab's avatar soon goes.
+    pub const PAGE_GONE: Disconnect = Disconnect {
+        code: close_code::NORMAL,
+        reason: "page closed",
     };
     /// The player left: a `Leave` message, or a close with code 1000. The seat is freed at once.
     pub const LEFT: Disconnect = Disconnect {
@@ -79,7 +90,9 @@ impl Disconnect {
     /// Whether the player may resume its seat after this: a dropped or slow connection, not a
     /// protocol violation, a replacement or a shutdown.
     pub fn resumable(&self) -> bool {
-        *self == Disconnect::CLIENT_CLOSED || *self == Disconnect::TOO_SLOW
+        *self == Disconnect::CLIENT_CLOSED
+            || *self == Disconnect::TOO_SLOW
+            || *self == Disconnect::PAGE_GONE
     }
 
     /// Whether a snapshot waiting in the outbox is sent before the close: yes when the server ends

@@ -370,7 +370,13 @@ async fn exchange_messages(ws: Ws, link: &PlayerLink, ctx: &Context, room: RoomI
     let (pong_tx, pong_rx) = mpsc::channel(PONG_QUEUE);
     let reader = async {
         let reason = read_loop(stream, link, pong_tx, ctx, room).await;
-        if reason != Disconnect::CLIENT_CLOSED && reason != Disconnect::LEFT {
+        if ![
+            Disconnect::CLIENT_CLOSED,
+            Disconnect::LEFT,
+            Disconnect::PAGE_GONE,
+        ]
+        .contains(&reason)
+        {
             ctx.metrics.protocol_errors.fetch_add(1, Relaxed);
             tracing::info!(
                 code = reason.code,
@@ -425,9 +431,13 @@ async fn read_loop(
                     reason: "binary messages only",
                 }
             }
-            // A close with 1000 is a clean leave; any other ending keeps the seat for a resume.
+            // A close with 1000 is a clean leave; 1001 a page that went (maybe reloading), held a
+            // short while; any other ending keeps the seat for a resume.
             Some(Ok(Message::Close(Some(frame)))) if frame.code == CloseCode::Normal => {
                 return Disconnect::LEFT
+            }
+            Some(Ok(Message::Close(Some(frame)))) if frame.code == CloseCode::Away => {
+                return Disconnect::PAGE_GONE
             }
             Some(Ok(Message::Close(_))) | None => return Disconnect::CLIENT_CLOSED,
             // Pings and pongs cost the server a read (and a pong) each: they have their own

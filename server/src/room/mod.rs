@@ -816,7 +816,13 @@ impl Room {
             }
             if let Some(reason) = seat.link.disconnected() {
                 if reason.resumable() && !grace.is_zero() {
-                    // Hold the seat: the avatar stands still until its player resumes or time runs out.
+                    // Hold the seat: the avatar stands still until its player resumes or time runs out
+                    // (soon for a page that went: a reload comes back within seconds).
+                    let grace = if reason == Disconnect::PAGE_GONE {
+                        grace.min(crate::link::RELOAD_GRACE)
+                    } else {
+                        grace
+                    };
                     seat.held_until = Some(now + grace);
                     self.world.clear_input(key);
                     self.metrics

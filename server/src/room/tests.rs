@@ -183,6 +183,27 @@ fn a_held_seat_expires_after_the_grace() {
 }
 
 #[test]
+fn a_page_that_went_is_held_only_for_a_reload() {
+    // Closed with 1001 (a reload, or a tab closed for good): resumable within the reload grace,
+    // gone after it, well before the reconnect grace.
+    assert!(crate::link::RELOAD_GRACE < room().config.reconnect_grace);
+    for resume_after in [Duration::from_secs(2), crate::link::RELOAD_GRACE] {
+        let mut room = room();
+        let (link, welcome) = join(&mut room, "a");
+        let start = Instant::now();
+        room.tick(start);
+        link.disconnect(Disconnect::PAGE_GONE);
+        room.tick(start + Duration::from_millis(16));
+        assert_eq!(room.seat_count(), 1, "held for a reload");
+        room.tick(start + resume_after + Duration::from_millis(32));
+        let resumed = room.resume(welcome.resume_token, Arc::new(PlayerLink::new()));
+        let in_time = resume_after < crate::link::RELOAD_GRACE;
+        assert_eq!(resumed.is_some(), in_time, "resumed after {resume_after:?}");
+        assert_eq!(room.seat_count(), usize::from(in_time));
+    }
+}
+
+#[test]
 fn protocol_violators_are_not_held() {
     let mut room = room();
     let (link, _) = join(&mut room, "a");
