@@ -14,17 +14,40 @@ const MINIMAP_MARGIN: f64 = 12.0;
 /// An enemy whose aim is within this angle of the own avatar (radians) aims at it.
 const AIMING_AT: f64 = 12.0 * PI / 180.0;
 
-/// The minimap's rectangle on screen for a map of `map_size` world units: bottom-right.
+/// On touch screens the minimap sits this far above the bottom edge (CSS pixels): over the resting
+/// move stick (`.stick` in style.css: 112 px, 24 px from the edge), where the right corner holds the
+/// aim stick.
+const TOUCH_CLEARANCE: f64 = 24.0 + 112.0 + 16.0;
+
+/// Whether this is a touch device, asked once.
+fn touch() -> bool {
+    static TOUCH: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TOUCH.get_or_init(super::lobby::is_touch_device)
+}
+
+/// The minimap's rectangle on screen for a map of `map_size` world units: bottom-right, or on a
+/// touch screen smaller and bottom-left above the move stick (the aim stick rests bottom-right).
 pub fn minimap_rect(width: f64, height: f64, map_size: (f64, f64)) -> (f64, f64, f64, f64) {
-    let longest = MINIMAP_MAX.min(width.min(height) * 0.28);
+    let touch = touch();
+    let share = if touch { 0.22 } else { 0.28 };
+    let longest = MINIMAP_MAX.min(width.min(height) * share);
     let scale = longest / map_size.0.max(map_size.1).max(1.0);
     let (w, h) = (map_size.0 * scale, map_size.1 * scale);
-    (
-        width - MINIMAP_MARGIN - w,
-        height - MINIMAP_MARGIN - h,
-        w,
-        h,
-    )
+    if touch {
+        (
+            MINIMAP_MARGIN,
+            (height - TOUCH_CLEARANCE - h).max(0.0),
+            w,
+            h,
+        )
+    } else {
+        (
+            width - MINIMAP_MARGIN - w,
+            height - MINIMAP_MARGIN - h,
+            w,
+            h,
+        )
+    }
 }
 
 /// Draws the minimap: `view_radius` in world units.
