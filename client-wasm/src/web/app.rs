@@ -830,7 +830,12 @@ impl App {
             let rows = session.board_rows();
             stats.room_code = Some(session.welcome.room_code.clone()).filter(|c| !c.is_empty());
             stats.room_players = Some(session.names.len().max(1) as u32);
-            stats.server_players = self.population.players();
+            // The server's count is polled every few seconds; never show fewer on the server than
+            // are in this room.
+            stats.server_players = self
+                .population
+                .players()
+                .map(|n| n.max(stats.room_players.unwrap_or(0)));
             let mut title = match &stats.room_code {
                 Some(code) => format!("Room {code}"),
                 None => "Room".to_string(),
