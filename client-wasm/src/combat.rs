@@ -194,14 +194,7 @@ impl Combat {
             self.feed.pop_front();
         }
         if victim.0 == me {
-            let kills = self.kills_this_life;
-            let death = self.death.get_or_insert(Death {
-                killer: None,
-                killer_name: None,
-                at_ms: now,
-                kills,
-                position: None,
-            });
+            let death = self.death_at(now);
             death.killer = killer_id;
             death.killer_name = killer.map(|(_, n)| n);
             None
@@ -221,6 +214,18 @@ impl Combat {
         } else {
             None
         }
+    }
+
+    /// The current death, begun at `now` with this life's kills if none is under way.
+    fn death_at(&mut self, now: f64) -> &mut Death {
+        let kills = self.kills_this_life;
+        self.death.get_or_insert(Death {
+            killer: None,
+            killer_name: None,
+            at_ms: now,
+            kills,
+            position: None,
+        })
     }
 
     /// Follows the own avatar once a frame: `fire` says fire is held, `shots` counts the own shots
@@ -243,14 +248,7 @@ impl Combat {
             return cues;
         };
         if own.dead {
-            let kills = self.kills_this_life;
-            let death = self.death.get_or_insert(Death {
-                killer: None,
-                killer_name: None,
-                at_ms: now,
-                kills,
-                position: None,
-            });
+            let death = self.death_at(now);
             if death.position.is_none() {
                 death.position = Some(own.position);
                 cues.push(Cue::Death);

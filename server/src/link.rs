@@ -158,16 +158,9 @@ impl Default for PlayerLink {
     }
 }
 
-/// 128 bits from the operating system's random source.
+/// 128 bits from the server's secret random source.
 fn random_key() -> (u64, u64) {
-    let mut bytes = [0u8; 16];
-    if let Err(e) = getrandom::fill(&mut bytes) {
-        // No entropy source at all: acknowledgements could be forged, so the process stops here.
-        panic!("the operating system's random source failed: {e}");
-    }
-    let (a, b) = bytes.split_at(8);
-    let word = |half: &[u8]| u64::from_le_bytes(half.try_into().unwrap_or_default());
-    (word(a), word(b))
+    (crate::secret::random_u64(), crate::secret::random_u64())
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it (the data stays consistent:
