@@ -307,6 +307,7 @@ async fn join(url: &str, protocol_version: u16, index: usize) -> anyhow::Result<
             resume_token: None,
             rate: 0,
             room: None,
+            watch: false,
         });
         ws.send(Message::Binary(encode_client(&hello).into()))
             .await?;

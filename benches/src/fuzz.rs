@@ -69,6 +69,7 @@ fn client_corpus() -> Vec<Vec<u8>> {
             resume_token: Some(ResumeToken([7; 16])),
             rate: 0,
             room: Some("K7MPQ".into()),
+            watch: true,
         }),
         ClientMsg::Input(InputFrame {
             seq: 77,
@@ -172,6 +173,7 @@ fn server_corpus() -> Vec<Vec<u8>> {
             view_radius: 10_240,
             map: Map::parse("name: tiny\n###\n#S#\n###").unwrap_or_else(|e| panic!("tiny: {e}")),
             resume_token: ResumeToken([1; 16]),
+            spectator_delay_ms: Some(2_000),
         })),
         ServerMsg::Refused {
             reason: RefuseReason::VersionMismatch { server: 2 },

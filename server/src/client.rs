@@ -83,7 +83,24 @@ impl GameClient {
         resume_token: Option<ResumeToken>,
     ) -> Result<GameClient, ClientError> {
         let (ws, _) = tokio_tungstenite::connect_async(url).await?;
-        GameClient::handshake(ws, name, resume_token, 0, None).await
+        GameClient::handshake(ws, hello(name, resume_token, 0, None)).await
+    }
+
+    /// Connects to `url` as a spectator of the room whose code is `room` (`None`: the room with
+    /// the most players), and waits for `Welcome`. The client is then sent the room's broadcast
+    /// feed: [`GameClient::next_snapshot`] applies it to a view that sees the whole room.
+    pub async fn watch(url: &str, room: Option<&str>) -> Result<GameClient, ClientError> {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+        let hello = Hello {
+            watch: true,
+            ..hello("spectator", None, 0, room.map(str::to_string))
+        };
+        GameClient::handshake(ws, hello).await
+    }
+
+    /// Whether this client is a spectator.
+    pub fn is_spectator(&self) -> bool {
+        self.welcome.spectator_delay_ms.is_some()
     }
 
     /// Like [`GameClient::connect`], asking for the room whose code is `room` (as a player would
@@ -94,7 +111,7 @@ impl GameClient {
         room: &str,
     ) -> Result<GameClient, ClientError> {
         let (ws, _) = tokio_tungstenite::connect_async(url).await?;
-        GameClient::handshake(ws, name, None, 0, Some(room.to_string())).await
+        GameClient::handshake(ws, hello(name, None, 0, Some(room.to_string()))).await
     }
 
     /// Like [`GameClient::connect`], asking for snapshots of at most `rate` bytes per second (0: the
@@ -105,7 +122,7 @@ impl GameClient {
         rate: u32,
     ) -> Result<GameClient, ClientError> {
         let (ws, _) = tokio_tungstenite::connect_async(url).await?;
-        GameClient::handshake(ws, name, None, rate, None).await
+        GameClient::handshake(ws, hello(name, None, rate, None)).await
     }
 
     /// Like [`GameClient::connect_resuming`] for a plain `ws://IP:PORT/...` URL, from the local
@@ -134,29 +151,16 @@ impl GameClient {
             .await
             .map_err(tungstenite::Error::Io)?;
         let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await?;
-        GameClient::handshake(ws, name, resume_token, 0, None).await
+        GameClient::handshake(ws, hello(name, resume_token, 0, None)).await
     }
 
-    /// Says `Hello` (asking for `rate` snapshot bytes per second, and for the room whose code is
-    /// `room`, if any) on a fresh socket and waits for `Welcome`.
-    async fn handshake(
-        mut ws: Ws,
-        name: &str,
-        resume_token: Option<ResumeToken>,
-        rate: u32,
-        room: Option<String>,
-    ) -> Result<GameClient, ClientError> {
+    /// Says `hello` on a fresh socket and waits for `Welcome`.
+    async fn handshake(mut ws: Ws, hello: Hello) -> Result<GameClient, ClientError> {
         let _ = match ws.get_ref() {
             MaybeTlsStream::Plain(tcp) => tcp.set_nodelay(true),
             _ => Ok(()),
         };
-        let hello = ClientMsg::Hello(Hello {
-            protocol_version: PROTOCOL_VERSION,
-            name: name.to_string(),
-            resume_token,
-            rate,
-            room,
-        });
+        let hello = ClientMsg::Hello(hello);
         ws.send(Message::Binary(encode_client(&hello).into()))
             .await?;
         let mut bytes_received = 0;
@@ -164,8 +168,12 @@ impl GameClient {
             ServerMsg::Welcome(welcome) => {
                 let rate = TickRate::new(welcome.tick_rate)
                     .ok_or(ClientError::Unexpected("tick rate out of range"))?;
-                let view = ClientView::new(Arc::new(welcome.map.clone()), MoveParams::new(rate))
-                    .with_viewer(welcome.player_id, welcome.view_radius);
+                let mut view =
+                    ClientView::new(Arc::new(welcome.map.clone()), MoveParams::new(rate));
+                if welcome.spectator_delay_ms.is_none() {
+                    // A spectator sees the whole room: nothing is dropped by distance.
+                    view = view.with_viewer(welcome.player_id, welcome.view_radius);
+                }
                 Ok(GameClient {
                     ws,
                     welcome: *welcome,
@@ -296,6 +304,18 @@ impl GameClient {
             reason: "leaving".into(),
         };
         let _ = self.ws.close(Some(frame)).await;
+    }
+}
+
+/// A player's `Hello` for `name` (with a resume token, a rate and a room code, if any).
+fn hello(name: &str, resume_token: Option<ResumeToken>, rate: u32, room: Option<String>) -> Hello {
+    Hello {
+        protocol_version: PROTOCOL_VERSION,
+        name: name.to_string(),
+        resume_token,
+        rate,
+        room,
+        watch: false,
     }
 }
 

@@ -235,6 +235,7 @@ async fn a_ban_closes_the_player_and_refuses_its_address() {
             resume_token: None,
             rate: 0,
             room: None,
+            watch: false,
         });
         waiting
             .send(Message::Binary(encode_client(&hello).into()))

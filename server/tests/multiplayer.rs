@@ -263,6 +263,7 @@ async fn a_version_mismatch_is_refused_with_a_reason() {
             resume_token: None,
             rate: 0,
             room: None,
+            watch: false,
         });
         ws.send(Message::Binary(encode_client(&hello).into()))
             .await

@@ -84,6 +84,7 @@ async fn https_and_wss_are_served_with_the_given_certificate() {
             resume_token: None,
             rate: 0,
             room: None,
+            watch: false,
         });
         ws.send(Message::Binary(encode_client(&hello).into()))
             .await

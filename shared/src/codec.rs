@@ -48,7 +48,8 @@ fn decode_config<const N: usize>() -> Configuration<LittleEndian, Varint, Limit<
     config::standard().with_limit::<N>()
 }
 
-fn decode_bounded<T: DeserializeOwned, const N: usize>(bytes: &[u8]) -> Result<T, CodecError> {
+/// Decodes one value of `T` from all of `bytes` (at most `N` of them), with no trailing bytes.
+pub fn decode_bounded<T: DeserializeOwned, const N: usize>(bytes: &[u8]) -> Result<T, CodecError> {
     if bytes.is_empty() {
         return Err(CodecError::Empty);
     }

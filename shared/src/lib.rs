@@ -11,6 +11,8 @@
 //! - [`protocol`]: every message on the wire ([`ClientMsg`], [`ServerMsg`]) and the protocol version.
 //! - [`codec`]: bounded binary encoding and decoding of those messages.
 //! - [`view`]: a client's reconstruction of the world from snapshots (used by the browser, bots and tests).
+//! - [`replay`]: the replay file format (a room's broadcast feed, recorded), its reader and a cursor
+//!   that plays and seeks it.
 //! - [`text`]: sanitizing names and chat.
 //! - [`netcode`]: a client's clock, interpolation, and prediction of its avatar and its own shots (the
 //!   browser client and bots).
@@ -21,6 +23,7 @@ pub mod map;
 pub mod netcode;
 pub mod physics;
 pub mod protocol;
+pub mod replay;
 pub mod text;
 pub mod time;
 pub mod view;

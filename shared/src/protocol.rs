@@ -6,6 +6,16 @@
 //! [`InputFrame`]s (one per client tick), and the server sends one [`Snapshot`] per snapshot tick, which
 //! also carries the reliable [`GameEvent`]s (chat, kills, scores) in order.
 //!
+//! A spectator (a `Hello` with `watch`) is sent the room's *broadcast feed* instead: the same
+//! [`Snapshot`] bytes to every spectator of the room, encoded once per feed frame, showing every
+//! entity in the room, delayed by the server's spectator delay. A feed frame's `proof` and
+//! `ack_input_seq` are 0, its `check` sums the whole room, and its events are the room's broadcast
+//! events (never `Hit` or `YourScore`). Every few seconds a frame is a *keyframe*: a full snapshot
+//! whose events start with a `Roster` and a `Leaderboard`, so a spectator (or a replay seeking) can
+//! start there; the frames between are deltas against the frame before. A spectator that joins is
+//! sent the last keyframe and the deltas since, then follows. Replays (`crate::replay`) are files of
+//! the same frames.
+//!
 //! Positions are quantized [`Coord`]s (1/16 unit), angles `u16` (65,536 to the turn).
 
 use crate::fixed::Coord;
@@ -15,7 +25,7 @@ use crate::time::Tick;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version. Bumped on every incompatible change; a mismatch is refused at `Hello`.
-pub const PROTOCOL_VERSION: u16 = 6;
+pub const PROTOCOL_VERSION: u16 = 7;
 
 /// Longest player name, in characters (after sanitizing).
 pub const MAX_NAME_CHARS: usize = 20;
@@ -220,6 +230,12 @@ pub struct Hello {
     /// code no open room has is refused ([`RefuseReason::NoSuchRoom`]), as is a full room
     /// ([`RefuseReason::RoomFull`]). Ignored when resuming.
     pub room: Option<String>,
+    /// Watch instead of play: the client takes no seat and has no avatar, and is sent the room's
+    /// broadcast feed (every entity, delayed by the server's spectator delay) instead of snapshots of
+    /// its own. `room` names the room to watch (`None`: the room with the most players). A
+    /// spectator's `Input` and `Chat` messages are rejected (counted, the connection kept); `Ping`,
+    /// `RequestFullSnapshot` and `Leave` work as for a player.
+    pub watch: bool,
 }
 
 /// Button bits in [`InputFrame::buttons`].
@@ -330,6 +346,8 @@ pub enum RefuseReason {
     RoomFull,
     /// No open room has the code asked for (it closed, or never was).
     NoSuchRoom,
+    /// The room asked to watch has as many spectators as it admits.
+    SpectatorsFull,
 }
 
 /// The handshake answer.
@@ -355,7 +373,14 @@ pub struct Welcome {
     pub respawn_delay_ms: u32,
     /// Milliseconds a respawned player cannot be hurt (unless it fires first).
     pub spawn_protection_ms: u32,
+    /// `Some(delay)` for a spectator (a `Hello` with `watch`): it has no avatar (`player_id` is
+    /// [`SPECTATOR_ID`], the resume token is unused), and it is sent the room's broadcast feed,
+    /// `delay` milliseconds behind the room, at `snapshot_rate` frames a second. `None` for a player.
+    pub spectator_delay_ms: Option<u32>,
 }
+
+/// The `player_id` of a spectator's `Welcome`: no player has it (player ids start at 2).
+pub const SPECTATOR_ID: EntityId = EntityId(0);
 
 /// What one player sees at one tick.
 ///

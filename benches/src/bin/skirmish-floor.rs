@@ -90,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
         view_radius: 0,
         map: Map::parse("S").map_err(|e| anyhow::anyhow!("{e}"))?,
         resume_token: ResumeToken([0; 16]),
+        spectator_delay_ms: None,
     })));
     let welcome = Bytes::from(welcome);
     loop {

@@ -382,6 +382,7 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
         resume_token: resume.map(|(token, _)| token),
         rate: plan.client_rate,
         room: None,
+        watch: false,
     });
     if ws
         .send(Message::Binary(encode_client(&hello).into()))

@@ -102,6 +102,7 @@ impl Kind {
                 resume_token: None,
                 rate: 0,
                 room: None,
+                watch: false,
             })),
             Kind::SequenceBack => input(seq.saturating_sub(1 + dice.roll(5) as u32).max(1), 0),
             Kind::ChatTooLong => encode_client(&ClientMsg::Chat {

@@ -562,6 +562,7 @@ impl App {
                         resume_token: self.resume,
                         rate: 0,
                         room: self.lobby.room(),
+                        watch: false,
                     });
                     self.send(&hello);
                 }

@@ -625,6 +625,7 @@ impl Room {
             view_radius: self.config.view_radius,
             map: (*self.config.map).clone(),
             resume_token,
+            spectator_delay_ms: None,
         }
     }
 

@@ -169,6 +169,7 @@ pub async fn silent_player(
         resume_token: None,
         rate: 0,
         room: None,
+        watch: false,
     });
     ws.send(tokio_tungstenite::tungstenite::Message::Binary(
         encode_client(&hello).into(),

@@ -95,6 +95,7 @@ fn every_client_msg() -> Vec<ClientMsg> {
             resume_token: None,
             rate: 0,
             room: None,
+            watch: false,
         }),
         ClientMsg::Hello(Hello {
             protocol_version: 99,
@@ -102,6 +103,7 @@ fn every_client_msg() -> Vec<ClientMsg> {
             resume_token: Some(ResumeToken([0xAB; 16])),
             rate: 0,
             room: Some("Z".repeat(crate::protocol::ROOM_CODE_CHARS)),
+            watch: true,
         }),
         ClientMsg::Input(InputFrame {
             seq: u32::MAX,
@@ -137,6 +139,7 @@ fn every_server_msg() -> Vec<ServerMsg> {
             view_radius: 10_240,
             map: arena(),
             resume_token: ResumeToken([7; 16]),
+            spectator_delay_ms: Some(2_000),
         })),
         ServerMsg::Refused {
             reason: RefuseReason::VersionMismatch { server: 1 },
