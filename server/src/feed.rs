@@ -8,8 +8,10 @@
 //! since, which together bring a view to the newest frame) and a receiver subscribed at the same
 //! moment, under one lock, so no frame is missed or sent twice.
 
+use crate::address::AddressKey;
 use bytes::Bytes;
 use skirmish_shared::time::Tick;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
@@ -33,23 +35,52 @@ struct Chain {
     sender: Option<broadcast::Sender<FeedFrame>>,
 }
 
+/// Most spectators of one room from one address (an IPv6 client counts by its /64): a household
+/// watching together fits; one address cannot take a room's every place.
+pub const MAX_SPECTATORS_PER_ADDRESS: usize = 8;
+
 /// The spectator side of one room's feed.
 #[derive(Debug)]
 pub struct FeedShared {
     chain: Mutex<Chain>,
     spectators: AtomicUsize,
     max_spectators: usize,
+    /// Spectators by address.
+    addresses: Mutex<HashMap<AddressKey, usize>>,
 }
 
-/// A spectator's place in a room: counted against the room's cap until dropped.
+/// Why a spectator was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoPlace {
+    /// The room has as many spectators as it admits.
+    Room,
+    /// The address already has [`MAX_SPECTATORS_PER_ADDRESS`] spectators in the room.
+    Address,
+}
+
+/// A spectator's place in a room: counted against the room's cap (and its address's) until dropped.
 #[derive(Debug)]
 pub struct SpectatorSeat {
     feed: Arc<FeedShared>,
+    address: Option<AddressKey>,
 }
 
 impl Drop for SpectatorSeat {
     fn drop(&mut self) {
         self.feed.spectators.fetch_sub(1, Ordering::AcqRel);
+        if let Some(address) = self.address {
+            let mut addresses = self
+                .feed
+                .addresses
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(count) = addresses.get_mut(&address) {
+                *count -= 1;
+                if *count == 0 {
+                    addresses.remove(&address);
+                }
+            }
+        }
     }
 }
 
@@ -78,6 +109,7 @@ impl FeedShared {
             }),
             spectators: AtomicUsize::new(0),
             max_spectators,
+            addresses: Mutex::new(HashMap::new()),
         }
     }
 
@@ -86,15 +118,28 @@ impl FeedShared {
         self.spectators.load(Ordering::Acquire)
     }
 
-    /// Takes a spectator's place, if the room has one free.
-    pub fn admit(self: &Arc<Self>) -> Option<SpectatorSeat> {
+    /// Takes a spectator's place for a client at `address` (`None`: unknown, in tests), if the room
+    /// and the address have one free.
+    pub fn admit(self: &Arc<Self>, address: Option<AddressKey>) -> Result<SpectatorSeat, NoPlace> {
+        let mut addresses = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(address) = address {
+            if addresses.get(&address).copied().unwrap_or(0) >= MAX_SPECTATORS_PER_ADDRESS {
+                return Err(NoPlace::Address);
+            }
+        }
         let cap = self.max_spectators;
         self.spectators
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < cap).then_some(n + 1)
             })
-            .ok()?;
-        Some(SpectatorSeat { feed: self.clone() })
+            .map_err(|_| NoPlace::Room)?;
+        if let Some(address) = address {
+            *addresses.entry(address).or_insert(0) += 1;
+        }
+        Ok(SpectatorSeat {
+            feed: self.clone(),
+            address,
+        })
     }
 
     /// Room side: sends a frame to every spectator. A keyframe starts the chain anew.
@@ -179,12 +224,24 @@ mod tests {
     #[test]
     fn spectators_are_capped_and_leave_their_place_when_dropped() {
         let feed = Arc::new(FeedShared::new(2, 8));
-        let a = feed.admit().expect("first");
-        let _b = feed.admit().expect("second");
-        assert!(feed.admit().is_none(), "at the cap");
+        let a = feed.admit(None).expect("first");
+        let _b = feed.admit(None).expect("second");
+        assert_eq!(feed.admit(None).err(), Some(NoPlace::Room), "at the cap");
         assert_eq!(feed.spectators(), 2);
         drop(a);
         assert_eq!(feed.spectators(), 1);
-        assert!(feed.admit().is_some());
+        assert!(feed.admit(None).is_ok());
+        // One address takes at most its share of a room's places, and gets them back.
+        let feed = Arc::new(FeedShared::new(100, 8));
+        let home = AddressKey::of([10, 0, 0, 1].into());
+        let seats: Vec<_> = (0..MAX_SPECTATORS_PER_ADDRESS)
+            .map(|_| feed.admit(Some(home)).expect("a place"))
+            .collect();
+        assert_eq!(feed.admit(Some(home)).err(), Some(NoPlace::Address));
+        assert!(feed
+            .admit(Some(AddressKey::of([10, 0, 0, 2].into())))
+            .is_ok());
+        drop(seats);
+        assert!(feed.admit(Some(home)).is_ok());
     }
 }

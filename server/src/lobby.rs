@@ -6,8 +6,9 @@
 //! humans take seats: a room's occupancy counts humans (seated or reserved), and its fill bots make
 //! way for them inside the room, so bots never make the lobby refuse anyone.
 
+use crate::address::AddressKey;
 use crate::config::ServerConfig;
-use crate::feed::SpectatorSeat;
+use crate::feed::{NoPlace, SpectatorSeat, MAX_SPECTATORS_PER_ADDRESS};
 use crate::link::Disconnect;
 use crate::link::PlayerLink;
 use crate::metrics::{extend_exposition, Labelled, Metrics};
@@ -51,6 +52,9 @@ pub enum JoinError {
     /// The room asked to watch has as many spectators as it admits.
     #[error("room {0} has as many spectators as it admits ({1}); try again later")]
     SpectatorsFull(String, usize),
+    /// The address already has as many spectators in the room as one address may.
+    #[error("your address already has {MAX_SPECTATORS_PER_ADDRESS} spectators in room {0}")]
+    SpectatorsFromAddress(String),
     /// A spectator asked for no room in particular, and no room is open.
     #[error("no room is open to watch; play, and others can watch you")]
     NothingToWatch,
@@ -134,9 +138,13 @@ impl Lobby {
         self.recorder.as_ref()
     }
 
-    /// Admits a spectator to the room whose code is `room` (as typed), or to the room with the most
-    /// players: its `Welcome`, its place (held until dropped), and the ticks its feed is delayed by.
-    pub fn watch(&self, room: Option<&str>) -> Result<(Welcome, SpectatorSeat, u32), JoinError> {
+    /// Admits a spectator at `address` to the room whose code is `room` (as typed), or to the room
+    /// with the most players: its `Welcome`, its place (held until dropped), and the ticks its feed is delayed by.
+    pub fn watch(
+        &self,
+        room: Option<&str>,
+        address: Option<AddressKey>,
+    ) -> Result<(Welcome, SpectatorSeat, u32), JoinError> {
         if *self.shutdown.borrow() {
             return Err(JoinError::ShuttingDown);
         }
@@ -159,9 +167,15 @@ impl Lobby {
                 .ok_or(JoinError::NothingToWatch)?,
         };
         let shared = &handle.shared;
-        let seat = shared.feed.admit().ok_or_else(|| {
-            JoinError::SpectatorsFull(shared.code.clone(), self.room_config.max_spectators)
-        })?;
+        let seat = shared
+            .feed
+            .admit(address)
+            .map_err(|no_place| match no_place {
+                NoPlace::Room => {
+                    JoinError::SpectatorsFull(shared.code.clone(), self.room_config.max_spectators)
+                }
+                NoPlace::Address => JoinError::SpectatorsFromAddress(shared.code.clone()),
+            })?;
         let config = &self.room_config;
         let rules = crate::world::Rules::new(config.tick_rate);
         let ms = |ticks: u32| ticks.saturating_mul(1000) / u32::from(config.tick_rate.hz());

@@ -3,8 +3,8 @@
 //!
 //! A room's [`Recording`] hands each feed frame (already encoded, shared with the spectators) to the
 //! writer over a bounded channel and never waits: if the disk falls so far behind that the channel
-//! is full, the frame is dropped and the recording resumes at the next keyframe (the file stays
-//! playable; the gap is counted and logged). The writer appends each frame whole with one write, so
+//! is full, the frame is dropped and the recording resumes at the next keyframe, at most 5 s on (the
+//! file stays playable; the gap is counted and logged). The writer appends each frame whole with one write, so
 //! a process killed while recording leaves a file that plays up to its last complete frame
 //! (`skirmish_shared::replay`).
 //!
@@ -95,7 +95,15 @@ pub struct Recorder {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     next_key: AtomicU64,
     metrics: Arc<Metrics>,
+    /// Held while a listing runs.
+    listing: Mutex<()>,
+    /// Finished files' summaries (or `None`: not a readable replay), by id, with the length and
+    /// modification time they were read at.
+    known: Mutex<KnownFiles>,
 }
+
+/// What a listing found of each finished file.
+type KnownFiles = HashMap<String, ((u64, Option<SystemTime>), Option<ReplayInfo>)>;
 
 /// One room's recording: hand it each feed frame.
 #[derive(Debug)]
@@ -111,7 +119,7 @@ pub struct Recording {
 
 impl Recording {
     /// Records a frame. Never waits: a frame the writer has no room for is dropped, and the
-    /// recording resumes at the next keyframe ([`Recording::needs_keyframe`]).
+    /// recording resumes at the next keyframe.
     pub fn frame(&mut self, tick: Tick, keyframe: bool, bytes: &Bytes) {
         if self.stopped || (self.needs_keyframe && !keyframe) {
             return;
@@ -135,11 +143,6 @@ impl Recording {
             }
             Err(TrySendError::Disconnected(_)) => self.stopped = true,
         }
-    }
-
-    /// Whether the next frame must be a keyframe for the recording to go on.
-    pub fn needs_keyframe(&self) -> bool {
-        self.needs_keyframe && !self.stopped
     }
 }
 
@@ -174,6 +177,8 @@ impl Recorder {
             thread: Mutex::new(Some(thread)),
             next_key: AtomicU64::new(1),
             metrics,
+            listing: Mutex::new(()),
+            known: Mutex::new(HashMap::new()),
         })
     }
 
@@ -229,36 +234,71 @@ impl Recorder {
         }
     }
 
-    /// The replays in the folder, newest first. Reads the folder (and, once, any file left without
-    /// a summary by a crash): call it off the async threads.
+    /// The replays in the folder, newest first. Reads the folder, and any file that has no summary
+    /// (left by a crash, or put there by hand) once: what it found, listable or not, is remembered
+    /// by the file's length and modification time, so a bad file costs one read, not one per
+    /// listing. One listing runs at a time (others wait and find the cache filled). Call it off the
+    /// async threads.
     pub fn list(&self) -> ReplayList {
+        let _one_at_a_time = self.listing.lock().unwrap_or_else(|p| p.into_inner());
         let open = self.open.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let mut replays: Vec<ReplayInfo> = replay_files(&self.settings.dir)
+        let files = replay_files(&self.settings.dir);
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        known.retain(|id, _| files.iter().any(|file| &file.id == id));
+        let mut replays: Vec<ReplayInfo> = files
             .into_iter()
-            .filter_map(|(id, path, len)| match open.get(&id) {
-                Some(info) => Some(ReplayInfo {
-                    bytes: len,
-                    ..info.clone()
-                }),
-                None => summary(&id, &path, len),
+            .filter_map(|file| {
+                if let Some(info) = open.get(&file.id) {
+                    return Some(ReplayInfo {
+                        bytes: file.len,
+                        ..info.clone()
+                    });
+                }
+                let stamp = (file.len, file.modified);
+                match known.get(&file.id) {
+                    Some((seen, info)) if *seen == stamp => info.clone(),
+                    _ => {
+                        let info = summary(&file);
+                        known.insert(file.id.clone(), (stamp, info.clone()));
+                        info
+                    }
+                }
             })
             .collect();
         replays.sort_by(|a, b| (b.started_unix_ms, &b.id).cmp(&(a.started_unix_ms, &a.id)));
         ReplayList { replays }
     }
 
-    /// The file of replay `id`, if the id is well formed and the file exists.
+    /// The file of replay `id`, if the id is well formed and names a regular file in the folder
+    /// (never a symbolic link, which could point anywhere).
     pub fn path_of(&self, id: &str) -> Option<PathBuf> {
         let valid = !id.is_empty()
             && id.len() <= MAX_ID_CHARS
             && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !valid {
+            return None;
+        }
         let path = self.settings.dir.join(format!("{id}{FILE_SUFFIX}"));
-        (valid && path.is_file()).then_some(path)
+        regular_file(&path).then_some(path)
     }
 }
 
-/// The replay files in `dir`: id, path and length, in no particular order.
-fn replay_files(dir: &Path) -> Vec<(String, PathBuf, u64)> {
+/// Whether `path` is a regular file itself (not a symbolic link to one).
+fn regular_file(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_file())
+}
+
+/// A replay file found in the folder.
+struct ReplayFile {
+    id: String,
+    path: PathBuf,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+/// The replay files in `dir` (regular files named `ID.skreplay`; symbolic links are left out), in no
+/// particular order.
+fn replay_files(dir: &Path) -> Vec<ReplayFile> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -267,8 +307,14 @@ fn replay_files(dir: &Path) -> Vec<(String, PathBuf, u64)> {
         .filter_map(|entry| {
             let name = entry.file_name().into_string().ok()?;
             let id = name.strip_suffix(FILE_SUFFIX)?.to_string();
+            // `DirEntry::metadata` does not follow symbolic links.
             let meta = entry.metadata().ok()?;
-            meta.is_file().then(|| (id, entry.path(), meta.len()))
+            meta.file_type().is_file().then(|| ReplayFile {
+                id,
+                path: entry.path(),
+                len: meta.len(),
+                modified: meta.modified().ok(),
+            })
         })
         .collect()
 }
@@ -277,29 +323,56 @@ fn summary_path(path: &Path) -> PathBuf {
     path.with_extension("json")
 }
 
+/// Largest summary read, in bytes (a real one is well under 10 KiB).
+const MAX_SUMMARY_BYTES: u64 = 64 << 10;
+
+/// Largest replay file read to make a summary for (a 30-minute part of a 64-player room is a few
+/// tens of MB); a larger one without a summary is not listed.
+const MAX_SUMMARIZED_BYTES: u64 = 256 << 20;
+
+/// Most player names a listing gives for one replay.
+const MAX_LISTED_PLAYERS: usize = 100;
+
+/// Reads a regular file of at most `max` bytes.
+fn read_capped(path: &Path, max: u64) -> Option<Vec<u8>> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.file_type().is_file() || meta.len() > max {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(File::open(path).ok()?, max),
+        &mut bytes,
+    )
+    .ok()?;
+    Some(bytes)
+}
+
 /// A finished file's summary: from its `ID.json` if that describes the file as it is, else read
 /// from the file (and written down for next time). `None` for a file that is not a readable replay.
-fn summary(id: &str, path: &Path, len: u64) -> Option<ReplayInfo> {
+fn summary(file: &ReplayFile) -> Option<ReplayInfo> {
+    let (id, path, len) = (&file.id, &file.path, file.len);
     let side = summary_path(path);
-    if let Some(info) = std::fs::read(&side)
-        .ok()
+    if let Some(info) = read_capped(&side, MAX_SUMMARY_BYTES)
         .and_then(|bytes| serde_json::from_slice::<ReplayInfo>(&bytes).ok())
-        .filter(|info| info.bytes == len && info.id == id)
+        .filter(|info| info.bytes == len && &info.id == id)
     {
         return Some(info);
     }
-    let replay = Replay::parse(std::fs::read(path).ok()?)
+    let replay = Replay::parse(read_capped(path, MAX_SUMMARIZED_BYTES)?)
         .inspect_err(|e| tracing::debug!(id, "not listed: {e}"))
         .ok()?;
+    let mut players: Vec<String> = replay
+        .players()
+        .map(|players| players.into_iter().map(|p| p.name).collect())
+        .unwrap_or_default();
+    players.truncate(MAX_LISTED_PLAYERS);
     let info = ReplayInfo {
-        id: id.to_string(),
+        id: id.clone(),
         room: replay.header().room_code.clone(),
         started_unix_ms: replay.header().started_unix_ms,
         duration_ms: replay.duration_ms(),
-        players: replay
-            .players()
-            .map(|players| players.into_iter().map(|p| p.name).collect())
-            .unwrap_or_default(),
+        players,
         bytes: len,
         recording: false,
     };
@@ -307,16 +380,22 @@ fn summary(id: &str, path: &Path, len: u64) -> Option<ReplayInfo> {
     Some(info)
 }
 
-/// Writes a summary beside its file (to a temporary name first, so a reader never sees half).
+/// Writes a summary beside its file: to a fresh temporary file first (created, never opened if it
+/// exists, so a link planted there is not followed), then renamed over the summary, so a reader never
+/// sees half of one.
 fn write_summary(side: &Path, info: &ReplayInfo) {
     let Ok(json) = serde_json::to_vec(info) else {
         return;
     };
-    let temporary = side.with_extension("json.tmp");
-    if std::fs::write(&temporary, json)
-        .and_then(|()| std::fs::rename(&temporary, side))
-        .is_err()
-    {
+    let temporary = side.with_extension(format!("json.{:016x}.tmp", crate::secret::random_u64()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temporary)
+        .and_then(|mut file| file.write_all(&json))
+        .and_then(|()| std::fs::rename(&temporary, side));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
         tracing::debug!(path = %side.display(), "could not write a replay summary");
     }
 }
@@ -505,7 +584,7 @@ impl Writer {
         if let Ok(ServerMsg::Snapshot(snapshot)) = decode_server(&frame.bytes) {
             for event in &snapshot.events {
                 let mut add = |name: &String| {
-                    if !info.players.contains(name) {
+                    if info.players.len() < MAX_LISTED_PLAYERS && !info.players.contains(name) {
                         info.players.push(name.clone());
                     }
                 };
@@ -544,9 +623,13 @@ impl Writer {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&info.id);
         self.metrics.replays_recording.fetch_sub(1, Relaxed);
-        if first_tick.is_none() {
-            // The room closed before its first frame: nothing to play.
+        if first_tick.is_none()
+            || info.duration_ms < u64::try_from(self.settings.min_duration.as_millis()).unwrap_or(0)
+        {
+            // The room closed before its first frame, or within --replay-min-seconds: not a match
+            // worth keeping (and rooms opened and left in a loop cannot push real replays out).
             let _ = std::fs::remove_file(&path);
+            tracing::debug!(id = %info.id, "replay too short to keep");
             return;
         }
         info.recording = false;
@@ -570,10 +653,10 @@ impl Writer {
             .collect();
         let mut files = replay_files(&self.settings.dir);
         // Ids begin with their UTC start time: name order is age order.
-        files.sort_by(|a, b| a.0.cmp(&b.0));
+        files.sort_by(|a, b| a.id.cmp(&b.id));
         let mut count = files.len();
-        let mut bytes: u64 = files.iter().map(|f| f.2).sum();
-        for (id, path, len) in files {
+        let mut bytes: u64 = files.iter().map(|f| f.len).sum();
+        for ReplayFile { id, path, len, .. } in files {
             if count <= self.settings.max_count && bytes <= self.settings.max_bytes {
                 break;
             }
@@ -597,6 +680,70 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn recorder(name: &str) -> (Recorder, PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "skirmish-recorder-{}-{name}-{:x}",
+            std::process::id(),
+            crate::secret::random_u64()
+        ));
+        let settings = ReplaySettings {
+            dir: dir.clone(),
+            max_count: 10,
+            max_bytes: 1 << 30,
+            min_duration: std::time::Duration::ZERO,
+        };
+        let recorder = Recorder::start(settings, Arc::default()).expect("starts");
+        (recorder, dir)
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_in_the_folder_are_never_followed() {
+        let (recorder, dir) = recorder("links");
+        let secret = dir.join("secret.txt");
+        std::fs::write(&secret, "not a replay").expect("write");
+        std::os::unix::fs::symlink(&secret, dir.join(format!("leak{FILE_SUFFIX}"))).expect("link");
+        assert_eq!(recorder.path_of("leak"), None, "a link is not served");
+        assert!(recorder.list().replays.is_empty(), "nor listed");
+        // A summary is written through a fresh temporary file: a link planted where a fixed
+        // temporary name would be is left alone.
+        let victim = dir.join("victim.txt");
+        std::fs::write(&victim, "untouched").expect("write");
+        let side = dir.join("x.json");
+        std::os::unix::fs::symlink(&victim, side.with_extension("json.tmp")).expect("link");
+        let info = ReplayInfo {
+            id: "x".into(),
+            room: "K7MPQ".into(),
+            started_unix_ms: 0,
+            duration_ms: 0,
+            players: Vec::new(),
+            bytes: 0,
+            recording: false,
+        };
+        write_summary(&side, &info);
+        assert_eq!(std::fs::read_to_string(&victim).expect("read"), "untouched");
+        assert!(side.is_file());
+        recorder.finish();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_file_that_is_no_replay_is_read_once_and_not_listed() {
+        let (recorder, dir) = recorder("garbage");
+        std::fs::write(dir.join(format!("junk{FILE_SUFFIX}")), vec![0u8; 4096]).expect("write");
+        assert!(recorder.list().replays.is_empty());
+        let known = recorder.known.lock().expect("lock").clone();
+        assert!(
+            matches!(known.get("junk"), Some((_, None))),
+            "remembered as unlistable"
+        );
+        // Its id is served as a file all the same (it is in the folder), for whoever wants it.
+        assert!(recorder.path_of("junk").is_some());
+        assert!(recorder.path_of("../junk").is_none());
+        recorder.finish();
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn stamps_are_utc_civil_times() {

@@ -1,5 +1,9 @@
 //! A spectator's connection: after a `Hello` with `watch`, the room's broadcast feed.
 //!
+//! Places are bounded: `--max-spectators-per-room`, [`crate::feed::MAX_SPECTATORS_PER_ADDRESS`]
+//! from one address, and a spectator that sends nothing (no ping) for [`SPECTATOR_SILENCE`]
+//! slow-reader timeouts is closed (4003), so places held by clients that do not watch come back.
+//!
 //! A spectator takes no seat. Its session subscribes to the room's feed ([`crate::feed`]): it is
 //! sent the frames since the last keyframe, then every frame as the room releases it, the same bytes
 //! every other spectator is sent. One task reads and writes. The client may ping (its pongs carry the
@@ -25,6 +29,7 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -36,6 +41,19 @@ const ROOM_CLOSED: Disconnect = Disconnect {
     reason: "the room closed",
 };
 
+/// How long a spectator may send nothing, in slow-reader timeouts (15 s by default): clients ping
+/// about once a second (their clock needs it), so one silent this long has stopped reading, or
+/// never meant to.
+pub const SPECTATOR_SILENCE: u32 = 5;
+
+const SILENT: Disconnect = Disconnect {
+    code: close_code::TOO_SLOW,
+    reason: "sent nothing for too long (a spectator pings)",
+};
+
+/// Least time between two resends of the whole chain to one spectator (a keyframe interval).
+const RESTART_INTERVAL: Duration = Duration::from_millis(crate::room::KEYFRAME_MS as u64);
+
 /// Admits a spectator (`hello.watch`), sends its `Welcome`, and runs its session to the end.
 pub(crate) async fn run(
     mut ws: Ws,
@@ -46,7 +64,8 @@ pub(crate) async fn run(
     if let Err(refusal) = admit(&ctx, client) {
         return Err((ws, refusal));
     }
-    let (welcome, seat, delay_ticks) = match ctx.lobby.watch(hello.room.as_deref()) {
+    let address = Some(AddressKey::of(client));
+    let (welcome, seat, delay_ticks) = match ctx.lobby.watch(hello.room.as_deref(), address) {
         Ok(watching) => watching,
         Err(e) => return Err((ws, refusal_for(e))),
     };
@@ -101,14 +120,17 @@ fn admit(ctx: &Context, client: IpAddr) -> Result<(), NotJoined> {
 }
 
 fn refusal_for(error: JoinError) -> NotJoined {
-    let reason = match error {
+    let (reason, code) = match error {
         JoinError::ShuttingDown => return NotJoined::Close(Disconnect::SHUTDOWN),
-        JoinError::SpectatorsFull(..) => RefuseReason::SpectatorsFull,
-        _ => RefuseReason::NoSuchRoom,
+        JoinError::SpectatorsFull(..) => (RefuseReason::SpectatorsFull, close_code::SERVER_FULL),
+        JoinError::SpectatorsFromAddress(..) => {
+            (RefuseReason::AddressLimit, close_code::ADDRESS_LIMIT)
+        }
+        _ => (RefuseReason::NoSuchRoom, close_code::SERVER_FULL),
     };
     NotJoined::Refuse {
         reason,
-        code: close_code::SERVER_FULL,
+        code,
         detail: error.to_string(),
     }
 }
@@ -157,6 +179,9 @@ async fn watch(
     let mut limits = RateLimits::new(ctx.config.tick_rate.hz(), Instant::now());
     let mut shutting_down = ctx.shutting_down.clone();
     let slow = ctx.config.slow_reader_timeout;
+    // When the client last sent anything, and last had the whole chain resent.
+    let mut heard = Instant::now();
+    let mut restarted_at: Option<Instant> = None;
     loop {
         if *shutting_down.borrow() {
             return Disconnect::SHUTDOWN;
@@ -168,7 +193,9 @@ async fn watch(
                 tokio::select! {
                     biased;
                     _ = shutting_down.changed() => return Disconnect::SHUTDOWN,
+                    _ = tokio::time::sleep_until(heard + slow * SPECTATOR_SILENCE) => return SILENT,
                     message = ws.next() => {
+                        heard = Instant::now();
                         match read(message, &mut limits, ctx, room, delay_ticks) {
                             Read::Nothing => {}
                             Read::Pong(pong) => {
@@ -177,10 +204,22 @@ async fn watch(
                                 }
                             }
                             Read::Restart => {
-                                // The client has forgotten its view: the whole chain.
+                                // The client has forgotten its view: the whole chain, at most
+                                // once a keyframe interval (a client asking more often waits for
+                                // the next keyframe instead, so asking cannot multiply its share
+                                // of the feed).
                                 ctx.metrics.spectator_resyncs.fetch_add(1, Relaxed);
+                                let now = Instant::now();
+                                let recently = restarted_at
+                                    .is_some_and(|at| now - at < RESTART_INTERVAL);
                                 match Outgoing::start(seat, None) {
-                                    Some((restarted, receiver)) => {
+                                    Some((mut restarted, receiver)) => {
+                                        if recently {
+                                            restarted.queue.clear();
+                                            restarted.wait_for_keyframe = true;
+                                        } else {
+                                            restarted_at = Some(now);
+                                        }
                                         outgoing = restarted;
                                         frames = receiver;
                                     }
@@ -301,11 +340,9 @@ fn read(
             let tick = Tick(tick.saturating_sub(delay_ticks));
             Read::Pong(encode_server(&ServerMsg::Pong { nonce, tick }))
         }
-        Ok(ClientMsg::Desync { .. }) => {
-            ctx.metrics.desyncs.fetch_add(1, Relaxed);
-            Read::Restart
-        }
-        Ok(ClientMsg::RequestFullSnapshot) => Read::Restart,
+        // (Not counted as players' desyncs: a spectator's report costs it nothing, so it proves
+        // nothing about the server; its restarts are counted as resyncs.)
+        Ok(ClientMsg::RequestFullSnapshot | ClientMsg::Desync { .. }) => Read::Restart,
         Ok(ClientMsg::Leave) => Read::End(Disconnect::LEFT),
         Ok(ClientMsg::Hello(_)) => Read::End(Disconnect {
             code: close_code::POLICY_VIOLATION,
@@ -335,7 +372,7 @@ mod tests {
     #[test]
     fn a_restart_sends_what_the_client_lacks() {
         let feed = Arc::new(FeedShared::new(4, 2));
-        let seat = feed.admit().expect("a place");
+        let seat = feed.admit(None).expect("a place");
         // Before any keyframe: nothing to send, and deltas are skipped until one comes.
         feed.release(frame(3, false));
         let (outgoing, _) = Outgoing::start(&seat, None).expect("open");

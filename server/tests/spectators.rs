@@ -220,6 +220,42 @@ async fn a_spectator_that_stops_reading_is_closed_and_the_others_watch_on() {
     .await;
 }
 
+#[tokio::test]
+async fn a_spectator_that_never_pings_is_closed_and_one_address_cannot_take_every_place() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    bounded(async {
+        let server =
+            TestServer::start(&["--slow-reader-timeout", "0.4", "--spectator-delay-ms", "0"]).await;
+        let ada = server.join("ada").await;
+        let code = ada.welcome().room_code.clone();
+        // Reads everything, says nothing: closed after five slow-reader timeouts (2 s).
+        let mut mute = silent_spectator(&server, &code, None).await;
+        let started = Instant::now();
+        let code_seen = loop {
+            match tokio::time::timeout(Duration::from_secs(10), mute.next()).await {
+                Ok(Some(Ok(Message::Close(frame)))) => break frame.map(|f| u16::from(f.code)),
+                Ok(Some(Ok(_))) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        };
+        assert_eq!(code_seen, Some(4003));
+        assert!(started.elapsed() >= Duration::from_millis(1900));
+        // Eight spectators from one address; the ninth is refused, the address's own limit.
+        let url = server.ws_url();
+        let mut eight = Vec::new();
+        for _ in 0..8 {
+            eight.push(GameClient::watch(&url, Some(&code)).await.expect("a place"));
+        }
+        let ninth = GameClient::watch(&url, Some(&code)).await;
+        assert_eq!(refusal(ninth), RefuseReason::AddressLimit);
+        drop(eight);
+        drop(ada);
+        server.stop().await;
+    })
+    .await;
+}
+
 /// A GET of `path` with extra header lines: the status line, the head and the body bytes.
 async fn get_bytes(server: &TestServer, path: &str, headers: &[&str]) -> (String, Vec<u8>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -282,6 +318,8 @@ async fn replays_are_listed_served_in_ranges_and_play() {
             // Recordings are as late as spectators.
             "--spectator-delay-ms",
             "200",
+            "--replay-min-seconds",
+            "0",
         ])
         .await;
         let mut ada = server.join("ada").await;
@@ -352,6 +390,28 @@ async fn replays_are_listed_served_in_ranges_and_play() {
         assert!(!list.replays[0].recording);
         assert!(list.replays[0].duration_ms >= 1000);
         assert!(dir.join(format!("{}.json", list.replays[0].id)).is_file());
+        again.stop().await;
+        // A room that lasts less than --replay-min-seconds leaves no replay.
+        let short =
+            TestServer::start(&["--replay-dir", &dir_flag, "--replay-min-seconds", "30"]).await;
+        let mut bob = short.join("bob").await;
+        for _ in 0..30 {
+            bob.next_snapshot().await.expect("snapshot");
+        }
+        bob.leave().await;
+        short.stop().await;
+        let again = TestServer::start(&["--replay-dir", &dir_flag]).await;
+        let ids: Vec<String> = listed(&again)
+            .await
+            .replays
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(
+            ids,
+            [list.replays[0].id.clone()],
+            "the short one was deleted"
+        );
         again.stop().await;
         let off = TestServer::start(&[]).await;
         assert!(

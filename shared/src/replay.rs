@@ -376,12 +376,14 @@ impl Replay {
     /// Every player named in the replay (the header's, and those a roster or a join names later),
     /// by id, in the order first seen. Decodes every frame.
     pub fn players(&self) -> Result<Vec<RosterEntry>, ReplayError> {
-        let mut players: Vec<RosterEntry> = self.header.players.clone();
+        let mut players: Vec<RosterEntry> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut add = |entry: &RosterEntry| {
-            if !players.iter().any(|p| p.id == entry.id) {
+            if seen.insert(entry.id) {
                 players.push(entry.clone());
             }
         };
+        self.header.players.iter().for_each(&mut add);
         for index in 0..self.frames.len() {
             for event in self.snapshot(index)?.events {
                 match &event {

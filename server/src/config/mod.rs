@@ -91,6 +91,9 @@ pub struct Args {
     /// GiB): when the folder holds more, the oldest are deleted.
     #[arg(long, default_value = "200,2GB", env = "SKIRMISH_REPLAY_RETENTION")]
     pub replay_retention: String,
+    /// Replays shorter than this many seconds are deleted when their room closes (0..=3600).
+    #[arg(long, default_value_t = 10.0, env = "SKIRMISH_REPLAY_MIN_SECONDS")]
+    pub replay_min_seconds: f64,
     /// Radius, in world units, within which a player is sent entities.
     #[arg(long, default_value_t = 640, env = "SKIRMISH_VIEW_RADIUS")]
     pub view_radius: u32,
@@ -317,6 +320,8 @@ pub struct ReplaySettings {
     pub max_count: usize,
     /// Most bytes of replay files kept.
     pub max_bytes: u64,
+    /// Replays shorter than this are deleted when they end.
+    pub min_duration: Duration,
 }
 
 /// The assets folder: `./assets` when run from the repository root, else the one beside this crate.
@@ -499,6 +504,14 @@ fn replay_settings(args: &Args) -> Result<Option<ReplaySettings>, ConfigError> {
                 "{bytes:?} is not a size of at least 1MiB (say 500MB)"
             ))
         })?;
+    let min = args.replay_min_seconds;
+    if !(min.is_finite() && (0.0..=3600.0).contains(&min)) {
+        return Err(invalid(
+            args,
+            "replay-min-seconds",
+            "must be 0..=3600 seconds".into(),
+        ));
+    }
     if args.replay_dir.is_empty() {
         return Ok(None);
     }
@@ -506,6 +519,7 @@ fn replay_settings(args: &Args) -> Result<Option<ReplaySettings>, ConfigError> {
         dir: PathBuf::from(&args.replay_dir),
         max_count,
         max_bytes,
+        min_duration: Duration::from_secs_f64(min),
     }))
 }
 
@@ -817,6 +831,7 @@ mod tests {
                 dir: PathBuf::from("replays"),
                 max_count: 200,
                 max_bytes: 2_000_000_000,
+                min_duration: Duration::from_secs(10),
             })
         );
         for (tick, feed) in [("30", 15), ("50", 10), ("120", 20), ("23", 23)] {

@@ -5,8 +5,7 @@
 //! room closes, the frames still held are recorded too (the game they show is over).
 //!
 //! A frame is produced every `tick_rate / feed_rate` ticks while anyone watches or the room records.
-//! Every [`KEYFRAME_MS`] (and whenever the feed starts, or the recording lost a frame) it is a
-//! keyframe: a full snapshot whose events begin with the roster and the leaderboard, so a spectator or
+//! Every [`KEYFRAME_MS`] (and whenever the feed starts) it is a keyframe: a full snapshot whose events begin with the roster and the leaderboard, so a spectator or
 //! a replay can start there. Between keyframes each frame is a delta against the frame before,
 //! carrying the room's broadcast events since. A feed frame's proof and acknowledged input are 0;
 //! its check sums every entity.
@@ -132,17 +131,10 @@ impl Room {
             self.frame.capture(&self.world, common);
         }
         let feed = &self.feed;
-        // The recording lost a frame: it resumes at the next keyframe it is handed, so one is made
-        // now unless one is already waiting out the delay.
-        let needs_key = feed
-            .recording
-            .as_ref()
-            .is_some_and(Recording::needs_keyframe)
-            && !feed.held.iter().any(|frame| frame.keyframe);
+        // (A recording that lost a frame resumes at the next keyframe: spectators' frames never
+        // depend on how far behind the replay writer is.)
         let mut baseline = match feed.last {
-            Some(last) if !needs_key && tick.since(feed.last_key) < feed.keyframe_ticks => {
-                Some(last)
-            }
+            Some(last) if tick.since(feed.last_key) < feed.keyframe_ticks => Some(last),
             _ => None,
         };
         let upto = self.write_feed_events(baseline.is_none());

@@ -100,7 +100,7 @@ impl Watcher {
 fn spectators_get_the_whole_room_once_encoded_and_delayed() {
     let mut room = busy_room();
     let (link, _) = join(&mut room, "ada");
-    let seat = room.shared.feed.admit().expect("a spectator's place");
+    let seat = room.shared.feed.admit(None).expect("a spectator's place");
     let (chain, mut frames) = room.shared.feed.subscribe().expect("open");
     assert!(chain.is_empty(), "nothing released yet");
     let mut watcher = Watcher::new(&room);
@@ -157,7 +157,7 @@ fn without_spectators_or_a_recording_the_feed_rests() {
     }
     assert_eq!(room.metrics.feed_frames.load(Relaxed), 0);
     // A spectator arrives: the feed starts with a keyframe.
-    let _seat = room.shared.feed.admit().expect("a place");
+    let _seat = room.shared.feed.admit(None).expect("a place");
     let (_, mut frames) = room.shared.feed.subscribe().expect("open");
     for t in 120..200u64 {
         room.tick(start + Duration::from_millis(t * 16));
@@ -185,6 +185,7 @@ fn a_recorded_replay_plays_back_the_spectators_view_and_seeks_to_it() {
         dir: dir.clone(),
         max_count: 10,
         max_bytes: 1 << 30,
+        min_duration: Duration::ZERO,
     };
     let recorder = Recorder::start(settings, metrics).expect("recorder");
     let mut room = busy_room();
@@ -201,7 +202,7 @@ fn a_recorded_replay_plays_back_the_spectators_view_and_seeks_to_it() {
     };
     room = room.with_recording(recorder.record(header));
     let (link, _) = join(&mut room, "ada");
-    let _seat = room.shared.feed.admit().expect("a place");
+    let _seat = room.shared.feed.admit(None).expect("a place");
     let (_, mut frames) = room.shared.feed.subscribe().expect("open");
     let mut live = Watcher::new(&room);
     let mut world_checks = BTreeMap::new();
