@@ -95,13 +95,13 @@ pub(super) struct Stats {
     /// While dead: the killer's id (if known) and the ms until the respawn.
     dead: Option<(Option<u32>, f64)>,
     /// The kill feed's lines (killer, victim names), oldest first.
-    kill_feed: Vec<(String, String)>,
+    pub(super) kill_feed: Vec<(String, String)>,
     /// The own hit points.
     hp: Option<u8>,
     /// Sound muted.
     muted: bool,
     /// CSS pixels per world unit.
-    zoom: f64,
+    pub(super) zoom: f64,
     /// Hit markers and kill confirmations shown (this page).
     hit_markers: u32,
     kills_confirmed: u32,
@@ -596,8 +596,14 @@ impl App {
             let (width, height) = css_size(&self.canvas);
             replay.draw(&self.ctx, &self.canvas, (width, height), &self.camera)?;
             self.feedback.show_dom(&self.doc, now, None, 0, 0)?;
-            replay.update_stats(&mut self.stats.borrow_mut(), &self.camera, &mut self.hud);
-            self.stats.borrow_mut().frame_ms = now;
+            let mut stats = self.stats.borrow_mut();
+            replay.update_stats(&mut stats, &self.camera, &mut self.hud);
+            stats.frame_ms = now;
+            stats.kill_feed = self
+                .feedback
+                .kill_feed()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
             return Ok(());
         }
         if std::mem::take(&mut self.stats.borrow_mut().drop_requested)

@@ -533,6 +533,10 @@ impl ReplayPage {
         let text = format!("Replay {} cannot be played: {why}.", self.id);
         lobby.show_message(&text);
         let _ = self.bar.bar.class_list().add_1("hidden");
+        // The card offers playing and watching: the page is no longer a replay's.
+        if let Some(root) = self.doc.document_element() {
+            let _ = root.class_list().remove_2("replaying", "watching");
+        }
         self.error = Some(why.to_string());
         self.state = State::Failed;
     }
@@ -602,6 +606,15 @@ impl ReplayPage {
         stats.others = self.drawn.clone();
         stats.following = camera.following().map(|id| id.0);
         stats.camera = Some(camera.centre());
+        let (width, height) = web_sys::window()
+            .and_then(|w| {
+                Some((
+                    w.inner_width().ok()?.as_f64()?,
+                    w.inner_height().ok()?.as_f64()?,
+                ))
+            })
+            .unwrap_or((1.0, 1.0));
+        stats.zoom = spectate_zoom(width, height);
         let mut figures = ReplayStats {
             state: match self.state {
                 State::Loading => "loading",
@@ -639,7 +652,11 @@ impl ReplayPage {
                     |id| loaded.bots.contains(&id),
                 );
                 let header = playback.replay().header();
-                let title = format!("Replay · room {} · {} here", header.room_code, rows.len());
+                let title = format!(
+                    "Replay · room {} · {} here",
+                    header.room_code,
+                    view.players().len()
+                );
                 let _ = hud.set_leaderboard(&title, &rows);
                 let time = format!(
                     "{} / {}",
