@@ -626,6 +626,7 @@ impl App {
         }
         let (drag, clicks, follow) = {
             let mut input = self.input.borrow_mut();
+            input.space_pressed = false;
             (input.take_drag(), input.take_clicks(), input.follow.take())
         };
         if let Conn::Playing(socket, session) = &mut self.conn {

@@ -31,6 +31,8 @@ pub struct InputState {
     clicks: Vec<(f64, f64)>,
     /// A player to follow, from a click on their leaderboard row; taken by the frame loop.
     pub follow: Option<u32>,
+    /// Space was pressed (not held: a key repeat does not count); a replay page plays or pauses.
+    pub space_pressed: bool,
 }
 
 impl InputState {
@@ -95,9 +97,13 @@ pub fn install(canvas: &HtmlCanvasElement) -> Result<Rc<RefCell<InputState>>, Js
                     e.prevent_default();
                 }
                 "Enter" => s.focus_chat = true,
-                "Space" | "ArrowUp" | "ArrowDown" | "ArrowLeft" | "ArrowRight" => {
-                    e.prevent_default()
+                "Space" => {
+                    e.prevent_default();
+                    if !e.repeat() {
+                        s.space_pressed = true;
+                    }
                 }
+                "ArrowUp" | "ArrowDown" | "ArrowLeft" | "ArrowRight" => e.prevent_default(),
                 _ => {}
             }
             s.keys.insert(code);

@@ -402,7 +402,9 @@ impl ReplayPage {
             let mut input = input.borrow_mut();
             (input.take_drag(), input.take_clicks(), input.follow.take())
         };
-        let controls = std::mem::take(&mut *self.controls.borrow_mut());
+        let mut controls = std::mem::take(&mut *self.controls.borrow_mut());
+        // Space plays and pauses, as the button does.
+        controls.toggle ^= std::mem::take(&mut input.borrow_mut().space_pressed);
         let mut applied: Vec<(Snapshot, Applied)> = Vec::new();
         let mut sought = false;
         let mut result = Ok(());
