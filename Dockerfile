@@ -31,6 +31,9 @@ COPY --from=build /src/target/release/skirmish-server /usr/local/bin/skirmish-se
 COPY --from=build /src/assets /srv/skirmish/assets
 WORKDIR /srv/skirmish
 ENV SKIRMISH_BIND=0.0.0.0:8080
+# The image's folders are read-only to the nonroot user: replays go to /tmp unless a volume is
+# mounted and SKIRMISH_REPLAY_DIR points at it.
+ENV SKIRMISH_REPLAY_DIR=/tmp/replays
 EXPOSE 8080
 # SIGTERM starts a graceful shutdown (players told, closed with 1001) bounded by --shutdown-grace.
 STOPSIGNAL SIGTERM

@@ -27,6 +27,8 @@ pub enum Target {
     Map,
     /// `ClientView::apply` on decoded snapshots (the client's state machine).
     View,
+    /// `replay::Replay::parse`, then playing, seeking and listing what parses (replay files).
+    Replay,
 }
 
 /// The result of a run.
@@ -191,6 +193,36 @@ fn server_corpus() -> Vec<Vec<u8>> {
     .collect()
 }
 
+/// A replay of a keyframe and two deltas, whole, and cut short inside its last frame.
+fn replay_corpus() -> Vec<Vec<u8>> {
+    use skirmish_shared::replay::{write_frame, write_header, ReplayHeader};
+    let mut file = Vec::new();
+    write_header(
+        &ReplayHeader {
+            protocol_version: PROTOCOL_VERSION,
+            room_code: "K7MPQ".into(),
+            map: Map::parse("name: tiny\n#####\n#S..#\n#####").unwrap_or_else(|e| panic!("tiny: {e}")),
+            tick_rate: 60,
+            feed_rate: 20,
+            started_unix_ms: 1_764_137_940_000,
+            start_tick: Tick(100),
+            part: 1,
+            players: vec![RosterEntry {
+                id: EntityId(2),
+                name: "ada".into(),
+                bot: false,
+            }],
+        },
+        &mut file,
+    );
+    for (tick, baseline) in [(100, None), (103, Some(100)), (106, Some(103))] {
+        let payload = encode_server(&ServerMsg::Snapshot(sample_snapshot(tick, baseline)));
+        write_frame(Tick(tick), baseline.is_none(), &payload, &mut file);
+    }
+    let cut = file[..file.len() - 3].to_vec();
+    vec![file, cut]
+}
+
 fn map_corpus() -> Vec<Vec<u8>> {
     vec![
         include_str!("../../assets/maps/arena.map")
@@ -235,6 +267,7 @@ pub fn run(target: Target, duration: Duration, seed: u64) -> Outcome {
         Target::Client => client_corpus(),
         Target::Server | Target::View => server_corpus(),
         Target::Map => map_corpus(),
+        Target::Replay => replay_corpus(),
     };
     let map = Arc::new(arena());
     let params = MoveParams::new(TickRate::new(60).unwrap_or_else(|| unreachable!()));
@@ -276,6 +309,20 @@ fn check(target: Target, input: &[u8], view: &mut ClientView) -> Result<bool, ()
             Err(_) => Ok(false),
         },
         Target::Map => Ok(Map::parse(&String::from_utf8_lossy(input)).is_ok()),
+        Target::Replay => {
+            use skirmish_shared::replay::{Replay, ReplayCursor};
+            let Ok(replay) = Replay::parse(input.to_vec()) else {
+                return Ok(false);
+            };
+            // Whatever parses plays (each frame applies or says why not), seeks and lists.
+            let mut cursor = ReplayCursor::new(&replay);
+            while cursor.step(&replay).is_some() {}
+            if let Some((first, last)) = replay.ticks() {
+                let _ = cursor.seek(&replay, Tick(first.0 + (last.0 - first.0) / 2), |_| {});
+            }
+            let _ = replay.players();
+            Ok(true)
+        }
         Target::View => match decode_server(input) {
             Ok(ServerMsg::Snapshot(snapshot)) => {
                 if view.apply(&snapshot).is_err() {
@@ -295,7 +342,13 @@ mod tests {
 
     #[test]
     fn every_target_survives_a_short_run() {
-        for target in [Target::Client, Target::Server, Target::Map, Target::View] {
+        for target in [
+            Target::Client,
+            Target::Server,
+            Target::Map,
+            Target::View,
+            Target::Replay,
+        ] {
             let outcome = run(target, Duration::from_millis(400), 42);
             assert!(outcome.cases > 1_000, "{target:?}: {outcome:?}");
             assert!(

@@ -205,6 +205,12 @@ impl GameClient {
         &self.view
     }
 
+    /// Forgets the view, as a client does before it asks for a full snapshot
+    /// (`ClientMsg::RequestFullSnapshot`).
+    pub fn reset_view(&mut self) {
+        self.view.reset();
+    }
+
     /// Events received so far (drained by the caller).
     pub fn events(&mut self) -> &mut Vec<GameEvent> {
         &mut self.events

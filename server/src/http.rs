@@ -81,6 +81,8 @@ async fn public(
         }
         "/healthz" => health(&request),
         "/api/rooms" => rooms(&request, ctx),
+        "/api/replays" => replays(&request, ctx).await,
+        _ if path.starts_with("/api/replays/") => replay_file(request, ctx).await,
         "/favicon.ico" if !ctx.config.assets_dir.join("favicon.ico").is_file() => no_icon(&request),
         "/metrics" if operator_here => metrics(&request, ctx),
         _ if operator_here && is_admin(path) => crate::admin::serve(request, ctx, client).await,
@@ -136,6 +138,78 @@ fn rooms(request: &Request<Incoming>, ctx: &Context) -> Response<Body> {
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// `/api/replays`: the recorded replays, newest first, as JSON (see `recorder::ReplayList`); an
+/// empty list when recording is off.
+async fn replays(request: &Request<Incoming>, ctx: &Context) -> Response<Body> {
+    if !read_only(request) {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD");
+    }
+    let list = match ctx.lobby.recorder().cloned() {
+        // Reading the folder (and any file a crash left without a summary) blocks.
+        Some(recorder) => tokio::task::spawn_blocking(move || recorder.list())
+            .await
+            .unwrap_or(crate::recorder::ReplayList {
+                replays: Vec::new(),
+            }),
+        None => crate::recorder::ReplayList {
+            replays: Vec::new(),
+        },
+    };
+    let body = match serde_json::to_string(&list) {
+        Ok(json) => json,
+        Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let mut response = respond(StatusCode::OK, "application/json", body);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `/api/replays/ID`: the replay file (tower-http's `ServeFile`: range requests, `ETag` and
+/// `Last-Modified`), or 404 with the reason.
+async fn replay_file(request: Request<Incoming>, ctx: &Context) -> Response<Body> {
+    if !read_only(&request) {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD");
+    }
+    let Some(recorder) = ctx.lobby.recorder() else {
+        return text(StatusCode::NOT_FOUND, "this server records no replays");
+    };
+    let id = request
+        .uri()
+        .path()
+        .trim_start_matches("/api/replays/")
+        .to_string();
+    let Some(path) = recorder.path_of(&id) else {
+        return text(
+            StatusCode::NOT_FOUND,
+            "no such replay: the id is wrong, or it was deleted to keep within --replay-retention",
+        );
+    };
+    let mut file = tower_http::services::ServeFile::new(path);
+    match file.try_call(request).await {
+        Ok(response) => {
+            let (mut parts, body) = response.into_parts();
+            if parts.status == StatusCode::NOT_FOUND {
+                return text(StatusCode::NOT_FOUND, "no such replay");
+            }
+            parts.headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            // A recording in progress grows: ask before reusing a copy.
+            parts
+                .headers
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            Response::from_parts(parts, http_body_util::BodyExt::boxed_unsync(body))
+        }
+        Err(e) => {
+            tracing::debug!("replay file: {e}");
+            text(StatusCode::NOT_FOUND, "no such replay")
+        }
+    }
 }
 
 /// `/favicon.ico` when the assets folder has none: 204 No Content, so browsers stop asking, cached

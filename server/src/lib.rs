@@ -14,6 +14,7 @@
 //!   routing and static files; [`upgrade`]: the WebSocket handshake; [`stream`]: the write deadline;
 //!   [`tls`]: https and wss with rustls; [`context`]: what every connection task shares.
 //! - [`echo`]: the `/echo` endpoint for WebSocket conformance suites (`--conformance-echo`).
+//! - [`ending`]: close frames and refusals for connections that will not play.
 //! - [`session`]: one player's connection: handshake, reader (decode, validate, rate-limit), writer.
 //! - [`limits`]: per-connection rate limits, applied before decoding.
 //! - [`link`]: the bounded meeting point of a session and its room; [`inputs`]: a player's input
@@ -21,6 +22,8 @@
 //! - [`rate`]: the snapshot byte rate a client may ask for, and the per-seat budget that paces it.
 //! - [`lobby`]: seats players in rooms, opening rooms as needed.
 //! - [`room`]: the room task: fixed-step loop, events, snapshot delivery.
+//! - [`feed`]: a room's broadcast feed as spectators take it; [`spectate`]: a spectator's
+//!   connection; [`recorder`]: replay files, their retention and the listing `/api/replays` serves.
 //! - [`world`]: the pure simulation of one room (movement, combat, scores).
 //! - [`bot`]: fill bots' brains, which play through the same inputs as players.
 //! - [`snapshot`]: interest management, delta encoding, encode-once frames.
@@ -38,6 +41,8 @@ pub mod client;
 pub mod config;
 pub mod context;
 pub mod echo;
+pub mod ending;
+pub mod feed;
 pub mod grid;
 pub mod http;
 pub mod inputs;
@@ -47,12 +52,14 @@ pub mod lobby;
 pub mod logging;
 pub mod metrics;
 pub mod rate;
+pub mod recorder;
 pub mod response;
 pub mod room;
 pub mod secret;
 pub mod server;
 pub mod session;
 pub mod snapshot;
+pub mod spectate;
 pub mod stream;
 pub mod tls;
 pub mod upgrade;

@@ -7,14 +7,20 @@
 //! way for them inside the room, so bots never make the lobby refuse anyone.
 
 use crate::config::ServerConfig;
+use crate::feed::SpectatorSeat;
 use crate::link::Disconnect;
 use crate::link::PlayerLink;
 use crate::metrics::{extend_exposition, Labelled, Metrics};
+use crate::recorder::Recorder;
 use crate::room::{
     release_seat, token_room, KickTarget, PlayerInfo, Room, RoomCommand, RoomConfig, RoomInfo,
     RoomShared, CLOSED,
 };
-use skirmish_shared::protocol::{room_code, ResumeToken, RoomId, Welcome};
+use skirmish_shared::protocol::{
+    room_code, ResumeToken, RoomId, Welcome, PROTOCOL_VERSION, SPECTATOR_ID,
+};
+use skirmish_shared::replay::ReplayHeader;
+use skirmish_shared::time::Tick;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -42,6 +48,12 @@ pub enum JoinError {
     /// The room asked for by code has no seat free for a human.
     #[error("room {0} is full ({1} players); try again later, or join any room")]
     RoomFull(String, usize),
+    /// The room asked to watch has as many spectators as it admits.
+    #[error("room {0} has as many spectators as it admits ({1}); try again later")]
+    SpectatorsFull(String, usize),
+    /// A spectator asked for no room in particular, and no room is open.
+    #[error("no room is open to watch; play, and others can watch you")]
+    NothingToWatch,
 }
 
 /// The lobby as `/api/rooms` shows it.
@@ -87,6 +99,8 @@ pub struct Lobby {
     shutdown: watch::Receiver<bool>,
     rooms: Mutex<Vec<RoomHandle>>,
     next_room_id: AtomicU32,
+    /// Records every room's broadcast feed, unless replays are off.
+    recorder: Option<Arc<Recorder>>,
 }
 
 impl Lobby {
@@ -105,7 +119,67 @@ impl Lobby {
             shutdown,
             rooms: Mutex::new(Vec::new()),
             next_room_id: AtomicU32::new(1),
+            recorder: None,
         }
+    }
+
+    /// The lobby's rooms record their feeds with `recorder`.
+    pub fn with_recorder(mut self, recorder: Option<Arc<Recorder>>) -> Lobby {
+        self.recorder = recorder;
+        self
+    }
+
+    /// The replay recorder, if replays are on.
+    pub fn recorder(&self) -> Option<&Arc<Recorder>> {
+        self.recorder.as_ref()
+    }
+
+    /// Admits a spectator to the room whose code is `room` (as typed), or to the room with the most
+    /// players: its `Welcome`, its place (held until dropped), and the ticks its feed is delayed by.
+    pub fn watch(&self, room: Option<&str>) -> Result<(Welcome, SpectatorSeat, u32), JoinError> {
+        if *self.shutdown.borrow() {
+            return Err(JoinError::ShuttingDown);
+        }
+        let open = self.open_rooms();
+        let handle = match room {
+            Some(asked) => {
+                let shown: String = asked.chars().take(16).collect();
+                let code = room_code::parse(asked).ok_or(JoinError::NoSuchRoom(shown))?;
+                open.into_iter()
+                    .find(|r| r.shared.code == code)
+                    .ok_or(JoinError::NoSuchRoom(code))?
+            }
+            None => open
+                .into_iter()
+                .max_by_key(|r| {
+                    let players = r.shared.humans.load(Ordering::Relaxed)
+                        + r.shared.bots.load(Ordering::Relaxed);
+                    (players, std::cmp::Reverse(r.shared.id.0))
+                })
+                .ok_or(JoinError::NothingToWatch)?,
+        };
+        let shared = &handle.shared;
+        let seat = shared.feed.admit().ok_or_else(|| {
+            JoinError::SpectatorsFull(shared.code.clone(), self.room_config.max_spectators)
+        })?;
+        let config = &self.room_config;
+        let rules = crate::world::Rules::new(config.tick_rate);
+        let ms = |ticks: u32| ticks.saturating_mul(1000) / u32::from(config.tick_rate.hz());
+        let delay_ms = u32::try_from(config.spectator_delay.as_millis()).unwrap_or(u32::MAX);
+        let welcome = Welcome {
+            player_id: SPECTATOR_ID,
+            room: shared.id,
+            room_code: shared.code.clone(),
+            tick_rate: config.tick_rate.hz(),
+            snapshot_rate: config.feed_rate.hz(),
+            view_radius: config.view_radius,
+            map: (*config.map).clone(),
+            resume_token: ResumeToken([0; 16]),
+            respawn_delay_ms: ms(rules.respawn_delay),
+            spawn_protection_ms: ms(rules.spawn_protection),
+            spectator_delay_ms: Some(delay_ms),
+        };
+        Ok((welcome, seat, config.tick_rate.ticks_for_millis(delay_ms)))
     }
 
     /// Seats a player and returns its `Welcome`: in the room whose code is `room` (as the player
@@ -277,7 +351,25 @@ impl Lobby {
     /// Starts a room task with `reserved` seats already taken.
     fn open_room(&self, code: String, reserved: usize) -> RoomHandle {
         let id = RoomId(self.next_room_id.fetch_add(1, Ordering::Relaxed));
-        let shared = Arc::new(RoomShared::new(id, code, reserved));
+        let config = &self.room_config;
+        // A spectator's channel holds two seconds of frames before it starts over.
+        let frames = usize::from(config.feed_rate.hz()) * 2;
+        let shared = Arc::new(
+            RoomShared::new(id, code.clone(), reserved).spectating(config.max_spectators, frames),
+        );
+        let recording = self.recorder.as_ref().and_then(|recorder| {
+            recorder.record(ReplayHeader {
+                protocol_version: PROTOCOL_VERSION,
+                room_code: code,
+                map: (*config.map).clone(),
+                tick_rate: config.tick_rate.hz(),
+                feed_rate: config.feed_rate.hz(),
+                started_unix_ms: 0,
+                start_tick: Tick(0),
+                part: 1,
+                players: Vec::new(),
+            })
+        });
         let (commands, receiver) = mpsc::channel(ROOM_COMMAND_QUEUE);
         let seed = u64::from(id.0).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ std::process::id() as u64;
         let room = Room::new(
@@ -285,7 +377,8 @@ impl Lobby {
             self.room_config.clone(),
             self.metrics.clone(),
             seed,
-        );
+        )
+        .with_recording(recording);
         let metrics = self.metrics.clone();
         let shutdown = self.shutdown.clone();
         metrics.rooms.fetch_add(1, Ordering::Relaxed);

@@ -345,6 +345,27 @@ pub struct Metrics {
     pub slow_reader_kicks: AtomicU64,
     /// Connections closed for a protocol violation.
     pub protocol_errors: AtomicU64,
+    /// Spectators watching, over all rooms.
+    pub spectators: AtomicU64,
+    /// Feed frames written to spectators' sockets.
+    pub spectator_frames_sent: AtomicU64,
+    /// Spectators that fell behind their room's feed (or asked for a full snapshot) and started over
+    /// from its last keyframe.
+    pub spectator_resyncs: AtomicU64,
+    /// Inputs and chat lines from spectators, rejected (the connection is kept).
+    pub spectator_messages_rejected: AtomicU64,
+    /// Feed frames encoded, over all rooms (each once, whatever the number of spectators).
+    pub feed_frames: AtomicU64,
+    /// Bytes appended to replay files.
+    pub replay_bytes_written: AtomicU64,
+    /// Replay files being written.
+    pub replays_recording: AtomicU64,
+    /// Feed frames not recorded because the replay writer was behind.
+    pub replay_frames_dropped: AtomicU64,
+    /// Replay files that could not be created or written.
+    pub replay_write_errors: AtomicU64,
+    /// Replay files deleted to stay within the retention.
+    pub replays_deleted: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -379,6 +400,16 @@ impl Default for Metrics {
             shot_hits_on_fallen: AtomicU64::new(0),
             slow_reader_kicks: AtomicU64::new(0),
             protocol_errors: AtomicU64::new(0),
+            spectators: AtomicU64::new(0),
+            spectator_frames_sent: AtomicU64::new(0),
+            spectator_resyncs: AtomicU64::new(0),
+            spectator_messages_rejected: AtomicU64::new(0),
+            feed_frames: AtomicU64::new(0),
+            replay_bytes_written: AtomicU64::new(0),
+            replays_recording: AtomicU64::new(0),
+            replay_frames_dropped: AtomicU64::new(0),
+            replay_write_errors: AtomicU64::new(0),
+            replays_deleted: AtomicU64::new(0),
         }
     }
 }
@@ -482,6 +513,16 @@ impl Metrics {
             ),
             ("skirmish_rooms", "Rooms running", &self.rooms),
             (
+                "skirmish_spectators",
+                "Spectators watching a room's broadcast feed",
+                &self.spectators,
+            ),
+            (
+                "skirmish_replays_recording",
+                "Replay files being written",
+                &self.replays_recording,
+            ),
+            (
                 "skirmish_bots",
                 "Fill bots playing (--fill-bots), not counted as players",
                 &self.bots,
@@ -505,6 +546,46 @@ impl Metrics {
                 "skirmish_snapshots_sent",
                 "Snapshots written to sockets",
                 &self.snapshots_sent,
+            ),
+            (
+                "skirmish_spectator_frames_sent",
+                "Broadcast feed frames written to spectators' sockets",
+                &self.spectator_frames_sent,
+            ),
+            (
+                "skirmish_spectator_resyncs",
+                "Spectators that fell behind the feed (or asked for a full snapshot) and started over from its last keyframe",
+                &self.spectator_resyncs,
+            ),
+            (
+                "skirmish_spectator_messages_rejected",
+                "Inputs and chat lines from spectators, rejected with the connection kept",
+                &self.spectator_messages_rejected,
+            ),
+            (
+                "skirmish_feed_frames",
+                "Broadcast feed frames encoded (once per room and frame, however many watch)",
+                &self.feed_frames,
+            ),
+            (
+                "skirmish_replay_bytes_written",
+                "Bytes appended to replay files",
+                &self.replay_bytes_written,
+            ),
+            (
+                "skirmish_replay_frames_dropped",
+                "Feed frames not recorded because the replay writer was behind (the recording resumes at the next keyframe)",
+                &self.replay_frames_dropped,
+            ),
+            (
+                "skirmish_replay_write_errors",
+                "Replay files that could not be created or written",
+                &self.replay_write_errors,
+            ),
+            (
+                "skirmish_replays_deleted",
+                "Replay files deleted to stay within --replay-retention",
+                &self.replays_deleted,
             ),
             (
                 "skirmish_snapshots_skipped",

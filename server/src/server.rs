@@ -13,6 +13,7 @@ use crate::context::Context;
 use crate::http::{self, Connection, Listener, MAX_HEAD_BYTES};
 use crate::lobby::Lobby;
 use crate::metrics::Metrics;
+use crate::recorder::Recorder;
 use crate::stream::WriteDeadline;
 use crate::tls::Conn;
 use hyper::server::conn::http1;
@@ -68,7 +69,22 @@ impl Server {
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::default());
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let lobby = Lobby::new(config.clone(), metrics.clone(), shutdown_rx.clone());
+        let recorder = match &config.replays {
+            Some(settings) => Some(Arc::new(
+                Recorder::start(settings.clone(), metrics.clone()).map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!(
+                            "--replay-dir {}: {e} (--replay-dir \"\" turns recording off)",
+                            settings.dir.display()
+                        ),
+                    )
+                })?,
+            )),
+            None => None,
+        };
+        let lobby = Lobby::new(config.clone(), metrics.clone(), shutdown_rx.clone())
+            .with_recorder(recorder);
         let addresses = AddressBook::new(config.address_limits);
         // Listening now: with --agones, report Ready and start the health pings.
         let (agones, agones_handle) = match &config.agones {
@@ -235,6 +251,20 @@ impl Server {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The rooms close their recordings as they stop; then the writer finishes the files.
+        while ctx.metrics.rooms.load(Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if let Some(recorder) = ctx.lobby.recorder().cloned() {
+            let finished = tokio::task::spawn_blocking(move || recorder.finish());
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if tokio::time::timeout(left.max(Duration::from_secs(1)), finished)
+                .await
+                .is_err()
+            {
+                tracing::warn!("shutdown grace over before the replay files were closed");
+            }
         }
         if let Some(agones) = agones {
             agones.shutdown().await;

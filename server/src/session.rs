@@ -3,15 +3,16 @@
 //! The reader decodes (bounded), validates and rate-limits what the client sends and hands it to the
 //! room through the [`PlayerLink`]; it never touches the world. The writer sends whatever the room put
 //! in the link's outbox, and pongs. Either side ending ends the session with a close code that says why.
+//! A `Hello` asking to watch hands the connection to [`crate::spectate`] instead.
 
 use crate::address::AddressKey;
 use crate::admission::Refusal;
 use crate::agones::PlayerEvent;
 use crate::context::Context;
+use crate::ending::{close_code_for, close_message, end_before_joining, NotJoined, CLOSE_TIMEOUT};
 use crate::limits::{MessageKind, RateLimits, Verdict, CHAT_TAG};
 use crate::link::{Disconnect, PlayerLink};
 use crate::lobby::JoinError;
-use crate::metrics::Metrics;
 use crate::upgrade::Ws;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -25,15 +26,10 @@ use skirmish_shared::time::Tick;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-
-/// Time allowed to send a close frame before the connection is dropped.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+use tokio_tungstenite::tungstenite::Message;
 
 /// Largest forward step between two input sequence numbers (ten seconds of ticks at 60 Hz). A client
 /// numbers its inputs one per tick, so a bigger jump is a broken or hostile client (closed with 1007).
@@ -45,56 +41,6 @@ static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
 
 /// Pongs queued for the writer; pings beyond this are not answered.
 const PONG_QUEUE: usize = 4;
-
-fn close_message(code: u16, reason: &str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason.into(),
-    }))
-}
-
-/// Sends a close frame, bounded in time, and drops the socket (a session that never joined).
-async fn close(mut ws: Ws, metrics: &Metrics, code: u16, reason: &str) {
-    metrics.count_disconnect(code);
-    let _ = timeout(CLOSE_TIMEOUT, ws.send(close_message(code, reason))).await;
-}
-
-/// Sends `Refused` and closes.
-async fn refuse(mut ws: Ws, metrics: &Metrics, reason: RefuseReason, code: u16, detail: String) {
-    tracing::info!(code, %detail, "refused");
-    let refused = encode_server(&ServerMsg::Refused {
-        reason,
-        detail: detail.clone(),
-    });
-    let _ = timeout(CLOSE_TIMEOUT, ws.send(Message::Binary(refused.into()))).await;
-    close(ws, metrics, code, &detail).await;
-}
-
-/// The close code for a WebSocket-level read error.
-fn close_code_for(error: &WsError) -> Disconnect {
-    use tokio_tungstenite::tungstenite::error::ProtocolError;
-    match error {
-        // The connection dropped rather than misbehaved: the seat may be resumed.
-        WsError::Io(_)
-        | WsError::ConnectionClosed
-        | WsError::AlreadyClosed
-        | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-            Disconnect::CLIENT_CLOSED
-        }
-        WsError::Capacity(_) => Disconnect {
-            code: close_code::MESSAGE_TOO_BIG,
-            reason: "message too big",
-        },
-        WsError::Utf8(_) => Disconnect {
-            code: close_code::INVALID_PAYLOAD,
-            reason: "invalid UTF-8",
-        },
-        _ => Disconnect {
-            code: close_code::PROTOCOL_ERROR,
-            reason: "protocol error",
-        },
-    }
-}
 
 /// What the handshake phase ended with.
 enum HelloOutcome {
@@ -140,9 +86,22 @@ async fn read_hello(ws: &mut Ws) -> HelloOutcome {
 /// Runs a session from the upgraded socket to the end: the handshake (a `Hello`, admission, a seat,
 /// the `Welcome`), then the reader and writer until either ends it.
 pub async fn run(mut ws: Ws, ctx: Arc<Context>, client: IpAddr) {
+    let hello = match wait_for_hello(&mut ws, &ctx)
+        .await
+        .and_then(|hello| check_protocol_version(&hello).map(|()| hello))
+    {
+        Ok(hello) => hello,
+        Err(ending) => return end_before_joining(ws, &ctx.metrics, ending).await,
+    };
+    if hello.watch {
+        if let Err((ws, ending)) = crate::spectate::run(ws, ctx.clone(), client, hello).await {
+            end_before_joining(ws, &ctx.metrics, ending).await;
+        }
+        return;
+    }
     // Made up front, and kept to the end, so a seat claim it holds lasts as long as the session.
     let link = Arc::new(PlayerLink::for_address(client));
-    let joined = match handshake(&mut ws, &ctx, client, &link).await {
+    let joined = match handshake(&mut ws, &ctx, client, &link, hello).await {
         Ok(joined) => joined,
         Err(ending) => return end_before_joining(ws, &ctx.metrics, ending).await,
     };
@@ -159,45 +118,14 @@ struct Joined {
     player: EntityId,
 }
 
-/// How a session that did not join ends.
-enum NotJoined {
-    /// Close with this code and reason.
-    Close(Disconnect),
-    /// Send `Refused`, then close with `code` and `detail`.
-    Refuse {
-        /// Why, as the client's code reads it.
-        reason: RefuseReason,
-        /// The close code.
-        code: u16,
-        /// Why, for people (logged, and sent in `Refused` and the close frame).
-        detail: String,
-    },
-    /// The client has gone: nothing more is sent.
-    Gone,
-}
-
-/// Ends a session that did not join, counting its close code.
-async fn end_before_joining(ws: Ws, metrics: &Metrics, ending: NotJoined) {
-    match ending {
-        NotJoined::Close(reason) => close(ws, metrics, reason.code, reason.reason).await,
-        NotJoined::Refuse {
-            reason,
-            code,
-            detail,
-        } => refuse(ws, metrics, reason, code, detail).await,
-        NotJoined::Gone => metrics.count_disconnect(close_code::NORMAL),
-    }
-}
-
-/// From the upgrade to the `Welcome`: the `Hello`, the checks it must pass, and a seat.
+/// From the `Hello` to the `Welcome`: the checks it must pass, and a seat.
 async fn handshake(
     ws: &mut Ws,
     ctx: &Context,
     client: IpAddr,
     link: &Arc<PlayerLink>,
+    hello: Hello,
 ) -> Result<Joined, NotJoined> {
-    let hello = wait_for_hello(ws, ctx).await?;
-    check_protocol_version(&hello)?;
     admit(ctx, client, &hello, link)?;
     link.set_asked_rate(hello.rate);
     let welcome = join_or_resume(ctx, &hello, link).await?;

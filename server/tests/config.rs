@@ -14,7 +14,10 @@ const BINARY: &str = env!("CARGO_BIN_EXE_skirmish-server");
 /// Runs the server with `env` and `args` and expects it to refuse to start: returns stderr.
 fn refused(env: &[(&str, &str)], args: &[&str]) -> String {
     let mut command = Command::new(BINARY);
-    command.args(["--bind", "127.0.0.1:0"]).args(args);
+    // No replays: they would land in the crate's folder.
+    command
+        .args(["--bind", "127.0.0.1:0", "--replay-dir", ""])
+        .args(args);
     for (key, value) in env {
         command.env(key, value);
     }
@@ -107,7 +110,14 @@ async fn json_logs_carry_the_connection_span() {
     support::bounded(async {
         let mut child = Killed(
             Command::new(BINARY)
-                .args(["--bind", "127.0.0.1:0", "--log-format", "json"])
+                .args([
+                    "--bind",
+                    "127.0.0.1:0",
+                    "--replay-dir",
+                    "",
+                    "--log-format",
+                    "json",
+                ])
                 .stderr(Stdio::piped())
                 .stdout(Stdio::null())
                 .spawn()

@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 fn start(args: &[&str]) -> (Killed, String) {
     let mut child = Killed(
         Command::new(env!("CARGO_BIN_EXE_skirmish-server"))
-            .args(["--bind", "127.0.0.1:0"])
+            .args(["--bind", "127.0.0.1:0", "--replay-dir", ""])
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -1,4 +1,4 @@
-//! `skirmish-fuzz --target client|server|map|view --seconds N [--seed S]`: mutation fuzzing of the
+//! `skirmish-fuzz --target client|server|map|view|replay --seconds N [--seed S]`: mutation fuzzing of the
 //! decoders on stable Rust. Exits 1 if any input panicked or broke a round trip.
 
 use clap::Parser;

@@ -72,6 +72,25 @@ pub struct Args {
     /// back as they leave; a room with no humans has none. 0 turns bots off.
     #[arg(long, default_value_t = DEFAULT_FILL_BOTS, env = "SKIRMISH_FILL_BOTS")]
     pub fill_bots: usize,
+    /// Spectators one room admits (they take no seat: a full room still admits them).
+    #[arg(long, default_value_t = 256, env = "SKIRMISH_MAX_SPECTATORS_PER_ROOM")]
+    pub max_spectators_per_room: usize,
+    /// Frames per second of a room's broadcast feed, which spectators are sent and replays record
+    /// (it divides --tick-hz; default: 20, or the fastest rate below it that divides --tick-hz).
+    #[arg(long, env = "SKIRMISH_SPECTATOR_HZ")]
+    pub spectator_hz: Option<u16>,
+    /// Milliseconds spectators are kept behind the game (0..=60000), so that watching cannot be used
+    /// to spot for a player; 0 allowed.
+    #[arg(long, default_value_t = 2000, env = "SKIRMISH_SPECTATOR_DELAY_MS")]
+    pub spectator_delay_ms: u32,
+    /// Folder each room records its broadcast feed to, one replay file per room (split every 30
+    /// minutes), listed at /api/replays. Empty: no recording.
+    #[arg(long, default_value = "replays", env = "SKIRMISH_REPLAY_DIR")]
+    pub replay_dir: String,
+    /// The most replays kept, as COUNT,BYTES (bytes may end in KB, MB or GB, 1000s, or KiB, MiB or
+    /// GiB): when the folder holds more, the oldest are deleted.
+    #[arg(long, default_value = "200,2GB", env = "SKIRMISH_REPLAY_RETENTION")]
+    pub replay_retention: String,
     /// Radius, in world units, within which a player is sent entities.
     #[arg(long, default_value_t = 640, env = "SKIRMISH_VIEW_RADIUS")]
     pub view_radius: u32,
@@ -237,6 +256,14 @@ pub struct ServerConfig {
     pub max_players_per_room: usize,
     /// Players a room with few humans is filled up to with bots (0: none).
     pub fill_bots: usize,
+    /// Spectators one room admits.
+    pub max_spectators_per_room: usize,
+    /// Frames per second of each room's broadcast feed (it divides the tick rate).
+    pub feed_rate: TickRate,
+    /// How far behind the game spectators are kept.
+    pub spectator_delay: Duration,
+    /// Where replays are recorded and what is kept; `None`: no recording.
+    pub replays: Option<ReplaySettings>,
     /// View radius in coords.
     pub view_radius: Coord,
     /// Lag compensation's longest rewind (zero: off).
@@ -281,6 +308,17 @@ pub struct ServerConfig {
     pub agones: Option<(crate::agones::SdkClient, Duration)>,
 }
 
+/// Where replays go and how many are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplaySettings {
+    /// The folder.
+    pub dir: PathBuf,
+    /// Most replay files kept.
+    pub max_count: usize,
+    /// Most bytes of replay files kept.
+    pub max_bytes: u64,
+}
+
 /// The assets folder: `./assets` when run from the repository root, else the one beside this crate.
 fn default_assets_dir() -> PathBuf {
     let local = PathBuf::from("assets");
@@ -296,6 +334,7 @@ impl ServerConfig {
     /// then the map.
     pub fn from_args(args: &Args) -> Result<ServerConfig, ConfigError> {
         let (tick_rate, snapshot_rate) = tick_and_snapshot_rates(args)?;
+        let feed_rate = feed_rate(args, tick_rate)?;
         let client_rates = client_rates(args)?;
         check_limits(args)?;
         check_origins(args)?;
@@ -305,6 +344,7 @@ impl ServerConfig {
         let agones = agones_client(args)?;
         let assets_dir = args.assets.clone().unwrap_or_else(default_assets_dir);
         let map = load_map(args, &assets_dir)?;
+        let replays = replay_settings(args)?;
         Ok(ServerConfig {
             bind: args.bind,
             admin_bind: args.admin_bind,
@@ -313,6 +353,10 @@ impl ServerConfig {
             client_rates,
             max_players_per_room: args.max_players_per_room,
             fill_bots: args.fill_bots,
+            max_spectators_per_room: args.max_spectators_per_room,
+            feed_rate,
+            spectator_delay: Duration::from_millis(args.spectator_delay_ms.into()),
+            replays,
             view_radius: args.view_radius as Coord * SUBUNITS,
             max_rewind: Duration::from_millis(args.max_rewind_ms.into()),
             map: Arc::new(map),
@@ -344,8 +388,9 @@ impl ServerConfig {
         })
     }
 
-    /// The defaults, as if started with no flags, but without fill bots (for tests and embedding;
-    /// a test that wants bots sets `fill_bots`).
+    /// The defaults, as if started with no flags, but without fill bots and without recording
+    /// replays (for tests and embedding; a test that wants bots sets `fill_bots`, one that wants
+    /// replays sets `replays`).
     pub fn default_for_tests() -> ServerConfig {
         let args = Args::parse_from([
             "skirmish-server",
@@ -353,6 +398,8 @@ impl ServerConfig {
             "127.0.0.1:0",
             "--fill-bots",
             "0",
+            "--replay-dir",
+            "",
         ]);
         match ServerConfig::from_args(&args) {
             Ok(config) => config,
@@ -393,6 +440,91 @@ fn tick_and_snapshot_rates(args: &Args) -> Result<(TickRate, TickRate), ConfigEr
             )
         })?;
     Ok((tick_rate, snapshot_rate))
+}
+
+/// The broadcast feed's rate, which must divide the tick rate; and the spectator delay and cap.
+fn feed_rate(args: &Args, tick_rate: TickRate) -> Result<TickRate, ConfigError> {
+    if args.spectator_delay_ms > 60_000 {
+        return Err(invalid(
+            args,
+            "spectator-delay-ms",
+            "must be 0..=60000 milliseconds".into(),
+        ));
+    }
+    if args.max_spectators_per_room > 100_000 {
+        return Err(invalid(
+            args,
+            "max-spectators-per-room",
+            "must be 0..=100000 (0: no spectators)".into(),
+        ));
+    }
+    let hz = args.spectator_hz.unwrap_or_else(|| {
+        (TickRate::MIN_HZ..=20)
+            .rev()
+            .find(|hz| tick_rate.hz() % hz == 0)
+            .unwrap_or(tick_rate.hz())
+    });
+    TickRate::new(hz)
+        .filter(|rate| rate.hz() <= tick_rate.hz() && tick_rate.hz() % rate.hz() == 0)
+        .ok_or_else(|| {
+            invalid(
+                args,
+                "spectator-hz",
+                format!(
+                    "must divide --tick-hz ({}) and be at least {}",
+                    tick_rate.hz(),
+                    TickRate::MIN_HZ
+                ),
+            )
+        })
+}
+
+/// Parses `--replay-retention` (`COUNT,BYTES`) and pairs it with `--replay-dir` (empty: `None`).
+fn replay_settings(args: &Args) -> Result<Option<ReplaySettings>, ConfigError> {
+    let bad = |problem: String| invalid(args, "replay-retention", problem);
+    let (count, bytes) = args
+        .replay_retention
+        .split_once(',')
+        .ok_or_else(|| bad("must be COUNT,BYTES (for example 200,2GB)".into()))?;
+    let max_count: usize = count
+        .trim()
+        .parse()
+        .ok()
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| bad(format!("{count:?} is not a count of at least 1")))?;
+    let max_bytes = parse_bytes(bytes.trim())
+        .filter(|&n| n >= 1 << 20)
+        .ok_or_else(|| {
+            bad(format!(
+                "{bytes:?} is not a size of at least 1MiB (say 500MB)"
+            ))
+        })?;
+    if args.replay_dir.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(ReplaySettings {
+        dir: PathBuf::from(&args.replay_dir),
+        max_count,
+        max_bytes,
+    }))
+}
+
+/// A size in bytes: a number, optionally followed by KB, MB, GB (powers of 1000) or KiB, MiB, GiB
+/// (powers of 1024), in any case.
+fn parse_bytes(text: &str) -> Option<u64> {
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = text[digits.len()..].to_ascii_lowercase();
+    let scale: u64 = match unit.as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    digits.trim().parse::<u64>().ok()?.checked_mul(scale)
 }
 
 /// The client rates: the maximum within [`MIN_CLIENT_RATE`]..=[`MAX_CLIENT_RATE_LIMIT`], the
@@ -671,6 +803,44 @@ mod tests {
         assert_eq!(off.max_rewind, Duration::ZERO);
         let most = parse(&["--max-rewind-ms", "1000"]).expect("the limit itself is allowed");
         assert_eq!(most.max_rewind, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn spectator_and_replay_settings_are_checked() {
+        let config = parse(&[]).expect("defaults");
+        assert_eq!(config.feed_rate.hz(), 20);
+        assert_eq!(config.spectator_delay, Duration::from_secs(2));
+        assert_eq!(config.max_spectators_per_room, 256);
+        assert_eq!(
+            config.replays,
+            Some(ReplaySettings {
+                dir: PathBuf::from("replays"),
+                max_count: 200,
+                max_bytes: 2_000_000_000,
+            })
+        );
+        for (tick, feed) in [("30", 15), ("50", 10), ("120", 20), ("23", 23)] {
+            let config = parse(&["--tick-hz", tick, "--snapshot-hz", tick]).expect("valid");
+            assert_eq!(config.feed_rate.hz(), feed, "--tick-hz {tick}");
+        }
+        let off = parse(&["--replay-dir", "", "--spectator-delay-ms", "0"]).expect("valid");
+        assert_eq!(off.replays, None);
+        assert_eq!(off.spectator_delay, Duration::ZERO);
+        let kept = parse(&["--replay-retention", "3, 64MiB"]).expect("valid");
+        assert_eq!(
+            kept.replays.map(|r| (r.max_count, r.max_bytes)),
+            Some((3, 64 << 20))
+        );
+        for bad in ["3", "0,1GB", "3,1TB", "3,10", "x,1GB"] {
+            let err = parse(&["--replay-retention", bad]).expect_err(bad);
+            assert!(err.to_string().starts_with("--replay-retention"), "{err}");
+        }
+        for bad in ["7", "0", "120"] {
+            let err = parse(&["--spectator-hz", bad]).expect_err(bad);
+            assert!(err.to_string().starts_with("--spectator-hz"), "{err}");
+        }
+        let err = parse(&["--spectator-delay-ms", "60001"]).expect_err("too long");
+        assert!(err.to_string().starts_with("--spectator-delay-ms"), "{err}");
     }
 
     #[test]

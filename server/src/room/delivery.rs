@@ -228,6 +228,7 @@ impl Room {
             .flatten()
             .filter(|seat| seat.held_until.is_none())
             .map(|seat| seat.confirmed_events)
+            .chain(self.feed.events_needed_from())
             .min()
             .unwrap_or(self.events.end());
         self.events.trim(delivered_everywhere.max(oldest_allowed));

@@ -68,6 +68,11 @@ impl EventLog {
         self.entries.push_back(encode(event));
     }
 
+    /// The sequence number of the oldest event held.
+    pub fn first(&self) -> u64 {
+        self.first
+    }
+
     /// The sequence number the next event will get.
     pub fn end(&self) -> u64 {
         self.first + self.entries.len() as u64

@@ -9,14 +9,19 @@ mod acks;
 mod bots;
 mod delivery;
 mod events;
+mod feed;
+
+pub use feed::KEYFRAME_MS;
 
 use crate::address::AddressKey;
 use crate::admission::SeatClaim;
 use crate::config::ServerConfig;
+use crate::feed::FeedShared;
 use crate::limits::TokenBucket;
 use crate::link::{Disconnect, PlayerLink};
 use crate::metrics::{Metrics, Tally};
 use crate::rate::{ByteBudget, ClientRates};
+use crate::recorder::Recording;
 use crate::snapshot::{Known, Scratch, SnapshotFrame};
 use crate::world::{PlayerKey, World, WorldEvent};
 use acks::AckClock;
@@ -93,6 +98,12 @@ pub struct RoomConfig {
     pub fill_bots: usize,
     /// Seats in the room: humans and bots together never exceed it (bots leave for humans).
     pub capacity: usize,
+    /// Frames per second of the room's broadcast feed (spectators and replays).
+    pub feed_rate: TickRate,
+    /// How far behind the game spectators are kept.
+    pub spectator_delay: Duration,
+    /// Spectators the room admits.
+    pub max_spectators: usize,
 }
 
 impl From<&ServerConfig> for RoomConfig {
@@ -110,6 +121,9 @@ impl From<&ServerConfig> for RoomConfig {
             client_rates: config.client_rates,
             fill_bots: config.fill_bots,
             capacity: config.max_players_per_room,
+            feed_rate: config.feed_rate,
+            spectator_delay: config.spectator_delay,
+            max_spectators: config.max_spectators_per_room,
         }
     }
 }
@@ -218,6 +232,8 @@ pub struct RoomShared {
     pub humans: AtomicUsize,
     /// Fill bots playing (updated whenever one joins or leaves).
     pub bots: AtomicUsize,
+    /// The room's broadcast feed, as spectators take it.
+    pub feed: Arc<FeedShared>,
 }
 
 impl RoomShared {
@@ -231,7 +247,14 @@ impl RoomShared {
             players: AtomicUsize::new(0),
             humans: AtomicUsize::new(0),
             bots: AtomicUsize::new(0),
+            feed: Arc::new(FeedShared::new(0, 1)),
         }
+    }
+
+    /// The same, admitting `max` spectators, whose feed channel holds `frames` frames for each.
+    pub fn spectating(mut self, max: usize, frames: usize) -> RoomShared {
+        self.feed = Arc::new(FeedShared::new(max, frames));
+        self
     }
 }
 
@@ -330,6 +353,8 @@ pub struct Room {
     bots_made: u64,
     /// Seeds the bots' brains.
     seed: u64,
+    /// The broadcast feed: spectators and the replay.
+    feed: feed::Feed,
 }
 
 impl Room {
@@ -341,7 +366,14 @@ impl Room {
         seed: u64,
     ) -> Room {
         let map = config.map.clone();
+        let feed = feed::Feed::new(
+            shared.feed.clone(),
+            config.tick_rate,
+            config.feed_rate,
+            config.spectator_delay,
+        );
         Room {
+            feed,
             frame: SnapshotFrame::new(map.width_coords(), map.height_coords(), config.view_radius),
             world: World::new(map, config.tick_rate, seed).with_max_rewind(
                 crate::world::rewind_ticks(config.tick_rate, config.max_rewind),
@@ -364,6 +396,17 @@ impl Room {
             bots_made: 0,
             seed,
         }
+    }
+
+    /// The room records its broadcast feed to `recording`.
+    pub fn with_recording(mut self, recording: Option<Recording>) -> Room {
+        self.feed.recording = recording;
+        self
+    }
+
+    /// The room's code.
+    pub fn code(&self) -> &str {
+        &self.shared.code
     }
 
     /// The world (for tests and benchmarks).
@@ -440,6 +483,8 @@ impl Room {
         for seat in self.seats.iter().flatten() {
             seat.link.disconnect(Disconnect::SHUTDOWN);
         }
+        // Spectators see the feed end; the recording is closed when the room is dropped.
+        self.feed.shared.close();
         self.metrics
             .bots
             .fetch_sub(self.bots.len() as u64, Ordering::Relaxed);
@@ -747,6 +792,7 @@ impl Room {
         self.record_world_events(&outcome);
         self.update_leaderboard();
         self.deliver_snapshots(now);
+        self.run_feed();
         // Per-player observations reach the shared histograms once a tick, not once a player.
         let tallies = &mut self.tallies;
         self.metrics

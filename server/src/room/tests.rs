@@ -9,15 +9,17 @@ fn room() -> Room {
 }
 
 /// A room with the test defaults changed by `change`.
-fn room_with(change: impl FnOnce(&mut RoomConfig)) -> Room {
+pub(super) fn room_with(change: impl FnOnce(&mut RoomConfig)) -> Room {
     let mut config = RoomConfig::from(&ServerConfig::default_for_tests());
     change(&mut config);
-    let shared = Arc::new(RoomShared::new(RoomId(1), "K7MPQ".into(), 0));
+    let shared = Arc::new(
+        RoomShared::new(RoomId(1), "K7MPQ".into(), 0).spectating(config.max_spectators, 40),
+    );
     Room::new(shared, config, Arc::new(Metrics::default()), 5)
 }
 
 /// Takes the link's snapshot, if one is waiting, and acknowledges it as a client would.
-fn take_snapshot(link: &PlayerLink) -> Option<Snapshot> {
+pub(super) fn take_snapshot(link: &PlayerLink) -> Option<Snapshot> {
     let bytes = link.take_outbound()?;
     match decode_server(&bytes) {
         Ok(ServerMsg::Snapshot(s)) => {
@@ -36,7 +38,7 @@ fn view_of(room: &Room, welcome: &Welcome) -> ClientView {
         .with_viewer(welcome.player_id, welcome.view_radius)
 }
 
-fn join(room: &mut Room, name: &str) -> (Arc<PlayerLink>, Welcome) {
+pub(super) fn join(room: &mut Room, name: &str) -> (Arc<PlayerLink>, Welcome) {
     let link = Arc::new(PlayerLink::new());
     room.shared.occupancy.fetch_add(1, Ordering::AcqRel);
     let welcome = room.join(name.into(), link.clone());

@@ -344,6 +344,29 @@ impl SnapshotFrame {
         }
     }
 
+    /// Writes a snapshot of every entity, the same for every reader: a delta against the frame at
+    /// `baseline`, or full without one (a broadcast feed frame: proof and acknowledged input 0, the
+    /// check of the whole room). `false`, with nothing written, if the baseline's frame is no longer
+    /// remembered.
+    pub fn write_everything(
+        &mut self,
+        world: &World,
+        baseline: Option<Tick>,
+        events: EncodedList<'_>,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let header = (self.tick, 0, baseline, 0, self.everything_check);
+        let sections = match baseline {
+            None => self.everything_full(),
+            Some(base) => match self.everything_delta(world, base) {
+                Some(sections) => sections,
+                None => return false,
+            },
+        };
+        write_sections(out, header, sections, events);
+        true
+    }
+
     /// The tick this frame shows.
     pub fn tick(&self) -> Tick {
         self.tick

@@ -39,6 +39,10 @@ impl TestServer {
         if !flags.iter().any(|f| f.starts_with("--fill-bots")) {
             argv.extend_from_slice(&["--fill-bots", "0"]);
         }
+        // No replays unless a test asks for them: they would land in the crate's folder.
+        if !flags.iter().any(|f| f.starts_with("--replay-dir")) {
+            argv.extend_from_slice(&["--replay-dir", ""]);
+        }
         argv.extend_from_slice(flags);
         let config = ServerConfig::from_args(&Args::parse_from(argv)).expect("valid test config");
         let server = Server::bind(config).await.expect("bind 127.0.0.1:0");
