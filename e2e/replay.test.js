@@ -67,6 +67,10 @@ test("a recorded match is listed, played, paused, sought and sped up", { timeout
   await viewer.page.waitForFunction(() => window.skirmishStats().others.length >= 2, null, { timeout: 5_000 });
   r = await replay(viewer.page);
   assert.ok(r.entities >= 2, `entities in view: ${r.entities}`);
+  // Play on to a third of the way in, so there is somewhere to seek back to.
+  await viewer.page.waitForFunction(
+    ({ startTick, endTick }) => window.skirmishStats().replay.position > startTick + (endTick - startTick) / 3,
+    r, { timeout: 20_000 });
 
   // Pause: the view stops changing while frames go on being drawn.
   await viewer.page.click("#replay-play");

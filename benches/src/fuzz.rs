@@ -201,7 +201,8 @@ fn replay_corpus() -> Vec<Vec<u8>> {
         &ReplayHeader {
             protocol_version: PROTOCOL_VERSION,
             room_code: "K7MPQ".into(),
-            map: Map::parse("name: tiny\n#####\n#S..#\n#####").unwrap_or_else(|e| panic!("tiny: {e}")),
+            map: Map::parse("name: tiny\n#####\n#S..#\n#####")
+                .unwrap_or_else(|e| panic!("tiny: {e}")),
             tick_rate: 60,
             feed_rate: 20,
             started_unix_ms: 1_764_137_940_000,

@@ -1555,6 +1555,7 @@ impl Session {
             players,
             projectiles,
             incoming,
+            all_names: self.spectator,
         }
     }
 }

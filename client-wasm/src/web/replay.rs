@@ -755,5 +755,6 @@ fn scene(loaded: &Loaded, camera: &FreeCamera, width: f64, height: f64) -> Scene
         players,
         projectiles,
         incoming: Vec::new(),
+        all_names: true,
     }
 }
