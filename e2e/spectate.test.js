@@ -25,6 +25,19 @@ async function seesMoved(page, id, from, distance) {
 test("a spectator sees two players move, has no avatar and follows whom it picks", { timeout: 180_000 }, async () => {
   mkdirSync(shots, { recursive: true });
   const url = await startServer(["--view-radius", "3000", "--spectator-delay-ms", String(DELAY_MS)]);
+  // With no room open there is nothing to watch: the card says so.
+  const early = await openPage("early");
+  await early.page.goto(url);
+  await early.page.waitForFunction(() => typeof window.skirmishStats === "function");
+  await early.page.click("#watch");
+  await early.page.waitForFunction(
+    () => document.getElementById("join-message").textContent.includes("No room is open to watch"),
+    null,
+    { timeout: 10_000 },
+  );
+  assert.equal(await early.page.isVisible("#join"), true, "back on the card");
+  assert.equal((await stats(early.page)).spectator, false);
+
   const alice = await openPage("alice");
   const bob = await openPage("bob");
   await joinGame(alice.page, url, "alice");
@@ -149,5 +162,5 @@ test("a spectator sees two players move, has no avatar and follows whom it picks
 
   // The players never saw a third player: spectators take no seat.
   for (const { page } of [alice, bob]) assert.equal((await stats(page)).visiblePlayers, 2);
-  assert.deepEqual([alice, bob, watcher, phone].flatMap((x) => x.record.errors), [], "no page errors");
+  assert.deepEqual([early, alice, bob, watcher, phone].flatMap((x) => x.record.errors), [], "no page errors");
 });
