@@ -580,6 +580,12 @@ impl App {
                     // Play or Watch from a replay page's card: the replay is left.
                     replay.close();
                 }
+                if !watch {
+                    // Play after watching (a refusal brought the card back): a player chats.
+                    if let Some(root) = self.doc.document_element() {
+                        let _ = root.class_list().remove_1("watching");
+                    }
+                }
                 self.connect();
             }
         }

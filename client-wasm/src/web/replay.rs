@@ -508,8 +508,8 @@ impl ReplayPage {
             let killer = kill
                 .killer
                 .map_or_else(|| "someone".to_string(), |k| loaded.name_of(k));
-            let when =
-                f64::from(kill.tick.0 - loaded.playback.span().0) * 1000.0 / tick_rate(&loaded);
+            let when = f64::from(kill.tick.0.saturating_sub(loaded.playback.span().0)) * 1000.0
+                / tick_rate(&loaded);
             mark.set_attribute(
                 "title",
                 &format!(
