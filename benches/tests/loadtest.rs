@@ -25,6 +25,9 @@ async fn start_server() -> (
         // The load test's bots are the only players: no fill bots in their rooms.
         "--fill-bots",
         "0",
+        // No replays: they would land in the crate's folder.
+        "--replay-dir",
+        "",
     ];
     let config = ServerConfig::from_args(&skirmish_server::Args::parse_from(argv)).expect("config");
     let server = Server::bind(config).await.expect("bind");

@@ -105,13 +105,15 @@ pub struct Recording {
     metrics: Arc<Metrics>,
     /// A frame was dropped (or the recording just started): deltas wait for the next keyframe.
     needs_keyframe: bool,
+    /// The writer has stopped: nothing more is recorded.
+    stopped: bool,
 }
 
 impl Recording {
     /// Records a frame. Never waits: a frame the writer has no room for is dropped, and the
     /// recording resumes at the next keyframe ([`Recording::needs_keyframe`]).
     pub fn frame(&mut self, tick: Tick, keyframe: bool, bytes: &Bytes) {
-        if self.needs_keyframe && !keyframe {
+        if self.stopped || (self.needs_keyframe && !keyframe) {
             return;
         }
         let frame = FrameData {
@@ -131,13 +133,13 @@ impl Recording {
                 self.metrics.replay_frames_dropped.fetch_add(1, Relaxed);
                 self.needs_keyframe = true;
             }
-            Err(TrySendError::Disconnected(_)) => self.needs_keyframe = true,
+            Err(TrySendError::Disconnected(_)) => self.stopped = true,
         }
     }
 
     /// Whether the next frame must be a keyframe for the recording to go on.
     pub fn needs_keyframe(&self) -> bool {
-        self.needs_keyframe
+        self.needs_keyframe && !self.stopped
     }
 }
 
@@ -199,6 +201,7 @@ impl Recorder {
             sender,
             metrics: self.metrics.clone(),
             needs_keyframe: true,
+            stopped: false,
         })
     }
 
@@ -529,22 +532,28 @@ impl Writer {
             file,
             path,
             mut info,
+            first_tick,
             ..
         } = open;
         if let Err(e) = file.sync_all() {
             tracing::debug!(path = %path.display(), "replay sync: {e}");
         }
         drop(file);
-        info.recording = false;
-        if let Ok(meta) = std::fs::metadata(&path) {
-            info.bytes = meta.len();
-        }
-        write_summary(&summary_path(&path), &info);
         self.open
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&info.id);
         self.metrics.replays_recording.fetch_sub(1, Relaxed);
+        if first_tick.is_none() {
+            // The room closed before its first frame: nothing to play.
+            let _ = std::fs::remove_file(&path);
+            return;
+        }
+        info.recording = false;
+        if let Ok(meta) = std::fs::metadata(&path) {
+            info.bytes = meta.len();
+        }
+        write_summary(&summary_path(&path), &info);
         tracing::info!(id = %info.id, bytes = info.bytes, duration_ms = info.duration_ms, "replay recorded");
     }
 

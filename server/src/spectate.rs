@@ -313,3 +313,47 @@ fn read(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feed::FeedShared;
+    use bytes::Bytes;
+
+    fn frame(tick: u32, keyframe: bool) -> FeedFrame {
+        FeedFrame {
+            tick: Tick(tick),
+            keyframe,
+            bytes: Bytes::from(vec![tick as u8]),
+        }
+    }
+
+    fn ticks(outgoing: &Outgoing) -> Vec<u32> {
+        outgoing.queue.iter().map(|f| f.tick.0).collect()
+    }
+
+    #[test]
+    fn a_restart_sends_what_the_client_lacks() {
+        let feed = Arc::new(FeedShared::new(4, 2));
+        let seat = feed.admit().expect("a place");
+        // Before any keyframe: nothing to send, and deltas are skipped until one comes.
+        feed.release(frame(3, false));
+        let (outgoing, _) = Outgoing::start(&seat, None).expect("open");
+        assert!(outgoing.wait_for_keyframe && outgoing.queue.is_empty());
+        for (tick, keyframe) in [(6, true), (9, false), (12, false), (15, false)] {
+            feed.release(frame(tick, keyframe));
+        }
+        // Joining, or after asking for a full snapshot: the whole chain from its keyframe.
+        let (outgoing, _) = Outgoing::start(&seat, None).expect("open");
+        assert_eq!(ticks(&outgoing), [6, 9, 12, 15]);
+        assert!(!outgoing.wait_for_keyframe);
+        // Fallen behind the channel after frame 9: the frames after it, which chain onto it.
+        let (outgoing, _) = Outgoing::start(&seat, Some(Tick(9))).expect("open");
+        assert_eq!(ticks(&outgoing), [12, 15]);
+        // Fallen behind before the keyframe: from the keyframe.
+        let (outgoing, _) = Outgoing::start(&seat, Some(Tick(3))).expect("open");
+        assert_eq!(ticks(&outgoing), [6, 9, 12, 15]);
+        feed.close();
+        assert!(Outgoing::start(&seat, None).is_none(), "the room closed");
+    }
+}

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{bounded, wait_until, Killed, TestServer};
+use support::{bounded, silent_spectator, wait_until, Killed, TestServer};
 use tokio::time::Instant;
 
 /// A player that moves back and forth and reads its snapshots in the background; the newest tick
@@ -174,6 +174,52 @@ async fn a_spectator_takes_no_seat_sees_everyone_late_and_cannot_play() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spectator_that_stops_reading_is_closed_and_the_others_watch_on() {
+    bounded(async {
+        let server = TestServer::start(&[
+            "--fill-bots",
+            "8",
+            "--spectator-delay-ms",
+            "0",
+            "--slow-reader-timeout",
+            "1",
+            "--socket-send-buffer",
+            "4096",
+        ])
+        .await;
+        let ada = server.join("ada").await;
+        let code = ada.welcome().room_code.clone();
+        keep_playing(ada, Arc::default(), Arc::default());
+        let stalled = silent_spectator(&server, &code, Some(2048)).await;
+        let mut watcher = GameClient::watch(&server.ws_url(), Some(&code))
+            .await
+            .expect("watches");
+        // The watcher's frames keep coming and chain, while the stalled one's socket fills and
+        // after it is closed.
+        let mut frames = 0;
+        while server.metrics.slow_reader_kicks.load(Relaxed) == 0 {
+            tokio::time::timeout(Duration::from_secs(2), watcher.next_snapshot())
+                .await
+                .expect("never left waiting")
+                .expect("every frame applies");
+            frames += 1;
+            assert!(frames < 20 * 30, "the stalled spectator was never closed");
+        }
+        wait_until(Duration::from_secs(5), "one spectator left", async || {
+            server.metrics.spectators.load(Relaxed) == 1
+        })
+        .await;
+        for _ in 0..20 {
+            watcher.next_snapshot().await.expect("still watching");
+        }
+        assert!(server.metrics.disconnects("too_slow") >= 1);
+        drop(stalled);
+        server.stop().await;
+    })
+    .await;
+}
+
 /// A GET of `path` with extra header lines: the status line, the head and the body bytes.
 async fn get_bytes(server: &TestServer, path: &str, headers: &[&str]) -> (String, Vec<u8>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -228,7 +274,16 @@ async fn replays_are_listed_served_in_ranges_and_play() {
     bounded(async {
         let dir = temp_dir("api");
         let dir_flag = dir.to_string_lossy().to_string();
-        let server = TestServer::start(&["--replay-dir", &dir_flag, "--fill-bots", "4"]).await;
+        let server = TestServer::start(&[
+            "--replay-dir",
+            &dir_flag,
+            "--fill-bots",
+            "4",
+            // Recordings are as late as spectators.
+            "--spectator-delay-ms",
+            "200",
+        ])
+        .await;
         let mut ada = server.join("ada").await;
         let code = ada.welcome().room_code.clone();
         for _ in 0..60 {
@@ -319,6 +374,7 @@ async fn a_recording_cut_by_kill_9_plays_up_to_its_last_frame_and_retention_dele
         let mut child = Killed(
             Command::new(env!("CARGO_BIN_EXE_skirmish-server"))
                 .args(["--bind", "127.0.0.1:0", "--fill-bots", "6"])
+                .args(["--spectator-delay-ms", "200"])
                 .args(["--replay-dir", &dir_flag])
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())

@@ -1,6 +1,8 @@
 //! The room's broadcast feed: the whole room, encoded once per feed frame, held for the spectator
-//! delay and then released to every spectator ([`crate::feed`]); and recorded, undelayed, to the
-//! room's replay ([`crate::recorder`]).
+//! delay and then released to every spectator ([`crate::feed`]) and to the room's replay
+//! ([`crate::recorder`]). The replay gets each frame when spectators do, not before: a recording in
+//! progress can be fetched (`/api/replays/ID`), and must not show more than watching does. When the
+//! room closes, the frames still held are recorded too (the game they show is over).
 //!
 //! A frame is produced every `tick_rate / feed_rate` ticks while anyone watches or the room records.
 //! Every [`KEYFRAME_MS`] (and whenever the feed starts, or the recording lost a frame) it is a
@@ -104,22 +106,39 @@ impl Room {
             .is_some_and(|frame| frame.tick.plus(feed.delay_ticks) <= tick)
         {
             if let Some(frame) = feed.held.pop_front() {
+                if let Some(recording) = feed.recording.as_mut() {
+                    recording.frame(frame.tick, frame.keyframe, &frame.bytes);
+                }
                 feed.shared.release(frame);
             }
         }
     }
 
-    /// Encodes the feed frame of `tick` and hands it to the recording and the delay queue.
+    /// The room has closed: records the frames still held for the delay.
+    pub(super) fn close_feed(&mut self) {
+        let feed = &mut self.feed;
+        if let Some(recording) = feed.recording.as_mut() {
+            for frame in feed.held.drain(..) {
+                recording.frame(frame.tick, frame.keyframe, &frame.bytes);
+            }
+        }
+        feed.shared.close();
+    }
+
+    /// Encodes the feed frame of `tick` and puts it in the delay queue.
     fn encode_feed_frame(&mut self, tick: Tick) {
         if self.frame.tick() != tick {
             let common = tick.0.checked_sub(self.snapshot_interval()).map(Tick);
             self.frame.capture(&self.world, common);
         }
         let feed = &self.feed;
+        // The recording lost a frame: it resumes at the next keyframe it is handed, so one is made
+        // now unless one is already waiting out the delay.
         let needs_key = feed
             .recording
             .as_ref()
-            .is_some_and(Recording::needs_keyframe);
+            .is_some_and(Recording::needs_keyframe)
+            && !feed.held.iter().any(|frame| frame.keyframe);
         let mut baseline = match feed.last {
             Some(last) if !needs_key && tick.since(feed.last_key) < feed.keyframe_ticks => {
                 Some(last)
@@ -158,9 +177,6 @@ impl Room {
         };
         self.metrics.feed_frames.fetch_add(1, Relaxed);
         let feed = &mut self.feed;
-        if let Some(recording) = feed.recording.as_mut() {
-            recording.frame(tick, keyframe, &frame.bytes);
-        }
         feed.last = Some(tick);
         if keyframe {
             feed.last_key = tick;

@@ -483,8 +483,9 @@ impl Room {
         for seat in self.seats.iter().flatten() {
             seat.link.disconnect(Disconnect::SHUTDOWN);
         }
-        // Spectators see the feed end; the recording is closed when the room is dropped.
-        self.feed.shared.close();
+        // Spectators see the feed end; the recording gets the frames still held, and is closed
+        // when the room is dropped.
+        self.close_feed();
         self.metrics
             .bots
             .fetch_sub(self.bots.len() as u64, Ordering::Relaxed);

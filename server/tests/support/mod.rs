@@ -156,6 +156,24 @@ pub async fn silent_player(
     name: &str,
     receive_buffer: Option<u32>,
 ) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    silent_client(server, name, None, receive_buffer).await
+}
+
+/// Like [`silent_player`], for a spectator of the room whose code is `room`.
+pub async fn silent_spectator(
+    server: &TestServer,
+    room: &str,
+    receive_buffer: Option<u32>,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    silent_client(server, "spectator", Some(room), receive_buffer).await
+}
+
+async fn silent_client(
+    server: &TestServer,
+    name: &str,
+    watch: Option<&str>,
+    receive_buffer: Option<u32>,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
     use futures_util::SinkExt;
     use skirmish_shared::codec::encode_client;
     use skirmish_shared::protocol::{ClientMsg, Hello, PROTOCOL_VERSION};
@@ -172,8 +190,8 @@ pub async fn silent_player(
         name: name.into(),
         resume_token: None,
         rate: 0,
-        room: None,
-        watch: false,
+        room: watch.map(str::to_string),
+        watch: watch.is_some(),
     });
     ws.send(tokio_tungstenite::tungstenite::Message::Binary(
         encode_client(&hello).into(),

@@ -215,15 +215,34 @@ fn a_recorded_replay_plays_back_the_spectators_view_and_seeks_to_it() {
             live.apply(&frame, now);
         }
     }
+    let replay_file = || {
+        let files: Vec<_> = std::fs::read_dir(&dir)
+            .expect("dir")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(FILE_SUFFIX))
+            .collect();
+        assert_eq!(files.len(), 1);
+        Replay::parse(std::fs::read(files[0].path()).expect("read")).expect("parses")
+    };
+    // While the room plays, the recording is as late as the spectators: fetching it shows no more
+    // than watching does.
+    recorder.flush();
+    let now = room.world().tick_number().0;
+    let (_, recorded) = replay_file().ticks().expect("frames");
+    assert!(
+        recorded.0 + 30 <= now,
+        "recorded up to {recorded:?} at {now}"
+    );
+    assert!(
+        recorded.0 + 33 > now,
+        "recorded up to {recorded:?} at {now}"
+    );
+    // Once the room closes, the frames it still held are recorded too.
+    room.close_feed();
     drop(room); // closes the recording
     recorder.finish();
-    let files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("dir")
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with(FILE_SUFFIX))
-        .collect();
-    assert_eq!(files.len(), 1);
-    let replay = Replay::parse(std::fs::read(files[0].path()).expect("read")).expect("parses");
+    let replay = replay_file();
+    assert_eq!(replay.ticks().map(|(_, last)| last.0 + 3 > now), Some(true));
     assert_eq!(replay.trailing_bytes(), 0);
     assert_eq!(replay.header().room_code, "K7MPQ");
     let names: Vec<String> = replay
