@@ -20,12 +20,27 @@ after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
 
-/** Starts the server on 127.0.0.1:0 and resolves with its base URL, read from its startup line. */
+/** A fresh temporary folder, removed when the tests end (after the servers have stopped). */
+export function tempDir(name) {
+  const dir = mkdtempSync(join(tmpdir(), `skirmish-e2e-${name}-`));
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * Starts the server on 127.0.0.1:0 and resolves with its base URL, read from its startup line. The
+ * server records replays into a fresh temporary folder unless `flags` name one (`--replay-dir`), so
+ * tests never write into the repository.
+ */
 export function startServer(flags) {
   const binary = join(root, "target", "release", "skirmish-server");
   // No server-side fill bots unless a test asks for them: they would walk into and shoot at the pages.
   const bots = flags.includes("--fill-bots") ? [] : ["--fill-bots", "0"];
-  const server = spawn(binary, ["--bind", "127.0.0.1:0", "--assets", join(root, "assets"), ...bots, ...flags], {
+  // Made before the server starts, so removed after it stops (cleanups run in reverse).
+  const replays = flags.includes("--replay-dir") ? [] : ["--replay-dir", tempDir("replays")];
+  const server = spawn(binary, [
+    "--bind", "127.0.0.1:0", "--assets", join(root, "assets"), ...bots, ...replays, ...flags,
+  ], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   cleanups.push(async () => {

@@ -1,5 +1,6 @@
 //! The leaderboard as shown: the server's top rows with kills, deaths and a bot mark, and the own
-//! row below them when the own player is not among them. Pure, tested natively.
+//! row below them when the own player is not among them; for a page that watches, the top rows
+//! alone, the player followed marked. Pure, tested natively.
 
 use skirmish_shared::protocol::{EntityId, ScoreEntry};
 
@@ -9,6 +10,8 @@ pub const BOARD_TOP: usize = 10;
 /// One leaderboard row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoardRow {
+    /// The player's id (a watching page follows the player whose row is clicked).
+    pub id: EntityId,
     /// 1-based place, `None` for the own row shown below the top rows.
     pub rank: Option<usize>,
     /// Display name.
@@ -19,7 +22,7 @@ pub struct BoardRow {
     pub deaths: u32,
     /// A server-side bot.
     pub bot: bool,
-    /// The own player.
+    /// The own player (on a watching page: the player followed).
     pub own: bool,
 }
 
@@ -32,6 +35,7 @@ pub fn board_rows(
     is_bot: impl Fn(EntityId) -> bool,
 ) -> Vec<BoardRow> {
     let row = |rank: Option<usize>, e: &ScoreEntry| BoardRow {
+        id: e.id,
         rank,
         name: name_of(e.id),
         kills: e.kills,
@@ -51,6 +55,29 @@ pub fn board_rows(
         rows.push(row(rank, mine));
     }
     rows
+}
+
+/// The rows a watching page shows (a spectator or a replay, with no row of its own): the server's
+/// top rows, the player `followed` marked as the own row is.
+pub fn watch_rows(
+    top: &[ScoreEntry],
+    followed: Option<EntityId>,
+    name_of: impl Fn(EntityId) -> String,
+    is_bot: impl Fn(EntityId) -> bool,
+) -> Vec<BoardRow> {
+    top.iter()
+        .take(BOARD_TOP)
+        .enumerate()
+        .map(|(i, e)| BoardRow {
+            id: e.id,
+            rank: Some(i + 1),
+            name: name_of(e.id),
+            kills: e.kills,
+            deaths: e.deaths,
+            bot: is_bot(e.id),
+            own: Some(e.id) == followed,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -103,6 +130,30 @@ mod tests {
         let board = rows(&[], &entry(4, 0, 0));
         assert_eq!(board.len(), 1);
         assert_eq!((board[0].rank, board[0].own), (Some(1), true));
+    }
+
+    #[test]
+    fn a_watching_page_has_no_row_of_its_own_and_marks_the_player_followed() {
+        let top = [entry(2, 3, 0), entry(4, 1, 2), entry(100, 0, 1)];
+        let board = watch_rows(
+            &top,
+            Some(EntityId(4)),
+            |id| format!("p{}", id.0),
+            |id| id.0 >= 100,
+        );
+        assert_eq!(board.len(), 3);
+        let marked: Vec<u32> = board.iter().filter(|r| r.own).map(|r| r.id.0).collect();
+        assert_eq!(marked, [4]);
+        assert_eq!((board[2].rank, board[2].bot), (Some(3), true));
+        assert!(watch_rows(&top, None, |_| String::new(), |_| false)
+            .iter()
+            .all(|r| !r.own));
+        assert!(watch_rows(&[], None, |_| String::new(), |_| false).is_empty());
+        let many: Vec<ScoreEntry> = (0..12).map(|i| entry(i + 1, 12 - i, 0)).collect();
+        assert_eq!(
+            watch_rows(&many, None, |_| String::new(), |_| false).len(),
+            BOARD_TOP
+        );
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! - `board`: the leaderboard's rows (kills, deaths, bots, the own row below the top ten).
 //! - `combat`: what the player is told about combat (hit markers, kill feed, death, respawn), as
 //!   pure state, tested natively.
+//! - `playback`: a replay being played (clock, speed, seeking from keyframes, kill marks), tested
+//!   natively.
+//! - `spectate`: the watching camera (free, or following a player) and picking a player by a click,
+//!   tested natively.
 //! - `screen`: screen geometry (zoom to the interest circle, off-screen arrows), tested natively.
 //! - `ui`: the interface's pure logic (label layout, the virtual stick, close reasons in words),
 //!   tested natively.
@@ -17,7 +21,9 @@
 pub use skirmish_shared::netcode::{clock, interp, playout, predict};
 pub mod board;
 pub mod combat;
+pub mod playback;
 pub mod screen;
+pub mod spectate;
 pub mod ui;
 #[cfg(target_arch = "wasm32")]
 mod web;

@@ -3,6 +3,11 @@
 //! Each animation frame: handle socket events (handshake, snapshots, pongs, close), run the local
 //! fixed-rate input ticks (send an input, predict it), then draw. A dropped connection is retried with
 //! exponential backoff, offering the resume token first.
+//!
+//! A spectator's session (a `Welcome` with `spectator_delay_ms`) has no avatar: it sends no inputs,
+//! builds its view without a viewer (it holds the whole room), draws everyone at the playout clock,
+//! and looks through a free camera (`spectate::FreeCamera`) that follows a player on a click. A
+//! replay page (`/?replay=ID`) opens no socket: `replay.rs` plays the file with the same renderer.
 
 use super::audio::{self, Audio};
 use super::feedback::Feedback;
@@ -13,6 +18,7 @@ use super::minimap;
 use super::net::{NetEvent, Socket};
 use super::population::Population;
 use super::render::{self, DrawPlayer, Scene};
+use super::replay::ReplayPage;
 use super::{storage, touch};
 use crate::board::{self, BoardRow};
 use crate::clock::{InputClock, TickClock};
@@ -20,6 +26,7 @@ use crate::combat::Own;
 use crate::interp::InterpolationBuffer;
 use crate::playout::{DelayPolicy, Playout, PlayoutClock};
 use crate::predict::Predictor;
+use crate::spectate::{self, FreeCamera, WATCH_VIEW_UNITS};
 use crate::ui::close_words;
 use skirmish_shared::codec::{decode_server, encode_client};
 use skirmish_shared::fixed::{aim_from_vector, aim_from_wire, aim_to_radians, coord_to_units};
@@ -49,11 +56,11 @@ const PROJECTILE_HUE: u32 = 40;
 
 /// The figures `window.skirmishStats()` and the debug overlay show.
 #[derive(Debug, Default, Clone)]
-struct Stats {
-    connected: bool,
-    tick: u32,
+pub(super) struct Stats {
+    pub(super) connected: bool,
+    pub(super) tick: u32,
     snapshots_received: u32,
-    visible_players: u32,
+    pub(super) visible_players: u32,
     /// The smoothed round trip.
     ping_ms: f64,
     /// The last round trip measured, from a ping leaving to its pong arriving.
@@ -64,9 +71,9 @@ struct Stats {
     frame_cost_ms: f64,
     /// The time of the frame the figures are from (ms, the page's clock): per-frame motion is
     /// measured against it.
-    frame_ms: f64,
-    me: Option<(f64, f64, u8, u32)>,
-    player_id: Option<u32>,
+    pub(super) frame_ms: f64,
+    pub(super) me: Option<(f64, f64, u8, u32)>,
+    pub(super) player_id: Option<u32>,
     /// The own avatar's corrections so far (count, largest in units, snaps over 4 units).
     corrections: (u32, f64, u32),
     /// Views that did not match a snapshot's check, over every session of this page.
@@ -80,7 +87,7 @@ struct Stats {
     /// Snapshots that came later than the interpolation delay then allowed, over every session.
     late_arrivals: u32,
     /// Remote players as drawn in the last frame: id and position in world units.
-    others: Vec<(u32, f64, f64)>,
+    pub(super) others: Vec<(u32, f64, f64)>,
     /// The room joined.
     room: Option<u32>,
     /// The room's code, for friends to join (empty from servers without codes).
@@ -88,13 +95,13 @@ struct Stats {
     /// While dead: the killer's id (if known) and the ms until the respawn.
     dead: Option<(Option<u32>, f64)>,
     /// The kill feed's lines (killer, victim names), oldest first.
-    kill_feed: Vec<(String, String)>,
+    pub(super) kill_feed: Vec<(String, String)>,
     /// The own hit points.
     hp: Option<u8>,
     /// Sound muted.
     muted: bool,
     /// CSS pixels per world unit.
-    zoom: f64,
+    pub(super) zoom: f64,
     /// Hit markers and kill confirmations shown (this page).
     hit_markers: u32,
     kills_confirmed: u32,
@@ -105,9 +112,21 @@ struct Stats {
     server_players: Option<u32>,
     /// Arrows drawn at the screen edge for players off screen, last frame.
     offscreen_arrows: u32,
-    state: String,
+    pub(super) state: String,
     /// Set by `window.skirmishDropConnection()`: drop the socket as a network failure would.
     drop_requested: bool,
+    /// The page watches (a spectator, or a replay): it has no avatar.
+    pub(super) spectator: bool,
+    /// The spectator feed's delay behind the room, in ms.
+    spectator_delay_ms: Option<u32>,
+    /// The player the watching camera follows.
+    pub(super) following: Option<u32>,
+    /// The watching camera's centre, in world units.
+    pub(super) camera: Option<(f64, f64)>,
+    /// The chat field can be used (not on a watching page).
+    pub(super) chat_input: bool,
+    /// The replay page's figures.
+    pub(super) replay: Option<super::replay::ReplayStats>,
 }
 
 /// One joined session with the server.
@@ -142,6 +161,8 @@ struct Session {
     newest: (u32, u8),
     /// Snapshots after which the view did not match the server's check.
     desyncs: u32,
+    /// A spectator's session: no avatar, the whole room in view.
+    spectator: bool,
 }
 
 enum Conn {
@@ -164,6 +185,12 @@ struct App {
     lobby: Lobby,
     input: Rc<RefCell<InputState>>,
     name: String,
+    /// Join as a spectator (Watch, or `/?watch=`) rather than as a player.
+    watch: bool,
+    /// Where a watching page looks (a spectator's, or the replay's).
+    camera: FreeCamera,
+    /// The replay played on this page (`/?replay=ID`), if any.
+    replay: Option<ReplayPage>,
     conn: Conn,
     attempt: u32,
     resume: Option<ResumeToken>,
@@ -225,17 +252,22 @@ pub fn start() -> Result<(), JsValue> {
         .filter(|v| v.is_finite() && (0.0..=crate::playout::MAX_FIXED_DELAY_MS).contains(v))
         .map_or(DelayPolicy::Adaptive, DelayPolicy::Fixed);
     let audio = audio::install(&doc)?;
+    let lobby = Lobby::install(&doc)?;
+    let replay = super::replay::asked(&doc, &lobby)?;
     let app = Rc::new(RefCell::new(App {
         hud: Hud::new(&doc)?,
         feedback: Feedback::new(&doc, audio.clone())?,
         audio,
         population: Population::new(),
-        lobby: Lobby::install(&doc)?,
+        lobby,
         doc: doc.clone(),
         canvas,
         ctx,
         input,
         name: String::new(),
+        watch: false,
+        camera: FreeCamera::new((0.0, 0.0)),
+        replay,
         conn: Conn::Idle,
         attempt: 0,
         resume: None,
@@ -249,6 +281,7 @@ pub fn start() -> Result<(), JsValue> {
     }));
     install_stats(&window, stats)?;
     install_forms(&doc, &app)?;
+    install_follow(&doc, &app.borrow().input)?;
     // Leaving the page sends no `Leave`: a reload looks the same to the page as leaving for good,
     // and a reload must find its seat held (the token is in `sessionStorage`) to resume it. A page
     // closed for good leaves its seat to the server's reconnect grace.
@@ -366,6 +399,33 @@ fn install_stats(window: &web_sys::Window, stats: Rc<RefCell<Stats>>) -> Result<
             "playerId",
             s.player_id.map_or(JsValue::NULL, JsValue::from),
         );
+        set(&object, "spectator", s.spectator.into());
+        set(
+            &object,
+            "spectatorDelayMs",
+            s.spectator_delay_ms.map_or(JsValue::NULL, JsValue::from),
+        );
+        set(
+            &object,
+            "following",
+            s.following.map_or(JsValue::NULL, JsValue::from),
+        );
+        let camera = match s.camera {
+            Some((x, y)) => {
+                let camera = js_sys::Object::new();
+                set(&camera, "x", x.into());
+                set(&camera, "y", y.into());
+                camera.into()
+            }
+            None => JsValue::NULL,
+        };
+        set(&object, "camera", camera);
+        set(&object, "chatInput", s.chat_input.into());
+        set(
+            &object,
+            "replay",
+            s.replay.as_ref().map_or(JsValue::NULL, |r| r.to_js()),
+        );
         object.into()
     });
     js_sys::Reflect::set(window, &JsValue::from_str("skirmishStats"), getter.as_ref())?;
@@ -394,8 +454,11 @@ fn install_forms(doc: &Document, app: &Rc<RefCell<App>>) -> Result<(), JsValue> 
                 let text = chat_input.value();
                 chat_input.set_value("");
                 let _ = chat_input.blur();
-                if !text.trim().is_empty() {
-                    app.borrow().send(&ClientMsg::Chat { text });
+                // A watching page's field is hidden; should a key reach it, nothing is sent (the
+                // server rejects a spectator's chat).
+                let app = app.borrow();
+                if !text.trim().is_empty() && !app.watch && app.replay.is_none() {
+                    app.send(&ClientMsg::Chat { text });
                 }
             }
             "Escape" => {
@@ -409,6 +472,38 @@ fn install_forms(doc: &Document, app: &Rc<RefCell<App>>) -> Result<(), JsValue> 
     chat_input.add_event_listener_with_callback("keydown", send.as_ref().unchecked_ref())?;
     send.forget();
     Ok(())
+}
+
+/// A click on a leaderboard row asks a watching page to follow that player.
+fn install_follow(doc: &Document, input: &Rc<RefCell<InputState>>) -> Result<(), JsValue> {
+    let board: web_sys::Element = element(doc, "leaderboard")?;
+    let input = input.clone();
+    let click = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+        let id = e
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|t| t.closest(".lb-row[data-id]").ok().flatten())
+            .and_then(|row| row.get_attribute("data-id"))
+            .and_then(|id| id.parse::<u32>().ok());
+        if let Some(id) = id {
+            input.borrow_mut().follow = Some(id);
+        }
+    });
+    board.add_event_listener_with_callback("click", click.as_ref().unchecked_ref())?;
+    // The listener lives as long as the page.
+    click.forget();
+    Ok(())
+}
+
+/// Marks the page as watching (a spectator or a replay): the chat field is hidden, with a line
+/// saying why, and the leaderboard's rows and the canvas take clicks to follow a player.
+pub(super) fn set_watching(doc: &Document, why: &str) {
+    if let Some(root) = doc.document_element() {
+        let _ = root.class_list().add_1("watching");
+    }
+    if let Some(note) = doc.get_element_by_id("chat-note") {
+        note.set_text_content(Some(why));
+    }
 }
 
 /// The animation-frame callback, which re-registers itself each frame.
@@ -438,6 +533,10 @@ impl App {
     /// the address asks for another room (a friend's link opened in this tab): the card joins
     /// that one.
     fn resume_stored(&mut self) {
+        if self.replay.is_some() || super::lobby::query_param("watch").is_some() {
+            // A replay, or a link to watch: no seat to take back.
+            return;
+        }
         let (Some((token, room)), Some(name)) = (storage::load_token(), storage::load_name())
         else {
             return;
@@ -473,11 +572,45 @@ impl App {
         self.last_frame = now;
         self.count_fps(now);
         self.handle_keys();
-        if let Some(name) = self.lobby.take_join() {
+        if let Some((name, watch)) = self.lobby.take_join() {
             if matches!(self.conn, Conn::Idle) {
                 self.name = name;
+                self.watch = watch;
+                if let Some(replay) = self.replay.take() {
+                    // Play or Watch from a replay page's card: the replay is left.
+                    replay.close();
+                }
+                if !watch {
+                    // Play after watching (a refusal brought the card back): a player chats.
+                    if let Some(root) = self.doc.document_element() {
+                        let _ = root.class_list().remove_1("watching");
+                    }
+                }
                 self.connect();
             }
+        }
+        if let Some(replay) = &mut self.replay {
+            replay.frame(
+                now,
+                elapsed,
+                &self.input,
+                &mut self.camera,
+                &self.hud,
+                &mut self.feedback,
+                &self.lobby,
+            )?;
+            let (width, height) = css_size(&self.canvas);
+            replay.draw(&self.ctx, &self.canvas, (width, height), &self.camera)?;
+            self.feedback.show_dom(&self.doc, now, None, 0, 0)?;
+            let mut stats = self.stats.borrow_mut();
+            replay.update_stats(&mut stats, &self.camera, &mut self.hud);
+            stats.frame_ms = now;
+            stats.kill_feed = self
+                .feedback
+                .kill_feed()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            return Ok(());
         }
         if std::mem::take(&mut self.stats.borrow_mut().drop_requested)
             && matches!(self.conn, Conn::Playing(..))
@@ -497,19 +630,39 @@ impl App {
                 self.connect();
             }
         }
+        let (drag, clicks, follow) = {
+            let mut input = self.input.borrow_mut();
+            input.space_pressed = false;
+            (input.take_drag(), input.take_clicks(), input.follow.take())
+        };
         if let Conn::Playing(socket, session) = &mut self.conn {
             let input = self.input.borrow();
             let (width, height) = css_size(&self.canvas);
             session.frame_playout = session.playout.advance(now);
             session.shots.expire(now);
             session.local_ticks(socket, &input, now, width, height);
-            session.predictor.decay(elapsed);
-            self.feedback.update(
-                session.own(),
-                now,
-                input.fire(),
-                session.shots.stats().predicted,
-            );
+            if session.spectator {
+                let scale = spectate_zoom(width, height);
+                let drawn = self.stats.borrow().others.clone();
+                steer_camera(
+                    &mut self.camera,
+                    (&input, elapsed, scale, (width, height)),
+                    (drag, &clicks, follow),
+                    &drawn,
+                );
+                let tick = session.render_tick();
+                let (map, params) = (&session.welcome.map, &session.params);
+                self.camera
+                    .update(|id| session.interp.position(map, params, id, tick));
+            } else {
+                session.predictor.decay(elapsed);
+                self.feedback.update(
+                    session.own(),
+                    now,
+                    input.fire(),
+                    session.shots.stats().predicted,
+                );
+            }
             self.population.poll(now);
         }
         self.draw()?;
@@ -541,7 +694,8 @@ impl App {
         if toggle {
             self.hud.toggle_debug();
         }
-        if focus_chat && matches!(self.conn, Conn::Playing(..)) {
+        let player = matches!(&self.conn, Conn::Playing(_, session) if !session.spectator);
+        if focus_chat && player {
             if let Ok(chat) = element::<HtmlInputElement>(&self.doc, "chat-input") {
                 let _ = chat.focus();
             }
@@ -559,10 +713,11 @@ impl App {
                     let hello = ClientMsg::Hello(Hello {
                         protocol_version: PROTOCOL_VERSION,
                         name: self.name.clone(),
-                        resume_token: self.resume,
+                        // A spectator has no seat to take back.
+                        resume_token: if self.watch { None } else { self.resume },
                         rate: 0,
                         room: self.lobby.room(),
-                        watch: false,
+                        watch: self.watch,
                     });
                     self.send(&hello);
                 }
@@ -594,10 +749,35 @@ impl App {
                     return Ok(());
                 };
                 self.attempt = 0;
+                self.lobby.on_welcome(&welcome.room_code);
+                if let Some(delay) = welcome.spectator_delay_ms {
+                    // A spectator: its token means nothing (a reload simply watches again).
+                    let tile = f64::from(coord_to_units(TILE_SIZE));
+                    let map = &welcome.map;
+                    let bounds = (
+                        f64::from(map.width()) * tile,
+                        f64::from(map.height()) * tile,
+                    );
+                    self.camera.fit(bounds);
+                    set_watching(
+                        &self.doc,
+                        "Watching: you can read the chat, but spectators cannot write to the players.",
+                    );
+                    let line = format!(
+                        "Watching room {}, {:.1} s behind the game. Drag or use WASD to look around; \
+                         click a player or their leaderboard row to follow them.",
+                        welcome.room_code,
+                        f64::from(delay) / 1000.0
+                    );
+                    self.feedback.reset_session();
+                    self.conn =
+                        Conn::Playing(socket, Box::new(Session::new(*welcome, self.interp_policy)));
+                    self.hud.add_chat(None, &line)?;
+                    return Ok(());
+                }
                 let resumed = self.resume.is_some();
                 self.resume = Some(welcome.resume_token);
                 storage::save_token(&welcome.resume_token, &welcome.room_code);
-                self.lobby.on_welcome(&welcome.room_code);
                 let session = Session::new(*welcome, self.interp_policy);
                 self.feedback.reset_session();
                 self.hud.add_chat(
@@ -621,7 +801,12 @@ impl App {
                         self.name = self.lobby.name();
                     }
                     self.connect();
-                } else if matches!(reason, RefuseReason::RoomFull | RefuseReason::NoSuchRoom) {
+                } else if matches!(
+                    reason,
+                    RefuseReason::RoomFull
+                        | RefuseReason::NoSuchRoom
+                        | RefuseReason::SpectatorsFull
+                ) {
                     // Retrying would be refused again: back to the card, which offers other rooms.
                     self.lobby.on_refused(reason, &self.doc);
                     self.conn = Conn::Idle;
@@ -708,11 +893,18 @@ impl App {
         self.ctx.set_transform(dpr, 0.0, 0.0, dpr, 0.0, 0.0)?;
         match &self.conn {
             Conn::Playing(_, session) => {
-                let scene = session.scene(width, height, self.feedback.camera_override());
+                let spectator = session.spectator;
+                let (camera, followed) = if spectator {
+                    (Some(self.camera.centre()), self.camera.following())
+                } else {
+                    (self.feedback.camera_override(), None)
+                };
+                let scene = session.scene(width, height, camera, followed);
+                // A spectator's "own" mark is the player followed: one of the others.
                 self.stats.borrow_mut().others = scene
                     .players
                     .iter()
-                    .filter(|p| !p.own)
+                    .filter(|p| spectator || !p.own)
                     .map(|p| (p.id, p.x, p.y))
                     .collect();
                 render::draw(
@@ -723,7 +915,11 @@ impl App {
                     &session.walls,
                     &scene,
                 );
-                let arrows = minimap::draw_edge_arrows(&self.ctx, width, height, &scene);
+                let arrows = if spectator {
+                    0
+                } else {
+                    minimap::draw_edge_arrows(&self.ctx, width, height, &scene)
+                };
                 let tile = f64::from(coord_to_units(TILE_SIZE));
                 let map = &session.welcome.map;
                 minimap::draw_minimap(
@@ -736,11 +932,17 @@ impl App {
                     ),
                     &session.walls,
                     &scene,
-                    f64::from(coord_to_units(session.welcome.view_radius)),
+                    if spectator {
+                        WATCH_VIEW_UNITS
+                    } else {
+                        f64::from(coord_to_units(session.welcome.view_radius))
+                    },
                 );
                 let now = now_ms();
-                self.feedback
-                    .draw(&self.ctx, width, height, self.input.borrow().mouse, now);
+                if !spectator {
+                    self.feedback
+                        .draw(&self.ctx, width, height, self.input.borrow().mouse, now);
+                }
                 let hp = session.own().map(|own| own.hp);
                 self.feedback.show_dom(
                     &self.doc,
@@ -805,9 +1007,23 @@ impl App {
             stats.dead = None;
             stats.hp = None;
         }
+        let session = match &self.conn {
+            Conn::Playing(_, session) => Some(session),
+            _ => None,
+        };
+        stats.spectator = session.is_some_and(|s| s.spectator);
+        stats.spectator_delay_ms = session.and_then(|s| s.welcome.spectator_delay_ms);
+        stats.following = session
+            .filter(|s| s.spectator)
+            .and_then(|_| self.camera.following())
+            .map(|id| id.0);
+        stats.camera = session
+            .filter(|s| s.spectator)
+            .map(|_| self.camera.centre());
+        stats.chat_input = session.is_some_and(|s| !s.spectator);
         if let Conn::Playing(_, session) = &self.conn {
             stats.tick = session.view.tick().map_or(0, |t| t.0);
-            stats.player_id = Some(session.welcome.player_id.0);
+            stats.player_id = (!session.spectator).then_some(session.welcome.player_id.0);
             stats.visible_players = session.view.players().len() as u32;
             stats.ping_ms = session.clock.rtt_ms().unwrap_or(0.0);
             stats.rtt_ms = session.last_rtt_ms;
@@ -828,18 +1044,24 @@ impl App {
                 let (x, y) = session.own_render_position();
                 (x, y, p.hp, session.my_score.score)
             });
-            let rows = session.board_rows();
+            let rows = session.board_rows(self.camera.following());
             stats.room_code = Some(session.welcome.room_code.clone()).filter(|c| !c.is_empty());
-            stats.room_players = Some(session.names.len().max(1) as u32);
+            stats.room_players =
+                Some(session.names.len().max(usize::from(!session.spectator)) as u32);
             // The server's count is polled every few seconds; never show fewer on the server than
             // are in this room.
             stats.server_players = self
                 .population
                 .players()
                 .map(|n| n.max(stats.room_players.unwrap_or(0)));
+            let room = if session.spectator {
+                "Watching room"
+            } else {
+                "Room"
+            };
             let mut title = match &stats.room_code {
-                Some(code) => format!("Room {code}"),
-                None => "Room".to_string(),
+                Some(code) => format!("{room} {code}"),
+                None => room.to_string(),
             };
             if let Some(n) = stats.room_players {
                 title.push_str(&format!(" · {n} here"));
@@ -857,7 +1079,14 @@ impl App {
                 )
             });
         }
-        let status = if stats.connected {
+        let status = if let Some(delay) = stats.spectator_delay_ms {
+            format!(
+                "● watching, {:.1} s behind   ping {:.0} ms   {:.0} fps",
+                f64::from(delay) / 1000.0,
+                stats.ping_ms,
+                stats.fps
+            )
+        } else if stats.connected {
             format!(
                 "● connected   ping {:.0} ms   {:.0} fps",
                 stats.ping_ms, stats.fps
@@ -894,6 +1123,38 @@ impl App {
     }
 }
 
+/// CSS pixels per world unit on a watching page: [`WATCH_VIEW_UNITS`] from the centre to the
+/// shorter edge.
+pub(super) fn spectate_zoom(width: f64, height: f64) -> f64 {
+    crate::screen::zoom(width, height, WATCH_VIEW_UNITS)
+}
+
+/// What the pointer asked of a watching camera in one frame: the drag (CSS pixels), the clicks on
+/// the canvas, and a player picked on the leaderboard.
+pub(super) type CameraAsks<'a> = ((f64, f64), &'a [(f64, f64)], Option<u32>);
+
+/// Moves a watching page's camera for one frame: a click picks the player drawn under it (from
+/// `drawn`, last frame's players: id and world position) to follow, as does a leaderboard row
+/// (`follow`); the movement keys pan and a drag moves it (both stop following).
+pub(super) fn steer_camera(
+    camera: &mut FreeCamera,
+    (input, elapsed, scale, size): (&InputState, f64, f64, (f64, f64)),
+    (drag, clicks, follow): CameraAsks<'_>,
+    drawn: &[(u32, f64, f64)],
+) {
+    for click in clicks {
+        let players = drawn.iter().map(|&(id, x, y)| (EntityId(id), x, y));
+        if let Some(id) = spectate::pick(players, camera.centre(), scale, size, *click) {
+            camera.follow(Some(id));
+        }
+    }
+    if let Some(id) = follow {
+        camera.follow(Some(EntityId(id)));
+    }
+    camera.pan_keys(input.axes(), elapsed, scale);
+    camera.drag(drag, scale);
+}
+
 fn css_size(canvas: &HtmlCanvasElement) -> (f64, f64) {
     (
         f64::from(canvas.client_width().max(1)),
@@ -903,6 +1164,7 @@ fn css_size(canvas: &HtmlCanvasElement) -> (f64, f64) {
 
 impl Session {
     fn new(welcome: Welcome, interp_policy: DelayPolicy) -> Session {
+        let spectator = welcome.spectator_delay_ms.is_some();
         let rate = TickRate::new(welcome.tick_rate)
             .unwrap_or_else(|| TickRate::new(60).unwrap_or_else(|| unreachable!()));
         Session {
@@ -911,11 +1173,18 @@ impl Session {
             clock: TickClock::new(rate.hz()),
             input_clock: InputClock::new(rate.hz()),
             shots: ShotPredictor::new(),
-            view: ClientView::new(
-                std::sync::Arc::new(welcome.map.clone()),
-                MoveParams::new(rate),
-            )
-            .with_viewer(welcome.player_id, welcome.view_radius),
+            view: {
+                let view = ClientView::new(
+                    std::sync::Arc::new(welcome.map.clone()),
+                    MoveParams::new(rate),
+                );
+                // A spectator's feed sums the whole room: its view drops nothing by distance.
+                if spectator {
+                    view
+                } else {
+                    view.with_viewer(welcome.player_id, welcome.view_radius)
+                }
+            },
             predictor: Predictor::new(),
             interp: InterpolationBuffer::new(),
             playout: PlayoutClock::new(rate.hz(), interp_policy),
@@ -934,6 +1203,7 @@ impl Session {
             newest: (0, 0),
             desyncs: 0,
             aim: 0,
+            spectator,
             welcome,
         }
     }
@@ -1020,6 +1290,11 @@ impl Session {
         for event in &snapshot.events {
             match event {
                 GameEvent::Roster(entries) => {
+                    if self.spectator {
+                        // A spectator's keyframes repeat the roster: it is everyone in the room.
+                        self.names.clear();
+                        self.bots.clear();
+                    }
                     for e in entries {
                         self.names.insert(e.id, e.name.clone());
                         if e.bot {
@@ -1028,11 +1303,13 @@ impl Session {
                     }
                 }
                 GameEvent::PlayerJoined(e) => {
-                    self.names.insert(e.id, e.name.clone());
+                    // A player already known (a spectator joining between keyframes) is updated,
+                    // not announced again.
+                    let known = self.names.insert(e.id, e.name.clone()).is_some();
                     if e.bot {
                         self.bots.insert(e.id);
                     }
-                    if e.id != me {
+                    if e.id != me && !known {
                         hud.add_chat(None, &format!("{} joined", e.name))?;
                     }
                 }
@@ -1072,7 +1349,8 @@ impl Session {
             self.pending_pings.push((nonce, now_ms()));
             // The ping also tells the server how far this client has read, with the proof that
             // came in that snapshot.
-            let (acked_tick, proof) = self.newest;
+            // A spectator's feed carries no proofs, and it acknowledges nothing.
+            let (acked_tick, proof) = if self.spectator { (0, 0) } else { self.newest };
             socket.send(&encode_client(&ClientMsg::Ping {
                 nonce,
                 acked_tick,
@@ -1080,7 +1358,7 @@ impl Session {
             }));
             self.last_ping = now;
         }
-        if !self.predictor.started() {
+        if self.spectator || !self.predictor.started() {
             return;
         }
         // Aim from the avatar's screen position (the screen centre) to the mouse.
@@ -1160,7 +1438,15 @@ impl Session {
     }
 
     /// The leaderboard's rows: the server's top ten, then the own row if it is not among them.
-    fn board_rows(&self) -> Vec<BoardRow> {
+    fn board_rows(&self, followed: Option<EntityId>) -> Vec<BoardRow> {
+        if self.spectator {
+            return board::watch_rows(
+                &self.leaderboard,
+                followed,
+                |id| self.name_of(id),
+                |id| self.bots.contains(&id),
+            );
+        }
         board::board_rows(
             &self.leaderboard,
             &self.my_score,
@@ -1171,16 +1457,28 @@ impl Session {
 
     /// The frame's scene; `camera` overrides the own avatar's position as the camera's centre (the
     /// place of death, while dead).
-    fn scene(&self, width: f64, height: f64, camera: Option<(f64, f64)>) -> Scene {
+    /// `followed` is the player a spectator follows, drawn highlighted as the own avatar is.
+    fn scene(
+        &self,
+        width: f64,
+        height: f64,
+        camera: Option<(f64, f64)>,
+        followed: Option<EntityId>,
+    ) -> Scene {
         let me = self.welcome.player_id;
         let render_tick = self.render_tick().max(0.0);
         let own_position = self.own_render_position();
         let camera = camera.unwrap_or(own_position);
         let view_radius = f64::from(coord_to_units(self.welcome.view_radius));
-        let scale = crate::screen::zoom(width, height, view_radius);
+        let scale = if self.spectator {
+            spectate_zoom(width, height)
+        } else {
+            crate::screen::zoom(width, height, view_radius)
+        };
         let mut players = Vec::new();
         for (id, p) in self.view.players() {
             let own = *id == me;
+            let highlighted = own || Some(*id) == followed;
             let (x, y) = if own {
                 own_position
             } else {
@@ -1200,7 +1498,7 @@ impl Session {
                 aim: f64::from(aim_to_radians(aim)),
                 hp: p.hp,
                 name: self.name_of(*id),
-                own,
+                own: highlighted,
                 dead: p.status & status::DEAD != 0,
                 protected: p.status & status::PROTECTED != 0,
                 hue: hue(*id),
@@ -1246,6 +1544,7 @@ impl Session {
             .view
             .projectiles()
             .iter()
+            .filter(|_| !self.spectator)
             .filter(|(id, _)| !self.shots.is_own(**id))
             .filter_map(|(_, shot)| {
                 let (x, y, _) = shot.motion.position_at(map, remote_tick).map(units)?;
@@ -1262,6 +1561,7 @@ impl Session {
             players,
             projectiles,
             incoming,
+            all_names: self.spectator,
         }
     }
 }

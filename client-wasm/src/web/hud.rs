@@ -79,6 +79,8 @@ impl Hud {
             }
             let line = self.doc.create_element("div")?;
             line.set_class_name(if row.own { "lb-row own" } else { "lb-row" });
+            // A watching page follows the player whose row is clicked.
+            line.set_attribute("data-id", &row.id.0.to_string())?;
             let label = self.doc.create_element("span")?;
             label.set_class_name("lb-name");
             let text = match row.rank {

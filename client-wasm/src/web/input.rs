@@ -22,6 +22,17 @@ pub struct InputState {
     pub touch_axes: (i8, i8),
     /// The touch aim stick is held past its dead zone: fire.
     pub touch_fire: bool,
+    /// Where the left button went down on the canvas, and how far the pointer has moved since.
+    press: Option<((f64, f64), f64)>,
+    /// Pointer motion with the left button held, in CSS pixels, not yet taken: a watching page
+    /// drags its camera by it.
+    drag: (f64, f64),
+    /// Clicks on the canvas (presses released without dragging), not yet taken.
+    clicks: Vec<(f64, f64)>,
+    /// A player to follow, from a click on their leaderboard row; taken by the frame loop.
+    pub follow: Option<u32>,
+    /// Space was pressed (not held: a key repeat does not count); a replay page plays or pauses.
+    pub space_pressed: bool,
 }
 
 impl InputState {
@@ -42,11 +53,24 @@ impl InputState {
         }
     }
 
+    /// Takes the drag since the last call (CSS pixels).
+    pub fn take_drag(&mut self) -> (f64, f64) {
+        std::mem::take(&mut self.drag)
+    }
+
+    /// Takes the clicks since the last call (canvas CSS pixels).
+    pub fn take_clicks(&mut self) -> Vec<(f64, f64)> {
+        std::mem::take(&mut self.clicks)
+    }
+
     /// Whether fire is held (mouse button, space, or the touch aim stick).
     pub fn fire(&self) -> bool {
         self.mouse_down || self.touch_fire || self.held(&["Space"])
     }
 }
+
+/// Most clicks kept between two frames.
+const MAX_CLICKS: usize = 8;
 
 fn typing_in_a_field(event: &KeyboardEvent) -> bool {
     event
@@ -73,9 +97,13 @@ pub fn install(canvas: &HtmlCanvasElement) -> Result<Rc<RefCell<InputState>>, Js
                     e.prevent_default();
                 }
                 "Enter" => s.focus_chat = true,
-                "Space" | "ArrowUp" | "ArrowDown" | "ArrowLeft" | "ArrowRight" => {
-                    e.prevent_default()
+                "Space" => {
+                    e.prevent_default();
+                    if !e.repeat() {
+                        s.space_pressed = true;
+                    }
                 }
+                "ArrowUp" | "ArrowDown" | "ArrowLeft" | "ArrowRight" => e.prevent_default(),
                 _ => {}
             }
             s.keys.insert(code);
@@ -93,19 +121,32 @@ pub fn install(canvas: &HtmlCanvasElement) -> Result<Rc<RefCell<InputState>>, Js
             let mut s = state.borrow_mut();
             s.keys.clear();
             s.mouse_down = false;
+            s.press = None;
         })
     };
     let mouse_move = {
         let state = state.clone();
         Closure::<dyn FnMut(MouseEvent)>::new(move |e: MouseEvent| {
-            state.borrow_mut().mouse = (f64::from(e.offset_x()), f64::from(e.offset_y()));
+            let mut s = state.borrow_mut();
+            let at = (f64::from(e.offset_x()), f64::from(e.offset_y()));
+            let (dx, dy) = (at.0 - s.mouse.0, at.1 - s.mouse.1);
+            if let Some((_, moved)) = &mut s.press {
+                *moved += dx.hypot(dy);
+                s.drag.0 += dx;
+                s.drag.1 += dy;
+            }
+            s.mouse = at;
         })
     };
     let mouse_down = {
         let state = state.clone();
         Closure::<dyn FnMut(MouseEvent)>::new(move |e: MouseEvent| {
             if e.button() == 0 {
-                state.borrow_mut().mouse_down = true;
+                let mut s = state.borrow_mut();
+                s.mouse_down = true;
+                let at = (f64::from(e.offset_x()), f64::from(e.offset_y()));
+                s.mouse = at;
+                s.press = Some((at, 0.0));
             }
         })
     };
@@ -113,7 +154,13 @@ pub fn install(canvas: &HtmlCanvasElement) -> Result<Rc<RefCell<InputState>>, Js
         let state = state.clone();
         Closure::<dyn FnMut(MouseEvent)>::new(move |e: MouseEvent| {
             if e.button() == 0 {
-                state.borrow_mut().mouse_down = false;
+                let mut s = state.borrow_mut();
+                s.mouse_down = false;
+                if let Some((at, moved)) = s.press.take() {
+                    if moved < crate::spectate::CLICK_SLOP_PX && s.clicks.len() < MAX_CLICKS {
+                        s.clicks.push(at);
+                    }
+                }
             }
         })
     };

@@ -1,6 +1,8 @@
-//! The landing card and the room you are in: the name field and Play button, the room asked for by
-//! the link (`/?room=CODE`), the open rooms from `GET /api/rooms` to pick from, refusals said in
-//! words, and the in-game room panel with a "Copy link" button.
+//! The landing card and the room you are in: the name field with the Play and Watch buttons, the
+//! room asked for by the link (`/?room=CODE` to play, `/?watch=CODE` to watch at once), the open
+//! rooms from `GET /api/rooms` to pick from, the recorded matches from `GET /api/replays` (each a
+//! link to `/?replay=ID`), refusals said in words, and the in-game room panel with a "Copy link"
+//! button.
 //!
 //! Buttons only record what was asked (a join, with a name and maybe a room); the frame loop takes
 //! the request with [`Lobby::take_join`], so no listener holds the app.
@@ -26,6 +28,8 @@ struct Shared {
     room: Option<String>,
     /// A join asked for, with the name typed.
     join: Option<String>,
+    /// The join asked for is to watch, not to play.
+    watch: bool,
     /// The link to the room played in, for the copy button.
     link: String,
 }
@@ -75,12 +79,21 @@ pub fn is_touch_device() -> bool {
     coarse || js_sys::Reflect::has(&window, &JsValue::from_str("ontouchstart")).unwrap_or(false)
 }
 
-/// The link that opens the room with `code`.
-fn room_link(code: &str) -> String {
+/// The link that opens the room with `code`, to play in it (`watch`: to watch it).
+fn room_link(code: &str, watch: bool) -> String {
     let origin = web_sys::window()
         .and_then(|w| w.location().origin().ok())
         .unwrap_or_default();
-    format!("{origin}/?room={code}")
+    let key = if watch { "watch" } else { "room" };
+    format!("{origin}/?{key}={code}")
+}
+
+/// The value of the page address's query parameter `key`, if present.
+pub fn query_param(key: &str) -> Option<String> {
+    web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .and_then(|search| web_sys::UrlSearchParams::new_with_str(&search).ok())
+        .and_then(|params| params.get(key))
 }
 
 impl Lobby {
@@ -110,11 +123,10 @@ impl Lobby {
         if let Some(name) = super::storage::load_name() {
             lobby.name_input.set_value(&name);
         }
-        // The room asked for by the link.
-        let asked = web_sys::window()
-            .and_then(|w| w.location().search().ok())
-            .and_then(|search| web_sys::UrlSearchParams::new_with_str(&search).ok())
-            .and_then(|params| params.get("room"));
+        // The room asked for by the link: `?watch=` watches it at once (an empty code: the room
+        // the server picks); `?room=` fills the card.
+        let watch = query_param("watch");
+        let asked = watch.clone().or_else(|| query_param("room"));
         if let Some(asked) = asked.filter(|a| !a.trim().is_empty()) {
             match room_code::parse(&asked) {
                 Some(code) => lobby.set_room(Some(code)),
@@ -125,6 +137,11 @@ impl Lobby {
                     ));
                 }
             }
+        }
+        if watch.is_some() && lobby.message.class_list().contains("hidden") {
+            let mut shared = lobby.shared.borrow_mut();
+            shared.watch = true;
+            shared.join = Some(lobby.name_input.value());
         }
         lobby.wire_card(doc)?;
         lobby.wire_copy(doc)?;
@@ -151,7 +168,22 @@ impl Lobby {
         let (shared, name_input) = (self.shared.clone(), self.name_input.clone());
         listen(&form, "submit", move |e| {
             e.prevent_default();
-            shared.borrow_mut().join = Some(name_input.value());
+            let mut shared = shared.borrow_mut();
+            shared.watch = false;
+            shared.join = Some(name_input.value());
+        })?;
+        // Watch: the room asked for by the link or picked, else the one the server picks.
+        let watch: Element = by_id(doc, "watch")?;
+        let (shared, name_input) = (self.shared.clone(), self.name_input.clone());
+        listen(&watch, "click", move |_| {
+            let mut shared = shared.borrow_mut();
+            shared.watch = true;
+            shared.join = Some(name_input.value());
+        })?;
+        let replays_button: Element = by_id(doc, "show-replays")?;
+        let doc2 = doc.clone();
+        listen(&replays_button, "click", move |_| {
+            refresh_replays(doc2.clone());
         })?;
         let (shared, name_input) = (self.shared.clone(), self.name_input.clone());
         let (message, any_room) = (self.message.clone(), self.any_room.clone());
@@ -159,6 +191,7 @@ impl Lobby {
         listen(&self.any_room, "click", move |_| {
             let mut shared = shared.borrow_mut();
             shared.room = None;
+            shared.watch = false;
             shared.join = Some(name_input.value());
             let _ = message.class_list().add_1("hidden");
             let _ = any_room.class_list().add_1("hidden");
@@ -177,6 +210,7 @@ impl Lobby {
             if let Some(code) = code {
                 let mut shared = shared.borrow_mut();
                 shared.room = Some(code);
+                shared.watch = false;
                 shared.join = Some(name_input.value());
             }
         })
@@ -203,15 +237,28 @@ impl Lobby {
         Ok(())
     }
 
-    /// Takes the join asked for on the card, if any (the name typed), keeps the name for the next
-    /// visit and hides the card.
-    pub fn take_join(&self) -> Option<String> {
-        let name = self.shared.borrow_mut().join.take()?;
+    /// Takes the join asked for on the card, if any: the name typed, and whether to watch rather
+    /// than play. Keeps the name for the next visit and hides the card.
+    pub fn take_join(&self) -> Option<(String, bool)> {
+        let (name, watch) = {
+            let mut shared = self.shared.borrow_mut();
+            (shared.join.take()?, shared.watch)
+        };
         let name = name.trim().to_string();
-        super::storage::save_name(&name);
+        if !name.is_empty() {
+            super::storage::save_name(&name);
+        }
         let _ = self.overlay.class_list().add_1("hidden");
         let _ = self.name_input.blur();
-        Some(name)
+        Some((name, watch))
+    }
+
+    /// Shows the card with `text` (a replay that cannot be played, say): the player can play or
+    /// watch from there.
+    pub fn show_message(&self, text: &str) {
+        self.say(text);
+        let _ = self.any_room.class_list().add_1("hidden");
+        let _ = self.overlay.class_list().remove_1("hidden");
     }
 
     /// Hides the card for a join that needs no name typed (a reload resuming its seat).
@@ -232,7 +279,11 @@ impl Lobby {
 
     fn set_room(&self, code: Option<String>) {
         let mut shared = self.shared.borrow_mut();
-        shared.link = code.as_deref().map(room_link).unwrap_or_default();
+        let watch = shared.watch;
+        shared.link = code
+            .as_deref()
+            .map(|code| room_link(code, watch))
+            .unwrap_or_default();
         for (panel, label) in [
             (&self.hud_room, &self.hud_room_code),
             (&self.card_room, &self.card_room_code),
@@ -253,14 +304,20 @@ impl Lobby {
 
     /// Joined a room: show its code and link, and put it in the address bar so the address is the
     /// link too.
+    /// A spectator's address is `/?watch=CODE`, so a reload watches again.
     pub fn on_welcome(&self, code: &str) {
         let code = room_code::parse(code);
+        let key = if self.shared.borrow().watch {
+            "watch"
+        } else {
+            "room"
+        };
         if let (Some(code), Some(window)) = (&code, web_sys::window()) {
             if let Ok(history) = window.history() {
                 let _ = history.replace_state_with_url(
                     &JsValue::NULL,
                     "",
-                    Some(&format!("/?room={code}")),
+                    Some(&format!("/?{key}={code}")),
                 );
             }
         }
@@ -276,8 +333,16 @@ impl Lobby {
             RefuseReason::RoomFull => {
                 format!("Room {code} is full. Pick another room, or join any room.")
             }
+            RefuseReason::NoSuchRoom if code.is_empty() => {
+                "No room is open to watch right now. Play, and others can watch you.".to_string()
+            }
             RefuseReason::NoSuchRoom => {
                 format!("Room {code} is not open (it may have closed). Pick another room, or join any room.")
+            }
+            RefuseReason::SpectatorsFull => {
+                format!(
+                    "Room {code} has as many spectators as it admits. Try again later, or play."
+                )
             }
             _ => "The server would not seat you.".to_string(),
         };
@@ -440,5 +505,145 @@ fn show_rooms(
         list.append_child(&item)?;
     }
     let _ = box_.class_list().remove_1("hidden");
+    Ok(())
+}
+
+/// Most recordings listed on the card.
+const MAX_REPLAYS_LISTED: u32 = 12;
+
+/// One recording as `/api/replays` lists it.
+struct ListedReplay {
+    id: String,
+    room: String,
+    started_unix_ms: f64,
+    duration_ms: f64,
+    players: Vec<String>,
+    recording: bool,
+}
+
+/// Whether `id` can be a replay's id (letters, digits, dashes and underscores): anything else is
+/// not put in a link.
+pub fn is_replay_id(id: &str) -> bool {
+    (1..=96).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn text_field(object: &JsValue, key: &str) -> Option<String> {
+    js_sys::Reflect::get(object, &JsValue::from_str(key))
+        .ok()?
+        .as_string()
+}
+
+/// Reads `{"replays":[{"id","room","started_unix_ms","duration_ms","players":[..],"recording"}]}`,
+/// skipping entries that do not fit.
+fn parse_replays(json: &JsValue) -> Option<Vec<ListedReplay>> {
+    let list = js_sys::Reflect::get(json, &JsValue::from_str("replays")).ok()?;
+    let list: js_sys::Array = list.dyn_into().ok()?;
+    Some(
+        list.iter()
+            .filter_map(|entry| {
+                let id = text_field(&entry, "id").filter(|id| is_replay_id(id))?;
+                let players = js_sys::Reflect::get(&entry, &JsValue::from_str("players"))
+                    .ok()
+                    .and_then(|p| p.dyn_into::<js_sys::Array>().ok())
+                    .map(|p| p.iter().filter_map(|n| n.as_string()).take(8).collect())
+                    .unwrap_or_default();
+                let float = |key: &str| {
+                    js_sys::Reflect::get(&entry, &JsValue::from_str(key))
+                        .ok()
+                        .and_then(|v| v.as_f64())
+                        .filter(|v| v.is_finite() && *v >= 0.0)
+                };
+                Some(ListedReplay {
+                    id,
+                    room: text_field(&entry, "room").unwrap_or_default(),
+                    started_unix_ms: float("started_unix_ms").unwrap_or(0.0),
+                    duration_ms: float("duration_ms").unwrap_or(0.0),
+                    players,
+                    recording: js_sys::Reflect::get(&entry, &JsValue::from_str("recording"))
+                        .ok()
+                        .and_then(|v| v.as_bool())
+                        .unwrap_or(false),
+                })
+            })
+            .take(MAX_REPLAYS_LISTED as usize)
+            .collect(),
+    )
+}
+
+/// Fetches the recordings and lists them on the card, each a link to its replay page.
+fn refresh_replays(doc: Document) {
+    wasm_bindgen_futures::spawn_local(async move {
+        let listed = fetch_replays().await;
+        let _ = show_replays(&doc, listed.as_deref());
+    });
+}
+
+async fn fetch_replays() -> Option<Vec<ListedReplay>> {
+    let window = web_sys::window()?;
+    let response = JsFuture::from(window.fetch_with_str("/api/replays"))
+        .await
+        .ok()?;
+    let response: web_sys::Response = response.dyn_into().ok()?;
+    if !response.ok() {
+        return None;
+    }
+    let json = JsFuture::from(response.json().ok()?).await.ok()?;
+    parse_replays(&json)
+}
+
+fn show_replays(doc: &Document, listed: Option<&[ListedReplay]>) -> Result<(), JsValue> {
+    let box_: Element = by_id(doc, "replays")?;
+    let list: Element = by_id(doc, "replay-list")?;
+    let title: Element = by_id(doc, "replays-title")?;
+    list.set_text_content(None);
+    let _ = box_.class_list().remove_1("hidden");
+    let Some(listed) = listed else {
+        title.set_text_content(Some("Replays · the server lists none (recording is off?)"));
+        return Ok(());
+    };
+    title.set_text_content(Some(if listed.is_empty() {
+        "Replays · none recorded yet"
+    } else {
+        "Replays · newest first"
+    }));
+    for replay in listed {
+        let item = doc.create_element("li")?;
+        let link = doc.create_element("a")?;
+        link.set_attribute("href", &format!("/?replay={}", replay.id))?;
+        link.set_attribute("data-id", &replay.id)?;
+        let code = doc.create_element("b")?;
+        code.set_text_content(Some(&replay.room));
+        link.append_child(&code)?;
+        let who = doc.create_element("span")?;
+        who.set_class_name("replay-players");
+        who.set_text_content(Some(&if replay.players.is_empty() {
+            "no players".to_string()
+        } else {
+            replay.players.join(", ")
+        }));
+        link.append_child(&who)?;
+        let when = doc.create_element("span")?;
+        when.set_class_name("replay-when");
+        let started = js_sys::Date::new(&JsValue::from_f64(replay.started_unix_ms));
+        when.set_text_content(Some(&format!(
+            "{:02}:{:02} · {}",
+            started.get_hours(),
+            started.get_minutes(),
+            crate::playback::clock_text(replay.duration_ms)
+        )));
+        link.append_child(&when)?;
+        if replay.recording {
+            let live = doc.create_element("span")?;
+            live.set_class_name("replay-live");
+            live.set_text_content(Some("REC"));
+            live.set_attribute("title", "still recording: plays up to now")?;
+            link.append_child(&live)?;
+        }
+        item.append_child(&link)?;
+        list.append_child(&item)?;
+    }
     Ok(())
 }

@@ -10,5 +10,6 @@ mod minimap;
 mod net;
 mod population;
 mod render;
+mod replay;
 mod storage;
 mod touch;

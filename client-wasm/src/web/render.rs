@@ -42,6 +42,9 @@ pub struct Scene {
     pub projectiles: Vec<(f64, f64, u32)>,
     /// Others' projectiles heading at the own avatar (world units), for the off-screen arrows.
     pub incoming: Vec<(f64, f64)>,
+    /// Every player's name at any zoom (a watching page: who is who is the point), not only the
+    /// own one when zoomed far out.
+    pub all_names: bool,
 }
 
 /// A wall rectangle in world units, and whether its top edge faces open floor (drawn lit).
@@ -227,7 +230,7 @@ pub fn draw(
         }
         // Name and health bar.
         ctx.set_fill_style_str(if p.own { "#ffffff" } else { "#c9d1e0" });
-        if p.own || s >= NAMES_MIN_SCALE {
+        if p.own || scene.all_names || s >= NAMES_MIN_SCALE {
             let _ = ctx.fill_text(&p.name, sx, sy - r - 12.0 - lift);
         }
         let bar_w = r * 2.2;
