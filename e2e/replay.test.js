@@ -49,7 +49,7 @@ test("a recorded match is listed, played, paused, sought and sped up", { timeout
   await viewer.page.screenshot({ path: join(shots, "replay-card-list.png") });
   await viewer.page.click(link);
   await viewer.page.waitForURL(`${url}/?replay=${recording.id}`);
-  await viewer.page.waitForFunction(() => window.skirmishStats().replay?.state === "ready", null, { timeout: 20_000 });
+  await viewer.page.waitForFunction(() => window.skirmishStats?.()?.replay?.state === "ready", null, { timeout: 20_000 });
   let r = await replay(viewer.page);
   assert.ok(r.frames > 20, `frames recorded: ${r.frames}`);
   assert.ok(r.endTick > r.startTick);
@@ -136,7 +136,7 @@ test("a recorded match is listed, played, paused, sought and sped up", { timeout
   // On a phone.
   const phone = await openPage("phone-viewer", PHONE);
   await phone.page.goto(`${url}/?replay=${recording.id}`);
-  await phone.page.waitForFunction(() => window.skirmishStats().replay?.state === "ready", null, { timeout: 20_000 });
+  await phone.page.waitForFunction(() => window.skirmishStats?.()?.replay?.state === "ready", null, { timeout: 20_000 });
   await phone.page.waitForFunction(() => window.skirmishStats().others.length >= 2, null, { timeout: 5_000 });
   assert.equal(await phone.page.isVisible("#replay-bar"), true);
   await phone.page.screenshot({ path: join(shots, "replay-phone.png") });
@@ -146,13 +146,13 @@ test("a recorded match is listed, played, paused, sought and sped up", { timeout
   writeFileSync(join(dir, `${bad}.skreplay`), "<html>this is not a replay</html>");
   const other = await openPage("bad-replay");
   await other.page.goto(`${url}/?replay=${bad}`);
-  await other.page.waitForFunction(() => window.skirmishStats().replay?.state === "failed", null, { timeout: 20_000 });
+  await other.page.waitForFunction(() => window.skirmishStats?.()?.replay?.state === "failed", null, { timeout: 20_000 });
   const refused = await other.page.textContent("#join-message");
   assert.match(refused, /cannot be played: not a Skirmish replay/, refused);
   assert.equal(await other.page.isVisible("#join"), true, "the card offers Play and Watch instead");
   await other.page.screenshot({ path: join(shots, "replay-refused.png") });
   await other.page.goto(`${url}/?replay=no-such-replay`);
-  await other.page.waitForFunction(() => window.skirmishStats().replay?.state === "failed", null, { timeout: 20_000 });
+  await other.page.waitForFunction(() => window.skirmishStats?.()?.replay?.state === "failed", null, { timeout: 20_000 });
   assert.match(await other.page.textContent("#join-message"), /cannot be played: .*404/);
 
   assert.deepEqual([alice, viewer, phone, other].flatMap((x) => x.record.errors), [], "no page errors");

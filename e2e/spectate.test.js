@@ -50,7 +50,7 @@ test("a spectator sees two players move, has no avatar and follows whom it picks
   const watcher = await openPage("watcher");
   await watcher.page.goto(`${url}/?watch=${a.roomCode}`);
   await watcher.page.waitForFunction(
-    () => window.skirmishStats().spectator && window.skirmishStats().visiblePlayers >= 2,
+    () => window.skirmishStats?.()?.spectator && window.skirmishStats().visiblePlayers >= 2,
     null,
     { timeout: 20_000 },
   );
@@ -148,7 +148,7 @@ test("a spectator sees two players move, has no avatar and follows whom it picks
   await phone.page.screenshot({ path: join(shots, "watch-phone-card.png") });
   await phone.page.click("#watch");
   await phone.page.waitForFunction(
-    () => window.skirmishStats().spectator && window.skirmishStats().visiblePlayers >= 2,
+    () => window.skirmishStats?.()?.spectator && window.skirmishStats().visiblePlayers >= 2,
     null,
     { timeout: 20_000 },
   );
