@@ -189,7 +189,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     let mut floor = None;
     if args.floor {
         let (url, mut child) =
-            start_floor(args, game.bytes_per_snapshot, game.snapshot_hz_expected).await?;
+            start_floor(args, game.bytes_per_snapshot, game.snapshot_hz_expected, 0).await?;
         let measured = run_phase(args, &url, "floor").await;
         let _ = child.kill().await;
         floor = Some(measured?);
@@ -334,11 +334,13 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     })
 }
 
-/// Starts `skirmish-floor` (beside this executable) on 127.0.0.1:0; returns its socket URL.
+/// Starts `skirmish-floor` (beside this executable) on 127.0.0.1:0, sending frames of `frame_bytes`
+/// at `hz`, queued `queue_frames` deep (0: the newest only); returns its socket URL.
 async fn start_floor(
     args: &Args,
     frame_bytes: f64,
     hz: f64,
+    queue_frames: usize,
 ) -> anyhow::Result<(String, tokio::process::Child)> {
     let floor = match &args.floor_bin {
         Some(path) => path.clone(),
@@ -357,6 +359,8 @@ async fn start_floor(
         .arg((frame_bytes.round() as usize).max(8).to_string())
         .arg("--hz")
         .arg((hz.round() as u32).max(1).to_string())
+        .arg("--queue-frames")
+        .arg(queue_frames.to_string())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true);
     let mut child = command
@@ -439,9 +443,13 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         None
     };
     let first = scrape(&host).await?;
-    let spectators_start = watching
-        .as_ref()
-        .map(|w| (w.fleet.frames(), w.fleet.totals.flow()));
+    let spectators_start = watching.as_ref().map(|w| {
+        (
+            w.fleet.frames(),
+            w.fleet.totals.flow(),
+            spectators::own_cpu_seconds(),
+        )
+    });
     let bot_start: Vec<u64> = bots.iter().map(|b| b.snapshots.load(Relaxed)).collect();
     let flow_start = totals.flow();
     let _ = totals.take_rtts();
@@ -534,7 +542,11 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     let elapsed = window_start.elapsed().as_secs_f64();
     let spectators = match (watching, spectators_start) {
         (Some(watching), Some(start)) => {
-            let end = (watching.fleet.frames(), watching.fleet.totals.flow());
+            let end = (
+                watching.fleet.frames(),
+                watching.fleet.totals.flow(),
+                spectators::own_cpu_seconds(),
+            );
             let figures = spectator_figures(
                 args, &watching, &totals, &start, &end, &first, &previous, elapsed,
             );
@@ -760,8 +772,8 @@ fn spectator_figures(
     args: &Args,
     watching: &Watching,
     bots: &Totals,
-    start: &(Vec<u64>, (u64, u64)),
-    end: &(Vec<u64>, (u64, u64)),
+    start: &(Vec<u64>, (u64, u64), f64),
+    end: &(Vec<u64>, (u64, u64), f64),
     first: &HashMap<String, f64>,
     last: &HashMap<String, f64>,
     elapsed: f64,
@@ -836,21 +848,28 @@ fn spectator_figures(
         marginal_cpu_us_per_spectator_frame: per_frame_us(
             cpu - watching.baseline.cpu_seconds_per_s,
         ),
+        loadgen_cpu_seconds_per_s: (end.2 - start.2) / elapsed,
     }
 }
 
 /// The floor doing the spectators' transport work: `--spectators` connections, each sent one frame
-/// of the spectators' mean frame size at the feed rate, measured for `--duration`.
+/// of the spectators' mean frame size at the feed rate, queued like the server's feed (two seconds
+/// of frames), measured for `--duration`.
 async fn run_spectator_floor(
     args: &Args,
     watched: &SpectatorFigures,
 ) -> anyhow::Result<SpectatorFloorFigures> {
     let frame_bytes = (watched.bytes_per_frame.round() as usize).max(8);
     let hz = watched.feed_hz_expected.max(1.0);
-    let (url, mut child) = start_floor(args, frame_bytes as f64, hz).await?;
+    // As the server's feed: every frame through a broadcast channel holding two seconds of them.
+    let queue_frames = (hz * 2.0).round() as usize;
+    let (url, mut child) = start_floor(args, frame_bytes as f64, hz, queue_frames).await?;
     let measured = measure_spectator_floor(args, &url, frame_bytes, hz).await;
     let _ = child.kill().await;
-    measured
+    measured.map(|figures| SpectatorFloorFigures {
+        queue_frames,
+        ..figures
+    })
 }
 
 async fn measure_spectator_floor(
@@ -877,10 +896,12 @@ async fn measure_spectator_floor(
     tokio::time::sleep(Duration::from_secs(1)).await;
     let first = scrape(&host).await?;
     let (start, flow_start) = (fleet.frames(), fleet.totals.flow());
+    let own_start = spectators::own_cpu_seconds();
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(args.duration.max(1.0))).await;
     let last = scrape(&host).await?;
     let (end, flow_end) = (fleet.frames(), fleet.totals.flow());
+    let own_end = spectators::own_cpu_seconds();
     let elapsed = started.elapsed().as_secs_f64();
     let mut rates = spectators::rates(&fleet, &start, &end, elapsed);
     let connected = fleet.totals.connected.load(Relaxed);
@@ -902,6 +923,7 @@ async fn measure_spectator_floor(
         errors,
         frame_bytes,
         hz,
+        queue_frames: 0,
         duration_s: elapsed,
         frames_per_connection_per_s: PerBot {
             mean: rates.iter().sum::<f64>() / rates.len().max(1) as f64,
@@ -916,6 +938,7 @@ async fn measure_spectator_floor(
         } else {
             0.0
         },
+        loadgen_cpu_seconds_per_s: (own_end - own_start) / elapsed,
     })
 }
 
@@ -1169,16 +1192,16 @@ pub fn print_summary(report: &Report) {
         );
         let _ = writeln!(
             out,
-            "  server CPU: {:.3} s/s with spectators, {:.3} s/s bots alone | {:.2} µs per spectator frame (all CPU), {:.2} µs marginal",
-            s.cpu_seconds_per_s, s.baseline.cpu_seconds_per_s, s.cpu_us_per_spectator_frame, s.marginal_cpu_us_per_spectator_frame
+            "  server CPU: {:.3} s/s with spectators, {:.3} s/s bots alone ({:.1} ticks/s) | {:.2} µs per spectator frame (all CPU), {:.2} µs marginal | load generator CPU {:.3} s/s",
+            s.cpu_seconds_per_s, s.baseline.cpu_seconds_per_s, s.baseline.ticks_per_s, s.cpu_us_per_spectator_frame, s.marginal_cpu_us_per_spectator_frame, s.loadgen_cpu_seconds_per_s
         );
     }
     if let Some(f) = &report.spectator_floor {
         let _ = writeln!(
             out,
-            "spectator floor: {}/{} connections, {} B frames at {:.0} Hz | frames/conn/s {:.2} (min {:.2}) | CPU {:.3} s/s, {:.2} µs per frame",
+            "spectator floor: {}/{} connections, {} B frames at {:.0} Hz | frames/conn/s {:.2} (min {:.2}) | CPU {:.3} s/s, {:.2} µs per frame | load generator CPU {:.3} s/s",
             f.connected, f.requested, f.frame_bytes, f.hz, f.frames_per_connection_per_s.mean,
-            f.frames_per_connection_per_s.min, f.cpu_seconds_per_s, f.cpu_us_per_frame
+            f.frames_per_connection_per_s.min, f.cpu_seconds_per_s, f.cpu_us_per_frame, f.loadgen_cpu_seconds_per_s
         );
     }
     if let Some(ratio) = report.cpu_per_spectator_frame_vs_floor {

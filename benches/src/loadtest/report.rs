@@ -347,11 +347,15 @@ pub struct SpectatorFigures {
     /// What the spectators added: (CPU with them - CPU of the baseline) per spectator frame
     /// delivered, microseconds.
     pub marginal_cpu_us_per_spectator_frame: f64,
+    /// The load generator's own CPU seconds per second over the window (bots and spectators on
+    /// one thread): near 1.0 it, not the server, limits what is delivered.
+    pub loadgen_cpu_seconds_per_s: f64,
 }
 
 /// The transport floor doing the spectators' transport work: as many connections, each sent one
-/// frame of the spectators' mean frame size at the feed rate, one task per connection, receiving
-/// nothing after the handshake.
+/// frame of the spectators' mean frame size at the feed rate through a broadcast channel holding two
+/// seconds of frames (as the server's feed), one task per connection, receiving nothing after the
+/// handshake.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SpectatorFloorFigures {
     /// Connections asked for.
@@ -364,6 +368,8 @@ pub struct SpectatorFloorFigures {
     pub frame_bytes: usize,
     /// The floor's frame rate.
     pub hz: f64,
+    /// Frames the floor's broadcast channel holds for a connection.
+    pub queue_frames: usize,
     /// Seconds measured.
     pub duration_s: f64,
     /// Frames per connection per second.
@@ -376,6 +382,8 @@ pub struct SpectatorFloorFigures {
     pub cpu_seconds_per_s: f64,
     /// The floor's CPU per frame delivered, microseconds.
     pub cpu_us_per_frame: f64,
+    /// The load generator's own CPU seconds per second over the window.
+    pub loadgen_cpu_seconds_per_s: f64,
 }
 
 /// The whole report.

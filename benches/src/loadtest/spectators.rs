@@ -282,6 +282,21 @@ impl Fleet {
     }
 }
 
+/// User plus system CPU seconds of this process (the load generator) so far, from `/proc/self/stat`
+/// (clock ticks of USER_HZ, 100 on every Linux ABI); 0 where there is no such file.
+pub fn own_cpu_seconds() -> f64 {
+    let read = || -> Option<f64> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // The fields after the command name (which may hold spaces) start after the last ')'.
+        let rest = stat.get(stat.rfind(')')? + 2..)?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: f64 = fields.get(11)?.parse().ok()?;
+        let stime: f64 = fields.get(12)?.parse().ok()?;
+        Some((utime + stime) / 100.0)
+    };
+    read().unwrap_or(0.0)
+}
+
 /// Frames per second of each spectator welcomed, between two readings of [`Fleet::frames`] taken
 /// `seconds` apart.
 pub fn rates(fleet: &Fleet, start: &[u64], end: &[u64], seconds: f64) -> Vec<f64> {
