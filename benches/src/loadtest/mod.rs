@@ -199,14 +199,17 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         spectator_floor = Some(run_spectator_floor(args, watching).await?);
     }
     let ratio = |server_us: f64, floor_us: f64| (floor_us > 0.0).then(|| server_us / floor_us);
-    let (cpu_per_spectator_frame_vs_floor, marginal_cpu_per_spectator_frame_vs_floor) =
-        match (&game.spectators, &spectator_floor) {
-            (Some(s), Some(f)) => (
-                ratio(s.cpu_us_per_spectator_frame, f.cpu_us_per_frame),
-                ratio(s.marginal_cpu_us_per_spectator_frame, f.cpu_us_per_frame),
+    let (all, marginal, tick_scaled) = match (&game.spectators, &spectator_floor) {
+        (Some(s), Some(f)) => (
+            ratio(s.cpu_us_per_spectator_frame, f.cpu_us_per_frame),
+            ratio(s.marginal_cpu_us_per_spectator_frame, f.cpu_us_per_frame),
+            ratio(
+                s.marginal_tick_scaled_cpu_us_per_spectator_frame,
+                f.cpu_us_per_frame,
             ),
-            _ => (None, None),
-        };
+        ),
+        _ => (None, None, None),
+    };
     let cpu_per_snapshot_vs_floor = floor.as_ref().and_then(|f| {
         (f.server.cpu_us_per_delivered_snapshot > 0.0).then(|| {
             game.server.cpu_us_per_delivered_snapshot / f.server.cpu_us_per_delivered_snapshot
@@ -328,8 +331,9 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         floor,
         cpu_per_snapshot_vs_floor,
         spectator_floor,
-        cpu_per_spectator_frame_vs_floor,
-        marginal_cpu_per_spectator_frame_vs_floor,
+        cpu_per_spectator_frame_vs_floor: all,
+        marginal_cpu_per_spectator_frame_vs_floor: marginal,
+        marginal_tick_scaled_cpu_per_spectator_frame_vs_floor: tick_scaled,
         budget_failures,
     })
 }
@@ -804,6 +808,13 @@ fn spectator_figures(
         .get(&room_code)
         .copied()
         .unwrap_or(0);
+    let ticks_per_s = delta("skirmish_ticks_total") / elapsed;
+    let baseline = &watching.baseline;
+    let baseline_per_tick = if baseline.ticks_per_s > 0.0 {
+        baseline.cpu_seconds_per_s / baseline.ticks_per_s
+    } else {
+        0.0
+    };
     let per_frame_us = |cpu_per_s: f64| {
         if frames > 0 {
             cpu_per_s * elapsed / frames as f64 * 1e6
@@ -847,6 +858,10 @@ fn spectator_figures(
         cpu_us_per_spectator_frame: per_frame_us(cpu),
         marginal_cpu_us_per_spectator_frame: per_frame_us(
             cpu - watching.baseline.cpu_seconds_per_s,
+        ),
+        ticks_per_s,
+        marginal_tick_scaled_cpu_us_per_spectator_frame: per_frame_us(
+            cpu - baseline_per_tick * ticks_per_s,
         ),
         loadgen_cpu_seconds_per_s: (end.2 - start.2) / elapsed,
     }
@@ -1192,8 +1207,8 @@ pub fn print_summary(report: &Report) {
         );
         let _ = writeln!(
             out,
-            "  server CPU: {:.3} s/s with spectators, {:.3} s/s bots alone ({:.1} ticks/s) | {:.2} µs per spectator frame (all CPU), {:.2} µs marginal | load generator CPU {:.3} s/s",
-            s.cpu_seconds_per_s, s.baseline.cpu_seconds_per_s, s.baseline.ticks_per_s, s.cpu_us_per_spectator_frame, s.marginal_cpu_us_per_spectator_frame, s.loadgen_cpu_seconds_per_s
+            "  server CPU: {:.3} s/s with spectators ({:.1} ticks/s), {:.3} s/s bots alone ({:.1} ticks/s) | {:.2} µs per spectator frame (all CPU), {:.2} µs marginal ({:.2} with the baseline scaled by ticks) | load generator CPU {:.3} s/s",
+            s.cpu_seconds_per_s, s.ticks_per_s, s.baseline.cpu_seconds_per_s, s.baseline.ticks_per_s, s.cpu_us_per_spectator_frame, s.marginal_cpu_us_per_spectator_frame, s.marginal_tick_scaled_cpu_us_per_spectator_frame, s.loadgen_cpu_seconds_per_s
         );
     }
     if let Some(f) = &report.spectator_floor {
@@ -1207,8 +1222,9 @@ pub fn print_summary(report: &Report) {
     if let Some(ratio) = report.cpu_per_spectator_frame_vs_floor {
         let _ = writeln!(
             out,
-            "server CPU per spectator frame: {ratio:.2}x the floor (all CPU), {:.2}x (marginal over the bots alone)",
-            report.marginal_cpu_per_spectator_frame_vs_floor.unwrap_or(0.0)
+            "server CPU per spectator frame: {ratio:.2}x the floor (all CPU), {:.2}x (marginal over the bots alone), {:.2}x (marginal, baseline scaled by ticks)",
+            report.marginal_cpu_per_spectator_frame_vs_floor.unwrap_or(0.0),
+            report.marginal_tick_scaled_cpu_per_spectator_frame_vs_floor.unwrap_or(0.0)
         );
     }
     for failure in &report.budget_failures {

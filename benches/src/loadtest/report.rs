@@ -347,6 +347,13 @@ pub struct SpectatorFigures {
     /// What the spectators added: (CPU with them - CPU of the baseline) per spectator frame
     /// delivered, microseconds.
     pub marginal_cpu_us_per_spectator_frame: f64,
+    /// Server ticks per second with the spectators (all rooms).
+    pub ticks_per_s: f64,
+    /// The same marginal cost with the baseline scaled by ticks run: (CPU with them - the
+    /// baseline's CPU per tick x ticks run) per spectator frame, microseconds. Equal to the above
+    /// when the room keeps its tick rate in both windows; on a starved machine, where it does not,
+    /// this one does not credit the spectators with the ticks the room missed.
+    pub marginal_tick_scaled_cpu_us_per_spectator_frame: f64,
     /// The load generator's own CPU seconds per second over the window (bots and spectators on
     /// one thread): near 1.0 it, not the server, limits what is delivered.
     pub loadgen_cpu_seconds_per_s: f64,
@@ -406,6 +413,9 @@ pub struct Report {
     /// (server CPU with spectators - without) / spectator frames, over the floor's CPU per frame:
     /// what a spectator frame adds against what a bare socket costs.
     pub marginal_cpu_per_spectator_frame_vs_floor: Option<f64>,
+    /// The same with the baseline scaled by ticks run (see
+    /// `SpectatorFigures::marginal_tick_scaled_cpu_us_per_spectator_frame`).
+    pub marginal_tick_scaled_cpu_per_spectator_frame_vs_floor: Option<f64>,
     /// Budgets that were missed (empty when all held).
     pub budget_failures: Vec<String>,
 }
