@@ -282,6 +282,9 @@ async fn spectators_watch_the_bots_room_at_the_feed_rate_and_the_floor_serves_as
         assert!(s.baseline.duration_s >= 2.0, "{:?}", s.baseline);
         assert!(s.baseline.ticks_per_s > 30.0, "{:?}", s.baseline);
         assert!(s.cpu_seconds_per_s > 0.0 && s.cpu_us_per_spectator_frame > 0.0);
+        assert!(s.ticks_per_s > 30.0, "{s:?}");
+        // The load generator measured its own CPU too (it runs in this process).
+        assert!(s.loadgen_cpu_seconds_per_s > 0.0, "{s:?}");
         let f = report
             .spectator_floor
             .as_ref()
