@@ -11,8 +11,19 @@ async fn start_server() -> (
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 ) {
+    start_server_with(&[]).await
+}
+
+/// [`start_server`] with more server flags.
+async fn start_server_with(
+    extra: &[&str],
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     // Every bot comes from 127.0.0.1: lift the per-address limits a real server keeps.
-    let argv = [
+    let mut argv = vec![
         "skirmish-server",
         "--bind",
         "127.0.0.1:0",
@@ -29,6 +40,7 @@ async fn start_server() -> (
         "--replay-dir",
         "",
     ];
+    argv.extend_from_slice(extra);
     let config = ServerConfig::from_args(&skirmish_server::Args::parse_from(argv)).expect("config");
     let server = Server::bind(config).await.expect("bind");
     let url = format!("ws://{}/ws", server.local_addr().expect("addr"));
@@ -208,4 +220,145 @@ async fn soak_mode_churns_sends_malformed_traffic_and_accounts_for_every_close()
     })
     .await
     .expect("within 90 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spectators_watch_the_bots_room_at_the_feed_rate_and_the_floor_serves_as_many() {
+    tokio::time::timeout(Duration::from_secs(90), async {
+        // A short delay so that the spectators' first frames come quickly; no recording.
+        let (url, stop, task) =
+            start_server_with(&["--spectator-delay-ms", "200", "--replay-dir", ""]).await;
+        let args = Args::parse_from([
+            "skirmish-loadtest",
+            "--url",
+            url.as_str(),
+            "--bots",
+            "4",
+            "--duration",
+            "2",
+            "--ramp",
+            "0.3",
+            "--spectators",
+            "3",
+            "--spectator-ramp",
+            "0.2",
+            // Spectators 0 and 2 decode and check every frame; spectator 1 only counts them.
+            "--spectator-verify-every",
+            "2",
+            "--floor",
+            "--floor-bin",
+            env!("CARGO_BIN_EXE_skirmish-floor"),
+            "--quiet",
+        ]);
+        let report = loadtest::run(&args).await.expect("the run completes");
+        let s = report.game.spectators.as_ref().expect("spectator figures");
+        assert_eq!((s.requested, s.connected, s.errors), (3, 3, 0), "{s:?}");
+        assert_eq!(s.disconnects, 0, "{s:?}");
+        // They watched the bots' room: all four bots were welcomed into it.
+        assert_eq!(s.bots_in_room, 4, "{s:?}");
+        assert!(!s.room_code.is_empty());
+        assert_eq!(s.server_spectators, 3.0, "{s:?}");
+        // The feed's default rate at 60 ticks a second, and every spectator got about that.
+        assert_eq!(s.feed_hz_expected, 20.0);
+        let rate = &s.frames_per_spectator_per_s;
+        assert!(rate.mean > 15.0 && rate.mean < 25.0, "{rate:?}");
+        assert!(rate.min > 12.0, "{rate:?}");
+        assert!(s.bytes_per_frame > 20.0, "{s:?}");
+        assert!(
+            s.bytes_per_spectator_per_s > 15.0 * s.bytes_per_frame * 0.9,
+            "{s:?}"
+        );
+        // The server's count of frames sent agrees with what arrived (a frame may be in flight
+        // at either end of the window).
+        let sent = s.frames_sent_by_server;
+        let delivered = s.frames_delivered as f64;
+        assert!(delivered > 80.0 && (sent - delivered).abs() <= 6.0, "{s:?}");
+        // The feed is encoded once per feed tick, however many watch.
+        assert!(
+            s.feed_frames_per_s > 15.0 && s.feed_frames_per_s < 25.0,
+            "{s:?}"
+        );
+        // The verifying spectators applied every frame they got, and their views held.
+        assert!(s.frames_verified > 40, "{s:?}");
+        assert!(s.keyframes_verified >= 2, "{s:?}");
+        assert_eq!((s.desyncs, s.view_errors), (0, 0), "{s:?}");
+        assert!(s.baseline.duration_s >= 2.0, "{:?}", s.baseline);
+        assert!(s.baseline.ticks_per_s > 30.0, "{:?}", s.baseline);
+        assert!(s.cpu_seconds_per_s > 0.0 && s.cpu_us_per_spectator_frame > 0.0);
+        assert!(s.ticks_per_s > 30.0, "{s:?}");
+        // The load generator measured its own CPU too (it runs in this process).
+        assert!(s.loadgen_cpu_seconds_per_s > 0.0, "{s:?}");
+        let f = report
+            .spectator_floor
+            .as_ref()
+            .expect("the spectator floor ran");
+        assert_eq!((f.requested, f.connected, f.errors), (3, 3, 0), "{f:?}");
+        assert_eq!(f.frame_bytes, s.bytes_per_frame.round() as usize);
+        assert_eq!((f.hz, f.queue_frames), (20.0, 40));
+        let floor_rate = &f.frames_per_connection_per_s;
+        assert!(floor_rate.mean > 15.0 && floor_rate.mean < 25.0, "{f:?}");
+        // The floor pads its frames to the size asked for (within the encoding's few bytes).
+        assert!(
+            (f.bytes_per_frame - f.frame_bytes as f64).abs() < 8.0,
+            "{f:?}"
+        );
+        assert!(report.cpu_per_spectator_frame_vs_floor.is_some());
+        assert!(report.marginal_cpu_per_spectator_frame_vs_floor.is_some());
+        let json: serde_json::Value = serde_json::to_value(&report).expect("serializes");
+        for field in [
+            "connected",
+            "frames_per_spectator_per_s",
+            "bytes_per_spectator_per_s",
+            "cpu_us_per_spectator_frame",
+            "marginal_cpu_us_per_spectator_frame",
+            "baseline",
+        ] {
+            assert!(json["spectators"].get(field).is_some(), "missing {field}");
+        }
+        assert!(json["spectator_floor"]["cpu_us_per_frame"].is_f64());
+        assert!(json["cpu_per_spectator_frame_vs_floor"].is_f64());
+        let page = html::render(&report);
+        assert!(page.contains("<h2>Spectators</h2>") && page.contains("the floor"));
+        let _ = stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    })
+    .await
+    .expect("within 90 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spectators_refused_a_room_are_reported_as_errors() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let (url, stop, task) = start_server_with(&["--replay-dir", ""]).await;
+        let args = Args::parse_from([
+            "skirmish-loadtest",
+            "--url",
+            url.as_str(),
+            "--bots",
+            "2",
+            "--duration",
+            "1",
+            "--ramp",
+            "0.2",
+            "--spectators",
+            "2",
+            "--spectate-room",
+            "NOPE",
+            "--quiet",
+        ]);
+        let report = loadtest::run(&args).await.expect("the run completes");
+        let s = report.game.spectators.as_ref().expect("spectator figures");
+        assert_eq!(
+            (s.connected, s.errors, s.frames_delivered),
+            (0, 2, 0),
+            "{s:?}"
+        );
+        let first = s.first_error.as_deref().unwrap_or_default();
+        assert!(first.contains("refused"), "{first}");
+        assert_eq!(s.delivery, 0.0);
+        let _ = stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    })
+    .await
+    .expect("within 60 s");
 }

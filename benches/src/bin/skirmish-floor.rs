@@ -1,6 +1,9 @@
 //! `skirmish-floor`: the transport floor. A bare tokio-tungstenite broadcaster that accepts the same
 //! handshake as the game server and sends every connection one frame of `--frame-bytes` at `--hz`, with
 //! no game behind it. Load tests compare the game server's CPU per delivered snapshot against this.
+//! By default a connection is sent the newest frame when it can take one (as a player's outbox keeps
+//! only the newest snapshot); with `--queue-frames N` every frame goes through a broadcast channel
+//! holding N frames (as a spectator's feed does), one that falls further behind skipping ahead.
 //!
 //! It serves `/metrics` (process CPU and memory) and `/ws` on one port, and prints
 //! `listening on HOST:PORT` on its first line.
@@ -25,7 +28,7 @@ use skirmish_shared::time::Tick;
 use std::convert::Infallible;
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 #[derive(Debug, Parser)]
@@ -43,6 +46,58 @@ struct Args {
     /// Frames per second to every connection.
     #[arg(long, default_value_t = 30)]
     hz: u16,
+    /// 0: each connection is sent the newest frame when its socket takes one. N: every frame, through
+    /// a broadcast channel holding N frames for a connection that has not taken them yet.
+    #[arg(long, default_value_t = 0)]
+    queue_frames: usize,
+}
+
+/// Where connections take their frames from.
+#[derive(Clone)]
+enum FrameSource {
+    /// The newest frame only.
+    Newest(watch::Receiver<Bytes>),
+    /// Every frame, queued.
+    Queued(broadcast::Sender<Bytes>),
+}
+
+/// One connection's frames.
+enum Frames {
+    Newest(watch::Receiver<Bytes>),
+    Queued(broadcast::Receiver<Bytes>),
+}
+
+impl FrameSource {
+    /// The frames from now on.
+    fn frames(&self) -> Frames {
+        match self {
+            FrameSource::Newest(receiver) => {
+                let mut receiver = receiver.clone();
+                receiver.mark_unchanged();
+                Frames::Newest(receiver)
+            }
+            FrameSource::Queued(sender) => Frames::Queued(sender.subscribe()),
+        }
+    }
+}
+
+impl Frames {
+    /// The next frame to send; `None` once the source is gone.
+    async fn next(&mut self) -> Option<Bytes> {
+        match self {
+            Frames::Newest(receiver) => {
+                receiver.changed().await.ok()?;
+                Some(receiver.borrow_and_update().clone())
+            }
+            Frames::Queued(receiver) => loop {
+                match receiver.recv().await {
+                    Ok(frame) => return Some(frame),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            },
+        }
+    }
 }
 
 /// A snapshot for `tick` padded with a chat event to about `size` bytes.
@@ -67,7 +122,13 @@ async fn main() -> anyhow::Result<()> {
     let listener = TcpListener::bind(&args.bind).await?;
     println!("listening on {}", listener.local_addr()?);
     let metrics = Arc::new(Metrics::default());
-    let (frames_tx, frames) = watch::channel(frame(0, args.frame_bytes));
+    let (newest_tx, newest) = watch::channel(frame(0, args.frame_bytes));
+    let (queued_tx, _) = broadcast::channel(args.queue_frames.max(1));
+    let frames = if args.queue_frames > 0 {
+        FrameSource::Queued(queued_tx.clone())
+    } else {
+        FrameSource::Newest(newest)
+    };
     let size = args.frame_bytes;
     let hz = args.hz.max(1);
     tokio::spawn(async move {
@@ -76,7 +137,11 @@ async fn main() -> anyhow::Result<()> {
         loop {
             interval.tick().await;
             tick += 1;
-            let _ = frames_tx.send(frame(tick, size));
+            // Encoded once; the same bytes to every connection.
+            let frame = frame(tick, size);
+            let _ = newest_tx.send(frame.clone());
+            // No receiver is not an error: nobody is connected.
+            let _ = queued_tx.send(frame);
         }
     });
     let welcome = encode_server(&ServerMsg::Welcome(Box::new(Welcome {
@@ -105,7 +170,7 @@ async fn main() -> anyhow::Result<()> {
 /// Serves one connection with the same HTTP stack and upgrade routine as the game server.
 async fn serve(
     stream: TcpStream,
-    frames: watch::Receiver<Bytes>,
+    frames: FrameSource,
     metrics: Arc<Metrics>,
     welcome: Bytes,
 ) -> anyhow::Result<()> {
@@ -140,24 +205,21 @@ async fn serve(
     Ok(())
 }
 
-/// Sends the Welcome after the Hello, then every frame, and answers pings.
-async fn broadcast(
-    ws: upgrade::Ws,
-    mut frames: watch::Receiver<Bytes>,
-    welcome: Bytes,
-) -> anyhow::Result<()> {
-    let (mut sink, mut source) = ws.split();
-    let mut joined = false;
+/// Sends the Welcome after the Hello, then the frames from then on, and answers pings.
+async fn broadcast(ws: upgrade::Ws, source: FrameSource, welcome: Bytes) -> anyhow::Result<()> {
+    let (mut sink, mut incoming) = ws.split();
+    // Taken at the Hello.
+    let mut frames: Option<Frames> = None;
     loop {
         tokio::select! {
-            message = source.next() => {
+            message = incoming.next() => {
                 let Some(Ok(Message::Binary(bytes))) = message else {
                     if matches!(message, Some(Ok(_))) { continue; }
                     return Ok(());
                 };
                 match decode_client(&bytes) {
-                    Ok(ClientMsg::Hello(_)) if !joined => {
-                        joined = true;
+                    Ok(ClientMsg::Hello(_)) if frames.is_none() => {
+                        frames = Some(source.frames());
                         sink.send(Message::Binary(welcome.clone())).await?;
                     }
                     Ok(ClientMsg::Ping { nonce, .. }) => {
@@ -168,13 +230,18 @@ async fn broadcast(
                     Err(_) => return Ok(()),
                 }
             }
-            changed = frames.changed(), if joined => {
-                if changed.is_err() {
-                    return Ok(());
-                }
-                let frame = frames.borrow_and_update().clone();
+            frame = next(&mut frames), if frames.is_some() => {
+                let Some(frame) = frame else { return Ok(()) };
                 sink.send(Message::Binary(frame)).await?;
             }
         }
+    }
+}
+
+/// The next frame of a connection that has joined (pending forever before it has).
+async fn next(frames: &mut Option<Frames>) -> Option<Bytes> {
+    match frames {
+        Some(frames) => frames.next().await,
+        None => std::future::pending().await,
     }
 }

@@ -856,6 +856,7 @@ fn handle(
         Ok(ServerMsg::Welcome(welcome)) => {
             stats.connected.store(true, Relaxed);
             totals.connected.fetch_add(1, Relaxed);
+            totals.count_room(&welcome.room_code);
             totals
                 .snapshot_hz
                 .store(u64::from(welcome.snapshot_rate), Relaxed);

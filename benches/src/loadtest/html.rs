@@ -89,6 +89,59 @@ fn summary_rows(label: &str, phase: &PhaseReport) -> String {
     )
 }
 
+/// The spectators' table (runs with `--spectators`), empty otherwise.
+fn spectator_section(report: &Report) -> String {
+    let Some(s) = &report.game.spectators else {
+        return String::new();
+    };
+    let mut html = format!(
+        "<h2>Spectators</h2><table><tr><th>room</th><th>spectators</th><th>frames/spectator/s (feed Hz)</th><th>min</th><th>bytes/spectator/s</th><th>bytes/frame</th><th>frames delivered (sent)</th><th>server CPU s/s (bots alone)</th><th>CPU µs/frame all (marginal)</th><th>verified (desyncs)</th></tr>\
+         <tr><td>{}</td><td>{}/{}</td><td>{:.2} ({:.0})</td><td>{:.2}</td><td>{:.0}</td><td>{:.0}</td><td>{} ({:.0})</td><td>{:.3} ({:.3})</td><td>{:.2} ({:.2})</td><td>{} ({})</td></tr>",
+        escape(&s.room_code),
+        s.connected,
+        s.requested,
+        s.frames_per_spectator_per_s.mean,
+        s.feed_hz_expected,
+        s.frames_per_spectator_per_s.min,
+        s.bytes_per_spectator_per_s,
+        s.bytes_per_frame,
+        s.frames_delivered,
+        s.frames_sent_by_server,
+        s.cpu_seconds_per_s,
+        s.baseline.cpu_seconds_per_s,
+        s.cpu_us_per_spectator_frame,
+        s.marginal_cpu_us_per_spectator_frame,
+        s.frames_verified,
+        s.desyncs,
+    );
+    if let Some(f) = &report.spectator_floor {
+        let _ = write!(
+            html,
+            "<tr><td>transport floor</td><td>{}/{}</td><td>{:.2} ({:.0})</td><td>{:.2}</td><td></td><td>{:.0}</td><td>{}</td><td>{:.3}</td><td>{:.2}</td><td></td></tr>",
+            f.connected,
+            f.requested,
+            f.frames_per_connection_per_s.mean,
+            f.hz,
+            f.frames_per_connection_per_s.min,
+            f.bytes_per_frame,
+            f.frames_delivered,
+            f.cpu_seconds_per_s,
+            f.cpu_us_per_frame,
+        );
+    }
+    html.push_str("</table>");
+    if let (Some(all), Some(marginal)) = (
+        report.cpu_per_spectator_frame_vs_floor,
+        report.marginal_cpu_per_spectator_frame_vs_floor,
+    ) {
+        let _ = write!(
+            html,
+            "<p>Server CPU per spectator frame: <b>{marginal:.2}×</b> the floor's per frame for what the spectators added over the bots alone; {all:.2}× counting all the server's CPU.</p>"
+        );
+    }
+    html
+}
+
 /// Renders the report as one HTML page with no external resources.
 pub fn render(report: &Report) -> String {
     let mut settings: Vec<_> = report.settings.iter().collect();
@@ -128,6 +181,7 @@ pub fn render(report: &Report) -> String {
     if let Some(ratio) = report.cpu_per_snapshot_vs_floor {
         let _ = write!(page, "<p>Server CPU per delivered snapshot: <b>{ratio:.2}×</b> the bare transport floor.</p>");
     }
+    page.push_str(&spectator_section(report));
     let charts: [(&str, &str, &[Line<'_>]); 8] = [
         (
             "Snapshots per bot per second",

@@ -7,15 +7,18 @@ pub mod feel;
 pub mod html;
 pub mod malformed;
 pub mod report;
+pub mod spectators;
 pub mod stats;
 
 use crate::metrics_scrape::scrape;
 use bot::{BotPlan, BotRun, Exit, Scenario};
 use malformed::Kind;
 use report::{
-    histogram_quantile_ms, slope, tick_histogram, FeelReport, PerBot, PhaseReport, Report, Rtt,
-    Sample, ServerFigures, SoakFigures, ViewFigures,
+    histogram_quantile_ms, slope, tick_histogram, BaselineFigures, FeelReport, PerBot, PhaseReport,
+    Report, Rtt, Sample, ServerFigures, SoakFigures, SpectatorFigures, SpectatorFloorFigures,
+    ViewFigures,
 };
+use spectators::{Fleet, SpectatorPlan};
 use stats::{quantile, BotStats, Lags, Totals};
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -143,6 +146,23 @@ pub struct Args {
     /// Feel budget: exit 1 if fewer than this share of shots aimed at targets as drawn hit.
     #[arg(long)]
     pub min_hit_ratio: Option<f64>,
+    /// Spectators: this many connections watch the bots' room (`Hello.watch`) beside them. The
+    /// server is first measured with the bots alone for `--duration` (the baseline), then the
+    /// spectators join and the window is measured; with `--floor`, the floor then serves as many
+    /// connections one frame of the spectators' mean frame size at the feed rate.
+    #[arg(long, default_value_t = 0)]
+    pub spectators: usize,
+    /// The code of the room the spectators watch (default: the room the most bots were welcomed
+    /// into).
+    #[arg(long)]
+    pub spectate_room: Option<String>,
+    /// Seconds over which spectators connect, evenly spread.
+    #[arg(long, default_value_t = 2.0)]
+    pub spectator_ramp: f64,
+    /// Every this many spectators one decodes and applies every frame to a view of the room and
+    /// checks it; the others count frames by their first byte and length (0: none verify).
+    #[arg(long, default_value_t = 50)]
+    pub spectator_verify_every: usize,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -169,11 +189,27 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     let mut floor = None;
     if args.floor {
         let (url, mut child) =
-            start_floor(args, game.bytes_per_snapshot, game.snapshot_hz_expected).await?;
+            start_floor(args, game.bytes_per_snapshot, game.snapshot_hz_expected, 0).await?;
         let measured = run_phase(args, &url, "floor").await;
         let _ = child.kill().await;
         floor = Some(measured?);
     }
+    let mut spectator_floor = None;
+    if let (true, Some(watching)) = (args.floor, &game.spectators) {
+        spectator_floor = Some(run_spectator_floor(args, watching).await?);
+    }
+    let ratio = |server_us: f64, floor_us: f64| (floor_us > 0.0).then(|| server_us / floor_us);
+    let (all, marginal, tick_scaled) = match (&game.spectators, &spectator_floor) {
+        (Some(s), Some(f)) => (
+            ratio(s.cpu_us_per_spectator_frame, f.cpu_us_per_frame),
+            ratio(s.marginal_cpu_us_per_spectator_frame, f.cpu_us_per_frame),
+            ratio(
+                s.marginal_tick_scaled_cpu_us_per_spectator_frame,
+                f.cpu_us_per_frame,
+            ),
+        ),
+        _ => (None, None, None),
+    };
     let cpu_per_snapshot_vs_floor = floor.as_ref().and_then(|f| {
         (f.server.cpu_us_per_delivered_snapshot > 0.0).then(|| {
             game.server.cpu_us_per_delivered_snapshot / f.server.cpu_us_per_delivered_snapshot
@@ -276,6 +312,15 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         ("churn_per_min", args.churn_per_min.to_string()),
         ("malformed_percent", args.malformed_percent.to_string()),
         ("feel", args.feel.to_string()),
+        ("spectators", args.spectators.to_string()),
+        (
+            "spectate_room",
+            args.spectate_room.clone().unwrap_or_default(),
+        ),
+        (
+            "spectator_verify_every",
+            args.spectator_verify_every.to_string(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -285,15 +330,21 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         game,
         floor,
         cpu_per_snapshot_vs_floor,
+        spectator_floor,
+        cpu_per_spectator_frame_vs_floor: all,
+        marginal_cpu_per_spectator_frame_vs_floor: marginal,
+        marginal_tick_scaled_cpu_per_spectator_frame_vs_floor: tick_scaled,
         budget_failures,
     })
 }
 
-/// Starts `skirmish-floor` (beside this executable) on 127.0.0.1:0; returns its socket URL.
+/// Starts `skirmish-floor` (beside this executable) on 127.0.0.1:0, sending frames of `frame_bytes`
+/// at `hz`, queued `queue_frames` deep (0: the newest only); returns its socket URL.
 async fn start_floor(
     args: &Args,
     frame_bytes: f64,
     hz: f64,
+    queue_frames: usize,
 ) -> anyhow::Result<(String, tokio::process::Child)> {
     let floor = match &args.floor_bin {
         Some(path) => path.clone(),
@@ -312,6 +363,8 @@ async fn start_floor(
         .arg((frame_bytes.round() as usize).max(8).to_string())
         .arg("--hz")
         .arg((hz.round() as u32).max(1).to_string())
+        .arg("--queue-frames")
+        .arg(queue_frames.to_string())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true);
     let mut child = command
@@ -388,7 +441,19 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let watching = if label == "game" && args.spectators > 0 {
+        Some(start_spectators(args, &host, &totals).await?)
+    } else {
+        None
+    };
     let first = scrape(&host).await?;
+    let spectators_start = watching.as_ref().map(|w| {
+        (
+            w.fleet.frames(),
+            w.fleet.totals.flow(),
+            spectators::own_cpu_seconds(),
+        )
+    });
     let bot_start: Vec<u64> = bots.iter().map(|b| b.snapshots.load(Relaxed)).collect();
     let flow_start = totals.flow();
     let _ = totals.take_rtts();
@@ -479,6 +544,21 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         previous_flow = flow;
     }
     let elapsed = window_start.elapsed().as_secs_f64();
+    let spectators = match (watching, spectators_start) {
+        (Some(watching), Some(start)) => {
+            let end = (
+                watching.fleet.frames(),
+                watching.fleet.totals.flow(),
+                spectators::own_cpu_seconds(),
+            );
+            let figures = spectator_figures(
+                args, &watching, &totals, &start, &end, &first, &previous, elapsed,
+            );
+            watching.fleet.stop().await;
+            Some(figures)
+        }
+        _ => None,
+    };
     let feel_end = totals.feel.counts();
     let desyncs_end = totals.desyncs.load(Relaxed);
     let last = previous;
@@ -630,6 +710,250 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         },
         series,
         soak,
+        spectators,
+    })
+}
+
+/// The spectators of a run: their fleet, the room they watch, and the baseline before they joined.
+struct Watching {
+    fleet: Fleet,
+    room_code: String,
+    baseline: BaselineFigures,
+}
+
+/// Measures the server with the bots alone for `--duration` (the baseline), then starts the
+/// spectators on the bots' room and waits until each has a frame.
+async fn start_spectators(args: &Args, host: &str, totals: &Totals) -> anyhow::Result<Watching> {
+    let (busiest, bots_in_room) = totals.busiest_room().unwrap_or_default();
+    let room_code = args.spectate_room.clone().unwrap_or(busiest);
+    if !args.quiet {
+        eprintln!(
+            "\r[game] baseline: {} bots alone for {:.0} s (room {room_code}: {bots_in_room} bots)   ",
+            totals.live.load(Relaxed),
+            args.duration
+        );
+    }
+    let before = scrape(host).await?;
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(args.duration.max(1.0))).await;
+    let after = scrape(host).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let delta = |name: &str| {
+        after.get(name).copied().unwrap_or(0.0) - before.get(name).copied().unwrap_or(0.0)
+    };
+    let baseline = BaselineFigures {
+        duration_s: seconds,
+        cpu_seconds_per_s: delta("process_cpu_seconds_total") / seconds,
+        ticks_per_s: delta("skirmish_ticks_total") / seconds,
+        feed_frames_per_s: delta("skirmish_feed_frames_total") / seconds,
+    };
+    let plan = SpectatorPlan {
+        url: args.url.clone(),
+        room: (!room_code.is_empty()).then(|| room_code.clone()),
+        verify_every: args.spectator_verify_every,
+    };
+    if !args.quiet {
+        eprintln!(
+            "[game] {} spectators joining room {room_code}",
+            args.spectators
+        );
+    }
+    let ramp = Duration::from_secs_f64(args.spectator_ramp.max(0.0));
+    let fleet = Fleet::start(plan, args.spectators, ramp).await;
+    // The feed's delay (2 s by default) passes before the first frame; then settle a second.
+    fleet.wait_watching(Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok(Watching {
+        fleet,
+        room_code,
+        baseline,
+    })
+}
+
+/// The spectators' figures over the window (`first` and `last` are its scrapes).
+#[allow(clippy::too_many_arguments)]
+fn spectator_figures(
+    args: &Args,
+    watching: &Watching,
+    bots: &Totals,
+    start: &(Vec<u64>, (u64, u64), f64),
+    end: &(Vec<u64>, (u64, u64), f64),
+    first: &HashMap<String, f64>,
+    last: &HashMap<String, f64>,
+    elapsed: f64,
+) -> SpectatorFigures {
+    let fleet = &watching.fleet;
+    let t = &fleet.totals;
+    let delta = |name: &str| {
+        last.get(name).copied().unwrap_or(0.0) - first.get(name).copied().unwrap_or(0.0)
+    };
+    let mut rates = spectators::rates(fleet, &start.0, &end.0, elapsed);
+    let mean = rates.iter().sum::<f64>() / rates.len().max(1) as f64;
+    let frames = end.1 .0 - start.1 .0;
+    let bytes = end.1 .1 - start.1 .1;
+    let connected = t.connected.load(Relaxed);
+    let hz = t.feed_hz.load(Relaxed) as f64;
+    let cpu = delta("process_cpu_seconds_total") / elapsed;
+    // The room the spectators' Welcome named, and how many bots were welcomed into it.
+    let room_code = t
+        .room_code
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .unwrap_or_else(|| watching.room_code.clone());
+    let bots_in_room = bots
+        .rooms
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&room_code)
+        .copied()
+        .unwrap_or(0);
+    let ticks_per_s = delta("skirmish_ticks_total") / elapsed;
+    let baseline = &watching.baseline;
+    let baseline_per_tick = if baseline.ticks_per_s > 0.0 {
+        baseline.cpu_seconds_per_s / baseline.ticks_per_s
+    } else {
+        0.0
+    };
+    let per_frame_us = |cpu_per_s: f64| {
+        if frames > 0 {
+            cpu_per_s * elapsed / frames as f64 * 1e6
+        } else {
+            0.0
+        }
+    };
+    SpectatorFigures {
+        requested: args.spectators,
+        connected,
+        errors: t.errors.load(Relaxed),
+        disconnects: t.disconnects.load(Relaxed),
+        first_error: t
+            .first_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
+        room_code,
+        bots_in_room,
+        feed_hz_expected: hz,
+        frames_per_spectator_per_s: PerBot {
+            mean,
+            p1: quantile(&mut rates, 0.01),
+            min: quantile(&mut rates, 0.0),
+        },
+        delivery: if hz > 0.0 { mean / hz } else { 0.0 },
+        bytes_per_spectator_per_s: bytes as f64 / (connected.max(1) as f64 * elapsed),
+        bytes_per_frame: bytes as f64 / frames.max(1) as f64,
+        frames_delivered: frames,
+        frames_sent_by_server: delta("skirmish_spectator_frames_sent_total"),
+        feed_frames_per_s: delta("skirmish_feed_frames_total") / elapsed,
+        server_spectators: last.get("skirmish_spectators").copied().unwrap_or(0.0),
+        replay_bytes_per_min: delta("skirmish_replay_bytes_written_total") / elapsed * 60.0,
+        verify_every: args.spectator_verify_every,
+        frames_verified: t.verified.load(Relaxed),
+        keyframes_verified: t.keyframes_seen.load(Relaxed),
+        desyncs: t.desyncs.load(Relaxed),
+        view_errors: t.view_errors.load(Relaxed),
+        baseline: watching.baseline.clone(),
+        cpu_seconds_per_s: cpu,
+        cpu_us_per_spectator_frame: per_frame_us(cpu),
+        marginal_cpu_us_per_spectator_frame: per_frame_us(
+            cpu - watching.baseline.cpu_seconds_per_s,
+        ),
+        ticks_per_s,
+        marginal_tick_scaled_cpu_us_per_spectator_frame: per_frame_us(
+            cpu - baseline_per_tick * ticks_per_s,
+        ),
+        loadgen_cpu_seconds_per_s: (end.2 - start.2) / elapsed,
+    }
+}
+
+/// The floor doing the spectators' transport work: `--spectators` connections, each sent one frame
+/// of the spectators' mean frame size at the feed rate, queued like the server's feed (two seconds
+/// of frames), measured for `--duration`.
+async fn run_spectator_floor(
+    args: &Args,
+    watched: &SpectatorFigures,
+) -> anyhow::Result<SpectatorFloorFigures> {
+    let frame_bytes = (watched.bytes_per_frame.round() as usize).max(8);
+    let hz = watched.feed_hz_expected.max(1.0);
+    // As the server's feed: every frame through a broadcast channel holding two seconds of them.
+    let queue_frames = (hz * 2.0).round() as usize;
+    let (url, mut child) = start_floor(args, frame_bytes as f64, hz, queue_frames).await?;
+    let measured = measure_spectator_floor(args, &url, frame_bytes, hz).await;
+    let _ = child.kill().await;
+    measured.map(|figures| SpectatorFloorFigures {
+        queue_frames,
+        ..figures
+    })
+}
+
+async fn measure_spectator_floor(
+    args: &Args,
+    url: &str,
+    frame_bytes: usize,
+    hz: f64,
+) -> anyhow::Result<SpectatorFloorFigures> {
+    let host = metrics_host(url)?;
+    let plan = SpectatorPlan {
+        url: url.to_string(),
+        room: None,
+        verify_every: 0,
+    };
+    if !args.quiet {
+        eprintln!(
+            "[floor] {} connections, {frame_bytes} B frames at {hz} Hz",
+            args.spectators
+        );
+    }
+    let ramp = Duration::from_secs_f64(args.spectator_ramp.max(0.0));
+    let fleet = Fleet::start(plan, args.spectators, ramp).await;
+    fleet.wait_watching(Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let first = scrape(&host).await?;
+    let (start, flow_start) = (fleet.frames(), fleet.totals.flow());
+    let own_start = spectators::own_cpu_seconds();
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(args.duration.max(1.0))).await;
+    let last = scrape(&host).await?;
+    let (end, flow_end) = (fleet.frames(), fleet.totals.flow());
+    let own_end = spectators::own_cpu_seconds();
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut rates = spectators::rates(&fleet, &start, &end, elapsed);
+    let connected = fleet.totals.connected.load(Relaxed);
+    let errors = fleet.totals.errors.load(Relaxed);
+    fleet.stop().await;
+    let frames = flow_end.0 - flow_start.0;
+    let cpu = (last
+        .get("process_cpu_seconds_total")
+        .copied()
+        .unwrap_or(0.0)
+        - first
+            .get("process_cpu_seconds_total")
+            .copied()
+            .unwrap_or(0.0))
+        / elapsed;
+    Ok(SpectatorFloorFigures {
+        requested: args.spectators,
+        connected,
+        errors,
+        frame_bytes,
+        hz,
+        queue_frames: 0,
+        duration_s: elapsed,
+        frames_per_connection_per_s: PerBot {
+            mean: rates.iter().sum::<f64>() / rates.len().max(1) as f64,
+            p1: quantile(&mut rates, 0.01),
+            min: quantile(&mut rates, 0.0),
+        },
+        bytes_per_frame: (flow_end.1 - flow_start.1) as f64 / frames.max(1) as f64,
+        frames_delivered: frames,
+        cpu_seconds_per_s: cpu,
+        cpu_us_per_frame: if frames > 0 {
+            cpu * elapsed / frames as f64 * 1e6
+        } else {
+            0.0
+        },
+        loadgen_cpu_seconds_per_s: (own_end - own_start) / elapsed,
     })
 }
 
@@ -864,6 +1188,43 @@ pub fn print_summary(report: &Report) {
         let _ = writeln!(
             out,
             "server CPU per delivered snapshot: {ratio:.2}x the transport floor"
+        );
+    }
+    if let Some(s) = &report.game.spectators {
+        let _ = writeln!(
+            out,
+            "spectators: {}/{} watching room {} ({} bots in it) | frames/spectator/s {:.2} (p1 {:.2}, min {:.2}; feed {:.0} Hz, delivery {:.2}%) | {:.0} B/s/spectator, {:.0} B/frame | {} frames delivered, {:.0} sent by the server | errors {} disconnects {}{}",
+            s.connected, s.requested, s.room_code, s.bots_in_room, s.frames_per_spectator_per_s.mean,
+            s.frames_per_spectator_per_s.p1, s.frames_per_spectator_per_s.min, s.feed_hz_expected,
+            s.delivery * 100.0, s.bytes_per_spectator_per_s, s.bytes_per_frame, s.frames_delivered,
+            s.frames_sent_by_server, s.errors, s.disconnects,
+            s.first_error.as_deref().map(|e| format!(" (first: {e})")).unwrap_or_default()
+        );
+        let _ = writeln!(
+            out,
+            "  sample (1 in {}): {} frames verified ({} keyframes), {} desyncs, {} did not apply | replay {:.0} B/min",
+            s.verify_every, s.frames_verified, s.keyframes_verified, s.desyncs, s.view_errors, s.replay_bytes_per_min
+        );
+        let _ = writeln!(
+            out,
+            "  server CPU: {:.3} s/s with spectators ({:.1} ticks/s), {:.3} s/s bots alone ({:.1} ticks/s) | {:.2} µs per spectator frame (all CPU), {:.2} µs marginal ({:.2} with the baseline scaled by ticks) | load generator CPU {:.3} s/s",
+            s.cpu_seconds_per_s, s.ticks_per_s, s.baseline.cpu_seconds_per_s, s.baseline.ticks_per_s, s.cpu_us_per_spectator_frame, s.marginal_cpu_us_per_spectator_frame, s.marginal_tick_scaled_cpu_us_per_spectator_frame, s.loadgen_cpu_seconds_per_s
+        );
+    }
+    if let Some(f) = &report.spectator_floor {
+        let _ = writeln!(
+            out,
+            "spectator floor: {}/{} connections, {} B frames at {:.0} Hz | frames/conn/s {:.2} (min {:.2}) | CPU {:.3} s/s, {:.2} µs per frame | load generator CPU {:.3} s/s",
+            f.connected, f.requested, f.frame_bytes, f.hz, f.frames_per_connection_per_s.mean,
+            f.frames_per_connection_per_s.min, f.cpu_seconds_per_s, f.cpu_us_per_frame, f.loadgen_cpu_seconds_per_s
+        );
+    }
+    if let Some(ratio) = report.cpu_per_spectator_frame_vs_floor {
+        let _ = writeln!(
+            out,
+            "server CPU per spectator frame: {ratio:.2}x the floor (all CPU), {:.2}x (marginal over the bots alone), {:.2}x (marginal, baseline scaled by ticks)",
+            report.marginal_cpu_per_spectator_frame_vs_floor.unwrap_or(0.0),
+            report.marginal_tick_scaled_cpu_per_spectator_frame_vs_floor.unwrap_or(0.0)
         );
     }
     for failure in &report.budget_failures {

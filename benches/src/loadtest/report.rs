@@ -193,6 +193,8 @@ pub struct PhaseReport {
     pub server: ServerFigures,
     /// Churn and malformed-traffic figures (runs with either).
     pub soak: Option<SoakFigures>,
+    /// Spectators beside the bots (runs with `--spectators`).
+    pub spectators: Option<SpectatorFigures>,
     /// Per-second samples.
     pub series: Vec<Sample>,
 }
@@ -270,6 +272,127 @@ impl FeelReport {
     }
 }
 
+/// The game server with the bots alone, measured just before the spectators join (same server,
+/// same bots, same room): what the spectators' cost is measured against.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BaselineFigures {
+    /// Seconds measured.
+    pub duration_s: f64,
+    /// Server CPU seconds per second of wall time.
+    pub cpu_seconds_per_s: f64,
+    /// Server ticks per second.
+    pub ticks_per_s: f64,
+    /// Feed frames the server encoded per second (`skirmish_feed_frames_total`; nonzero without
+    /// spectators only when the room records a replay).
+    pub feed_frames_per_s: f64,
+}
+
+/// Spectators watching the bots' room (runs with `--spectators N`), over the same window as the
+/// bots' figures.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SpectatorFigures {
+    /// Spectators asked for.
+    pub requested: usize,
+    /// Spectators welcomed.
+    pub connected: u64,
+    /// Failed connects, refusals, undecodable messages.
+    pub errors: u64,
+    /// Connections that ended during the run.
+    pub disconnects: u64,
+    /// The first error, if any.
+    pub first_error: Option<String>,
+    /// The room watched (its code, as the spectators' Welcome named it).
+    pub room_code: String,
+    /// Bots the harness saw welcomed into that room.
+    pub bots_in_room: u64,
+    /// The feed rate the Welcome announced (`--spectator-hz`).
+    pub feed_hz_expected: f64,
+    /// Feed frames per spectator per second.
+    pub frames_per_spectator_per_s: PerBot,
+    /// Mean frames per spectator per second over the feed rate.
+    pub delivery: f64,
+    /// Feed payload bytes per spectator per second.
+    pub bytes_per_spectator_per_s: f64,
+    /// Mean payload bytes per feed frame (keyframes and deltas).
+    pub bytes_per_frame: f64,
+    /// Frames all spectators received over the window (counted client side).
+    pub frames_delivered: u64,
+    /// Frames the server sent spectators over the window (`skirmish_spectator_frames_sent_total`).
+    pub frames_sent_by_server: f64,
+    /// Feed frames the server encoded per second (`skirmish_feed_frames_total`): once per room per
+    /// feed tick, however many watch.
+    pub feed_frames_per_s: f64,
+    /// Spectators the server counted at the end of the window (`skirmish_spectators`).
+    pub server_spectators: f64,
+    /// Replay bytes the server wrote per minute over the window
+    /// (`skirmish_replay_bytes_written_total`; 0 with `--replay-dir ""`).
+    pub replay_bytes_per_min: f64,
+    /// Every this many spectators one decoded, applied and checked every frame (0: none).
+    pub verify_every: usize,
+    /// Frames the verifying spectators applied and found their view matching.
+    pub frames_verified: u64,
+    /// Keyframes among them.
+    pub keyframes_verified: u64,
+    /// Frames after which a verifying spectator's view did not match.
+    pub desyncs: u64,
+    /// Frames that did not apply to a verifying spectator's view.
+    pub view_errors: u64,
+    /// The bots alone, just before the spectators joined.
+    pub baseline: BaselineFigures,
+    /// Server CPU seconds per second with the bots and the spectators.
+    pub cpu_seconds_per_s: f64,
+    /// All the server's CPU over the window (bots' simulation and snapshots included) per spectator
+    /// frame delivered, microseconds.
+    pub cpu_us_per_spectator_frame: f64,
+    /// What the spectators added: (CPU with them - CPU of the baseline) per spectator frame
+    /// delivered, microseconds.
+    pub marginal_cpu_us_per_spectator_frame: f64,
+    /// Server ticks per second with the spectators (all rooms).
+    pub ticks_per_s: f64,
+    /// The same marginal cost with the baseline scaled by ticks run: (CPU with them - the
+    /// baseline's CPU per tick x ticks run) per spectator frame, microseconds. Equal to the above
+    /// when the room keeps its tick rate in both windows; on a starved machine, where it does not,
+    /// this one does not credit the spectators with the ticks the room missed.
+    pub marginal_tick_scaled_cpu_us_per_spectator_frame: f64,
+    /// The load generator's own CPU seconds per second over the window (bots and spectators on
+    /// one thread): near 1.0 it, not the server, limits what is delivered.
+    pub loadgen_cpu_seconds_per_s: f64,
+}
+
+/// The transport floor doing the spectators' transport work: as many connections, each sent one
+/// frame of the spectators' mean frame size at the feed rate through a broadcast channel holding two
+/// seconds of frames (as the server's feed), one task per connection, receiving nothing after the
+/// handshake.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SpectatorFloorFigures {
+    /// Connections asked for.
+    pub requested: usize,
+    /// Connections welcomed.
+    pub connected: u64,
+    /// Failed connects and the like.
+    pub errors: u64,
+    /// The floor's frame size asked for, bytes.
+    pub frame_bytes: usize,
+    /// The floor's frame rate.
+    pub hz: f64,
+    /// Frames the floor's broadcast channel holds for a connection.
+    pub queue_frames: usize,
+    /// Seconds measured.
+    pub duration_s: f64,
+    /// Frames per connection per second.
+    pub frames_per_connection_per_s: PerBot,
+    /// Mean payload bytes per frame received.
+    pub bytes_per_frame: f64,
+    /// Frames delivered over the window (counted client side).
+    pub frames_delivered: u64,
+    /// The floor's CPU seconds per second.
+    pub cpu_seconds_per_s: f64,
+    /// The floor's CPU per frame delivered, microseconds.
+    pub cpu_us_per_frame: f64,
+    /// The load generator's own CPU seconds per second over the window.
+    pub loadgen_cpu_seconds_per_s: f64,
+}
+
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -282,6 +405,17 @@ pub struct Report {
     pub floor: Option<PhaseReport>,
     /// Game server CPU per delivered snapshot over the floor's (1.0 = as cheap as bare sockets).
     pub cpu_per_snapshot_vs_floor: Option<f64>,
+    /// The floor doing the spectators' transport work (runs with `--spectators` and `--floor`).
+    pub spectator_floor: Option<SpectatorFloorFigures>,
+    /// (all server CPU / spectator frames delivered) / (floor CPU / frames delivered): an upper
+    /// bound, since the server's CPU includes the bots' simulation and snapshots.
+    pub cpu_per_spectator_frame_vs_floor: Option<f64>,
+    /// (server CPU with spectators - without) / spectator frames, over the floor's CPU per frame:
+    /// what a spectator frame adds against what a bare socket costs.
+    pub marginal_cpu_per_spectator_frame_vs_floor: Option<f64>,
+    /// The same with the baseline scaled by ticks run (see
+    /// `SpectatorFigures::marginal_tick_scaled_cpu_us_per_spectator_frame`).
+    pub marginal_tick_scaled_cpu_per_spectator_frame_vs_floor: Option<f64>,
     /// Budgets that were missed (empty when all held).
     pub budget_failures: Vec<String>,
 }

@@ -1,5 +1,6 @@
 //! Counters the bots fill and the sampler reads.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
@@ -66,6 +67,8 @@ pub struct Totals {
     pub desyncs: AtomicU64,
     /// Snapshots that did not apply to a bot's view (a baseline it does not hold, say).
     pub view_errors: AtomicU64,
+    /// Welcomes by room code: where the bots were seated.
+    pub rooms: Mutex<HashMap<String, u64>>,
     rtts: Mutex<Vec<f32>>,
 }
 
@@ -76,6 +79,27 @@ impl Totals {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(ms as f32);
+    }
+
+    /// Records a bot's Welcome into the room whose code is `code`.
+    pub fn count_room(&self, code: &str) {
+        *self
+            .rooms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(code.to_string())
+            .or_default() += 1;
+    }
+
+    /// The room the most bots were welcomed into, and how many (the first code in order on a tie).
+    pub fn busiest_room(&self) -> Option<(String, u64)> {
+        let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        let mut rooms: Vec<(&String, &u64)> = rooms.iter().collect();
+        rooms.sort();
+        rooms
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map(|(code, n)| (code.clone(), *n))
     }
 
     /// Takes the round trips recorded so far.
@@ -188,6 +212,19 @@ pub fn quantile(values: &mut [f64], q: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_busiest_room_is_the_one_most_bots_were_welcomed_into() {
+        let totals = Totals::default();
+        assert_eq!(totals.busiest_room(), None);
+        for code in ["BBBB", "AAAA", "BBBB", "CCCC", "AAAA", "BBBB"] {
+            totals.count_room(code);
+        }
+        assert_eq!(totals.busiest_room(), Some(("BBBB".to_string(), 3)));
+        // A tie goes to the first code in order, whatever order the bots came in.
+        totals.count_room("AAAA");
+        assert_eq!(totals.busiest_room(), Some(("AAAA".to_string(), 3)));
+    }
 
     #[test]
     fn quantiles_pick_ranks() {
