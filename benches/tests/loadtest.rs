@@ -226,8 +226,7 @@ async fn soak_mode_churns_sends_malformed_traffic_and_accounts_for_every_close()
 async fn spectators_watch_the_bots_room_at_the_feed_rate_and_the_floor_serves_as_many() {
     tokio::time::timeout(Duration::from_secs(90), async {
         // A short delay so that the spectators' first frames come quickly; no recording.
-        let (url, stop, task) =
-            start_server_with(&["--spectator-delay-ms", "200", "--replay-dir", ""]).await;
+        let (url, stop, task) = start_server_with(&["--spectator-delay-ms", "200"]).await;
         let args = Args::parse_from([
             "skirmish-loadtest",
             "--url",
@@ -329,7 +328,7 @@ async fn spectators_watch_the_bots_room_at_the_feed_rate_and_the_floor_serves_as
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spectators_refused_a_room_are_reported_as_errors() {
     tokio::time::timeout(Duration::from_secs(60), async {
-        let (url, stop, task) = start_server_with(&["--replay-dir", ""]).await;
+        let (url, stop, task) = start_server_with(&[]).await;
         let args = Args::parse_from([
             "skirmish-loadtest",
             "--url",

@@ -179,23 +179,25 @@ async fn watch(
     let mut limits = RateLimits::new(ctx.config.tick_rate.hz(), Instant::now());
     let mut shutting_down = ctx.shutting_down.clone();
     let slow = ctx.config.slow_reader_timeout;
-    // When the client last sent anything, and last had the whole chain resent.
-    let mut heard = Instant::now();
+    let silence = slow * SPECTATOR_SILENCE;
+    // Made once, not once a frame: a frame's wake-up costs the spectator what a socket costs.
+    let shutdown = async { shutting_down.wait_for(|down| *down).await.map(|_| ()) };
+    tokio::pin!(shutdown);
+    let silent = tokio::time::sleep(silence);
+    tokio::pin!(silent);
+    // When the client last had the whole chain resent.
     let mut restarted_at: Option<Instant> = None;
     loop {
-        if *shutting_down.borrow() {
-            return Disconnect::SHUTDOWN;
-        }
         // The next frame to send: queued, or from the channel (while reading the client too).
         let frame = match outgoing.queue.pop_front() {
             Some(frame) => frame,
             None => {
                 tokio::select! {
                     biased;
-                    _ = shutting_down.changed() => return Disconnect::SHUTDOWN,
-                    _ = tokio::time::sleep_until(heard + slow * SPECTATOR_SILENCE) => return SILENT,
+                    _ = &mut shutdown => return Disconnect::SHUTDOWN,
+                    _ = &mut silent => return SILENT,
                     message = ws.next() => {
-                        heard = Instant::now();
+                        silent.as_mut().reset(Instant::now() + silence);
                         match read(message, &mut limits, ctx, room, delay_ticks) {
                             Read::Nothing => {}
                             Read::Pong(pong) => {

@@ -1,8 +1,8 @@
 //! Load-test spectators: connections that watch one room's broadcast feed (`Hello.watch`) beside the
 //! bots, or the same number of connections against the transport floor.
 //!
-//! A spectator sends its `Hello` and nothing after it (no pings, no acknowledgements: the feed needs
-//! none), and reads every frame. Most count a frame by its first byte (the `Snapshot` tag) and its
+//! A spectator sends its `Hello`, then a `Ping` once a second as the browser does (the server closes
+//! a spectator that sends nothing for five slow-reader timeouts), and reads every frame. Most count a frame by its first byte (the `Snapshot` tag) and its
 //! length, like a cheap client; every [`SpectatorPlan::verify_every`]-th decodes every frame, applies
 //! it to a view of the whole room and compares the view with the frame's check, as the browser's
 //! spectator mode does, so the run also shows that the feed they are all sent is sound.
@@ -128,10 +128,21 @@ async fn spectate(
     let verifies = plan.verify_every > 0 && index % plan.verify_every == 0;
     let mut welcomed = false;
     let mut view: Option<ClientView> = None;
+    let mut pings = tokio::time::interval(Duration::from_secs(1));
+    let mut nonce = 0u32;
     loop {
         let message = tokio::select! {
             m = ws.next() => m,
             _ = stop.changed() => break,
+            _ = pings.tick(), if welcomed => {
+                nonce = nonce.wrapping_add(1);
+                let ping = ClientMsg::Ping { nonce, acked_tick: 0, proof: 0 };
+                if ws.send(Message::Binary(encode_client(&ping).into())).await.is_err() {
+                    totals.disconnects.fetch_add(1, Relaxed);
+                    return;
+                }
+                continue;
+            }
         };
         let bytes = match message {
             Some(Ok(Message::Binary(bytes))) => bytes,
