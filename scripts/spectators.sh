@@ -55,7 +55,8 @@ start_server() {
   # shellcheck disable=SC2086
   $nice taskset -c "$server_cpu" target/release/skirmish-server --bind 127.0.0.1:0 \
     --max-connections-per-ip 10000 --connect-rate-per-ip 100000 --join-rate-per-ip 100000 \
-    --fill-bots 0 --max-spectators-per-room $((spectators + 100)) "$@" 2>"$log" &
+    --fill-bots 0 --max-spectators-per-room $((spectators + 100)) \
+    --max-spectators-per-ip $((spectators + 100)) "$@" 2>"$log" &
   pid=$!
   addr=""
   for _ in $(seq 1 100); do

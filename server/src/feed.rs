@@ -35,16 +35,14 @@ struct Chain {
     sender: Option<broadcast::Sender<FeedFrame>>,
 }
 
-/// Most spectators of one room from one address (an IPv6 client counts by its /64): a household
-/// watching together fits; one address cannot take a room's every place.
-pub const MAX_SPECTATORS_PER_ADDRESS: usize = 8;
-
 /// The spectator side of one room's feed.
 #[derive(Debug)]
 pub struct FeedShared {
     chain: Mutex<Chain>,
     spectators: AtomicUsize,
     max_spectators: usize,
+    /// Most spectators from one address (`--max-spectators-per-ip`).
+    max_per_address: usize,
     /// Spectators by address.
     addresses: Mutex<HashMap<AddressKey, usize>>,
 }
@@ -54,7 +52,7 @@ pub struct FeedShared {
 pub enum NoPlace {
     /// The room has as many spectators as it admits.
     Room,
-    /// The address already has [`MAX_SPECTATORS_PER_ADDRESS`] spectators in the room.
+    /// The address already has as many spectators in the room as one address may.
     Address,
 }
 
@@ -109,8 +107,15 @@ impl FeedShared {
             }),
             spectators: AtomicUsize::new(0),
             max_spectators,
+            max_per_address: usize::MAX,
             addresses: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The same, admitting at most `max` spectators from one address.
+    pub fn per_address(mut self, max: usize) -> FeedShared {
+        self.max_per_address = max;
+        self
     }
 
     /// Spectators watching now.
@@ -123,7 +128,7 @@ impl FeedShared {
     pub fn admit(self: &Arc<Self>, address: Option<AddressKey>) -> Result<SpectatorSeat, NoPlace> {
         let mut addresses = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(address) = address {
-            if addresses.get(&address).copied().unwrap_or(0) >= MAX_SPECTATORS_PER_ADDRESS {
+            if addresses.get(&address).copied().unwrap_or(0) >= self.max_per_address {
                 return Err(NoPlace::Address);
             }
         }
@@ -232,9 +237,9 @@ mod tests {
         assert_eq!(feed.spectators(), 1);
         assert!(feed.admit(None).is_ok());
         // One address takes at most its share of a room's places, and gets them back.
-        let feed = Arc::new(FeedShared::new(100, 8));
+        let feed = Arc::new(FeedShared::new(100, 8).per_address(8));
         let home = AddressKey::of([10, 0, 0, 1].into());
-        let seats: Vec<_> = (0..MAX_SPECTATORS_PER_ADDRESS)
+        let seats: Vec<_> = (0..8)
             .map(|_| feed.admit(Some(home)).expect("a place"))
             .collect();
         assert_eq!(feed.admit(Some(home)).err(), Some(NoPlace::Address));

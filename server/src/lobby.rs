@@ -8,7 +8,7 @@
 
 use crate::address::AddressKey;
 use crate::config::ServerConfig;
-use crate::feed::{NoPlace, SpectatorSeat, MAX_SPECTATORS_PER_ADDRESS};
+use crate::feed::{NoPlace, SpectatorSeat};
 use crate::link::Disconnect;
 use crate::link::PlayerLink;
 use crate::metrics::{extend_exposition, Labelled, Metrics};
@@ -53,8 +53,8 @@ pub enum JoinError {
     #[error("room {0} has as many spectators as it admits ({1}); try again later")]
     SpectatorsFull(String, usize),
     /// The address already has as many spectators in the room as one address may.
-    #[error("your address already has {MAX_SPECTATORS_PER_ADDRESS} spectators in room {0}")]
-    SpectatorsFromAddress(String),
+    #[error("your address already has {1} spectators in room {0}, as many as one address may")]
+    SpectatorsFromAddress(String, usize),
     /// A spectator asked for no room in particular, and no room is open.
     #[error("no room is open to watch; play, and others can watch you")]
     NothingToWatch,
@@ -174,7 +174,10 @@ impl Lobby {
                 NoPlace::Room => {
                     JoinError::SpectatorsFull(shared.code.clone(), self.room_config.max_spectators)
                 }
-                NoPlace::Address => JoinError::SpectatorsFromAddress(shared.code.clone()),
+                NoPlace::Address => JoinError::SpectatorsFromAddress(
+                    shared.code.clone(),
+                    self.room_config.max_spectators_per_address,
+                ),
             })?;
         let config = &self.room_config;
         let rules = crate::world::Rules::new(config.tick_rate);
@@ -368,9 +371,11 @@ impl Lobby {
         let config = &self.room_config;
         // A spectator's channel holds two seconds of frames before it starts over.
         let frames = usize::from(config.feed_rate.hz()) * 2;
-        let shared = Arc::new(
-            RoomShared::new(id, code.clone(), reserved).spectating(config.max_spectators, frames),
-        );
+        let shared = Arc::new(RoomShared::new(id, code.clone(), reserved).spectating(
+            config.max_spectators,
+            config.max_spectators_per_address,
+            frames,
+        ));
         let recording = self.recorder.as_ref().and_then(|recorder| {
             recorder.record(ReplayHeader {
                 protocol_version: PROTOCOL_VERSION,

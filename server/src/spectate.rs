@@ -1,7 +1,6 @@
 //! A spectator's connection: after a `Hello` with `watch`, the room's broadcast feed.
 //!
-//! Places are bounded: `--max-spectators-per-room`, [`crate::feed::MAX_SPECTATORS_PER_ADDRESS`]
-//! from one address, and a spectator that sends nothing (no ping) for [`SPECTATOR_SILENCE`]
+//! Places are bounded: `--max-spectators-per-room`, `--max-spectators-per-ip` from one address, and a spectator that sends nothing (no ping) for [`SPECTATOR_SILENCE`]
 //! slow-reader timeouts is closed (4003), so places held by clients that do not watch come back.
 //!
 //! A spectator takes no seat. Its session subscribes to the room's feed ([`crate::feed`]): it is

@@ -75,6 +75,10 @@ pub struct Args {
     /// Spectators one room admits (they take no seat: a full room still admits them).
     #[arg(long, default_value_t = 256, env = "SKIRMISH_MAX_SPECTATORS_PER_ROOM")]
     pub max_spectators_per_room: usize,
+    /// Spectators of one room from one client address (an IPv6 client counts by its /64): a
+    /// household watching together fits; one address cannot take a room's every place.
+    #[arg(long, default_value_t = 8, env = "SKIRMISH_MAX_SPECTATORS_PER_IP")]
+    pub max_spectators_per_ip: usize,
     /// Frames per second of a room's broadcast feed, which spectators are sent and replays record
     /// (it divides --tick-hz; default: 20, or the fastest rate below it that divides --tick-hz).
     #[arg(long, env = "SKIRMISH_SPECTATOR_HZ")]
@@ -261,6 +265,8 @@ pub struct ServerConfig {
     pub fill_bots: usize,
     /// Spectators one room admits.
     pub max_spectators_per_room: usize,
+    /// Spectators of one room from one address.
+    pub max_spectators_per_ip: usize,
     /// Frames per second of each room's broadcast feed (it divides the tick rate).
     pub feed_rate: TickRate,
     /// How far behind the game spectators are kept.
@@ -359,6 +365,7 @@ impl ServerConfig {
             max_players_per_room: args.max_players_per_room,
             fill_bots: args.fill_bots,
             max_spectators_per_room: args.max_spectators_per_room,
+            max_spectators_per_ip: args.max_spectators_per_ip,
             feed_rate,
             spectator_delay: Duration::from_millis(args.spectator_delay_ms.into()),
             replays,
@@ -454,6 +461,13 @@ fn feed_rate(args: &Args, tick_rate: TickRate) -> Result<TickRate, ConfigError> 
             args,
             "spectator-delay-ms",
             "must be 0..=60000 milliseconds".into(),
+        ));
+    }
+    if args.max_spectators_per_ip == 0 {
+        return Err(invalid(
+            args,
+            "max-spectators-per-ip",
+            "must be at least 1".into(),
         ));
     }
     if args.max_spectators_per_room > 100_000 {

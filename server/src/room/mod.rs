@@ -104,6 +104,8 @@ pub struct RoomConfig {
     pub spectator_delay: Duration,
     /// Spectators the room admits.
     pub max_spectators: usize,
+    /// Spectators the room admits from one address.
+    pub max_spectators_per_address: usize,
 }
 
 impl From<&ServerConfig> for RoomConfig {
@@ -124,6 +126,7 @@ impl From<&ServerConfig> for RoomConfig {
             feed_rate: config.feed_rate,
             spectator_delay: config.spectator_delay,
             max_spectators: config.max_spectators_per_room,
+            max_spectators_per_address: config.max_spectators_per_ip,
         }
     }
 }
@@ -251,9 +254,10 @@ impl RoomShared {
         }
     }
 
-    /// The same, admitting `max` spectators, whose feed channel holds `frames` frames for each.
-    pub fn spectating(mut self, max: usize, frames: usize) -> RoomShared {
-        self.feed = Arc::new(FeedShared::new(max, frames));
+    /// The same, admitting `max` spectators (`per_address` from one address), whose feed channel
+    /// holds `frames` frames for each.
+    pub fn spectating(mut self, max: usize, per_address: usize, frames: usize) -> RoomShared {
+        self.feed = Arc::new(FeedShared::new(max, frames).per_address(per_address));
         self
     }
 }

@@ -12,9 +12,11 @@ fn room() -> Room {
 pub(super) fn room_with(change: impl FnOnce(&mut RoomConfig)) -> Room {
     let mut config = RoomConfig::from(&ServerConfig::default_for_tests());
     change(&mut config);
-    let shared = Arc::new(
-        RoomShared::new(RoomId(1), "K7MPQ".into(), 0).spectating(config.max_spectators, 40),
-    );
+    let shared = Arc::new(RoomShared::new(RoomId(1), "K7MPQ".into(), 0).spectating(
+        config.max_spectators,
+        8,
+        40,
+    ));
     Room::new(shared, config, Arc::new(Metrics::default()), 5)
 }
 
