@@ -2,7 +2,63 @@
 //! row below them when the own player is not among them; for a page that watches, the top rows
 //! alone, the player followed marked. Pure, tested natively.
 
-use skirmish_shared::protocol::{EntityId, ScoreEntry};
+use skirmish_shared::protocol::{EntityId, RosterEntry, ScoreEntry};
+use std::collections::{HashMap, HashSet};
+
+/// The names a page knows, and which of them are bots, from the roster events it has read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Names {
+    names: HashMap<EntityId, String>,
+    bots: HashSet<EntityId>,
+}
+
+impl Names {
+    /// Adds (or renames) a player; `true` if it was not known.
+    pub fn add(&mut self, entry: &RosterEntry) -> bool {
+        if entry.bot {
+            self.bots.insert(entry.id);
+        }
+        self.names.insert(entry.id, entry.name.clone()).is_none()
+    }
+
+    /// Everyone in a roster replaces what was known (a watching page's keyframes repeat it).
+    pub fn replace(&mut self, entries: &[RosterEntry]) {
+        self.names.clear();
+        self.bots.clear();
+        entries.iter().for_each(|e| {
+            self.add(e);
+        });
+    }
+
+    /// Forgets a player that left.
+    pub fn remove(&mut self, id: EntityId) {
+        self.names.remove(&id);
+        self.bots.remove(&id);
+    }
+
+    /// A player's name, or `#id` for one never named.
+    pub fn name_of(&self, id: EntityId) -> String {
+        self.names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("#{}", id.0))
+    }
+
+    /// Whether a player is a server-side bot.
+    pub fn is_bot(&self, id: EntityId) -> bool {
+        self.bots.contains(&id)
+    }
+
+    /// Players known.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether no player is known.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
 
 /// Rows of the server's leaderboard shown (it sends its top ten).
 pub const BOARD_TOP: usize = 10;
@@ -83,6 +139,33 @@ pub fn watch_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_added_renamed_replaced_and_forgotten() {
+        let entry = |id, name: &str, bot| RosterEntry {
+            id: EntityId(id),
+            name: name.into(),
+            bot,
+        };
+        let mut names = Names::default();
+        assert!(names.add(&entry(2, "ada", false)));
+        assert!(
+            !names.add(&entry(2, "Ada", false)),
+            "known: renamed, not new"
+        );
+        assert!(names.add(&entry(4, "Bot Bea", true)));
+        assert_eq!(names.name_of(EntityId(2)), "Ada");
+        assert!(names.is_bot(EntityId(4)) && !names.is_bot(EntityId(2)));
+        assert_eq!(names.name_of(EntityId(9)), "#9");
+        names.replace(&[entry(6, "cy", false)]);
+        assert_eq!(
+            (names.len(), names.name_of(EntityId(2))),
+            (1, "#2".to_string())
+        );
+        assert!(!names.is_bot(EntityId(4)));
+        names.remove(EntityId(6));
+        assert!(names.is_empty());
+    }
 
     fn entry(id: u32, kills: u32, deaths: u32) -> ScoreEntry {
         ScoreEntry {

@@ -27,6 +27,18 @@ pub struct FeedFrame {
     pub bytes: Bytes,
 }
 
+#[cfg(test)]
+impl FeedFrame {
+    /// A frame of `tick` whose one byte is the tick (for tests of who is sent what).
+    pub(crate) fn for_test(tick: u32, keyframe: bool) -> FeedFrame {
+        FeedFrame {
+            tick: Tick(tick),
+            keyframe,
+            bytes: Bytes::from(vec![tick as u8]),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Chain {
     /// The frames released since (and including) the last keyframe.
@@ -193,11 +205,7 @@ mod tests {
     use super::*;
 
     fn frame(tick: u32, keyframe: bool) -> FeedFrame {
-        FeedFrame {
-            tick: Tick(tick),
-            keyframe,
-            bytes: Bytes::from(vec![tick as u8]),
-        }
+        FeedFrame::for_test(tick, keyframe)
     }
 
     #[test]

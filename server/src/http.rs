@@ -129,7 +129,12 @@ fn rooms(request: &Request<Incoming>, ctx: &Context) -> Response<Body> {
     if !read_only(request) {
         return text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD");
     }
-    let body = match serde_json::to_string(&ctx.lobby.summary()) {
+    json_no_store(&ctx.lobby.summary())
+}
+
+/// `value` as a JSON response that is not to be cached (it changes from one request to the next).
+fn json_no_store(value: &impl serde::Serialize) -> Response<Body> {
+    let body = match serde_json::to_string(value) {
         Ok(json) => json,
         Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
@@ -146,26 +151,17 @@ async fn replays(request: &Request<Incoming>, ctx: &Context) -> Response<Body> {
     if !read_only(request) {
         return text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD");
     }
+    let none = crate::recorder::ReplayList {
+        replays: Vec::new(),
+    };
     let list = match ctx.lobby.recorder().cloned() {
         // Reading the folder (and any file a crash left without a summary) blocks.
         Some(recorder) => tokio::task::spawn_blocking(move || recorder.list())
             .await
-            .unwrap_or(crate::recorder::ReplayList {
-                replays: Vec::new(),
-            }),
-        None => crate::recorder::ReplayList {
-            replays: Vec::new(),
-        },
+            .unwrap_or(none),
+        None => none,
     };
-    let body = match serde_json::to_string(&list) {
-        Ok(json) => json,
-        Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-    };
-    let mut response = respond(StatusCode::OK, "application/json", body);
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    json_no_store(&list)
 }
 
 /// `/api/replays/ID`: the replay file (tower-http's `ServeFile`: range requests, `ETag` and

@@ -180,21 +180,11 @@ impl Lobby {
                 ),
             })?;
         let config = &self.room_config;
-        let rules = crate::world::Rules::new(config.tick_rate);
-        let ms = |ticks: u32| ticks.saturating_mul(1000) / u32::from(config.tick_rate.hz());
         let delay_ms = u32::try_from(config.spectator_delay.as_millis()).unwrap_or(u32::MAX);
         let welcome = Welcome {
-            player_id: SPECTATOR_ID,
-            room: shared.id,
-            room_code: shared.code.clone(),
-            tick_rate: config.tick_rate.hz(),
             snapshot_rate: config.feed_rate.hz(),
-            view_radius: config.view_radius,
-            map: (*config.map).clone(),
-            resume_token: ResumeToken([0; 16]),
-            respawn_delay_ms: ms(rules.respawn_delay),
-            spawn_protection_ms: ms(rules.spawn_protection),
             spectator_delay_ms: Some(delay_ms),
+            ..config.welcome(shared, SPECTATOR_ID, ResumeToken([0; 16]))
         };
         Ok((welcome, seat, config.tick_rate.ticks_for_millis(delay_ms)))
     }

@@ -356,14 +356,9 @@ fn read(
 mod tests {
     use super::*;
     use crate::feed::FeedShared;
-    use bytes::Bytes;
 
     fn frame(tick: u32, keyframe: bool) -> FeedFrame {
-        FeedFrame {
-            tick: Tick(tick),
-            keyframe,
-            bytes: Bytes::from(vec![tick as u8]),
-        }
+        FeedFrame::for_test(tick, keyframe)
     }
 
     fn ticks(outgoing: &Outgoing) -> Vec<u32> {

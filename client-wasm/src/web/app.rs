@@ -20,7 +20,7 @@ use super::population::Population;
 use super::render::{self, DrawPlayer, Scene};
 use super::replay::ReplayPage;
 use super::{storage, touch};
-use crate::board::{self, BoardRow};
+use crate::board::{self, BoardRow, Names};
 use crate::clock::{InputClock, TickClock};
 use crate::combat::Own;
 use crate::interp::InterpolationBuffer;
@@ -40,7 +40,6 @@ use skirmish_shared::protocol::{
 use skirmish_shared::time::{Tick, TickRate};
 use skirmish_shared::view::{Checked, ClientView};
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -146,9 +145,8 @@ struct Session {
     /// The own shots, predicted at once and matched with the server's.
     shots: ShotPredictor,
     walls: Vec<render::WallRect>,
-    names: HashMap<EntityId, String>,
-    /// Roster entries marked as server-side bots.
-    bots: HashSet<EntityId>,
+    /// Who is in the room, by name, and which are bots.
+    names: Names,
     leaderboard: Vec<ScoreEntry>,
     my_score: ScoreEntry,
     next_seq: u32,
@@ -1189,8 +1187,7 @@ impl Session {
             interp: InterpolationBuffer::new(),
             playout: PlayoutClock::new(rate.hz(), interp_policy),
             frame_playout: None,
-            names: HashMap::new(),
-            bots: HashSet::new(),
+            names: Names::default(),
             leaderboard: Vec::new(),
             my_score: ScoreEntry {
                 id: welcome.player_id,
@@ -1209,10 +1206,7 @@ impl Session {
     }
 
     fn name_of(&self, id: EntityId) -> String {
-        self.names
-            .get(&id)
-            .cloned()
-            .unwrap_or_else(|| format!("#{}", id.0))
+        self.names.name_of(id)
     }
 
     fn on_snapshot(
@@ -1289,34 +1283,21 @@ impl Session {
         let me = self.welcome.player_id;
         for event in &snapshot.events {
             match event {
-                GameEvent::Roster(entries) => {
-                    if self.spectator {
-                        // A spectator's keyframes repeat the roster: it is everyone in the room.
-                        self.names.clear();
-                        self.bots.clear();
-                    }
-                    for e in entries {
-                        self.names.insert(e.id, e.name.clone());
-                        if e.bot {
-                            self.bots.insert(e.id);
-                        }
-                    }
-                }
+                // A spectator's keyframes repeat the roster: it is everyone in the room.
+                GameEvent::Roster(entries) if self.spectator => self.names.replace(entries),
+                GameEvent::Roster(entries) => entries.iter().for_each(|e| {
+                    self.names.add(e);
+                }),
                 GameEvent::PlayerJoined(e) => {
                     // A player already known (a spectator joining between keyframes) is updated,
                     // not announced again.
-                    let known = self.names.insert(e.id, e.name.clone()).is_some();
-                    if e.bot {
-                        self.bots.insert(e.id);
-                    }
-                    if e.id != me && !known {
+                    if self.names.add(e) && e.id != me {
                         hud.add_chat(None, &format!("{} joined", e.name))?;
                     }
                 }
                 GameEvent::PlayerLeft(id) => {
                     hud.add_chat(None, &format!("{} left", self.name_of(*id)))?;
-                    self.names.remove(id);
-                    self.bots.remove(id);
+                    self.names.remove(*id);
                 }
                 GameEvent::Chat { from, text } => hud.add_chat(Some(&self.name_of(*from)), text)?,
                 GameEvent::Kill { killer, victim } => {
@@ -1444,14 +1425,14 @@ impl Session {
                 &self.leaderboard,
                 followed,
                 |id| self.name_of(id),
-                |id| self.bots.contains(&id),
+                |id| self.names.is_bot(id),
             );
         }
         board::board_rows(
             &self.leaderboard,
             &self.my_score,
             |id| self.name_of(id),
-            |id| self.bots.contains(&id),
+            |id| self.names.is_bot(id),
         )
     }
 

@@ -47,21 +47,23 @@ pub struct Lobby {
     shared: Rc<RefCell<Shared>>,
 }
 
-fn by_id<T: JsCast>(doc: &Document, id: &str) -> Result<T, JsValue> {
+/// The element with `id`, as a `T`.
+pub(super) fn by_id<T: JsCast>(doc: &Document, id: &str) -> Result<T, JsValue> {
     doc.get_element_by_id(id)
         .ok_or_else(|| JsValue::from_str(&format!("missing #{id}")))?
         .dyn_into::<T>()
         .map_err(|_| JsValue::from_str(&format!("#{id} has the wrong type")))
 }
 
-fn listen(
+/// Calls `f` on every `event` at `target`, for as long as the page lives.
+pub(super) fn listen(
     target: &Element,
     event: &str,
     f: impl FnMut(web_sys::Event) + 'static,
 ) -> Result<(), JsValue> {
     let closure = Closure::<dyn FnMut(web_sys::Event)>::new(f);
     target.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref())?;
-    // The card's listeners live as long as the page.
+    // The card's and the replay bar's listeners live as long as the page.
     closure.forget();
     Ok(())
 }
@@ -447,17 +449,19 @@ fn refresh_rooms(doc: Document, shared: Rc<RefCell<Shared>>, overlay: HtmlElemen
     });
 }
 
-async fn fetch_rooms() -> Option<(u32, Vec<OpenRoom>)> {
+/// The JSON a GET of `path` answers, if it answers 2xx with JSON.
+async fn fetch_json(path: &str) -> Option<JsValue> {
     let window = web_sys::window()?;
-    let response = JsFuture::from(window.fetch_with_str("/api/rooms"))
-        .await
-        .ok()?;
+    let response = JsFuture::from(window.fetch_with_str(path)).await.ok()?;
     let response: web_sys::Response = response.dyn_into().ok()?;
     if !response.ok() {
         return None;
     }
-    let json = JsFuture::from(response.json().ok()?).await.ok()?;
-    parse_rooms(&json)
+    JsFuture::from(response.json().ok()?).await.ok()
+}
+
+async fn fetch_rooms() -> Option<(u32, Vec<OpenRoom>)> {
+    parse_rooms(&fetch_json("/api/rooms").await?)
 }
 
 fn show_rooms(
@@ -582,16 +586,7 @@ fn refresh_replays(doc: Document) {
 }
 
 async fn fetch_replays() -> Option<Vec<ListedReplay>> {
-    let window = web_sys::window()?;
-    let response = JsFuture::from(window.fetch_with_str("/api/replays"))
-        .await
-        .ok()?;
-    let response: web_sys::Response = response.dyn_into().ok()?;
-    if !response.ok() {
-        return None;
-    }
-    let json = JsFuture::from(response.json().ok()?).await.ok()?;
-    parse_replays(&json)
+    parse_replays(&fetch_json("/api/replays").await?)
 }
 
 fn show_replays(doc: &Document, listed: Option<&[ListedReplay]>) -> Result<(), JsValue> {

@@ -11,10 +11,10 @@ use super::app::{set_watching, spectate_zoom, steer_camera};
 use super::feedback::Feedback;
 use super::hud::Hud;
 use super::input::InputState;
-use super::lobby::{is_replay_id, query_param, Lobby};
+use super::lobby::{by_id, is_replay_id, listen, query_param, Lobby};
 use super::minimap;
 use super::render::{self, DrawPlayer, Scene, WallRect};
-use crate::board;
+use crate::board::{self, Names};
 use crate::interp::InterpolationBuffer;
 use crate::playback::{clock_text, speed_label, Applied, Playback, SPEEDS};
 use crate::spectate::{FreeCamera, WATCH_VIEW_UNITS};
@@ -23,7 +23,6 @@ use skirmish_shared::map::TILE_SIZE;
 use skirmish_shared::protocol::{status, EntityId, GameEvent, ScoreEntry, Snapshot, SPECTATOR_ID};
 use skirmish_shared::time::Tick;
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -106,8 +105,7 @@ struct Loaded {
     playback: Playback,
     /// Every player the replay names (it keeps them after they leave: the chat and kill feed
     /// still name them).
-    names: HashMap<EntityId, String>,
-    bots: HashSet<EntityId>,
+    names: Names,
     leaderboard: Vec<ScoreEntry>,
     /// Players' motion keys, for drawing between frames.
     interp: InterpolationBuffer,
@@ -147,25 +145,6 @@ pub struct ReplayPage {
     drawn: Vec<(u32, f64, f64)>,
     /// The bar's texts last shown.
     shown: (String, String, String),
-}
-
-fn by_id<T: JsCast>(doc: &Document, id: &str) -> Result<T, JsValue> {
-    doc.get_element_by_id(id)
-        .ok_or_else(|| JsValue::from_str(&format!("missing #{id}")))?
-        .dyn_into::<T>()
-        .map_err(|_| JsValue::from_str(&format!("#{id} has the wrong type")))
-}
-
-fn listen(
-    target: &Element,
-    event: &str,
-    f: impl FnMut(web_sys::Event) + 'static,
-) -> Result<(), JsValue> {
-    let closure = Closure::<dyn FnMut(web_sys::Event)>::new(f);
-    target.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref())?;
-    // The bar lives as long as the page.
-    closure.forget();
-    Ok(())
 }
 
 /// The replay the address asks for (`/?replay=ID`): hides the card and starts fetching it. An id
@@ -272,19 +251,14 @@ async fn fetch_replay(id: &str) -> Result<Vec<u8>, String> {
 
 impl Loaded {
     fn new(playback: Playback) -> Loaded {
-        let mut names = HashMap::new();
-        let mut bots = HashSet::new();
+        let mut names = Names::default();
         for player in playback.players() {
-            names.insert(player.id, player.name.clone());
-            if player.bot {
-                bots.insert(player.id);
-            }
+            names.add(player);
         }
         let walls = render::wall_rects(&playback.replay().header().map);
         Loaded {
             playback,
             names,
-            bots,
             leaderboard: Vec::new(),
             interp: InterpolationBuffer::new(),
             walls,
@@ -292,10 +266,7 @@ impl Loaded {
     }
 
     fn name_of(&self, id: EntityId) -> String {
-        self.names
-            .get(&id)
-            .cloned()
-            .unwrap_or_else(|| format!("#{}", id.0))
+        self.names.name_of(id)
     }
 
     /// Handles a frame's events: the state they carry always, the lines they print only when
@@ -311,20 +282,14 @@ impl Loaded {
         let played = how == Applied::Played;
         for event in &snapshot.events {
             match event {
-                GameEvent::Roster(entries) => {
-                    for e in entries {
-                        self.names.insert(e.id, e.name.clone());
-                        if e.bot {
-                            self.bots.insert(e.id);
-                        }
-                    }
-                }
+                // Names are kept after players leave: the chat and kill feed of any moment can
+                // name them.
+                GameEvent::Roster(entries) => entries.iter().for_each(|e| {
+                    self.names.add(e);
+                }),
                 GameEvent::PlayerJoined(e) => {
-                    let known = self.names.insert(e.id, e.name.clone()).is_some();
-                    if e.bot {
-                        self.bots.insert(e.id);
-                    }
-                    if played && !known {
+                    let new = self.names.add(e);
+                    if new && played {
                         hud.add_chat(None, &format!("{} joined", e.name))?;
                     }
                 }
@@ -651,7 +616,7 @@ impl ReplayPage {
                     &loaded.leaderboard,
                     camera.following(),
                     |id| loaded.name_of(id),
-                    |id| loaded.bots.contains(&id),
+                    |id| loaded.names.is_bot(id),
                 );
                 let header = playback.replay().header();
                 let title = format!(

@@ -108,6 +108,32 @@ pub struct RoomConfig {
     pub max_spectators_per_address: usize,
 }
 
+impl RoomConfig {
+    /// The `Welcome` of a room with this configuration, for `player_id` holding `resume_token`.
+    pub fn welcome(
+        &self,
+        room: &RoomShared,
+        player_id: EntityId,
+        resume_token: ResumeToken,
+    ) -> Welcome {
+        let rules = crate::world::Rules::new(self.tick_rate);
+        let ms = |ticks: u32| ticks.saturating_mul(1000) / u32::from(self.tick_rate.hz());
+        Welcome {
+            player_id,
+            room: room.id,
+            room_code: room.code.clone(),
+            respawn_delay_ms: ms(rules.respawn_delay),
+            spawn_protection_ms: ms(rules.spawn_protection),
+            tick_rate: self.tick_rate.hz(),
+            snapshot_rate: self.snapshot_rate.hz(),
+            view_radius: self.view_radius,
+            map: (*self.map).clone(),
+            resume_token,
+            spectator_delay_ms: None,
+        }
+    }
+}
+
 impl From<&ServerConfig> for RoomConfig {
     fn from(config: &ServerConfig) -> RoomConfig {
         RoomConfig {
@@ -662,21 +688,7 @@ impl Room {
     }
 
     fn welcome(&self, player_id: EntityId, resume_token: ResumeToken) -> Welcome {
-        let rules = self.world.rules();
-        let ms = |ticks: u32| ticks.saturating_mul(1000) / u32::from(self.config.tick_rate.hz());
-        Welcome {
-            player_id,
-            room: self.shared.id,
-            room_code: self.shared.code.clone(),
-            respawn_delay_ms: ms(rules.respawn_delay),
-            spawn_protection_ms: ms(rules.spawn_protection),
-            tick_rate: self.config.tick_rate.hz(),
-            snapshot_rate: self.config.snapshot_rate.hz(),
-            view_radius: self.config.view_radius,
-            map: (*self.config.map).clone(),
-            resume_token,
-            spectator_delay_ms: None,
-        }
+        self.config.welcome(&self.shared, player_id, resume_token)
     }
 
     /// Gives the seat holding `token` to a new link: the same avatar and score, a full snapshot next,
