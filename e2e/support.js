@@ -1,6 +1,7 @@
 // What the end-to-end tests share: the server under test, fresh Chromium pages, joining a game, and a
-// latency proxy that makes loopback feel like the internet.
-import { after } from "node:test";
+// latency proxy that makes loopback feel like the internet. Each is stopped when the test that made it
+// ends.
+import { after, afterEach } from "node:test";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, connect } from "node:net";
@@ -15,12 +16,17 @@ const CHROMIUM_ARGS = [
   "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
   "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
 ];
+// What a test started (servers, browsers, folders) is stopped when that test ends, newest first, so
+// the next test does not share the machine with the last one's servers and rendering pages (a file's
+// tests run one after another, and by its tenth test they slowed everything down).
 const cleanups = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
+async function cleanUp() {
+  while (cleanups.length > 0) await cleanups.pop()();
+}
+afterEach(cleanUp);
+after(cleanUp);
 
-/** A fresh temporary folder, removed when the tests end (after the servers have stopped). */
+/** A fresh temporary folder, removed when the test ends (after its servers have stopped). */
 export function tempDir(name) {
   const dir = mkdtempSync(join(tmpdir(), `skirmish-e2e-${name}-`));
   cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
@@ -108,7 +114,7 @@ export async function joinGame(page, url, name) {
  * A TCP proxy on 127.0.0.1:0 in front of `target` (an `http://host:port` URL) that delays every chunk
  * by `oneWayMs` plus a uniform jitter of ±`jitterMs`, in each direction. Like TCP, it never reorders:
  * jitter only stretches the gaps between chunks. Resolves with the proxy's base URL; stopped when the
- * tests end.
+ * test ends.
  */
 export function startLatencyProxy(target, { oneWayMs, jitterMs }) {
   const { hostname, port } = new URL(target);
