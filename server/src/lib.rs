@@ -43,6 +43,7 @@ pub mod context;
 pub mod echo;
 pub mod ending;
 pub mod feed;
+pub mod fragment;
 pub mod grid;
 pub mod http;
 pub mod inputs;

@@ -9,13 +9,15 @@
 use crate::admission::SeatClaim;
 use crate::inputs::InputBuffer;
 use bytes::Bytes;
+use futures_util::task::AtomicWaker;
 use skirmish_shared::protocol::{close_code, InputFrame};
 use skirmish_shared::time::Tick;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
-use tokio::sync::{watch, Notify};
+use std::task::{Context, Poll};
+use tokio::sync::watch;
 
 /// Most inputs buffered per player: about half a second at 60 Hz. Stamped inputs wait here until
 /// their tick, so this bounds how early a client may send them (its lead over its link's delay,
@@ -138,7 +140,8 @@ struct Inbox {
 pub struct PlayerLink {
     inbox: Mutex<Inbox>,
     outbox: Mutex<Option<Bytes>>,
-    outbox_ready: Notify,
+    /// The session's task, woken when the room puts a message in the outbox.
+    outbox_waker: AtomicWaker,
     disconnect: watch::Sender<Option<Disconnect>>,
     /// The client's address (forwarded by a trusted proxy, or the socket's), if known.
     address: Option<IpAddr>,
@@ -182,7 +185,7 @@ impl PlayerLink {
                 full_snapshot: false,
             }),
             outbox: Mutex::new(None),
-            outbox_ready: Notify::new(),
+            outbox_waker: AtomicWaker::new(),
             disconnect: watch::Sender::new(None),
             address: None,
             claim: Mutex::new(None),
@@ -312,7 +315,7 @@ impl PlayerLink {
         }
         *outbox = Some(message);
         drop(outbox);
-        self.outbox_ready.notify_one();
+        self.outbox_waker.wake();
         true
     }
 
@@ -325,7 +328,7 @@ impl PlayerLink {
         }
         *outbox = Some(message);
         drop(outbox);
-        self.outbox_ready.notify_one();
+        self.outbox_waker.wake();
         true
     }
 
@@ -334,9 +337,17 @@ impl PlayerLink {
         lock(&self.outbox).take()
     }
 
-    /// Session side: waits until the room offers a message (may wake spuriously; check the outbox).
-    pub async fn outbound_ready(&self) {
-        self.outbox_ready.notified().await;
+    /// Session side: the outbox's message, or `Pending` with the task woken when the room offers one.
+    pub fn poll_outbound(&self, cx: &mut Context<'_>) -> Poll<Bytes> {
+        if let Some(message) = self.take_outbound() {
+            return Poll::Ready(message);
+        }
+        // Registered before the second look, so an offer between the two is not missed.
+        self.outbox_waker.register(cx.waker());
+        match self.take_outbound() {
+            Some(message) => Poll::Ready(message),
+            None => Poll::Pending,
+        }
     }
 
     /// Either side: ends the link. The first reason given wins.

@@ -1,8 +1,10 @@
-//! One player's connection after the WebSocket upgrade: the handshake, then a reader and a writer.
+//! One player's connection after the WebSocket upgrade: the handshake, then a reader and a writer on
+//! one task.
 //!
 //! The reader decodes (bounded), validates and rate-limits what the client sends and hands it to the
 //! room through the [`PlayerLink`]; it never touches the world. The writer sends whatever the room put
-//! in the link's outbox, and pongs. Either side ending ends the session with a close code that says why.
+//! in the link's outbox, and pongs, in frames of at most [`crate::fragment::FRAGMENT_BYTES`]. Either
+//! side ending ends the session with a close code that says why.
 //! A `Hello` asking to watch hands the connection to [`crate::spectate`] instead.
 
 use crate::address::AddressKey;
@@ -10,11 +12,12 @@ use crate::admission::Refusal;
 use crate::agones::PlayerEvent;
 use crate::context::Context;
 use crate::ending::{close_code_for, close_message, end_before_joining, NotJoined, CLOSE_TIMEOUT};
+use crate::fragment::Outgoing;
 use crate::limits::{MessageKind, RateLimits, Verdict, CHAT_TAG};
 use crate::link::{Disconnect, PlayerLink};
 use crate::lobby::JoinError;
 use crate::upgrade::Ws;
-use futures_util::stream::{SplitSink, SplitStream};
+use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use skirmish_shared::codec::{decode_client, encode_server};
 use skirmish_shared::protocol::{
@@ -23,13 +26,15 @@ use skirmish_shared::protocol::{
 };
 use skirmish_shared::text::{sanitize_chat, sanitize_name};
 use skirmish_shared::time::Tick;
+use std::collections::VecDeque;
+use std::future::{poll_fn, Future};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use std::task::Poll;
 use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 /// Largest forward step between two input sequence numbers (ten seconds of ticks at 60 Hz). A client
 /// numbers its inputs one per tick, so a bigger jump is a broken or hostile client (closed with 1007).
@@ -261,17 +266,12 @@ async fn send_welcome(
         player: welcome.player_id,
     };
     let welcome = encode_server(&ServerMsg::Welcome(Box::new(welcome)));
-    if ws
-        .send(Message::Binary(welcome.clone().into()))
-        .await
-        .is_err()
-    {
+    let len = welcome.len() as u64;
+    if crate::fragment::send(ws, welcome.into()).await.is_err() {
         link.disconnect(Disconnect::CLIENT_CLOSED);
         return Err(NotJoined::Gone);
     }
-    ctx.metrics
-        .bytes_sent
-        .fetch_add(welcome.len() as u64, Relaxed);
+    ctx.metrics.bytes_sent.fetch_add(len, Relaxed);
     Ok(joined)
 }
 
@@ -291,35 +291,150 @@ fn report_connected(ctx: &Context, joined: &Joined) -> String {
     agones_id
 }
 
-/// Runs the reader and the writer until either ends; the link is ended too, with the reason the
-/// first side gave.
-async fn exchange_messages(ws: Ws, link: &PlayerLink, ctx: &Context, room: RoomId) {
-    let (sink, stream) = ws.split();
-    let (pong_tx, pong_rx) = mpsc::channel(PONG_QUEUE);
-    let reader = async {
-        let reason = read_loop(stream, link, pong_tx, ctx, room).await;
-        if ![
-            Disconnect::CLIENT_CLOSED,
-            Disconnect::LEFT,
-            Disconnect::PAGE_GONE,
-        ]
-        .contains(&reason)
-        {
-            ctx.metrics.protocol_errors.fetch_add(1, Relaxed);
-            tracing::info!(
-                code = reason.code,
-                reason = reason.reason,
-                "closing: client broke the protocol"
-            );
+/// What ended an exchange of messages.
+enum Ending {
+    /// The link was ended (by the room, the server, or the reader below) with this reason.
+    Link(Disconnect),
+    /// The client's side ended or broke the protocol, for this reason.
+    Client(Disconnect),
+    /// A write failed: the connection is gone.
+    Gone,
+}
+
+/// Reads and writes on one task until the link ends or the connection does, then closes with the
+/// reason (the first one given wins). The socket is polled directly, not split into halves behind a
+/// lock: a read never waits for a write (a player whose downlink is full still has its inputs
+/// read), and a snapshot or pong is written as soon as the socket takes it.
+async fn exchange_messages(mut ws: Ws, link: &PlayerLink, ctx: &Context, room: RoomId) {
+    let mut reader = Reader::new(link, ctx, room);
+    let mut ended_rx = link.watch_disconnect();
+    let mut ended = std::pin::pin!(wait_ended(&mut ended_rx));
+    let mut writer = Writer::default();
+    let ending = poll_fn(|cx| {
+        if let Poll::Ready(reason) = ended.as_mut().poll(cx) {
+            return Poll::Ready(Ending::Link(reason));
         }
-        link.disconnect(reason);
-        std::future::pending::<()>().await;
+        loop {
+            if let Err(()) = writer.poll_write(&mut ws, link, ctx, cx) {
+                return Poll::Ready(Ending::Gone);
+            }
+            let Poll::Ready(item) = ws.poll_next_unpin(cx) else {
+                return Poll::Pending;
+            };
+            match reader.handle(item) {
+                Ok(None) => {}
+                Ok(Some(pong)) => writer.queue_pong(pong),
+                Err(reason) => return Poll::Ready(Ending::Client(reason)),
+            }
+        }
+    })
+    .await;
+    let reason = match ending {
+        Ending::Gone => {
+            link.disconnect(Disconnect::CLIENT_CLOSED);
+            return;
+        }
+        Ending::Client(reason) => {
+            if ![
+                Disconnect::CLIENT_CLOSED,
+                Disconnect::LEFT,
+                Disconnect::PAGE_GONE,
+            ]
+            .contains(&reason)
+            {
+                ctx.metrics.protocol_errors.fetch_add(1, Relaxed);
+                tracing::info!(
+                    code = reason.code,
+                    reason = reason.reason,
+                    "closing: client broke the protocol"
+                );
+            }
+            link.disconnect(reason);
+            link.disconnected().unwrap_or(reason)
+        }
+        Ending::Link(reason) => reason,
     };
-    tokio::select! {
-        _ = write_loop(sink, link, pong_rx, ctx) => {}
-        _ = reader => {}
+    let close = async {
+        // A shutdown or an operator's kick may leave a last snapshot (with its notice) to deliver
+        // first, after the rest of a message already begun; a slow reader's is not worth waiting for.
+        if reason.flush_first() {
+            if let Some(outgoing) = writer.current.as_mut() {
+                outgoing.finish(&mut ws).await?;
+            }
+            if let Some(last) = link.take_outbound() {
+                crate::fragment::send(&mut ws, last).await?;
+            }
+        }
+        ws.send(close_message(reason.code, reason.reason)).await
+    };
+    let _ = timeout(CLOSE_TIMEOUT, close).await;
+}
+
+/// The writing half of a session: the message being written (the outbox's snapshot first, then
+/// pongs), a frame at a time as the socket takes them.
+#[derive(Default)]
+struct Writer {
+    /// The message being written, and whether it is a snapshot (for the metrics).
+    current: Option<Outgoing>,
+    current_is_snapshot: bool,
+    /// Pongs waiting for the socket; pings beyond [`PONG_QUEUE`] are not answered.
+    pongs: VecDeque<Bytes>,
+}
+
+impl Writer {
+    fn queue_pong(&mut self, pong: Bytes) {
+        if self.pongs.len() < PONG_QUEUE {
+            self.pongs.push_back(pong);
+        }
     }
-    link.disconnect(Disconnect::CLIENT_CLOSED);
+
+    /// Writes what there is until the socket is full or nothing is left (the task is woken for
+    /// either); `Err` if the connection is gone.
+    fn poll_write(
+        &mut self,
+        ws: &mut Ws,
+        link: &PlayerLink,
+        ctx: &Context,
+        cx: &mut std::task::Context<'_>,
+    ) -> Result<(), ()> {
+        loop {
+            let outgoing = match &mut self.current {
+                Some(outgoing) => outgoing,
+                None => {
+                    if let Poll::Ready(snapshot) = link.poll_outbound(cx) {
+                        self.current_is_snapshot = true;
+                        self.current.insert(Outgoing::new(snapshot))
+                    } else if let Some(pong) = self.pongs.pop_front() {
+                        self.current_is_snapshot = false;
+                        self.current.insert(Outgoing::new(pong))
+                    } else {
+                        return Ok(());
+                    }
+                }
+            };
+            match ws.poll_ready_unpin(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => return Err(()),
+                Poll::Pending => return Ok(()),
+            }
+            if let Some(frame) = outgoing.next_frame() {
+                ws.start_send_unpin(frame).map_err(|_| ())?;
+                continue;
+            }
+            match ws.poll_flush_unpin(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => return Err(()),
+                Poll::Pending => return Ok(()),
+            }
+            ctx.metrics
+                .bytes_sent
+                .fetch_add(outgoing.len() as u64, Relaxed);
+            if self.current_is_snapshot {
+                ctx.metrics.snapshots_sent.fetch_add(1, Relaxed);
+            }
+            self.current = None;
+        }
+    }
 }
 
 /// Counts and logs why the session ended, and tells Agones the player left.
@@ -332,139 +447,166 @@ fn report_left(ctx: &Context, link: &PlayerLink, agones_id: String) {
     }
 }
 
-/// Reads client messages until the connection ends or misbehaves; returns why it ended.
-async fn read_loop(
-    mut stream: SplitStream<Ws>,
-    link: &PlayerLink,
-    pongs: mpsc::Sender<Vec<u8>>,
-    ctx: &Context,
+/// The reading half of a session: decodes (bounded), validates and rate-limits what the client
+/// sends, and hands it to the room through the link.
+struct Reader<'a> {
+    link: &'a PlayerLink,
+    ctx: &'a Context,
     room: RoomId,
-) -> Disconnect {
-    let address = link
-        .address()
-        .map_or(AddressKey::of([0, 0, 0, 0].into()), AddressKey::of);
-    let mut limits = RateLimits::new(ctx.config.tick_rate.hz(), Instant::now());
-    let mut last_seq = 0u32;
-    let mut last_desync = 0u32;
-    loop {
-        let (bytes, kind) = match stream.next().await {
+    address: AddressKey,
+    limits: RateLimits,
+    last_seq: u32,
+    last_desync: u32,
+}
+
+impl<'a> Reader<'a> {
+    fn new(link: &'a PlayerLink, ctx: &'a Context, room: RoomId) -> Reader<'a> {
+        Reader {
+            link,
+            ctx,
+            room,
+            address: link
+                .address()
+                .map_or(AddressKey::of([0, 0, 0, 0].into()), AddressKey::of),
+            limits: RateLimits::new(ctx.config.tick_rate.hz(), Instant::now()),
+            last_seq: 0,
+            last_desync: 0,
+        }
+    }
+
+    /// Takes what the socket gave (`None`: it ended): a pong to send, nothing, or why the session
+    /// ends.
+    fn handle(
+        &mut self,
+        item: Option<Result<Message, WsError>>,
+    ) -> Result<Option<Bytes>, Disconnect> {
+        let (bytes, kind) = match item {
             // An empty message counts as "other" and fails to decode (1007).
             Some(Ok(Message::Binary(bytes))) => {
                 let kind = MessageKind::Data(bytes.first().copied().unwrap_or(u8::MAX));
                 (bytes, kind)
             }
             Some(Ok(Message::Text(_))) => {
-                return Disconnect {
+                return Err(Disconnect {
                     code: close_code::UNSUPPORTED_DATA,
                     reason: "binary messages only",
-                }
+                });
             }
             // A close with 1000 is a clean leave; 1001 a page that went (maybe reloading), held a
             // short while; any other ending keeps the seat for a resume.
             Some(Ok(Message::Close(Some(frame)))) if frame.code == CloseCode::Normal => {
-                return Disconnect::LEFT
+                return Err(Disconnect::LEFT)
             }
             Some(Ok(Message::Close(Some(frame)))) if frame.code == CloseCode::Away => {
-                return Disconnect::PAGE_GONE
+                return Err(Disconnect::PAGE_GONE)
             }
-            Some(Ok(Message::Close(_))) | None => return Disconnect::CLIENT_CLOSED,
+            Some(Ok(Message::Close(_))) | None => return Err(Disconnect::CLIENT_CLOSED),
             // Pings and pongs cost the server a read (and a pong) each: they have their own
             // allowance and cost strikes like any message.
             Some(Ok(_)) => (Default::default(), MessageKind::Control),
-            Some(Err(e)) => return close_code_for(&e),
+            Some(Err(e)) => return Err(close_code_for(&e)),
         };
-        ctx.metrics
+        self.ctx
+            .metrics
             .bytes_received
             .fetch_add(bytes.len() as u64, Relaxed);
-        match limits.check(kind, Instant::now()) {
+        match self.limits.check(kind, Instant::now()) {
             Verdict::Allow => {}
             Verdict::Drop => {
-                ctx.metrics.rate_limited.fetch_add(1, Relaxed);
+                self.ctx.metrics.rate_limited.fetch_add(1, Relaxed);
                 if kind == MessageKind::Data(CHAT_TAG) {
-                    link.note_chat_dropped();
+                    self.link.note_chat_dropped();
                 }
-                continue;
+                return Ok(None);
             }
             Verdict::Abuse => {
-                return Disconnect {
+                return Err(Disconnect {
                     code: close_code::POLICY_VIOLATION,
                     reason: "rate limit",
-                }
+                });
             }
         }
         if kind == MessageKind::Control {
-            continue;
+            return Ok(None);
         }
         let invalid = |reason| Disconnect {
             code: close_code::INVALID_PAYLOAD,
             reason,
         };
         match decode_client(&bytes) {
-            Err(_) => return invalid("undecodable message"),
+            Err(_) => return Err(invalid("undecodable message")),
             Ok(ClientMsg::Input(input)) => {
                 if !input.is_valid() {
-                    return invalid("input out of range");
+                    return Err(invalid("input out of range"));
                 }
-                if last_seq != 0 && input.seq <= last_seq {
-                    ctx.metrics.inputs_rejected.fetch_add(1, Relaxed);
-                    continue; // stale or duplicate: rejected, the connection stays
+                if self.last_seq != 0 && input.seq <= self.last_seq {
+                    self.ctx.metrics.inputs_rejected.fetch_add(1, Relaxed);
+                    return Ok(None); // stale or duplicate: rejected, the connection stays
                 }
-                if last_seq != 0 && input.seq - last_seq > MAX_INPUT_SEQ_JUMP {
-                    return invalid("input sequence jumped");
+                if self.last_seq != 0 && input.seq - self.last_seq > MAX_INPUT_SEQ_JUMP {
+                    return Err(invalid("input sequence jumped"));
                 }
-                last_seq = input.seq;
-                if !link.push_input(input) {
-                    ctx.metrics.inputs_dropped.fetch_add(1, Relaxed);
+                self.last_seq = input.seq;
+                if !self.link.push_input(input) {
+                    self.ctx.metrics.inputs_dropped.fetch_add(1, Relaxed);
                 }
             }
             Ok(ClientMsg::Chat { text }) => {
                 if text.chars().count() > MAX_CHAT_CHARS {
-                    ctx.metrics.chat_rejected.fetch_add(1, Relaxed);
-                    continue; // over the cap: rejected whole, not cut
+                    self.ctx.metrics.chat_rejected.fetch_add(1, Relaxed);
+                    return Ok(None); // over the cap: rejected whole, not cut
                 }
                 // The address's allowance spans all its seats; the seat's own is the room's.
-                if !ctx.addresses.allow_chat(address) {
-                    ctx.metrics.chat_rejected.fetch_add(1, Relaxed);
-                    link.note_chat_dropped();
-                    continue;
+                if !self.ctx.addresses.allow_chat(self.address) {
+                    self.ctx.metrics.chat_rejected.fetch_add(1, Relaxed);
+                    self.link.note_chat_dropped();
+                    return Ok(None);
                 }
                 if let Some(text) = sanitize_chat(&text) {
-                    link.push_chat(text);
+                    self.link.push_chat(text);
                 }
             }
-            Ok(ClientMsg::Leave) => return Disconnect::LEFT,
+            Ok(ClientMsg::Leave) => return Err(Disconnect::LEFT),
             Ok(ClientMsg::Ping {
                 nonce,
                 acked_tick,
                 proof,
             }) => {
-                if !link.acknowledge(acked_tick, proof) {
-                    return Disconnect {
+                if !self.link.acknowledge(acked_tick, proof) {
+                    return Err(Disconnect {
                         code: close_code::POLICY_VIOLATION,
                         reason: "acknowledged a snapshot it did not receive",
-                    };
+                    });
                 }
-                let tick = Tick(ctx.lobby.room_tick(room).unwrap_or(0));
-                let _ = pongs.try_send(encode_server(&ServerMsg::Pong { nonce, tick }));
+                let tick = Tick(self.ctx.lobby.room_tick(self.room).unwrap_or(0));
+                return Ok(Some(Bytes::from(encode_server(&ServerMsg::Pong {
+                    nonce,
+                    tick,
+                }))));
             }
-            Ok(ClientMsg::RequestFullSnapshot) => link.request_full_snapshot(),
+            Ok(ClientMsg::RequestFullSnapshot) => self.link.request_full_snapshot(),
             Ok(ClientMsg::Desync { tick }) => {
                 // Counted once per snapshot at most: a client cannot inflate the figure by
                 // repeating itself.
-                if tick.0 > last_desync {
-                    last_desync = tick.0;
-                    ctx.metrics.desyncs.fetch_add(1, Relaxed);
-                    tracing::warn!(room = room.0, tick = tick.0, "a client's view desynced");
+                if tick.0 > self.last_desync {
+                    self.last_desync = tick.0;
+                    self.ctx.metrics.desyncs.fetch_add(1, Relaxed);
+                    tracing::warn!(
+                        room = self.room.0,
+                        tick = tick.0,
+                        "a client's view desynced"
+                    );
                 }
-                link.request_full_snapshot();
+                self.link.request_full_snapshot();
             }
             Ok(ClientMsg::Hello(_)) => {
-                return Disconnect {
+                return Err(Disconnect {
                     code: close_code::POLICY_VIOLATION,
                     reason: "Hello after the handshake",
-                }
+                });
             }
         }
+        Ok(None)
     }
 }
 
@@ -473,53 +615,5 @@ async fn wait_ended(ended: &mut tokio::sync::watch::Receiver<Option<Disconnect>>
     match ended.wait_for(Option::is_some).await {
         Ok(reason) => reason.unwrap_or(Disconnect::CLIENT_CLOSED),
         Err(_) => Disconnect::CLIENT_CLOSED,
-    }
-}
-
-/// Sends snapshots and pongs until the link is ended, then closes with its reason.
-async fn write_loop(
-    mut sink: SplitSink<Ws, Message>,
-    link: &PlayerLink,
-    mut pongs: mpsc::Receiver<Vec<u8>>,
-    ctx: &Context,
-) {
-    let mut ended = link.watch_disconnect();
-    loop {
-        let (message, is_snapshot) = tokio::select! {
-            biased;
-            reason = wait_ended(&mut ended) => {
-                // A shutdown or an operator's kick may leave a last snapshot (with its notice) to
-                // deliver first; a slow reader's is not worth waiting for.
-                if reason.flush_first() {
-                    if let Some(last) = link.take_outbound() {
-                        let _ = timeout(CLOSE_TIMEOUT, sink.send(Message::Binary(last))).await;
-                    }
-                }
-                let _ = timeout(CLOSE_TIMEOUT, sink.send(close_message(reason.code, reason.reason))).await;
-                return;
-            }
-            _ = link.outbound_ready() => match link.take_outbound() {
-                Some(bytes) => (bytes, true),
-                None => continue,
-            },
-            Some(pong) = pongs.recv() => (bytes::Bytes::from(pong), false),
-        };
-        let len = message.len() as u64;
-        tokio::select! {
-            sent = sink.send(Message::Binary(message)) => {
-                if sent.is_err() {
-                    return;
-                }
-            }
-            // A socket that does not drain must not hold the session open once the room gives up on it.
-            reason = wait_ended(&mut ended) => {
-                let _ = timeout(CLOSE_TIMEOUT, sink.send(close_message(reason.code, reason.reason))).await;
-                return;
-            }
-        }
-        ctx.metrics.bytes_sent.fetch_add(len, Relaxed);
-        if is_snapshot {
-            ctx.metrics.snapshots_sent.fetch_add(1, Relaxed);
-        }
     }
 }

@@ -201,6 +201,11 @@ pub struct Args {
     /// e.g. `info,skirmish_server::session=debug`.
     #[arg(long, default_value = "info", env = "SKIRMISH_LOG")]
     pub log: String,
+    /// Threads running the game (rooms and connections), 1..=1024. Default: the CPUs this process may
+    /// run on (its affinity and cgroup quota, so `taskset -c 0` gives 1). With 1, everything runs on
+    /// the main thread, with no wake-ups between threads.
+    #[arg(long, env = "SKIRMISH_WORKER_THREADS")]
+    pub worker_threads: Option<usize>,
     /// A TOML file of settings, keyed by the flags' names in snake_case (`tick_hz = 60`). Flags and
     /// SKIRMISH_* environment variables take precedence over it.
     #[arg(long, env = "SKIRMISH_CONFIG")]
@@ -416,6 +421,25 @@ impl ServerConfig {
         match ServerConfig::from_args(&args) {
             Ok(config) => config,
             Err(e) => panic!("the default configuration is invalid: {e}"),
+        }
+    }
+}
+
+/// Most `--worker-threads`.
+pub const MAX_WORKER_THREADS: usize = 1024;
+
+impl Args {
+    /// The game's threads: `--worker-threads`, else the CPUs this process may run on (which
+    /// `std::thread::available_parallelism` reads from its affinity mask and cgroup quota).
+    pub fn worker_threads(&self) -> Result<usize, ConfigError> {
+        match self.worker_threads {
+            Some(n) if (1..=MAX_WORKER_THREADS).contains(&n) => Ok(n),
+            Some(_) => Err(invalid(
+                self,
+                "worker-threads",
+                format!("must be 1..={MAX_WORKER_THREADS}"),
+            )),
+            None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
         }
     }
 }
@@ -759,6 +783,26 @@ mod tests {
         let mut argv = vec!["skirmish-server"];
         argv.extend_from_slice(flags);
         ServerConfig::from_args(&Args::parse_from(argv))
+    }
+
+    #[test]
+    fn worker_threads_follow_the_allowed_cpus_unless_set() {
+        let threads = |flags: &[&str]| {
+            let mut argv = vec!["skirmish-server"];
+            argv.extend_from_slice(flags);
+            Args::parse_from(argv).worker_threads()
+        };
+        let allowed = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(threads(&[]).expect("default"), allowed);
+        assert_eq!(threads(&["--worker-threads", "3"]).expect("set"), 3);
+        for bad in ["0", "1025"] {
+            let err = threads(&["--worker-threads", bad]).expect_err("out of range");
+            assert!(
+                err.to_string()
+                    .starts_with("--worker-threads: must be 1..=1024"),
+                "{err}"
+            );
+        }
     }
 
     #[test]
