@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 /// The largest data frame the server writes; a longer message goes out in fragments of this size.
 /// Most snapshots (hundreds of bytes) fit in one.
-pub const FRAGMENT_BYTES: usize = 4 * 1024;
+pub const FRAGMENT_BYTES: usize = 2 * 1024;
 
 /// One binary message on its way out, a frame at a time.
 #[derive(Debug)]

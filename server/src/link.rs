@@ -14,10 +14,9 @@ use skirmish_shared::protocol::{close_code, InputFrame};
 use skirmish_shared::time::Tick;
 use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
-use std::task::{Context, Poll};
-use tokio::sync::watch;
+use std::task::Waker;
 
 /// Most inputs buffered per player: about half a second at 60 Hz. Stamped inputs wait here until
 /// their tick, so this bounds how early a client may send them (its lead over its link's delay,
@@ -140,9 +139,11 @@ struct Inbox {
 pub struct PlayerLink {
     inbox: Mutex<Inbox>,
     outbox: Mutex<Option<Bytes>>,
-    /// The session's task, woken when the room puts a message in the outbox.
-    outbox_waker: AtomicWaker,
-    disconnect: watch::Sender<Option<Disconnect>>,
+    /// The session's task, woken when the room puts a message in the outbox or the link ends.
+    session_waker: AtomicWaker,
+    /// Why the link ended, once it has; `ended` says so without taking the lock.
+    disconnect: Mutex<Option<Disconnect>>,
+    ended: AtomicBool,
     /// The client's address (forwarded by a trusted proxy, or the socket's), if known.
     address: Option<IpAddr>,
     /// The seat this connection's address was allowed, until the room takes it into the seat.
@@ -185,8 +186,9 @@ impl PlayerLink {
                 full_snapshot: false,
             }),
             outbox: Mutex::new(None),
-            outbox_waker: AtomicWaker::new(),
-            disconnect: watch::Sender::new(None),
+            session_waker: AtomicWaker::new(),
+            disconnect: Mutex::new(None),
+            ended: AtomicBool::new(false),
             address: None,
             claim: Mutex::new(None),
             acked_tick: AtomicU32::new(0),
@@ -315,7 +317,7 @@ impl PlayerLink {
         }
         *outbox = Some(message);
         drop(outbox);
-        self.outbox_waker.wake();
+        self.session_waker.wake();
         true
     }
 
@@ -328,7 +330,7 @@ impl PlayerLink {
         }
         *outbox = Some(message);
         drop(outbox);
-        self.outbox_waker.wake();
+        self.session_waker.wake();
         true
     }
 
@@ -337,39 +339,29 @@ impl PlayerLink {
         lock(&self.outbox).take()
     }
 
-    /// Session side: the outbox's message, or `Pending` with the task woken when the room offers one.
-    pub fn poll_outbound(&self, cx: &mut Context<'_>) -> Poll<Bytes> {
-        if let Some(message) = self.take_outbound() {
-            return Poll::Ready(message);
-        }
-        // Registered before the second look, so an offer between the two is not missed.
-        self.outbox_waker.register(cx.waker());
-        match self.take_outbound() {
-            Some(message) => Poll::Ready(message),
-            None => Poll::Pending,
-        }
+    /// Session side: `waker` is woken when the room next offers a message or the link ends (register
+    /// before looking at the outbox and [`PlayerLink::disconnected`], so neither is missed).
+    pub fn register_session(&self, waker: &Waker) {
+        self.session_waker.register(waker);
     }
 
     /// Either side: ends the link. The first reason given wins.
     pub fn disconnect(&self, reason: Disconnect) {
-        self.disconnect.send_if_modified(|current| {
-            if current.is_none() {
-                *current = Some(reason);
-                true
-            } else {
-                false
-            }
-        });
+        let mut disconnect = lock(&self.disconnect);
+        if disconnect.is_none() {
+            *disconnect = Some(reason);
+            self.ended.store(true, Ordering::Release);
+            drop(disconnect);
+            self.session_waker.wake();
+        }
     }
 
-    /// Why the link ended, if it has.
+    /// Why the link ended, if it has (one atomic load while it has not: the room asks every tick).
     pub fn disconnected(&self) -> Option<Disconnect> {
-        *self.disconnect.borrow()
-    }
-
-    /// A receiver that sees the link end (hold one per task rather than subscribing per wait).
-    pub fn watch_disconnect(&self) -> watch::Receiver<Option<Disconnect>> {
-        self.disconnect.subscribe()
+        if !self.ended.load(Ordering::Acquire) {
+            return None;
+        }
+        *lock(&self.disconnect)
     }
 }
 
@@ -410,6 +402,36 @@ mod tests {
         assert_eq!(link.take_outbound(), Some(Bytes::from_static(b"c")));
         assert_eq!(link.take_outbound(), None);
         assert!(!link.outbox_pending());
+    }
+
+    #[test]
+    fn the_session_is_woken_by_an_offer_and_by_the_end() {
+        use std::sync::atomic::AtomicUsize;
+        use std::sync::Arc;
+        struct Count(AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let link = PlayerLink::new();
+        link.register_session(&waker);
+        assert!(link.offer_if_empty(Bytes::from_static(b"a")));
+        assert_eq!(count.0.load(Ordering::Relaxed), 1, "an offer wakes it");
+        assert!(link.take_outbound().is_some());
+        link.register_session(&waker);
+        link.disconnect(Disconnect::KICKED);
+        assert_eq!(count.0.load(Ordering::Relaxed), 2, "the end wakes it");
+        link.register_session(&waker);
+        link.disconnect(Disconnect::TOO_SLOW);
+        assert_eq!(
+            count.0.load(Ordering::Relaxed),
+            2,
+            "a later reason does not"
+        );
+        assert_eq!(link.disconnected(), Some(Disconnect::KICKED));
     }
 
     #[test]

@@ -27,7 +27,7 @@ use skirmish_shared::protocol::{
 use skirmish_shared::text::{sanitize_chat, sanitize_name};
 use skirmish_shared::time::Tick;
 use std::collections::VecDeque;
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -307,11 +307,10 @@ enum Ending {
 /// read), and a snapshot or pong is written as soon as the socket takes it.
 async fn exchange_messages(mut ws: Ws, link: &PlayerLink, ctx: &Context, room: RoomId) {
     let mut reader = Reader::new(link, ctx, room);
-    let mut ended_rx = link.watch_disconnect();
-    let mut ended = std::pin::pin!(wait_ended(&mut ended_rx));
     let mut writer = Writer::default();
     let ending = poll_fn(|cx| {
-        if let Poll::Ready(reason) = ended.as_mut().poll(cx) {
+        link.register_session(cx.waker());
+        if let Some(reason) = link.disconnected() {
             return Poll::Ready(Ending::Link(reason));
         }
         loop {
@@ -401,7 +400,7 @@ impl Writer {
             let outgoing = match &mut self.current {
                 Some(outgoing) => outgoing,
                 None => {
-                    if let Poll::Ready(snapshot) = link.poll_outbound(cx) {
+                    if let Some(snapshot) = link.take_outbound() {
                         self.current_is_snapshot = true;
                         self.current.insert(Outgoing::new(snapshot))
                     } else if let Some(pong) = self.pongs.pop_front() {
@@ -607,13 +606,5 @@ impl<'a> Reader<'a> {
             }
         }
         Ok(None)
-    }
-}
-
-/// Waits until the link is ended and returns why.
-async fn wait_ended(ended: &mut tokio::sync::watch::Receiver<Option<Disconnect>>) -> Disconnect {
-    match ended.wait_for(Option::is_some).await {
-        Ok(reason) => reason.unwrap_or(Disconnect::CLIENT_CLOSED),
-        Err(_) => Disconnect::CLIENT_CLOSED,
     }
 }

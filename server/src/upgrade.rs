@@ -21,9 +21,10 @@ pub type Ws = WebSocketStream<Socket>;
 /// The stream hyper serves: plain or TLS, with a write deadline.
 pub type Stream = WriteDeadline<Conn>;
 
-/// Read buffer per WebSocket. Client messages are at most [`MAX_CLIENT_MSG_BYTES`]; tungstenite's
-/// 128 KiB default costs memory and CPU at thousands of connections for nothing.
-const WS_READ_BUFFER: usize = 4 * 1024;
+/// Read buffer per WebSocket: one client message at its largest ([`MAX_CLIENT_MSG_BYTES`]; most are
+/// tens of bytes). tungstenite zero-fills the buffer it reads into, so all of it stays resident:
+/// its 128 KiB default, or even 4 KiB, costs megabytes at thousands of connections for nothing.
+const WS_READ_BUFFER: usize = MAX_CLIENT_MSG_BYTES;
 
 /// The WebSocket settings for game connections: small buffers, limits sized to the protocol, and
 /// masked client frames required.
