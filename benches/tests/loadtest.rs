@@ -80,6 +80,8 @@ async fn bots_play_and_the_report_holds_every_field() {
         ]);
         let report = loadtest::run(&args).await.expect("the run completes");
         assert_eq!(report.game.bots_connected, 12);
+        assert_eq!((report.game.bots_peak, report.game.joins), (12, 12));
+        assert!(report.game.delivery <= 1.0, "{}", report.game.delivery);
         assert_eq!(report.game.snapshot_hz_expected, 30.0);
         assert!(
             report.game.delivery > 0.5,
@@ -201,6 +203,22 @@ async fn soak_mode_churns_sends_malformed_traffic_and_accounts_for_every_close()
         assert_eq!(soak.malformed_not_closed, 0, "{soak:?}");
         // The closed bots came back: more joins than bots.
         assert!(soak.joins > 10, "{soak:?}");
+        // ...but joined bots are bots, never more than were asked for, and the joins are counted
+        // apart from them.
+        let game = &report.game;
+        assert!(
+            game.bots_connected <= 10 && game.bots_peak <= 10,
+            "{game:?}"
+        );
+        assert!(game.bots_peak >= 1 && game.joins >= soak.joins, "{game:?}");
+        // Delivery is what was received over what was due while each bot was joined: never
+        // above 100 %, however often bots come and go.
+        assert!(
+            game.delivery > 0.5 && game.delivery <= 1.0,
+            "{}",
+            game.delivery
+        );
+        assert!(game.bot_seconds > 0.0 && game.bot_seconds <= 10.0 * game.duration_s);
         // Nothing a peer sent hurt anyone else: no unexplained disconnects.
         assert_eq!(report.game.disconnects, 0);
         assert!(soak.tick_ratio > 0.5 && soak.tick_ratio < 1.1, "{soak:?}");

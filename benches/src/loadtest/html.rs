@@ -68,10 +68,12 @@ fn chart(title: &str, unit: &str, samples: &[Sample], series: &[Line<'_>]) -> St
 
 fn summary_rows(label: &str, phase: &PhaseReport) -> String {
     format!(
-        "<tr><th>{}</th><td>{}/{}</td><td>{:.2} ({:.1}%)</td><td>{:.2}</td><td>{:.0}</td><td>{:.0}</td><td>{:.1} / {:.1}</td><td>{:.0} / {:.0}</td><td>{:.2} / {:.2}</td><td>{:.3}</td><td>{:.1}</td><td>{:.1}</td></tr>",
+        "<tr><th>{}</th><td>{}/{} (peak {}; {} joins)</td><td>{:.2} ({:.2}%)</td><td>{:.2}</td><td>{:.0}</td><td>{:.0}</td><td>{:.1} / {:.1}</td><td>{:.0} / {:.0}</td><td>{:.2} / {:.2}</td><td>{:.3}</td><td>{:.1}</td><td>{:.1}</td></tr>",
         escape(label),
         phase.bots_connected,
         phase.bots_requested,
+        phase.bots_peak,
+        phase.joins,
         phase.snapshots_per_bot_per_s.mean,
         phase.delivery * 100.0,
         phase.snapshots_per_bot_per_s.min,
@@ -169,7 +171,7 @@ pub fn render(report: &Report) -> String {
             );
         }
     }
-    page.push_str("<table><tr><th></th><th>bots</th><th>snapshots/bot/s (delivery)</th><th>min bot</th><th>bytes down/bot/s</th><th>bytes/message</th><th>RTT p50/p99 ms</th><th>snapshot lag p99/max ms</th><th>tick p50/p99 ms</th><th>server CPU s/s</th><th>CPU µs/snapshot</th><th>RSS MB</th></tr>");
+    page.push_str("<table><tr><th></th><th>bots joined at the end / asked</th><th>snapshots/bot/s (delivery)</th><th>min bot</th><th>bytes down/bot/s</th><th>bytes/snapshot</th><th>RTT p50/p99 ms</th><th>snapshot lag p99/max ms</th><th>tick p50/p99 ms</th><th>server CPU s/s</th><th>CPU µs/snapshot</th><th>RSS MB</th></tr>");
     page.push_str(&summary_rows("game server", &report.game));
     if let Some(floor) = &report.floor {
         page.push_str(&summary_rows("transport floor", floor));

@@ -3,6 +3,7 @@
 //! floor, and writes the JSON and HTML reports.
 
 pub mod bot;
+pub mod delivery;
 pub mod feel;
 pub mod html;
 pub mod malformed;
@@ -12,6 +13,7 @@ pub mod stats;
 
 use crate::metrics_scrape::scrape;
 use bot::{BotPlan, BotRun, Exit, Scenario};
+use delivery::Window;
 use malformed::Kind;
 use report::{
     histogram_quantile_ms, slope, tick_histogram, BaselineFigures, FeelReport, PerBot, PhaseReport,
@@ -454,13 +456,15 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
             spectators::own_cpu_seconds(),
         )
     });
-    let bot_start: Vec<u64> = bots.iter().map(|b| b.snapshots.load(Relaxed)).collect();
     let flow_start = totals.flow();
+    let snapshot_bytes_start = totals.snapshot_bytes.load(Relaxed);
     let _ = totals.take_rtts();
     let _ = totals.lags.take();
     let mut all_lags = Lags::default();
     let mut late_lags = Lags::default();
     let window_start = Instant::now();
+    totals.deliveries.open(Window::Main, window_start);
+    totals.reset_peak();
     let feel_start = totals.feel.counts();
     let desyncs_start = totals.desyncs.load(Relaxed);
     let churn = (args.churn_per_min > 0.0).then(|| {
@@ -472,12 +476,10 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     });
     let soak_start = soak_counts(&totals);
     let mut live_before = totals.live.load(Relaxed) as f64;
-    let mut bot_seconds = 0.0;
     let mut previous = first.clone();
     let mut previous_flow = flow_start;
     let mut series = Vec::new();
     let mut all_rtts: Vec<f64> = Vec::new();
-    let connected = totals.connected.load(Relaxed).max(1) as f64;
     let seconds = args.duration.max(1.0).ceil() as u64;
     for second in 1..=seconds {
         tokio::time::sleep_until(window_start + Duration::from_secs(second)).await;
@@ -495,13 +497,8 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
             now.get(name).copied().unwrap_or(0.0) - previous.get(name).copied().unwrap_or(0.0)
         };
         let live = totals.live.load(Relaxed) as f64;
-        // Bots this second: all that joined, or with churn the mean of the joined counts at its ends.
-        let bots_now = if args.soak() {
-            ((live_before + live) / 2.0).max(1.0)
-        } else {
-            connected
-        };
-        bot_seconds += bots_now;
+        // Bots this second: the mean of the joined counts at its ends.
+        let bots_now = ((live_before + live) / 2.0).max(1.0);
         live_before = live;
         let sample = Sample {
             t: second as f64,
@@ -544,6 +541,10 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         previous_flow = flow;
     }
     let elapsed = window_start.elapsed().as_secs_f64();
+    let window_end = Instant::now();
+    let bots_connected = totals.live.load(Relaxed);
+    let bots_peak = totals.live_peak.load(Relaxed);
+    totals.deliveries.close(Window::Main, window_end);
     let spectators = match (watching, spectators_start) {
         (Some(watching), Some(start)) => {
             let end = (
@@ -563,16 +564,14 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     let desyncs_end = totals.desyncs.load(Relaxed);
     let last = previous;
     let flow_end = previous_flow;
-    let mut per_bot: Vec<f64> = bots
-        .iter()
-        .zip(&bot_start)
-        .filter(|(b, _)| b.connected.load(Relaxed))
-        .map(|(b, start)| (b.snapshots.load(Relaxed) - start) as f64 / elapsed)
-        .collect();
+    let snapshot_bytes = totals.snapshot_bytes.load(Relaxed) - snapshot_bytes_start;
+    // Snapshots of ticks inside the window still on their way count for it: a moment for them.
+    tokio::time::sleep(IN_FLIGHT_GRACE).await;
     let _ = stop_tx.send(true);
     if let Some(churn) = churn {
         let _ = churn.await;
     }
+    // Every bot connection settles what it was due and received as it ends.
     for task in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
@@ -580,7 +579,10 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         eprintln!();
     }
     let hz = totals.snapshot_hz.load(Relaxed) as f64;
-    let mean = per_bot.iter().sum::<f64>() / per_bot.len().max(1) as f64;
+    let ledger = totals.deliveries.ledger(Window::Main);
+    let delivery = ledger.delivery();
+    let mut per_bot = ledger.rates(hz, hz.round() as u64);
+    let bot_seconds = ledger.bot_seconds;
     let snapshots = (flow_end.0 - flow_start.0) as f64;
     let delta = |name: &str| {
         last.get(name).copied().unwrap_or(0.0) - first.get(name).copied().unwrap_or(0.0)
@@ -599,15 +601,6 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
             tick_hz,
         )
     });
-    // With churn, a slot's counters span several players and their reconnect gaps: delivery is
-    // snapshots over the bot-seconds actually joined.
-    let delivery = if hz <= 0.0 {
-        0.0
-    } else if args.soak() {
-        snapshots / (bot_seconds.max(1.0) * hz)
-    } else {
-        mean / hz
-    };
     let feel = plan.feel.then(|| {
         let fired = delta("skirmish_shots_fired_total");
         let hits = delta("skirmish_shot_hits_total");
@@ -641,18 +634,21 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     Ok(PhaseReport {
         feel,
         bots_requested: args.bots,
-        bots_connected: totals.connected.load(Relaxed),
+        bots_connected,
+        bots_peak,
+        joins: totals.connected.load(Relaxed),
         duration_s: elapsed,
+        bot_seconds,
         snapshot_hz_expected: hz,
         snapshots_per_bot_per_s: PerBot {
-            mean,
+            mean: delivery * hz,
             p1: quantile(&mut per_bot, 0.01),
             min: quantile(&mut per_bot, 0.0),
         },
         delivery,
         bytes_down_per_bot_per_s: (flow_end.1 - flow_start.1) as f64 / bot_seconds.max(1.0),
         bytes_up_per_bot_per_s: (flow_end.2 - flow_start.2) as f64 / bot_seconds.max(1.0),
-        bytes_per_snapshot: (flow_end.1 - flow_start.1) as f64 / snapshots.max(1.0),
+        bytes_per_snapshot: snapshot_bytes as f64 / snapshots.max(1.0),
         rtt_ms: Rtt {
             p50: quantile(&mut all_rtts, 0.5),
             p99: quantile(&mut all_rtts, 0.99),
@@ -713,6 +709,9 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         spectators,
     })
 }
+
+/// How long after the window closes the bots go on counting snapshots of ticks inside it.
+const IN_FLIGHT_GRACE: Duration = Duration::from_millis(500);
 
 /// The spectators of a run: their fleet, the room they watch, and the baseline before they joined.
 struct Watching {
@@ -1148,8 +1147,8 @@ pub fn print_summary(report: &Report) {
     for (label, p) in phases {
         let _ = writeln!(
             out,
-            "{label}: bots {}/{} | snapshots/bot/s {:.2} (p1 {:.2}, min {:.2}; delivery {:.2}%) | down {:.0} B/s/bot, up {:.0} B/s/bot, {:.0} B/msg | RTT p50 {:.1} p99 {:.1} max {:.1} ms | disconnects {} errors {}",
-            p.bots_connected, p.bots_requested, p.snapshots_per_bot_per_s.mean, p.snapshots_per_bot_per_s.p1, p.snapshots_per_bot_per_s.min,
+            "{label}: bots {}/{} (peak {}; {} joins) | snapshots/bot/s {:.2} (p1 {:.2}, min {:.2}; delivery {:.2}%) | down {:.0} B/s/bot, up {:.0} B/s/bot, {:.0} B/snapshot | RTT p50 {:.1} p99 {:.1} max {:.1} ms | disconnects {} errors {}",
+            p.bots_connected, p.bots_requested, p.bots_peak, p.joins, p.snapshots_per_bot_per_s.mean, p.snapshots_per_bot_per_s.p1, p.snapshots_per_bot_per_s.min,
             p.delivery * 100.0, p.bytes_down_per_bot_per_s, p.bytes_up_per_bot_per_s, p.bytes_per_snapshot, p.rtt_ms.p50, p.rtt_ms.p99, p.rtt_ms.max,
             p.disconnects, p.errors
         );
