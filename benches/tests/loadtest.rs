@@ -379,3 +379,55 @@ async fn spectators_refused_a_room_are_reported_as_errors() {
     .await
     .expect("within 60 s");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_burst_reports_its_joins_and_the_incumbents_delivery() {
+    tokio::time::timeout(Duration::from_secs(90), async {
+        let (url, stop, task) = start_server().await;
+        let args = Args::parse_from([
+            "skirmish-loadtest",
+            "--url",
+            url.as_str(),
+            "--bots",
+            "8",
+            "--duration",
+            "4",
+            "--ramp",
+            "0.3",
+            "--join-burst",
+            "32",
+            "--join-burst-seconds",
+            "0.5",
+            "--skip-view-check",
+            "--quiet",
+        ]);
+        let report = loadtest::run(&args).await.expect("the run completes");
+        let burst = report.game.join_burst.as_ref().expect("burst figures");
+        assert_eq!((burst.requested, burst.incumbents), (32, 8), "{burst:?}");
+        assert_eq!(
+            (burst.joined, burst.failed, burst.refused, burst.errors),
+            (32, 0, 0, 0)
+        );
+        assert!(
+            burst.joins_per_s > 0.0 && burst.joins_per_s_peak >= 1.0,
+            "{burst:?}"
+        );
+        assert!(burst.join_ms.p50 > 0.0 && burst.join_ms.p99 >= burst.join_ms.p50);
+        assert!(burst.first_snapshot_ms.max > 0.0, "{burst:?}");
+        // The burst window closed once every newcomer was in, before the run's window ended.
+        assert!(burst.window_s >= 0.5 && burst.after_s > 0.0, "{burst:?}");
+        assert!(burst.incumbent_delivery > 0.0 && burst.incumbent_delivery <= 1.0);
+        assert!(burst.incumbent_delivery_after <= 1.0, "{burst:?}");
+        assert!(burst.ticks_per_s > 0.0 && burst.tick_p99_ms >= burst.tick_p50_ms);
+        // The window's own figures are the incumbents'.
+        assert_eq!(report.game.bots_connected, 8);
+        assert!(report.game.delivery > 0.0 && report.game.delivery <= 1.0);
+        let json: serde_json::Value = serde_json::to_value(&report).expect("serializes");
+        assert!(json["join_burst"]["joins_per_s"].is_f64());
+        assert!(html::render(&report).contains("<h2>Join burst</h2>"));
+        let _ = stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    })
+    .await
+    .expect("within 90 s");
+}

@@ -3,6 +3,7 @@
 //! floor, and writes the JSON and HTML reports.
 
 pub mod bot;
+pub mod burst;
 pub mod delivery;
 pub mod feel;
 pub mod html;
@@ -13,6 +14,7 @@ pub mod stats;
 
 use crate::metrics_scrape::scrape;
 use bot::{BotPlan, BotRun, Exit, Scenario};
+use burst::{Burst, JoinBurstFigures};
 use delivery::Window;
 use malformed::Kind;
 use report::{
@@ -165,6 +167,16 @@ pub struct Args {
     /// checks it; the others count frames by their first byte and length (0: none verify).
     #[arg(long, default_value_t = 50)]
     pub spectator_verify_every: usize,
+    /// Join burst: once the bots are in and settled, this many more join (their connections
+    /// evenly spread over `--join-burst-seconds`) as the window opens; the window's figures are
+    /// then the bots already in, and the report gains a `join_burst` section (joins per second,
+    /// join latency, failures, and the incumbents' delivery and the server's tick during and after
+    /// the burst).
+    #[arg(long, default_value_t = 0)]
+    pub join_burst: usize,
+    /// Seconds over which the join burst's connections are spread.
+    #[arg(long, default_value_t = 2.0)]
+    pub join_burst_seconds: f64,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -323,6 +335,8 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             "spectator_verify_every",
             args.spectator_verify_every.to_string(),
         ),
+        ("join_burst", args.join_burst.to_string()),
+        ("join_burst_seconds", args.join_burst_seconds.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -465,6 +479,17 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     let window_start = Instant::now();
     totals.deliveries.open(Window::Main, window_start);
     totals.reset_peak();
+    let mut burst = (label == "game" && args.join_burst > 0).then(|| {
+        totals.deliveries.open(Window::Burst, window_start);
+        let incumbents = totals.live.load(Relaxed);
+        let newcomers = Burst::start(
+            plan.clone(),
+            args.join_burst,
+            Duration::from_secs_f64(args.join_burst_seconds.max(0.0)),
+            stop_rx.clone(),
+        );
+        BurstWatch::new(newcomers, incumbents)
+    });
     let feel_start = totals.feel.counts();
     let desyncs_start = totals.desyncs.load(Relaxed);
     let churn = (args.churn_per_min > 0.0).then(|| {
@@ -536,6 +561,9 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
                 sample.ticks_per_s,
             );
         }
+        if let Some(burst) = burst.as_mut() {
+            burst.second(&totals, &now);
+        }
         series.push(sample);
         previous = now;
         previous_flow = flow;
@@ -544,6 +572,9 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     let window_end = Instant::now();
     let bots_connected = totals.live.load(Relaxed);
     let bots_peak = totals.live_peak.load(Relaxed);
+    if let Some(burst) = burst.as_mut() {
+        burst.end(&totals, &previous, window_end);
+    }
     totals.deliveries.close(Window::Main, window_end);
     let spectators = match (watching, spectators_start) {
         (Some(watching), Some(start)) => {
@@ -575,6 +606,10 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     for task in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
+    let join_burst = match burst {
+        Some(burst) => Some(burst.figures(&totals, &first, &last, window_start).await),
+        None => None,
+    };
     if !args.quiet {
         eprintln!();
     }
@@ -707,11 +742,151 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         series,
         soak,
         spectators,
+        join_burst,
     })
 }
 
 /// How long after the window closes the bots go on counting snapshots of ticks inside it.
 const IN_FLIGHT_GRACE: Duration = Duration::from_millis(500);
+
+/// A join burst as the window's seconds pass: when it has settled, its window closes and the
+/// seconds after it begin.
+struct BurstWatch {
+    burst: Burst,
+    /// Bots joined as the burst began.
+    incumbents: u64,
+    /// Whether the burst window has closed.
+    closed: bool,
+    /// The second every newcomer had joined or failed by.
+    settled_at: Option<Instant>,
+    /// The scrape, the load generator's CPU seconds and the moment the burst window closed.
+    end: Option<(HashMap<String, f64>, f64, Instant)>,
+    cpu_start: f64,
+}
+
+impl BurstWatch {
+    fn new(burst: Burst, incumbents: u64) -> BurstWatch {
+        BurstWatch {
+            burst,
+            incumbents,
+            closed: false,
+            settled_at: None,
+            end: None,
+            cpu_start: spectators::own_cpu_seconds(),
+        }
+    }
+
+    /// One second of the window passed; `scrape` is the server's `/metrics` now.
+    fn second(&mut self, totals: &Totals, scrape: &HashMap<String, f64>) {
+        let now = Instant::now();
+        if self.closed {
+            return;
+        }
+        if self.settled_at.is_none() && self.burst.settled() {
+            self.settled_at = Some(now);
+        }
+        let launched = now >= self.burst.started + self.burst.launch;
+        if let (Some(settled), true) = (self.settled_at, launched) {
+            if now >= settled + Duration::from_secs(1) {
+                self.close(totals, scrape, now);
+            }
+        }
+    }
+
+    fn close(&mut self, totals: &Totals, scrape: &HashMap<String, f64>, now: Instant) {
+        totals.deliveries.close(Window::Burst, now);
+        totals.deliveries.open(Window::AfterBurst, now);
+        self.end = Some((scrape.clone(), spectators::own_cpu_seconds(), now));
+        self.closed = true;
+    }
+
+    /// The window ends at `now` (`last` is its final scrape).
+    fn end(&mut self, totals: &Totals, last: &HashMap<String, f64>, now: Instant) {
+        if !self.closed {
+            self.close(totals, last, now);
+        }
+        totals.deliveries.close(Window::AfterBurst, now);
+    }
+
+    /// The burst's figures, once the run has stopped (the incumbents have settled their
+    /// deliveries); `first` and `last` are the window's first and last scrapes.
+    async fn figures(
+        self,
+        totals: &Totals,
+        first: &HashMap<String, f64>,
+        last: &HashMap<String, f64>,
+        window_start: Instant,
+    ) -> JoinBurstFigures {
+        let BurstWatch {
+            burst: newcomers,
+            incumbents,
+            end,
+            cpu_start,
+            ..
+        } = self;
+        let (requested, launch) = (newcomers.requested, newcomers.launch);
+        let totals_of_newcomers = newcomers.totals.clone();
+        let timings = newcomers.join_timings();
+        let (joined, failed) = (newcomers.joined(), newcomers.failed());
+        // They were told to stop with the incumbents.
+        newcomers.stopped(Duration::from_secs(10)).await;
+        let mut first_snapshot: Vec<f64> = totals_of_newcomers
+            .take_first_snapshot_ms()
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        let (joins_per_s, joins_per_s_peak, hello_span_s, join_ms) = burst::join_rates(&timings);
+        let (middle, cpu_end, closed_at) =
+            end.unwrap_or_else(|| (last.clone(), spectators::own_cpu_seconds(), Instant::now()));
+        let window_s = closed_at
+            .saturating_duration_since(window_start)
+            .as_secs_f64();
+        let after_s = (window_start.elapsed().as_secs_f64() - window_s).max(0.0);
+        let delta = |a: &HashMap<String, f64>, b: &HashMap<String, f64>, name: &str| {
+            b.get(name).copied().unwrap_or(0.0) - a.get(name).copied().unwrap_or(0.0)
+        };
+        let (bounds, counts) = tick_histogram(first, &middle);
+        let (after_bounds, after_counts) = tick_histogram(&middle, last);
+        let during = totals.deliveries.ledger(Window::Burst);
+        let after = totals.deliveries.ledger(Window::AfterBurst);
+        let hz = totals.snapshot_hz.load(Relaxed) as f64;
+        let mut rates = during.rates(hz, 1);
+        let seconds = window_s.max(1e-3);
+        JoinBurstFigures {
+            incumbents,
+            requested,
+            launch_seconds: launch.as_secs_f64(),
+            hello_span_s,
+            joined,
+            failed,
+            refused: totals_of_newcomers.refused.load(Relaxed),
+            errors: totals_of_newcomers.errors.load(Relaxed),
+            joins_per_s,
+            joins_per_s_peak,
+            join_ms,
+            first_snapshot_ms: Rtt {
+                p50: quantile(&mut first_snapshot, 0.5),
+                p99: quantile(&mut first_snapshot, 0.99),
+                max: quantile(&mut first_snapshot, 1.0),
+            },
+            window_s,
+            incumbent_delivery: during.delivery(),
+            incumbent_snapshots_per_s: PerBot {
+                mean: during.delivery() * hz,
+                p1: quantile(&mut rates, 0.01),
+                min: quantile(&mut rates, 0.0),
+            },
+            after_s,
+            incumbent_delivery_after: after.delivery(),
+            tick_p50_ms: histogram_quantile_ms(&bounds, &counts, 0.5),
+            tick_p99_ms: histogram_quantile_ms(&bounds, &counts, 0.99),
+            tick_p99_after_ms: histogram_quantile_ms(&after_bounds, &after_counts, 0.99),
+            ticks_per_s: delta(first, &middle, "skirmish_ticks_total") / seconds,
+            cpu_seconds_per_s: delta(first, &middle, "process_cpu_seconds_total") / seconds,
+            loadgen_cpu_seconds_per_s: (cpu_end - cpu_start) / seconds,
+        }
+    }
+}
 
 /// The spectators of a run: their fleet, the room they watch, and the baseline before they joined.
 struct Watching {
@@ -1182,6 +1357,9 @@ pub fn print_summary(report: &Report) {
     }
     if let Some(soak) = &report.game.soak {
         let _ = writeln!(out, "  soak: {}", soak.summary());
+    }
+    if let Some(burst) = &report.game.join_burst {
+        let _ = writeln!(out, "  join burst: {}", burst.summary());
     }
     if let Some(ratio) = report.cpu_per_snapshot_vs_floor {
         let _ = writeln!(

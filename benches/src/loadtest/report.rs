@@ -1,5 +1,6 @@
 //! The run report: what the bots saw and what the server's `/metrics` said, as JSON.
 
+use super::burst::JoinBurstFigures;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -209,6 +210,9 @@ pub struct PhaseReport {
     pub soak: Option<SoakFigures>,
     /// Spectators beside the bots (runs with `--spectators`).
     pub spectators: Option<SpectatorFigures>,
+    /// A join burst beside the bots (runs with `--join-burst`); the phase's other figures are
+    /// then the incumbents' over the whole window.
+    pub join_burst: Option<JoinBurstFigures>,
     /// Per-second samples.
     pub series: Vec<Sample>,
 }
