@@ -79,8 +79,10 @@ async fn bots_play_and_the_report_holds_every_field() {
             "--quiet",
         ]);
         let report = loadtest::run(&args).await.expect("the run completes");
-        assert_eq!(report.game.bots_connected, 12);
+        // Every bot joined once, all were joined as the window opened; the bots joined at its end
+        // are those the server did not drop for falling behind (it may, on a loaded machine).
         assert_eq!((report.game.bots_peak, report.game.joins), (12, 12));
+        assert!(report.game.bots_connected <= 12);
         assert!(report.game.delivery <= 1.0, "{}", report.game.delivery);
         assert_eq!(report.game.snapshot_hz_expected, 30.0);
         assert!(
@@ -106,7 +108,7 @@ async fn bots_play_and_the_report_holds_every_field() {
         );
         assert!(report.game.server.cpu_seconds_per_s > 0.0);
         let floor = report.floor.as_ref().expect("the floor ran");
-        assert_eq!(floor.bots_connected, 12);
+        assert_eq!(floor.bots_peak, 12);
         assert!(floor.snapshots_per_bot_per_s.mean > 10.0);
         assert!(report.cpu_per_snapshot_vs_floor.is_some());
         // The impossible tick budget is reported missed; the delivery budget held.
@@ -419,8 +421,10 @@ async fn a_join_burst_reports_its_joins_and_the_incumbents_delivery() {
         assert!(burst.incumbent_delivery > 0.0 && burst.incumbent_delivery <= 1.0);
         assert!(burst.incumbent_delivery_after <= 1.0, "{burst:?}");
         assert!(burst.ticks_per_s > 0.0 && burst.tick_p99_ms >= burst.tick_p50_ms);
-        // The window's own figures are the incumbents'.
-        assert_eq!(report.game.bots_connected, 8);
+        // The window's own figures are the incumbents' (on a loaded machine the server may drop
+        // one that falls behind: they do not rejoin).
+        assert_eq!(report.game.bots_peak, 8);
+        assert!(report.game.bots_connected <= 8);
         assert!(report.game.delivery > 0.0 && report.game.delivery <= 1.0);
         let json: serde_json::Value = serde_json::to_value(&report).expect("serializes");
         assert!(json["join_burst"]["joins_per_s"].is_f64());

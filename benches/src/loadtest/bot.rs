@@ -455,8 +455,8 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
                 next_ping = now; // a round trip for the input clock at once
             }
             received.pong(&mut clocks, ms_since(started, now));
-            if let Some((code, interval)) = &received.room {
-                session.welcome(code, *interval, started, now);
+            if let Some((code, rates)) = &received.room {
+                session.welcome(code, *rates, started, now);
             }
             if let Some((tick, _)) = snapshot_tick {
                 totals.snapshot_bytes.fetch_add(bytes.len() as u64, Relaxed);
@@ -747,8 +747,9 @@ struct Received {
     tick_hz: Option<u16>,
     /// The round trip (ms) and the server's tick, when it was a `Pong`.
     pong: Option<(f64, u32)>,
-    /// The room's code and the ticks between a player's snapshots, when it was the `Welcome`.
-    room: Option<(String, u64)>,
+    /// The room's code, its tick rate and the ticks between a player's snapshots, when it was
+    /// the `Welcome`.
+    room: Option<(String, (u64, u64))>,
 }
 
 impl Received {
@@ -866,7 +867,10 @@ fn handle(
                 seat: Some((welcome.resume_token, welcome.player_id)),
                 tick_hz: Some(welcome.tick_rate),
                 pong: None,
-                room: Some((welcome.room_code.clone(), u64::from(interval))),
+                room: Some((
+                    welcome.room_code.clone(),
+                    (u64::from(welcome.tick_rate), u64::from(interval)),
+                )),
             }
         }
         Ok(ServerMsg::Refused { .. }) => {

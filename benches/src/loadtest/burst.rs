@@ -73,20 +73,29 @@ pub struct JoinBurstFigures {
     /// The load generator's own CPU seconds per second over the burst window (incumbents and
     /// newcomers on one thread): near 1.0 it, not the server, limits how fast joins are made.
     pub loadgen_cpu_seconds_per_s: f64,
+    /// Ticks the server ran per second after the burst window (all rooms).
+    pub ticks_per_s_after: f64,
+    /// The server's CPU seconds per second after the burst window.
+    pub cpu_seconds_per_s_after: f64,
+    /// The load generator's own CPU seconds per second after the burst window: near 1.0, it
+    /// cannot read what the server sends as fast as it comes, and the server replaces what it
+    /// leaves unread (so delivery after the burst is then the load generator's limit too).
+    pub loadgen_cpu_seconds_per_s_after: f64,
 }
 
 impl JoinBurstFigures {
     /// One line for people.
     pub fn summary(&self) -> String {
         format!(
-            "{}/{} joined beside {} bots ({} failed, {} refused) | {:.0} joins/s (peak second {:.0}; Hellos over {:.2} s, asked {:.2} s) | join p50 {:.1} p99 {:.1} max {:.1} ms, first snapshot p99 {:.1} ms | incumbents' delivery {:.2}% in the {:.1} s burst window (worst bot {:.1}/s), {:.2}% in the {:.1} s after | tick p50 {:.3} p99 {:.3} ms ({:.3} after), {:.1} ticks/s, server CPU {:.3} s/s, load generator CPU {:.3} s/s",
+            "{}/{} joined beside {} bots ({} failed, {} refused) | {:.0} joins/s (peak second {:.0}; Hellos over {:.2} s, asked {:.2} s) | join p50 {:.1} p99 {:.1} max {:.1} ms, first snapshot p99 {:.1} ms | incumbents' delivery {:.2}% in the {:.1} s burst window (worst bot {:.1}/s), {:.2}% in the {:.1} s after | tick p50 {:.3} p99 {:.3} ms ({:.3} after), {:.1} ticks/s ({:.1} after), server CPU {:.3} s/s ({:.3} after), load generator CPU {:.3} s/s ({:.3} after)",
             self.joined, self.requested, self.incumbents, self.failed, self.refused,
             self.joins_per_s, self.joins_per_s_peak, self.hello_span_s, self.launch_seconds,
             self.join_ms.p50, self.join_ms.p99, self.join_ms.max, self.first_snapshot_ms.p99,
             self.incumbent_delivery * 100.0, self.window_s, self.incumbent_snapshots_per_s.min,
             self.incumbent_delivery_after * 100.0, self.after_s,
             self.tick_p50_ms, self.tick_p99_ms, self.tick_p99_after_ms, self.ticks_per_s,
-            self.cpu_seconds_per_s, self.loadgen_cpu_seconds_per_s
+            self.ticks_per_s_after, self.cpu_seconds_per_s, self.cpu_seconds_per_s_after,
+            self.loadgen_cpu_seconds_per_s, self.loadgen_cpu_seconds_per_s_after
         )
     }
 }

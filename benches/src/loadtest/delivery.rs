@@ -18,11 +18,24 @@
 //! whole number of intervals. Snapshots are counted by their tick, so one that arrives late still
 //! counts for the window it belongs to, and a session is never credited with more than it was due
 //! (a seat that waited for its byte budget may be sent one off its turn).
+//!
+//! Ticks alone would hide a server that falls behind: a room that cannot keep up drops ticks, and
+//! a dropped tick has no number and sends no snapshot. So each room's window also measures its
+//! tick ratio, the ticks it ran (its newest tick at the close less at the open) over the ticks its
+//! rate called for in the window's wall time (at most 1), and a session's snapshots due at the
+//! room's rate are its due in ticks over that ratio: delivery is what a player got of what it
+//! would have got from a room that kept its rate.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
+
+/// Where a window of one room began: when, and the newest tick the bots had then.
+type Mark = (Instant, u64);
+
+/// A session's due and received in a window, and its room.
+type Settled = (Due, Arc<RoomTicks>);
 
 /// How many delivery windows a run keeps at once (see [`Window`]).
 pub const WINDOWS: usize = 3;
@@ -52,8 +65,19 @@ pub struct RoomTicks {
     /// Ticks between two snapshots of one player (the tick rate over the snapshot rate, as the
     /// server divides them).
     interval: u64,
+    /// The room's tick rate.
+    tick_hz: u64,
     /// The newest snapshot tick any bot in the room has received.
     newest: AtomicU64,
+    /// The first snapshot tick any bot in the room received (0: none yet).
+    first: AtomicU64,
+    /// When the harness first heard of the room (a Welcome into it).
+    seen_at: Instant,
+    /// Per window: where it began in this room (`None`: the room was first seen during it; then
+    /// it began at `seen_at` and the first tick).
+    marks: Mutex<[Option<Mark>; WINDOWS]>,
+    /// Per window, once closed: the ticks the room ran over the ticks due at its rate (at most 1).
+    tick_ratios: Mutex<[Option<f64>; WINDOWS]>,
     /// Per window: snapshots with ticks above this count ([`UNSET`]: not opened).
     from: [AtomicU64; WINDOWS],
     /// Per window: snapshots with ticks up to this count ([`UNSET`]: not closed).
@@ -61,7 +85,7 @@ pub struct RoomTicks {
 }
 
 impl RoomTicks {
-    fn new(interval: u64, states: [u8; WINDOWS]) -> RoomTicks {
+    fn new(interval: u64, tick_hz: u64, states: [u8; WINDOWS], now: Instant) -> RoomTicks {
         // A room first seen while a window is open counts from its first tick; one first seen
         // after a window closed has nothing in it.
         let bound = |state: u8, open_value: u64| {
@@ -69,7 +93,12 @@ impl RoomTicks {
         };
         RoomTicks {
             interval: interval.max(1),
+            tick_hz: tick_hz.max(1),
             newest: AtomicU64::new(0),
+            first: AtomicU64::new(0),
+            seen_at: now,
+            marks: Mutex::new([None; WINDOWS]),
+            tick_ratios: Mutex::new([None; WINDOWS]),
             from: states.map(|s| bound(s, 0)),
             to: states.map(|s| {
                 if s == CLOSED {
@@ -81,14 +110,17 @@ impl RoomTicks {
         }
     }
 
-    /// Opens window `w` at the newest tick seen.
-    fn open(&self, w: usize) {
-        self.from[w].store(self.newest.load(Relaxed), Relaxed);
+    /// Opens window `w` at `now`, at the newest tick seen.
+    fn open(&self, w: usize, now: Instant) {
+        let newest = self.newest.load(Relaxed);
+        self.from[w].store(newest, Relaxed);
         self.to[w].store(UNSET, Relaxed);
+        self.marks.lock().unwrap_or_else(|p| p.into_inner())[w] = Some((now, newest));
     }
 
-    /// Closes window `w` at the newest tick seen, rounded down to whole intervals after its start.
-    fn close(&self, w: usize) {
+    /// Closes window `w` at `now`, at the newest tick seen rounded down to whole intervals after
+    /// its start, and measures the room's tick ratio over it.
+    fn close(&self, w: usize, now: Instant) {
         let from = self.from[w].load(Relaxed);
         if from == UNSET {
             self.to[w].store(0, Relaxed);
@@ -96,6 +128,25 @@ impl RoomTicks {
         }
         let newest = self.newest.load(Relaxed).max(from);
         self.to[w].store(whole_intervals(from, newest, self.interval).0, Relaxed);
+        let mark = self.marks.lock().unwrap_or_else(|p| p.into_inner())[w];
+        let (began, began_tick) = mark.unwrap_or((self.seen_at, self.first.load(Relaxed)));
+        let due = now.saturating_duration_since(began).as_secs_f64() * self.tick_hz as f64;
+        let ran = newest.saturating_sub(began_tick) as f64;
+        self.tick_ratios.lock().unwrap_or_else(|p| p.into_inner())[w] = Some(tick_ratio(ran, due));
+    }
+
+    /// Window `w`'s tick ratio (1 until it closes).
+    fn tick_ratio(&self, w: usize) -> f64 {
+        self.tick_ratios.lock().unwrap_or_else(|p| p.into_inner())[w].unwrap_or(1.0)
+    }
+}
+
+/// Ticks run over ticks due, at most 1 (1 when none were due).
+pub fn tick_ratio(ran: f64, due: f64) -> f64 {
+    if due <= 0.0 {
+        1.0
+    } else {
+        (ran / due).clamp(0.0, 1.0)
     }
 }
 
@@ -108,12 +159,15 @@ pub fn whole_intervals(lo: u64, hi: u64, interval: u64) -> (u64, u64) {
 }
 
 /// What one session was due and received in one window, in snapshots.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Due {
     /// Snapshots received (never more than `due`).
     pub received: u64,
-    /// Snapshots the server was due to send.
+    /// Snapshots the server was due to send for the ticks its room ran.
     pub due: u64,
+    /// Snapshots it would have been due had its room run every tick its rate called for
+    /// (`due` over the room's tick ratio; never less than `due`).
+    pub due_at_rate: f64,
 }
 
 /// One session's snapshots, counted per window by their ticks.
@@ -144,6 +198,9 @@ impl SessionTicks {
     /// A snapshot of `tick` reached the bot. Returns whether it was the session's first.
     pub fn snapshot(&mut self, tick: u64) -> bool {
         self.room.newest.fetch_max(tick, Relaxed);
+        if self.room.first.load(Relaxed) == 0 {
+            let _ = self.room.first.compare_exchange(0, tick, Relaxed, Relaxed);
+        }
         let Some(start) = self.start else {
             self.start = Some(tick);
             return true;
@@ -181,6 +238,7 @@ impl SessionTicks {
         Some(Due {
             received: received.min(due),
             due,
+            due_at_rate: due as f64,
         })
     }
 }
@@ -195,8 +253,21 @@ pub struct WindowLedger {
 }
 
 impl WindowLedger {
-    /// Snapshots received over snapshots due, all sessions (0 when none were due).
+    /// Snapshots received over snapshots due at the rooms' rates, all sessions (0 when none were
+    /// due): at most 1.
     pub fn delivery(&self) -> f64 {
+        let due: f64 = self.sessions.iter().map(|s| s.due_at_rate).sum();
+        let received: u64 = self.sessions.iter().map(|s| s.received).sum();
+        if due <= 0.0 {
+            0.0
+        } else {
+            received as f64 / due
+        }
+    }
+
+    /// The same for the ticks the rooms ran: what the server sent of what it was due to send for
+    /// them, whether or not it kept its tick rate.
+    pub fn delivery_of_ticks_run(&self) -> f64 {
         let due: u64 = self.sessions.iter().map(|s| s.due).sum();
         let received: u64 = self.sessions.iter().map(|s| s.received).sum();
         if due == 0 {
@@ -212,7 +283,7 @@ impl WindowLedger {
         self.sessions
             .iter()
             .filter(|s| s.due >= min_due.max(1))
-            .map(|s| hz * s.received as f64 / s.due as f64)
+            .map(|s| hz * s.received as f64 / s.due_at_rate)
             .collect()
     }
 }
@@ -224,20 +295,26 @@ pub struct Deliveries {
     rooms: Mutex<HashMap<String, Arc<RoomTicks>>>,
     /// Per window: when it opened and closed (wall time, for bot-seconds).
     times: Mutex<[(Option<Instant>, Option<Instant>); WINDOWS]>,
-    ledgers: Mutex<[WindowLedger; WINDOWS]>,
+    /// Per window: each settled session's due and received, and its room (whose tick ratio is
+    /// known once the window closes).
+    settled: Mutex<[Vec<Settled>; WINDOWS]>,
+    /// Per window: seconds bots were joined, summed.
+    bot_seconds: Mutex<[f64; WINDOWS]>,
 }
 
 impl Deliveries {
-    /// The ticks of the room whose code is `code`, with `interval` ticks between a player's
-    /// snapshots.
-    pub fn room(&self, code: &str, interval: u64) -> Arc<RoomTicks> {
+    /// The ticks of the room whose code is `code`, ticking at `tick_hz` with `interval` ticks
+    /// between a player's snapshots.
+    pub fn room(&self, code: &str, interval: u64, tick_hz: u64) -> Arc<RoomTicks> {
         let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
         rooms
             .entry(code.to_string())
             .or_insert_with(|| {
                 Arc::new(RoomTicks::new(
                     interval,
+                    tick_hz,
                     std::array::from_fn(|w| self.states[w].load(Relaxed)),
+                    Instant::now(),
                 ))
             })
             .clone()
@@ -249,7 +326,7 @@ impl Deliveries {
         let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
         self.states[w].store(OPEN, Relaxed);
         for room in rooms.values() {
-            room.open(w);
+            room.open(w, now);
         }
         self.times.lock().unwrap_or_else(|p| p.into_inner())[w] = (Some(now), None);
     }
@@ -260,7 +337,7 @@ impl Deliveries {
         let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
         self.states[w].store(CLOSED, Relaxed);
         for room in rooms.values() {
-            room.close(w);
+            room.close(w, now);
         }
         self.times.lock().unwrap_or_else(|p| p.into_inner())[w].1 = Some(now);
     }
@@ -269,26 +346,39 @@ impl Deliveries {
     /// window it was in.
     pub fn settle(&self, session: &SessionTicks, joined: Instant, now: Instant) {
         let times = *self.times.lock().unwrap_or_else(|p| p.into_inner());
-        let mut ledgers = self.ledgers.lock().unwrap_or_else(|p| p.into_inner());
-        for (w, ledger) in ledgers.iter_mut().enumerate() {
+        let mut settled = self.settled.lock().unwrap_or_else(|p| p.into_inner());
+        let mut bot_seconds = self.bot_seconds.lock().unwrap_or_else(|p| p.into_inner());
+        for w in 0..WINDOWS {
             let Some(due) = session.settle(w) else {
                 continue;
             };
             if due.due > 0 {
-                ledger.sessions.push(due);
+                settled[w].push((due, session.room.clone()));
             }
             if let (Some(opened), closed) = times[w] {
                 let end = closed.map_or(now, |closed| closed.min(now));
-                ledger.bot_seconds += end
+                bot_seconds[w] += end
                     .saturating_duration_since(joined.max(opened))
                     .as_secs_f64();
             }
         }
     }
 
-    /// What `window` gathered so far (every session settles when it ends).
+    /// What `window` gathered so far (every session settles when it ends; read it once the window
+    /// has closed, when its rooms' tick ratios are known).
     pub fn ledger(&self, window: Window) -> WindowLedger {
-        self.ledgers.lock().unwrap_or_else(|p| p.into_inner())[window as usize].clone()
+        let w = window as usize;
+        let settled = self.settled.lock().unwrap_or_else(|p| p.into_inner());
+        WindowLedger {
+            sessions: settled[w]
+                .iter()
+                .map(|(due, room)| Due {
+                    due_at_rate: due.due as f64 / room.tick_ratio(w).max(1e-6),
+                    ..*due
+                })
+                .collect(),
+            bot_seconds: self.bot_seconds.lock().unwrap_or_else(|p| p.into_inner())[w],
+        }
     }
 }
 
@@ -297,9 +387,18 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// What a session of a room that kept its rate was due and received.
+    fn due(received: u64, due: u64) -> Due {
+        Due {
+            received,
+            due,
+            due_at_rate: due as f64,
+        }
+    }
+
     /// A room with two turns (interval 2) where turn `phase` gets ticks `phase, phase + 2, ...`.
     fn room(deliveries: &Deliveries) -> Arc<RoomTicks> {
-        deliveries.room("ROOM", 2)
+        deliveries.room("ROOM", 2, 60)
     }
 
     #[test]
@@ -344,11 +443,7 @@ mod tests {
         }
         let ledger = deliveries.ledger(Window::Main);
         assert_eq!(ledger.sessions.len(), 4);
-        assert!(ledger.sessions.iter().all(|s| *s
-            == Due {
-                received: 600,
-                due: 600
-            }));
+        assert!(ledger.sessions.iter().all(|s| *s == due(600, 600)));
         assert_eq!(ledger.delivery(), 1.0);
         assert_eq!(ledger.rates(30.0, 30), vec![30.0; 4]);
         assert!((ledger.bot_seconds - 4.0 * 20.002).abs() < 1e-6);
@@ -383,20 +478,8 @@ mod tests {
         deliveries.settle(&lossy, now, now);
         let ledger = deliveries.ledger(Window::Main);
         // 20 of each turn's ticks in the window.
-        assert_eq!(
-            ledger.sessions[0],
-            Due {
-                received: 20,
-                due: 20
-            }
-        );
-        assert_eq!(
-            ledger.sessions[1],
-            Due {
-                received: 16,
-                due: 20
-            }
-        );
+        assert_eq!(ledger.sessions[0], due(20, 20));
+        assert_eq!(ledger.sessions[1], due(16, 20));
         assert!((ledger.delivery() - 0.9).abs() < 1e-12);
     }
 
@@ -424,13 +507,7 @@ mod tests {
         let now = Instant::now();
         deliveries.settle(&newcomer, now, now);
         let ledger = deliveries.ledger(Window::Main);
-        assert_eq!(
-            ledger.sessions,
-            vec![Due {
-                received: 3,
-                due: 3
-            }]
-        );
+        assert_eq!(ledger.sessions, vec![due(3, 3)]);
         // Nothing opened after the session ended: it is not in that window.
         assert_eq!(newcomer.settle(Window::Burst as usize), None);
     }
@@ -439,23 +516,48 @@ mod tests {
     fn a_room_first_seen_in_a_window_counts_from_its_start_and_after_it_not_at_all() {
         let deliveries = Deliveries::default();
         deliveries.open(Window::Main, Instant::now());
-        let mut early = SessionTicks::new(deliveries.room("EARLY", 1));
+        let mut early = SessionTicks::new(deliveries.room("EARLY", 1, 60));
         for tick in 1..=11 {
             early.snapshot(tick);
         }
         deliveries.close(Window::Main, Instant::now());
-        let mut late = SessionTicks::new(deliveries.room("LATE", 1));
+        let mut late = SessionTicks::new(deliveries.room("LATE", 1, 60));
         for tick in 1..=11 {
             late.snapshot(tick);
         }
-        assert_eq!(
-            early.settle(Window::Main as usize),
-            Some(Due {
-                received: 10,
-                due: 10
-            })
-        );
+        assert_eq!(early.settle(Window::Main as usize), Some(due(10, 10)));
         assert_eq!(late.settle(Window::Main as usize), None);
+    }
+
+    /// A room that falls behind drops ticks, and a dropped tick sends nothing: in ticks its
+    /// players got everything, but at the room's rate they got 90 %.
+    #[test]
+    fn a_room_that_drops_ticks_delivers_less_than_its_rate() {
+        let deliveries = Deliveries::default();
+        let room = room(&deliveries);
+        let mut bot = SessionTicks::new(room.clone());
+        bot.snapshot(1_000);
+        let start = Instant::now();
+        deliveries.open(Window::Main, start);
+        // 10 s at 60 Hz call for 600 ticks; the room ran 540.
+        for tick in (1_002..=1_540).step_by(2) {
+            bot.snapshot(tick);
+        }
+        let end = start + Duration::from_secs(10);
+        deliveries.close(Window::Main, end);
+        deliveries.settle(&bot, start, end);
+        let ledger = deliveries.ledger(Window::Main);
+        assert_eq!(ledger.sessions[0].received, 270);
+        assert_eq!(ledger.sessions[0].due, 270);
+        assert!((ledger.delivery_of_ticks_run() - 1.0).abs() < 1e-12);
+        assert!(
+            (ledger.delivery() - 0.9).abs() < 1e-9,
+            "{}",
+            ledger.delivery()
+        );
+        assert!((ledger.rates(30.0, 30)[0] - 27.0).abs() < 1e-9);
+        assert_eq!(tick_ratio(5.0, 0.0), 1.0);
+        assert_eq!(tick_ratio(61.0, 60.0), 1.0);
     }
 
     #[test]
@@ -469,12 +571,6 @@ mod tests {
         for tick in (202..=240).step_by(2) {
             other.snapshot(tick);
         }
-        assert_eq!(
-            silent.settle(Window::Main as usize),
-            Some(Due {
-                received: 0,
-                due: 20
-            })
-        );
+        assert_eq!(silent.settle(Window::Main as usize), Some(due(0, 20)));
     }
 }

@@ -151,8 +151,8 @@ fn join_burst_section(report: &Report) -> String {
     };
     format!(
         "<h2>Join burst</h2><p>The figures above are the {} bots already in, over the whole window; here the burst window ({:.1} s: from the first Hello until a second after every newcomer joined or failed) and the {:.1} s after it.</p>\
-         <table><tr><th>newcomers joined / asked</th><th>failed (refused)</th><th>joins/s (peak second)</th><th>Hellos over s (asked)</th><th>join ms p50 / p99 / max</th><th>first snapshot ms p99</th><th>incumbents' delivery in burst (after)</th><th>worst incumbent snapshots/s</th><th>tick p50 / p99 ms (p99 after)</th><th>ticks/s</th><th>server CPU s/s</th><th>load generator CPU s/s</th></tr>\
-         <tr><td>{}/{}</td><td>{} ({})</td><td>{:.0} ({:.0})</td><td>{:.2} ({:.2})</td><td>{:.1} / {:.1} / {:.1}</td><td>{:.1}</td><td>{:.2}% ({:.2}%)</td><td>{:.2}</td><td>{:.3} / {:.3} ({:.3})</td><td>{:.1}</td><td>{:.3}</td><td>{:.3}</td></tr></table>",
+         <table><tr><th>newcomers joined / asked</th><th>failed (refused)</th><th>joins/s (peak second)</th><th>Hellos over s (asked)</th><th>join ms p50 / p99 / max</th><th>first snapshot ms p99</th><th>incumbents' delivery in burst (after)</th><th>worst incumbent snapshots/s</th><th>tick p50 / p99 ms (p99 after)</th><th>ticks/s (after)</th><th>server CPU s/s (after)</th><th>load generator CPU s/s (after)</th></tr>\
+         <tr><td>{}/{}</td><td>{} ({})</td><td>{:.0} ({:.0})</td><td>{:.2} ({:.2})</td><td>{:.1} / {:.1} / {:.1}</td><td>{:.1}</td><td>{:.2}% ({:.2}%)</td><td>{:.2}</td><td>{:.3} / {:.3} ({:.3})</td><td>{:.1} ({:.1})</td><td>{:.3} ({:.3})</td><td>{:.3} ({:.3})</td></tr></table>",
         b.incumbents,
         b.window_s,
         b.after_s,
@@ -175,8 +175,11 @@ fn join_burst_section(report: &Report) -> String {
         b.tick_p99_ms,
         b.tick_p99_after_ms,
         b.ticks_per_s,
+        b.ticks_per_s_after,
         b.cpu_seconds_per_s,
+        b.cpu_seconds_per_s_after,
         b.loadgen_cpu_seconds_per_s,
+        b.loadgen_cpu_seconds_per_s_after,
     )
 }
 

@@ -681,6 +681,7 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
             min: quantile(&mut per_bot, 0.0),
         },
         delivery,
+        delivery_of_ticks_run: ledger.delivery_of_ticks_run(),
         bytes_down_per_bot_per_s: (flow_end.1 - flow_start.1) as f64 / bot_seconds.max(1.0),
         bytes_up_per_bot_per_s: (flow_end.2 - flow_start.2) as f64 / bot_seconds.max(1.0),
         bytes_per_snapshot: snapshot_bytes as f64 / snapshots.max(1.0),
@@ -761,6 +762,8 @@ struct BurstWatch {
     settled_at: Option<Instant>,
     /// The scrape, the load generator's CPU seconds and the moment the burst window closed.
     end: Option<(HashMap<String, f64>, f64, Instant)>,
+    /// When the run's window ended, and the load generator's CPU seconds then.
+    window_end: Option<(Instant, f64)>,
     cpu_start: f64,
 }
 
@@ -772,6 +775,7 @@ impl BurstWatch {
             closed: false,
             settled_at: None,
             end: None,
+            window_end: None,
             cpu_start: spectators::own_cpu_seconds(),
         }
     }
@@ -806,6 +810,7 @@ impl BurstWatch {
             self.close(totals, last, now);
         }
         totals.deliveries.close(Window::AfterBurst, now);
+        self.window_end = Some((now, spectators::own_cpu_seconds()));
     }
 
     /// The burst's figures, once the run has stopped (the incumbents have settled their
@@ -821,9 +826,12 @@ impl BurstWatch {
             burst: newcomers,
             incumbents,
             end,
+            window_end,
             cpu_start,
             ..
         } = self;
+        let (window_end, loadgen_end) =
+            window_end.unwrap_or_else(|| (Instant::now(), spectators::own_cpu_seconds()));
         let (requested, launch) = (newcomers.requested, newcomers.launch);
         let totals_of_newcomers = newcomers.totals.clone();
         let timings = newcomers.join_timings();
@@ -841,9 +849,20 @@ impl BurstWatch {
         let window_s = closed_at
             .saturating_duration_since(window_start)
             .as_secs_f64();
-        let after_s = (window_start.elapsed().as_secs_f64() - window_s).max(0.0);
+        let after_s = (window_end
+            .saturating_duration_since(window_start)
+            .as_secs_f64()
+            - window_s)
+            .max(0.0);
         let delta = |a: &HashMap<String, f64>, b: &HashMap<String, f64>, name: &str| {
             b.get(name).copied().unwrap_or(0.0) - a.get(name).copied().unwrap_or(0.0)
+        };
+        let per_second_after = |amount: f64| {
+            if after_s > 0.0 {
+                amount / after_s
+            } else {
+                0.0
+            }
         };
         let (bounds, counts) = tick_histogram(first, &middle);
         let (after_bounds, after_counts) = tick_histogram(&middle, last);
@@ -884,6 +903,13 @@ impl BurstWatch {
             ticks_per_s: delta(first, &middle, "skirmish_ticks_total") / seconds,
             cpu_seconds_per_s: delta(first, &middle, "process_cpu_seconds_total") / seconds,
             loadgen_cpu_seconds_per_s: (cpu_end - cpu_start) / seconds,
+            ticks_per_s_after: per_second_after(delta(&middle, last, "skirmish_ticks_total")),
+            cpu_seconds_per_s_after: per_second_after(delta(
+                &middle,
+                last,
+                "process_cpu_seconds_total",
+            )),
+            loadgen_cpu_seconds_per_s_after: per_second_after(loadgen_end - cpu_end),
         }
     }
 }

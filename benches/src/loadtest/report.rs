@@ -169,8 +169,12 @@ pub struct PhaseReport {
     /// the window for at least a second's worth of snapshots.
     pub snapshots_per_bot_per_s: PerBot,
     /// Snapshots received over snapshots the server was due to send each bot while it was joined
-    /// in the window, counted in its room's ticks (see `delivery.rs`): at most 1.
+    /// in the window, had its room run every tick its rate called for: counted in the room's ticks
+    /// (see `delivery.rs`), at most 1. A room that falls behind and drops ticks delivers less.
     pub delivery: f64,
+    /// The same for the ticks the rooms did run: below `delivery`'s 1 only for snapshots that
+    /// were replaced, skipped or lost, not for ticks the server dropped.
+    pub delivery_of_ticks_run: f64,
     /// Payload bytes received per bot per second (snapshots, pongs, Welcomes), over `bot_seconds`.
     pub bytes_down_per_bot_per_s: f64,
     /// Payload bytes sent per bot per second, over `bot_seconds`.

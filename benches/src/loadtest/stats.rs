@@ -170,9 +170,11 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// The Welcome into the room whose code is `room_code` (`interval` ticks between a player's
-    /// snapshots) came at `now`, for the Hello sent at `hello`. A second Welcome changes nothing.
-    pub fn welcome(&mut self, room_code: &str, interval: u64, hello: Instant, now: Instant) {
+    /// The Welcome into the room whose code is `room_code` (ticking at `tick_hz`, `interval` ticks
+    /// between a player's snapshots) came at `now`, for the Hello sent at `hello`. A second
+    /// Welcome changes nothing.
+    pub fn welcome(&mut self, room_code: &str, rates: (u64, u64), hello: Instant, now: Instant) {
+        let (tick_hz, interval) = rates;
         if self.joined.is_some() {
             return;
         }
@@ -184,7 +186,7 @@ impl<'a> Session<'a> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((hello, now));
-        let room = totals.deliveries.room(room_code, interval);
+        let room = totals.deliveries.room(room_code, interval, tick_hz);
         self.joined = Some((now, SessionTicks::new(room)));
     }
 
@@ -338,8 +340,8 @@ mod tests {
             // Three slots: each session ends before its slot's next one begins.
             let mut sessions: Vec<Session<'_>> = (0..3).map(|_| Session::new(&totals)).collect();
             for session in &mut sessions {
-                session.welcome("ROOM", 2, start, start);
-                session.welcome("ROOM", 2, start, start); // a second Welcome changes nothing
+                session.welcome("ROOM", (60, 2), start, start);
+                session.welcome("ROOM", (60, 2), start, start); // a second Welcome changes nothing
                 totals.connected.fetch_add(1, Relaxed);
                 session.snapshot(2 * round + 1, start);
             }
