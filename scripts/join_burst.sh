@@ -9,7 +9,9 @@
 #   scripts/join_burst.sh [SERVER_CPU] [BOTS_CPU]
 #
 # Environment: IN (default 1000), JOIN (1000), BURST_S (2), DURATION (10: the window, burst
-# included), OUT (target/join_burst). Two rows: rooms of the server's default size (64: the lobby
+# included), OUT (target/join_burst), NICE=-10 (say) to run the server and the load generator at
+# that niceness on a machine other jobs load (the report's CPU figures show when they were starved:
+# a saturated server or load generator is near 1.0 s/s). Two rows: rooms of the server's default size (64: the lobby
 # opens rooms as they fill, as deployed), and one room holding everyone (as capacity.sh's arena).
 # The load generator's own CPU over the burst window is in the report: near 1.0 s/s, it (not the
 # server) limits how fast the joins are made. The bots skip building their views
@@ -18,6 +20,8 @@
 # Writes $OUT/<row>.{json,html} and prints a Markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# CPU pressure (the share of time runnable tasks waited for a CPU) before and after each row.
+pressure() { head -1 /proc/pressure/cpu 2>/dev/null || true; }
 server_cpu=${1:-0}
 bots_cpu=${2:-1}
 in=${IN:-1000}
@@ -25,6 +29,8 @@ join=${JOIN:-1000}
 burst_s=${BURST_S:-2}
 duration=${DURATION:-10}
 out=${OUT:-target/join_burst}
+nice=""
+[ -n "${NICE:-}" ] && nice="nice -n $NICE"
 mkdir -p "$out"
 cargo build --locked --release -p skirmish-server -p skirmish-bench
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -38,7 +44,7 @@ run() {
   # is in docs/PERFORMANCE.md, "Spectators and replays"), and a load test writes nothing into
   # the repository.
   # shellcheck disable=SC2086
-  taskset -c "$server_cpu" target/release/skirmish-server --bind 127.0.0.1:0 \
+  $nice taskset -c "$server_cpu" target/release/skirmish-server --bind 127.0.0.1:0 \
     --max-connections-per-ip 10000 --connect-rate-per-ip 100000 --join-rate-per-ip 100000 \
     --fill-bots 0 --replay-dir "" --tick-hz 60 --snapshot-hz 30 $server_flags 2>"$log" &
   local pid=$!
@@ -51,7 +57,8 @@ run() {
     echo "the server did not start:"; cat "$log"; kill "$pid" 2>/dev/null || true; exit 1
   fi
   local ramp=$(( in / 200 + 2 ))
-  taskset -c "$bots_cpu" target/release/skirmish-loadtest --url "ws://$addr/ws" --bots "$in" \
+  # shellcheck disable=SC2086
+  $nice taskset -c "$bots_cpu" target/release/skirmish-loadtest --url "ws://$addr/ws" --bots "$in" \
     --duration "$duration" --ramp "$ramp" --scenario arena --input-hz 30 --skip-view-check \
     --join-burst "$join" --join-burst-seconds "$burst_s" --quiet \
     --json "$out/$name.json" --html "$out/$name.html" >"$out/$name.txt" || true
@@ -61,8 +68,13 @@ run() {
   sleep 2
 }
 
-run rooms64 ""
-run one-room "--max-players-per-room 4000"
+for row in rooms64 one-room; do
+  flags=""
+  [ "$row" = one-room ] && flags="--max-players-per-room 4000"
+  echo "$row: CPU pressure before: $(pressure)" >&2
+  run "$row" "$flags"
+  echo "$row: CPU pressure after: $(pressure)" >&2
+done
 
 python3 - "$out" rooms64 one-room <<'PY'
 import json, os, sys
