@@ -6,6 +6,7 @@
 //! here.
 
 use super::bot::{self, BotPlan, BotRun};
+use super::delivery::Window;
 use super::report::{PerBot, Rtt};
 use super::stats::{quantile, BotStats, Totals};
 use serde::Serialize;
@@ -163,6 +164,9 @@ impl Burst {
         let totals = Arc::new(Totals::default());
         let failed = Arc::new(AtomicU64::new(0));
         let started = Instant::now();
+        // The newcomers' seconds joined in the run's window (the server's per-player figures count
+        // them as players too).
+        totals.deliveries.open(Window::Main, started);
         let launcher = tokio::spawn({
             let (totals, failed) = (totals.clone(), failed.clone());
             async move {

@@ -606,9 +606,13 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     for task in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
-    let join_burst = match burst {
-        Some(burst) => Some(burst.figures(&totals, &first, &last, window_start).await),
-        None => None,
+    // (bot-seconds, snapshots) of a join burst's newcomers in the window.
+    let (join_burst, newcomers) = match burst {
+        Some(burst) => {
+            let (figures, newcomers) = burst.figures(&totals, &first, &last, window_start).await;
+            (Some(figures), newcomers)
+        }
+        None => (None, (0.0, 0.0)),
     };
     if !args.quiet {
         eprintln!();
@@ -624,7 +628,11 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     };
     let (bounds, counts) = tick_histogram(&first, &last);
     let cpu = delta("process_cpu_seconds_total") / elapsed;
-    let bot_minutes = bot_seconds.max(1.0) / 60.0;
+    // The server's counters cover every player, a join burst's newcomers too: its per-player
+    // figures divide by all of them.
+    let player_seconds = (bot_seconds + newcomers.0).max(1.0);
+    let player_snapshots = snapshots + newcomers.1;
+    let bot_minutes = player_seconds / 60.0;
     let tick_hz = totals.tick_hz.load(Relaxed) as f64;
     let soak = args.soak().then(|| {
         soak_figures(
@@ -707,9 +715,8 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
                 .collect::<Vec<_>>(),
         ),
         snapshots_deferred_rate_per_bot_per_s: delta("skirmish_snapshots_deferred_rate_total")
-            / bot_seconds.max(1.0),
-        snapshots_skipped_per_bot_per_s: delta("skirmish_snapshots_skipped_total")
-            / bot_seconds.max(1.0),
+            / player_seconds,
+        snapshots_skipped_per_bot_per_s: delta("skirmish_snapshots_skipped_total") / player_seconds,
         disconnects: totals.disconnects.load(Relaxed),
         errors: totals.errors.load(Relaxed),
         views: ViewFigures {
@@ -729,8 +736,8 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
                 .copied()
                 .unwrap_or(0.0)
                 / 1e6,
-            cpu_us_per_delivered_snapshot: if snapshots > 0.0 {
-                cpu * elapsed / snapshots * 1e6
+            cpu_us_per_delivered_snapshot: if player_snapshots > 0.0 {
+                cpu * elapsed / player_snapshots * 1e6
             } else {
                 0.0
             },
@@ -764,6 +771,8 @@ struct BurstWatch {
     end: Option<(HashMap<String, f64>, f64, Instant)>,
     /// When the run's window ended, and the load generator's CPU seconds then.
     window_end: Option<(Instant, f64)>,
+    /// Snapshots the newcomers had received when the run's window ended.
+    newcomer_snapshots: u64,
     cpu_start: f64,
 }
 
@@ -776,6 +785,7 @@ impl BurstWatch {
             settled_at: None,
             end: None,
             window_end: None,
+            newcomer_snapshots: 0,
             cpu_start: spectators::own_cpu_seconds(),
         }
     }
@@ -810,23 +820,27 @@ impl BurstWatch {
             self.close(totals, last, now);
         }
         totals.deliveries.close(Window::AfterBurst, now);
+        self.burst.totals.deliveries.close(Window::Main, now);
         self.window_end = Some((now, spectators::own_cpu_seconds()));
+        self.newcomer_snapshots = self.burst.totals.flow().0;
     }
 
     /// The burst's figures, once the run has stopped (the incumbents have settled their
-    /// deliveries); `first` and `last` are the window's first and last scrapes.
+    /// deliveries); `first` and `last` are the window's first and last scrapes. Also the
+    /// newcomers' seconds joined and snapshots received in the window.
     async fn figures(
         self,
         totals: &Totals,
         first: &HashMap<String, f64>,
         last: &HashMap<String, f64>,
         window_start: Instant,
-    ) -> JoinBurstFigures {
+    ) -> (JoinBurstFigures, (f64, f64)) {
         let BurstWatch {
             burst: newcomers,
             incumbents,
             end,
             window_end,
+            newcomer_snapshots,
             cpu_start,
             ..
         } = self;
@@ -836,8 +850,12 @@ impl BurstWatch {
         let totals_of_newcomers = newcomers.totals.clone();
         let timings = newcomers.join_timings();
         let (joined, failed) = (newcomers.joined(), newcomers.failed());
-        // They were told to stop with the incumbents.
+        // They were told to stop with the incumbents; each settles its seconds joined as it ends.
         newcomers.stopped(Duration::from_secs(10)).await;
+        let newcomer_seconds = totals_of_newcomers
+            .deliveries
+            .ledger(Window::Main)
+            .bot_seconds;
         let mut first_snapshot: Vec<f64> = totals_of_newcomers
             .take_first_snapshot_ms()
             .into_iter()
@@ -871,7 +889,7 @@ impl BurstWatch {
         let hz = totals.snapshot_hz.load(Relaxed) as f64;
         let mut rates = during.rates(hz, 1);
         let seconds = window_s.max(1e-3);
-        JoinBurstFigures {
+        let figures = JoinBurstFigures {
             incumbents,
             requested,
             launch_seconds: launch.as_secs_f64(),
@@ -910,7 +928,8 @@ impl BurstWatch {
                 "process_cpu_seconds_total",
             )),
             loadgen_cpu_seconds_per_s_after: per_second_after(loadgen_end - cpu_end),
-        }
+        };
+        (figures, (newcomer_seconds, newcomer_snapshots as f64))
     }
 }
 

@@ -41,12 +41,13 @@ pub struct ServerFigures {
     pub cpu_seconds_per_s: f64,
     /// Resident memory at the end of the window.
     pub rss_mb: f64,
-    /// Server CPU microseconds per snapshot the bots received.
+    /// Server CPU microseconds per snapshot the bots received (a join burst's newcomers' too).
     pub cpu_us_per_delivered_snapshot: f64,
     /// Stamped inputs that reached the server after their tick, over the window
     /// (`skirmish_late_inputs_total`).
     pub late_inputs: f64,
-    /// The same per bot per minute.
+    /// The same per bot per minute joined (a join burst's newcomers counted as bots too: the
+    /// server's counters cover every player).
     pub late_inputs_per_bot_per_min: f64,
     /// Ticks at which a player's input buffer was empty, per bot per minute. With unstamped inputs
     /// sent once a tick, each is a tick the server kept the previous input for want of the one for
@@ -193,11 +194,11 @@ pub struct PhaseReport {
     /// Least-squares slope of the per-second p99 snapshot lag over the window, ms per second (about
     /// 0 without a backlog).
     pub lag_slope_ms_per_s: f64,
-    /// Snapshot turns the server passed for a bot's rate, per bot per second
-    /// (`skirmish_snapshots_deferred_rate_total`).
+    /// Snapshot turns the server passed for a bot's rate, per bot per second joined (every player
+    /// of the server, a join burst's newcomers too; `skirmish_snapshots_deferred_rate_total`).
     pub snapshots_deferred_rate_per_bot_per_s: f64,
-    /// Snapshots the server replaced before a bot's socket took them, per bot per second
-    /// (`skirmish_snapshots_skipped_total`).
+    /// Snapshots the server replaced before a bot's socket took them, per bot per second joined
+    /// (every player, as above; `skirmish_snapshots_skipped_total`).
     pub snapshots_skipped_per_bot_per_s: f64,
     /// Connections the server ended unexplained during the run, ramp included.
     pub disconnects: u64,
