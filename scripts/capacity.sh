@@ -19,10 +19,13 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 run() {
   local name=$1 bots=$2 server_flags=$3 bot_flags=$4 log addr
   log=$(mktemp)
+  # --replay-dir "": the server records replays by default; these figures are measured without
+  # recording (its cost is measured in docs/PERFORMANCE.md, "Spectators and replays"), and a load
+  # test writes nothing into the repository.
   # shellcheck disable=SC2086
   taskset -c "$server_cpu" target/release/skirmish-server --bind 127.0.0.1:0 --max-players-per-room 4000 \
     --max-connections-per-ip 10000 --connect-rate-per-ip 100000 --join-rate-per-ip 100000 \
-    --fill-bots 0 $server_flags 2>"$log" &
+    --fill-bots 0 --replay-dir "" $server_flags 2>"$log" &
   local pid=$!
   for _ in $(seq 1 100); do
     addr=$(sed -n 's#.*listening on http://\([0-9.:]*\)/.*#\1#p' "$log")

@@ -24,9 +24,12 @@ run() {
   local name=$1 latency=$2 jitter=$3 rewind=$4 log addr
   log=$(mktemp)
   steal_before=$(awk '/^cpu /{print $9}' /proc/stat)
+  # --replay-dir "": the server records replays by default; these figures are measured without
+  # recording (its cost is measured in docs/PERFORMANCE.md, "Spectators and replays"), and a load
+  # test writes nothing into the repository.
   taskset -c "$server_cpu" target/release/skirmish-server --bind 127.0.0.1:0 \
     --max-connections-per-ip 10000 --connect-rate-per-ip 100000 --join-rate-per-ip 100000 \
-    --max-rewind-ms "$rewind" --fill-bots 0 2>"$log" &
+    --max-rewind-ms "$rewind" --fill-bots 0 --replay-dir "" 2>"$log" &
   local pid=$!
   for _ in $(seq 1 100); do
     addr=$(sed -n 's#.*listening on http://\([0-9.:]*\)/.*#\1#p' "$log")

@@ -22,10 +22,13 @@ run() {
   local bots=$1 kbps=$2 rate=$3 server_flags=${4:-} name log addr
   name="$bots-$kbps-$rate${server_flags:+-long}"
   log=$(mktemp)
+  # --replay-dir "": the server records replays by default; these figures are measured without
+  # recording (its cost is measured in docs/PERFORMANCE.md, "Spectators and replays"), and a load
+  # test writes nothing into the repository.
   # shellcheck disable=SC2086
   taskset -c "$server_cpu" target/release/skirmish-server --bind 127.0.0.1:0 --max-players-per-room 4000 \
     --max-connections-per-ip 10000 --connect-rate-per-ip 100000 --join-rate-per-ip 100000 \
-    --tick-hz 60 --snapshot-hz 30 --fill-bots 0 $server_flags 2>"$log" &
+    --tick-hz 60 --snapshot-hz 30 --fill-bots 0 --replay-dir "" $server_flags 2>"$log" &
   local pid=$!
   for _ in $(seq 1 100); do
     addr=$(sed -n 's#.*listening on http://\([0-9.:]*\)/.*#\1#p' "$log")

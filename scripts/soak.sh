@@ -24,9 +24,12 @@ if [ "$(nproc)" -lt 2 ]; then server_cpu=(); bots_cpu=(); fi
 log="$out/server.log"
 # Every bot comes from 127.0.0.1, so the per-address cap is raised above the bot count plus the
 # connections that are closing while their slot reconnects, and the per-address connect and join
-# rates are lifted.
+# rates are lifted. --replay-dir "": the server records replays by default; the soak is measured
+# without recording (its cost is measured in docs/PERFORMANCE.md, "Spectators and replays"), and a
+# load test writes nothing into the repository.
 "${server_cpu[@]}" target/release/skirmish-server --bind 127.0.0.1:0 --max-players-per-room 256 \
-  --max-connections-per-ip $((bots * 4)) --connect-rate-per-ip 100000 --join-rate-per-ip 100000 --fill-bots 0 >/dev/null 2>"$log" &
+  --max-connections-per-ip $((bots * 4)) --connect-rate-per-ip 100000 --join-rate-per-ip 100000 --fill-bots 0 \
+  --replay-dir "" >/dev/null 2>"$log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
 addr=

@@ -150,7 +150,9 @@ async fn main() -> anyhow::Result<()> {
         room_code: "FLOOR".into(),
         respawn_delay_ms: 0,
         spawn_protection_ms: 0,
-        tick_rate: 60,
+        // One tick per frame (the frames' ticks count frames): a bot's snapshot lag and its
+        // delivery, both reckoned in ticks, then mean the same as against the game server.
+        tick_rate: hz,
         snapshot_rate: hz,
         view_radius: 0,
         map: Map::parse("S").map_err(|e| anyhow::anyhow!("{e}"))?,

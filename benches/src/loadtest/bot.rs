@@ -2,7 +2,7 @@
 
 use super::feel::FeelClient;
 use super::malformed::Kind;
-use super::stats::{BotStats, Totals};
+use super::stats::{BotStats, Session, Totals};
 use crate::scenario::Dice;
 use futures_util::{SinkExt, StreamExt};
 use skirmish_shared::codec::{decode_server, encode_client, peek_snapshot_ack};
@@ -313,26 +313,6 @@ enum Leave {
 /// Seconds a fatal malformed message may go unanswered before it counts as not closed.
 const KICK_DEADLINE: Duration = Duration::from_secs(3);
 
-/// Counts a bot as live from its Welcome until it is dropped.
-struct Live<'a>(&'a Totals, bool);
-
-impl Live<'_> {
-    fn arm(&mut self) {
-        if !self.1 {
-            self.1 = true;
-            self.0.live.fetch_add(1, Relaxed);
-        }
-    }
-}
-
-impl Drop for Live<'_> {
-    fn drop(&mut self) {
-        if self.1 {
-            self.0.live.fetch_sub(1, Relaxed);
-        }
-    }
-}
-
 /// What a bot needs besides the shared plan and counters.
 pub struct BotRun {
     /// Unique over the run (names and dice seeds come from it).
@@ -392,8 +372,9 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
         totals.errors.fetch_add(1, Relaxed);
         return Exit::Lost;
     }
+    // The Hello has gone: joins are timed from here to the Welcome.
     let started = Instant::now();
-    let mut live = Live(&totals, false);
+    let mut session = Session::new(&totals);
     let mut script = Script::new(plan.scenario, &mut dice);
     let (latency, jitter, bandwidth) = (plan.latency_ms, plan.jitter_ms, plan.bandwidth_kbps);
     let mut outgoing: DelayLine<Message> = DelayLine::new(latency, jitter, bandwidth, started);
@@ -459,8 +440,9 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
         }
         let now = Instant::now();
         while let Some(bytes) = incoming.pop_due(now) {
-            record_lag(&bytes, now - started, &mut lag, &totals);
-            newest = newest_ack(newest, &bytes, &mut clocks, ms_since(started, now));
+            let snapshot_tick = peek_snapshot_ack(&bytes);
+            record_lag(snapshot_tick, now - started, &mut lag, &totals);
+            newest = newest_ack(newest, snapshot_tick, &mut clocks, ms_since(started, now));
             let mut client = Client {
                 view: &mut view,
                 feel: &mut feel,
@@ -473,7 +455,14 @@ pub async fn run(plan: Arc<BotPlan>, totals: Arc<Totals>, run: BotRun) -> Exit {
                 next_ping = now; // a round trip for the input clock at once
             }
             received.pong(&mut clocks, ms_since(started, now));
-            welcome(received.seat, resume, &mut seat, &mut live, &totals);
+            if let Some((code, rates)) = &received.room {
+                session.welcome(code, *rates, started, now);
+            }
+            if let Some((tick, _)) = snapshot_tick {
+                totals.snapshot_bytes.fetch_add(bytes.len() as u64, Relaxed);
+                session.snapshot(tick.0, now);
+            }
+            welcome(received.seat, resume, &mut seat, &totals);
         }
         if let Some((kind, _, sent)) = kick {
             if now >= sent + KICK_DEADLINE {
@@ -634,14 +623,8 @@ fn binary(message: &ClientMsg) -> Message {
     Message::Binary(encode_client(message).into())
 }
 
-/// Records a Welcome (if `welcomed` is one): the bot is live and holds a seat.
-fn welcome(
-    welcomed: Option<Seat>,
-    resume: Option<Seat>,
-    seat: &mut Option<Seat>,
-    live: &mut Live<'_>,
-    totals: &Totals,
-) {
+/// Records a Welcome (if `welcomed` is one): the bot holds a seat.
+fn welcome(welcomed: Option<Seat>, resume: Option<Seat>, seat: &mut Option<Seat>, totals: &Totals) {
     let Some(new) = welcomed else { return };
     if let Some((_, old)) = resume {
         let counter = if new.1 == old {
@@ -652,7 +635,6 @@ fn welcome(
         counter.fetch_add(1, Relaxed);
     }
     *seat = Some(new);
-    live.arm();
 }
 
 /// Accounts for a connection the server ended (with `code` when it sent a close frame).
@@ -720,23 +702,28 @@ fn off_the_socket(bytes: &[u8], since_start: Duration, lag: &mut LagClock, total
 }
 
 /// A message reached the bot (past the link conditioner) `since_start` after it started: if it
-/// is a snapshot, its lag is recorded.
-fn record_lag(bytes: &[u8], since_start: Duration, lag: &mut LagClock, totals: &Totals) {
+/// is a snapshot (`peeked` holds its tick and proof), its lag is recorded.
+fn record_lag(
+    peeked: Option<(Tick, u8)>,
+    since_start: Duration,
+    lag: &mut LagClock,
+    totals: &Totals,
+) {
     let tick_hz = totals.tick_hz.load(Relaxed);
-    if let (Some((tick, _)), true) = (peek_snapshot_ack(bytes), tick_hz > 0) {
+    if let (Some((tick, _)), true) = (peeked, tick_hz > 0) {
         totals.lags.record(lag.lag_us(tick.0, tick_hz, since_start));
     }
 }
 
-/// The newer of `newest` and the tick and proof of `bytes`, if they are a snapshot (which the
-/// server clock also hears of, arrived at `now_ms`).
+/// The newer of `newest` and the tick and proof of a snapshot (`peeked`; the server clock also
+/// hears of it, arrived at `now_ms`).
 fn newest_ack(
     newest: (u32, u8),
-    bytes: &[u8],
+    peeked: Option<(Tick, u8)>,
     clocks: &mut Option<Clocks>,
     now_ms: f64,
 ) -> (u32, u8) {
-    match peek_snapshot_ack(bytes) {
+    match peeked {
         Some((tick, proof)) => {
             if let Some(clocks) = clocks {
                 clocks.server.on_snapshot(now_ms, tick.0);
@@ -760,6 +747,9 @@ struct Received {
     tick_hz: Option<u16>,
     /// The round trip (ms) and the server's tick, when it was a `Pong`.
     pong: Option<(f64, u32)>,
+    /// The room's code, its tick rate and the ticks between a player's snapshots, when it was
+    /// the `Welcome`.
+    room: Option<(String, (u64, u64))>,
 }
 
 impl Received {
@@ -871,13 +861,24 @@ fn handle(
                     );
                 }
             }
+            // As the server divides them (see its `snapshot_interval`).
+            let interval = (welcome.tick_rate / welcome.snapshot_rate.max(1)).max(1);
             Received {
                 seat: Some((welcome.resume_token, welcome.player_id)),
                 tick_hz: Some(welcome.tick_rate),
                 pong: None,
+                room: Some((
+                    welcome.room_code.clone(),
+                    (u64::from(welcome.tick_rate), u64::from(interval)),
+                )),
             }
         }
-        Ok(ServerMsg::Refused { .. }) | Err(_) => {
+        Ok(ServerMsg::Refused { .. }) => {
+            totals.errors.fetch_add(1, Relaxed);
+            totals.refused.fetch_add(1, Relaxed);
+            Received::default()
+        }
+        Err(_) => {
             totals.errors.fetch_add(1, Relaxed);
             Received::default()
         }

@@ -68,10 +68,12 @@ fn chart(title: &str, unit: &str, samples: &[Sample], series: &[Line<'_>]) -> St
 
 fn summary_rows(label: &str, phase: &PhaseReport) -> String {
     format!(
-        "<tr><th>{}</th><td>{}/{}</td><td>{:.2} ({:.1}%)</td><td>{:.2}</td><td>{:.0}</td><td>{:.0}</td><td>{:.1} / {:.1}</td><td>{:.0} / {:.0}</td><td>{:.2} / {:.2}</td><td>{:.3}</td><td>{:.1}</td><td>{:.1}</td></tr>",
+        "<tr><th>{}</th><td>{}/{} (peak {}; {} joins)</td><td>{:.2} ({:.2}%)</td><td>{:.2}</td><td>{:.0}</td><td>{:.0}</td><td>{:.1} / {:.1}</td><td>{:.0} / {:.0}</td><td>{:.2} / {:.2}</td><td>{:.3}</td><td>{:.1}</td><td>{:.1}</td></tr>",
         escape(label),
         phase.bots_connected,
         phase.bots_requested,
+        phase.bots_peak,
+        phase.joins,
         phase.snapshots_per_bot_per_s.mean,
         phase.delivery * 100.0,
         phase.snapshots_per_bot_per_s.min,
@@ -142,6 +144,45 @@ fn spectator_section(report: &Report) -> String {
     html
 }
 
+/// The join burst's table (runs with `--join-burst`), empty otherwise.
+fn join_burst_section(report: &Report) -> String {
+    let Some(b) = &report.game.join_burst else {
+        return String::new();
+    };
+    format!(
+        "<h2>Join burst</h2><p>The figures above are the {} bots already in, over the whole window; here the burst window ({:.1} s: from the first Hello until a second after every newcomer joined or failed) and the {:.1} s after it.</p>\
+         <table><tr><th>newcomers joined / asked</th><th>failed (refused)</th><th>joins/s (peak second)</th><th>Hellos over s (asked)</th><th>join ms p50 / p99 / max</th><th>first snapshot ms p99</th><th>incumbents' delivery in burst (after)</th><th>worst incumbent snapshots/s</th><th>tick p50 / p99 ms (p99 after)</th><th>ticks/s (after)</th><th>server CPU s/s (after)</th><th>load generator CPU s/s (after)</th></tr>\
+         <tr><td>{}/{}</td><td>{} ({})</td><td>{:.0} ({:.0})</td><td>{:.2} ({:.2})</td><td>{:.1} / {:.1} / {:.1}</td><td>{:.1}</td><td>{:.2}% ({:.2}%)</td><td>{:.2}</td><td>{:.3} / {:.3} ({:.3})</td><td>{:.1} ({:.1})</td><td>{:.3} ({:.3})</td><td>{:.3} ({:.3})</td></tr></table>",
+        b.incumbents,
+        b.window_s,
+        b.after_s,
+        b.joined,
+        b.requested,
+        b.failed,
+        b.refused,
+        b.joins_per_s,
+        b.joins_per_s_peak,
+        b.hello_span_s,
+        b.launch_seconds,
+        b.join_ms.p50,
+        b.join_ms.p99,
+        b.join_ms.max,
+        b.first_snapshot_ms.p99,
+        b.incumbent_delivery * 100.0,
+        b.incumbent_delivery_after * 100.0,
+        b.incumbent_snapshots_per_s.min,
+        b.tick_p50_ms,
+        b.tick_p99_ms,
+        b.tick_p99_after_ms,
+        b.ticks_per_s,
+        b.ticks_per_s_after,
+        b.cpu_seconds_per_s,
+        b.cpu_seconds_per_s_after,
+        b.loadgen_cpu_seconds_per_s,
+        b.loadgen_cpu_seconds_per_s_after,
+    )
+}
+
 /// Renders the report as one HTML page with no external resources.
 pub fn render(report: &Report) -> String {
     let mut settings: Vec<_> = report.settings.iter().collect();
@@ -169,7 +210,7 @@ pub fn render(report: &Report) -> String {
             );
         }
     }
-    page.push_str("<table><tr><th></th><th>bots</th><th>snapshots/bot/s (delivery)</th><th>min bot</th><th>bytes down/bot/s</th><th>bytes/message</th><th>RTT p50/p99 ms</th><th>snapshot lag p99/max ms</th><th>tick p50/p99 ms</th><th>server CPU s/s</th><th>CPU µs/snapshot</th><th>RSS MB</th></tr>");
+    page.push_str("<table><tr><th></th><th>bots joined at the end / asked</th><th>snapshots/bot/s (delivery)</th><th>min bot</th><th>bytes down/bot/s</th><th>bytes/snapshot</th><th>RTT p50/p99 ms</th><th>snapshot lag p99/max ms</th><th>tick p50/p99 ms</th><th>server CPU s/s</th><th>CPU µs/snapshot</th><th>RSS MB</th></tr>");
     page.push_str(&summary_rows("game server", &report.game));
     if let Some(floor) = &report.floor {
         page.push_str(&summary_rows("transport floor", floor));
@@ -182,6 +223,7 @@ pub fn render(report: &Report) -> String {
         let _ = write!(page, "<p>Server CPU per delivered snapshot: <b>{ratio:.2}×</b> the bare transport floor.</p>");
     }
     page.push_str(&spectator_section(report));
+    page.push_str(&join_burst_section(report));
     let charts: [(&str, &str, &[Line<'_>]); 8] = [
         (
             "Snapshots per bot per second",

@@ -3,6 +3,8 @@
 //! floor, and writes the JSON and HTML reports.
 
 pub mod bot;
+pub mod burst;
+pub mod delivery;
 pub mod feel;
 pub mod html;
 pub mod malformed;
@@ -12,6 +14,8 @@ pub mod stats;
 
 use crate::metrics_scrape::scrape;
 use bot::{BotPlan, BotRun, Exit, Scenario};
+use burst::{Burst, JoinBurstFigures};
+use delivery::Window;
 use malformed::Kind;
 use report::{
     histogram_quantile_ms, slope, tick_histogram, BaselineFigures, FeelReport, PerBot, PhaseReport,
@@ -163,6 +167,16 @@ pub struct Args {
     /// checks it; the others count frames by their first byte and length (0: none verify).
     #[arg(long, default_value_t = 50)]
     pub spectator_verify_every: usize,
+    /// Join burst: once the bots are in and settled, this many more join (their connections
+    /// evenly spread over `--join-burst-seconds`) as the window opens; the window's figures are
+    /// then the bots already in, and the report gains a `join_burst` section (joins per second,
+    /// join latency, failures, and the incumbents' delivery and the server's tick during and after
+    /// the burst).
+    #[arg(long, default_value_t = 0)]
+    pub join_burst: usize,
+    /// Seconds over which the join burst's connections are spread.
+    #[arg(long, default_value_t = 2.0)]
+    pub join_burst_seconds: f64,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -321,6 +335,8 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             "spectator_verify_every",
             args.spectator_verify_every.to_string(),
         ),
+        ("join_burst", args.join_burst.to_string()),
+        ("join_burst_seconds", args.join_burst_seconds.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -454,13 +470,26 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
             spectators::own_cpu_seconds(),
         )
     });
-    let bot_start: Vec<u64> = bots.iter().map(|b| b.snapshots.load(Relaxed)).collect();
     let flow_start = totals.flow();
+    let snapshot_bytes_start = totals.snapshot_bytes.load(Relaxed);
     let _ = totals.take_rtts();
     let _ = totals.lags.take();
     let mut all_lags = Lags::default();
     let mut late_lags = Lags::default();
     let window_start = Instant::now();
+    totals.deliveries.open(Window::Main, window_start);
+    totals.reset_peak();
+    let mut burst = (label == "game" && args.join_burst > 0).then(|| {
+        totals.deliveries.open(Window::Burst, window_start);
+        let incumbents = totals.live.load(Relaxed);
+        let newcomers = Burst::start(
+            plan.clone(),
+            args.join_burst,
+            Duration::from_secs_f64(args.join_burst_seconds.max(0.0)),
+            stop_rx.clone(),
+        );
+        BurstWatch::new(newcomers, incumbents)
+    });
     let feel_start = totals.feel.counts();
     let desyncs_start = totals.desyncs.load(Relaxed);
     let churn = (args.churn_per_min > 0.0).then(|| {
@@ -472,12 +501,10 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     });
     let soak_start = soak_counts(&totals);
     let mut live_before = totals.live.load(Relaxed) as f64;
-    let mut bot_seconds = 0.0;
     let mut previous = first.clone();
     let mut previous_flow = flow_start;
     let mut series = Vec::new();
     let mut all_rtts: Vec<f64> = Vec::new();
-    let connected = totals.connected.load(Relaxed).max(1) as f64;
     let seconds = args.duration.max(1.0).ceil() as u64;
     for second in 1..=seconds {
         tokio::time::sleep_until(window_start + Duration::from_secs(second)).await;
@@ -495,13 +522,8 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
             now.get(name).copied().unwrap_or(0.0) - previous.get(name).copied().unwrap_or(0.0)
         };
         let live = totals.live.load(Relaxed) as f64;
-        // Bots this second: all that joined, or with churn the mean of the joined counts at its ends.
-        let bots_now = if args.soak() {
-            ((live_before + live) / 2.0).max(1.0)
-        } else {
-            connected
-        };
-        bot_seconds += bots_now;
+        // Bots this second: the mean of the joined counts at its ends.
+        let bots_now = ((live_before + live) / 2.0).max(1.0);
         live_before = live;
         let sample = Sample {
             t: second as f64,
@@ -539,11 +561,21 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
                 sample.ticks_per_s,
             );
         }
+        if let Some(burst) = burst.as_mut() {
+            burst.second(&totals, &now);
+        }
         series.push(sample);
         previous = now;
         previous_flow = flow;
     }
     let elapsed = window_start.elapsed().as_secs_f64();
+    let window_end = Instant::now();
+    let bots_connected = totals.live.load(Relaxed);
+    let bots_peak = totals.live_peak.load(Relaxed);
+    if let Some(burst) = burst.as_mut() {
+        burst.end(&totals, &previous, window_end);
+    }
+    totals.deliveries.close(Window::Main, window_end);
     let spectators = match (watching, spectators_start) {
         (Some(watching), Some(start)) => {
             let end = (
@@ -563,31 +595,44 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     let desyncs_end = totals.desyncs.load(Relaxed);
     let last = previous;
     let flow_end = previous_flow;
-    let mut per_bot: Vec<f64> = bots
-        .iter()
-        .zip(&bot_start)
-        .filter(|(b, _)| b.connected.load(Relaxed))
-        .map(|(b, start)| (b.snapshots.load(Relaxed) - start) as f64 / elapsed)
-        .collect();
+    let snapshot_bytes = totals.snapshot_bytes.load(Relaxed) - snapshot_bytes_start;
+    // Snapshots of ticks inside the window still on their way count for it: a moment for them.
+    tokio::time::sleep(IN_FLIGHT_GRACE).await;
     let _ = stop_tx.send(true);
     if let Some(churn) = churn {
         let _ = churn.await;
     }
+    // Every bot connection settles what it was due and received as it ends.
     for task in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
+    // (bot-seconds, snapshots) of a join burst's newcomers in the window.
+    let (join_burst, newcomers) = match burst {
+        Some(burst) => {
+            let (figures, newcomers) = burst.figures(&totals, &first, &last, window_start).await;
+            (Some(figures), newcomers)
+        }
+        None => (None, (0.0, 0.0)),
+    };
     if !args.quiet {
         eprintln!();
     }
     let hz = totals.snapshot_hz.load(Relaxed) as f64;
-    let mean = per_bot.iter().sum::<f64>() / per_bot.len().max(1) as f64;
+    let ledger = totals.deliveries.ledger(Window::Main);
+    let delivery = ledger.delivery();
+    let mut per_bot = ledger.rates(hz, hz.round() as u64);
+    let bot_seconds = ledger.bot_seconds;
     let snapshots = (flow_end.0 - flow_start.0) as f64;
     let delta = |name: &str| {
         last.get(name).copied().unwrap_or(0.0) - first.get(name).copied().unwrap_or(0.0)
     };
     let (bounds, counts) = tick_histogram(&first, &last);
     let cpu = delta("process_cpu_seconds_total") / elapsed;
-    let bot_minutes = bot_seconds.max(1.0) / 60.0;
+    // The server's counters cover every player, a join burst's newcomers too: its per-player
+    // figures divide by all of them.
+    let player_seconds = (bot_seconds + newcomers.0).max(1.0);
+    let player_snapshots = snapshots + newcomers.1;
+    let bot_minutes = player_seconds / 60.0;
     let tick_hz = totals.tick_hz.load(Relaxed) as f64;
     let soak = args.soak().then(|| {
         soak_figures(
@@ -599,15 +644,6 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
             tick_hz,
         )
     });
-    // With churn, a slot's counters span several players and their reconnect gaps: delivery is
-    // snapshots over the bot-seconds actually joined.
-    let delivery = if hz <= 0.0 {
-        0.0
-    } else if args.soak() {
-        snapshots / (bot_seconds.max(1.0) * hz)
-    } else {
-        mean / hz
-    };
     let feel = plan.feel.then(|| {
         let fired = delta("skirmish_shots_fired_total");
         let hits = delta("skirmish_shot_hits_total");
@@ -641,18 +677,22 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
     Ok(PhaseReport {
         feel,
         bots_requested: args.bots,
-        bots_connected: totals.connected.load(Relaxed),
+        bots_connected,
+        bots_peak,
+        joins: totals.connected.load(Relaxed),
         duration_s: elapsed,
+        bot_seconds,
         snapshot_hz_expected: hz,
         snapshots_per_bot_per_s: PerBot {
-            mean,
+            mean: delivery * hz,
             p1: quantile(&mut per_bot, 0.01),
             min: quantile(&mut per_bot, 0.0),
         },
         delivery,
+        delivery_of_ticks_run: ledger.delivery_of_ticks_run(),
         bytes_down_per_bot_per_s: (flow_end.1 - flow_start.1) as f64 / bot_seconds.max(1.0),
         bytes_up_per_bot_per_s: (flow_end.2 - flow_start.2) as f64 / bot_seconds.max(1.0),
-        bytes_per_snapshot: (flow_end.1 - flow_start.1) as f64 / snapshots.max(1.0),
+        bytes_per_snapshot: snapshot_bytes as f64 / snapshots.max(1.0),
         rtt_ms: Rtt {
             p50: quantile(&mut all_rtts, 0.5),
             p99: quantile(&mut all_rtts, 0.99),
@@ -675,9 +715,8 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
                 .collect::<Vec<_>>(),
         ),
         snapshots_deferred_rate_per_bot_per_s: delta("skirmish_snapshots_deferred_rate_total")
-            / bot_seconds.max(1.0),
-        snapshots_skipped_per_bot_per_s: delta("skirmish_snapshots_skipped_total")
-            / bot_seconds.max(1.0),
+            / player_seconds,
+        snapshots_skipped_per_bot_per_s: delta("skirmish_snapshots_skipped_total") / player_seconds,
         disconnects: totals.disconnects.load(Relaxed),
         errors: totals.errors.load(Relaxed),
         views: ViewFigures {
@@ -697,8 +736,8 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
                 .copied()
                 .unwrap_or(0.0)
                 / 1e6,
-            cpu_us_per_delivered_snapshot: if snapshots > 0.0 {
-                cpu * elapsed / snapshots * 1e6
+            cpu_us_per_delivered_snapshot: if player_snapshots > 0.0 {
+                cpu * elapsed / player_snapshots * 1e6
             } else {
                 0.0
             },
@@ -711,7 +750,187 @@ async fn run_phase(args: &Args, url: &str, label: &str) -> anyhow::Result<PhaseR
         series,
         soak,
         spectators,
+        join_burst,
     })
+}
+
+/// How long after the window closes the bots go on counting snapshots of ticks inside it.
+const IN_FLIGHT_GRACE: Duration = Duration::from_millis(500);
+
+/// A join burst as the window's seconds pass: when it has settled, its window closes and the
+/// seconds after it begin.
+struct BurstWatch {
+    burst: Burst,
+    /// Bots joined as the burst began.
+    incumbents: u64,
+    /// Whether the burst window has closed.
+    closed: bool,
+    /// The second every newcomer had joined or failed by.
+    settled_at: Option<Instant>,
+    /// The scrape, the load generator's CPU seconds and the moment the burst window closed.
+    end: Option<(HashMap<String, f64>, f64, Instant)>,
+    /// When the run's window ended, and the load generator's CPU seconds then.
+    window_end: Option<(Instant, f64)>,
+    /// Snapshots the newcomers had received when the run's window ended.
+    newcomer_snapshots: u64,
+    cpu_start: f64,
+}
+
+impl BurstWatch {
+    fn new(burst: Burst, incumbents: u64) -> BurstWatch {
+        BurstWatch {
+            burst,
+            incumbents,
+            closed: false,
+            settled_at: None,
+            end: None,
+            window_end: None,
+            newcomer_snapshots: 0,
+            cpu_start: spectators::own_cpu_seconds(),
+        }
+    }
+
+    /// One second of the window passed; `scrape` is the server's `/metrics` now.
+    fn second(&mut self, totals: &Totals, scrape: &HashMap<String, f64>) {
+        let now = Instant::now();
+        if self.closed {
+            return;
+        }
+        if self.settled_at.is_none() && self.burst.settled() {
+            self.settled_at = Some(now);
+        }
+        let launched = now >= self.burst.started + self.burst.launch;
+        if let (Some(settled), true) = (self.settled_at, launched) {
+            if now >= settled + Duration::from_secs(1) {
+                self.close(totals, scrape, now);
+            }
+        }
+    }
+
+    fn close(&mut self, totals: &Totals, scrape: &HashMap<String, f64>, now: Instant) {
+        totals.deliveries.close(Window::Burst, now);
+        totals.deliveries.open(Window::AfterBurst, now);
+        self.end = Some((scrape.clone(), spectators::own_cpu_seconds(), now));
+        self.closed = true;
+    }
+
+    /// The window ends at `now` (`last` is its final scrape).
+    fn end(&mut self, totals: &Totals, last: &HashMap<String, f64>, now: Instant) {
+        if !self.closed {
+            self.close(totals, last, now);
+        }
+        totals.deliveries.close(Window::AfterBurst, now);
+        self.burst.totals.deliveries.close(Window::Main, now);
+        self.window_end = Some((now, spectators::own_cpu_seconds()));
+        self.newcomer_snapshots = self.burst.totals.flow().0;
+    }
+
+    /// The burst's figures, once the run has stopped (the incumbents have settled their
+    /// deliveries); `first` and `last` are the window's first and last scrapes. Also the
+    /// newcomers' seconds joined and snapshots received in the window.
+    async fn figures(
+        self,
+        totals: &Totals,
+        first: &HashMap<String, f64>,
+        last: &HashMap<String, f64>,
+        window_start: Instant,
+    ) -> (JoinBurstFigures, (f64, f64)) {
+        let BurstWatch {
+            burst: newcomers,
+            incumbents,
+            end,
+            window_end,
+            newcomer_snapshots,
+            cpu_start,
+            ..
+        } = self;
+        let (window_end, loadgen_end) =
+            window_end.unwrap_or_else(|| (Instant::now(), spectators::own_cpu_seconds()));
+        let (requested, launch) = (newcomers.requested, newcomers.launch);
+        let totals_of_newcomers = newcomers.totals.clone();
+        let timings = newcomers.join_timings();
+        let (joined, failed) = (newcomers.joined(), newcomers.failed());
+        // They were told to stop with the incumbents; each settles its seconds joined as it ends.
+        newcomers.stopped(Duration::from_secs(10)).await;
+        let newcomer_seconds = totals_of_newcomers
+            .deliveries
+            .ledger(Window::Main)
+            .bot_seconds;
+        let mut first_snapshot: Vec<f64> = totals_of_newcomers
+            .take_first_snapshot_ms()
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        let (joins_per_s, joins_per_s_peak, hello_span_s, join_ms) = burst::join_rates(&timings);
+        let (middle, cpu_end, closed_at) =
+            end.unwrap_or_else(|| (last.clone(), spectators::own_cpu_seconds(), Instant::now()));
+        let window_s = closed_at
+            .saturating_duration_since(window_start)
+            .as_secs_f64();
+        let after_s = (window_end
+            .saturating_duration_since(window_start)
+            .as_secs_f64()
+            - window_s)
+            .max(0.0);
+        let delta = |a: &HashMap<String, f64>, b: &HashMap<String, f64>, name: &str| {
+            b.get(name).copied().unwrap_or(0.0) - a.get(name).copied().unwrap_or(0.0)
+        };
+        let per_second_after = |amount: f64| {
+            if after_s > 0.0 {
+                amount / after_s
+            } else {
+                0.0
+            }
+        };
+        let (bounds, counts) = tick_histogram(first, &middle);
+        let (after_bounds, after_counts) = tick_histogram(&middle, last);
+        let during = totals.deliveries.ledger(Window::Burst);
+        let after = totals.deliveries.ledger(Window::AfterBurst);
+        let hz = totals.snapshot_hz.load(Relaxed) as f64;
+        let mut rates = during.rates(hz, 1);
+        let seconds = window_s.max(1e-3);
+        let figures = JoinBurstFigures {
+            incumbents,
+            requested,
+            launch_seconds: launch.as_secs_f64(),
+            hello_span_s,
+            joined,
+            failed,
+            refused: totals_of_newcomers.refused.load(Relaxed),
+            errors: totals_of_newcomers.errors.load(Relaxed),
+            joins_per_s,
+            joins_per_s_peak,
+            join_ms,
+            first_snapshot_ms: Rtt {
+                p50: quantile(&mut first_snapshot, 0.5),
+                p99: quantile(&mut first_snapshot, 0.99),
+                max: quantile(&mut first_snapshot, 1.0),
+            },
+            window_s,
+            incumbent_delivery: during.delivery(),
+            incumbent_snapshots_per_s: PerBot {
+                mean: during.delivery() * hz,
+                p1: quantile(&mut rates, 0.01),
+                min: quantile(&mut rates, 0.0),
+            },
+            after_s,
+            incumbent_delivery_after: after.delivery(),
+            tick_p50_ms: histogram_quantile_ms(&bounds, &counts, 0.5),
+            tick_p99_ms: histogram_quantile_ms(&bounds, &counts, 0.99),
+            tick_p99_after_ms: histogram_quantile_ms(&after_bounds, &after_counts, 0.99),
+            ticks_per_s: delta(first, &middle, "skirmish_ticks_total") / seconds,
+            cpu_seconds_per_s: delta(first, &middle, "process_cpu_seconds_total") / seconds,
+            loadgen_cpu_seconds_per_s: (cpu_end - cpu_start) / seconds,
+            ticks_per_s_after: per_second_after(delta(&middle, last, "skirmish_ticks_total")),
+            cpu_seconds_per_s_after: per_second_after(delta(
+                &middle,
+                last,
+                "process_cpu_seconds_total",
+            )),
+            loadgen_cpu_seconds_per_s_after: per_second_after(loadgen_end - cpu_end),
+        };
+        (figures, (newcomer_seconds, newcomer_snapshots as f64))
+    }
 }
 
 /// The spectators of a run: their fleet, the room they watch, and the baseline before they joined.
@@ -1148,8 +1367,8 @@ pub fn print_summary(report: &Report) {
     for (label, p) in phases {
         let _ = writeln!(
             out,
-            "{label}: bots {}/{} | snapshots/bot/s {:.2} (p1 {:.2}, min {:.2}; delivery {:.2}%) | down {:.0} B/s/bot, up {:.0} B/s/bot, {:.0} B/msg | RTT p50 {:.1} p99 {:.1} max {:.1} ms | disconnects {} errors {}",
-            p.bots_connected, p.bots_requested, p.snapshots_per_bot_per_s.mean, p.snapshots_per_bot_per_s.p1, p.snapshots_per_bot_per_s.min,
+            "{label}: bots {}/{} (peak {}; {} joins) | snapshots/bot/s {:.2} (p1 {:.2}, min {:.2}; delivery {:.2}%) | down {:.0} B/s/bot, up {:.0} B/s/bot, {:.0} B/snapshot | RTT p50 {:.1} p99 {:.1} max {:.1} ms | disconnects {} errors {}",
+            p.bots_connected, p.bots_requested, p.bots_peak, p.joins, p.snapshots_per_bot_per_s.mean, p.snapshots_per_bot_per_s.p1, p.snapshots_per_bot_per_s.min,
             p.delivery * 100.0, p.bytes_down_per_bot_per_s, p.bytes_up_per_bot_per_s, p.bytes_per_snapshot, p.rtt_ms.p50, p.rtt_ms.p99, p.rtt_ms.max,
             p.disconnects, p.errors
         );
@@ -1183,6 +1402,9 @@ pub fn print_summary(report: &Report) {
     }
     if let Some(soak) = &report.game.soak {
         let _ = writeln!(out, "  soak: {}", soak.summary());
+    }
+    if let Some(burst) = &report.game.join_burst {
+        let _ = writeln!(out, "  join burst: {}", burst.summary());
     }
     if let Some(ratio) = report.cpu_per_snapshot_vs_floor {
         let _ = writeln!(

@@ -1,9 +1,10 @@
 //! The run report: what the bots saw and what the server's `/metrics` said, as JSON.
 
+use super::burst::JoinBurstFigures;
 use serde::Serialize;
 use std::collections::HashMap;
 
-/// Snapshot delivery per bot.
+/// A rate per bot (or per spectator, or per connection).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PerBot {
     /// Mean over bots.
@@ -40,12 +41,13 @@ pub struct ServerFigures {
     pub cpu_seconds_per_s: f64,
     /// Resident memory at the end of the window.
     pub rss_mb: f64,
-    /// Server CPU microseconds per snapshot the bots received.
+    /// Server CPU microseconds per snapshot the bots received (a join burst's newcomers' too).
     pub cpu_us_per_delivered_snapshot: f64,
     /// Stamped inputs that reached the server after their tick, over the window
     /// (`skirmish_late_inputs_total`).
     pub late_inputs: f64,
-    /// The same per bot per minute.
+    /// The same per bot per minute joined (a join burst's newcomers counted as bots too: the
+    /// server's counters cover every player).
     pub late_inputs_per_bot_per_min: f64,
     /// Ticks at which a player's input buffer was empty, per bot per minute. With unstamped inputs
     /// sent once a tick, each is a tick the server kept the previous input for want of the one for
@@ -58,7 +60,8 @@ pub struct ServerFigures {
 pub struct Sample {
     /// Seconds since the window began.
     pub t: f64,
-    /// Snapshots per bot per second.
+    /// Snapshots received in this second per bot joined (the mean of the joined counts at its
+    /// ends).
     pub snapshots_per_bot: f64,
     /// Bytes down per bot per second.
     pub bytes_down_per_bot: f64,
@@ -78,7 +81,7 @@ pub struct Sample {
     pub ticks_per_s: f64,
     /// Server resident memory, MB.
     pub rss_mb: f64,
-    /// Bots joined at the end of this second.
+    /// Bots joined at the end of this second (never more than the bots asked for).
     pub live_bots: f64,
     /// Rooms open at the end of this second.
     pub rooms: f64,
@@ -91,7 +94,8 @@ pub struct Sample {
 /// What a soak run (churn and malformed traffic) adds to a phase.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SoakFigures {
-    /// Welcomes over the whole run (first joins, rejoins and resumes).
+    /// Welcomes during the window (rejoins and resumes; the whole run's are `joins` beside
+    /// `bots_connected`).
     pub joins: u64,
     /// Players that left on the churn signal.
     pub churned: u64,
@@ -147,21 +151,36 @@ impl SoakFigures {
 pub struct PhaseReport {
     /// Bots asked for.
     pub bots_requested: usize,
-    /// Bots welcomed.
+    /// Bots joined at the end of the window: each between its Welcome and its connection's end,
+    /// so never more than `bots_requested` however often bots rejoin.
     pub bots_connected: u64,
+    /// The most bots joined at once during the window.
+    pub bots_peak: u64,
+    /// Welcomes over the whole run, ramp included: first joins, and with churn or malformed
+    /// traffic every rejoin and resume too (not bots: a bot that rejoins counts again).
+    pub joins: u64,
     /// Measurement window in seconds.
     pub duration_s: f64,
+    /// Seconds bots were joined during the window, summed (bots x seconds without churn).
+    pub bot_seconds: f64,
     /// The snapshot rate the server announced.
     pub snapshot_hz_expected: f64,
-    /// Snapshots per bot per second.
+    /// Snapshots per bot per second: the mean is `delivery` times the rate the server is due to
+    /// send (a player's tick interval), and `p1` and `min` are over bot connections that were in
+    /// the window for at least a second's worth of snapshots.
     pub snapshots_per_bot_per_s: PerBot,
-    /// Delivered over expected snapshots (mean over bots).
+    /// Snapshots received over snapshots the server was due to send each bot while it was joined
+    /// in the window, had its room run every tick its rate called for: counted in the room's ticks
+    /// (see `delivery.rs`), at most 1. A room that falls behind and drops ticks delivers less.
     pub delivery: f64,
-    /// Payload bytes received per bot per second.
+    /// The same for the ticks the rooms did run: below `delivery`'s 1 only for snapshots that
+    /// were replaced, skipped or lost, not for ticks the server dropped.
+    pub delivery_of_ticks_run: f64,
+    /// Payload bytes received per bot per second (snapshots, pongs, Welcomes), over `bot_seconds`.
     pub bytes_down_per_bot_per_s: f64,
-    /// Payload bytes sent per bot per second.
+    /// Payload bytes sent per bot per second, over `bot_seconds`.
     pub bytes_up_per_bot_per_s: f64,
-    /// Mean payload bytes per message received.
+    /// Mean payload bytes per snapshot received (snapshots only).
     pub bytes_per_snapshot: f64,
     /// Round trips.
     pub rtt_ms: Rtt,
@@ -175,17 +194,18 @@ pub struct PhaseReport {
     /// Least-squares slope of the per-second p99 snapshot lag over the window, ms per second (about
     /// 0 without a backlog).
     pub lag_slope_ms_per_s: f64,
-    /// Snapshot turns the server passed for a bot's rate, per bot per second
-    /// (`skirmish_snapshots_deferred_rate_total`).
+    /// Snapshot turns the server passed for a bot's rate, per bot per second joined (every player
+    /// of the server, a join burst's newcomers too; `skirmish_snapshots_deferred_rate_total`).
     pub snapshots_deferred_rate_per_bot_per_s: f64,
-    /// Snapshots the server replaced before a bot's socket took them, per bot per second
-    /// (`skirmish_snapshots_skipped_total`).
+    /// Snapshots the server replaced before a bot's socket took them, per bot per second joined
+    /// (every player, as above; `skirmish_snapshots_skipped_total`).
     pub snapshots_skipped_per_bot_per_s: f64,
-    /// Connections lost during the run.
+    /// Connections the server ended unexplained during the run, ramp included.
     pub disconnects: u64,
-    /// Failed connects, refusals, undecodable messages.
+    /// Failed connects, refusals, undecodable messages during the run, ramp included.
     pub errors: u64,
-    /// The bots' views, checked against every snapshot (all zero with `--skip-view-check`).
+    /// The bots' views, checked against every snapshot of the run, ramp included (all zero with
+    /// `--skip-view-check`).
     pub views: ViewFigures,
     /// What players would feel (runs with `--feel`).
     pub feel: Option<FeelReport>,
@@ -195,6 +215,9 @@ pub struct PhaseReport {
     pub soak: Option<SoakFigures>,
     /// Spectators beside the bots (runs with `--spectators`).
     pub spectators: Option<SpectatorFigures>,
+    /// A join burst beside the bots (runs with `--join-burst`); the phase's other figures are
+    /// then the incumbents' over the whole window.
+    pub join_burst: Option<JoinBurstFigures>,
     /// Per-second samples.
     pub series: Vec<Sample>,
 }
@@ -202,11 +225,11 @@ pub struct PhaseReport {
 /// How the bots' views held up: each snapshot applied to the bot's view and its check compared.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct ViewFigures {
-    /// Snapshots after which the view matched.
+    /// Snapshots after which the view matched (whole run).
     pub verified: u64,
-    /// Snapshots after which it did not (desyncs the bots saw).
+    /// Snapshots after which it did not (desyncs the bots saw, whole run).
     pub desyncs: u64,
-    /// Snapshots that did not apply to the view at all.
+    /// Snapshots that did not apply to the view at all (whole run).
     pub errors: u64,
     /// Desyncs the server counted (`skirmish_desyncs_total`) over the window.
     pub server_desyncs: u64,
