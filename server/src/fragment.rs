@@ -19,7 +19,10 @@ pub const FRAGMENT_BYTES: usize = 2 * 1024;
 /// One binary message on its way out, a frame at a time.
 #[derive(Debug)]
 pub struct Outgoing {
+    /// The message (empty once handed over whole).
     bytes: Bytes,
+    /// Its length.
+    len: usize,
     /// Bytes handed out in frames so far.
     sent: usize,
     /// Whether the first frame has been handed out (an empty message is one empty frame).
@@ -30,6 +33,7 @@ impl Outgoing {
     /// The message `bytes`, none of it sent yet.
     pub fn new(bytes: Bytes) -> Outgoing {
         Outgoing {
+            len: bytes.len(),
             bytes,
             sent: 0,
             started: false,
@@ -38,24 +42,24 @@ impl Outgoing {
 
     /// The message's length in bytes.
     pub fn len(&self) -> usize {
-        self.bytes.len()
+        self.len
     }
 
     /// Whether the message is empty.
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.len == 0
     }
 
     /// Whether some of the message's frames have been handed out but not all: nothing but control
     /// frames may go out before the rest.
     pub fn in_flight(&self) -> bool {
-        self.started && self.sent < self.bytes.len()
+        self.started && self.sent < self.len
     }
 
     /// The next frame to write; `None` once every frame has been handed out. A message that fits
     /// in one frame is one plain binary message.
     pub fn next_frame(&mut self) -> Option<Message> {
-        let len = self.bytes.len();
+        let len = self.len;
         if self.started && self.sent >= len {
             return None;
         }
@@ -64,7 +68,9 @@ impl Outgoing {
         let end = len.min(self.sent + FRAGMENT_BYTES);
         if first && end == len {
             self.sent = len;
-            return Some(Message::Binary(self.bytes.clone()));
+            // Handed over, not cloned: a clone of a `Bytes` made from a `Vec` allocates a shared
+            // header, one allocation more per snapshot.
+            return Some(Message::Binary(std::mem::take(&mut self.bytes)));
         }
         let part = self.bytes.slice(self.sent..end);
         self.sent = end;
