@@ -29,9 +29,9 @@
 //! whole; such a viewer's [`Known`] is just "everything at tick T". That keeps per-viewer work flat
 //! when everyone sees everyone.
 
-use crate::grid::Grid;
+use crate::grid::{CellReach, Grid};
 use crate::world::{Player, PlayerKey, World};
-use skirmish_shared::codec::sections::{self, field_bits, IdGaps, KIND_PLAYER, KIND_PROJECTILE};
+use skirmish_shared::codec::sections::{self, IdGaps, KIND_PLAYER, KIND_PROJECTILE};
 use skirmish_shared::codec::{write_snapshot, EncodedList, SnapshotParts};
 use skirmish_shared::fixed::{Coord, Pos};
 use skirmish_shared::protocol::{
@@ -141,6 +141,30 @@ pub struct Scratch {
     entered: Vec<u8>,
     updated: Vec<u8>,
     left: Vec<u8>,
+    /// Id lists of snapshots no client holds any longer, to list the next ones in.
+    spare_ids: Vec<Vec<EntityId>>,
+}
+
+/// How many spare id lists [`Scratch`] keeps.
+const SPARE_ID_LISTS: usize = 64;
+
+impl Scratch {
+    /// Takes back what a client no longer holds (it holds a newer snapshot), so that its id list is
+    /// reused for a later snapshot instead of a new one allocated.
+    pub fn recycle(&mut self, known: Known) {
+        if let Held::Listed(mut ids) = known.held {
+            if self.spare_ids.len() < SPARE_ID_LISTS && ids.capacity() > 0 {
+                ids.clear();
+                self.spare_ids.push(ids);
+            }
+        }
+    }
+
+    fn id_list(&mut self, capacity: usize) -> Vec<EntityId> {
+        let mut ids = self.spare_ids.pop().unwrap_or_default();
+        ids.reserve(capacity);
+        ids
+    }
 }
 
 /// One viewer's side of a snapshot: where it stands, what it holds, and what goes with it.
@@ -203,44 +227,41 @@ fn wire_motion(player: &Player, tick: Tick) -> WireMotion {
     }
 }
 
-/// Appends the packed update body (field bits and fields) of the fields of `player` that changed
-/// after `since`; nothing, and `false`, if none did.
+/// Appends the packed update body (the field byte and fields) of the fields of `player` that
+/// changed after `since`; nothing, and `false`, if none did.
 fn put_update(player: &Player, since: Tick, tick: Tick, out: &mut Vec<u8>) -> bool {
     let changed = &player.changed;
     if changed.latest() <= since {
         return false;
     }
-    let bits_at = out.len();
-    out.push(0);
-    let mut bits = 0;
+    let mut fields = [PlayerField::Hp(0); 4];
+    let mut count = 0;
+    let mut push = |field| {
+        fields[count] = field;
+        count += 1;
+    };
     if changed.motion > since {
         // One turn since the baseline: the client holds the key the turn continues from.
         let one_turn = player.motion_is_turn && player.previous_motion_changed <= since;
-        let field = if one_turn {
-            bits |= field_bits::TURN;
+        push(if one_turn {
             PlayerField::Turn {
                 age: tick.since(player.motion.tick),
                 dir: player.motion.dir,
             }
         } else {
-            bits |= field_bits::MOTION;
             PlayerField::Motion(wire_motion(player, tick))
-        };
-        sections::put_field(out, &field);
+        });
     }
     if changed.aim > since {
-        bits |= field_bits::AIM;
-        sections::put_field(out, &PlayerField::Aim(player.aim_wire));
+        push(PlayerField::Aim(player.aim_wire));
     }
     if changed.hp > since {
-        bits |= field_bits::HP;
-        sections::put_field(out, &PlayerField::Hp(player.hp));
+        push(PlayerField::Hp(player.hp));
     }
     if changed.status > since {
-        bits |= field_bits::STATUS;
-        sections::put_field(out, &PlayerField::Status(player.status));
+        push(PlayerField::Status(player.status));
     }
-    out[bits_at] = bits;
+    sections::put_update_body(out, &fields[..count]);
     true
 }
 
@@ -659,15 +680,36 @@ impl SnapshotFrame {
         let set = |bits: &mut Vec<u64>, item: u32| {
             bits[item as usize / 64] |= 1u64 << (item % 64);
         };
-        self.grid.query(viewer, outer, |item| {
-            let distance = entities[item as usize].pos.distance_squared(viewer);
-            if distance <= outer_sq {
-                set(near, item);
-                if distance <= inner_sq {
-                    set(inner, item);
+        // Cells wholly within the radius need no distance test; cells wholly beyond the outer
+        // radius are skipped.
+        self.grid
+            .query_reach(viewer, radius, outer, |items, reach| match reach {
+                CellReach::Inner => {
+                    for &item in items {
+                        set(near, item);
+                        set(inner, item);
+                    }
                 }
-            }
-        });
+                CellReach::Outer => {
+                    for &item in items {
+                        set(near, item);
+                        if entities[item as usize].pos.distance_squared(viewer) <= inner_sq {
+                            set(inner, item);
+                        }
+                    }
+                }
+                CellReach::Partly => {
+                    for &item in items {
+                        let distance = entities[item as usize].pos.distance_squared(viewer);
+                        if distance <= outer_sq {
+                            set(near, item);
+                            if distance <= inner_sq {
+                                set(inner, item);
+                            }
+                        }
+                    }
+                }
+            });
         scratch.entered.clear();
         scratch.updated.clear();
         scratch.left.clear();
@@ -675,7 +717,7 @@ impl SnapshotFrame {
             (IdGaps::default(), IdGaps::default(), IdGaps::default());
         let empty = Vec::new();
         let known = baseline.and_then(Known::listed).unwrap_or(&empty);
-        let mut ids = Vec::with_capacity(known.len() + 16);
+        let mut ids = scratch.id_list(known.len() + 16);
         let mut check = ViewCheck::default();
         let mut k = 0;
         let Scratch {
