@@ -116,17 +116,27 @@ fn main() {
             for u in &s.updated {
                 scratch.clear();
                 ids.put(&mut scratch, u.id);
-                totals[4] += scratch.len() + 1; // the id's gap and the field bits
-                for f in &u.fields {
+                totals[4] += scratch.len() + 1; // the id's gap and the field byte
+                scratch.clear();
+                sections::put_update_body(&mut scratch, &u.fields);
+                // A recent turn fits the field byte: what the fields add beyond it is theirs.
+                let mut rest = scratch.len() - 1;
+                for f in u
+                    .fields
+                    .iter()
+                    .filter(|f| !matches!(f, PlayerField::Turn { .. }))
+                {
                     let slot = match f {
-                        PlayerField::Motion(_) | PlayerField::Turn { .. } => 5,
                         PlayerField::Aim(_) => 6,
                         PlayerField::Hp(_) | PlayerField::Status(_) => 7,
+                        _ => 5,
                     };
                     scratch.clear();
                     sections::put_field(&mut scratch, f);
                     totals[slot] += scratch.len();
+                    rest -= scratch.len();
                 }
+                totals[5] += rest;
             }
             scratch.clear();
             sections::put_left(&mut scratch, &s.left);

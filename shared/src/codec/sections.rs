@@ -22,10 +22,12 @@
 //! - `entered`, projectile: id (kind 1), then `age << 1 | relative`; launched from a point (0): x, y;
 //!   from its shooter (1): the shooter's id rotated right by one bit (an even id is halved); then
 //!   the aim;
-//! - `updated`: the player's id (one kind, so no kind bit),
-//!   a byte of field bits ([`field_bits`]), then the fields present in the bits' order:
-//!   `Motion` (age, x, y, direction), `Turn` (`age * 9 + direction`: one byte up to age 13),
-//!   `Aim`, `Hp`, `Status`;
+//! - `updated`: the player's id (one kind, so no kind bit), then a field byte: below 32, field bits
+//!   ([`field_bits`]) followed by the fields present in the bits' order: `Motion` (age, x, y,
+//!   direction), `Turn` (`age * 9 + direction`: one byte up to age 13), `Aim`, `Hp`, `Status`;
+//!   from 32, the commonest updates in the byte itself: `32 + (with_aim * 4 + age) * 9 + direction`
+//!   is a turn of age below 4, alone or followed by an aim (what field bits would say then is
+//!   invalid, so that bytes mean one thing). 104 and above are invalid;
 //! - `left`: ids, each with its parity as its kind (an id whose parity is not its kind bit is
 //!   invalid, so that bytes still mean one thing).
 //!
@@ -231,17 +233,37 @@ pub fn field_bit(field: &PlayerField) -> u8 {
 /// Appends an update's body (field bits and fields), the fields in their bits' order, each kind
 /// once (the first of a kind, if `fields` repeats one).
 pub fn put_update_body(out: &mut Vec<u8>, fields: &[PlayerField]) {
-    let bits_at = out.len();
-    out.push(0);
+    let find = |bit| fields.iter().find(|f| field_bit(f) == bit);
     let mut bits = 0;
     for bit in [1, 2, 4, 8, 16] {
-        if let Some(field) = fields.iter().find(|f| field_bit(f) == bit) {
-            put_field(out, field);
+        if find(bit).is_some() {
             bits |= bit;
         }
     }
-    out[bits_at] = bits;
+    // The commonest updates, a recent turn with or without an aim, fit the field byte itself.
+    if let Some(&PlayerField::Turn { age, dir }) = find(field_bits::TURN) {
+        if age < TURN_CODE_AGES && bits & !(field_bits::TURN | field_bits::AIM) == 0 {
+            let with_aim = u32::from(bits & field_bits::AIM != 0);
+            out.push((TURN_CODES + (with_aim * TURN_CODE_AGES + age) * 9) as u8 + dir_index(dir));
+            if let Some(aim) = find(field_bits::AIM) {
+                put_field(out, aim);
+            }
+            return;
+        }
+    }
+    out.push(bits);
+    for bit in [1, 2, 4, 8, 16] {
+        if let Some(field) = find(bit) {
+            put_field(out, field);
+        }
+    }
 }
+
+/// The first field byte that stands for a turn ([`put_update_body`]).
+const TURN_CODES: u32 = 32;
+/// Turns up to this age (exclusive) fit the field byte: at 60 Hz ticks and 20 Hz snapshots or
+/// faster, every turn since the last snapshot.
+const TURN_CODE_AGES: u32 = 4;
 
 /// Encodes an `entered` section.
 pub fn put_entered(out: &mut Vec<u8>, entered: &[EntityState]) {
@@ -386,6 +408,24 @@ pub fn read_updated(bytes: &[u8]) -> Result<Vec<PlayerUpdate>, SectionError> {
     while !r.done() {
         let id = ids.read(&mut r)?;
         let bits = r.byte()?;
+        if u32::from(bits) >= TURN_CODES {
+            let code = u32::from(bits) - TURN_CODES;
+            let (turn, with_aim) = (code % (9 * TURN_CODE_AGES), code / (9 * TURN_CODE_AGES));
+            if with_aim > 1 {
+                return Err(SectionError::BadFields);
+            }
+            let mut fields = vec![PlayerField::Turn {
+                age: turn / 9,
+                dir: dir_from(u64::from(turn % 9))?,
+            }];
+            if with_aim == 1 {
+                fields.push(PlayerField::Aim(r.u16()?));
+            }
+            out.push(PlayerUpdate { id, fields });
+            continue;
+        }
+        // A field byte is the turn code's when that fits: bytes mean one thing.
+        let turn_and_aim = field_bits::TURN | field_bits::AIM;
         if bits & !field_bits::ALL != 0 {
             return Err(SectionError::BadFields);
         }
@@ -399,6 +439,9 @@ pub fn read_updated(bytes: &[u8]) -> Result<Vec<PlayerUpdate>, SectionError> {
         if bits & field_bits::TURN != 0 {
             let value = r.varint(36)?;
             let age = u32::try_from(value / 9).map_err(|_| SectionError::BadVarint)?;
+            if age < TURN_CODE_AGES && bits & !turn_and_aim == 0 {
+                return Err(SectionError::BadFields);
+            }
             fields.push(PlayerField::Turn {
                 age,
                 dir: dir_from(value % 9)?,

@@ -571,7 +571,7 @@ fn packed_sections_keep_any_ids_in_any_order() {
 #[test]
 fn packed_entries_are_small() {
     let mut out = Vec::new();
-    // An update of a player 100 ids after the one before: a turn is 3 bytes, an aim 4.
+    // An update of a player 100 ids after the one before: a turn is 2 bytes, an aim 4, both 4.
     let mut ids = sections::IdGaps::default();
     ids.put(&mut out, EntityId(1_000));
     out.clear();
@@ -583,10 +583,21 @@ fn packed_entries_are_small() {
             dir: Dir::West,
         }],
     );
-    assert_eq!(out.len(), 3);
+    assert_eq!(out.len(), 2);
     out.clear();
     ids.put(&mut out, EntityId(1_200));
     sections::put_update_body(&mut out, &[PlayerField::Aim(4_000)]);
+    assert_eq!(out.len(), 4);
+    out.clear();
+    ids.put(&mut out, EntityId(1_300));
+    let turn_and_aim = [
+        PlayerField::Turn {
+            age: 3,
+            dir: Dir::NorthEast,
+        },
+        PlayerField::Aim(4_095),
+    ];
+    sections::put_update_body(&mut out, &turn_and_aim);
     assert_eq!(out.len(), 4);
     // A fresh projectile from a shooter the viewer holds: 6 bytes; from a point: 10.
     let mut ids = sections::IdGaps::default();
@@ -653,8 +664,42 @@ fn hostile_sections_never_panic() {
     assert!(sections::read_left(&[0x80, 0x00]).is_err(), "overlong zero");
     assert!(sections::read_left(&[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]).is_err());
     assert!(
-        sections::read_updated(&[0x00, 0x20]).is_err(),
-        "unknown field bit"
+        sections::read_updated(&[0x00, 104]).is_err(),
+        "past the turn codes"
+    );
+    assert!(
+        sections::read_updated(&[0x00, 0xFF]).is_err(),
+        "past the turn codes"
+    );
+    // A recent turn (and aim) written with field bits has a shorter form: refused.
+    assert!(
+        sections::read_updated(&[0x00, 0x02, 9]).is_err(),
+        "turn of age 1"
+    );
+    assert!(sections::read_updated(&[0x00, 0x06, 9, 0, 0]).is_err());
+    assert_eq!(
+        sections::read_updated(&[0x00, 0x0A, 9, 50]).map(|u| u[0].fields.len()),
+        Ok(2),
+        "a turn with hit points takes field bits"
+    );
+    assert_eq!(
+        sections::read_updated(&[0x00, 0x02, 36]).map(|u| u[0].fields.clone()),
+        Ok(vec![PlayerField::Turn {
+            age: 4,
+            dir: Dir::Still
+        }]),
+        "an older turn takes field bits"
+    );
+    assert_eq!(
+        sections::read_updated(&[0x00, 103, 0xFF, 0x0F]).map(|u| u[0].fields.clone()),
+        Ok(vec![
+            PlayerField::Turn {
+                age: 3,
+                dir: Dir::NorthEast
+            },
+            PlayerField::Aim(4_095)
+        ]),
+        "the last turn code"
     );
     assert!(
         sections::read_updated(&[0x00, 0x01, 0, 0, 0, 9]).is_err(),
