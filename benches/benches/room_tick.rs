@@ -2,7 +2,8 @@
 //! - a world tick (movement, firing, projectiles, hits) under arena play, with lag compensation's
 //!   history as by default, without it, and with every shot rewound;
 //! - capturing a snapshot frame (shared per tick) and writing one player's snapshot (interest query,
-//!   delta against the previous snapshot, encode);
+//!   delta against the previous snapshot, encode), and half the room's snapshots (what one snapshot
+//!   tick writes at 30 Hz snapshots and 60 Hz ticks);
 //! - the client path: decoding a snapshot and applying it to a view;
 //! - fill bots: a whole room tick (bots' brains, world, one human's snapshots) with one human and
 //!   0, 4 or 32 bots, and the brains alone for 4 and 32 bots.
@@ -173,6 +174,68 @@ fn snapshots(c: &mut Criterion) {
     group.finish();
 }
 
+/// What a snapshot tick costs the room in snapshot writing: a snapshot for every other player (30 Hz
+/// snapshots at 60 Hz write half the room each tick), each a delta against what that viewer
+/// holds, the id list of what it held before handed back for reuse as the room does.
+fn snapshot_group(c: &mut Criterion) {
+    let mut group = c.benchmark_group("snapshot");
+    for players in SIZES {
+        let (mut world, keys) = populated_world(players, 11);
+        let mut dice = Dice::new(5);
+        for t in 0..120 {
+            let inputs = arena_inputs(&keys, t, &mut dice);
+            world.tick(&inputs);
+        }
+        let map = world.map().clone();
+        let mut frame = SnapshotFrame::new(map.width_coords(), map.height_coords(), VIEW_RADIUS);
+        let mut scratch = Scratch::default();
+        let viewers: Vec<_> = keys.iter().copied().step_by(2).collect();
+        let position = |world: &skirmish_server::world::World, key| {
+            world.player(key).map(|p| p.pos).unwrap_or_default()
+        };
+        frame.capture(&world, None);
+        let mut out = Vec::new();
+        let known: Vec<Known> = viewers
+            .iter()
+            .map(|&key| {
+                out.clear();
+                let view = View::at(position(&world, key), None);
+                frame.write_for(&world, view, &mut scratch, &mut out)
+            })
+            .collect();
+        let previous = frame.tick();
+        for t in 120..122 {
+            let inputs = arena_inputs(&keys, t, &mut dice);
+            world.tick(&inputs);
+        }
+        frame.capture(&world, Some(previous));
+        let mut bytes = 0;
+        group.bench_with_input(
+            BenchmarkId::new("write_half_the_room", players),
+            &players,
+            |b, _| {
+                b.iter(|| {
+                    bytes = 0;
+                    for (&key, known) in viewers.iter().zip(&known) {
+                        out.clear();
+                        let view = View::at(position(&world, key), Some(known));
+                        let next = frame.write_for(&world, view, &mut scratch, &mut out);
+                        bytes += out.len();
+                        scratch.recycle(next);
+                    }
+                    bytes
+                })
+            },
+        );
+        println!(
+            "snapshot/write_half_the_room/{players}: {} viewers, {:.1} bytes a snapshot",
+            viewers.len(),
+            bytes as f64 / viewers.len() as f64
+        );
+    }
+    group.finish();
+}
+
 fn view_at(
     full: &[u8],
     map: &std::sync::Arc<skirmish_shared::map::Map>,
@@ -250,5 +313,5 @@ fn fill_bots(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, world_tick, snapshots, fill_bots);
+criterion_group!(benches, world_tick, snapshots, snapshot_group, fill_bots);
 criterion_main!(benches);

@@ -5,14 +5,9 @@
 
 use skirmish_bench::scenario::{populated_world, Dice};
 use skirmish_server::snapshot::{Known, Scratch, SnapshotFrame, View};
-use skirmish_shared::codec::{decode_server, encode_append};
-use skirmish_shared::protocol::{buttons, EntityState, InputFrame, PlayerField, ServerMsg};
-
-fn size<T: serde::Serialize>(value: &T) -> usize {
-    let mut out = Vec::new();
-    encode_append(value, &mut out);
-    out.len()
-}
+use skirmish_shared::codec::decode_server;
+use skirmish_shared::codec::sections::{self, IdGaps, KIND_PLAYER, KIND_PROJECTILE};
+use skirmish_shared::protocol::{buttons, EntityState, InputFrame, Launch, PlayerField, ServerMsg};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -34,7 +29,7 @@ fn main() {
         .step_by((players / 50).max(1))
         .collect();
     let mut known: Vec<Option<Known>> = vec![None; viewers.len()];
-    let mut totals = [0usize; 9];
+    let mut totals = [0usize; 12];
     let mut snapshots = 0usize;
     let mut last = None;
     for t in 1..=600u32 {
@@ -90,25 +85,63 @@ fn main() {
             };
             snapshots += 1;
             totals[0] += out.len();
+            // Each entry's packed size, its id gap written as the snapshot writes it.
+            let mut scratch = Vec::new();
+            let mut ids = IdGaps::default();
             for e in &s.entered {
+                scratch.clear();
                 match e {
-                    EntityState::Player(_) => totals[1] += size(e),
-                    EntityState::Projectile(_) => totals[2] += size(e),
+                    EntityState::Player(p) => {
+                        ids.put_kind(&mut scratch, p.id, KIND_PLAYER);
+                        sections::put_player_body(&mut scratch, p);
+                        totals[1] += scratch.len();
+                    }
+                    EntityState::Projectile(p) => {
+                        ids.put_kind(&mut scratch, p.id, KIND_PROJECTILE);
+                        sections::put_projectile_body(&mut scratch, p);
+                        match p.launch {
+                            Launch::Shooter(_) => {
+                                totals[3] += scratch.len();
+                                totals[10] += 1;
+                            }
+                            Launch::At(_) => {
+                                totals[2] += scratch.len();
+                                totals[11] += 1;
+                            }
+                        }
+                    }
                 }
             }
+            let mut ids = IdGaps::default();
             for u in &s.updated {
-                totals[3] += size(&u.id) + 1;
-                for f in &u.fields {
+                scratch.clear();
+                ids.put(&mut scratch, u.id);
+                totals[4] += scratch.len() + 1; // the id's gap and the field byte
+                scratch.clear();
+                sections::put_update_body(&mut scratch, &u.fields);
+                // A recent turn fits the field byte: what the fields add beyond it is theirs.
+                let mut rest = scratch.len() - 1;
+                for f in u
+                    .fields
+                    .iter()
+                    .filter(|f| !matches!(f, PlayerField::Turn { .. }))
+                {
                     let slot = match f {
-                        PlayerField::Motion(_) | PlayerField::Turn { .. } => 4,
-                        PlayerField::Aim(_) => 5,
-                        PlayerField::Hp(_) | PlayerField::Status(_) => 6,
+                        PlayerField::Aim(_) => 6,
+                        PlayerField::Hp(_) | PlayerField::Status(_) => 7,
+                        _ => 5,
                     };
-                    totals[slot] += size(f);
+                    scratch.clear();
+                    sections::put_field(&mut scratch, f);
+                    totals[slot] += scratch.len();
+                    rest -= scratch.len();
                 }
+                totals[5] += rest;
             }
-            totals[7] += size(&s.left);
-            totals[8] += s.entered.len();
+            scratch.clear();
+            sections::put_left(&mut scratch, &s.left);
+            totals[8] += scratch.len();
+            totals[9] += s.entered.len();
         }
     }
     let n = snapshots.max(1) as f64;
@@ -117,17 +150,26 @@ fn main() {
     let labels = [
         "total",
         "entered players",
-        "entered projectiles",
+        "entered projectiles, from a point",
+        "entered projectiles, from a shooter",
         "update headers",
-        "motion keys",
+        "turns and motion keys",
         "aim",
         "hp/status",
         "left",
         "(entered count)",
+        "(from a shooter count)",
+        "(from a point count)",
     ];
+    let sections: usize = totals[1..=8].iter().sum();
     for (label, total) in labels.iter().zip(totals) {
-        println!("  {label:>20}: {:8.1} per snapshot", total as f64 / n);
+        println!("  {label:>36}: {:8.1} per snapshot", total as f64 / n);
     }
+    println!(
+        "  {:>36}: {:8.1} per snapshot",
+        "header, section lengths, events",
+        (totals[0] - sections) as f64 / n
+    );
     println!(
         "  => {:.0} bytes/s per player (snapshot payload only)",
         totals[0] as f64 / n * hz

@@ -119,8 +119,14 @@ fn sample_snapshot(tick: u32, baseline: Option<u32>) -> Snapshot {
             EntityState::Projectile(ProjectileState {
                 id: EntityId(3),
                 age: 1,
-                pos: Pos::new(6_000, 5_000),
+                launch: Launch::At(Pos::new(6_000, 5_000)),
                 aim: 16_000,
+            }),
+            EntityState::Projectile(ProjectileState {
+                id: EntityId(5),
+                age: 2,
+                launch: Launch::Shooter(EntityId(2)),
+                aim: 30_000,
             }),
         ],
         updated: vec![PlayerUpdate {

@@ -282,7 +282,9 @@ async fn spectators_watch_the_bots_room_at_the_feed_rate_and_the_floor_serves_as
         let rate = &s.frames_per_spectator_per_s;
         assert!(rate.mean > 15.0 && rate.mean < 25.0, "{rate:?}");
         assert!(rate.min > 12.0, "{rate:?}");
-        assert!(s.bytes_per_frame > 20.0, "{s:?}");
+        // Frames carry something (four bots' packed updates: about 19 bytes a frame since
+        // protocol 8 packs them).
+        assert!(s.bytes_per_frame > 12.0, "{s:?}");
         assert!(
             s.bytes_per_spectator_per_s > 15.0 * s.bytes_per_frame * 0.9,
             "{s:?}"

@@ -5,6 +5,17 @@
 
 use skirmish_shared::fixed::{Coord, Pos};
 
+/// How a cell lies against two circles around a point ([`Grid::query_reach`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CellReach {
+    /// Wholly within the inner circle.
+    Inner,
+    /// Wholly within the outer circle, not the inner.
+    Outer,
+    /// Across the outer circle (or on the grid's edge): test each item.
+    Partly,
+}
+
 /// Items bucketed by cell, in compressed rows: the items of cell `c` are
 /// `items[starts[c]..starts[c + 1]]`, in the order they were given.
 #[derive(Debug, Clone)]
@@ -82,6 +93,59 @@ impl Grid {
         }
     }
 
+    /// Calls `f` with the items of every cell that may hold a point within `outer` of `centre`,
+    /// a cell at a time, with how the cell lies against the circles of radius `inner` and `outer`
+    /// around `centre`: the caller tests distances only where a cell straddles a circle. Cells on
+    /// the grid's edge (which also hold positions beyond it) are always [`CellReach::Partly`].
+    pub fn query_reach(
+        &self,
+        centre: Pos,
+        inner: Coord,
+        outer: Coord,
+        mut f: impl FnMut(&[u32], CellReach),
+    ) {
+        let (x0, y0) = self.cell_coords(Pos::new(centre.x - outer, centre.y - outer));
+        let (x1, y1) = self.cell_coords(Pos::new(centre.x + outer, centre.y + outer));
+        let inner_sq = i64::from(inner) * i64::from(inner);
+        let outer_sq = i64::from(outer) * i64::from(outer);
+        let size = i64::from(self.cell_size);
+        let (px, py) = (i64::from(centre.x), i64::from(centre.y));
+        for cy in y0..=y1 {
+            let row = cy * self.columns;
+            for cx in x0..=x1 {
+                let cell = (row + cx) as usize;
+                let items = &self.items[self.starts[cell] as usize..self.starts[cell + 1] as usize];
+                if items.is_empty() {
+                    continue;
+                }
+                let edge = cx == 0 || cy == 0 || cx == self.columns - 1 || cy == self.rows - 1;
+                if edge {
+                    f(items, CellReach::Partly);
+                    continue;
+                }
+                // The cell holds positions in [low, low + size - 1] on each axis.
+                let (lx, ly) = (i64::from(cx) * size, i64::from(cy) * size);
+                let (hx, hy) = (lx + size - 1, ly + size - 1);
+                let near = |p: i64, lo: i64, hi: i64| (lo - p).max(p - hi).max(0);
+                let far = |p: i64, lo: i64, hi: i64| (p - lo).max(hi - p);
+                let (nx, ny) = (near(px, lx, hx), near(py, ly, hy));
+                if nx * nx + ny * ny > outer_sq {
+                    continue;
+                }
+                let (fx, fy) = (far(px, lx, hx), far(py, ly, hy));
+                let far_sq = fx * fx + fy * fy;
+                let reach = if far_sq <= inner_sq {
+                    CellReach::Inner
+                } else if far_sq <= outer_sq {
+                    CellReach::Outer
+                } else {
+                    CellReach::Partly
+                };
+                f(items, reach);
+            }
+        }
+    }
+
     /// Number of items.
     pub fn len(&self) -> usize {
         self.items.len()
@@ -96,6 +160,40 @@ impl Grid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reach_queries_classify_cells_truly() {
+        let mut grid = Grid::new(2_000, 1_500, 64);
+        let positions: Vec<Pos> = (0..3_000)
+            .map(|i| Pos::new((i * 37) % 2_000, (i * 91) % 1_500))
+            .collect();
+        grid.rebuild(positions.iter().copied());
+        for centre in [
+            Pos::new(1_000, 700),
+            Pos::new(10, 10),
+            Pos::new(1_999, 1_499),
+            Pos::new(333, 1_200),
+        ] {
+            let (inner, outer) = (300, 340);
+            let mut seen = vec![false; positions.len()];
+            grid.query_reach(centre, inner, outer, |items, reach| {
+                for &i in items {
+                    seen[i as usize] = true;
+                    let d = positions[i as usize].distance_squared(centre);
+                    match reach {
+                        CellReach::Inner => assert!(d <= i64::from(inner * inner)),
+                        CellReach::Outer => assert!(d <= i64::from(outer * outer)),
+                        CellReach::Partly => {}
+                    }
+                }
+            });
+            for (i, pos) in positions.iter().enumerate() {
+                if pos.distance_squared(centre) <= i64::from(outer * outer) {
+                    assert!(seen[i], "missed {pos:?} around {centre:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn queries_find_exactly_the_items_in_overlapping_cells() {

@@ -41,9 +41,10 @@ async fn a_client_that_stops_reading_is_dropped_without_disturbing_others() {
             "--view-radius",
             "100000",
             // Long enough that its socket stalls (and its snapshots are replaced) before its
-            // missing acknowledgements give it away.
+            // missing acknowledgements give it away (protocol 8's snapshots, about half as large,
+            // take longer to fill the buffers than 2 s did).
             "--slow-reader-timeout",
-            "2",
+            "4",
             "--socket-send-buffer",
             "4096",
         ])

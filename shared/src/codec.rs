@@ -5,15 +5,23 @@
 //! prefix cannot claim more memory than the message holds), and rejects trailing bytes: a message means
 //! exactly one thing.
 //!
+//! A snapshot's entity sections are packed by hand ([`sections`]): ids as gaps, fields behind bit
+//! masks, varints that take one byte below 128. They travel as byte strings inside the bincode
+//! message, so the rest of the protocol stays plain bincode.
+//!
 //! The server assembles snapshots from parts encoded once per tick and shared by every viewer;
 //! [`write_snapshot`] splices such parts into the exact bytes `encode_server(&ServerMsg::Snapshot(..))`
 //! would produce.
 
-use crate::protocol::{ClientMsg, EntityId, ServerMsg, MAX_CLIENT_MSG_BYTES, MAX_SERVER_MSG_BYTES};
+pub mod sections;
+
+use crate::protocol::{
+    ClientMsg, GameEvent, ServerMsg, Snapshot, MAX_CLIENT_MSG_BYTES, MAX_SERVER_MSG_BYTES,
+};
 use crate::time::Tick;
 use bincode::config::{self, Configuration, Limit, LittleEndian, Varint};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Why bytes could not be decoded into a message.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -121,7 +129,7 @@ pub fn peek_snapshot_ack(bytes: &[u8]) -> Option<(Tick, u8)> {
 }
 
 /// A list section of a snapshot made of pre-encoded elements: `count` values whose encodings are
-/// concatenated in `bytes`.
+/// concatenated in `bytes` (a snapshot's events).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct EncodedList<'a> {
     /// How many elements.
@@ -130,8 +138,8 @@ pub struct EncodedList<'a> {
     pub bytes: &'a [u8],
 }
 
-/// The parts of a snapshot, with its lists pre-encoded: `entered` holds `EntityState`s, `updated`
-/// `PlayerUpdate`s and `events` `GameEvent`s.
+/// The parts of a snapshot, with its entity sections packed ([`sections`]) and its events
+/// pre-encoded (`GameEvent`s).
 #[derive(Clone, Copy, Debug)]
 pub struct SnapshotParts<'a> {
     /// The snapshot's tick.
@@ -144,32 +152,142 @@ pub struct SnapshotParts<'a> {
     pub ack_input_seq: u32,
     /// The checksum of the view after this snapshot.
     pub check: [u8; 4],
-    /// Encoded entities that entered the view.
-    pub entered: EncodedList<'a>,
-    /// Encoded player updates.
-    pub updated: EncodedList<'a>,
-    /// Entities that left the view.
-    pub left: &'a [EntityId],
+    /// The packed `entered` section.
+    pub entered: &'a [u8],
+    /// The packed `updated` section.
+    pub updated: &'a [u8],
+    /// The packed `left` section.
+    pub left: &'a [u8],
     /// Encoded events.
     pub events: EncodedList<'a>,
 }
 
-/// Appends an encoded `ServerMsg::Snapshot` assembled from pre-encoded parts. The bytes are identical
-/// to encoding the equivalent [`crate::protocol::Snapshot`].
+/// The baseline as the wire carries it: 0 for none, else one more than its age before `tick`
+/// (wrapping, so any pair round-trips): one byte for a delta against a recent snapshot.
+fn baseline_age(tick: Tick, baseline: Option<Tick>) -> u64 {
+    baseline.map_or(0, |b| u64::from(tick.0.wrapping_sub(b.0)) + 1)
+}
+
+/// Appends an encoded `ServerMsg::Snapshot` assembled from packed and pre-encoded parts. The bytes
+/// are identical to encoding the equivalent [`Snapshot`].
 pub fn write_snapshot(out: &mut Vec<u8>, parts: &SnapshotParts<'_>) {
     encode_append(&SNAPSHOT_VARIANT, out);
     encode_append(&parts.tick, out);
     encode_append(&parts.proof, out);
-    encode_append(&parts.baseline, out);
+    encode_append(&baseline_age(parts.tick, parts.baseline), out);
     encode_append(&parts.ack_input_seq, out);
     encode_append(&parts.check, out);
-    for list in [parts.entered, parts.updated] {
-        encode_append(&(list.count as u64), out);
-        out.extend_from_slice(list.bytes);
+    for section in [parts.entered, parts.updated, parts.left] {
+        encode_append(&(section.len() as u64), out);
+        out.extend_from_slice(section);
     }
-    encode_append(parts.left, out);
     encode_append(&(parts.events.count as u64), out);
     out.extend_from_slice(parts.events.bytes);
+}
+
+/// A packed section: a byte string in the message.
+struct Packed<'a>(&'a [u8]);
+
+impl Serialize for Packed<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
+}
+
+/// A packed section as read.
+struct PackedBuf(Vec<u8>);
+
+impl<'de> Deserialize<'de> for PackedBuf {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Bytes;
+        impl<'de> serde::de::Visitor<'de> for Bytes {
+            type Value = PackedBuf;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a packed snapshot section")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<PackedBuf, E> {
+                Ok(PackedBuf(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<PackedBuf, E> {
+                Ok(PackedBuf(v))
+            }
+        }
+        deserializer.deserialize_bytes(Bytes)
+    }
+}
+
+/// A snapshot as the wire carries it (see [`Snapshot`] and [`sections`]).
+#[derive(Serialize)]
+struct WireSnapshot<'a> {
+    tick: Tick,
+    proof: u8,
+    baseline_age: u64,
+    ack_input_seq: u32,
+    check: [u8; 4],
+    entered: Packed<'a>,
+    updated: Packed<'a>,
+    left: Packed<'a>,
+    events: &'a [GameEvent],
+}
+
+/// The same, as read.
+#[derive(Deserialize)]
+struct WireSnapshotBuf {
+    tick: Tick,
+    proof: u8,
+    baseline_age: u64,
+    ack_input_seq: u32,
+    check: [u8; 4],
+    entered: PackedBuf,
+    updated: PackedBuf,
+    left: PackedBuf,
+    events: Vec<GameEvent>,
+}
+
+impl Serialize for Snapshot {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (mut entered, mut updated, mut left) = (Vec::new(), Vec::new(), Vec::new());
+        sections::put_entered(&mut entered, &self.entered);
+        sections::put_updated(&mut updated, &self.updated);
+        sections::put_left(&mut left, &self.left);
+        WireSnapshot {
+            tick: self.tick,
+            proof: self.proof,
+            baseline_age: baseline_age(self.tick, self.baseline),
+            ack_input_seq: self.ack_input_seq,
+            check: self.check,
+            entered: Packed(&entered),
+            updated: Packed(&updated),
+            left: Packed(&left),
+            events: &self.events,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Snapshot {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let wire = WireSnapshotBuf::deserialize(deserializer)?;
+        Ok(Snapshot {
+            tick: wire.tick,
+            proof: wire.proof,
+            baseline: match wire.baseline_age {
+                0 => None,
+                age => {
+                    let age = u32::try_from(age - 1)
+                        .map_err(|_| D::Error::custom("a baseline older than tick 0"))?;
+                    Some(Tick(wire.tick.0.wrapping_sub(age)))
+                }
+            },
+            ack_input_seq: wire.ack_input_seq,
+            check: wire.check,
+            entered: sections::read_entered(&wire.entered.0).map_err(D::Error::custom)?,
+            updated: sections::read_updated(&wire.updated.0).map_err(D::Error::custom)?,
+            left: sections::read_left(&wire.left.0).map_err(D::Error::custom)?,
+            events: wire.events,
+        })
+    }
 }
 
 #[cfg(test)]

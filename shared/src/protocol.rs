@@ -25,7 +25,7 @@ use crate::time::Tick;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version. Bumped on every incompatible change; a mismatch is refused at `Hello`.
-pub const PROTOCOL_VERSION: u16 = 7;
+pub const PROTOCOL_VERSION: u16 = 8;
 
 /// Longest player name, in characters (after sanitizing).
 pub const MAX_NAME_CHARS: usize = 20;
@@ -392,8 +392,16 @@ pub const SPECTATOR_ID: EntityId = EntityId(0);
 /// names every player that left the view or the room, and projectiles that hit a player. (Players
 /// are never dropped by distance on the client's side: a player can move in ways the client is not
 /// told of once out of view, such as a respawn, so only the server knows when one leaves the view.)
-/// The view then holds exactly what `check` sums.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// The view then holds exactly what `check` sums. A projectile entering with
+/// [`Launch::Shooter`] is placed once `updated` is applied (its shooter's key is then current).
+///
+/// On the wire (`codec`) the baseline is sent as its age (ticks before `tick`), and `entered`,
+/// `updated` and `left` in a packed form of their own (`codec::sections`): ids as gaps within
+/// each list, player update fields behind a byte of field bits. `entered` lists players before
+/// projectiles, each in ascending id order, and `updated` and `left` ascend too (any order decodes
+/// as it was sent, but costs more bytes); an update's fields come in `PlayerField`'s order, each
+/// kind at most once.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
     /// The server tick this snapshot shows.
     pub tick: Tick,
@@ -481,10 +489,23 @@ pub struct ProjectileState {
     pub id: EntityId,
     /// Ticks between launch and the snapshot's tick.
     pub age: u32,
-    /// Position at launch.
-    pub pos: Pos,
+    /// Where it was launched.
+    pub launch: Launch,
     /// The aim it was fired at; its velocity is `MoveParams::projectile_velocity(aim)`.
     pub aim: u16,
+}
+
+/// Where a projectile was launched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Launch {
+    /// At this point.
+    At(Pos),
+    /// From where this player stood at the launch tick (its position after that tick's move,
+    /// `ProjectileMotion::fired`): the client works the point out from the shooter's motion key as
+    /// it holds it after the snapshot's `updated` are applied. The server sends this form only when
+    /// the viewer holds the shooter after the snapshot and the shooter's key then already held at
+    /// the launch tick, so the point comes out exact.
+    Shooter(EntityId),
 }
 
 /// The fields of a player that changed since the baseline.
@@ -496,7 +517,7 @@ pub struct PlayerUpdate {
     pub fields: Vec<PlayerField>,
 }
 
-/// One changed player field.
+/// One changed player field. An update lists its fields in this order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PlayerField {
     /// A new motion key (the player was placed somewhere, or turned more than once since the baseline).

@@ -13,7 +13,7 @@ use crate::fixed::Coord;
 use crate::map::Map;
 use crate::physics::{MoveParams, PlayerMotion, Pos, ProjectileMotion};
 use crate::protocol::{
-    outer_view_radius, ClientMsg, EntityId, EntityState, PlayerField, Snapshot, WireMotion,
+    outer_view_radius, ClientMsg, EntityId, EntityState, Launch, PlayerField, Snapshot, WireMotion,
 };
 use crate::time::Tick;
 use std::collections::BTreeMap;
@@ -308,6 +308,8 @@ impl ClientView {
             }
             Some(_) => {}
         }
+        // Projectiles launched from a shooter are placed once the shooter's key is current.
+        let mut from_shooters = Vec::new();
         for state in &snapshot.entered {
             let id = state.id();
             if self.players.contains_key(&id) || self.projectiles.contains_key(&id) {
@@ -324,12 +326,17 @@ impl ClientView {
                     self.players.insert(id, view);
                 }
                 EntityState::Projectile(p) => {
-                    let motion = ProjectileMotion {
-                        tick: absolute(tick, p.age)?,
-                        pos: p.pos,
-                        velocity: self.params.projectile_velocity(p.aim),
-                    };
-                    self.projectiles.insert(id, ProjectileView { motion });
+                    let launched = absolute(tick, p.age)?;
+                    match p.launch {
+                        Launch::At(pos) => {
+                            let motion =
+                                ProjectileMotion::fired(&self.params, launched, pos, p.aim);
+                            self.projectiles.insert(id, ProjectileView { motion });
+                        }
+                        Launch::Shooter(shooter) => {
+                            from_shooters.push((id, launched, shooter, p.aim));
+                        }
+                    }
                 }
             }
         }
@@ -354,6 +361,16 @@ impl ClientView {
                     PlayerField::Status(status) => player.status = *status,
                 }
             }
+        }
+        for (id, launched, shooter, aim) in from_shooters {
+            let from = self
+                .player_position(shooter, launched)
+                .ok_or(ViewError::UnknownEntity(shooter))?;
+            let motion = ProjectileMotion::fired(&self.params, launched, from, aim);
+            if self.players.contains_key(&id) || self.projectiles.contains_key(&id) {
+                return Err(ViewError::DuplicateEntity(id));
+            }
+            self.projectiles.insert(id, ProjectileView { motion });
         }
         for id in &snapshot.left {
             let known = self.players.remove(id).is_some() || self.projectiles.remove(id).is_some();
@@ -442,7 +459,7 @@ mod tests {
             entered: vec![EntityState::Projectile(ProjectileState {
                 id: EntityId(3),
                 age: 1,
-                pos: tile_centre(3, 3),
+                launch: Launch::At(tile_centre(3, 3)),
                 aim: 0,
             })],
             updated: vec![PlayerUpdate {

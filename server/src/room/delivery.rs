@@ -123,7 +123,9 @@ impl Room {
                 LastOffer::Untaken(previous)
             }
             Some(previous) => {
-                confirm(seat, Some(previous), now);
+                if let Some(before) = confirm(seat, Some(previous), now) {
+                    self.scratch.recycle(before);
+                }
                 seat.behind_since = None;
                 LastOffer::Taken
             }
@@ -198,6 +200,7 @@ impl Room {
                 // The replaced snapshot never went out: its bytes go back to the budget.
                 self.metrics.snapshots_skipped.fetch_add(1, Relaxed);
                 seat.budget.refund(replaced.bytes);
+                self.scratch.recycle(replaced.known);
             }
             seat.budget.spend(self.out.len());
             let size = self.out.len() as u64;
@@ -215,7 +218,10 @@ impl Room {
             // The session took the old snapshot while this one was being written: the client
             // now holds the old one, and this one (a delta against an older state) is dropped.
             self.metrics.snapshots_skipped.fetch_add(1, Relaxed);
-            confirm(seat, previous, now);
+            if let Some(before) = confirm(seat, previous, now) {
+                self.scratch.recycle(before);
+            }
+            self.scratch.recycle(known);
         }
     }
 
@@ -300,14 +306,16 @@ fn drop_too_slow(seat: &Seat, metrics: &Metrics) {
 }
 
 /// The session took the pending snapshot: its state is now what the client holds. Its
-/// acknowledgement is due from when the client's link, at its rate, can have carried it.
-fn confirm(seat: &mut Seat, pending: Option<Pending>, now: Instant) {
-    let Some(pending) = pending else { return };
+/// acknowledgement is due from when the client's link, at its rate, can have carried it. Returns
+/// what the client held before, for its id list to be reused (`Scratch::recycle`).
+fn confirm(seat: &mut Seat, pending: Option<Pending>, now: Instant) -> Option<Known> {
+    let pending = pending?;
     let on_the_link = seat.budget.time_to_deliver().min(MAX_LINK_TIME);
     seat.acks.taken(pending.tick, now + on_the_link);
-    seat.confirmed = Some(pending.known);
+    let before = seat.confirmed.replace(pending.known);
     seat.confirmed_events = pending.events_upto;
     seat.bytes_taken += pending.bytes as u64;
     let delivered = pending.private_count.min(seat.private_events.len());
     seat.private_events.drain(..delivered);
+    before
 }

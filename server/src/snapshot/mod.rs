@@ -16,18 +16,26 @@
 //! Each snapshot carries the [`ViewCheck`] of what the viewer holds after it: the sum of one word per
 //! entity, each computed once per frame.
 //!
+//! The entity sections are packed (`codec::sections`): each entity's body (everything after its id)
+//! is packed once per frame, and per viewer only the ids are written, as gaps from the id before.
+//! Frame entities, and the id lists of what viewers hold, run in [`order`]: players first, then
+//! projectiles, each ascending. So when a viewer's projectiles are chosen, which players it will
+//! hold is already known, and a projectile fired by one of them is sent from its shooter
+//! (`Launch::Shooter`: the client works the launch point out from the shooter's key) rather than
+//! from a point, when the shooter's key already held at the launch.
+//!
 //! A viewer whose view radius covers the whole map sees every entity. Its delta against the common
 //! baseline is the same as every other such viewer's, so it is written once per frame and spliced
 //! whole; such a viewer's [`Known`] is just "everything at tick T". That keeps per-viewer work flat
 //! when everyone sees everyone.
 
-use crate::grid::Grid;
+use crate::grid::{CellReach, Grid};
 use crate::world::{Player, PlayerKey, World};
-use skirmish_shared::codec::{encode_append, write_snapshot, EncodedList, SnapshotParts};
+use skirmish_shared::codec::sections::{self, IdGaps, KIND_PLAYER, KIND_PROJECTILE};
+use skirmish_shared::codec::{write_snapshot, EncodedList, SnapshotParts};
 use skirmish_shared::fixed::{Coord, Pos};
 use skirmish_shared::protocol::{
-    outer_view_radius, EntityId, EntityState, PlayerField, PlayerState, PlayerUpdate,
-    ProjectileState, WireMotion,
+    outer_view_radius, EntityId, Launch, PlayerField, PlayerState, ProjectileState, WireMotion,
 };
 use skirmish_shared::time::Tick;
 use skirmish_shared::view::ViewCheck;
@@ -40,10 +48,16 @@ const GRID_CELL: Coord = 8 * skirmish_shared::map::TILE_SIZE;
 /// How many recent frames' entity lists are kept, to expand an "everything" baseline into ids.
 const HISTORY: usize = 64;
 
+/// The order of a frame's entities and of held id lists: players (even ids) before projectiles
+/// (odd), each ascending.
+pub fn order(id: EntityId) -> u64 {
+    u64::from(id.0 & 1) << 32 | u64::from(id.0)
+}
+
 /// The entities a client holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Held {
-    /// These ids, ascending.
+    /// These ids, in [`order`].
     Listed(Vec<EntityId>),
     /// Every entity in the world at the snapshot's tick.
     Everything,
@@ -68,14 +82,13 @@ impl Known {
     }
 }
 
-/// A delta or full listing shared by every viewer that sees everything, written once per frame.
+/// A delta or full listing shared by every viewer that sees everything, written once per frame:
+/// packed sections.
 #[derive(Debug, Default)]
 struct SharedSections {
     entered: Vec<u8>,
-    entered_count: usize,
     updated: Vec<u8>,
-    updated_count: usize,
-    left: Vec<EntityId>,
+    left: Vec<u8>,
 }
 
 /// The header fields of one snapshot: tick, proof, baseline, acknowledged input and view check.
@@ -92,25 +105,66 @@ struct FrameEntity {
     id: EntityId,
     pos: Pos,
     what: EntityRef,
-    /// Encoded `EntityState`, in `buf`.
+    /// Packed `entered` body (after the id), in `buf`; a projectile's from its launch point.
     full: Range<usize>,
-    /// Encoded `PlayerUpdate` since the common baseline, in `buf` (empty if nothing changed).
+    /// A projectile's packed `entered` body from its shooter, in `buf`, when the shooter is in the
+    /// frame and its key held at the launch; empty otherwise.
+    from_shooter: Range<usize>,
+    /// That shooter's id, then (once the frame is sorted) its index in the frame.
+    shooter: u32,
+    /// Packed update body (field bits and fields, after the id) since the common baseline, in
+    /// `buf` (empty if nothing changed).
     update: Range<usize>,
     /// The entity's [`ViewCheck`] word.
     check: u32,
+}
+
+impl FrameEntity {
+    fn kind(&self) -> u8 {
+        match self.what {
+            EntityRef::Player(_) => KIND_PLAYER,
+            EntityRef::Projectile => KIND_PROJECTILE,
+        }
+    }
 }
 
 /// Per-viewer scratch buffers, reused across viewers and ticks.
 #[derive(Debug, Default)]
 pub struct Scratch {
     /// Bit per frame entity: within the outer (leave) radius. Walking set bits visits entities in
-    /// ascending id order, which is what the merge with listed ids needs, without sorting.
+    /// [`order`], which is what the merge with listed ids needs, without sorting.
     near: Vec<u64>,
     /// Bit per frame entity: within the view radius (may enter).
     inner: Vec<u64>,
+    /// Bit per frame entity: the viewer holds it after this snapshot.
+    held: Vec<u64>,
     entered: Vec<u8>,
     updated: Vec<u8>,
-    left: Vec<EntityId>,
+    left: Vec<u8>,
+    /// Id lists of snapshots no client holds any longer, to list the next ones in.
+    spare_ids: Vec<Vec<EntityId>>,
+}
+
+/// How many spare id lists [`Scratch`] keeps.
+const SPARE_ID_LISTS: usize = 64;
+
+impl Scratch {
+    /// Takes back what a client no longer holds (it holds a newer snapshot), so that its id list is
+    /// reused for a later snapshot instead of a new one allocated.
+    pub fn recycle(&mut self, known: Known) {
+        if let Held::Listed(mut ids) = known.held {
+            if self.spare_ids.len() < SPARE_ID_LISTS && ids.capacity() > 0 {
+                ids.clear();
+                self.spare_ids.push(ids);
+            }
+        }
+    }
+
+    fn id_list(&mut self, capacity: usize) -> Vec<EntityId> {
+        let mut ids = self.spare_ids.pop().unwrap_or_default();
+        ids.reserve(capacity);
+        ids
+    }
 }
 
 /// One viewer's side of a snapshot: where it stands, what it holds, and what goes with it.
@@ -173,17 +227,23 @@ fn wire_motion(player: &Player, tick: Tick) -> WireMotion {
     }
 }
 
-/// Encodes the fields of `player` that changed after `since`; nothing if none did.
-fn encode_update(player: &Player, since: Tick, tick: Tick, out: &mut Vec<u8>) -> bool {
+/// Appends the packed update body (the field byte and fields) of the fields of `player` that
+/// changed after `since`; nothing, and `false`, if none did.
+fn put_update(player: &Player, since: Tick, tick: Tick, out: &mut Vec<u8>) -> bool {
     let changed = &player.changed;
     if changed.latest() <= since {
         return false;
     }
-    let mut fields = Vec::with_capacity(4);
+    let mut fields = [PlayerField::Hp(0); 4];
+    let mut count = 0;
+    let mut push = |field| {
+        fields[count] = field;
+        count += 1;
+    };
     if changed.motion > since {
         // One turn since the baseline: the client holds the key the turn continues from.
         let one_turn = player.motion_is_turn && player.previous_motion_changed <= since;
-        fields.push(if one_turn {
+        push(if one_turn {
             PlayerField::Turn {
                 age: tick.since(player.motion.tick),
                 dir: player.motion.dir,
@@ -193,22 +253,34 @@ fn encode_update(player: &Player, since: Tick, tick: Tick, out: &mut Vec<u8>) ->
         });
     }
     if changed.aim > since {
-        fields.push(PlayerField::Aim(player.aim_wire));
+        push(PlayerField::Aim(player.aim_wire));
     }
     if changed.hp > since {
-        fields.push(PlayerField::Hp(player.hp));
+        push(PlayerField::Hp(player.hp));
     }
     if changed.status > since {
-        fields.push(PlayerField::Status(player.status));
+        push(PlayerField::Status(player.status));
     }
-    encode_append(
-        &PlayerUpdate {
-            id: player.id,
-            fields,
-        },
-        out,
-    );
+    sections::put_update_body(out, &fields[..count]);
     true
+}
+
+/// Appends a projectile's entered entry (its id, then the body at `full` or, when `from_shooter`
+/// and it has one, the body from its shooter).
+fn put_entered(
+    out: &mut Vec<u8>,
+    ids: &mut IdGaps,
+    buf: &[u8],
+    entity: &FrameEntity,
+    from_shooter: bool,
+) {
+    ids.put_kind(out, entity.id, entity.kind());
+    let body = if from_shooter && !entity.from_shooter.is_empty() {
+        entity.from_shooter.clone()
+    } else {
+        entity.full.clone()
+    };
+    out.extend_from_slice(&buf[body]);
 }
 
 impl SnapshotFrame {
@@ -239,7 +311,9 @@ impl SnapshotFrame {
         if id.0 % 2 == 0 {
             return true;
         }
-        self.entities.binary_search_by_key(&id, |e| e.id).is_err()
+        self.entities
+            .binary_search_by_key(&order(id), |e| order(e.id))
+            .is_err()
             && self.announced_hits.binary_search(&id).is_ok()
     }
 
@@ -270,12 +344,10 @@ impl SnapshotFrame {
     fn everything_full(&mut self) -> &SharedSections {
         if self.everything_full.is_none() {
             let mut sections = SharedSections::default();
+            let mut ids = IdGaps::default();
             for entity in &self.entities {
-                sections
-                    .entered
-                    .extend_from_slice(&self.buf[entity.full.clone()]);
+                put_entered(&mut sections.entered, &mut ids, &self.buf, entity, true);
             }
-            sections.entered_count = self.entities.len();
             self.everything_full = Some(sections);
         }
         self.everything_full
@@ -293,40 +365,52 @@ impl SnapshotFrame {
         let before = self.ids_at(base)?;
         let common = self.common_baseline == Some(base);
         let mut sections = SharedSections::default();
+        let (mut entered_ids, mut updated_ids, mut left_ids) =
+            (IdGaps::default(), IdGaps::default(), IdGaps::default());
+        let mut left = |sections: &mut SharedSections, id: EntityId| {
+            if self.announce_left(id) {
+                left_ids.put_kind(&mut sections.left, id, (id.0 & 1) as u8);
+            }
+        };
         let mut k = 0;
         for entity in &self.entities {
-            while k < before.len() && before[k] < entity.id {
-                if self.announce_left(before[k]) {
-                    sections.left.push(before[k]);
-                }
+            while k < before.len() && order(before[k]) < order(entity.id) {
+                left(&mut sections, before[k]);
                 k += 1;
             }
             if k < before.len() && before[k] == entity.id {
                 k += 1;
-                let wrote = if common {
-                    sections
-                        .updated
-                        .extend_from_slice(&self.buf[entity.update.clone()]);
-                    !entity.update.is_empty()
-                } else if let EntityRef::Player(key) = entity.what {
-                    world
-                        .player(key)
-                        .is_some_and(|p| encode_update(p, base, self.tick, &mut sections.updated))
-                } else {
-                    false
-                };
-                sections.updated_count += usize::from(wrote);
+                if common {
+                    if !entity.update.is_empty() {
+                        updated_ids.put(&mut sections.updated, entity.id);
+                        sections
+                            .updated
+                            .extend_from_slice(&self.buf[entity.update.clone()]);
+                    }
+                } else if let Some(player) = match entity.what {
+                    EntityRef::Player(key) => world.player(key),
+                    EntityRef::Projectile => None,
+                } {
+                    let mark = sections.updated.len();
+                    let before_ids = updated_ids;
+                    updated_ids.put(&mut sections.updated, entity.id);
+                    if !put_update(player, base, self.tick, &mut sections.updated) {
+                        sections.updated.truncate(mark);
+                        updated_ids = before_ids;
+                    }
+                }
             } else {
-                sections
-                    .entered
-                    .extend_from_slice(&self.buf[entity.full.clone()]);
-                sections.entered_count += 1;
+                put_entered(
+                    &mut sections.entered,
+                    &mut entered_ids,
+                    &self.buf,
+                    entity,
+                    true,
+                );
             }
         }
         for &id in &before[k..] {
-            if self.announce_left(id) {
-                sections.left.push(id);
-            }
+            left(&mut sections, id);
         }
         self.everything_deltas.push((base, sections));
         self.everything_deltas.last().map(|(_, sections)| sections)
@@ -382,24 +466,26 @@ impl SnapshotFrame {
         self.buf.clear();
         for (key, player) in world.players() {
             let start = self.buf.len();
-            let state = EntityState::Player(PlayerState {
+            let state = PlayerState {
                 id: player.id,
                 motion: wire_motion(player, tick),
                 aim: player.aim_wire,
                 hp: player.hp,
                 status: player.status,
-            });
-            encode_append(&state, &mut self.buf);
+            };
+            sections::put_player_body(&mut self.buf, &state);
             let full = start..self.buf.len();
             let update_start = self.buf.len();
             if let Some(since) = common_baseline {
-                encode_update(player, since, tick, &mut self.buf);
+                put_update(player, since, tick, &mut self.buf);
             }
             self.entities.push(FrameEntity {
                 id: player.id,
                 pos: player.pos,
                 what: EntityRef::Player(key),
                 full,
+                from_shooter: 0..0,
+                shooter: 0,
                 update: update_start..self.buf.len(),
                 check: ViewCheck::player_word(
                     player.id,
@@ -412,18 +498,42 @@ impl SnapshotFrame {
         }
         for (_, shot) in world.projectiles() {
             let start = self.buf.len();
-            let state = EntityState::Projectile(ProjectileState {
+            let mut state = ProjectileState {
                 id: shot.id,
                 age: tick.since(shot.motion.tick),
-                pos: shot.motion.pos,
+                launch: Launch::At(shot.motion.pos),
                 aim: shot.aim,
+            };
+            sections::put_projectile_body(&mut self.buf, &state);
+            let full = start..self.buf.len();
+            // Its shooter's key gives the launch point if it already held at the launch: keys set
+            // later start at their own tick or the tick before (a turn), so a key of an earlier
+            // tick was set before the shot; one of the launch tick itself (a turn on the next
+            // tick, or a placement after the shot) gives its own point for that tick.
+            let launch = shot.motion.tick;
+            let shooter = world.player(shot.owner_key).filter(|p| {
+                p.id == shot.owner
+                    && (p.motion.tick < launch
+                        || (p.motion.tick == launch && p.motion.pos == shot.motion.pos))
             });
-            encode_append(&state, &mut self.buf);
+            let from_start = self.buf.len();
+            if let Some(shooter) = shooter {
+                debug_assert_eq!(
+                    shooter
+                        .motion
+                        .position_at(world.map(), world.params(), launch),
+                    shot.motion.pos
+                );
+                state.launch = Launch::Shooter(shooter.id);
+                sections::put_projectile_body(&mut self.buf, &state);
+            }
             self.entities.push(FrameEntity {
                 id: shot.id,
                 pos: shot.pos,
                 what: EntityRef::Projectile,
-                full: start..self.buf.len(),
+                full,
+                from_shooter: from_start..self.buf.len(),
+                shooter: shooter.map_or(0, |p| p.id.0),
                 update: 0..0,
                 check: ViewCheck::projectile_word(shot.id, &shot.motion),
             });
@@ -432,8 +542,21 @@ impl SnapshotFrame {
         for entity in &self.entities {
             self.everything_check.add(entity.check);
         }
-        // Ascending ids, so that grid items (indices) sort in id order and merge with listed ids.
-        self.entities.sort_unstable_by_key(|e| e.id);
+        // In `order`, so that grid items (indices) sort in that order and merge with listed ids.
+        self.entities.sort_unstable_by_key(|e| order(e.id));
+        let players = self
+            .entities
+            .partition_point(|e| matches!(e.what, EntityRef::Player(_)));
+        for i in players..self.entities.len() {
+            if self.entities[i].from_shooter.is_empty() {
+                continue;
+            }
+            let shooter = EntityId(self.entities[i].shooter);
+            match self.entities[..players].binary_search_by_key(&shooter, |e| e.id) {
+                Ok(index) => self.entities[i].shooter = index as u32,
+                Err(_) => self.entities[i].from_shooter = 0..0,
+            }
+        }
         self.grid.rebuild(self.entities.iter().map(|e| e.pos));
         let mut ids = if self.history.len() >= HISTORY {
             self.history
@@ -549,78 +672,118 @@ impl SnapshotFrame {
         let outer_sq = i64::from(outer) * i64::from(outer);
         let entities = &self.entities;
         let words = entities.len().div_ceil(64);
-        scratch.near.clear();
-        scratch.near.resize(words, 0);
-        scratch.inner.clear();
-        scratch.inner.resize(words, 0);
+        for bits in [&mut scratch.near, &mut scratch.inner, &mut scratch.held] {
+            bits.clear();
+            bits.resize(words, 0);
+        }
         let (near, inner) = (&mut scratch.near, &mut scratch.inner);
-        self.grid.query(viewer, outer, |item| {
-            let distance = entities[item as usize].pos.distance_squared(viewer);
-            if distance <= outer_sq {
-                let (word, bit) = (item as usize / 64, 1u64 << (item % 64));
-                near[word] |= bit;
-                if distance <= inner_sq {
-                    inner[word] |= bit;
+        let set = |bits: &mut Vec<u64>, item: u32| {
+            bits[item as usize / 64] |= 1u64 << (item % 64);
+        };
+        // Cells wholly within the radius need no distance test; cells wholly beyond the outer
+        // radius are skipped.
+        self.grid
+            .query_reach(viewer, radius, outer, |items, reach| match reach {
+                CellReach::Inner => {
+                    for &item in items {
+                        set(near, item);
+                        set(inner, item);
+                    }
                 }
-            }
-        });
+                CellReach::Outer => {
+                    for &item in items {
+                        set(near, item);
+                        if entities[item as usize].pos.distance_squared(viewer) <= inner_sq {
+                            set(inner, item);
+                        }
+                    }
+                }
+                CellReach::Partly => {
+                    for &item in items {
+                        let distance = entities[item as usize].pos.distance_squared(viewer);
+                        if distance <= outer_sq {
+                            set(near, item);
+                            if distance <= inner_sq {
+                                set(inner, item);
+                            }
+                        }
+                    }
+                }
+            });
         scratch.entered.clear();
         scratch.updated.clear();
         scratch.left.clear();
-        let (mut entered, mut updated) = (0, 0);
+        let (mut entered_ids, mut updated_ids, mut left_ids) =
+            (IdGaps::default(), IdGaps::default(), IdGaps::default());
         let empty = Vec::new();
         let known = baseline.and_then(Known::listed).unwrap_or(&empty);
-        let mut ids = Vec::with_capacity(known.len() + 16);
+        let mut ids = scratch.id_list(known.len() + 16);
         let mut check = ViewCheck::default();
         let mut k = 0;
-        let set_bits = scratch.near.iter().enumerate().flat_map(|(word, &bits)| {
+        let Scratch {
+            near,
+            inner,
+            held,
+            entered,
+            updated,
+            left,
+            ..
+        } = scratch;
+        let set_bits = near.iter().enumerate().flat_map(|(word, &bits)| {
             std::iter::successors((bits != 0).then_some(bits), |b| {
                 let rest = b & (b - 1);
                 (rest != 0).then_some(rest)
             })
             .map(move |b| word * 64 + b.trailing_zeros() as usize)
         });
+        let mut gone = |id: EntityId, left: &mut Vec<u8>| {
+            if self.announce_left(id) {
+                left_ids.put_kind(left, id, (id.0 & 1) as u8);
+            }
+        };
         for item in set_bits {
             let entity = &entities[item];
-            let within_radius = scratch.inner[item / 64] & (1 << (item % 64)) != 0;
-            while k < known.len() && known[k] < entity.id {
-                if self.announce_left(known[k]) {
-                    scratch.left.push(known[k]);
-                }
+            let within_radius = inner[item / 64] & (1 << (item % 64)) != 0;
+            let key = order(entity.id);
+            while k < known.len() && order(known[k]) < key {
+                gone(known[k], left);
                 k += 1;
             }
             if k < known.len() && known[k] == entity.id {
                 k += 1;
                 ids.push(entity.id);
+                held[item / 64] |= 1 << (item % 64);
                 check.add(entity.check);
                 let (EntityRef::Player(key), Some(base)) = (entity.what, baseline) else {
                     continue; // projectiles never change in flight
                 };
                 if Some(base.tick) == self.common_baseline {
                     if !entity.update.is_empty() {
-                        scratch
-                            .updated
-                            .extend_from_slice(&self.buf[entity.update.clone()]);
-                        updated += 1;
+                        updated_ids.put(updated, entity.id);
+                        updated.extend_from_slice(&self.buf[entity.update.clone()]);
                     }
                 } else if let Some(player) = world.player(key) {
-                    if encode_update(player, base.tick, self.tick, &mut scratch.updated) {
-                        updated += 1;
+                    let mark = updated.len();
+                    let before = updated_ids;
+                    updated_ids.put(updated, entity.id);
+                    if !put_update(player, base.tick, self.tick, updated) {
+                        updated.truncate(mark);
+                        updated_ids = before;
                     }
                 }
             } else if within_radius {
                 ids.push(entity.id);
+                held[item / 64] |= 1 << (item % 64);
                 check.add(entity.check);
-                scratch
-                    .entered
-                    .extend_from_slice(&self.buf[entity.full.clone()]);
-                entered += 1;
+                // Players come first: whether the viewer holds the shooter is settled.
+                let shooter = entity.shooter as usize;
+                let from_shooter = !entity.from_shooter.is_empty()
+                    && held[shooter / 64] & (1 << (shooter % 64)) != 0;
+                put_entered(entered, &mut entered_ids, &self.buf, entity, from_shooter);
             }
         }
         for &id in &known[k..] {
-            if self.announce_left(id) {
-                scratch.left.push(id);
-            }
+            gone(id, left);
         }
         let parts = SnapshotParts {
             tick: self.tick,
@@ -628,15 +791,9 @@ impl SnapshotFrame {
             baseline: baseline.map(|b| b.tick),
             ack_input_seq,
             check: check.to_wire(),
-            entered: EncodedList {
-                count: entered,
-                bytes: &scratch.entered,
-            },
-            updated: EncodedList {
-                count: updated,
-                bytes: &scratch.updated,
-            },
-            left: &scratch.left,
+            entered,
+            updated,
+            left,
             events,
         };
         write_snapshot(out, &parts);
@@ -661,14 +818,8 @@ fn write_sections(
         baseline,
         ack_input_seq,
         check: check.to_wire(),
-        entered: EncodedList {
-            count: sections.entered_count,
-            bytes: &sections.entered,
-        },
-        updated: EncodedList {
-            count: sections.updated_count,
-            bytes: &sections.updated,
-        },
+        entered: &sections.entered,
+        updated: &sections.updated,
         left: &sections.left,
         events,
     };

@@ -46,9 +46,18 @@ fn deltas_reproduce_full_snapshots_when_everyone_sees_everything() {
 }
 
 /// Held ids as a list: expanded from "everything" with the world's current entities.
+/// The ids `known` stands for, ascending (a listed `Known` keeps them in [`order`]).
 fn held_ids(world: &World, known: &Known) -> Vec<EntityId> {
     match known.listed() {
-        Some(ids) => ids.to_vec(),
+        Some(ids) => {
+            assert!(
+                ids.windows(2).all(|w| order(w[0]) < order(w[1])),
+                "held ids are in order: {ids:?}"
+            );
+            let mut ids = ids.to_vec();
+            ids.sort_unstable();
+            ids
+        }
         None => {
             let mut ids: Vec<EntityId> = world
                 .players()
@@ -281,6 +290,8 @@ struct Seen {
     snapshots: usize,
     players_left: usize,
     projectiles_entered: usize,
+    /// Projectiles that entered sent from their shooter (`Launch::Shooter`).
+    from_shooters: usize,
     deaths: usize,
     teleports: usize,
     churned: usize,
@@ -403,6 +414,17 @@ fn views_stay_exact(play: Play) -> Seen {
                 .iter()
                 .filter(|e| matches!(e, skirmish_shared::protocol::EntityState::Projectile(_)))
                 .count();
+            seen.from_shooters += delta
+                .entered
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        e,
+                        skirmish_shared::protocol::EntityState::Projectile(p)
+                            if matches!(p.launch, skirmish_shared::protocol::Launch::Shooter(_))
+                    )
+                })
+                .count();
             let tick = delta.tick;
             viewer
                 .view
@@ -446,6 +468,16 @@ fn views_stay_exact(play: Play) -> Seen {
                     truth.pos.distance_squared(centre) <= outer * outer,
                     "tick {tick:?}: {id:?} is held beyond the outer radius"
                 );
+            }
+            // Every projectile held flies as the world's does (those sent from their shooter
+            // included: the point the client worked out is the launch point).
+            for (id, shot) in viewer.view.projectiles() {
+                let (_, truth) = world
+                    .projectiles()
+                    .iter()
+                    .find(|(_, s)| s.id == *id)
+                    .unwrap_or_else(|| panic!("tick {tick:?}: {id:?} is held but gone"));
+                assert_eq!(shot.motion, truth.motion, "tick {tick:?}: {id:?}");
             }
             viewer.known = Some(known);
             let mut full_bytes = Vec::new();
@@ -496,8 +528,13 @@ fn views_stay_exact_through_deaths_and_far_respawns() {
             resume_one_in: 1_000,
         });
         assert!(
-            seen.deaths >= 5 && seen.players_left >= 5 && seen.projectiles_entered >= 50,
-            "seed {seed}: the play had deaths, leaves from view and shots: {seen:?}"
+            seen.deaths >= 5
+                && seen.players_left >= 5
+                && seen.projectiles_entered >= 50
+                && seen.from_shooters >= 20
+                && seen.from_shooters < seen.projectiles_entered,
+            "seed {seed}: the play had deaths, leaves from view and shots, from shooters in \
+             view and from points: {seen:?}"
         );
     }
 }

@@ -161,8 +161,8 @@ pub struct Player {
     pub score: ScoreEntry,
     /// When each field last changed.
     pub changed: FieldTicks,
-    /// The current motion key continues the previous one (a turn): a client holding the previous key
-    /// can work out the new key's position itself.
+    /// The current motion key continues the previous one (a turn, or a halt where the player
+    /// stood): a client holding the previous key can work out the new key's position itself.
     pub motion_is_turn: bool,
     /// When the previous motion key was set (the value `changed.motion` had before the last change).
     pub previous_motion_changed: Tick,
@@ -558,6 +558,10 @@ impl Player {
     /// Stops the player at `pos` from `now` on (a new motion key) without a new placement: a player
     /// that dies halts where it fell, and lag compensation still knows its body as the one it shot.
     fn halt(&mut self, pos: Pos, now: Tick) {
+        // Halting where the current key has the player (a death: it falls where it stood)
+        // continues that key, as a turn does: a client holding it works out the new key's
+        // position itself, so snapshots send a turn to `Still` instead of a whole key.
+        let continues = pos == self.pos;
         self.pos = pos;
         self.motion = PlayerMotion {
             tick: now,
@@ -566,7 +570,7 @@ impl Player {
         };
         self.previous_motion_changed = self.changed.motion;
         self.changed.motion = now;
-        self.motion_is_turn = false;
+        self.motion_is_turn = continues;
     }
 }
 

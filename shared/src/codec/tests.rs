@@ -28,8 +28,14 @@ fn sample_snapshot() -> Snapshot {
             EntityState::Projectile(ProjectileState {
                 id: EntityId(70_001),
                 age: 1,
-                pos: Pos::new(500, 600),
+                launch: Launch::At(Pos::new(500, 600)),
                 aim: 40_000,
+            }),
+            EntityState::Projectile(ProjectileState {
+                id: EntityId(70_003),
+                age: 2,
+                launch: Launch::Shooter(EntityId(7)),
+                aim: 65_535,
             }),
         ],
         updated: vec![PlayerUpdate {
@@ -344,11 +350,30 @@ fn random_bytes_never_panic() {
 #[test]
 fn spliced_snapshots_match_the_serde_encoding() {
     let snapshot = sample_snapshot();
-    let list = |items: &[Vec<u8>]| (items.len(), items.concat());
-    let entered: Vec<Vec<u8>> = snapshot.entered.iter().map(encode_one).collect();
-    let updated: Vec<Vec<u8>> = snapshot.updated.iter().map(encode_one).collect();
+    // The server writes each id per viewer and splices a body encoded once.
+    let mut entered = Vec::new();
+    let mut ids = sections::IdGaps::default();
+    for state in &snapshot.entered {
+        match state {
+            EntityState::Player(p) => {
+                ids.put_kind(&mut entered, p.id, sections::KIND_PLAYER);
+                sections::put_player_body(&mut entered, p);
+            }
+            EntityState::Projectile(p) => {
+                ids.put_kind(&mut entered, p.id, sections::KIND_PROJECTILE);
+                sections::put_projectile_body(&mut entered, p);
+            }
+        }
+    }
+    let mut updated = Vec::new();
+    let mut ids = sections::IdGaps::default();
+    for update in &snapshot.updated {
+        ids.put(&mut updated, update.id);
+        sections::put_update_body(&mut updated, &update.fields);
+    }
+    let mut left = Vec::new();
+    sections::put_left(&mut left, &snapshot.left);
     let events: Vec<Vec<u8>> = snapshot.events.iter().map(encode_one).collect();
-    let (entered, updated, events) = (list(&entered), list(&updated), list(&events));
     let mut spliced = Vec::new();
     write_snapshot(
         &mut spliced,
@@ -358,28 +383,328 @@ fn spliced_snapshots_match_the_serde_encoding() {
             baseline: snapshot.baseline,
             ack_input_seq: snapshot.ack_input_seq,
             check: snapshot.check,
-            entered: EncodedList {
-                count: entered.0,
-                bytes: &entered.1,
-            },
-            updated: EncodedList {
-                count: updated.0,
-                bytes: &updated.1,
-            },
-            left: &snapshot.left,
+            entered: &entered,
+            updated: &updated,
+            left: &left,
             events: EncodedList {
-                count: events.0,
-                bytes: &events.1,
+                count: events.len(),
+                bytes: &events.concat(),
             },
         },
     );
     assert_eq!(spliced, encode_server(&ServerMsg::Snapshot(snapshot)));
 }
 
-fn encode_one<T: serde::Serialize>(value: &T) -> Vec<u8> {
+/// A snapshot as the server sends them in a busy arena: ascending ids, even players, odd
+/// projectiles, fields in order.
+fn arena_snapshot(seed: u64) -> Snapshot {
+    let mut state = seed | 1;
+    let mut next = move |n: u32| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % u64::from(n)) as u32
+    };
+    let dirs = [
+        Dir::Still,
+        Dir::East,
+        Dir::SouthWest,
+        Dir::North,
+        Dir::NorthEast,
+    ];
+    let mut player_ids: Vec<u32> = (0..40).map(|_| 2 + 2 * next(1_000)).collect();
+    player_ids.sort_unstable();
+    player_ids.dedup();
+    let mut shot_ids: Vec<u32> = (0..12).map(|_| 1 + 2 * next(100_000)).collect();
+    shot_ids.sort_unstable();
+    shot_ids.dedup();
+    let mut entered: Vec<EntityState> = player_ids[..5]
+        .iter()
+        .map(|&id| {
+            EntityState::Player(PlayerState {
+                id: EntityId(id),
+                motion: WireMotion {
+                    age: next(200),
+                    pos: Pos::new(next(32_768) as i32, next(24_576) as i32),
+                    dir: dirs[next(5) as usize],
+                },
+                aim: next(4_096) as u16,
+                hp: next(101) as u8,
+                status: next(4) as u8,
+            })
+        })
+        .collect();
+    entered.extend(shot_ids.iter().map(|&id| {
+        EntityState::Projectile(ProjectileState {
+            id: EntityId(id),
+            age: next(72),
+            launch: if next(2) == 0 {
+                Launch::At(Pos::new(next(32_768) as i32, next(24_576) as i32))
+            } else {
+                Launch::Shooter(EntityId(player_ids[next(player_ids.len() as u32) as usize]))
+            },
+            aim: next(65_536) as u16,
+        })
+    }));
+    let updated = player_ids[5..]
+        .iter()
+        .map(|&id| {
+            let mut fields = Vec::new();
+            match next(3) {
+                0 => fields.push(PlayerField::Turn {
+                    age: next(3),
+                    dir: dirs[next(5) as usize],
+                }),
+                1 => fields.push(PlayerField::Motion(WireMotion {
+                    age: next(3),
+                    pos: Pos::new(next(32_768) as i32, next(24_576) as i32),
+                    dir: dirs[next(5) as usize],
+                })),
+                _ => {}
+            }
+            if next(2) == 0 || fields.is_empty() {
+                fields.push(PlayerField::Aim(next(4_096) as u16));
+            }
+            if next(4) == 0 {
+                fields.push(PlayerField::Hp(next(101) as u8));
+                fields.push(PlayerField::Status(next(4) as u8));
+            }
+            PlayerUpdate {
+                id: EntityId(id),
+                fields,
+            }
+        })
+        .collect();
+    let mut left: Vec<EntityId> = player_ids[..3]
+        .iter()
+        .chain(&shot_ids[..4])
+        .map(|&id| EntityId(id + 4_000))
+        .collect();
+    left.sort_unstable_by_key(|id| (id.0 & 1, id.0));
+    Snapshot {
+        tick: Tick(10_000 + next(100_000)),
+        proof: next(256) as u8,
+        baseline: Some(Tick(9_998)),
+        ack_input_seq: next(100_000),
+        check: [1, 2, 3, 4],
+        entered,
+        updated,
+        left,
+        events: vec![],
+    }
+}
+
+#[test]
+fn packed_sections_round_trip_and_mean_one_thing() {
+    for seed in 1..200 {
+        let snapshot = arena_snapshot(seed);
+        let bytes = encode_server(&ServerMsg::Snapshot(snapshot.clone()));
+        let decoded = decode_server(&bytes).expect("decodes");
+        assert_eq!(
+            decoded,
+            ServerMsg::Snapshot(snapshot.clone()),
+            "seed {seed}"
+        );
+        assert_eq!(encode_server(&decoded), bytes, "seed {seed}");
+        // Each section alone, too.
+        let mut out = Vec::new();
+        sections::put_entered(&mut out, &snapshot.entered);
+        assert_eq!(sections::read_entered(&out), Ok(snapshot.entered.clone()));
+        out.clear();
+        sections::put_updated(&mut out, &snapshot.updated);
+        assert_eq!(sections::read_updated(&out), Ok(snapshot.updated.clone()));
+        out.clear();
+        sections::put_left(&mut out, &snapshot.left);
+        assert_eq!(sections::read_left(&out), Ok(snapshot.left.clone()));
+    }
+}
+
+#[test]
+fn packed_sections_keep_any_ids_in_any_order() {
+    let ids = [0, 1, 2, 3, u32::MAX, u32::MAX - 1, 7, 6, 1 << 31, 5, 4];
+    let left: Vec<EntityId> = ids.iter().map(|&id| EntityId(id)).collect();
     let mut out = Vec::new();
-    encode_append(value, &mut out);
-    out
+    sections::put_left(&mut out, &left);
+    assert_eq!(sections::read_left(&out), Ok(left.clone()));
+    let updated: Vec<PlayerUpdate> = left
+        .iter()
+        .map(|&id| PlayerUpdate { id, fields: vec![] })
+        .collect();
+    out.clear();
+    sections::put_updated(&mut out, &updated);
+    assert_eq!(sections::read_updated(&out), Ok(updated));
+    // Odd players and even projectiles too: the kind is carried, not guessed from the id.
+    let entered: Vec<EntityState> = ids
+        .iter()
+        .map(|&id| {
+            if id % 3 == 0 {
+                EntityState::Player(PlayerState {
+                    id: EntityId(id),
+                    motion: WireMotion {
+                        age: u32::MAX,
+                        pos: Pos::new(i32::MIN, -1),
+                        dir: Dir::NorthEast,
+                    },
+                    aim: 4_095,
+                    hp: u8::MAX,
+                    status: u8::MAX,
+                })
+            } else {
+                EntityState::Projectile(ProjectileState {
+                    id: EntityId(id),
+                    age: u32::MAX,
+                    launch: if id % 2 == 0 {
+                        Launch::Shooter(EntityId(u32::MAX))
+                    } else {
+                        Launch::At(Pos::new(i32::MAX, i32::MIN))
+                    },
+                    aim: u16::MAX,
+                })
+            }
+        })
+        .collect();
+    out.clear();
+    sections::put_entered(&mut out, &entered);
+    assert_eq!(sections::read_entered(&out), Ok(entered));
+}
+
+#[test]
+fn packed_entries_are_small() {
+    let mut out = Vec::new();
+    // An update of a player 100 ids after the one before: a turn is 2 bytes, an aim 4, both 4.
+    let mut ids = sections::IdGaps::default();
+    ids.put(&mut out, EntityId(1_000));
+    out.clear();
+    ids.put(&mut out, EntityId(1_100));
+    sections::put_update_body(
+        &mut out,
+        &[PlayerField::Turn {
+            age: 1,
+            dir: Dir::West,
+        }],
+    );
+    assert_eq!(out.len(), 2);
+    out.clear();
+    ids.put(&mut out, EntityId(1_200));
+    sections::put_update_body(&mut out, &[PlayerField::Aim(4_000)]);
+    assert_eq!(out.len(), 4);
+    out.clear();
+    ids.put(&mut out, EntityId(1_300));
+    let turn_and_aim = [
+        PlayerField::Turn {
+            age: 3,
+            dir: Dir::NorthEast,
+        },
+        PlayerField::Aim(4_095),
+    ];
+    sections::put_update_body(&mut out, &turn_and_aim);
+    assert_eq!(out.len(), 4);
+    // A fresh projectile from a shooter the viewer holds: 6 bytes; from a point: 10.
+    let mut ids = sections::IdGaps::default();
+    ids.put_kind(&mut out, EntityId(90_001), sections::KIND_PROJECTILE);
+    out.clear();
+    ids.put_kind(&mut out, EntityId(90_041), sections::KIND_PROJECTILE);
+    let mut shot = ProjectileState {
+        id: EntityId(90_041),
+        age: 2,
+        launch: Launch::Shooter(EntityId(1_998)),
+        aim: 40_000,
+    };
+    sections::put_projectile_body(&mut out, &shot);
+    assert_eq!(out.len(), 6);
+    out.clear();
+    shot.launch = Launch::At(Pos::new(30_000, 20_000));
+    sections::put_projectile_body(&mut out, &shot);
+    assert_eq!(out.len(), 9, "without its id");
+}
+
+#[test]
+fn hostile_sections_never_panic() {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for len in 0..400 {
+        let bytes: Vec<u8> = (0..len % 40).map(|_| next() as u8).collect();
+        for read in [
+            |b: &[u8]| sections::read_entered(b).map(|v| v.len()),
+            |b: &[u8]| sections::read_updated(b).map(|v| v.len()),
+            |b: &[u8]| sections::read_left(b).map(|v| v.len()),
+        ] {
+            let _ = read(&bytes);
+        }
+    }
+    // Valid sections cut anywhere or with a byte flipped fail cleanly, or decode to something that
+    // re-encodes to the same bytes.
+    let snapshot = arena_snapshot(7);
+    let mut entered = Vec::new();
+    sections::put_entered(&mut entered, &snapshot.entered);
+    let mut updated = Vec::new();
+    sections::put_updated(&mut updated, &snapshot.updated);
+    for cut in 0..entered.len() {
+        if let Ok(v) = sections::read_entered(&entered[..cut]) {
+            let mut again = Vec::new();
+            sections::put_entered(&mut again, &v);
+            assert_eq!(again, &entered[..cut]);
+        }
+    }
+    for i in 0..updated.len() {
+        let mut mutated = updated.clone();
+        mutated[i] ^= next() as u8 | 1;
+        if let Ok(v) = sections::read_updated(&mutated) {
+            let mut again = Vec::new();
+            sections::put_updated(&mut again, &v);
+            assert_eq!(sections::read_updated(&again), Ok(v));
+        }
+    }
+    // Overlong and oversized varints are refused.
+    assert!(sections::read_left(&[0x80, 0x00]).is_err(), "overlong zero");
+    assert!(sections::read_left(&[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]).is_err());
+    assert!(
+        sections::read_updated(&[0x00, 104]).is_err(),
+        "past the turn codes"
+    );
+    assert!(
+        sections::read_updated(&[0x00, 0xFF]).is_err(),
+        "past the turn codes"
+    );
+    // A recent turn (and aim) written with field bits has a shorter form: refused.
+    assert!(
+        sections::read_updated(&[0x00, 0x02, 9]).is_err(),
+        "turn of age 1"
+    );
+    assert!(sections::read_updated(&[0x00, 0x06, 9, 0, 0]).is_err());
+    assert_eq!(
+        sections::read_updated(&[0x00, 0x0A, 9, 50]).map(|u| u[0].fields.len()),
+        Ok(2),
+        "a turn with hit points takes field bits"
+    );
+    assert_eq!(
+        sections::read_updated(&[0x00, 0x02, 36]).map(|u| u[0].fields.clone()),
+        Ok(vec![PlayerField::Turn {
+            age: 4,
+            dir: Dir::Still
+        }]),
+        "an older turn takes field bits"
+    );
+    assert_eq!(
+        sections::read_updated(&[0x00, 103, 0xFF, 0x0F]).map(|u| u[0].fields.clone()),
+        Ok(vec![
+            PlayerField::Turn {
+                age: 3,
+                dir: Dir::NorthEast
+            },
+            PlayerField::Aim(4_095)
+        ]),
+        "the last turn code"
+    );
+    assert!(
+        sections::read_updated(&[0x00, 0x01, 0, 0, 0, 9]).is_err(),
+        "a tenth direction"
+    );
 }
 
 #[test]
@@ -396,4 +721,10 @@ fn a_snapshot_tick_can_be_read_without_decoding_the_rest() {
     });
     assert_eq!(peek_snapshot_ack(&pong), None);
     assert_eq!(peek_snapshot_ack(&[]), None);
+}
+
+fn encode_one<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_append(value, &mut out);
+    out
 }

@@ -228,7 +228,7 @@ mod tests {
     use super::*;
     use crate::map::{tile_centre, TILE_SIZE};
     use crate::netcode::test_support::{arena, params};
-    use crate::protocol::{EntityState, ProjectileState, Snapshot};
+    use crate::protocol::{EntityState, Launch, ProjectileState, Snapshot};
     use std::sync::Arc;
 
     /// Round trip used throughout, in ms.
@@ -255,7 +255,7 @@ mod tests {
                     EntityState::Projectile(ProjectileState {
                         id: EntityId(id),
                         age: tick - launched,
-                        pos,
+                        launch: Launch::At(pos),
                         aim,
                     })
                 })
