@@ -10,6 +10,7 @@
 # Writes target/capacity/<scenario>-<bots>.{json,html} and prints a Markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 server_cpu=${1:-0}
 bots_cpu=${2:-1}
 duration=${3:-20}
@@ -32,11 +33,7 @@ run() {
     --max-connections-per-ip 10000 --connect-rate-per-ip 100000 --join-rate-per-ip 100000 \
     --fill-bots 0 --replay-dir "" $server_flags 2>"$log" &
   local pid=$!
-  for _ in $(seq 1 100); do
-    addr=$(sed -n 's#.*listening on http://\([0-9.:]*\)/.*#\1#p' "$log")
-    [ -n "$addr" ] && break
-    sleep 0.1
-  done
+  addr=$(server_address "$log")
   local ramp=$(( bots / 200 + 2 ))
   # From 2,000 bots on, one core of bots cannot also rebuild and check every bot's view of every
   # snapshot (it falls behind and the server rightly drops its bots as slow readers): there, bots

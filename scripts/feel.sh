@@ -10,6 +10,7 @@
 # Writes target/feel/<name>.json and prints a Markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 server_cpu=${1:-0}
 bots_cpu=${2:-1}
 duration=${3:-30}
@@ -31,11 +32,7 @@ run() {
     --max-connections-per-ip 10000 --connect-rate-per-ip 100000 --join-rate-per-ip 100000 \
     --max-rewind-ms "$rewind" --fill-bots 0 --replay-dir "" 2>"$log" &
   local pid=$!
-  for _ in $(seq 1 100); do
-    addr=$(sed -n 's#.*listening on http://\([0-9.:]*\)/.*#\1#p' "$log")
-    [ -n "$addr" ] && break
-    sleep 0.1
-  done
+  addr=$(server_address "$log")
   taskset -c "$bots_cpu" target/release/skirmish-loadtest --url "ws://$addr/ws" --bots "$bots" \
     --duration "$duration" --ramp 3 --quiet --scenario arena --feel \
     --latency-ms "$latency" --jitter-ms "$jitter" --json "$out/$name.json" >/dev/null || true

@@ -20,6 +20,7 @@
 # Writes $OUT/<row>.{json,html} and prints a Markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 # CPU pressure (the share of time runnable tasks waited for a CPU) before and after each row.
 pressure() { head -1 /proc/pressure/cpu 2>/dev/null || true; }
 server_cpu=${1:-0}
@@ -48,11 +49,7 @@ run() {
     --max-connections-per-ip 10000 --connect-rate-per-ip 100000 --join-rate-per-ip 100000 \
     --fill-bots 0 --replay-dir "" --tick-hz 60 --snapshot-hz 30 $server_flags 2>"$log" &
   local pid=$!
-  for _ in $(seq 1 100); do
-    addr=$(sed -n 's#.*listening on http://\([0-9.:]*\)/.*#\1#p' "$log")
-    [ -n "$addr" ] && break
-    sleep 0.1
-  done
+  addr=$(server_address "$log")
   if [ -z "$addr" ]; then
     echo "the server did not start:"; cat "$log"; kill "$pid" 2>/dev/null || true; exit 1
   fi

@@ -90,3 +90,15 @@ name_bundle_by_content() {
     brotli -q 11 -k -f "$file"
   done
 }
+
+# The HOST:PORT a server started with --bind 127.0.0.1:0 listens on, read from its log's startup
+# line (waits up to 10 s; prints nothing if the line never comes).
+server_address() {
+  local log=$1 addr=
+  for _ in $(seq 1 100); do
+    addr=$(sed -n 's#.*listening on http://\([0-9.:]*\)/.*#\1#p' "$log")
+    [ -n "$addr" ] && break
+    sleep 0.1
+  done
+  echo "$addr"
+}

@@ -15,6 +15,7 @@
 #   SERVER=/path/to/skirmish-server PROTOCOL=3 scripts/non_readers.sh 2000 60 old
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 players=${1:-2000}
 seconds=${2:-60}
 name=${3:-new}
@@ -44,6 +45,10 @@ flags=(--bind 127.0.0.1:0 --max-players-per-room 256
 if "$server" --help | grep -q -- --join-rate-per-ip; then
   flags+=(--connect-rate-per-ip 100000 --join-rate-per-ip 100000)
 fi
+# Nothing written into the repository: no replays (servers before them have no such flag).
+if "$server" --help | grep -q -- --replay-dir; then
+  flags+=(--replay-dir "")
+fi
 # Only the measured players: no fill bots (servers before them have no such flag).
 if "$server" --help | grep -q -- --fill-bots; then
   flags+=(--fill-bots 0)
@@ -56,11 +61,7 @@ log="$out/$name.server.log"
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT
 addr=
-for _ in $(seq 1 100); do
-  addr=$(sed -n 's#.*listening on http://\([0-9.:]*\)/.*#\1#p' "$log")
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
+addr=$(server_address "$log")
 [ -n "$addr" ] || { echo "the server did not start:"; cat "$log"; exit 1; }
 
 status=0

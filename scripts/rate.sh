@@ -9,6 +9,7 @@
 # Writes target/rate/<bots>-<kbps>-<rate>.{json,html} and prints a Markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 server_cpu=${1:-0}
 bots_cpu=${2:-1}
 duration=${3:-20}
@@ -30,11 +31,7 @@ run() {
     --max-connections-per-ip 10000 --connect-rate-per-ip 100000 --join-rate-per-ip 100000 \
     --tick-hz 60 --snapshot-hz 30 --fill-bots 0 --replay-dir "" $server_flags 2>"$log" &
   local pid=$!
-  for _ in $(seq 1 100); do
-    addr=$(sed -n 's#.*listening on http://\([0-9.:]*\)/.*#\1#p' "$log")
-    [ -n "$addr" ] && break
-    sleep 0.1
-  done
+  addr=$(server_address "$log")
   local ramp=$(( bots / 200 + 2 ))
   taskset -c "$bots_cpu" target/release/skirmish-loadtest --url "ws://$addr/ws" --bots "$bots" \
     --duration "$duration" --ramp "$ramp" --quiet --scenario arena --input-hz 30 \

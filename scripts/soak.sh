@@ -9,6 +9,7 @@
 # Writes target/soak/soak.{json,html} and the server's log target/soak/server.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 minutes=${1:-30}
 bots=${2:-200}
 churn=${3:-5}
@@ -33,11 +34,7 @@ log="$out/server.log"
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
 addr=
-for _ in $(seq 1 100); do
-  addr=$(sed -n 's#.*listening on http://\([0-9.:]*\)/.*#\1#p' "$log")
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
+addr=$(server_address "$log")
 [ -n "$addr" ] || { echo "the server did not start:"; cat "$log"; exit 1; }
 
 status=0

@@ -19,6 +19,7 @@
 # run the server, the floor and the load generator at that niceness on a machine other jobs load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 server_cpu=${1:-0}
 bots_cpu=${2:-1}
 duration=${3:-20}
@@ -59,11 +60,7 @@ start_server() {
     --max-spectators-per-ip $((spectators + 100)) "$@" 2>"$log" &
   pid=$!
   addr=""
-  for _ in $(seq 1 100); do
-    addr=$(sed -n 's#.*listening on http://\([0-9.:]*\)/.*#\1#p' "$log")
-    [ -n "$addr" ] && break
-    sleep 0.1
-  done
+  addr=$(server_address "$log")
   [ -n "$addr" ] || { echo "the server did not start:"; cat "$log"; exit 1; }
 }
 

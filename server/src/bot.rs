@@ -390,7 +390,7 @@ impl BotBrain {
             ((want.1.atan2(want.0) / std::f32::consts::FRAC_PI_4).round() as i32).rem_euclid(8);
         let required = params.player_step / 2;
         for offset in [0, 1, -1, 2, -2] {
-            let dir = COMPASS[(sector + offset).rem_euclid(8) as usize];
+            let dir = Dir::compass()[(sector + offset).rem_euclid(8) as usize];
             let next = step_player(map, params, pos, dir);
             if (next.x - pos.x).abs() + (next.y - pos.y).abs() >= required {
                 if offset.abs() == 2 {
@@ -403,18 +403,6 @@ impl BotBrain {
         Dir::Still
     }
 }
-
-/// The eight directions, counterclockwise from +x in screen terms (+y is down), by sector of 45°.
-const COMPASS: [Dir; 8] = [
-    Dir::East,
-    Dir::SouthEast,
-    Dir::South,
-    Dir::SouthWest,
-    Dir::West,
-    Dir::NorthWest,
-    Dir::North,
-    Dir::NorthEast,
-];
 
 /// The aim, in 65,536ths of a turn, that meets a target at `target` moving in `dir` with a shot from
 /// `from`: the target's position when a projectile at the shared projectile speed would reach it.

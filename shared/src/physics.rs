@@ -57,6 +57,25 @@ pub enum Dir {
 }
 
 impl Dir {
+    /// Every direction: standing still, then the eight headings counterclockwise from +x in screen
+    /// terms (+y is down), by sector of 45°. The wire numbers a direction by its place here.
+    pub const ALL: [Dir; 9] = [
+        Dir::Still,
+        Dir::East,
+        Dir::SouthEast,
+        Dir::South,
+        Dir::SouthWest,
+        Dir::West,
+        Dir::NorthWest,
+        Dir::North,
+        Dir::NorthEast,
+    ];
+
+    /// The eight headings (moving), as in [`Dir::ALL`].
+    pub fn compass() -> &'static [Dir] {
+        &Dir::ALL[1..]
+    }
+
     /// The direction of movement axes, each -1, 0 or 1 (+y is down). `None` for any other value.
     pub fn from_axes(x: i8, y: i8) -> Option<Dir> {
         Some(match (x, y) {
@@ -345,6 +364,16 @@ mod tests {
 
     fn params() -> MoveParams {
         MoveParams::new(TickRate::new(60).expect("valid"))
+    }
+
+    #[test]
+    fn every_direction_is_listed_at_its_own_number() {
+        for (number, dir) in Dir::ALL.iter().enumerate() {
+            assert_eq!(*dir as usize, number);
+        }
+        let axes: std::collections::HashSet<_> = Dir::ALL.iter().map(|d| d.axes()).collect();
+        assert_eq!(axes.len(), 9, "each listed once");
+        assert!(!Dir::compass().contains(&Dir::Still));
     }
 
     #[test]

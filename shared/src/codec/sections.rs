@@ -103,24 +103,13 @@ fn put_aim(out: &mut Vec<u8>, aim: u16) {
     out.extend_from_slice(&aim.to_le_bytes());
 }
 
-const DIRS: [Dir; 9] = [
-    Dir::Still,
-    Dir::East,
-    Dir::SouthEast,
-    Dir::South,
-    Dir::SouthWest,
-    Dir::West,
-    Dir::NorthWest,
-    Dir::North,
-    Dir::NorthEast,
-];
-
 fn dir_index(dir: Dir) -> u8 {
     dir as u8
 }
 
 fn dir_from(index: u64) -> Result<Dir, SectionError> {
-    DIRS.get(index as usize)
+    Dir::ALL
+        .get(index as usize)
         .copied()
         .ok_or(SectionError::BadDir)
 }
