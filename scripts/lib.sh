@@ -68,7 +68,9 @@ build_client() {
   echo "==> building the browser client"
   cargo build --locked --release -p skirmish-client --target wasm32-unknown-unknown
   rm -rf assets/pkg
-  wasm-bindgen --target web --no-typescript --out-dir assets/pkg \
+  # Without the function-name section (165 KB of the module, 30 KB brotli): browsers then name wasm
+  # frames by index in stack traces; panic messages keep their file and line.
+  wasm-bindgen --target web --no-typescript --remove-name-section --out-dir assets/pkg \
     target/wasm32-unknown-unknown/release/skirmish_client.wasm
   name_bundle_by_content assets/pkg
 }
