@@ -66,7 +66,13 @@ test("at 150 ms ±20 ms the own avatar is not corrected, others never freeze, vi
       corrections - lateInputs < walkMs / 10_000,
       `${name}: ${corrections} corrections in ${walkMs} ms, ${lateInputs} late inputs at the server (budget: below 1 per 10 s)`,
     );
-    assert.equal(snaps, 0, `${name}: no correction over 4 units`);
+    // A late input's correction may be a large one (a turn applied a few ticks late): those are
+    // exempt here as in the budget above, and only here. On a machine that kept up (no late
+    // inputs) not one correction may exceed 4 units.
+    assert.ok(
+      snaps <= lateInputs,
+      `${name}: ${snaps} corrections over 4 units, ${lateInputs} late inputs at the server (none allowed beyond them)`,
+    );
     const lateArrivals = e.interp.lateArrivals - s.interp.lateArrivals;
     assert.ok(underruns <= lateArrivals, `${name}: ${underruns} underruns, ${lateArrivals} late snapshots`);
     assert.equal(e.desyncs, 0, `${name}: no desync`);
