@@ -18,6 +18,7 @@ use skirmish_server::link::PlayerLink;
 use skirmish_server::metrics::Metrics;
 use skirmish_server::room::{Room, RoomConfig, RoomShared};
 use skirmish_server::snapshot::{Known, Scratch, SnapshotFrame, View};
+use skirmish_server::world::PlayerKey;
 use skirmish_shared::codec::decode_server;
 use skirmish_shared::protocol::RoomId;
 use skirmish_shared::protocol::ServerMsg;
@@ -88,17 +89,32 @@ fn world_tick(c: &mut Criterion) {
     }
 }
 
+/// `players` in the arena after two seconds of play (120 ticks), the dice that played them, and an
+/// empty snapshot frame for the map at the default view radius.
+fn played_arena(
+    players: usize,
+) -> (
+    skirmish_server::world::World,
+    Vec<PlayerKey>,
+    Dice,
+    SnapshotFrame,
+) {
+    let (mut world, keys) = populated_world(players, 11);
+    let mut dice = Dice::new(5);
+    for t in 0..120 {
+        let inputs = arena_inputs(&keys, t, &mut dice);
+        world.tick(&inputs);
+    }
+    let map = world.map().clone();
+    let frame = SnapshotFrame::new(map.width_coords(), map.height_coords(), VIEW_RADIUS);
+    (world, keys, dice, frame)
+}
+
 fn snapshots(c: &mut Criterion) {
     let mut group = c.benchmark_group("snapshot");
     for players in SIZES {
-        let (mut world, keys) = populated_world(players, 11);
-        let mut dice = Dice::new(5);
-        for t in 0..120 {
-            let inputs = arena_inputs(&keys, t, &mut dice);
-            world.tick(&inputs);
-        }
+        let (mut world, keys, mut dice, mut frame) = played_arena(players);
         let map = world.map().clone();
-        let mut frame = SnapshotFrame::new(map.width_coords(), map.height_coords(), VIEW_RADIUS);
         let mut scratch = Scratch::default();
         let viewer = world.player(keys[0]).map(|p| p.pos).unwrap_or_default();
         // Baseline: a full snapshot two ticks ago (30 Hz snapshots at 60 Hz).
@@ -180,14 +196,7 @@ fn snapshots(c: &mut Criterion) {
 fn snapshot_group(c: &mut Criterion) {
     let mut group = c.benchmark_group("snapshot");
     for players in SIZES {
-        let (mut world, keys) = populated_world(players, 11);
-        let mut dice = Dice::new(5);
-        for t in 0..120 {
-            let inputs = arena_inputs(&keys, t, &mut dice);
-            world.tick(&inputs);
-        }
-        let map = world.map().clone();
-        let mut frame = SnapshotFrame::new(map.width_coords(), map.height_coords(), VIEW_RADIUS);
+        let (mut world, keys, mut dice, mut frame) = played_arena(players);
         let mut scratch = Scratch::default();
         let viewers: Vec<_> = keys.iter().copied().step_by(2).collect();
         let position = |world: &skirmish_server::world::World, key| {

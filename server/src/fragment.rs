@@ -50,12 +50,6 @@ impl Outgoing {
         self.len == 0
     }
 
-    /// Whether some of the message's frames have been handed out but not all: nothing but control
-    /// frames may go out before the rest.
-    pub fn in_flight(&self) -> bool {
-        self.started && self.sent < self.len
-    }
-
     /// The next frame to write; `None` once every frame has been handed out. A message that fits
     /// in one frame is one plain binary message.
     pub fn next_frame(&mut self) -> Option<Message> {
@@ -125,7 +119,6 @@ mod tests {
                 }
                 other => panic!("unexpected {other:?}"),
             }
-            assert_eq!(out.in_flight(), joined.len() < len);
         }
         assert_eq!(joined, bytes, "the frames join up to the message");
         seen
