@@ -70,7 +70,7 @@ fn client_corpus() -> Vec<Vec<u8>> {
             name: "fuzz".into(),
             resume_token: Some(ResumeToken([7; 16])),
             rate: 0,
-            room: Some("K7MPQ".into()),
+            room: Some("K7MPQR".into()),
             watch: true,
         }),
         ClientMsg::Input(InputFrame {
@@ -173,7 +173,7 @@ fn server_corpus() -> Vec<Vec<u8>> {
         ServerMsg::Welcome(Box::new(Welcome {
             player_id: EntityId(2),
             room: RoomId(1),
-            room_code: "K7MPQ".into(),
+            room_code: "K7MPQR".into(),
             respawn_delay_ms: 2_000,
             spawn_protection_ms: 1_500,
             tick_rate: 60,
@@ -206,7 +206,7 @@ fn replay_corpus() -> Vec<Vec<u8>> {
     write_header(
         &ReplayHeader {
             protocol_version: PROTOCOL_VERSION,
-            room_code: "K7MPQ".into(),
+            room_code: "K7MPQR".into(),
             map: Map::parse("name: tiny\n#####\n#S..#\n#####")
                 .unwrap_or_else(|e| panic!("tiny: {e}")),
             tick_rate: 60,

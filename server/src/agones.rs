@@ -1,20 +1,31 @@
-//! Agones integration (`--agones`): the game server reports its lifecycle to the Agones SDK's local
-//! HTTP sidecar (<https://agones.dev/site/docs/guides/client-sdks/rest/>):
+//! Agones integration (`--agones`): the game server reports to the Agones SDK's local HTTP sidecar
+//! (<https://agones.dev/site/docs/guides/client-sdks/rest/>), which keeps its `GameServer` resource,
+//! and so what the Agones allocator knows of it, current:
 //!
-//! - `POST /ready` once the server is listening (retried until the sidecar answers);
-//! - `POST /health` every `--agones-health-interval` seconds while it runs;
-//! - `POST /alpha/player/connect` and `/alpha/player/disconnect` as players join and leave (player
-//!   tracking, an Agones alpha feature; ids are `ROOM-PLAYER-CONNECTION`, one per connection, so a
-//!   resume that replaces a live connection is counted right);
-//! - `POST /shutdown` once a graceful shutdown has drained the players.
+//! - at start, the label `skirmish-tag` (the tag every room code of this server starts with; Agones
+//!   stores it as `agones.dev/sdk-skirmish-tag`), the capacities of its lists, then `POST /ready`
+//!   (all retried until the sidecar answers);
+//! - `POST /health` every `--agones-health-interval` seconds;
+//! - three lists (beta Counters and Lists), each replaced whole (`PATCH /v1beta1/lists/NAME`) when it
+//!   changed: `players` (one value per connected player, `ROOM-PLAYER-CONNECTION`; its capacity is
+//!   the server's seats), `rooms` (the open rooms' codes) and `full` (the open rooms with no seat
+//!   free). The fleet's directory allocates on them: a server whose `players` list has room, and
+//!   the server whose `rooms` list holds a friend's code;
+//! - `POST /allocate` when a player joins while the server may still be Ready (it was reached
+//!   directly, not through an allocation), so Agones does not scale it away under the player;
+//! - `POST /ready` again once it has had no player and no room for `--agones-idle-seconds` while
+//!   Allocated (an allocation nobody came to, or the last match over): back in the pool;
+//! - `POST /shutdown` as soon as a graceful shutdown starts (SIGTERM): the `GameServer` goes to
+//!   Shutdown, and the allocator hands it out no more while the players are told and drained.
 //!
-//! The client is a few lines of HTTP/1.1 over loopback; calls are bounded in time and a failure is
-//! logged, never fatal to the game.
+//! Calls are bounded in time; a failure is logged and retried on the next change, never fatal.
 
-use serde_json::json;
+use http::Method;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 /// How long one SDK call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -24,6 +35,22 @@ const EVENT_QUEUE: usize = 4096;
 
 /// The sidecar's address when neither `--agones-sdk-url` nor `AGONES_SDK_HTTP_PORT` says otherwise.
 const DEFAULT_PORT: u16 = 9358;
+
+/// The most values an Agones list holds.
+pub const MAX_LIST_VALUES: usize = 1000;
+
+/// How often the lists are compared with the lobby and sent if they changed.
+const SYNC_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The label (under Agones' `agones.dev/sdk-` prefix) that holds the server's room-code tag.
+pub const TAG_LABEL: &str = "skirmish-tag";
+
+/// The lists the server keeps.
+pub const PLAYERS_LIST: &str = "players";
+/// The open rooms' codes.
+pub const ROOMS_LIST: &str = "rooms";
+/// The codes of open rooms with no seat free.
+pub const FULL_LIST: &str = "full";
 
 /// The SDK base URL: the flag, else `http://localhost:$AGONES_SDK_HTTP_PORT` (set by Agones in the
 /// pod), else port 9358.
@@ -54,6 +81,12 @@ pub struct AgonesHandle {
 }
 
 impl AgonesHandle {
+    /// A handle and the receiving end [`Agones::start`] takes.
+    pub fn channel() -> (AgonesHandle, mpsc::Receiver<PlayerEvent>) {
+        let (events, received) = mpsc::channel(EVENT_QUEUE);
+        (AgonesHandle { events }, received)
+    }
+
     /// Queues an event; drops it (logged) if the SDK has fallen far behind.
     pub fn send(&self, event: PlayerEvent) {
         if self.events.try_send(event).is_err() {
@@ -84,138 +117,310 @@ impl SdkClient {
     }
 
     /// POSTs `body` to `path`; Ok when the sidecar answers 2xx.
-    pub async fn post(&self, path: &str, body: &serde_json::Value) -> Result<(), String> {
-        tokio::time::timeout(CALL_TIMEOUT, self.post_inner(path, body))
-            .await
-            .map_err(|_| format!("{path}: no answer within {CALL_TIMEOUT:?}"))?
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, String> {
+        self.call(Method::POST, path, Some(body)).await
     }
 
-    async fn post_inner(&self, path: &str, body: &serde_json::Value) -> Result<(), String> {
-        let body = body.to_string();
-        let mut stream = tokio::net::TcpStream::connect(&self.host)
-            .await
-            .map_err(|e| format!("{path}: cannot reach the SDK at {}: {e}", self.host))?;
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.host,
-            body.len()
-        );
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| format!("{path}: {e}"))?;
-        let mut response = Vec::new();
-        let mut chunk = [0u8; 512];
-        // The status line is all that matters; read until it is complete.
-        while !response.contains(&b'\n') {
-            let n = stream
-                .read(&mut chunk)
+    /// One call; the answer's JSON (`null` when empty) when the sidecar answers 2xx.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, String> {
+        let exchange = async {
+            let stream = tokio::net::TcpStream::connect(&self.host)
                 .await
-                .map_err(|e| format!("{path}: {e}"))?;
-            if n == 0 || response.len() > 4096 {
-                break;
-            }
-            response.extend_from_slice(&chunk[..n]);
+                .map_err(|e| format!("{path}: cannot reach the SDK at {}: {e}", self.host))?;
+            let body = body.map(|b| b.to_string().into_bytes());
+            crate::http_client::send(stream, &self.host, method, path, body).await
+        };
+        let (status, body) = tokio::time::timeout(CALL_TIMEOUT, exchange)
+            .await
+            .map_err(|_| format!("{path}: no answer within {CALL_TIMEOUT:?}"))??;
+        if !status.is_success() {
+            return Err(format!(
+                "{path}: the SDK answered {status}: {}",
+                crate::http_client::excerpt(&body)
+            ));
         }
-        let status = String::from_utf8_lossy(&response);
-        let code = status
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse::<u16>().ok());
-        match code {
-            Some(200..=299) => Ok(()),
-            _ => Err(format!(
-                "{path}: the SDK answered {:?}",
-                status.lines().next().unwrap_or_default()
-            )),
+        if body.is_empty() {
+            return Ok(Value::Null);
         }
+        serde_json::from_slice(&body).map_err(|e| format!("{path}: the SDK's answer: {e}"))
     }
+}
+
+/// The lobby as Agones lists show it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomLists {
+    /// The open rooms' codes.
+    pub rooms: Vec<String>,
+    /// The codes of open rooms with no seat free for a player.
+    pub full: Vec<String>,
+}
+
+/// Where the lists' room values come from (the lobby, read afresh each time).
+pub type RoomSource = Box<dyn Fn() -> RoomLists + Send + Sync>;
+
+/// What the integration is set up with.
+#[derive(Debug, Clone)]
+pub struct AgonesSettings {
+    /// The sidecar.
+    pub client: SdkClient,
+    /// Between health pings.
+    pub health_interval: Duration,
+    /// How long an Allocated server with no player and no room waits before it is Ready again.
+    pub idle_ready: Duration,
+    /// The server's room-code tag, set as a label.
+    pub tag: String,
+    /// The `players` list's capacity: the server's seats.
+    pub seats: usize,
+    /// The `rooms` and `full` lists' capacity: the most rooms.
+    pub rooms: usize,
 }
 
 /// The running integration: started once the server listens.
 #[derive(Debug)]
 pub struct Agones {
     client: SdkClient,
-    stop: tokio::sync::oneshot::Sender<()>,
+    stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
 }
 
-/// Sends one player event to the SDK.
-async fn forward(sdk: &SdkClient, event: PlayerEvent) {
-    let (path, id) = match event {
-        PlayerEvent::Connected(id) => ("/alpha/player/connect", id),
-        PlayerEvent::Disconnected(id) => ("/alpha/player/disconnect", id),
-    };
-    if let Err(e) = sdk.post(path, &json!({ "playerID": id })).await {
-        tracing::warn!("Agones player tracking failed: {e}");
-    }
-}
-
 impl Agones {
-    /// Marks the server Ready (retrying until the sidecar answers), then sends health pings every
-    /// `health_interval` and forwards player events. Returns the handle sessions use.
-    pub fn start(client: SdkClient, health_interval: Duration) -> (Agones, AgonesHandle) {
-        let (events, mut received) = mpsc::channel(EVENT_QUEUE);
-        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-        let sdk = client.clone();
-        let task = tokio::spawn(async move {
-            let empty = json!({});
-            loop {
-                let ready = tokio::select! {
-                    ready = sdk.post("/ready", &empty) => ready,
-                    _ = &mut stopped => return,
-                };
-                match ready {
-                    Ok(()) => break,
-                    Err(e) => {
-                        tracing::warn!("Agones Ready failed (retrying in 1 s): {e}");
-                        tokio::select! {
-                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                            _ = &mut stopped => return,
-                        }
-                    }
-                }
-            }
-            tracing::info!("Agones: Ready");
-            let mut health = tokio::time::interval(health_interval);
-            loop {
-                tokio::select! {
-                    _ = health.tick() => {
-                        if let Err(e) = sdk.post("/health", &empty).await {
-                            tracing::warn!("Agones health ping failed: {e}");
-                        }
-                    }
-                    event = received.recv() => match event {
-                        Some(event) => forward(&sdk, event).await,
-                        None => return,
-                    },
-                    _ = &mut stopped => {
-                        // Report the players who left during the shutdown, then stop.
-                        while let Ok(event) = received.try_recv() {
-                            forward(&sdk, event).await;
-                        }
-                        return;
-                    }
-                }
-            }
-        });
-        (Agones { client, stop, task }, AgonesHandle { events })
+    /// Sets the tag label and the lists' capacities and marks the server Ready (retrying until the
+    /// sidecar answers), then pings, keeps the lists current from `events` and `rooms`, and
+    /// allocates or readies the server as players come and go.
+    pub fn start(
+        settings: AgonesSettings,
+        events: mpsc::Receiver<PlayerEvent>,
+        rooms: RoomSource,
+    ) -> Agones {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let client = settings.client.clone();
+        let task = tokio::spawn(run(settings, events, rooms, stopped));
+        Agones { client, stop, task }
     }
 
-    /// Stops pinging, reports the last player events, and tells Agones the server is shutting down
-    /// (called once the players have drained).
+    /// Stops the reports and tells Agones the server is shutting down, so the allocator hands it out
+    /// no more (called as the graceful shutdown starts, before the players are drained).
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
         let mut task = self.task;
-        if tokio::time::timeout(CALL_TIMEOUT * 4, &mut task)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(CALL_TIMEOUT, &mut task).await.is_err() {
             task.abort();
         }
         match self.client.post("/shutdown", &json!({})).await {
-            Ok(()) => tracing::info!("Agones: Shutdown"),
+            Ok(_) => tracing::info!("Agones: Shutdown"),
             Err(e) => tracing::warn!("Agones Shutdown failed: {e}"),
+        }
+    }
+}
+
+/// The lists as last sent (`None`: not yet, or the call failed).
+#[derive(Debug, Default)]
+struct Sent {
+    players: Option<Vec<String>>,
+    rooms: Option<Vec<String>>,
+    full: Option<Vec<String>>,
+}
+
+/// The task: set-up, then the loop until stopped.
+async fn run(
+    settings: AgonesSettings,
+    mut events: mpsc::Receiver<PlayerEvent>,
+    rooms: RoomSource,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let sdk = &settings.client;
+    loop {
+        let set_up = tokio::select! {
+            set_up = set_up(&settings) => set_up,
+            _ = &mut stopped => return,
+        };
+        match set_up {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!("Agones set-up failed (retrying in 1 s): {e}");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = &mut stopped => return,
+                }
+            }
+        }
+    }
+    tracing::info!(tag = %settings.tag, "Agones: Ready");
+    let mut players = BTreeSet::new();
+    let mut sent = Sent {
+        players: Some(Vec::new()),
+        rooms: Some(Vec::new()),
+        full: Some(Vec::new()),
+    };
+    let mut lifecycle = Lifecycle::default();
+    let mut health = tokio::time::interval(settings.health_interval);
+    let mut sync = tokio::time::interval(SYNC_INTERVAL);
+    sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = health.tick() => {
+                if let Err(e) = sdk.post("/health", &json!({})).await {
+                    tracing::warn!("Agones health ping failed: {e}");
+                }
+            }
+            event = events.recv() => match event {
+                Some(event) => {
+                    apply(&mut players, event);
+                    // Take every event queued, so one list update carries them all.
+                    while let Ok(event) = events.try_recv() {
+                        apply(&mut players, event);
+                    }
+                    sync_lists(&settings, &players, &rooms(), &mut sent).await;
+                    lifecycle.step(&settings, !players.is_empty(), false).await;
+                }
+                None => return,
+            },
+            _ = sync.tick() => {
+                let lists = rooms();
+                sync_lists(&settings, &players, &lists, &mut sent).await;
+                let idle = players.is_empty() && lists.rooms.is_empty();
+                lifecycle.step(&settings, !players.is_empty(), idle).await;
+            }
+            _ = &mut stopped => return,
+        }
+    }
+}
+
+/// Label, list capacities (and empty values), then Ready.
+async fn set_up(settings: &AgonesSettings) -> Result<(), String> {
+    let sdk = &settings.client;
+    sdk.call(
+        Method::PUT,
+        "/metadata/label",
+        Some(&json!({ "key": TAG_LABEL, "value": settings.tag })),
+    )
+    .await?;
+    for (name, capacity) in [
+        (PLAYERS_LIST, settings.seats),
+        (ROOMS_LIST, settings.rooms),
+        (FULL_LIST, settings.rooms),
+    ] {
+        patch_list(sdk, name, capacity, &[]).await?;
+    }
+    sdk.post("/ready", &json!({})).await.map(drop)
+}
+
+/// Replaces list `name` with `values` (at most `capacity` of them) and sets its capacity.
+async fn patch_list(
+    sdk: &SdkClient,
+    name: &str,
+    capacity: usize,
+    values: &[String],
+) -> Result<(), String> {
+    let values = &values[..values.len().min(capacity)];
+    let body = json!({ "name": name, "capacity": capacity.to_string(), "values": values });
+    sdk.call(
+        Method::PATCH,
+        &format!("/v1beta1/lists/{name}"),
+        Some(&body),
+    )
+    .await
+    .map(drop)
+}
+
+fn apply(players: &mut BTreeSet<String>, event: PlayerEvent) {
+    match event {
+        PlayerEvent::Connected(id) => {
+            players.insert(id);
+        }
+        PlayerEvent::Disconnected(id) => {
+            players.remove(&id);
+        }
+    }
+}
+
+/// Sends each list that differs from what was last sent.
+async fn sync_lists(
+    settings: &AgonesSettings,
+    players: &BTreeSet<String>,
+    lists: &RoomLists,
+    sent: &mut Sent,
+) {
+    let players: Vec<String> = players.iter().cloned().collect();
+    let wanted = [
+        (PLAYERS_LIST, settings.seats, &players, &mut sent.players),
+        (ROOMS_LIST, settings.rooms, &lists.rooms, &mut sent.rooms),
+        (FULL_LIST, settings.rooms, &lists.full, &mut sent.full),
+    ];
+    for (name, capacity, values, last) in wanted {
+        if last.as_ref() == Some(values) {
+            continue;
+        }
+        match patch_list(&settings.client, name, capacity, values).await {
+            Ok(()) => *last = Some(values.clone()),
+            Err(e) => {
+                *last = None;
+                tracing::warn!("Agones list {name} not updated (retried on the next change): {e}");
+            }
+        }
+    }
+}
+
+/// Allocated or Ready, as far as this server moved it.
+#[derive(Debug, Default)]
+struct Lifecycle {
+    /// This server asked to be Allocated since it was last Ready.
+    allocated: bool,
+    /// Since when it has had no player and no room.
+    idle_since: Option<Instant>,
+    /// When it last asked the SDK for its state while idle.
+    checked: Option<Instant>,
+}
+
+impl Lifecycle {
+    /// Allocates the server when it has players it did not know of; readies an idle Allocated one.
+    async fn step(&mut self, settings: &AgonesSettings, has_players: bool, idle: bool) {
+        let sdk = &settings.client;
+        if has_players && !self.allocated {
+            match sdk.post("/allocate", &json!({})).await {
+                Ok(_) => self.allocated = true,
+                Err(e) => tracing::warn!("Agones Allocate failed (retried): {e}"),
+            }
+        }
+        if !idle {
+            self.idle_since = None;
+            return;
+        }
+        let now = Instant::now();
+        let since = *self.idle_since.get_or_insert(now);
+        let due = self
+            .checked
+            .is_none_or(|at| now.duration_since(at) >= settings.idle_ready);
+        if now.duration_since(since) < settings.idle_ready || !due {
+            return;
+        }
+        self.checked = Some(now);
+        // Allocated by a directory for a player who never came, or by a player now gone.
+        let state = match sdk.call(Method::GET, "/gameserver", None).await {
+            Ok(gameserver) => gameserver["status"]["state"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            Err(e) => {
+                tracing::warn!("Agones GameServer state unknown: {e}");
+                return;
+            }
+        };
+        if state != "Allocated" {
+            self.allocated = false;
+            return;
+        }
+        match sdk.post("/ready", &json!({})).await {
+            Ok(_) => {
+                self.allocated = false;
+                tracing::info!("Agones: idle, Ready again");
+            }
+            Err(e) => tracing::warn!("Agones Ready (idle) failed: {e}"),
         }
     }
 }
@@ -232,5 +437,15 @@ mod tests {
         assert!(SdkClient::new("http://").is_err());
         assert!(SdkClient::new("http://host:1/path").is_err());
         assert_eq!(sdk_url(Some("http://x:1/")), "http://x:1");
+    }
+
+    #[test]
+    fn player_events_keep_one_value_per_connection() {
+        let mut players = BTreeSet::new();
+        apply(&mut players, PlayerEvent::Connected("1-1-1".into()));
+        apply(&mut players, PlayerEvent::Connected("1-1-2".into()));
+        apply(&mut players, PlayerEvent::Disconnected("1-1-1".into()));
+        apply(&mut players, PlayerEvent::Disconnected("9-9-9".into()));
+        assert_eq!(players.into_iter().collect::<Vec<_>>(), ["1-1-2"]);
     }
 }

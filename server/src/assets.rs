@@ -94,7 +94,7 @@ impl StaticFiles {
 
 /// `path` with its `%XX` escapes decoded; `None` if an escape is malformed or the result is not
 /// UTF-8.
-fn percent_decode(path: &str) -> Option<String> {
+pub fn percent_decode(path: &str) -> Option<String> {
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

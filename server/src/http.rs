@@ -81,6 +81,7 @@ async fn public(
         }
         "/healthz" => health(&request),
         "/api/rooms" => rooms(&request, ctx),
+        crate::play::PATH => play(&request, ctx, connection.peer),
         "/api/replays" => replays(&request, ctx).await,
         _ if path.starts_with("/api/replays/") => replay_file(request, ctx).await,
         "/favicon.ico" if !ctx.config.assets_dir.join("favicon.ico").is_file() => no_icon(&request),
@@ -130,6 +131,81 @@ fn rooms(request: &Request<Incoming>, ctx: &Context) -> Response<Body> {
         return text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD");
     }
     json_no_store(&ctx.lobby.summary())
+}
+
+/// `/api/play` on a lone server: its own game socket, and the room to ask for (see [`crate::play`]).
+fn play(request: &Request<Incoming>, ctx: &Context, peer: IpAddr) -> Response<Body> {
+    use crate::play::{answer, refuse, room_full, room_gone, PlayAnswer, PlayQuery};
+    if !read_only(request) {
+        return refuse(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD");
+    }
+    let asked = match PlayQuery::parse(request.uri().query()) {
+        Ok(asked) => asked,
+        Err(why) => return refuse(StatusCode::NOT_FOUND, &why),
+    };
+    let Some(url) = own_socket_url(request, ctx, peer) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "the request names no usable Host, so the game's address is unknown",
+        );
+    };
+    if *ctx.shutting_down.borrow() {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down; try again in a moment",
+        );
+    }
+    let room = match asked {
+        PlayQuery::Any => match ctx.lobby.room_with_a_seat() {
+            Ok(room) => room,
+            Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        },
+        PlayQuery::Room(code) => match ctx.lobby.room_full(&code) {
+            None => return refuse(StatusCode::NOT_FOUND, &room_gone(&code)),
+            Some(true) => return refuse(StatusCode::NOT_FOUND, &room_full(&code)),
+            Some(false) => Some(code),
+        },
+        PlayQuery::Watch(Some(code)) => match ctx.lobby.room_full(&code) {
+            None => return refuse(StatusCode::NOT_FOUND, &room_gone(&code)),
+            Some(_) => Some(code),
+        },
+        PlayQuery::Watch(None) => ctx.lobby.any_room(),
+    };
+    answer(&PlayAnswer {
+        url,
+        room,
+        server: None,
+    })
+}
+
+/// This server's game socket as the client reached it: `ws://` or `wss://` (TLS here, or a trusted
+/// proxy's `X-Forwarded-Proto: https`), the request's host, `/ws`. `None` without a sound host.
+fn own_socket_url(request: &Request<Incoming>, ctx: &Context, peer: IpAddr) -> Option<String> {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))?;
+    let sound = !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    if !sound {
+        return None;
+    }
+    let proxied_tls = ctx.config.proxies.trusts(peer)
+        && request
+            .headers()
+            .get("x-forwarded-proto")
+            .and_then(|p| p.to_str().ok())
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+    let scheme = if ctx.config.tls.is_some() || proxied_tls {
+        "wss"
+    } else {
+        "ws"
+    };
+    Some(format!("{scheme}://{host}/ws"))
 }
 
 /// `value` as a JSON response that is not to be cached (it changes from one request to the next).

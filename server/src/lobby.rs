@@ -1,8 +1,9 @@
 //! The lobby: places each joining player in a room with a free seat, opening rooms as needed, or in
 //! the room whose code it asks for.
 //!
-//! Every room gets a code when it opens ([`room_code::from_random`] on 64 bits from the server's
-//! secret random source, unique among open rooms), which players share to play together. Only
+//! Every room gets a code when it opens: the server's tag, then characters from 64 bits of the
+//! server's secret random source ([`room_code::from_random`]), unique among open rooms. Players
+//! share it to play together; its tag tells a fleet's directory which server holds the room. Only
 //! humans take seats: a room's occupancy counts humans (seated or reserved), and its fill bots make
 //! way for them inside the room, so bots never make the lobby refuse anyone.
 
@@ -105,6 +106,8 @@ pub struct Lobby {
     next_room_id: AtomicU32,
     /// Records every room's broadcast feed, unless replays are off.
     recorder: Option<Arc<Recorder>>,
+    /// The tag every room code starts with.
+    tag: String,
 }
 
 impl Lobby {
@@ -124,6 +127,7 @@ impl Lobby {
             rooms: Mutex::new(Vec::new()),
             next_room_id: AtomicU32::new(1),
             recorder: None,
+            tag: config.room_tag.clone(),
         }
     }
 
@@ -300,6 +304,48 @@ impl Lobby {
         }
     }
 
+    /// Whether the open room `code` (canonical) has every seat taken; `None` if no open room has it.
+    pub fn room_full(&self, code: &str) -> Option<bool> {
+        self.open_rooms()
+            .iter()
+            .find(|room| room.shared.code == code)
+            .map(|room| room.shared.occupancy.load(Ordering::Acquire) >= self.max_players_per_room)
+    }
+
+    /// The room a player asking for any would be seated in, if one is open with a seat free
+    /// (`Ok(None)`: a new room would be opened); `Err` when every room is full and no more may open.
+    pub fn room_with_a_seat(&self) -> Result<Option<String>, JoinError> {
+        let rooms = self.open_rooms();
+        let free = rooms
+            .iter()
+            .find(|room| room.shared.occupancy.load(Ordering::Acquire) < self.max_players_per_room);
+        match free {
+            Some(room) => Ok(Some(room.shared.code.clone())),
+            None if rooms.len() < self.max_rooms => Ok(None),
+            None => Err(JoinError::ServerFull),
+        }
+    }
+
+    /// The oldest open room's code, if any.
+    pub fn any_room(&self) -> Option<String> {
+        self.open_rooms()
+            .first()
+            .map(|room| room.shared.code.clone())
+    }
+
+    /// The open rooms' codes, and those with no seat free, as the Agones lists show them.
+    pub fn room_lists(&self) -> crate::agones::RoomLists {
+        let mut lists = crate::agones::RoomLists::default();
+        for room in self.open_rooms() {
+            let code = room.shared.code.clone();
+            if room.shared.occupancy.load(Ordering::Acquire) >= self.max_players_per_room {
+                lists.full.push(code.clone());
+            }
+            lists.rooms.push(code);
+        }
+        lists
+    }
+
     /// Hands the seat holding `token` to a new connection.
     pub async fn resume(
         &self,
@@ -349,7 +395,7 @@ impl Lobby {
         if rooms.len() >= self.max_rooms {
             return Err(JoinError::ServerFull);
         }
-        let code = unused_code(&rooms);
+        let code = unused_code(&self.tag, &rooms);
         let room = self.open_room(code, 1);
         rooms.push(room.clone());
         Ok(room)
@@ -498,12 +544,12 @@ impl Lobby {
     }
 }
 
-/// A room code no room in `rooms` has, from the secret random source. (With 31^5, about 28.6
-/// million codes, and at most a few thousand rooms, a draw is almost never taken; a few more are
-/// drawn if it is.)
-fn unused_code(rooms: &[RoomHandle]) -> String {
+/// A room code with the server's `tag` that no room in `rooms` has, from the secret random source.
+/// (With 31^4, about 923,000 codes a tag, and at most a few thousand rooms, a draw is almost never
+/// taken; a few more are drawn if it is.)
+fn unused_code(tag: &str, rooms: &[RoomHandle]) -> String {
     loop {
-        let code = room_code::from_random(crate::secret::random_u64());
+        let code = room_code::from_random(tag, crate::secret::random_u64());
         if rooms.iter().all(|room| room.shared.code != code) {
             return code;
         }

@@ -1,6 +1,7 @@
 //! `skirmish-server`: the dedicated server binary.
 
 use skirmish_server::config::ConfigError;
+use skirmish_server::signals::Signals;
 use skirmish_server::{logging, Args, Server, ServerConfig};
 use std::process::ExitCode;
 
@@ -93,39 +94,4 @@ async fn serve(args: Args, workers: usize) -> ExitCode {
 fn refuse(error: &ConfigError) -> ExitCode {
     eprintln!("skirmish-server: invalid configuration: {error}");
     ExitCode::from(2)
-}
-
-/// SIGTERM and SIGINT, registered when made (so a signal that arrives early is not lost to the
-/// default action).
-struct Signals {
-    #[cfg(unix)]
-    term: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    int: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn register() -> std::io::Result<Signals> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            Ok(Signals {
-                term: signal(SignalKind::terminate())?,
-                int: signal(SignalKind::interrupt())?,
-            })
-        }
-        #[cfg(not(unix))]
-        Ok(Signals {})
-    }
-
-    /// Completes on the next SIGTERM or SIGINT (Ctrl-C elsewhere).
-    async fn next(&mut self) {
-        #[cfg(unix)]
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -9,7 +9,7 @@
 //! (`skirmish_shared::replay`).
 //!
 //! Files are named `ID.skreplay`, the id being the start time in UTC, the room's code and the part
-//! number (`20261126-071500-K7MPQ-1`): a room that lives long is split into parts of at most
+//! number (`20261126-071500-K7MPQR-1`): a room that lives long is split into parts of at most
 //! [`PART_MINUTES`], each starting at a keyframe with a header of its own. Beside each finished file
 //! the writer leaves `ID.json`, its summary for the listing; a file without one (its recording was
 //! cut short by a crash) is read once when listed, and the summary written then. After each file it
@@ -714,7 +714,7 @@ mod tests {
         std::os::unix::fs::symlink(&victim, side.with_extension("json.tmp")).expect("link");
         let info = ReplayInfo {
             id: "x".into(),
-            room: "K7MPQ".into(),
+            room: "K7MPQR".into(),
             started_unix_ms: 0,
             duration_ms: 0,
             players: Vec::new(),

@@ -6,7 +6,7 @@
 
 use crate::address::{canonical, AddressKey};
 use crate::admission::{AddressBook, ConnectionSlot};
-use crate::agones::Agones;
+use crate::agones::{Agones, AgonesHandle};
 use crate::assets::StaticFiles;
 use crate::config::ServerConfig;
 use crate::context::Context;
@@ -86,28 +86,42 @@ impl Server {
         let lobby = Lobby::new(config.clone(), metrics.clone(), shutdown_rx.clone())
             .with_recorder(recorder);
         let addresses = AddressBook::new(config.address_limits);
-        // Listening now: with --agones, report Ready and start the health pings.
-        let (agones, agones_handle) = match &config.agones {
-            Some((client, interval)) => {
-                let (agones, handle) = Agones::start(client.clone(), *interval);
-                (Some(agones), Some(handle))
+        let (agones_handle, agones_events) = match &config.agones {
+            Some(_) => {
+                let (handle, events) = AgonesHandle::channel();
+                (Some(handle), Some(events))
             }
             None => (None, None),
+        };
+        let ctx = Arc::new(Context {
+            config,
+            metrics,
+            lobby,
+            assets,
+            bans: Default::default(),
+            shutting_down: shutdown_rx,
+            agones: agones_handle,
+            addresses,
+        });
+        // Listening now: with --agones, report Ready, start the health pings and keep the lists.
+        let agones = match (&ctx.config.agones, agones_events) {
+            (Some(settings), Some(events)) => {
+                let lobby = Arc::downgrade(&ctx);
+                let rooms = Box::new(move || {
+                    lobby
+                        .upgrade()
+                        .map(|ctx| ctx.lobby.room_lists())
+                        .unwrap_or_default()
+                });
+                Some(Agones::start(settings.clone(), events, rooms))
+            }
+            _ => None,
         };
         Ok(Server {
             agones,
             listener,
             admin_listener,
-            ctx: Arc::new(Context {
-                config,
-                metrics,
-                lobby,
-                assets,
-                bans: Default::default(),
-                shutting_down: shutdown_rx,
-                agones: agones_handle,
-                addresses,
-            }),
+            ctx,
             shutdown,
         })
     }
@@ -236,6 +250,10 @@ impl Server {
         } = self;
         drop(listener);
         drop(admin_listener);
+        // Agones first: the allocator must stop handing this server out before players are told.
+        if let Some(agones) = agones {
+            agones.shutdown().await;
+        }
         tracing::info!(
             players = ctx.metrics.connected_players.load(Relaxed),
             "shutting down: no new connections; telling players"
@@ -265,9 +283,6 @@ impl Server {
             {
                 tracing::warn!("shutdown grace over before the replay files were closed");
             }
-        }
-        if let Some(agones) = agones {
-            agones.shutdown().await;
         }
     }
 }

@@ -1,4 +1,4 @@
-//! --agones against a local stand-in for the Agones SDK sidecar that records every call.
+//! --agones against local stand-ins for the Agones SDK sidecar that record every call.
 
 mod support;
 
@@ -11,7 +11,8 @@ use hyper_util::rt::TokioIo;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{bounded, TestServer};
+use support::agones_standin::{self, Fleet, State};
+use support::{bounded, wait_until, TestServer};
 use tokio::net::TcpListener;
 
 /// An empty JSON object answer.
@@ -37,8 +38,9 @@ enum Refusal {
     Unavailable,
 }
 
-/// A stand-in SDK on 127.0.0.1:0. The first Ready calls fail as `refusals` says; every other POST is
-/// answered 200 `{}` and recorded. Returns its URL, the answered calls, and the number of Ready calls
+/// A stand-in SDK on 127.0.0.1:0 that only counts and refuses (the full stand-in, which checks every
+/// call against the Agones API, is `support::agones_standin`). The first Ready calls fail as
+/// `refusals` says; every other call is answered 200 `{}` and recorded. Returns its URL, the answered calls, and the number of Ready calls
 /// received (refused or not).
 async fn stand_in(
     refusals: &[Refusal],
@@ -60,17 +62,12 @@ async fn stand_in(
                 let (recorded, ready_count, refusals) =
                     (recorded.clone(), ready_count.clone(), refusals.clone());
                 async move {
-                    assert_eq!(request.method(), "POST");
-                    assert_eq!(
-                        request.headers().get("content-type").map(|v| v.as_bytes()),
-                        Some(&b"application/json"[..])
-                    );
                     let path = request.uri().path().to_string();
                     let body = match request.into_body().collect().await {
                         Ok(body) => body.to_bytes(),
                         Err(e) => return Err(std::io::Error::other(e)),
                     };
-                    let body = serde_json::from_slice(&body).expect("a JSON body");
+                    let body = serde_json::from_slice(&body).unwrap_or_default();
                     if path == "/ready" {
                         let attempt = ready_count.fetch_add(1, SeqCst);
                         match refusals.get(attempt) {
@@ -96,14 +93,6 @@ async fn stand_in(
         }
     });
     (url, calls, ready_calls, task)
-}
-
-/// The id of the player connection reported with an id starting `ROOM-PLAYER-`.
-fn connected_id(calls: &[(String, serde_json::Value)], prefix: &str) -> Option<String> {
-    calls.iter().find_map(|(path, body)| {
-        let id = body["playerID"].as_str()?;
-        (path == "/alpha/player/connect" && id.starts_with(prefix)).then(|| id.to_string())
-    })
 }
 
 fn paths(calls: &Calls) -> Vec<String> {
@@ -133,64 +122,131 @@ async fn until(calls: &Calls, what: &str, done: impl Fn(&[(String, serde_json::V
     }
 }
 
+/// Waits until the stand-in's game server satisfies `done`.
+async fn until_server(
+    fleet: &Fleet,
+    what: &str,
+    done: impl Fn(&agones_standin::GameServer) -> bool,
+) {
+    wait_until(Duration::from_secs(10), what, async || {
+        done(&fleet.server("gs"))
+    })
+    .await;
+}
+
 #[tokio::test]
-async fn the_sdk_hears_ready_health_players_and_shutdown() {
+async fn the_sdk_hears_ready_health_lists_allocation_idleness_and_shutdown() {
     bounded(async {
-        let (url, calls, ready_calls, sdk) = stand_in(&[]).await;
-        let server = TestServer::start(&[
+        let fleet = Fleet::new("default", "skirmish", &["gs"]);
+        let url = agones_standin::start_sidecar(fleet.clone(), "gs").await;
+        let flags = [
             "--agones",
             "--agones-sdk-url",
             &url,
             "--agones-health-interval",
             "0.1",
-        ])
+            "--agones-idle-seconds",
+            "0.3",
+            "--room-tag",
+            "k7",
+            "--max-rooms",
+            "2",
+            "--max-players-per-room",
+            "2",
+        ];
+        // Rooms close soon after their last player leaves, so the server can go idle in the test.
+        let server = TestServer::start_tweaked("127.0.0.1:0", &flags, |config| {
+            config.empty_room_linger = Duration::from_millis(200);
+        })
         .await;
-        until(&calls, "Ready", |c| !c.is_empty()).await;
-        assert_eq!(paths(&calls)[0], "/ready", "Ready comes first");
-        until(&calls, "health pings", |c| {
-            c.iter().filter(|(p, _)| p == "/health").count() >= 3
+        fleet.set_port("gs", server.addr.port());
+        until_server(&fleet, "Ready", |gs| gs.state == State::Ready).await;
+        let gs = fleet.server("gs");
+        assert_eq!(gs.labels["agones.dev/sdk-skirmish-tag"], "K7");
+        assert_eq!(gs.lists["players"].capacity, 4, "seats: 2 rooms of 2");
+        assert_eq!(gs.lists["rooms"].capacity, 2);
+        assert_eq!(gs.lists["full"].capacity, 2);
+        // The label and the lists' capacities are in place before the server says it is Ready.
+        let requests = fleet.requests();
+        let ready = requests
+            .iter()
+            .position(|r| r.path == "/ready")
+            .expect("Ready");
+        let set_up: Vec<&str> = requests[..ready].iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(
+            set_up,
+            [
+                "/metadata/label",
+                "/v1beta1/lists/players",
+                "/v1beta1/lists/rooms",
+                "/v1beta1/lists/full"
+            ]
+        );
+        wait_until(Duration::from_secs(10), "health pings", async || {
+            fleet
+                .requests()
+                .iter()
+                .filter(|r| r.path == "/health")
+                .count()
+                >= 3
         })
         .await;
 
+        // A player reaching the server directly: it allocates itself, and its lists show the
+        // player and the room.
         let ada = server.join("Ada").await;
+        let code = ada.welcome().room_code.clone();
+        assert!(code.starts_with("K7"), "{code}");
         let prefix = format!("{}-{}-", ada.welcome().room.0, ada.welcome().player_id.0);
-        until(&calls, "player connect", |c| {
-            connected_id(c, &prefix).is_some()
+        until_server(&fleet, "Ada in the lists, Allocated", |gs| {
+            gs.state == State::Allocated
+                && gs.lists["players"].values.len() == 1
+                && gs.lists["players"].values[0].starts_with(&prefix)
+                && gs.lists["rooms"].values == [code.clone()]
+                && gs.lists["full"].values.is_empty()
         })
         .await;
-        let id = connected_id(&calls.lock().expect("lock"), &prefix).expect("connected");
-        ada.close().await;
-        until(&calls, "player disconnect", |c| {
-            c.iter()
-                .any(|(p, b)| p == "/alpha/player/disconnect" && b["playerID"] == id.as_str())
-        })
-        .await;
-
-        // A player still connected at shutdown is reported gone before Shutdown, which comes last.
         let bob = server.join("Bob").await;
-        let bob_prefix = format!("{}-{}-", bob.welcome().room.0, bob.welcome().player_id.0);
-        until(&calls, "Bob's connect", |c| {
-            connected_id(c, &bob_prefix).is_some()
+        assert_eq!(bob.welcome().room_code, code);
+        until_server(&fleet, "the room full", |gs| {
+            gs.lists["players"].values.len() == 2 && gs.lists["full"].values == [code.clone()]
+        })
+        .await;
+        ada.leave().await;
+        until_server(&fleet, "a seat free again", |gs| {
+            gs.lists["players"].values.len() == 1 && gs.lists["full"].values.is_empty()
+        })
+        .await;
+        // The last player leaves; the room closes; idle, the server is Ready again.
+        bob.leave().await;
+        until_server(&fleet, "idle and Ready again", |gs| {
+            gs.state == State::Ready
+                && gs.lists["players"].values.is_empty()
+                && gs.lists["rooms"].values.is_empty()
+        })
+        .await;
+        assert!(
+            fleet.requests().iter().any(|r| r.path == "/gameserver"),
+            "it asked its state before readying itself"
+        );
+
+        // Shutdown goes first, once: Agones stops handing the server out before players are told.
+        let carl = server.join("Carl").await;
+        until_server(&fleet, "Carl allocates it again", |gs| {
+            gs.state == State::Allocated
         })
         .await;
         server.stop().await;
-        let calls = paths(&calls);
+        let paths: Vec<String> = fleet.requests().into_iter().map(|r| r.path).collect();
+        assert_eq!(paths.iter().filter(|p| *p == "/shutdown").count(), 1);
         assert_eq!(
-            calls.last().map(String::as_str),
+            paths.last().map(String::as_str),
             Some("/shutdown"),
-            "{calls:?}"
+            "{paths:?}"
         );
-        assert_eq!(calls.iter().filter(|p| *p == "/shutdown").count(), 1);
-        assert_eq!(calls.iter().filter(|p| *p == "/ready").count(), 1);
-        assert_eq!(
-            ready_calls.load(SeqCst),
-            1,
-            "Ready is sent once when it succeeds"
-        );
-        let bob_left = calls.iter().rposition(|p| p == "/alpha/player/disconnect");
-        assert!(bob_left.is_some_and(|i| i < calls.len() - 1), "{calls:?}");
-        drop(bob);
-        sdk.abort();
+        assert_eq!(fleet.server("gs").state, State::Shutdown);
+        assert_eq!(fleet.violations(), Vec::<String>::new());
+        drop(carl);
     })
     .await;
 }
@@ -223,7 +279,14 @@ async fn ready_is_retried_until_the_sidecar_answers() {
             c.iter().filter(|(p, _)| p == "/health").count() >= 2
         })
         .await;
-        assert_eq!(paths(&calls)[0], "/ready", "nothing before Ready");
+        let paths = paths(&calls);
+        assert_eq!(paths[0], "/metadata/label", "the set-up comes first");
+        assert_eq!(
+            paths.iter().filter(|p| *p == "/metadata/label").count(),
+            refusals.len() + 1,
+            "the whole set-up is retried with Ready: {paths:?}"
+        );
+        assert_eq!(paths.iter().filter(|p| *p == "/ready").count(), 1);
         assert_eq!(ready_calls.load(SeqCst), refusals.len() + 1);
         // The sidecar goes away: the Shutdown call fails fast (refused) and the server still stops
         // on time.

@@ -7,7 +7,9 @@ use skirmish_server::client::{ClientError, GameClient};
 use skirmish_server::lobby::LobbySummary;
 use skirmish_server::room::CHAT_TOO_FAST_NOTICE;
 use skirmish_shared::fixed::Pos;
-use skirmish_shared::protocol::{buttons, ClientMsg, EntityId, GameEvent, RefuseReason};
+use skirmish_shared::protocol::{
+    buttons, ClientMsg, EntityId, GameEvent, RefuseReason, ROOM_CODE_CHARS,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use support::{bounded, write_map, TestServer};
 
@@ -70,7 +72,7 @@ async fn a_lone_player_fights_bots_that_make_way_for_friends() {
         .await;
         let mut alone = server.join("alone").await;
         let code = alone.welcome().room_code.clone();
-        assert_eq!(code.len(), 5, "a room code: {code:?}");
+        assert_eq!(code.len(), ROOM_CODE_CHARS, "a room code: {code:?}");
         // The roster comes with the first snapshot: three bots.
         alone.next_snapshot().await.expect("snapshot");
         let bots = bots_in(alone.events());

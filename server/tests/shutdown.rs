@@ -6,37 +6,16 @@ mod support;
 use skirmish_server::client::GameClient;
 use skirmish_server::room::SHUTDOWN_NOTICE;
 use skirmish_shared::protocol::close_code;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{bounded, notices_until_close, wait_until, Killed};
+use support::{bounded, notices_until_close, spawn_logged, wait_until, Killed};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Starts the binary with `args`; returns it and its address.
 fn start(args: &[&str]) -> (Killed, String) {
-    let mut child = Killed(
-        Command::new(env!("CARGO_BIN_EXE_skirmish-server"))
-            .args(["--bind", "127.0.0.1:0", "--replay-dir", ""])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starts"),
-    );
-    let stderr = child.0.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the server logs its address")
-            .expect("readable");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split('/').next().expect("address").to_string();
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    (child, addr)
+    let mut all = vec!["--bind", "127.0.0.1:0", "--replay-dir", ""];
+    all.extend_from_slice(args);
+    spawn_logged(env!("CARGO_BIN_EXE_skirmish-server"), &all)
 }
 
 /// The server's `skirmish_open_connections` gauge, read over HTTP: it counts this request too.

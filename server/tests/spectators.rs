@@ -7,11 +7,10 @@ use skirmish_server::client::{ClientError, GameClient};
 use skirmish_server::recorder::ReplayList;
 use skirmish_shared::protocol::{ClientMsg, EntityId, GameEvent, RefuseReason, SPECTATOR_ID};
 use skirmish_shared::replay::{Replay, ReplayCursor, MAGIC};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{bounded, silent_spectator, wait_until, Killed, TestServer};
+use support::{bounded, silent_spectator, spawn_logged, wait_until, TestServer};
 use tokio::time::Instant;
 
 /// A player that moves back and forth and reads its snapshots in the background; the newest tick
@@ -431,31 +430,24 @@ async fn a_recording_cut_by_kill_9_plays_up_to_its_last_frame_and_retention_dele
     bounded(async {
         let dir = temp_dir("crash");
         let dir_flag = dir.to_string_lossy().to_string();
-        let mut child = Killed(
-            Command::new(env!("CARGO_BIN_EXE_skirmish-server"))
-                .args(["--bind", "127.0.0.1:0", "--fill-bots", "6"])
-                .args(["--spectator-delay-ms", "200"])
-                .args(["--replay-dir", &dir_flag])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("starts"),
-        );
-        let stderr = child.0.stderr.take().expect("stderr");
-        let addr = tokio::task::spawn_blocking(move || {
-            use std::io::{BufRead, BufReader};
-            let mut lines = BufReader::new(stderr).lines();
-            let addr = loop {
-                let line = lines.next().expect("a log line").expect("readable");
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    break rest.split('/').next().expect("address").to_string();
-                }
-            };
-            std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-            addr
+        let flag = dir_flag.clone();
+        let (mut child, addr) = tokio::task::spawn_blocking(move || {
+            spawn_logged(
+                env!("CARGO_BIN_EXE_skirmish-server"),
+                &[
+                    "--bind",
+                    "127.0.0.1:0",
+                    "--fill-bots",
+                    "6",
+                    "--spectator-delay-ms",
+                    "200",
+                    "--replay-dir",
+                    &flag,
+                ],
+            )
         })
         .await
-        .expect("address");
+        .expect("started");
         let mut ada = GameClient::connect(&format!("ws://{addr}/ws"), "ada")
             .await
             .expect("joins");

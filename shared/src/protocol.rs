@@ -30,8 +30,11 @@ pub const PROTOCOL_VERSION: u16 = 8;
 /// Longest player name, in characters (after sanitizing).
 pub const MAX_NAME_CHARS: usize = 20;
 
-/// Characters of a room code ([`room_code`]).
-pub const ROOM_CODE_CHARS: usize = 5;
+/// Characters of a room code ([`room_code`]): a server tag of [`ROOM_TAG_CHARS`], then the room's own.
+pub const ROOM_CODE_CHARS: usize = 6;
+
+/// Characters of the server tag that starts every room code of a server ([`room_code::tag`]).
+pub const ROOM_TAG_CHARS: usize = 2;
 
 /// Longest chat message, in characters (after sanitizing).
 pub const MAX_CHAT_CHARS: usize = 160;
@@ -106,11 +109,13 @@ pub struct EntityId(pub u32);
 #[serde(transparent)]
 pub struct RoomId(pub u32);
 
-/// Room codes: what players share to play together (`/?room=K7MPQ`). A code is
+/// Room codes: what players share to play together (`/?room=K7MPQR`). A code is
 /// [`ROOM_CODE_CHARS`] characters from [`room_code::ALPHABET`] (capitals and digits without the
-/// look-alikes I, L, O, 0 and 1), unique among a server's open rooms.
+/// look-alikes I, L, O, 0 and 1), unique among a server's open rooms. Its first [`ROOM_TAG_CHARS`]
+/// are the tag of the server that holds the room, so a code says which server it belongs to: the
+/// fleet's directory finds the server by its tag (an Agones label) without a shared database.
 pub mod room_code {
-    use super::ROOM_CODE_CHARS;
+    use super::{ROOM_CODE_CHARS, ROOM_TAG_CHARS};
 
     /// The characters a code is made of.
     pub const ALPHABET: &[u8; 31] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
@@ -129,9 +134,9 @@ pub mod room_code {
         (code.len() == ROOM_CODE_CHARS).then_some(code)
     }
 
-    /// The code for a random `value` (any 64 bits; the server draws them from its secret source).
-    pub fn from_random(mut value: u64) -> String {
-        (0..ROOM_CODE_CHARS)
+    /// `chars` characters of the alphabet for a random `value` (any 64 bits).
+    fn draw(mut value: u64, chars: usize) -> String {
+        (0..chars)
             .map(|_| {
                 let c = ALPHABET[(value % ALPHABET.len() as u64) as usize];
                 value /= ALPHABET.len() as u64;
@@ -140,24 +145,70 @@ pub mod room_code {
             .collect()
     }
 
+    /// A server tag for a random `value` (any 64 bits; the server draws one at start).
+    pub fn random_tag(value: u64) -> String {
+        draw(value, ROOM_TAG_CHARS)
+    }
+
+    /// The server tag written or typed as `text` (any case), or `None` if it cannot be one.
+    pub fn parse_tag(text: &str) -> Option<String> {
+        let tag = text.trim().to_ascii_uppercase();
+        (tag.len() == ROOM_TAG_CHARS && tag.bytes().all(|c| ALPHABET.contains(&c))).then_some(tag)
+    }
+
+    /// The code for a room of the server tagged `tag` (from [`random_tag`] or [`parse_tag`]), its own
+    /// characters from a random `value` (the server draws them from its secret source).
+    pub fn from_random(tag: &str, value: u64) -> String {
+        let mut code = String::with_capacity(ROOM_CODE_CHARS);
+        code.push_str(tag);
+        code.push_str(&draw(value, ROOM_CODE_CHARS - ROOM_TAG_CHARS));
+        code
+    }
+
+    /// The tag of the server holding the room whose canonical `code` (from [`parse`]) this is.
+    pub fn tag(code: &str) -> &str {
+        code.get(..ROOM_TAG_CHARS).unwrap_or(code)
+    }
+
     #[cfg(test)]
     mod tests {
         use super::*;
 
         #[test]
         fn codes_parse_in_any_case_and_only_from_the_alphabet() {
-            let code = from_random(0x1234_5678_9ABC);
+            let code = from_random("XY", 0x1234_5678_9ABC);
             assert_eq!(code.len(), ROOM_CODE_CHARS);
             assert_eq!(parse(&code).as_deref(), Some(code.as_str()));
             assert_eq!(parse(&code.to_lowercase()).as_deref(), Some(code.as_str()));
-            assert_eq!(parse(" k7m-pq ").as_deref(), Some("K7MPQ"));
-            for bad in ["", "K7MP", "K7MPQR", "K7MP0", "K7MPI", "K7MPé", "K7MP\u{0}"] {
+            assert_eq!(parse(" k7m-pqr ").as_deref(), Some("K7MPQR"));
+            for bad in [
+                "",
+                "K7MPQ",
+                "K7MPQRS",
+                "K7MPQ0",
+                "K7MPQI",
+                "K7MPQé",
+                "K7MPQ\u{0}",
+            ] {
                 assert_eq!(parse(bad), None, "{bad:?}");
             }
-            // Every value gives a code that parses.
-            for value in [0, 1, u64::MAX, 31u64.pow(5) - 1] {
-                assert!(parse(&from_random(value)).is_some());
+            // Every value gives a code that parses, starting with its server's tag.
+            for value in [0, 1, u64::MAX, 31u64.pow(6) - 1] {
+                let tag = random_tag(value.rotate_left(17));
+                let code = from_random(&tag, value);
+                assert_eq!(parse(&code).as_deref(), Some(code.as_str()));
+                assert_eq!(super::tag(&code), tag);
             }
+        }
+
+        #[test]
+        fn tags_are_two_characters_of_the_alphabet() {
+            assert_eq!(parse_tag(" k7 ").as_deref(), Some("K7"));
+            for bad in ["", "K", "K7M", "I7", "K0", "é7"] {
+                assert_eq!(parse_tag(bad), None, "{bad:?}");
+            }
+            assert_eq!(tag("K7MPQR"), "K7");
+            assert_eq!(random_tag(0).len(), ROOM_TAG_CHARS);
         }
     }
 }

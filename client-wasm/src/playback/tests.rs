@@ -50,7 +50,7 @@ fn player(id: u32, x: i32) -> EntityState {
 fn recording() -> Vec<u8> {
     let header = ReplayHeader {
         protocol_version: PROTOCOL_VERSION,
-        room_code: "K7MPQ".into(),
+        room_code: "K7MPQR".into(),
         map: map(),
         tick_rate: 60,
         feed_rate: 20,

@@ -13,6 +13,7 @@ pub use load::Sources;
 use clap::Parser;
 use skirmish_shared::fixed::{Coord, SUBUNITS};
 use skirmish_shared::map::Map;
+use skirmish_shared::protocol::{room_code, ROOM_TAG_CHARS};
 use skirmish_shared::time::TickRate;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -187,6 +188,14 @@ pub struct Args {
     /// Seconds between Agones health pings.
     #[arg(long, default_value_t = 2.0, env = "SKIRMISH_AGONES_HEALTH_INTERVAL")]
     pub agones_health_interval: f64,
+    /// Seconds an Allocated server with no player and no open room waits before it marks itself
+    /// Ready again (back in the pool the directory allocates from).
+    #[arg(long, default_value_t = 60.0, env = "SKIRMISH_AGONES_IDLE_SECONDS")]
+    pub agones_idle_seconds: f64,
+    /// The two characters every room code of this server starts with (default: drawn at random at
+    /// start). The fleet's directory finds a room's server by it.
+    #[arg(long, env = "SKIRMISH_ROOM_TAG")]
+    pub room_tag: Option<String>,
     /// Bearer token that enables the admin API under /admin (at least 16 characters). Unset: no
     /// admin API.
     #[arg(long, env = "SKIRMISH_ADMIN_TOKEN", hide_env_values = true)]
@@ -318,8 +327,10 @@ pub struct ServerConfig {
     pub admin_token: Option<Secret>,
     /// TLS settings when serving https and wss.
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
-    /// The Agones SDK client and health interval, with `--agones`.
-    pub agones: Option<(crate::agones::SdkClient, Duration)>,
+    /// The tag every room code of this server starts with.
+    pub room_tag: String,
+    /// The Agones SDK sidecar and what to report to it, with `--agones`.
+    pub agones: Option<crate::agones::AgonesSettings>,
 }
 
 /// Where replays go and how many are kept.
@@ -336,7 +347,7 @@ pub struct ReplaySettings {
 }
 
 /// The assets folder: `./assets` when run from the repository root, else the one beside this crate.
-fn default_assets_dir() -> PathBuf {
+pub fn default_assets_dir() -> PathBuf {
     let local = PathBuf::from("assets");
     if local.join("maps").is_dir() {
         return local;
@@ -357,7 +368,8 @@ impl ServerConfig {
         check_timeouts(args)?;
         check_admin_token(args)?;
         let tls = tls_config(args)?;
-        let agones = agones_client(args)?;
+        let room_tag = room_tag(args)?;
+        let agones = agones_settings(args, &room_tag)?;
         let assets_dir = args.assets.clone().unwrap_or_else(default_assets_dir);
         let map = load_map(args, &assets_dir)?;
         let replays = replay_settings(args)?;
@@ -401,6 +413,7 @@ impl ServerConfig {
             shutdown_grace: Duration::from_secs_f64(args.shutdown_grace),
             admin_token: args.admin_token.clone(),
             tls,
+            room_tag,
             agones,
         })
     }
@@ -738,16 +751,47 @@ fn tls_config(args: &Args) -> Result<Option<Arc<tokio_rustls::rustls::ServerConf
     }
 }
 
-/// The Agones SDK client and health interval, with `--agones` (the interval is checked either way).
-fn agones_client(args: &Args) -> Result<Option<(crate::agones::SdkClient, Duration)>, ConfigError> {
-    if !(args.agones_health_interval.is_finite()
-        && (0.05..=60.0).contains(&args.agones_health_interval))
-    {
-        return Err(invalid(
-            args,
+/// `--room-tag`, or a tag drawn from the secret random source.
+fn room_tag(args: &Args) -> Result<String, ConfigError> {
+    match &args.room_tag {
+        Some(tag) => room_code::parse_tag(tag).ok_or_else(|| {
+            invalid(
+                args,
+                "room-tag",
+                format!(
+                    "{tag:?}: a tag is {ROOM_TAG_CHARS} characters of {}",
+                    String::from_utf8_lossy(room_code::ALPHABET)
+                ),
+            )
+        }),
+        None => Ok(room_code::random_tag(crate::secret::random_u64())),
+    }
+}
+
+/// What to report to the Agones SDK, with `--agones` (the intervals are checked either way).
+fn agones_settings(
+    args: &Args,
+    room_tag: &str,
+) -> Result<Option<crate::agones::AgonesSettings>, ConfigError> {
+    for (flag, value, range) in [
+        (
             "agones-health-interval",
-            "must be 0.05..=60 seconds".into(),
-        ));
+            args.agones_health_interval,
+            0.05..=60.0,
+        ),
+        (
+            "agones-idle-seconds",
+            args.agones_idle_seconds,
+            0.05..=86_400.0,
+        ),
+    ] {
+        if !(value.is_finite() && range.contains(&value)) {
+            return Err(invalid(
+                args,
+                flag,
+                format!("must be {}..={} seconds", range.start(), range.end()),
+            ));
+        }
     }
     if !args.agones {
         return Ok(None);
@@ -755,10 +799,18 @@ fn agones_client(args: &Args) -> Result<Option<(crate::agones::SdkClient, Durati
     let url = crate::agones::sdk_url(args.agones_sdk_url.as_deref());
     let client = crate::agones::SdkClient::new(&url)
         .map_err(|problem| invalid(args, "agones-sdk-url", problem))?;
-    Ok(Some((
+    let most = crate::agones::MAX_LIST_VALUES;
+    Ok(Some(crate::agones::AgonesSettings {
         client,
-        Duration::from_secs_f64(args.agones_health_interval),
-    )))
+        health_interval: Duration::from_secs_f64(args.agones_health_interval),
+        idle_ready: Duration::from_secs_f64(args.agones_idle_seconds),
+        tag: room_tag.to_string(),
+        seats: args
+            .max_rooms
+            .saturating_mul(args.max_players_per_room)
+            .min(most),
+        rooms: args.max_rooms.min(most),
+    }))
 }
 
 /// Reads and parses the map: `--map`, else `maps/arena.map` in the assets folder.

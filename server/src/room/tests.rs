@@ -12,7 +12,7 @@ fn room() -> Room {
 pub(super) fn room_with(change: impl FnOnce(&mut RoomConfig)) -> Room {
     let mut config = RoomConfig::from(&ServerConfig::default_for_tests());
     change(&mut config);
-    let shared = Arc::new(RoomShared::new(RoomId(1), "K7MPQ".into(), 0).spectating(
+    let shared = Arc::new(RoomShared::new(RoomId(1), "K7MPQR".into(), 0).spectating(
         config.max_spectators,
         8,
         40,
@@ -1039,7 +1039,7 @@ fn fill_bots_make_way_for_humans_and_come_back_when_they_leave() {
         c.capacity = 4;
     });
     let (alice, welcome) = join(&mut room, "alice");
-    assert_eq!(welcome.room_code, "K7MPQ");
+    assert_eq!(welcome.room_code, "K7MPQR");
     let events = events_over(&mut room, &alice, 4);
     let Some(GameEvent::Roster(roster)) = events.first() else {
         panic!("a roster first: {events:?}");

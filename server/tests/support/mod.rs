@@ -1,6 +1,7 @@
 //! Starting and stopping a real server on 127.0.0.1:0 for integration tests.
 #![allow(dead_code)]
 
+pub mod agones_standin;
 pub mod raw;
 
 use clap::Parser;
@@ -34,6 +35,15 @@ impl TestServer {
 
     /// Starts a server bound to `bind` (a loopback address, port 0) with the given extra flags.
     pub async fn start_on(bind: &str, flags: &[&str]) -> TestServer {
+        TestServer::start_tweaked(bind, flags, |_| {}).await
+    }
+
+    /// Like [`TestServer::start_on`], with settings no flag reaches changed by `tweak`.
+    pub async fn start_tweaked(
+        bind: &str,
+        flags: &[&str],
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> TestServer {
         let mut argv = vec!["skirmish-server", "--bind", bind];
         // No fill bots unless a test asks for them: the other tests count the players they see.
         if !flags.iter().any(|f| f.starts_with("--fill-bots")) {
@@ -44,7 +54,9 @@ impl TestServer {
             argv.extend_from_slice(&["--replay-dir", ""]);
         }
         argv.extend_from_slice(flags);
-        let config = ServerConfig::from_args(&Args::parse_from(argv)).expect("valid test config");
+        let mut config =
+            ServerConfig::from_args(&Args::parse_from(argv)).expect("valid test config");
+        tweak(&mut config);
         let server = Server::bind(config).await.expect("bind 127.0.0.1:0");
         let addr = server.local_addr().expect("bound");
         let admin = server.admin_addr();
@@ -272,4 +284,31 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Starts `binary` with `args` (its log on stderr), and returns it with the address from its
+/// "listening on http://ADDR/" line. Its stderr keeps being drained so it never blocks on a pipe.
+pub fn spawn_logged(binary: &str, args: &[&str]) -> (Killed, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Killed(
+        std::process::Command::new(binary)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("starts"),
+    );
+    let stderr = child.0.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("{binary} exited before logging its address"))
+            .expect("readable");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split('/').next().expect("address").to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+    (child, addr)
 }

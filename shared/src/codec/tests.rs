@@ -137,7 +137,7 @@ fn every_server_msg() -> Vec<ServerMsg> {
         ServerMsg::Welcome(Box::new(Welcome {
             player_id: EntityId(1),
             room: RoomId(2),
-            room_code: "K7MPQ".into(),
+            room_code: "K7MPQR".into(),
             respawn_delay_ms: 2_000,
             spawn_protection_ms: 1_500,
             tick_rate: 60,
@@ -169,7 +169,7 @@ fn every_server_msg() -> Vec<ServerMsg> {
         },
         ServerMsg::Refused {
             reason: RefuseReason::RoomFull,
-            detail: "room K7MPQ is full".into(),
+            detail: "room K7MPQR is full".into(),
         },
         ServerMsg::Refused {
             reason: RefuseReason::NoSuchRoom,

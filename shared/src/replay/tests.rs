@@ -13,7 +13,7 @@ fn map() -> Map {
 fn header() -> ReplayHeader {
     ReplayHeader {
         protocol_version: PROTOCOL_VERSION,
-        room_code: "K7MPQ".into(),
+        room_code: "K7MPQR".into(),
         map: map(),
         tick_rate: 60,
         feed_rate: 20,

@@ -245,7 +245,7 @@ fn a_recorded_replay_plays_back_the_spectators_view_and_seeks_to_it() {
     let replay = replay_file();
     assert_eq!(replay.ticks().map(|(_, last)| last.0 + 3 > now), Some(true));
     assert_eq!(replay.trailing_bytes(), 0);
-    assert_eq!(replay.header().room_code, "K7MPQ");
+    assert_eq!(replay.header().room_code, "K7MPQR");
     let names: Vec<String> = replay
         .players()
         .expect("decodes")

@@ -1,0 +1,361 @@
+//! The fleet's directory over real sockets on loopback: a stand-in Agones (allocator with mutual TLS,
+//! one SDK sidecar per game server, recording and checking every request), two real
+//! `skirmish-server` processes reporting to it with `--agones`, and a real `skirmish-directory`.
+//! Players ask `/api/play` as the page does and join where it says.
+
+mod support;
+
+use skirmish_server::client::GameClient;
+use skirmish_server::play::{PlayAnswer, PlayError};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+use support::agones_standin::{self, Fleet, State};
+use support::{bounded, spawn_logged, wait_until, Killed};
+
+/// Seats on each game server: one room of two.
+const SERVER_FLAGS: [&str; 4] = ["--max-rooms", "1", "--max-players-per-room", "2"];
+
+/// A game server process reporting to the stand-in as `name`.
+struct GameServer {
+    name: &'static str,
+    process: Killed,
+    port: u16,
+}
+
+async fn start_game_server(fleet: &Arc<Fleet>, name: &'static str, tag: &str) -> GameServer {
+    let sidecar = agones_standin::start_sidecar(fleet.clone(), name).await;
+    let mut args = vec![
+        "--bind",
+        "127.0.0.1:0",
+        "--replay-dir",
+        "",
+        "--agones",
+        "--agones-sdk-url",
+        &sidecar,
+        "--agones-health-interval",
+        "0.2",
+        "--room-tag",
+        tag,
+        "--fill-bots",
+        "0",
+        "--shutdown-grace",
+        "2",
+    ];
+    args.extend_from_slice(&SERVER_FLAGS);
+    let (process, addr) = spawn_logged(env!("CARGO_BIN_EXE_skirmish-server"), &args);
+    let port = addr
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port");
+    // Agones would have given the pod its port; the stand-in is told.
+    fleet.set_port(name, port);
+    GameServer {
+        name,
+        process,
+        port,
+    }
+}
+
+/// Starts the directory with the stand-in's certificates (or a stranger's, `trusted: false`).
+fn start_directory(allocator: &str, dir: &std::path::Path, trusted: bool) -> (Killed, String) {
+    let (cert, key) = if trusted {
+        ("client.pem", "client-key.pem")
+    } else {
+        ("stranger.pem", "stranger-key.pem")
+    };
+    let path = |file: &str| dir.join(file).to_string_lossy().into_owned();
+    let args = [
+        "--bind".to_string(),
+        "127.0.0.1:0".into(),
+        "--allocator".into(),
+        allocator.into(),
+        "--allocator-cert".into(),
+        path(cert),
+        "--allocator-key".into(),
+        path(key),
+        "--allocator-ca".into(),
+        path("allocator-ca.pem"),
+        "--allocator-timeout".into(),
+        "3".into(),
+        "--game-scheme".into(),
+        "ws".into(),
+        "--assets".into(),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../assets").into(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    spawn_logged(env!("CARGO_BIN_EXE_skirmish-directory"), &args)
+}
+
+/// `GET path` on `addr`: the status and body.
+async fn get(addr: &str, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("writes");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response).await;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// `/api/play` (with `query`) answered 200: where to go.
+async fn play(directory: &str, query: &str) -> PlayAnswer {
+    let (status, body) = get(directory, &format!("/api/play{query}")).await;
+    assert_eq!(status, 200, "/api/play{query}: {body}");
+    serde_json::from_str(&body).expect("a play answer")
+}
+
+/// `/api/play` (with `query`) refused: the status and the reason.
+async fn refused(directory: &str, query: &str) -> (u16, String) {
+    let (status, body) = get(directory, &format!("/api/play{query}")).await;
+    assert_ne!(status, 200, "/api/play{query} was not refused: {body}");
+    let error: PlayError = serde_json::from_str(&body).expect("a JSON reason");
+    (status, error.error)
+}
+
+/// Joins where `answer` says, as the page would.
+async fn join(answer: &PlayAnswer, name: &str) -> GameClient {
+    let joined = match answer.room.as_deref() {
+        Some(room) => GameClient::connect_to_room(&answer.url, name, room).await,
+        None => GameClient::connect(&answer.url, name).await,
+    };
+    joined.unwrap_or_else(|e| panic!("{name} joins {}: {e}", answer.url))
+}
+
+fn port_of(answer: &PlayAnswer) -> u16 {
+    answer
+        .url
+        .trim_end_matches("/ws")
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {}", answer.url))
+}
+
+/// Waits until the stand-in shows what `done` checks of game server `name`.
+async fn until_server(
+    fleet: &Fleet,
+    name: &str,
+    what: &str,
+    done: impl Fn(&agones_standin::GameServer) -> bool,
+) {
+    wait_until(Duration::from_secs(10), what, async || {
+        done(&fleet.server(name))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_directory_fills_one_server_then_the_next_and_finds_rooms_by_code() {
+    bounded(async {
+        let fleet = Fleet::new("default", "skirmish", &["gs-a", "gs-b"]);
+        let certificates = agones_standin::certificates();
+        let dir = std::env::temp_dir().join(format!("skirmish-directory-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        certificates.write_to(&dir);
+        let allocator = agones_standin::start_allocator(fleet.clone(), &certificates).await;
+        let a = start_game_server(&fleet, "gs-a", "AA").await;
+        let b = start_game_server(&fleet, "gs-b", "BB").await;
+        for server in [&a, &b] {
+            until_server(&fleet, server.name, "Ready with its tag and seats", |gs| {
+                gs.state == State::Ready
+                    && gs.lists["players"].capacity == 2
+                    && gs.labels.contains_key("agones.dev/sdk-skirmish-tag")
+            })
+            .await;
+        }
+        let (_directory, directory) = start_directory(&allocator, &dir, true);
+
+        // The first two players fill A (packed: A before B), the third goes to B.
+        let first = play(&directory, "").await;
+        assert_eq!(port_of(&first), a.port, "{first:?}");
+        assert_eq!(first.server.as_deref(), Some("gs-a"));
+        let ada = join(&first, "Ada").await;
+        let room_a = ada.welcome().room_code.clone();
+        assert!(
+            room_a.starts_with("AA"),
+            "A's rooms carry its tag: {room_a}"
+        );
+        until_server(&fleet, "gs-a", "Ada in A's lists", |gs| {
+            gs.lists["players"].values.len() == 1 && gs.lists["rooms"].values == [room_a.clone()]
+        })
+        .await;
+        let second = play(&directory, "").await;
+        assert_eq!(port_of(&second), a.port, "A still has a seat: {second:?}");
+        assert_eq!(
+            second.room.as_deref(),
+            Some(room_a.as_str()),
+            "the room with the seat"
+        );
+        let bea = join(&second, "Bea").await;
+        assert_eq!(bea.welcome().room_code, room_a);
+        until_server(&fleet, "gs-a", "A full", |gs| {
+            gs.lists["players"].values.len() == 2 && gs.lists["full"].values == [room_a.clone()]
+        })
+        .await;
+        let third = play(&directory, "").await;
+        assert_eq!(port_of(&third), b.port, "A is full: {third:?}");
+        let cal = join(&third, "Cal").await;
+        let room_b = cal.welcome().room_code.clone();
+        assert!(room_b.starts_with("BB"), "{room_b}");
+        until_server(&fleet, "gs-b", "Cal in B's lists", |gs| {
+            gs.lists["rooms"].values == [room_b.clone()]
+        })
+        .await;
+
+        // A friend's link: the code finds its server and room; a full room is refused, as is a
+        // room that never was (or has ended), but a full room may be watched.
+        let friend = play(&directory, &format!("?room={}", room_b.to_lowercase())).await;
+        assert_eq!(
+            (port_of(&friend), friend.room.as_deref()),
+            (b.port, Some(room_b.as_str()))
+        );
+        let dan = join(&friend, "Dan").await;
+        assert_eq!(dan.welcome().room_code, room_b, "the friend's room");
+        dan.leave().await;
+        until_server(&fleet, "gs-b", "Dan gone from B's lists", |gs| {
+            gs.lists["players"].values.len() == 1
+        })
+        .await;
+        let (status, why) = refused(&directory, &format!("?room={room_a}")).await;
+        assert_eq!(status, 404);
+        assert!(why.contains("is full"), "{why}");
+        let (status, why) = refused(&directory, "?room=AAZZZZ").await;
+        assert_eq!(status, 404);
+        assert!(why.contains("has ended"), "{why}");
+        let (status, why) = refused(&directory, "?room=nope").await;
+        assert_eq!(status, 404);
+        assert!(why.contains("not a room code"), "{why}");
+        let watch = play(&directory, &format!("?watch={room_a}")).await;
+        assert_eq!(port_of(&watch), a.port);
+        let watcher = GameClient::watch(&watch.url, watch.room.as_deref())
+            .await
+            .expect("watches the full room");
+        assert_eq!(watcher.welcome().room_code, room_a);
+        drop(watcher);
+
+        // Ada leaves (for good: a dropped player's seat would be held for a resume): A has a seat
+        // again. Then A gets SIGTERM: Agones' Shutdown, never handed out.
+        ada.leave().await;
+        until_server(&fleet, "gs-a", "Ada gone from A's lists", |gs| {
+            gs.lists["players"].values.len() == 1 && gs.lists["full"].values.is_empty()
+        })
+        .await;
+        let status = Command::new("kill")
+            .args(["-TERM", &a.process.0.id().to_string()])
+            .stdout(Stdio::null())
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        until_server(&fleet, "gs-a", "A in Shutdown", |gs| {
+            gs.state == State::Shutdown
+        })
+        .await;
+        for _ in 0..3 {
+            let next = play(&directory, "").await;
+            assert_eq!(
+                port_of(&next),
+                b.port,
+                "a shut-down server is not handed out: {next:?}"
+            );
+        }
+        let (status, why) = refused(&directory, &format!("?room={room_a}")).await;
+        assert_eq!(status, 404, "A's room is gone with A: {why}");
+        drop((bea, cal));
+
+        // The allocator down: a clear 503; back up, the directory works again.
+        fleet.set_allocator_down(true);
+        let (status, why) = refused(&directory, "").await;
+        assert_eq!(status, 503);
+        assert!(why.contains("cannot reach the Agones allocator"), "{why}");
+        fleet.set_allocator_down(false);
+        let back = play(&directory, "").await;
+        assert_eq!(port_of(&back), b.port);
+
+        // Every request either side received is one a real Agones would take.
+        assert_eq!(fleet.violations(), Vec::<String>::new());
+        let requests = fleet.requests();
+        let allocations = requests.iter().filter(|r| r.to == "allocator").count();
+        assert!(
+            allocations >= 12,
+            "{allocations} allocation requests recorded"
+        );
+        assert!(
+            requests
+                .iter()
+                .any(|r| r.to == "gs-a" && r.path == "/shutdown"),
+            "A told Agones it was shutting down"
+        );
+        assert!(
+            requests.iter().any(|r| r.to == "gs-a"
+                && r.path == "/v1beta1/lists/players"
+                && r.method == "PATCH"),
+            "A kept its players list"
+        );
+        drop(b);
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_directory_without_a_trusted_certificate_is_refused_by_the_allocator() {
+    bounded(async {
+        let fleet = Fleet::new("default", "skirmish", &["gs-a"]);
+        let certificates = agones_standin::certificates();
+        let dir = std::env::temp_dir().join(format!("skirmish-stranger-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        certificates.write_to(&dir);
+        let allocator = agones_standin::start_allocator(fleet.clone(), &certificates).await;
+        fleet.set_port("gs-a", 1); // allocatable if asked right
+        let (_directory, directory) = start_directory(&allocator, &dir, false);
+        let (status, why) = refused(&directory, "").await;
+        assert_eq!(status, 503, "{why}");
+        assert!(
+            fleet.requests().is_empty(),
+            "no request got past mutual TLS: {:?}",
+            fleet.requests()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_page_and_health_are_served_and_per_server_lists_are_not() {
+    bounded(async {
+        let fleet = Fleet::new("default", "skirmish", &["gs-a"]);
+        let certificates = agones_standin::certificates();
+        let dir = std::env::temp_dir().join(format!("skirmish-pages-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        certificates.write_to(&dir);
+        let allocator = agones_standin::start_allocator(fleet.clone(), &certificates).await;
+        let (_directory, directory) = start_directory(&allocator, &dir, true);
+        let (status, page) = get(&directory, "/").await;
+        assert_eq!(status, 200);
+        assert!(
+            page.contains("<html") || page.contains("<!doctype"),
+            "{page:.200}"
+        );
+        assert_eq!(get(&directory, "/healthz").await.0, 200);
+        for path in ["/api/rooms", "/api/replays"] {
+            let (status, body) = get(&directory, path).await;
+            assert_eq!(status, 404, "{path}");
+            assert!(body.contains("each game server"), "{body}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+    .await;
+}
