@@ -1,5 +1,5 @@
 //! The Kubernetes manifests under `deploy/` parse as YAML (several documents to a file) and name only
-//! fields that exist in the Agones and Kubernetes APIs.
+//! fields that exist in the Agones and Kubernetes APIs, and the Agones ones agree with each other.
 //!
 //! The fields come from checked-in lists, `tests/api_fields/agones.txt` (from the OpenAPI schemas of
 //! Agones' CRDs) and `tests/api_fields/kubernetes.txt` (from client-go's schema of the built-in
@@ -354,7 +354,15 @@ fn every_manifest_under_deploy_names_only_fields_of_the_agones_and_kubernetes_ap
         .iter()
         .map(|(_, d)| d["kind"].as_str().unwrap_or_default().to_string())
         .collect();
-    for kind in ["Fleet", "FleetAutoscaler"] {
+    for kind in [
+        "Fleet",
+        "FleetAutoscaler",
+        "Deployment",
+        "Service",
+        "Secret",
+        "ServiceAccount",
+        "Ingress",
+    ] {
         assert!(
             kinds.iter().any(|k| k == kind),
             "no {kind} under deploy/ (found {kinds:?})"
@@ -494,4 +502,185 @@ fn the_field_lists_refuse_contradictions() {
     assert!(list("[a]\nspec -> missing\n").is_some_and(|e| e.contains("which no list has")));
     assert!(list("kind v1 Secret missing\n").is_some_and(|e| e.contains("which no list has")));
     assert!(list("spec\n").is_some_and(|e| e.contains("outside a section")));
+}
+
+/// The value after `--flag` (or in `--flag=value`) in a container's arguments.
+fn flag<'a>(args: &'a [Value], name: &str) -> Option<&'a str> {
+    let (long, with_value) = (format!("--{name}"), format!("--{name}="));
+    let mut args = args.iter().filter_map(Value::as_str);
+    while let Some(arg) = args.next() {
+        if arg == long {
+            return args.next();
+        }
+        if let Some(value) = arg.strip_prefix(&with_value) {
+            return Some(value);
+        }
+    }
+    None
+}
+
+#[test]
+fn the_fleet_autoscaler_and_directory_agree() {
+    let documents = deployed_documents();
+    let find = |kind: &str| {
+        let found: Vec<&Value> = documents
+            .iter()
+            .map(|(_, d)| d)
+            .filter(|d| d["kind"].as_str() == Some(kind))
+            .collect();
+        assert_eq!(found.len(), 1, "one {kind} under deploy/");
+        found[0]
+    };
+    let fleet = find("Fleet");
+    let autoscaler = find("FleetAutoscaler");
+    let deployment = find("Deployment");
+    let service = find("Service");
+    let ingress = find("Ingress");
+    let fleet_name = fleet["metadata"]["name"]
+        .as_str()
+        .expect("the fleet's name");
+
+    // The fleet's lists start at the capacities its servers set from their arguments.
+    let game = &fleet["spec"]["template"]["spec"];
+    let server = &game["template"]["spec"]["containers"][0];
+    let args = server["args"]
+        .as_sequence()
+        .expect("the game server's args");
+    let number = |name: &str| -> u64 {
+        flag(args, name)
+            .unwrap_or_else(|| panic!("--{name}"))
+            .parse()
+            .expect("a number")
+    };
+    let (rooms, seats) = (number("max-rooms"), number("max-players-per-room"));
+    let capacity = |list: &str| {
+        game["lists"][list]["capacity"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("lists.{list}.capacity"))
+    };
+    assert_eq!(
+        capacity("players"),
+        (rooms * seats).min(1000),
+        "players = rooms x seats"
+    );
+    assert_eq!(capacity("rooms"), rooms.min(1000));
+    assert_eq!(capacity("full"), rooms.min(1000));
+    assert!(args.iter().any(|a| a.as_str() == Some("--agones")));
+    let bind_port = flag(args, "bind")
+        .and_then(|b| b.rsplit(':').next())
+        .expect("--bind HOST:PORT");
+    let ports = game["ports"].as_sequence().expect("the fleet's ports");
+
+    // The autoscaler scales this fleet on its players list, within Agones' rules for a List policy.
+    assert_eq!(autoscaler["spec"]["fleetName"].as_str(), Some(fleet_name));
+    let list = &autoscaler["spec"]["policy"]["list"];
+    assert_eq!(autoscaler["spec"]["policy"]["type"].as_str(), Some("List"));
+    assert_eq!(list["key"].as_str(), Some("players"));
+    let (buffer, min, max) = (
+        list["bufferSize"].as_u64(),
+        list["minCapacity"].as_u64(),
+        list["maxCapacity"].as_u64(),
+    );
+    let (buffer, min, max) = (
+        buffer.expect("bufferSize"),
+        min.expect("minCapacity"),
+        max.expect("maxCapacity"),
+    );
+    assert!(
+        buffer > 0 && buffer <= max && min <= max && (min == 0 || min >= buffer),
+        "{buffer} {min} {max}"
+    );
+
+    // The directory allocates from this fleet, by the game port, for the page the servers allow.
+    let directory = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let directory_args = directory["args"]
+        .as_sequence()
+        .expect("the directory's args");
+    assert_eq!(flag(directory_args, "fleet"), Some(fleet_name));
+    let port_name = flag(directory_args, "game-port-name").expect("--game-port-name");
+    let port = ports
+        .iter()
+        .find(|p| p["name"].as_str() == Some(port_name))
+        .expect("the fleet has the directory's game port");
+    assert_eq!(
+        port["containerPort"]
+            .as_u64()
+            .map(|p| p.to_string())
+            .as_deref(),
+        Some(bind_port)
+    );
+    assert_eq!(flag(directory_args, "game-scheme"), Some("wss"));
+    let template = flag(directory_args, "game-host-template").expect("--game-host-template");
+    assert!(
+        template.contains("{dashed}") || template.contains("{address}"),
+        "{template}"
+    );
+    let host = ingress["spec"]["rules"][0]["host"]
+        .as_str()
+        .expect("the Ingress's host");
+    assert_eq!(
+        flag(args, "allowed-origin"),
+        Some(format!("https://{host}").as_str())
+    );
+
+    // The Deployment's selector, and the Service's, pick its pods.
+    let labels = deployment["spec"]["template"]["metadata"]["labels"]
+        .as_mapping()
+        .expect("pod labels");
+    for selector in [
+        &deployment["spec"]["selector"]["matchLabels"],
+        &service["spec"]["selector"],
+    ] {
+        let selector = selector.as_mapping().expect("a selector");
+        assert!(
+            !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v)),
+            "{selector:?}"
+        );
+    }
+
+    // The allocator credentials: the files the directory reads are keys of the Secret it mounts.
+    let volume = &deployment["spec"]["template"]["spec"]["volumes"][0];
+    let mount = &directory["volumeMounts"][0];
+    assert_eq!(volume["name"], mount["name"]);
+    let secret_name = volume["secret"]["secretName"]
+        .as_str()
+        .expect("a Secret volume");
+    let secret = documents
+        .iter()
+        .map(|(_, d)| d)
+        .find(|d| {
+            d["kind"].as_str() == Some("Secret")
+                && d["metadata"]["name"].as_str() == Some(secret_name)
+        })
+        .expect("the allocator Secret is under deploy/");
+    let mount_path = mount["mountPath"].as_str().expect("a mount path");
+    for name in ["allocator-cert", "allocator-key", "allocator-ca"] {
+        let file = flag(directory_args, name).unwrap_or_else(|| panic!("--{name}"));
+        let key = file
+            .strip_prefix(&format!("{mount_path}/"))
+            .unwrap_or_else(|| panic!("--{name} {file} is under {mount_path}"));
+        assert!(!secret["stringData"][key].is_null(), "the Secret has {key}");
+    }
+
+    // No Kubernetes API rights: no token, and nothing binds the ServiceAccount.
+    let account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+        .as_str()
+        .expect("a ServiceAccount");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["automountServiceAccountToken"].as_bool(),
+        Some(false)
+    );
+    for (file, document) in &documents {
+        let kind = document["kind"].as_str().unwrap_or_default();
+        if kind.ends_with("RoleBinding") {
+            let subjects = document["subjects"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default();
+            assert!(
+                subjects.iter().all(|s| s["name"].as_str() != Some(account)),
+                "deploy/{file} binds {account}"
+            );
+        }
+    }
 }
