@@ -396,9 +396,12 @@ pub fn refusal_text(reason: RefuseReason, room: Option<&str>, chosen: bool) -> S
         RefuseReason::NoSuchRoom if code.is_empty() => {
             "No room is open to watch right now. Play, and others can watch you.".to_string()
         }
-        RefuseReason::NoSuchRoom => format!(
+        RefuseReason::NoSuchRoom if chosen => format!(
             "Room {code} is not open (it may have closed). Pick another room, or join any room."
         ),
+        RefuseReason::NoSuchRoom => {
+            "The room offered closed before you got there. Try again in a moment.".to_string()
+        }
         RefuseReason::SpectatorsFull if code.is_empty() => {
             "The rooms offered have as many spectators as they admit. Try again later, or play."
                 .to_string()
