@@ -285,8 +285,8 @@ impl Lobby {
         self.shared.borrow().room.clone()
     }
 
-    /// Whether the page's origin answered that it has no rooms list (a fleet's directory): the
-    /// server's player count is not asked for either.
+    /// The flag set once the page's origin said it has no rooms list (a fleet's directory), for
+    /// the server's player count, which then is not polled either.
     pub fn lobby_missing(&self) -> Rc<Cell<bool>> {
         self.lobby_missing.clone()
     }
