@@ -112,13 +112,16 @@ test("a room link puts a friend in the same room; full and bad codes are said on
   await dave.page.waitForSelector("#join-message:not(.hidden)", { timeout: 10_000 });
   assert.match(await dave.page.textContent("#join-message"), /not a room code/);
   assert.ok(await dave.page.isVisible("#any-room"));
-  // A well-formed code no room has: refused, said on the card.
-  await dave.page.goto(`${url}/?room=ZZZZZ`);
+  // A well-formed code no room has: /api/play answers 404, and the card says so, naming the code.
+  const noRoom = "Z".repeat(host.roomCode.length);
+  await dave.page.goto(`${url}/?room=${noRoom}`);
   await dave.page.waitForFunction(() => typeof window.skirmishStats === "function");
   await dave.page.fill("#name-input", "dave");
   await dave.page.press("#name-input", "Enter");
   await dave.page.waitForSelector("#join-message:not(.hidden)", { timeout: 10_000 });
-  assert.match(await dave.page.textContent("#join-message"), /ZZZZZ is not open/);
+  assert.match(await dave.page.textContent("#join-message"), new RegExp(noRoom));
+  assert.ok(await dave.page.isVisible("#any-room"), "any room is offered");
+  assert.ok(/enter a name/.test((await stats(dave.page)).state), "no join loop");
   for (const { record } of [alice, bob, carol, dave]) assert.deepEqual(record.errors, [], "no page errors");
 });
 
@@ -303,6 +306,14 @@ test("the landing card lists open rooms from /api/rooms and joins the one picked
   await visitor.page.route("**/api/rooms", (route) =>
     route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(rooms) }),
   );
+  // The page asks /api/play where the room picked is; the answer is faked too, naming another
+  // room than the one picked, so the Hello shows it asks for the answer's room.
+  const asked = [];
+  await visitor.page.route("**/api/play*", (route) => {
+    asked.push(new URL(route.request().url()).search);
+    const ws = url.replace(/^http/, "ws") + "/ws";
+    route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify({ url: ws, room: "K7MPQ" }) });
+  });
   const sent = [];
   visitor.page.on("websocket", (ws) => ws.on("framesent", (frame) => sent.push(Buffer.from(frame.payload))));
   await visitor.page.goto(url);
@@ -317,14 +328,15 @@ test("the landing card lists open rooms from /api/rooms and joins the one picked
   assert.ok((await visitor.page.locator("#join .card").boundingBox()).y >= 0, "the card's top is on screen");
   await visitor.page.screenshot({ path: join(shots, "social-card-landscape.png") });
   await visitor.page.setViewportSize({ width: 1100, height: 700 });
-  // Picking a room joins it by code: the Hello carries the code.
-  // (Whatever the server then answers: this one has no room W4XYZ, a merged lobby refuses it.)
+  // Picking a room asks /api/play for it by code, and the Hello carries the room the answer named.
+  // (Whatever the server then answers: this one has no room K7MPQ, a merged lobby refuses it.)
   await visitor.page.click("#room-list button[data-code=W4XYZ]");
   const deadline = Date.now() + 10_000;
-  while (!sent.some((frame) => frame.includes("W4XYZ")) && Date.now() < deadline) {
+  while (!sent.some((frame) => frame.includes("K7MPQ")) && Date.now() < deadline) {
     await visitor.page.waitForTimeout(100); // polling the frames seen so far
   }
-  assert.ok(sent.some((frame) => frame.includes("W4XYZ") && frame.includes("picker")), "the Hello asked for room W4XYZ");
+  assert.deepEqual(asked.slice(0, 1), ["?room=W4XYZ"], "the page asked /api/play for the room picked");
+  assert.ok(sent.some((frame) => frame.includes("K7MPQ") && frame.includes("picker")), "the Hello asked for the answer's room");
 
   // A missing or broken lobby answer hides the list and breaks nothing.
   for (const broken of [{ status: 404, body: "not found" }, { status: 200, body: "{\"rooms\": 7" }]) {

@@ -6,6 +6,8 @@
 //! - `board`: the leaderboard's rows (kills, deaths, bots, the own row below the top ten).
 //! - `combat`: what the player is told about combat (hit markers, kill feed, death, respawn), as
 //!   pure state, tested natively.
+//! - `play`: where to connect: the `/api/play` question, its answer, and the route a join keeps
+//!   (reconnects to the seat's url, asking again after a refusal), tested natively.
 //! - `playback`: a replay being played (clock, speed, seeking from keyframes, kill marks), tested
 //!   natively.
 //! - `spectate`: the watching camera (free, or following a player) and picking a player by a click,
@@ -21,6 +23,7 @@
 pub use skirmish_shared::netcode::{clock, interp, playout, predict};
 pub mod board;
 pub mod combat;
+pub mod play;
 pub mod playback;
 pub mod screen;
 pub mod spectate;

@@ -4,6 +4,10 @@
 //! fixed-rate input ticks (send an input, predict it), then draw. A dropped connection is retried with
 //! exponential backoff, offering the resume token first.
 //!
+//! A join starts by asking `GET /api/play` where to play (`crate::play`), whether a lone server or
+//! a fleet's directory served the page, and connects to the url the answer names, asking for the
+//! answer's room. Reconnects and resumes go back to that url without asking (the seat is there).
+//!
 //! A spectator's session (a `Welcome` with `spectator_delay_ms`) has no avatar: it sends no inputs,
 //! builds its view without a viewer (it holds the whole room), draws everyone at the playout clock,
 //! and looks through a free camera (`spectate::FreeCamera`) that follows a player on a click. A
@@ -15,7 +19,7 @@ use super::hud::Hud;
 use super::input::{self, InputState};
 use super::lobby::Lobby;
 use super::minimap;
-use super::net::{NetEvent, Socket};
+use super::net::{self, NetEvent, PlayRequest, Socket};
 use super::population::Population;
 use super::render::{self, DrawPlayer, Scene};
 use super::replay::ReplayPage;
@@ -24,6 +28,7 @@ use crate::board::{self, BoardRow, Names};
 use crate::clock::{InputClock, TickClock};
 use crate::combat::Own;
 use crate::interp::InterpolationBuffer;
+use crate::play::{self, AfterRefusal, Ask, Next, Route};
 use crate::playout::{DelayPolicy, Playout, PlayoutClock};
 use crate::predict::Predictor;
 use crate::spectate::{self, FreeCamera, WATCH_VIEW_UNITS};
@@ -34,8 +39,8 @@ use skirmish_shared::map::TILE_SIZE;
 use skirmish_shared::netcode::shots::{FireInput, ShotPredictor};
 use skirmish_shared::physics::{Dir, MoveParams, PLAYER_HALF_SIZE};
 use skirmish_shared::protocol::{
-    buttons, close_code, status, ClientMsg, EntityId, GameEvent, Hello, InputFrame, RefuseReason,
-    ResumeToken, ScoreEntry, ServerMsg, Snapshot, Welcome, PROTOCOL_VERSION,
+    buttons, close_code, room_code, status, ClientMsg, EntityId, GameEvent, Hello, InputFrame,
+    RefuseReason, ResumeToken, ScoreEntry, ServerMsg, Snapshot, Welcome, PROTOCOL_VERSION,
 };
 use skirmish_shared::time::{Tick, TickRate};
 use skirmish_shared::view::{Checked, ClientView};
@@ -109,6 +114,10 @@ pub(super) struct Stats {
     /// Players in the room (roster) and on the server (`/api/rooms`, when it answers).
     room_players: Option<u32>,
     server_players: Option<u32>,
+    /// The game server's url the join connects to (from `/api/play`), and its name when a
+    /// directory said it.
+    server_url: Option<String>,
+    server_name: Option<String>,
     /// Arrows drawn at the screen edge for players off screen, last frame.
     offscreen_arrows: u32,
     pub(super) state: String,
@@ -166,6 +175,8 @@ struct Session {
 enum Conn {
     /// Waiting for a name.
     Idle,
+    /// Asking `/api/play` where to connect.
+    Asking(PlayRequest),
     /// Socket opening or handshake in flight.
     Joining(Socket),
     /// In a room.
@@ -190,6 +201,8 @@ struct App {
     /// The replay played on this page (`/?replay=ID`), if any.
     replay: Option<ReplayPage>,
     conn: Conn,
+    /// The join under way: what was asked, and where the answer sent it.
+    route: Option<Route>,
     attempt: u32,
     resume: Option<ResumeToken>,
     stats: Rc<RefCell<Stats>>,
@@ -256,7 +269,7 @@ pub fn start() -> Result<(), JsValue> {
         hud: Hud::new(&doc)?,
         feedback: Feedback::new(&doc, audio.clone())?,
         audio,
-        population: Population::new(),
+        population: Population::new(lobby.lobby_missing()),
         lobby,
         doc: doc.clone(),
         canvas,
@@ -267,6 +280,7 @@ pub fn start() -> Result<(), JsValue> {
         camera: FreeCamera::new((0.0, 0.0)),
         replay,
         conn: Conn::Idle,
+        route: None,
         attempt: 0,
         resume: None,
         stats: stats.clone(),
@@ -392,6 +406,9 @@ fn install_stats(window: &web_sys::Window, stats: Rc<RefCell<Stats>>) -> Result<
             s.server_players.map_or(JsValue::NULL, JsValue::from),
         );
         set(&object, "offscreenArrows", s.offscreen_arrows.into());
+        let text = |t: &Option<String>| t.as_deref().map_or(JsValue::NULL, JsValue::from_str);
+        set(&object, "serverUrl", text(&s.server_url));
+        set(&object, "serverName", text(&s.server_name));
         set(
             &object,
             "playerId",
@@ -535,27 +552,90 @@ impl App {
             // A replay, or a link to watch: no seat to take back.
             return;
         }
-        let (Some((token, room)), Some(name)) = (storage::load_token(), storage::load_name())
-        else {
+        let (Some(seat), Some(name)) = (storage::load_token(), storage::load_name()) else {
             return;
         };
-        if self.lobby.room().is_some_and(|asked| asked != room) {
+        if self.lobby.room().is_some_and(|asked| asked != seat.room) {
             return;
         }
-        self.resume = Some(token);
+        self.resume = Some(seat.token);
         self.name = name;
         self.lobby.hide();
-        self.connect();
+        let ask = Ask {
+            room: self.lobby.room(),
+            watch: false,
+        };
+        // Back to the server the seat is on; a token kept without its url asks where to play
+        // and offers the token there.
+        self.route = Some(match seat.url {
+            Some(url) => Route::resume(ask, &url, room_code::parse(&seat.room), net::secure_page()),
+            None => Route::new(ask),
+        });
+        self.step();
     }
 
-    fn connect(&mut self) {
-        self.conn = match Socket::open() {
-            Ok(socket) => Conn::Joining(socket),
-            Err(_) => Conn::Waiting {
-                retry_at: now_ms() + backoff_ms(self.attempt),
-                reason: "cannot open a socket".into(),
-            },
+    /// Starts a join for `ask`: it asks `/api/play` where to play.
+    fn join(&mut self, ask: Ask) {
+        self.route = Some(Route::new(ask));
+        self.attempt = 0;
+        self.step();
+    }
+
+    /// The join's next step: ask where to play, or connect to the url a seat is on.
+    fn step(&mut self) {
+        let Some(route) = &mut self.route else {
+            self.conn = Conn::Idle;
+            return;
         };
+        self.conn = match route.next_step() {
+            Next::Ask(query) => Conn::Asking(PlayRequest::send(&query)),
+            Next::Connect(url) => self.open(&url),
+        };
+    }
+
+    /// A socket to `url`, or a retry later if the browser will not open one.
+    fn open(&mut self, url: &str) -> Conn {
+        match Socket::open(url) {
+            Ok(socket) => Conn::Joining(socket),
+            Err(_) => {
+                if let Some(route) = &mut self.route {
+                    route.on_lost();
+                }
+                let retry_at = now_ms() + backoff_ms(self.attempt);
+                self.attempt += 1;
+                Conn::Waiting {
+                    retry_at,
+                    reason: "cannot open a socket".into(),
+                }
+            }
+        }
+    }
+
+    /// Handles the answer to `/api/play`, once it has come: connect where it says, or show why
+    /// not on the card (the player can try again from there).
+    fn poll_answer(&mut self) {
+        let Conn::Asking(request) = &self.conn else {
+            return;
+        };
+        let Some(asked) = request.take() else {
+            return;
+        };
+        let Some(route) = &mut self.route else {
+            self.conn = Conn::Idle;
+            return;
+        };
+        let target = match asked {
+            Ok(answer) => play::read_answer(&answer, route.ask(), net::secure_page()),
+            Err(failure) => Err(play::failure_text(failure)),
+        };
+        match route.on_answer(target) {
+            Ok(url) => self.conn = self.open(&url),
+            Err(text) => {
+                let offer_any = route.room_chosen();
+                self.conn = Conn::Idle;
+                self.lobby.on_not_joined(&text, offer_any, &self.doc);
+            }
+        }
     }
 
     fn send(&self, msg: &ClientMsg) {
@@ -584,9 +664,13 @@ impl App {
                         let _ = root.class_list().remove_1("watching");
                     }
                 }
-                self.connect();
+                self.join(Ask {
+                    room: self.lobby.room(),
+                    watch,
+                });
             }
         }
+        self.poll_answer();
         if let Some(replay) = &mut self.replay {
             replay.frame(
                 now,
@@ -614,6 +698,9 @@ impl App {
             && matches!(self.conn, Conn::Playing(..))
         {
             // Dropping the socket closes it without a close event reaching us: handle it as a loss.
+            if let Some(route) = &mut self.route {
+                route.on_lost();
+            }
             self.conn = Conn::Waiting {
                 retry_at: now + backoff_ms(self.attempt),
                 reason: "connection dropped".into(),
@@ -625,7 +712,7 @@ impl App {
         self.handle_network(now)?;
         if let Conn::Waiting { retry_at, .. } = &self.conn {
             if now >= *retry_at {
-                self.connect();
+                self.step();
             }
         }
         let (drag, clicks, follow) = {
@@ -714,7 +801,9 @@ impl App {
                         // A spectator has no seat to take back.
                         resume_token: if self.watch { None } else { self.resume },
                         rate: 0,
-                        room: self.lobby.room(),
+                        // The answer's room (`None`: any room there), or the room joined when
+                        // reconnecting.
+                        room: self.route.as_ref().and_then(Route::hello_room),
                         watch: self.watch,
                     });
                     self.send(&hello);
@@ -722,8 +811,9 @@ impl App {
                 NetEvent::Message { bytes, arrived_ms } => match decode_server(&bytes) {
                     Ok(msg) => {
                         self.handle_message(msg, arrived_ms)?;
-                        if matches!(self.conn, Conn::Idle) {
-                            // Refused for good (the room asked for): the card says why.
+                        if !matches!(self.conn, Conn::Joining(_) | Conn::Playing(..)) {
+                            // Refused: the card says why, or the page asks again; the events
+                            // left are the old socket's.
                             return Ok(());
                         }
                     }
@@ -747,6 +837,9 @@ impl App {
                     return Ok(());
                 };
                 self.attempt = 0;
+                if let Some(route) = &mut self.route {
+                    route.on_welcome(&welcome.room_code);
+                }
                 self.lobby.on_welcome(&welcome.room_code);
                 if let Some(delay) = welcome.spectator_delay_ms {
                     // A spectator: its token means nothing (a reload simply watches again).
@@ -775,7 +868,12 @@ impl App {
                 }
                 let resumed = self.resume.is_some();
                 self.resume = Some(welcome.resume_token);
-                storage::save_token(&welcome.resume_token, &welcome.room_code);
+                let url = self
+                    .route
+                    .as_ref()
+                    .and_then(Route::target)
+                    .map(|t| t.url.as_str());
+                storage::save_token(&welcome.resume_token, &welcome.room_code, url);
                 let session = Session::new(*welcome, self.interp_policy);
                 self.feedback.reset_session();
                 self.hud.add_chat(
@@ -792,22 +890,20 @@ impl App {
             }
             ServerMsg::Refused { reason, detail } => {
                 if reason == RefuseReason::BadResumeToken {
-                    // The seat is gone: join fresh at once.
-                    self.resume = None;
-                    storage::clear_token();
+                    // The seat is gone: join fresh at once, asking where to play.
+                    self.forget_seat();
                     if self.name.is_empty() {
                         self.name = self.lobby.name();
                     }
-                    self.connect();
+                    self.step();
                 } else if matches!(
                     reason,
                     RefuseReason::RoomFull
+                        | RefuseReason::ServerFull
                         | RefuseReason::NoSuchRoom
                         | RefuseReason::SpectatorsFull
                 ) {
-                    // Retrying would be refused again: back to the card, which offers other rooms.
-                    self.lobby.on_refused(reason, &self.doc);
-                    self.conn = Conn::Idle;
+                    self.on_room_refused(reason);
                 } else {
                     self.hud.add_chat(None, &format!("Refused: {detail}"))?;
                 }
@@ -837,6 +933,34 @@ impl App {
         Ok(())
     }
 
+    /// The room was refused: the answer's pick, full by now, sends the page to ask again;
+    /// otherwise retrying would be refused again, so the card says why and offers other rooms.
+    fn on_room_refused(&mut self, reason: RefuseReason) {
+        let Some(route) = &mut self.route else {
+            self.conn = Conn::Idle;
+            return;
+        };
+        match route.on_refused(reason) {
+            AfterRefusal::AskAgain => self.step(),
+            AfterRefusal::Show => {
+                let room = route.hello_room();
+                let chosen = route.room_chosen();
+                let text = play::refusal_text(reason, room.as_deref(), chosen);
+                self.lobby.on_not_joined(&text, chosen, &self.doc);
+                self.conn = Conn::Idle;
+            }
+        }
+    }
+
+    /// The server no longer holds this tab's seat: forget its token, and where it was.
+    fn forget_seat(&mut self) {
+        self.resume = None;
+        storage::clear_token();
+        if let Some(route) = &mut self.route {
+            route.forget_seat();
+        }
+    }
+
     fn on_closed(&mut self, code: u16, reason: &str, now: f64) -> Result<(), JsValue> {
         let was_playing = matches!(self.conn, Conn::Playing(..));
         if let Conn::Playing(_, session) = &self.conn {
@@ -844,12 +968,12 @@ impl App {
             self.underruns_past.0 += session.playout.underruns();
             self.underruns_past.1 += session.playout.late_arrivals();
         }
-        if code == close_code::BAD_RESUME_TOKEN
-            && matches!(self.conn, Conn::Joining(_))
-            && self.resume.is_none()
-        {
-            // The refusal already started a fresh join.
-            return Ok(());
+        if code == close_code::BAD_RESUME_TOKEN {
+            // Closed for a token the server does not know (a refusal, if one came first, has
+            // already started a fresh join): the retry must not offer it again.
+            self.forget_seat();
+        } else if let Some(route) = &mut self.route {
+            route.on_lost();
         }
         let words = close_words::describe(code, reason);
         if !words.retry {
@@ -960,7 +1084,7 @@ impl App {
                 self.ctx.set_fill_style_str("#0d1017");
                 self.ctx.fill_rect(0.0, 0.0, width, height);
                 let message = match other {
-                    Conn::Joining(_) => "Connecting…",
+                    Conn::Asking(_) | Conn::Joining(_) => "Connecting…",
                     Conn::Waiting { retry_at, .. } if retry_at.is_finite() => {
                         "Connection lost. Reconnecting…"
                     }
@@ -982,6 +1106,7 @@ impl App {
         stats.connected = matches!(self.conn, Conn::Playing(..));
         stats.state = match &self.conn {
             Conn::Idle => "enter a name".into(),
+            Conn::Asking(_) => "asking where to play".into(),
             Conn::Joining(_) => "connecting".into(),
             Conn::Playing(..) => "connected".into(),
             Conn::Waiting { retry_at, reason } if retry_at.is_finite() => {
@@ -1019,6 +1144,9 @@ impl App {
             .filter(|s| s.spectator)
             .map(|_| self.camera.centre());
         stats.chat_input = session.is_some_and(|s| !s.spectator);
+        let target = self.route.as_ref().and_then(Route::target);
+        stats.server_url = target.map(|t| t.url.clone());
+        stats.server_name = target.and_then(|t| t.server.clone());
         if let Conn::Playing(_, session) = &self.conn {
             stats.tick = session.view.tick().map_or(0, |t| t.0);
             stats.player_id = (!session.spectator).then_some(session.welcome.player_id.0);

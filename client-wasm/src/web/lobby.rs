@@ -4,11 +4,14 @@
 //! link to `/?replay=ID`), refusals said in words, and the in-game room panel with a "Copy link"
 //! button.
 //!
+//! The rooms and the replays are one game server's. A fleet's directory serves the page but has
+//! neither (it answers 404): then the card leaves those parts out, and asks no more.
+//!
 //! Buttons only record what was asked (a join, with a name and maybe a room); the frame loop takes
 //! the request with [`Lobby::take_join`], so no listener holds the app.
 
-use skirmish_shared::protocol::{room_code, RefuseReason};
-use std::cell::RefCell;
+use skirmish_shared::protocol::room_code;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -45,6 +48,9 @@ pub struct Lobby {
     card_room: Element,
     card_room_code: Element,
     shared: Rc<RefCell<Shared>>,
+    /// Set once `/api/rooms` answered 404: the page's origin is not a game server (a fleet's
+    /// directory), so neither its rooms, its player count nor its replays are asked for again.
+    lobby_missing: Rc<Cell<bool>>,
 }
 
 /// The element with `id`, as a `T`.
@@ -121,6 +127,7 @@ impl Lobby {
             card_room: by_id(doc, "card-room")?,
             card_room_code: by_id(doc, "card-room-code")?,
             shared: Rc::new(RefCell::new(Shared::default())),
+            lobby_missing: Rc::new(Cell::new(false)),
         };
         if let Some(name) = super::storage::load_name() {
             lobby.name_input.set_value(&name);
@@ -134,9 +141,7 @@ impl Lobby {
                 Some(code) => lobby.set_room(Some(code)),
                 None => {
                     let shown: String = asked.chars().take(16).collect();
-                    lobby.say(&format!(
-                        "“{shown}” is not a room code (codes are 5 letters and digits, like K7MPQ)."
-                    ));
+                    lobby.say(&crate::play::not_a_code_text(&shown));
                 }
             }
         }
@@ -147,11 +152,12 @@ impl Lobby {
         }
         lobby.wire_card(doc)?;
         lobby.wire_copy(doc)?;
-        refresh_rooms(doc.clone(), lobby.shared.clone(), lobby.overlay.clone());
+        lobby.refresh_rooms(doc);
         let (doc2, shared, overlay) = (doc.clone(), lobby.shared.clone(), lobby.overlay.clone());
+        let missing = lobby.lobby_missing.clone();
         let again = Closure::<dyn FnMut()>::new(move || {
             if !overlay.class_list().contains("hidden") {
-                refresh_rooms(doc2.clone(), shared.clone(), overlay.clone());
+                refresh_rooms(&doc2, &shared, &overlay, &missing);
             }
         });
         if let Some(window) = web_sys::window() {
@@ -183,9 +189,9 @@ impl Lobby {
             shared.join = Some(name_input.value());
         })?;
         let replays_button: Element = by_id(doc, "show-replays")?;
-        let doc2 = doc.clone();
+        let (doc2, missing) = (doc.clone(), self.lobby_missing.clone());
         listen(&replays_button, "click", move |_| {
-            refresh_replays(doc2.clone());
+            refresh_replays(doc2.clone(), missing.clone());
         })?;
         let (shared, name_input) = (self.shared.clone(), self.name_input.clone());
         let (message, any_room) = (self.message.clone(), self.any_room.clone());
@@ -274,9 +280,19 @@ impl Lobby {
         self.name_input.value().trim().to_string()
     }
 
-    /// The room to ask for in `Hello`.
+    /// The room asked for (from the link, or picked on the card); `None`: any room.
     pub fn room(&self) -> Option<String> {
         self.shared.borrow().room.clone()
+    }
+
+    /// The flag set once the page's origin said it has no rooms list (a fleet's directory), for
+    /// the server's player count, which then is not polled either.
+    pub fn lobby_missing(&self) -> Rc<Cell<bool>> {
+        self.lobby_missing.clone()
+    }
+
+    fn refresh_rooms(&self, doc: &Document) {
+        refresh_rooms(doc, &self.shared, &self.overlay, &self.lobby_missing);
     }
 
     fn set_room(&self, code: Option<String>) {
@@ -328,31 +344,19 @@ impl Lobby {
         self.set_room(code);
     }
 
-    /// The server would not seat us in the room asked for: say why on the card, offer any room.
-    pub fn on_refused(&self, reason: RefuseReason, doc: &Document) {
-        let code = self.room().unwrap_or_default();
-        let text = match reason {
-            RefuseReason::RoomFull => {
-                format!("Room {code} is full. Pick another room, or join any room.")
-            }
-            RefuseReason::NoSuchRoom if code.is_empty() => {
-                "No room is open to watch right now. Play, and others can watch you.".to_string()
-            }
-            RefuseReason::NoSuchRoom => {
-                format!("Room {code} is not open (it may have closed). Pick another room, or join any room.")
-            }
-            RefuseReason::SpectatorsFull => {
-                format!(
-                    "Room {code} has as many spectators as it admits. Try again later, or play."
-                )
-            }
-            _ => "The server would not seat you.".to_string(),
-        };
-        self.say(&text);
+    /// No join: `/api/play` named no place to play, or the server refused the room. The card comes
+    /// back with `text`, offering any room if `offer_any_room` (a room was asked for), for the
+    /// player to try again.
+    pub fn on_not_joined(&self, text: &str, offer_any_room: bool, doc: &Document) {
+        self.say(text);
+        let _ = self
+            .any_room
+            .class_list()
+            .toggle_with_force("hidden", !offer_any_room);
         let _ = self.hud_room.class_list().add_1("hidden");
         let _ = self.overlay.class_list().remove_1("hidden");
         let _ = self.name_input.focus();
-        refresh_rooms(doc.clone(), self.shared.clone(), self.overlay.clone());
+        self.refresh_rooms(doc);
     }
 }
 
@@ -438,10 +442,34 @@ fn parse_rooms(json: &JsValue) -> Option<(u32, Vec<OpenRoom>)> {
     Some((total, list))
 }
 
-/// Fetches the open rooms and lists them on the card; a missing or odd answer hides the list.
-fn refresh_rooms(doc: Document, shared: Rc<RefCell<Shared>>, overlay: HtmlElement) {
+/// Fetches the open rooms and lists them on the card; a missing or odd answer hides the list. Once
+/// the page's origin said it has no rooms (404), it is not asked again, and the replays' button
+/// goes too (both are a game server's).
+fn refresh_rooms(
+    doc: &Document,
+    shared: &Rc<RefCell<Shared>>,
+    overlay: &HtmlElement,
+    missing: &Rc<Cell<bool>>,
+) {
+    if missing.get() {
+        return;
+    }
+    let (doc, shared, overlay, missing) = (
+        doc.clone(),
+        shared.clone(),
+        overlay.clone(),
+        missing.clone(),
+    );
     wasm_bindgen_futures::spawn_local(async move {
-        let rooms = fetch_rooms().await;
+        let rooms = match fetch_json(ROOMS_PATH).await {
+            Fetched::Json(json) => parse_rooms(&json),
+            Fetched::Missing => {
+                missing.set(true);
+                hide_replays(&doc, true);
+                None
+            }
+            Fetched::Failed => None,
+        };
         if overlay.class_list().contains("hidden") {
             return;
         }
@@ -449,19 +477,43 @@ fn refresh_rooms(doc: Document, shared: Rc<RefCell<Shared>>, overlay: HtmlElemen
     });
 }
 
-/// The JSON a GET of `path` answers, if it answers 2xx with JSON.
-async fn fetch_json(path: &str) -> Option<JsValue> {
-    let window = web_sys::window()?;
-    let response = JsFuture::from(window.fetch_with_str(path)).await.ok()?;
-    let response: web_sys::Response = response.dyn_into().ok()?;
-    if !response.ok() {
-        return None;
-    }
-    JsFuture::from(response.json().ok()?).await.ok()
+/// The game server's rooms list (also its player count).
+pub(super) const ROOMS_PATH: &str = "/api/rooms";
+
+/// What a GET of a JSON endpoint came to.
+pub(super) enum Fetched {
+    /// A 2xx answer with JSON.
+    Json(JsValue),
+    /// 404 or 410: the page's origin has no such endpoint (a fleet's directory).
+    Missing,
+    /// Anything else: the network, another status, a body that is not JSON.
+    Failed,
 }
 
-async fn fetch_rooms() -> Option<(u32, Vec<OpenRoom>)> {
-    parse_rooms(&fetch_json("/api/rooms").await?)
+/// GETs `path` on the page's own origin.
+pub(super) async fn fetch_json(path: &str) -> Fetched {
+    let Some(window) = web_sys::window() else {
+        return Fetched::Failed;
+    };
+    let Some(response) = JsFuture::from(window.fetch_with_str(path))
+        .await
+        .ok()
+        .and_then(|r| r.dyn_into::<web_sys::Response>().ok())
+    else {
+        return Fetched::Failed;
+    };
+    if matches!(response.status(), 404 | 410) {
+        return Fetched::Missing;
+    }
+    if !response.ok() {
+        return Fetched::Failed;
+    }
+    let Ok(json) = response.json() else {
+        return Fetched::Failed;
+    };
+    JsFuture::from(json)
+        .await
+        .map_or(Fetched::Failed, Fetched::Json)
 }
 
 fn show_rooms(
@@ -577,28 +629,47 @@ fn parse_replays(json: &JsValue) -> Option<Vec<ListedReplay>> {
     )
 }
 
-/// Fetches the recordings and lists them on the card, each a link to its replay page.
-fn refresh_replays(doc: Document) {
+/// Fetches the recordings and lists them on the card, each a link to its replay page. A failed
+/// request leaves the list out; a 404 (not a game server) takes the button away too.
+fn refresh_replays(doc: Document, missing: Rc<Cell<bool>>) {
     wasm_bindgen_futures::spawn_local(async move {
-        let listed = fetch_replays().await;
-        let _ = show_replays(&doc, listed.as_deref());
+        let listed = match fetch_json("/api/replays").await {
+            Fetched::Json(json) => parse_replays(&json),
+            Fetched::Missing => {
+                missing.set(true);
+                hide_replays(&doc, true);
+                return;
+            }
+            Fetched::Failed => None,
+        };
+        match listed {
+            Some(listed) => {
+                let _ = show_replays(&doc, &listed);
+            }
+            None => hide_replays(&doc, false),
+        }
     });
 }
 
-async fn fetch_replays() -> Option<Vec<ListedReplay>> {
-    parse_replays(&fetch_json("/api/replays").await?)
+/// Hides the replays list, and its button if `button`.
+fn hide_replays(doc: &Document, button: bool) {
+    let mut ids = vec!["replays"];
+    if button {
+        ids.push("show-replays");
+    }
+    for id in ids {
+        if let Some(element) = doc.get_element_by_id(id) {
+            let _ = element.class_list().add_1("hidden");
+        }
+    }
 }
 
-fn show_replays(doc: &Document, listed: Option<&[ListedReplay]>) -> Result<(), JsValue> {
+fn show_replays(doc: &Document, listed: &[ListedReplay]) -> Result<(), JsValue> {
     let box_: Element = by_id(doc, "replays")?;
     let list: Element = by_id(doc, "replay-list")?;
     let title: Element = by_id(doc, "replays-title")?;
     list.set_text_content(None);
     let _ = box_.class_list().remove_1("hidden");
-    let Some(listed) = listed else {
-        title.set_text_content(Some("Replays · the server lists none (recording is off?)"));
-        return Ok(());
-    };
     title.set_text_content(Some(if listed.is_empty() {
         "Replays · none recorded yet"
     } else {
