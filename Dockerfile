@@ -19,7 +19,7 @@ RUN version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version
 COPY . .
 # --strip-debug drops the line tables (most of the binary) but keeps symbols for backtraces.
 RUN cargo build --locked --release -p skirmish-server \
- && strip --strip-debug target/release/skirmish-server \
+ && strip --strip-debug target/release/skirmish-server target/release/skirmish-directory \
  && cargo build --locked --release -p skirmish-client --target wasm32-unknown-unknown \
  && rm -rf assets/pkg \
  && wasm-bindgen --target web --no-typescript --out-dir assets/pkg \
@@ -28,6 +28,8 @@ RUN cargo build --locked --release -p skirmish-server \
 # --- runtime: glibc and CA roots only, no shell, not root ---
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/skirmish-server /usr/local/bin/skirmish-server
+# The fleet's directory (deploy/agones/directory.yaml runs it from the same image).
+COPY --from=build /src/target/release/skirmish-directory /usr/local/bin/skirmish-directory
 COPY --from=build /src/assets /srv/skirmish/assets
 WORKDIR /srv/skirmish
 ENV SKIRMISH_BIND=0.0.0.0:8080

@@ -60,7 +60,7 @@ test("a room link puts a friend in the same room; full and bad codes are said on
   await joinGame(alice.page, url, "alice");
   const host = await stats(alice.page);
   // The server names the room with a code (protocol 6's `Welcome.room_code`).
-  assert.match(host.roomCode ?? "", /^[A-Z2-9]{5}$/, `alice's room has a code: ${host.roomCode}`);
+  assert.match(host.roomCode ?? "", /^[A-Z2-9]{6}$/, `alice's room has a code: ${host.roomCode}`);
   // The HUD shows the code, and the address bar holds the link.
   assert.equal(await alice.page.textContent("#room-code"), host.roomCode);
   assert.equal(new URL(alice.page.url()).searchParams.get("room"), host.roomCode);
@@ -297,9 +297,9 @@ test("the landing card lists open rooms from /api/rooms and joins the one picked
   const rooms = {
     players: 5,
     rooms: [
-      { code: "K7MPQ", players: 3, humans: 1, bots: 2, capacity: 64 },
+      { code: "K7MPQR", players: 3, humans: 1, bots: 2, capacity: 64 },
       { code: "not a code", players: 1, humans: 1, bots: 0, capacity: 64 },
-      { code: "W4XYZ", players: 2, humans: 2, bots: 0, capacity: 64 },
+      { code: "W4XYZA", players: 2, humans: 2, bots: 0, capacity: 64 },
     ],
   };
   const visitor = await openPage("lobby-card");
@@ -312,14 +312,14 @@ test("the landing card lists open rooms from /api/rooms and joins the one picked
   await visitor.page.route("**/api/play*", (route) => {
     asked.push(new URL(route.request().url()).search);
     const ws = url.replace(/^http/, "ws") + "/ws";
-    route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify({ url: ws, room: "K7MPQ" }) });
+    route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify({ url: ws, room: "K7MPQR" }) });
   });
   const sent = [];
   visitor.page.on("websocket", (ws) => ws.on("framesent", (frame) => sent.push(Buffer.from(frame.payload))));
   await visitor.page.goto(url);
   await visitor.page.waitForSelector("#rooms:not(.hidden)", { timeout: 10_000 });
   const listed = await visitor.page.$$eval("#room-list button", (buttons) => buttons.map((b) => b.textContent));
-  assert.deepEqual(listed, ["K7MPQ3/64 players · 2 bots", "W4XYZ2/64 players"], "valid rooms listed, the odd one skipped");
+  assert.deepEqual(listed, ["K7MPQR3/64 players · 2 bots", "W4XYZA2/64 players"], "valid rooms listed, the odd one skipped");
   assert.match(await visitor.page.textContent("#rooms-title"), /5 people playing/);
   await visitor.page.fill("#name-input", "picker");
   await visitor.page.screenshot({ path: join(shots, "social-card-rooms.png") });
@@ -329,14 +329,14 @@ test("the landing card lists open rooms from /api/rooms and joins the one picked
   await visitor.page.screenshot({ path: join(shots, "social-card-landscape.png") });
   await visitor.page.setViewportSize({ width: 1100, height: 700 });
   // Picking a room asks /api/play for it by code, and the Hello carries the room the answer named.
-  // (Whatever the server then answers: this one has no room K7MPQ, a merged lobby refuses it.)
-  await visitor.page.click("#room-list button[data-code=W4XYZ]");
+  // (Whatever the server then answers: this one has no room K7MPQR, a merged lobby refuses it.)
+  await visitor.page.click("#room-list button[data-code=W4XYZA]");
   const deadline = Date.now() + 10_000;
-  while (!sent.some((frame) => frame.includes("K7MPQ")) && Date.now() < deadline) {
+  while (!sent.some((frame) => frame.includes("K7MPQR")) && Date.now() < deadline) {
     await visitor.page.waitForTimeout(100); // polling the frames seen so far
   }
-  assert.deepEqual(asked.slice(0, 1), ["?room=W4XYZ"], "the page asked /api/play for the room picked");
-  assert.ok(sent.some((frame) => frame.includes("K7MPQ") && frame.includes("picker")), "the Hello asked for the answer's room");
+  assert.deepEqual(asked.slice(0, 1), ["?room=W4XYZA"], "the page asked /api/play for the room picked");
+  assert.ok(sent.some((frame) => frame.includes("K7MPQR") && frame.includes("picker")), "the Hello asked for the answer's room");
 
   // A missing or broken lobby answer hides the list and breaks nothing.
   for (const broken of [{ status: 404, body: "not found" }, { status: 200, body: "{\"rooms\": 7" }]) {

@@ -21,7 +21,16 @@ const CHROMIUM_ARGS = [
 // tests run one after another, and by its tenth test they slowed everything down).
 const cleanups = [];
 async function cleanUp() {
-  while (cleanups.length > 0) await cleanups.pop()();
+  // Every cleanup runs even if one fails; the first failure is the test's.
+  let failure = null;
+  while (cleanups.length > 0) {
+    try {
+      await cleanups.pop()();
+    } catch (error) {
+      failure ??= error;
+    }
+  }
+  if (failure) throw failure;
 }
 afterEach(cleanUp);
 after(cleanUp);
@@ -39,24 +48,29 @@ export function tempDir(name) {
  * tests never write into the repository.
  */
 export function startServer(flags) {
-  const binary = join(root, "target", "release", "skirmish-server");
   // No server-side fill bots unless a test asks for them: they would walk into and shoot at the pages.
   const bots = flags.includes("--fill-bots") ? [] : ["--fill-bots", "0"];
   // Made before the server starts, so removed after it stops (cleanups run in reverse).
   const replays = flags.includes("--replay-dir") ? [] : ["--replay-dir", tempDir("replays")];
-  const server = spawn(binary, [
+  return startBinary("skirmish-server", [
     "--bind", "127.0.0.1:0", "--assets", join(root, "assets"), ...bots, ...replays, ...flags,
-  ], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+  ]);
+}
+
+/**
+ * Starts a release binary of the workspace (`skirmish-server`, `skirmish-directory`) with `args` and
+ * resolves with its base URL, read from its "listening on" line. It gets SIGTERM when the test ends.
+ */
+export function startBinary(name, args) {
+  const process = spawn(join(root, "target", "release", name), args, { stdio: ["ignore", "ignore", "pipe"] });
   cleanups.push(async () => {
-    server.kill("SIGTERM");
-    await new Promise((resolve) => (server.exitCode !== null ? resolve() : server.once("exit", resolve)));
+    process.kill("SIGTERM");
+    await new Promise((resolve) => (process.exitCode !== null ? resolve() : process.once("exit", resolve)));
   });
   return new Promise((resolve, reject) => {
     let log = "";
-    const timer = setTimeout(() => reject(new Error("server did not start: " + log)), 20_000);
-    server.stderr.on("data", (chunk) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start: ${log}`)), 20_000);
+    process.stderr.on("data", (chunk) => {
       log += chunk;
       const match = log.match(/listening on (http:\/\/[\d.]+:\d+)\//);
       if (match) {
@@ -64,7 +78,38 @@ export function startServer(flags) {
         resolve(match[1]);
       }
     });
-    server.once("exit", (code) => reject(new Error(`server exited with ${code}: ${log}`)));
+    process.once("exit", (code) => reject(new Error(`${name} exited with ${code}: ${log}`)));
+  });
+}
+
+/**
+ * Starts the Agones stand-in (`examples/agones_standin`: an allocator with mutual TLS and one SDK
+ * sidecar per name) and resolves with `{allocator, sidecars, certs}`: its URLs and the folder holding
+ * the directory's certificates. It stops when the test ends, failing loudly if any request it took
+ * was one a real Agones would refuse.
+ */
+export function startAgonesStandIn(names) {
+  const certs = tempDir("agones");
+  const binary = join(root, "target", "release", "examples", "agones_standin");
+  const standIn = spawn(binary, [certs, ...names], { stdio: ["pipe", "pipe", "inherit"] });
+  cleanups.push(async () => {
+    standIn.stdin.end();
+    const code = await new Promise((resolve) =>
+      standIn.exitCode !== null ? resolve(standIn.exitCode) : standIn.once("exit", resolve));
+    if (code !== 0) throw new Error(`the Agones stand-in exited with ${code}: it refused a request (see above)`);
+  });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`the Agones stand-in did not start: ${out}`)), 20_000);
+    standIn.stdout.on("data", (chunk) => {
+      out += chunk;
+      const line = out.split("\n")[0];
+      if (out.includes("\n")) {
+        clearTimeout(timer);
+        resolve({ ...JSON.parse(line), certs });
+      }
+    });
+    standIn.once("exit", (code) => reject(new Error(`the Agones stand-in exited with ${code}`)));
   });
 }
 

@@ -26,6 +26,6 @@ cargo test --locked --workspace --all-targets
 echo "==> client logic in headless Chromium (wasm-bindgen-test)"
 (cd client-wasm && CHROMEDRIVER=/usr/bin/chromedriver cargo test --locked --target wasm32-unknown-unknown)
 
-echo "==> end to end: two browsers on a real server"
-cargo build --locked --release -p skirmish-server
+echo "==> end to end: browsers on real servers (and a fleet behind the directory)"
+cargo build --locked --release -p skirmish-server --bins --example agones_standin
 (cd e2e && node --test)

@@ -416,7 +416,8 @@ pub fn refusal_text(reason: RefuseReason, room: Option<&str>, chosen: bool) -> S
 /// The card's words for a link whose room code cannot be a code (`shown`: what it carried, cut
 /// short), saying how long codes are ([`ROOM_CODE_CHARS`]) with an example.
 pub fn not_a_code_text(shown: &str) -> String {
-    let example = room_code::from_random(EXAMPLE_CODE_SEED);
+    let example =
+        room_code::from_random(&room_code::random_tag(EXAMPLE_CODE_SEED), EXAMPLE_CODE_SEED);
     format!(
         "“{shown}” is not a room code (codes are {ROOM_CODE_CHARS} letters and digits, like {example})."
     )

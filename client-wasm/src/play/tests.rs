@@ -2,7 +2,7 @@ use super::*;
 
 /// A code of the length the protocol uses, whatever that is.
 fn code(seed: u64) -> String {
-    room_code::from_random(seed)
+    room_code::from_random(&room_code::random_tag(seed), seed)
 }
 
 fn ask(room: Option<&str>, watch: bool) -> Ask {
