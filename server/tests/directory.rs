@@ -157,15 +157,32 @@ async fn until_server(
     .await;
 }
 
+/// A stand-in Agones for `names`, its certificates written to a fresh folder: the fleet, the folder
+/// (removed when dropped) and the allocator's URL.
+async fn stand_in(names: &[&str], label: &str) -> (Arc<Fleet>, TempDir, String) {
+    let fleet = Fleet::new("default", "skirmish", names);
+    let certificates = agones_standin::certificates();
+    let dir =
+        TempDir(std::env::temp_dir().join(format!("skirmish-{label}-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).expect("temp dir");
+    certificates.write_to(&dir.0);
+    let allocator = agones_standin::start_allocator(fleet.clone(), &certificates).await;
+    (fleet, dir, allocator)
+}
+
+/// A folder removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_directory_fills_one_server_then_the_next_and_finds_rooms_by_code() {
     bounded(async {
-        let fleet = Fleet::new("default", "skirmish", &["gs-a", "gs-b"]);
-        let certificates = agones_standin::certificates();
-        let dir = std::env::temp_dir().join(format!("skirmish-directory-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        certificates.write_to(&dir);
-        let allocator = agones_standin::start_allocator(fleet.clone(), &certificates).await;
+        let (fleet, dir, allocator) = stand_in(&["gs-a", "gs-b"], "directory").await;
         let a = start_game_server(&fleet, "gs-a", "AA").await;
         let b = start_game_server(&fleet, "gs-b", "BB").await;
         for server in [&a, &b] {
@@ -176,7 +193,7 @@ async fn the_directory_fills_one_server_then_the_next_and_finds_rooms_by_code() 
             })
             .await;
         }
-        let (_directory, directory) = start_directory(&allocator, &dir, true);
+        let (_directory, directory) = start_directory(&allocator, &dir.0, true);
 
         // The first two players fill A (packed: A before B), the third goes to B.
         let first = play(&directory, "").await;
@@ -305,7 +322,6 @@ async fn the_directory_fills_one_server_then_the_next_and_finds_rooms_by_code() 
             "A kept its players list"
         );
         drop(b);
-        let _ = std::fs::remove_dir_all(&dir);
     })
     .await;
 }
@@ -313,14 +329,9 @@ async fn the_directory_fills_one_server_then_the_next_and_finds_rooms_by_code() 
 #[tokio::test]
 async fn a_directory_without_a_trusted_certificate_is_refused_by_the_allocator() {
     bounded(async {
-        let fleet = Fleet::new("default", "skirmish", &["gs-a"]);
-        let certificates = agones_standin::certificates();
-        let dir = std::env::temp_dir().join(format!("skirmish-stranger-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        certificates.write_to(&dir);
-        let allocator = agones_standin::start_allocator(fleet.clone(), &certificates).await;
+        let (fleet, dir, allocator) = stand_in(&["gs-a"], "stranger").await;
         fleet.set_port("gs-a", 1); // allocatable if asked right
-        let (_directory, directory) = start_directory(&allocator, &dir, false);
+        let (_directory, directory) = start_directory(&allocator, &dir.0, false);
         let (status, why) = refused(&directory, "").await;
         assert_eq!(status, 503, "{why}");
         assert!(
@@ -328,7 +339,6 @@ async fn a_directory_without_a_trusted_certificate_is_refused_by_the_allocator()
             "no request got past mutual TLS: {:?}",
             fleet.requests()
         );
-        let _ = std::fs::remove_dir_all(&dir);
     })
     .await;
 }
@@ -336,13 +346,8 @@ async fn a_directory_without_a_trusted_certificate_is_refused_by_the_allocator()
 #[tokio::test]
 async fn the_page_and_health_are_served_and_per_server_lists_are_not() {
     bounded(async {
-        let fleet = Fleet::new("default", "skirmish", &["gs-a"]);
-        let certificates = agones_standin::certificates();
-        let dir = std::env::temp_dir().join(format!("skirmish-pages-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        certificates.write_to(&dir);
-        let allocator = agones_standin::start_allocator(fleet.clone(), &certificates).await;
-        let (_directory, directory) = start_directory(&allocator, &dir, true);
+        let (_fleet, dir, allocator) = stand_in(&["gs-a"], "pages").await;
+        let (_directory, directory) = start_directory(&allocator, &dir.0, true);
         let (status, page) = get(&directory, "/").await;
         assert_eq!(status, 200);
         assert!(
@@ -355,7 +360,6 @@ async fn the_page_and_health_are_served_and_per_server_lists_are_not() {
             assert_eq!(status, 404, "{path}");
             assert!(body.contains("each game server"), "{body}");
         }
-        let _ = std::fs::remove_dir_all(&dir);
     })
     .await;
 }
