@@ -73,8 +73,17 @@ test("at 150 ms ±20 ms the own avatar is not corrected, others never freeze, vi
       snaps <= lateInputs,
       `${name}: ${snaps} corrections over 4 units, ${lateInputs} late inputs at the server (none allowed beyond them)`,
     );
+    // The interpolation buffer runs dry only after a snapshot came later than its delay allowed
+    // (the clock counts those; its unit tests pin that down). In the browser a stall can also order a
+    // frame between snapshots handled late, so once the machine has stalled (late snapshots, late
+    // inputs) a budget applies instead, as for corrections: at most one underrun per 10 s beyond the
+    // late snapshots. On a machine that kept up, not one underrun.
     const lateArrivals = e.interp.lateArrivals - s.interp.lateArrivals;
-    assert.ok(underruns <= lateArrivals, `${name}: ${underruns} underruns, ${lateArrivals} late snapshots`);
+    const stalled = lateArrivals > 0 || lateInputs > 0;
+    assert.ok(
+      stalled ? underruns - lateArrivals < walkMs / 10_000 : underruns === 0,
+      `${name}: ${underruns} underruns, ${lateArrivals} late snapshots, ${lateInputs} late inputs`,
+    );
     assert.equal(e.desyncs, 0, `${name}: no desync`);
     assert.ok(e.others.length >= 1, `${name} draws the other player`);
   }

@@ -554,6 +554,41 @@ mod tests {
     }
 
     #[test]
+    fn every_underrun_follows_a_late_arrival_even_while_the_delay_is_still_rising() {
+        // Two gaps, the second soon after the first (while the clock is still slowing toward the
+        // delay the first one raised) or overlapping it: the buffer runs dry only after a snapshot
+        // came later than the delay allowed.
+        for second_ms in [5_100.0, 5_200.0, 5_300.0, 5_500.0, 5_800.0, 6_500.0] {
+            for (first, second) in [
+                (120.0, 190.0),
+                (190.0, 250.0),
+                (250.0, 300.0),
+                (400.0, 150.0),
+                (600.0, 700.0),
+                (150.0, 450.0),
+            ] {
+                let trip = move |ms: f64| {
+                    if (5_000.0..5_000.0 + TICK_MS).contains(&ms) {
+                        75.0 + first
+                    } else if (second_ms..second_ms + TICK_MS).contains(&ms) {
+                        75.0 + second
+                    } else {
+                        75.0
+                    }
+                };
+                let mut clock = PlayoutClock::new(TICK_HZ, DelayPolicy::Adaptive);
+                let frames = play(&mut clock, &arrivals(12_000.0, trip));
+                assert!(
+                    underruns_after(&frames, 0.0) <= clock.late_arrivals(),
+                    "gaps of {first} ms at 5 s and {second} ms at {second_ms} ms: {} underruns, {} late",
+                    underruns_after(&frames, 0.0),
+                    clock.late_arrivals()
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_stall_longer_than_the_bound_holds_entities_at_the_bound() {
         let frames = play(
             &mut PlayoutClock::new(TICK_HZ, DelayPolicy::Adaptive),
