@@ -7,14 +7,16 @@
 //!   (all retried until the sidecar answers);
 //! - `POST /health` every `--agones-health-interval` seconds;
 //! - three lists (beta Counters and Lists), each replaced whole (`PATCH /v1beta1/lists/NAME`) when it
-//!   changed: `players` (one value per connected player, `ROOM-PLAYER-CONNECTION`; its capacity is
-//!   the server's seats), `rooms` (the open rooms' codes) and `full` (the open rooms with no seat
-//!   free). The fleet's directory allocates on them: a server whose `players` list has room, and
+//!   changed: `players` (one value per seat taken: a connected player's `ROOM-PLAYER-CONNECTION`,
+//!   or `ROOM-seat-N` for a join under way or a dropped player's seat held for a resume; its
+//!   capacity is the server's seats), `rooms` (the open rooms' codes) and `full` (the open rooms
+//!   with no seat free). The fleet's directory allocates on them: a server whose `players` list has room, and
 //!   the server whose `rooms` list holds a friend's code;
 //! - `POST /allocate` when a player joins while the server may still be Ready (it was reached
 //!   directly, not through an allocation), so Agones does not scale it away under the player;
 //! - `POST /ready` again once it has had no player and no room for `--agones-idle-seconds` while
-//!   Allocated (an allocation nobody came to, or the last match over): back in the pool;
+//!   Allocated, with no allocation since the last look (`agones.dev/last-allocated` unchanged):
+//!   an allocation nobody came to, or the last match over, goes back to the pool;
 //! - `POST /shutdown` as soon as a graceful shutdown starts (SIGTERM): the `GameServer` goes to
 //!   Shutdown, and the allocator hands it out no more while the players are told and drained.
 //!
@@ -44,6 +46,9 @@ const SYNC_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The label (under Agones' `agones.dev/sdk-` prefix) that holds the server's room-code tag.
 pub const TAG_LABEL: &str = "skirmish-tag";
+
+/// The annotation Agones sets to the time of a `GameServer`'s latest allocation.
+pub const LAST_ALLOCATED: &str = "agones.dev/last-allocated";
 
 /// The lists the server keeps.
 pub const PLAYERS_LIST: &str = "players";
@@ -158,6 +163,26 @@ pub struct RoomLists {
     pub rooms: Vec<String>,
     /// The codes of open rooms with no seat free for a player.
     pub full: Vec<String>,
+    /// Each open room's id and its seats taken: players connected, joining, or dropped with their
+    /// seat held for a resume.
+    pub seats: Vec<(u32, usize)>,
+}
+
+/// The `players` list: one value per seat taken. A connected player is its connection's id
+/// (`ROOM-PLAYER-CONNECTION`); a seat taken without one (a join under way, or a dropped player's
+/// seat held for `--reconnect-grace`) is `ROOM-seat-N`, so the list counts what the lobby counts
+/// and the directory sends nobody to a room whose seats are all held.
+fn player_values(connected: &BTreeSet<String>, seats: &[(u32, usize)]) -> Vec<String> {
+    let mut values: Vec<String> = connected.iter().cloned().collect();
+    for &(room, taken) in seats {
+        let prefix = format!("{room}-");
+        let here = connected
+            .iter()
+            .filter(|id| id.starts_with(&prefix))
+            .count();
+        values.extend((here..taken).map(|n| format!("{room}-seat-{n}")));
+    }
+    values
 }
 
 /// Where the lists' room values come from (the lobby, read afresh each time).
@@ -346,7 +371,7 @@ async fn sync_lists(
     lists: &RoomLists,
     sent: &mut Sent,
 ) {
-    let players: Vec<String> = players.iter().cloned().collect();
+    let players = player_values(players, &lists.seats);
     let wanted = [
         (PLAYERS_LIST, settings.seats, &players, &mut sent.players),
         (ROOMS_LIST, settings.rooms, &lists.rooms, &mut sent.rooms),
@@ -375,6 +400,9 @@ struct Lifecycle {
     idle_since: Option<Instant>,
     /// When it last asked the SDK for its state while idle.
     checked: Option<Instant>,
+    /// The `agones.dev/last-allocated` annotation at that time: a new one means an allocation
+    /// since, whose player may be on the way.
+    last_allocated: Option<String>,
 }
 
 impl Lifecycle {
@@ -401,18 +429,24 @@ impl Lifecycle {
         }
         self.checked = Some(now);
         // Allocated by a directory for a player who never came, or by a player now gone.
-        let state = match sdk.call(Method::GET, "/gameserver", None).await {
-            Ok(gameserver) => gameserver["status"]["state"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
+        let gameserver = match sdk.call(Method::GET, "/gameserver", None).await {
+            Ok(gameserver) => gameserver,
             Err(e) => {
                 tracing::warn!("Agones GameServer state unknown: {e}");
                 return;
             }
         };
-        if state != "Allocated" {
+        if gameserver["status"]["state"].as_str() != Some("Allocated") {
             self.allocated = false;
+            return;
+        }
+        // Allocated again since the last look: wait for that player a whole idle period more.
+        let last_allocated = gameserver["object_meta"]["annotations"][LAST_ALLOCATED]
+            .as_str()
+            .map(str::to_string);
+        if last_allocated != self.last_allocated {
+            self.last_allocated = last_allocated;
+            self.idle_since = Some(now);
             return;
         }
         match sdk.post("/ready", &json!({})).await {
@@ -437,6 +471,19 @@ mod tests {
         assert!(SdkClient::new("http://").is_err());
         assert!(SdkClient::new("http://host:1/path").is_err());
         assert_eq!(sdk_url(Some("http://x:1/")), "http://x:1");
+    }
+
+    #[test]
+    fn seats_held_without_a_connection_count_as_players() {
+        let connected: BTreeSet<String> = ["3-1-7", "3-2-9", "4-1-2"].map(String::from).into();
+        // Room 3 has a dropped player's seat held and a join under way; room 4 just its player.
+        let values = player_values(&connected, &[(3, 4), (4, 1)]);
+        assert_eq!(
+            values,
+            ["3-1-7", "3-2-9", "4-1-2", "3-seat-2", "3-seat-3"].map(String::from)
+        );
+        // A room whose seats are all connected players adds nothing.
+        assert_eq!(player_values(&connected, &[(3, 2), (4, 1)]).len(), 3);
     }
 
     #[test]

@@ -338,10 +338,15 @@ impl Lobby {
         let mut lists = crate::agones::RoomLists::default();
         for room in self.open_rooms() {
             let code = room.shared.code.clone();
-            if room.shared.occupancy.load(Ordering::Acquire) >= self.max_players_per_room {
+            let taken = room.shared.occupancy.load(Ordering::Acquire);
+            if taken == crate::room::CLOSED {
+                continue;
+            }
+            if taken >= self.max_players_per_room {
                 lists.full.push(code.clone());
             }
             lists.rooms.push(code);
+            lists.seats.push((room.shared.id.0, taken));
         }
         lists
     }

@@ -230,12 +230,37 @@ async fn the_sdk_hears_ready_health_lists_allocation_idleness_and_shutdown() {
             "it asked its state before readying itself"
         );
 
-        // Shutdown goes first, once: Agones stops handing the server out before players are told.
+        // Allocations keep coming (a directory sending players who have not arrived yet): an idle
+        // server stays Allocated while they do, for all its idle period is shorter.
+        for _ in 0..10 {
+            fleet.allocate_now("gs");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert_eq!(
+                fleet.server("gs").state,
+                State::Allocated,
+                "readied under a fresh allocation"
+            );
+        }
+        until_server(&fleet, "Ready again once they stop", |gs| {
+            gs.state == State::Ready
+        })
+        .await;
+
+        // A dropped player's seat, held for a resume, stays in the players list.
         let carl = server.join("Carl").await;
         until_server(&fleet, "Carl allocates it again", |gs| {
             gs.state == State::Allocated
         })
         .await;
+        carl.close().await;
+        until_server(&fleet, "Carl's held seat listed", |gs| {
+            let values = &gs.lists["players"].values;
+            values.len() == 1 && values[0].contains("-seat-")
+        })
+        .await;
+
+        // Shutdown goes first, once: Agones stops handing the server out before players are told.
+        let dan = server.join("Dan").await;
         server.stop().await;
         let paths: Vec<String> = fleet.requests().into_iter().map(|r| r.path).collect();
         assert_eq!(paths.iter().filter(|p| *p == "/shutdown").count(), 1);
@@ -246,7 +271,7 @@ async fn the_sdk_hears_ready_health_lists_allocation_idleness_and_shutdown() {
         );
         assert_eq!(fleet.server("gs").state, State::Shutdown);
         assert_eq!(fleet.violations(), Vec::<String>::new());
-        drop(carl);
+        drop(dan);
     })
     .await;
 }

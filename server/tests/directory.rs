@@ -263,6 +263,25 @@ async fn the_directory_fills_one_server_then_the_next_and_finds_rooms_by_code() 
         assert_eq!(watcher.welcome().room_code, room_a);
         drop(watcher);
 
+        // Bea drops (her seat held for a resume): A is still full, to the directory as to its lobby.
+        bea.close().await;
+        until_server(
+            &fleet,
+            "gs-a",
+            "Bea's seat held in A's players list",
+            |gs| {
+                let values = &gs.lists["players"].values;
+                values.len() == 2 && values.iter().any(|v| v.contains("-seat-"))
+            },
+        )
+        .await;
+        let next = play(&directory, "").await;
+        assert_eq!(
+            port_of(&next),
+            b.port,
+            "a held seat is not a free one: {next:?}"
+        );
+
         // Ada leaves (for good: a dropped player's seat would be held for a resume): A has a seat
         // again. Then A gets SIGTERM: Agones' Shutdown, never handed out.
         ada.leave().await;
@@ -290,7 +309,7 @@ async fn the_directory_fills_one_server_then_the_next_and_finds_rooms_by_code() 
         }
         let (status, why) = refused(&directory, &format!("?room={room_a}")).await;
         assert_eq!(status, 404, "A's room is gone with A: {why}");
-        drop((bea, cal));
+        drop(cal);
 
         // The allocator down: a clear 503; back up, the directory works again.
         fleet.set_allocator_down(true);

@@ -73,6 +73,9 @@ pub struct GameServer {
     pub state: State,
     /// Its labels (the fleet's, and those set through the SDK).
     pub labels: BTreeMap<String, String>,
+    /// Its annotations (`agones.dev/last-allocated`, set at each allocation: a counter here, a
+    /// time in Agones).
+    pub annotations: BTreeMap<String, String>,
     /// Its lists.
     pub lists: BTreeMap<String, List>,
     /// The game port (0 until the test says which port the server bound).
@@ -121,6 +124,7 @@ impl Fleet {
                 name: name.to_string(),
                 state: State::Scheduled,
                 labels: BTreeMap::from([("agones.dev/fleet".to_string(), fleet.to_string())]),
+                annotations: BTreeMap::new(),
                 lists: DECLARED_LISTS
                     .iter()
                     .map(|(list, capacity)| {
@@ -150,6 +154,19 @@ impl Fleet {
     /// Says which port game server `name` listens on (Agones would have assigned it).
     pub fn set_port(&self, name: &str, port: u16) {
         self.with_server(name, |gs| gs.port = port);
+    }
+
+    /// Allocates game server `name` as an allocation selecting it would (for tests that need an
+    /// allocation at a given moment).
+    pub fn allocate_now(&self, name: &str) {
+        self.with_server(name, |gs| {
+            gs.state = State::Allocated;
+            gs.allocations += 1;
+            gs.annotations.insert(
+                "agones.dev/last-allocated".into(),
+                format!("allocation {}", gs.allocations),
+            );
+        });
     }
 
     /// A copy of game server `name`.
@@ -393,12 +410,20 @@ fn sdk_call(
             if path == "/metadata/label" && !(label_name_ok(&label) && label_value_ok(value)) {
                 return Err(bad(format!("{label}={value:?} is not a valid label")));
             }
-            fleet.with_server(name, |gs| gs.labels.insert(label, value.to_string()));
+            fleet.with_server(name, |gs| {
+                if path == "/metadata/label" {
+                    gs.labels.insert(label, value.to_string())
+                } else {
+                    gs.annotations
+                        .insert(format!("agones.dev/sdk-{key}"), value.to_string())
+                }
+            });
             Ok(json!({}))
         }
         ("GET", "/gameserver") => Ok(fleet.with_server(name, |gs| {
             json!({
-                "object_meta": { "name": gs.name, "namespace": fleet.namespace, "labels": gs.labels },
+                "object_meta": { "name": gs.name, "namespace": fleet.namespace, "labels": gs.labels,
+                                 "annotations": gs.annotations },
                 "status": { "state": gs.state.name(), "address": "127.0.0.1",
                             "ports": [{ "name": "game", "port": gs.port }] },
             })
@@ -797,8 +822,11 @@ fn allocate(fleet: &Fleet, request: &Value) -> Option<Value> {
         });
         if let Some(&chosen) = candidates.first() {
             let gs = &mut servers[chosen];
-            gs.state = State::Allocated;
-            gs.allocations += 1;
+            let name = gs.name.clone();
+            drop(servers);
+            fleet.allocate_now(&name);
+            let servers = fleet.servers.lock().expect("lock");
+            let gs = servers.iter().find(|gs| gs.name == name)?;
             let lists: Map<String, Value> = gs
                 .lists
                 .iter()
@@ -816,7 +844,7 @@ fn allocate(fleet: &Fleet, request: &Value) -> Option<Value> {
                 "addresses": [{ "type": "InternalIP", "address": "127.0.0.1" }],
                 "nodeName": "stand-in-node",
                 "source": "local",
-                "metadata": { "labels": gs.labels, "annotations": {} },
+                "metadata": { "labels": gs.labels, "annotations": gs.annotations },
                 "counters": {},
                 "lists": lists,
             }));
