@@ -70,14 +70,14 @@ pub struct Usage {
 
 /// A keyed rate limiter that forgets idle addresses from time to time.
 #[derive(Debug)]
-struct KeyedRate {
+pub struct KeyedRate {
     limiter: DefaultKeyedRateLimiter<AddressKey>,
     checks: AtomicU32,
 }
 
 impl KeyedRate {
     /// `per_second` (at least one a minute) after a burst of `burst` (at least 1).
-    fn new(burst: f64, per_second: f64) -> KeyedRate {
+    pub fn new(burst: f64, per_second: f64) -> KeyedRate {
         let burst = NonZeroU32::new(burst.clamp(1.0, 1e9) as u32).unwrap_or(NonZeroU32::MIN);
         let period = Duration::from_secs_f64(1.0 / per_second.clamp(1.0 / 60.0, 1e9));
         let quota = Quota::with_period(period)
@@ -89,7 +89,8 @@ impl KeyedRate {
         }
     }
 
-    fn allow(&self, key: AddressKey) -> bool {
+    /// Whether `key` may go on now (taking one from its allowance if so).
+    pub fn allow(&self, key: AddressKey) -> bool {
         if self.checks.fetch_add(1, Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.limiter.retain_recent();
             self.limiter.shrink_to_fit();

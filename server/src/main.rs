@@ -57,7 +57,7 @@ async fn serve(args: Args, workers: usize) -> ExitCode {
     let server = match Server::bind(config.clone()).await {
         Ok(server) => server,
         Err(e) => {
-            tracing::error!(bind = %config.bind, "cannot listen: {e}");
+            tracing::error!(bind = %config.bind, "cannot start: {e}");
             return ExitCode::FAILURE;
         }
     };

@@ -39,8 +39,10 @@ impl PlayQuery {
             .filter(|p| !p.is_empty())
         {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            // A malformed escape reads as nothing, which is no room code.
-            let value = crate::assets::percent_decode(value).unwrap_or_else(|| "%".into());
+            // `+` is a space in a form's query; a malformed escape is kept as written, which is no
+            // room code.
+            let value = value.replace('+', " ");
+            let value = crate::assets::percent_decode(&value).unwrap_or(value);
             let code = || {
                 room_code::parse(&value).ok_or_else(|| {
                     let shown: String = value.chars().take(16).collect();
@@ -138,6 +140,12 @@ mod tests {
             PlayQuery::parse(Some("room=k7%20mpqr&x=1")),
             Ok(PlayQuery::Room("K7MPQR".into()))
         );
+        assert_eq!(
+            PlayQuery::parse(Some("room=K7+MP+QR")),
+            Ok(PlayQuery::Room("K7MPQR".into()))
+        );
+        let error = PlayQuery::parse(Some("room=%FF%FE")).expect_err("not UTF-8");
+        assert!(error.contains("%FF%FE"), "what was sent is shown: {error}");
         assert_eq!(PlayQuery::parse(Some("watch=")), Ok(PlayQuery::Watch(None)));
         assert_eq!(
             PlayQuery::parse(Some("watch=K7MPQR")),

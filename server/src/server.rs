@@ -65,7 +65,12 @@ impl Server {
             Some(address) => Some(TcpListener::bind(address).await?),
             None => None,
         };
-        let assets = StaticFiles::new(&config.assets_dir)?;
+        let assets = StaticFiles::new(&config.assets_dir).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("--assets {}: {e}", config.assets_dir.display()),
+            )
+        })?;
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::default());
         let (shutdown, shutdown_rx) = watch::channel(false);

@@ -58,8 +58,19 @@ async fn start_game_server(fleet: &Arc<Fleet>, name: &'static str, tag: &str) ->
     }
 }
 
-/// Starts the directory with the stand-in's certificates (or a stranger's, `trusted: false`).
+/// Starts the directory with the stand-in's certificates (or a stranger's, `trusted: false`), its
+/// rate per address high enough for a test's requests.
 fn start_directory(allocator: &str, dir: &std::path::Path, trusted: bool) -> (Killed, String) {
+    start_directory_with(allocator, dir, trusted, &["--play-rate-per-ip", "1000"])
+}
+
+/// [`start_directory`] with `extra` flags.
+fn start_directory_with(
+    allocator: &str,
+    dir: &std::path::Path,
+    trusted: bool,
+    extra: &[&str],
+) -> (Killed, String) {
     let (cert, key) = if trusted {
         ("client.pem", "client-key.pem")
     } else {
@@ -84,7 +95,8 @@ fn start_directory(allocator: &str, dir: &std::path::Path, trusted: bool) -> (Ki
         "--assets".into(),
         concat!(env!("CARGO_MANIFEST_DIR"), "/../assets").into(),
     ];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args.extend_from_slice(extra);
     spawn_logged(env!("CARGO_BIN_EXE_skirmish-directory"), &args)
 }
 
@@ -379,6 +391,60 @@ async fn the_page_and_health_are_served_and_per_server_lists_are_not() {
             assert_eq!(status, 404, "{path}");
             assert!(body.contains("each game server"), "{body}");
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn play_requests_are_limited_per_address_and_are_get_only() {
+    bounded(async {
+        let (fleet, dir, allocator) = stand_in(&["gs-a"], "limits").await;
+        fleet.set_port("gs-a", 1);
+        fleet.allocate_now("gs-a"); // no seat list yet: only Ready servers match, so none does
+        let (_directory, directory) =
+            start_directory_with(&allocator, &dir.0, true, &["--play-rate-per-ip", "1"]);
+        // A burst of five seconds' worth, then 429 with a reason.
+        let mut statuses = Vec::new();
+        for _ in 0..7 {
+            statuses.push(get(&directory, "/api/play?watch=").await.0);
+        }
+        assert_eq!(&statuses[..5], &[404; 5], "{statuses:?}");
+        assert_eq!(statuses[6], 429, "{statuses:?}");
+        let (status, why) = refused(&directory, "?watch=").await;
+        assert_eq!(status, 429);
+        assert!(why.contains("too many requests"), "{why}");
+        let allocations = fleet
+            .requests()
+            .iter()
+            .filter(|r| r.to == "allocator")
+            .count();
+        assert!(allocations <= 6, "{allocations} allocations for 8 requests");
+        // HEAD would allocate without anyone to play: refused.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(&directory)
+            .await
+            .expect("connects");
+        let head =
+            format!("HEAD /api/play HTTP/1.1\r\nHost: {directory}\r\nConnection: close\r\n\r\n");
+        stream.write_all(head.as_bytes()).await.expect("writes");
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response).await;
+        assert!(response.starts_with("HTTP/1.1 405"), "{response}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn watching_any_room_of_a_fleet_with_none_open_is_a_404() {
+    bounded(async {
+        let (fleet, dir, allocator) = stand_in(&["gs-a"], "watch").await;
+        fleet.set_port("gs-a", 1);
+        fleet.allocate_now("gs-a"); // Allocated, but no room open
+        let (_directory, directory) = start_directory(&allocator, &dir.0, true);
+        let (status, why) = refused(&directory, "?watch=").await;
+        assert_eq!(status, 404);
+        assert!(why.contains("no room is open to watch"), "{why}");
+        assert_eq!(fleet.violations(), Vec::<String>::new());
     })
     .await;
 }

@@ -32,7 +32,7 @@ async fn main() -> ExitCode {
     let directory = match Directory::bind(config).await {
         Ok(directory) => directory,
         Err(e) => {
-            tracing::error!(%bind, "cannot listen: {e}");
+            tracing::error!(%bind, "cannot start: {e}");
             return ExitCode::FAILURE;
         }
     };

@@ -135,7 +135,8 @@ pub fn holding_room(namespace: &str, fleet: &str, code: &str) -> Value {
     })
 }
 
-/// The request for any Allocated server of the fleet with an open room (to watch).
+/// The request for an Allocated server of the fleet to watch, those with the most rooms open (the
+/// fewest free places in `rooms`) first; the answer may still have none.
 pub fn any_room(namespace: &str, fleet: &str) -> Value {
     json!({
         "namespace": namespace,
@@ -144,6 +145,7 @@ pub fn any_room(namespace: &str, fleet: &str) -> Value {
             "gameServerState": "ALLOCATED",
         }],
         "scheduling": "Packed",
+        "priorities": [{ "type": "List", "key": ROOMS_LIST, "order": "Ascending" }],
     })
 }
 
@@ -190,7 +192,7 @@ impl Allocator {
         let uri: http::Uri = settings
             .url
             .parse()
-            .map_err(|e| format!("{:?}: {e}", settings.url))?;
+            .map_err(|e| format!("--allocator {:?}: {e}", settings.url))?;
         if uri.scheme_str() != Some("https") {
             return Err(format!(
                 "{:?}: the allocator is reached over https (mutual TLS)",
@@ -198,7 +200,10 @@ impl Allocator {
             ));
         }
         let (Some(host), true) = (uri.host(), matches!(uri.path(), "" | "/")) else {
-            return Err(format!("{:?}: expected https://host[:port]", settings.url));
+            return Err(format!(
+                "--allocator {:?}: expected https://host[:port]",
+                settings.url
+            ));
         };
         // The authority's text after the host, if any, must be a port number.
         let written = uri.authority().map_or("", |a| a.as_str());
@@ -210,7 +215,7 @@ impl Allocator {
             None => 443,
             Some(port) => port
                 .parse::<u16>()
-                .map_err(|_| format!("{:?}: the port is not a number", settings.url))?,
+                .map_err(|_| format!("--allocator {:?}: the port is not a number", settings.url))?,
         };
         let authority = format!("{host}:{port}");
         let name = settings
@@ -220,18 +225,22 @@ impl Allocator {
             format!("{name:?} is not a name a certificate can be checked against: {e}")
         })?;
         let mut roots = rustls::RootCertStore::empty();
-        for cert in read_certs(settings.ca)? {
+        for cert in read_certs(settings.ca, "--allocator-ca")? {
             roots
                 .add(cert)
-                .map_err(|e| format!("{}: {e}", settings.ca.display()))?;
+                .map_err(|e| format!("--allocator-ca {}: {e}", settings.ca.display()))?;
         }
-        let chain = read_certs(settings.cert)?;
-        let key = PrivateKeyDer::from_pem_file(settings.key)
-            .map_err(|e| format!("{}: no usable private key: {e}", settings.key.display()))?;
+        let chain = read_certs(settings.cert, "--allocator-cert")?;
+        let key = PrivateKeyDer::from_pem_file(settings.key).map_err(|e| {
+            format!(
+                "--allocator-key {}: no usable private key: {e}",
+                settings.key.display()
+            )
+        })?;
         let config = rustls::ClientConfig::builder()
             .with_root_certificates(roots)
             .with_client_auth_cert(chain, key)
-            .map_err(|e| format!("the client certificate and key do not go together: {e}"))?;
+            .map_err(|e| format!("--allocator-cert and --allocator-key do not go together: {e}"))?;
         Ok(Allocator {
             authority,
             server_name,
@@ -252,6 +261,8 @@ impl Allocator {
                 .connect(self.server_name.clone(), tcp)
                 .await
                 .map_err(|e| format!("TLS with {}: {e}", self.authority))?;
+            // Under TLS 1.3 an allocator that refuses the client certificate says so only after
+            // the handshake, by closing the connection.
             crate::http_client::send(
                 tls,
                 &self.authority,
@@ -260,6 +271,14 @@ impl Allocator {
                 Some(request.to_string().into_bytes()),
             )
             .await
+            .map_err(|e| {
+                format!(
+                    "{e} (the allocator at {} closed the connection: does it trust \
+                     --allocator-cert? Agones lists the client CAs it accepts in the Secret \
+                     allocator-client-ca)",
+                    self.authority
+                )
+            })
         };
         let (status, body) = match tokio::time::timeout(self.timeout, exchange).await {
             Err(_) => {
@@ -294,13 +313,17 @@ pub fn read_answer(status: StatusCode, body: &[u8]) -> Result<Allocation, Alloca
     }
 }
 
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+/// The certificates in the PEM file `path`, given as `flag`.
+fn read_certs(path: &Path, flag: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .map_err(|e| format!("{flag}: cannot read {}: {e}", path.display()))?
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|e| format!("{flag} {}: {e}", path.display()))?;
     if certs.is_empty() {
-        return Err(format!("{}: no certificate in the file", path.display()));
+        return Err(format!(
+            "{flag} {}: no certificate in the file",
+            path.display()
+        ));
     }
     Ok(certs)
 }

@@ -14,6 +14,8 @@
 
 pub mod allocator;
 
+use crate::address::{AddressKey, ForwardedHeader, Network, Proxies};
+use crate::admission::KeyedRate;
 use crate::assets::StaticFiles;
 use crate::config::LogFormat;
 use crate::play::{answer, refuse, room_full, room_gone, PlayAnswer, PlayQuery};
@@ -25,10 +27,11 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
@@ -97,6 +100,24 @@ pub struct DirectoryArgs {
     /// Most simultaneous connections.
     #[arg(long, default_value_t = 10_000, env = "SKIRMISH_MAX_CONNECTIONS")]
     pub max_connections: usize,
+    /// `/api/play` requests per second one client address may make, after a burst of five seconds'
+    /// worth (each is an allocation; 429 beyond).
+    #[arg(long, default_value_t = 2.0, env = "SKIRMISH_PLAY_RATE_PER_IP")]
+    pub play_rate_per_ip: f64,
+    /// Most allocations waiting on the allocator at once; `/api/play` answers 503 beyond.
+    #[arg(long, default_value_t = 64, env = "SKIRMISH_MAX_ALLOCATIONS_IN_FLIGHT")]
+    pub max_allocations_in_flight: usize,
+    /// A reverse proxy (an address, or a range such as 10.0.0.0/8: the Ingress) whose forwarding
+    /// header is believed for the client's address (repeatable).
+    #[arg(
+        long = "trusted-proxy",
+        env = "SKIRMISH_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<Network>,
+    /// The header trusted proxies state the client's address in: x-forwarded-for, or forwarded.
+    #[arg(long, value_enum, default_value_t = ForwardedHeader::XForwardedFor, env = "SKIRMISH_FORWARDED_HEADER")]
+    pub forwarded_header: ForwardedHeader,
     /// Log lines as text or JSON.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "SKIRMISH_LOG_FORMAT")]
     pub log_format: LogFormat,
@@ -176,6 +197,12 @@ pub struct DirectoryConfig {
     pub game: GameAddress,
     /// Most simultaneous connections.
     pub max_connections: usize,
+    /// `/api/play` requests per second per client address.
+    pub play_rate_per_ip: f64,
+    /// Most allocations in flight.
+    pub max_allocations_in_flight: usize,
+    /// Proxies whose forwarding header is believed.
+    pub proxies: Proxies,
 }
 
 impl DirectoryConfig {
@@ -183,6 +210,12 @@ impl DirectoryConfig {
     pub fn from_args(args: &DirectoryArgs) -> Result<DirectoryConfig, String> {
         if !(args.allocator_timeout.is_finite() && (0.1..=60.0).contains(&args.allocator_timeout)) {
             return Err("--allocator-timeout: must be 0.1..=60 seconds".into());
+        }
+        if !(args.play_rate_per_ip.is_finite() && (0.01..=1e6).contains(&args.play_rate_per_ip)) {
+            return Err("--play-rate-per-ip: must be 0.01..=1000000 a second".into());
+        }
+        if args.max_allocations_in_flight == 0 {
+            return Err("--max-allocations-in-flight: must be at least 1".into());
         }
         if let Some(template) = &args.game_host_template {
             if !template.contains("{dashed}") && !template.contains("{address}") {
@@ -203,8 +236,7 @@ impl DirectoryConfig {
             ca: &args.allocator_ca,
             server_name: args.allocator_server_name.as_deref(),
             timeout: Duration::from_secs_f64(args.allocator_timeout),
-        })
-        .map_err(|e| format!("--allocator: {e}"))?;
+        })?;
         Ok(DirectoryConfig {
             bind: args.bind,
             assets_dir: args
@@ -220,6 +252,12 @@ impl DirectoryConfig {
                 host_template: args.game_host_template.clone(),
             },
             max_connections: args.max_connections.max(1),
+            play_rate_per_ip: args.play_rate_per_ip,
+            max_allocations_in_flight: args.max_allocations_in_flight,
+            proxies: Proxies {
+                trusted: args.trusted_proxies.clone(),
+                header: args.forwarded_header,
+            },
         })
     }
 }
@@ -229,6 +267,37 @@ impl DirectoryConfig {
 struct Shared {
     config: DirectoryConfig,
     assets: StaticFiles,
+    /// `/api/play` per client address.
+    play_rate: KeyedRate,
+    /// Allocations in flight.
+    allocations: Semaphore,
+    /// Allocation failures, logged at most every few seconds.
+    failures: Throttled,
+    /// Requests no server matched, logged likewise.
+    unmatched: Throttled,
+}
+
+/// A log line kept to one every [`Throttled::EVERY`], saying how many it stood for.
+#[derive(Debug, Default)]
+struct Throttled {
+    last: Mutex<Option<Instant>>,
+    suppressed: AtomicU64,
+}
+
+impl Throttled {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    /// `Some(n)` when a line is due now (`n` the occurrences not logged since the last one).
+    fn due(&self) -> Option<u64> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if last.is_some_and(|at| now.duration_since(at) < Self::EVERY) {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        *last = Some(now);
+        Some(self.suppressed.swap(0, Ordering::Relaxed))
+    }
 }
 
 /// A bound directory.
@@ -241,11 +310,27 @@ pub struct Directory {
 impl Directory {
     /// Binds the listener and checks the assets folder.
     pub async fn bind(config: DirectoryConfig) -> std::io::Result<Directory> {
-        let listener = TcpListener::bind(config.bind).await?;
-        let assets = StaticFiles::new(&config.assets_dir)?;
+        let assets = StaticFiles::new(&config.assets_dir).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("--assets {}: {e}", config.assets_dir.display()),
+            )
+        })?;
+        let listener = TcpListener::bind(config.bind).await.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.bind))
+        })?;
+        let play_rate = KeyedRate::new(config.play_rate_per_ip * 5.0, config.play_rate_per_ip);
+        let allocations = Semaphore::new(config.max_allocations_in_flight);
         Ok(Directory {
             listener,
-            shared: Arc::new(Shared { config, assets }),
+            shared: Arc::new(Shared {
+                config,
+                assets,
+                play_rate,
+                allocations,
+                failures: Throttled::default(),
+                unmatched: Throttled::default(),
+            }),
         })
     }
 
@@ -271,7 +356,7 @@ impl Directory {
                 accepted = self.listener.accept() => accepted,
                 _ = &mut shutdown => break,
             };
-            let (stream, _) = match accepted {
+            let (stream, peer) = match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of descriptors, for example: wait a little rather than spin.
@@ -287,7 +372,7 @@ impl Directory {
                 let _permit = permit;
                 let service = hyper::service::service_fn(move |request| {
                     let shared = shared.clone();
-                    async move { Ok::<_, Infallible>(route(request, &shared).await) }
+                    async move { Ok::<_, Infallible>(route(request, &shared, peer.ip()).await) }
                 });
                 let mut builder = http1::Builder::new();
                 builder
@@ -313,10 +398,10 @@ impl Directory {
     }
 }
 
-/// Routes one request.
-async fn route(request: Request<Incoming>, shared: &Shared) -> Response<Body> {
+/// Routes one request from `peer`.
+async fn route(request: Request<Incoming>, shared: &Shared, peer: IpAddr) -> Response<Body> {
     let mut response = match request.uri().path() {
-        crate::play::PATH => play(&request, shared).await,
+        crate::play::PATH => play(&request, shared, peer).await,
         "/healthz" => crate::response::respond(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
         "/api/rooms" | "/api/replays" => refuse(
             StatusCode::NOT_FOUND,
@@ -336,11 +421,37 @@ async fn route(request: Request<Incoming>, shared: &Shared) -> Response<Body> {
 const ALLOCATOR_DOWN: &str =
     "the game directory cannot reach the Agones allocator; try again in a moment";
 
-/// `/api/play` through the allocator.
-async fn play(request: &Request<Incoming>, shared: &Shared) -> Response<Body> {
-    if !matches!(*request.method(), Method::GET | Method::HEAD) {
-        return refuse(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD");
+/// `/api/play` through the allocator, for a client at `peer` (or behind it, if a trusted proxy).
+async fn play(request: &Request<Incoming>, shared: &Shared, peer: IpAddr) -> Response<Body> {
+    // GET only: every answer is an allocation, which a HEAD should not make.
+    if request.method() != Method::GET {
+        return refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "GET only (each answer allocates a game server)",
+        );
     }
+    let proxies = &shared.config.proxies;
+    let lines = request
+        .headers()
+        .get_all(proxies.header.name())
+        .iter()
+        .map(|value| value.to_str().unwrap_or("\u{fffd}"));
+    let client = match proxies.client(peer, lines) {
+        Ok(client) => client,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    if !shared.play_rate.allow(AddressKey::of(client)) {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests from your address; try again in a few seconds",
+        );
+    }
+    let Ok(_in_flight) = shared.allocations.try_acquire() else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the game directory is busy; try again in a moment",
+        );
+    };
     let asked = match PlayQuery::parse(request.uri().query()) {
         Ok(asked) => asked,
         Err(why) => return refuse(StatusCode::NOT_FOUND, &why),
@@ -357,6 +468,17 @@ async fn play(request: &Request<Incoming>, shared: &Shared) -> Response<Body> {
     let allocation = match config.allocator.allocate(&wanted).await {
         Ok(allocation) => allocation,
         Err(AllocateError::NoneMatches) => {
+            if matches!(asked, PlayQuery::Any) {
+                if let Some(more) = shared.unmatched.due() {
+                    tracing::warn!(
+                        fleet,
+                        namespace,
+                        more,
+                        "the allocator found no game server of the fleet with a free seat \
+                         (none Ready, all full, or --fleet/--namespace name no fleet)"
+                    );
+                }
+            }
             let why = match &asked {
                 PlayQuery::Any => {
                     "every game server is full; more are starting, try again in a moment".into()
@@ -373,7 +495,9 @@ async fn play(request: &Request<Incoming>, shared: &Shared) -> Response<Body> {
             return refuse(status, &why);
         }
         Err(e) => {
-            tracing::warn!("allocation failed: {e}");
+            if let Some(more) = shared.failures.due() {
+                tracing::warn!(more, "allocation failed: {e}");
+            }
             return refuse(StatusCode::SERVICE_UNAVAILABLE, ALLOCATOR_DOWN);
         }
     };
@@ -383,7 +507,15 @@ async fn play(request: &Request<Incoming>, shared: &Shared) -> Response<Body> {
         }
         PlayQuery::Room(code) | PlayQuery::Watch(Some(code)) => Some(code.clone()),
         PlayQuery::Any => allocation.room_with_a_seat(),
-        PlayQuery::Watch(None) => allocation.list(crate::agones::ROOMS_LIST).first().cloned(),
+        PlayQuery::Watch(None) => match allocation.list(crate::agones::ROOMS_LIST).first() {
+            Some(code) => Some(code.clone()),
+            None => {
+                return refuse(
+                    StatusCode::NOT_FOUND,
+                    "no room is open to watch; play, and others can watch you",
+                )
+            }
+        },
     };
     let Some(url) = config.game.url(&allocation) else {
         tracing::warn!(
@@ -396,7 +528,7 @@ async fn play(request: &Request<Incoming>, shared: &Shared) -> Response<Body> {
             "the game server chosen has no reachable address; try again in a moment",
         );
     };
-    tracing::info!(server = %allocation.game_server_name, room = ?room, "sent a player");
+    tracing::debug!(server = %allocation.game_server_name, room = ?room, %client, "sent a player");
     answer(&PlayAnswer {
         url,
         room,
