@@ -1,16 +1,25 @@
 //! The Agones stand-in of the integration tests as a program, for the browser test and for trying
 //! `skirmish-directory` by hand without a cluster: an allocator (mutual TLS) and one SDK sidecar
-//! per named game server, sharing one fleet state.
+//! per named game server, sharing one fleet (`skirmish` in namespace `default`).
 //!
 //! ```text
 //! cargo run -p skirmish-server --example agones_standin -- DIR NAME...
 //! ```
 //!
-//! Writes the certificates into DIR (allocator-ca.pem, client.pem, client-key.pem) and prints one
-//! JSON line: `{"allocator": URL, "sidecars": {NAME: URL, ...}}`. Start each game server with
-//! `--agones --agones-sdk-url SIDECAR`, tell its sidecar its port (`PUT SIDECAR/standin/port`
-//! `{"port": N}`), and the directory with `--allocator URL` and the certificates. Runs until its
-//! standard input closes.
+//! Writes the certificates into DIR (made if missing: allocator-ca.pem, client.pem,
+//! client-key.pem) and prints one JSON line: `{"allocator": URL, "sidecars": {NAME: URL, ...}}`.
+//! It runs until its standard input closes, so start it from a terminal, or feed it a pipe that
+//! stays open (`sleep infinity | agones_standin ...`); it exits 1 if it refused any request as
+//! Agones would. Then, to play through it in a browser on this machine:
+//!
+//! ```text
+//! skirmish-directory --bind 127.0.0.1:8000 --allocator ALLOCATOR //!     --allocator-cert DIR/client.pem --allocator-key DIR/client-key.pem //!     --allocator-ca DIR/allocator-ca.pem --game-scheme ws      # no TLS on the game servers here
+//! skirmish-server --bind 127.0.0.1:0 --agones --agones-sdk-url SIDECAR --room-tag AA //!     --allowed-origin http://127.0.0.1:8000                    # the page's origin: the directory
+//! curl -X PUT SIDECAR/standin/port -H 'content-type: application/json' -d '{"port": PORT}'
+//! ```
+//!
+//! (the last line tells the stand-in the port the game server logged, as Agones would have
+//! assigned it), and open <http://127.0.0.1:8000/>.
 
 #[allow(dead_code)]
 #[path = "../tests/support/agones_standin.rs"]
@@ -32,7 +41,12 @@ async fn main() {
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let fleet = agones_standin::Fleet::new("default", "skirmish", &names);
     let certificates = agones_standin::certificates();
-    certificates.write_to(std::path::Path::new(&dir));
+    let dir = std::path::Path::new(&dir);
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("agones_standin: cannot make {}: {e}", dir.display());
+        std::process::exit(2);
+    }
+    certificates.write_to(dir);
     let allocator = agones_standin::start_allocator(fleet.clone(), &certificates).await;
     let mut sidecars = serde_json::Map::new();
     for name in &names {

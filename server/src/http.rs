@@ -2,7 +2,8 @@
 //!
 //! The public listener serves the page and its bundle from the assets folder (tower-http's
 //! `ServeDir`: `ETag`/`If-None-Match`, `Last-Modified`, and the gzip or brotli variant made at build
-//! time when `Accept-Encoding` allows), `/healthz`, the lobby's `/api/rooms` (JSON), `/favicon.ico`
+//! time when `Accept-Encoding` allows), `/healthz`, `/api/play` (where to connect: this server), the
+//! lobby's `/api/rooms` (JSON), `/favicon.ico`
 //! (204 when the assets have no icon), the game socket `/ws`, `/echo` with
 //! `--conformance-echo`, and `/metrics` and `/admin` unless `--admin-bind` moved those to the admin
 //! listener. Behind a trusted proxy, each request's client is read from its forwarding header (a
@@ -179,12 +180,25 @@ fn play(request: &Request<Incoming>, ctx: &Context, peer: IpAddr) -> Response<Bo
 }
 
 /// This server's game socket as the client reached it: `ws://` or `wss://` (TLS here, or a trusted
-/// proxy's `X-Forwarded-Proto: https`), the request's host, `/ws`. `None` without a sound host.
+/// proxy's `X-Forwarded-Proto: https`), the request's host (or a trusted proxy's
+/// `X-Forwarded-Host`), `/ws`. `None` without a sound host.
 fn own_socket_url(request: &Request<Incoming>, ctx: &Context, peer: IpAddr) -> Option<String> {
-    let host = request
+    let trusted = ctx.config.proxies.trusts(peer);
+    let forwarded_host = request
         .headers()
-        .get(header::HOST)
+        .get("x-forwarded-host")
         .and_then(|h| h.to_str().ok())
+        .filter(|_| trusted)
+        // The first (the browser's) of a list.
+        .and_then(|h| h.split(',').next())
+        .map(str::trim);
+    let host = forwarded_host
+        .or_else(|| {
+            request
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+        })
         .or_else(|| request.uri().authority().map(|a| a.as_str()))?;
     let sound = !host.is_empty()
         && host.len() <= 255
@@ -194,7 +208,7 @@ fn own_socket_url(request: &Request<Incoming>, ctx: &Context, peer: IpAddr) -> O
     if !sound {
         return None;
     }
-    let proxied_tls = ctx.config.proxies.trusts(peer)
+    let proxied_tls = trusted
         && request
             .headers()
             .get("x-forwarded-proto")
