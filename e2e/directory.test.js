@@ -7,11 +7,14 @@ import { join } from "node:path";
 import { mkdirSync } from "node:fs";
 import { root, shots, startBinary, startServer, startAgonesStandIn, openPage, joinGame, stats } from "./support.js";
 
-/** Starts a game server reporting to `sidecar`, tagged `tag`, one seat, and tells the stand-in its port. */
+/**
+ * Starts a game server reporting to `sidecar`, tagged `tag`, one seat, allowing pages from `origin`
+ * (none: only its own), and tells the stand-in its port.
+ */
 async function gameServer(sidecar, tag, origin) {
   const url = await startServer([
     "--agones", "--agones-sdk-url", sidecar, "--agones-health-interval", "0.2", "--room-tag", tag,
-    "--max-rooms", "1", "--max-players-per-room", "1", "--allowed-origin", origin,
+    "--max-rooms", "1", "--max-players-per-room", "1", ...(origin ? ["--allowed-origin", origin] : []),
   ]);
   const port = Number(new URL(url).port);
   const told = await fetch(`${sidecar}/standin/port`, {
@@ -32,17 +35,23 @@ async function untilReady(sidecar) {
   }
 }
 
-test("pages served by the directory play on the game servers it allocates", { timeout: 120_000 }, async () => {
-  mkdirSync(shots, { recursive: true });
-  const agones = await startAgonesStandIn(["gs-a", "gs-b"]);
+/** Starts the stand-in for `names` and a directory in front of it; resolves with both. */
+async function fleet(names) {
+  const agones = await startAgonesStandIn(names);
   const directory = await startBinary("skirmish-directory", [
     "--bind", "127.0.0.1:0", "--assets", join(root, "assets"),
     "--allocator", agones.allocator,
     "--allocator-cert", join(agones.certs, "client.pem"),
     "--allocator-key", join(agones.certs, "client-key.pem"),
     "--allocator-ca", join(agones.certs, "allocator-ca.pem"),
-    "--game-scheme", "ws",
+    "--game-scheme", "ws", "--play-rate-per-ip", "100",
   ]);
+  return { agones, directory };
+}
+
+test("pages served by the directory play on the game servers it allocates", { timeout: 120_000 }, async () => {
+  mkdirSync(shots, { recursive: true });
+  const { agones, directory } = await fleet(["gs-a", "gs-b"]);
   // Game servers allow the directory's page origin, as the fleet's manifests set it.
   const a = await gameServer(agones.sidecars["gs-a"], "AA", directory);
   const b = await gameServer(agones.sidecars["gs-b"], "BB", directory);
@@ -82,4 +91,23 @@ test("pages served by the directory play on the game servers it allocates", { ti
   });
   assert.equal((await stats(friend.page)).connected, false, "no game socket for a full room");
   for (const { record } of [first, second, friend]) assert.deepEqual(record.errors, [], "no page errors");
+});
+
+test("a game server the page cannot reach ends the join on the card, not in endless retries", { timeout: 90_000 }, async () => {
+  const { agones, directory } = await fleet(["gs-a"]);
+  // Misconfigured: the game server allows only its own origin, so the directory's page is refused.
+  await gameServer(agones.sidecars["gs-a"], "AA", null);
+  await untilReady(agones.sidecars["gs-a"]);
+  const { page, record } = await openPage("fleet-unreachable");
+  await page.goto(`${directory}/`);
+  await page.waitForFunction(() => typeof window.skirmishStats === "function");
+  await page.fill("#name-input", "Di");
+  await page.press("#name-input", "Enter");
+  await page.waitForFunction(() => /cannot reach the game server/i.test(document.querySelector("#join-message")?.textContent ?? ""), null, {
+    timeout: 30_000,
+  });
+  const text = await page.textContent("#join-message");
+  assert.match(text, /ws:\/\/127\.0\.0\.1:\d+\/ws/, `the card names the address: ${text}`);
+  assert.equal((await stats(page)).connected, false);
+  assert.deepEqual(record.errors, [], "no page errors");
 });

@@ -28,6 +28,10 @@ pub const MAX_REASKS: u32 = 3;
 /// default reconnect grace, after which no seat is held to go back to.
 pub const MAX_SEAT_RETRIES: u32 = 6;
 
+/// Connections to answered urls that may fail before any `Welcome` (the game server unreachable:
+/// down, a wrong address, a refused origin or scheme) before the join gives up and says so.
+pub const MAX_UNREACHED: u32 = 3;
+
 /// Longest error text from an answer that the card shows, in characters.
 pub const MAX_ERROR_CHARS: usize = 200;
 
@@ -229,6 +233,8 @@ pub enum Next {
     Ask(String),
     /// Open a socket to this url (a seat is held there, or was just offered).
     Connect(String),
+    /// Stop: the game servers answered could not be reached; these words go on the card.
+    GiveUp(String),
 }
 
 /// After a refusal: what the page does.
@@ -257,6 +263,8 @@ pub struct Route {
     seat_failures: u32,
     /// Times a refusal sent the page back to ask.
     reasks: u32,
+    /// Connections to answered urls lost before any `Welcome`.
+    unreached: u32,
 }
 
 impl Route {
@@ -268,6 +276,7 @@ impl Route {
             seated: false,
             seat_failures: 0,
             reasks: 0,
+            unreached: 0,
         }
     }
 
@@ -305,6 +314,15 @@ impl Route {
     /// What to do first, and after a connection was lost: connect to the seat's url while one is
     /// held, else ask. Counts the failures of the seat's url (call it once per attempt).
     pub fn next_step(&mut self) -> Next {
+        if !self.seated && self.unreached >= MAX_UNREACHED {
+            let at = self
+                .target
+                .as_ref()
+                .map_or(String::new(), |t| format!(" at {}", t.url));
+            return Next::GiveUp(format!(
+                "Cannot reach the game server{at}. Try again in a moment."
+            ));
+        }
         if self.seated && self.seat_failures >= MAX_SEAT_RETRIES {
             // The seat cannot be held this long: ask again, as a fresh join.
             self.forget_seat();
@@ -319,6 +337,8 @@ impl Route {
     pub fn on_lost(&mut self) {
         if self.seated {
             self.seat_failures += 1;
+        } else if self.target.is_some() {
+            self.unreached += 1;
         }
     }
 
@@ -341,6 +361,7 @@ impl Route {
             }
             self.seated = true;
             self.seat_failures = 0;
+            self.unreached = 0;
         }
     }
 

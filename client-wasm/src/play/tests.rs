@@ -404,3 +404,34 @@ fn the_hint_for_a_bad_code_follows_the_code_length() {
         .expect("an example");
     assert_eq!(room_code::parse(&example), Some(example.clone()), "{text}");
 }
+
+#[test]
+fn a_game_server_that_cannot_be_reached_ends_the_join_with_words() {
+    // Answered, but every connection is lost before a Welcome (the server is down, or refuses the
+    // page's origin or scheme): a few attempts, asking each time, then the card says why.
+    let mut route = Route::new(Ask::default());
+    for _ in 0..MAX_UNREACHED {
+        assert_eq!(route.next_step(), Next::Ask("/api/play".into()));
+        route
+            .on_answer(Ok(target("ws://g:7/ws", None)))
+            .expect("answered");
+        route.on_lost();
+    }
+    match route.next_step() {
+        Next::GiveUp(text) => {
+            assert!(text.contains("ws://g:7/ws"), "{text}");
+            assert!(text.contains("Try again"), "{text}");
+        }
+        other => panic!("expected to give up, got {other:?}"),
+    }
+    // One Welcome in between resets the count: a server that was reached is retried as a seat.
+    let mut route = Route::new(Ask::default());
+    route
+        .on_answer(Ok(target("ws://g:7/ws", None)))
+        .expect("answered");
+    route.on_lost();
+    route.on_lost();
+    route.on_welcome(&code(9));
+    route.on_lost();
+    assert_eq!(route.next_step(), Next::Connect("ws://g:7/ws".into()));
+}

@@ -590,6 +590,11 @@ impl App {
         self.conn = match route.next_step() {
             Next::Ask(query) => Conn::Asking(PlayRequest::send(&query)),
             Next::Connect(url) => self.open(&url),
+            Next::GiveUp(text) => {
+                self.route = None;
+                self.lobby.on_not_joined(&text, false, &self.doc);
+                Conn::Idle
+            }
         };
     }
 
