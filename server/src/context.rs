@@ -30,4 +30,6 @@ pub struct Context {
     pub agones: Option<AgonesHandle>,
     /// Connections, seats and rates per client address.
     pub addresses: Arc<AddressBook>,
+    /// Game sockets refused for their page's origin, logged at most every few seconds.
+    pub origin_refusals: crate::logging::Throttled,
 }

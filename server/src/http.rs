@@ -376,7 +376,21 @@ fn game_socket(
     slot: Option<ConnectionSlot>,
 ) -> Response<Body> {
     if !request_origin_allowed(&request, &ctx.config.allowed_origins) {
-        tracing::debug!("refused: origin not allowed");
+        // Usually a page served from elsewhere (a fleet's directory) that --allowed-origin does
+        // not list: said where an operator sees it, but never more than a line every 10 s.
+        let origin = request
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+            .unwrap_or("?");
+        match ctx.origin_refusals.due() {
+            Some(more) => tracing::info!(
+                origin = %origin.chars().take(100).collect::<String>(),
+                more,
+                "refused a game socket from a page whose origin --allowed-origin does not list"
+            ),
+            None => tracing::debug!("refused: origin not allowed"),
+        }
         return text(
             StatusCode::FORBIDDEN,
             "this page's origin may not open the game socket",

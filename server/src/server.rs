@@ -107,6 +107,7 @@ impl Server {
             shutting_down: shutdown_rx,
             agones: agones_handle,
             addresses,
+            origin_refusals: Default::default(),
         });
         // Listening now: with --agones, report Ready, start the health pings and keep the lists.
         let agones = match (&ctx.config.agones, agones_events) {

@@ -18,6 +18,7 @@ use crate::address::{AddressKey, ForwardedHeader, Network, Proxies};
 use crate::admission::KeyedRate;
 use crate::assets::StaticFiles;
 use crate::config::LogFormat;
+use crate::logging::Throttled;
 use crate::play::{answer, refuse, room_full, room_gone, PlayAnswer, PlayQuery};
 use crate::response::Body;
 use allocator::{AllocateError, Allocation, Allocator, AllocatorSettings};
@@ -29,9 +30,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
@@ -275,29 +275,6 @@ struct Shared {
     failures: Throttled,
     /// Requests no server matched, logged likewise.
     unmatched: Throttled,
-}
-
-/// A log line kept to one every [`Throttled::EVERY`], saying how many it stood for.
-#[derive(Debug, Default)]
-struct Throttled {
-    last: Mutex<Option<Instant>>,
-    suppressed: AtomicU64,
-}
-
-impl Throttled {
-    const EVERY: Duration = Duration::from_secs(10);
-
-    /// `Some(n)` when a line is due now (`n` the occurrences not logged since the last one).
-    fn due(&self) -> Option<u64> {
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        if last.is_some_and(|at| now.duration_since(at) < Self::EVERY) {
-            self.suppressed.fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
-        *last = Some(now);
-        Some(self.suppressed.swap(0, Ordering::Relaxed))
-    }
 }
 
 /// A bound directory.
