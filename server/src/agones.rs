@@ -22,6 +22,7 @@
 //!
 //! Calls are bounded in time; a failure is logged and retried on the next change, never fatal.
 
+use crate::logging::Throttled;
 use http::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -249,6 +250,8 @@ struct Sent {
     players: Option<Vec<String>>,
     rooms: Option<Vec<String>>,
     full: Option<Vec<String>>,
+    /// Failed updates, logged at most every few seconds (they are retried every sync).
+    failures: Throttled,
 }
 
 /// The task: set-up, then the loop until stopped.
@@ -281,6 +284,7 @@ async fn run(
         players: Some(Vec::new()),
         rooms: Some(Vec::new()),
         full: Some(Vec::new()),
+        failures: Throttled::default(),
     };
     let mut lifecycle = Lifecycle::default();
     let mut health = tokio::time::interval(settings.health_interval);
@@ -385,7 +389,9 @@ async fn sync_lists(
             Ok(()) => *last = Some(values.clone()),
             Err(e) => {
                 *last = None;
-                tracing::warn!("Agones list {name} not updated (retried on the next change): {e}");
+                if let Some(more) = sent.failures.due() {
+                    tracing::warn!(more, "Agones list {name} not updated (retried): {e}");
+                }
             }
         }
     }
@@ -403,6 +409,8 @@ struct Lifecycle {
     /// The `agones.dev/last-allocated` annotation at that time: a new one means an allocation
     /// since, whose player may be on the way.
     last_allocated: Option<String>,
+    /// Failed Allocate calls, logged at most every few seconds (retried every sync).
+    failures: Throttled,
 }
 
 impl Lifecycle {
@@ -412,7 +420,11 @@ impl Lifecycle {
         if has_players && !self.allocated {
             match sdk.post("/allocate", &json!({})).await {
                 Ok(_) => self.allocated = true,
-                Err(e) => tracing::warn!("Agones Allocate failed (retried): {e}"),
+                Err(e) => {
+                    if let Some(more) = self.failures.due() {
+                        tracing::warn!(more, "Agones Allocate failed (retried): {e}");
+                    }
+                }
             }
         }
         if !idle {
