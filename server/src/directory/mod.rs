@@ -394,6 +394,9 @@ async fn route(request: Request<Incoming>, shared: &Shared, peer: IpAddr) -> Res
     response
 }
 
+/// No room of the fleet is open to watch.
+const NOTHING_TO_WATCH: &str = "no room is open to watch; play, and others can watch you";
+
 /// The page could not be sent anywhere because the allocator failed.
 const ALLOCATOR_DOWN: &str =
     "the game directory cannot reach the Agones allocator; try again in a moment";
@@ -461,9 +464,7 @@ async fn play(request: &Request<Incoming>, shared: &Shared, peer: IpAddr) -> Res
                     "every game server is full; more are starting, try again in a moment".into()
                 }
                 PlayQuery::Room(code) | PlayQuery::Watch(Some(code)) => room_gone(code),
-                PlayQuery::Watch(None) => {
-                    "no room is open to watch; play, and others can watch you".to_string()
-                }
+                PlayQuery::Watch(None) => NOTHING_TO_WATCH.to_string(),
             };
             let status = match asked {
                 PlayQuery::Any => StatusCode::SERVICE_UNAVAILABLE,
@@ -486,20 +487,18 @@ async fn play(request: &Request<Incoming>, shared: &Shared, peer: IpAddr) -> Res
         PlayQuery::Any => allocation.room_with_a_seat(),
         PlayQuery::Watch(None) => match allocation.list(crate::agones::ROOMS_LIST).first() {
             Some(code) => Some(code.clone()),
-            None => {
-                return refuse(
-                    StatusCode::NOT_FOUND,
-                    "no room is open to watch; play, and others can watch you",
-                )
-            }
+            None => return refuse(StatusCode::NOT_FOUND, NOTHING_TO_WATCH),
         },
     };
     let Some(url) = config.game.url(&allocation) else {
-        tracing::warn!(
-            server = %allocation.game_server_name,
-            port = %config.game.port_name,
-            "the allocated game server has no port of that name, or no address"
-        );
+        if let Some(more) = shared.failures.due() {
+            tracing::warn!(
+                server = %allocation.game_server_name,
+                port = %config.game.port_name,
+                more,
+                "the allocated game server has no port of that name (--game-port-name), or no address"
+            );
+        }
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "the game server chosen has no reachable address; try again in a moment",
