@@ -165,9 +165,23 @@ pub fn read_answer(answer: &Answer, ask: &Ask, secure_page: bool) -> Result<Targ
 }
 
 /// The words for a non-200 answer to `ask`.
+/// `text` with a capital first letter and a full stop at the end.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let mut out: String = first.to_uppercase().chain(chars).collect();
+    if !out.ends_with(['.', '!', '?', '…']) {
+        out.push('.');
+    }
+    out
+}
+
 fn refusal_from(answer: &Answer, ask: &Ask) -> String {
+    // Servers write reasons as lower-case phrases; the card shows them as sentences.
     let said = match &answer.error {
-        Field::Text(text) => clean_text(text, MAX_ERROR_CHARS),
+        Field::Text(text) => sentence(&clean_text(text, MAX_ERROR_CHARS)),
         _ => String::new(),
     };
     let again = answer.status >= 500 || answer.status == 429;

@@ -167,6 +167,20 @@ impl Proxies {
         self.trusted.iter().any(|net| net.contains(ip))
     }
 
+    /// The client of a request from `peer` with `headers`: [`Proxies::client`] on every line of
+    /// the forwarding header (a line that is not text reads as unreadable).
+    pub fn client_of(
+        &self,
+        peer: IpAddr,
+        headers: &http::HeaderMap,
+    ) -> Result<IpAddr, ForwardedError> {
+        let lines = headers
+            .get_all(self.header.name())
+            .iter()
+            .map(|value| value.to_str().unwrap_or("\u{fffd}"));
+        self.client(peer, lines)
+    }
+
     /// The client of a request from `peer` whose forwarding header lines (every line of
     /// [`Proxies::header`], in order) are `lines`, canonicalised.
     ///

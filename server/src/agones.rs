@@ -84,19 +84,27 @@ pub enum PlayerEvent {
 #[derive(Debug, Clone)]
 pub struct AgonesHandle {
     events: mpsc::Sender<PlayerEvent>,
+    dropped: std::sync::Arc<Throttled>,
 }
 
 impl AgonesHandle {
     /// A handle and the receiving end [`Agones::start`] takes.
     pub fn channel() -> (AgonesHandle, mpsc::Receiver<PlayerEvent>) {
         let (events, received) = mpsc::channel(EVENT_QUEUE);
-        (AgonesHandle { events }, received)
+        let dropped = Default::default();
+        (AgonesHandle { events, dropped }, received)
     }
 
     /// Queues an event; drops it (logged) if the SDK has fallen far behind.
     pub fn send(&self, event: PlayerEvent) {
+        // A lost event cannot miscount seats: the players list takes its counts from the lobby.
         if self.events.try_send(event).is_err() {
-            tracing::warn!("Agones player event dropped: the SDK is not keeping up");
+            if let Some(more) = self.dropped.due() {
+                tracing::warn!(
+                    more,
+                    "Agones player event dropped: the SDK is not keeping up"
+                );
+            }
         }
     }
 }
@@ -173,16 +181,23 @@ pub struct RoomLists {
 /// (`ROOM-PLAYER-CONNECTION`); a seat taken without one (a join under way, or a dropped player's
 /// seat held for `--reconnect-grace`) is `ROOM-seat-N`, so the list counts what the lobby counts
 /// and the directory sends nobody to a room whose seats are all held.
+///
+/// The lobby's counts decide how many values a room has: a connection id whose event was lost (a
+/// full queue) can only name a seat, never add one, and ids of closed rooms are left out.
 fn player_values(connected: &BTreeSet<String>, seats: &[(u32, usize)]) -> Vec<String> {
-    let mut values: Vec<String> = connected.iter().cloned().collect();
+    let mut values = Vec::new();
+    let mut padding = Vec::new();
     for &(room, taken) in seats {
         let prefix = format!("{room}-");
-        let here = connected
+        let here: Vec<&String> = connected
             .iter()
             .filter(|id| id.starts_with(&prefix))
-            .count();
-        values.extend((here..taken).map(|n| format!("{room}-seat-{n}")));
+            .take(taken)
+            .collect();
+        padding.extend((here.len()..taken).map(|n| format!("{room}-seat-{n}")));
+        values.extend(here.into_iter().cloned());
     }
+    values.extend(padding);
     values
 }
 
@@ -304,14 +319,14 @@ async fn run(
                     while let Ok(event) = events.try_recv() {
                         apply(&mut players, event);
                     }
-                    sync_lists(&settings, &players, &rooms(), &mut sent).await;
+                    sync_lists(&settings, &mut players, &rooms(), &mut sent).await;
                     lifecycle.step(&settings, !players.is_empty(), false).await;
                 }
                 None => return,
             },
             _ = sync.tick() => {
                 let lists = rooms();
-                sync_lists(&settings, &players, &lists, &mut sent).await;
+                sync_lists(&settings, &mut players, &lists, &mut sent).await;
                 let idle = players.is_empty() && lists.rooms.is_empty();
                 lifecycle.step(&settings, !players.is_empty(), idle).await;
             }
@@ -347,7 +362,7 @@ async fn patch_list(
     values: &[String],
 ) -> Result<(), String> {
     let values = &values[..values.len().min(capacity)];
-    let body = json!({ "name": name, "capacity": capacity.to_string(), "values": values });
+    let body = json!({ "capacity": capacity.to_string(), "values": values });
     sdk.call(
         Method::PATCH,
         &format!("/v1beta1/lists/{name}"),
@@ -371,10 +386,15 @@ fn apply(players: &mut BTreeSet<String>, event: PlayerEvent) {
 /// Sends each list that differs from what was last sent.
 async fn sync_lists(
     settings: &AgonesSettings,
-    players: &BTreeSet<String>,
+    players: &mut BTreeSet<String>,
     lists: &RoomLists,
     sent: &mut Sent,
 ) {
+    // Connections of rooms that closed (whose leaving was lost) are forgotten.
+    players.retain(|id| {
+        let room = id.split('-').next().and_then(|r| r.parse::<u32>().ok());
+        lists.seats.iter().any(|&(open, _)| Some(open) == room)
+    });
     let players = player_values(players, &lists.seats);
     let wanted = [
         (PLAYERS_LIST, settings.seats, &players, &mut sent.players),
@@ -413,6 +433,23 @@ struct Lifecycle {
     failures: Throttled,
 }
 
+/// Whether the `GameServer` is Allocated, and its `agones.dev/last-allocated`; `None` (logged) if
+/// the SDK cannot say.
+async fn look(sdk: &SdkClient) -> Option<(bool, Option<String>)> {
+    match sdk.call(Method::GET, "/gameserver", None).await {
+        Ok(gameserver) => Some((
+            gameserver["status"]["state"].as_str() == Some("Allocated"),
+            gameserver["object_meta"]["annotations"][LAST_ALLOCATED]
+                .as_str()
+                .map(str::to_string),
+        )),
+        Err(e) => {
+            tracing::warn!("Agones GameServer state unknown: {e}");
+            None
+        }
+    }
+}
+
 impl Lifecycle {
     /// Allocates the server when it has players it did not know of; readies an idle Allocated one.
     async fn step(&mut self, settings: &AgonesSettings, has_players: bool, idle: bool) {
@@ -432,7 +469,13 @@ impl Lifecycle {
             return;
         }
         let now = Instant::now();
-        let since = *self.idle_since.get_or_insert(now);
+        let Some(since) = self.idle_since else {
+            // Idle from now: note the latest allocation, so that one made later is seen as new.
+            self.idle_since = Some(now);
+            self.checked = Some(now);
+            self.last_allocated = look(sdk).await.and_then(|(_, last)| last);
+            return;
+        };
         let due = self
             .checked
             .is_none_or(|at| now.duration_since(at) >= settings.idle_ready);
@@ -441,21 +484,14 @@ impl Lifecycle {
         }
         self.checked = Some(now);
         // Allocated by a directory for a player who never came, or by a player now gone.
-        let gameserver = match sdk.call(Method::GET, "/gameserver", None).await {
-            Ok(gameserver) => gameserver,
-            Err(e) => {
-                tracing::warn!("Agones GameServer state unknown: {e}");
-                return;
-            }
+        let Some((allocated, last_allocated)) = look(sdk).await else {
+            return;
         };
-        if gameserver["status"]["state"].as_str() != Some("Allocated") {
+        if !allocated {
             self.allocated = false;
             return;
         }
-        // Allocated again since the last look: wait for that player a whole idle period more.
-        let last_allocated = gameserver["object_meta"]["annotations"][LAST_ALLOCATED]
-            .as_str()
-            .map(str::to_string);
+        // Allocated again while idle: wait for that player a whole idle period more.
         if last_allocated != self.last_allocated {
             self.last_allocated = last_allocated;
             self.idle_since = Some(now);
@@ -496,6 +532,15 @@ mod tests {
         );
         // A room whose seats are all connected players adds nothing.
         assert_eq!(player_values(&connected, &[(3, 2), (4, 1)]).len(), 3);
+        // A connection whose leaving was lost cannot add a seat; a closed room's ids go.
+        assert_eq!(
+            player_values(&connected, &[(3, 1)]),
+            ["3-1-7"].map(String::from)
+        );
+        assert_eq!(
+            player_values(&connected, &[(4, 1)]),
+            ["4-1-2"].map(String::from)
+        );
     }
 
     #[test]

@@ -138,7 +138,11 @@ fn rooms(request: &Request<Incoming>, ctx: &Context) -> Response<Body> {
 fn play(request: &Request<Incoming>, ctx: &Context, peer: IpAddr) -> Response<Body> {
     use crate::play::{answer, refuse, room_full, room_gone, PlayAnswer, PlayQuery};
     if !read_only(request) {
-        return refuse(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD");
+        let mut refused = refuse(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD");
+        refused
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return refused;
     }
     let asked = match PlayQuery::parse(request.uri().query()) {
         Ok(asked) => asked,
@@ -170,7 +174,10 @@ fn play(request: &Request<Incoming>, ctx: &Context, peer: IpAddr) -> Response<Bo
             None => return refuse(StatusCode::NOT_FOUND, &room_gone(&code)),
             Some(_) => Some(code),
         },
-        PlayQuery::Watch(None) => ctx.lobby.any_room(),
+        PlayQuery::Watch(None) => match ctx.lobby.any_room() {
+            Some(code) => Some(code),
+            None => return refuse(StatusCode::NOT_FOUND, crate::play::NOTHING_TO_WATCH),
+        },
     };
     answer(&PlayAnswer {
         url,
@@ -339,12 +346,7 @@ fn forwarded_client(
     if !proxies.trusts(peer) {
         return Ok((peer, None));
     }
-    let lines = request
-        .headers()
-        .get_all(proxies.header.name())
-        .iter()
-        .map(|value| value.to_str().unwrap_or("\u{fffd}"));
-    let client = proxies.client(peer, lines).map_err(|e| {
+    let client = proxies.client_of(peer, request.headers()).map_err(|e| {
         // Per request and written by the client: debug only, or a client could flood the log.
         tracing::debug!("refused: {e}");
         (StatusCode::BAD_REQUEST, e.to_string())

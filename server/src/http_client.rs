@@ -25,10 +25,6 @@ where
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| format!("{method} {path}: {e}"))?;
-    // The connection is driven beside the request; it ends when the response has been read.
-    let driver = tokio::spawn(async move {
-        let _ = connection.await;
-    });
     let mut request = Request::builder()
         .method(&method)
         .uri(path)
@@ -40,7 +36,7 @@ where
     let request = request
         .body(Full::new(Bytes::from(body.unwrap_or_default())))
         .map_err(|e| format!("{method} {path}: {e}"))?;
-    let result = async {
+    let exchange = async {
         let response = sender
             .send_request(request)
             .await
@@ -52,10 +48,18 @@ where
             .map_err(|e| format!("{method} {path}: reading the answer: {e}"))?
             .to_bytes();
         Ok((status, body))
+    };
+    // The connection is driven here, beside the exchange, so that a caller's timeout drops both:
+    // nothing is left running against a peer that never answers.
+    tokio::pin!(exchange, connection);
+    tokio::select! {
+        result = &mut exchange => result,
+        ended = &mut connection => match ended {
+            // Closed after answering: the answer is in hand, or the exchange says what is missing.
+            Ok(()) => exchange.await,
+            Err(e) => Err(format!("{method} {path}: {e}")),
+        },
     }
-    .await;
-    driver.abort();
-    result
 }
 
 /// The first line of `body` as text, shortened, for error messages.
@@ -63,4 +67,42 @@ pub fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let line = text.lines().next().unwrap_or_default();
     line.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn a_timed_out_request_leaves_nothing_connected() {
+        // A peer that takes the request and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let addr = listener.local_addr().expect("addr");
+        let peer = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accepts");
+            let mut sink = vec![0u8; 4096];
+            // Reads the request, then waits for the client to go: 0 bytes is the close.
+            loop {
+                match socket.read(&mut sink).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        });
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connects");
+        let call = send(stream, "peer", Method::GET, "/", None);
+        let answer = tokio::time::timeout(Duration::from_millis(200), call).await;
+        assert!(answer.is_err(), "the peer never answers");
+        // The caller gave up: the connection must close, not linger in a task of its own.
+        tokio::time::timeout(Duration::from_secs(5), peer)
+            .await
+            .expect("the connection was closed when the caller gave up")
+            .expect("the peer task ran");
+    }
 }

@@ -9,7 +9,8 @@
 //!   `?watch=` empty: any open room.
 //!
 //! 200 answers `{"url": "wss://HOST:PORT/ws", "room": "CODE" or null}` (null: join any room there);
-//! others answer `{"error": "why"}` (404 no such room, 503 no seat or no allocator, 405, 400).
+//! others answer `{"error": "why"}`: 404 (no such room, full, nothing to watch), 503 (no seat, no
+//! allocator, or the directory busy), 429 (the directory's rate per address), 405, 400.
 
 use crate::response::{respond, Body};
 use http::{header, HeaderValue, Response, StatusCode};
@@ -112,6 +113,9 @@ fn json(status: StatusCode, body: &str) -> Response<Body> {
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
+
+/// Why `?watch=` finds nothing: no room is open.
+pub const NOTHING_TO_WATCH: &str = "no room is open to watch; play, and others can watch you";
 
 /// Why the room `code` cannot be joined: it is not open, or it is full.
 pub fn room_gone(code: &str) -> String {

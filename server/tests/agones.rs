@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::agones_standin::{self, Fleet, State};
-use support::{bounded, wait_until, TestServer};
+use support::{bounded, close_code_of, wait_until, TestServer};
 use tokio::net::TcpListener;
 
 /// An empty JSON object answer.
@@ -260,8 +260,20 @@ async fn the_sdk_hears_ready_health_lists_allocation_idleness_and_shutdown() {
         .await;
 
         // Shutdown goes first, once: Agones stops handing the server out before players are told.
-        let dan = server.join("Dan").await;
+        let mut dan = server.join("Dan").await;
+        let told = {
+            let fleet = fleet.clone();
+            tokio::spawn(async move {
+                let _ = close_code_of(&mut dan).await;
+                // Dan is closed: Agones must have heard Shutdown already.
+                fleet.requests().iter().any(|r| r.path == "/shutdown")
+            })
+        };
         server.stop().await;
+        assert!(
+            told.await.expect("Dan's reader"),
+            "Shutdown reached Agones before Dan was closed"
+        );
         let paths: Vec<String> = fleet.requests().into_iter().map(|r| r.path).collect();
         assert_eq!(paths.iter().filter(|p| *p == "/shutdown").count(), 1);
         assert_eq!(
@@ -271,7 +283,6 @@ async fn the_sdk_hears_ready_health_lists_allocation_idleness_and_shutdown() {
         );
         assert_eq!(fleet.server("gs").state, State::Shutdown);
         assert_eq!(fleet.violations(), Vec::<String>::new());
-        drop(dan);
     })
     .await;
 }

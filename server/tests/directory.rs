@@ -361,10 +361,12 @@ async fn the_directory_fills_one_server_then_the_next_and_finds_rooms_by_code() 
 async fn a_directory_without_a_trusted_certificate_is_refused_by_the_allocator() {
     bounded(async {
         let (fleet, dir, allocator) = stand_in(&["gs-a"], "stranger").await;
-        fleet.set_port("gs-a", 1); // allocatable if asked right
+        fleet.set_port("gs-a", 1);
+        fleet.allocate_now("gs-a"); // Allocated with seats free: a trusted directory gets it
         let (_directory, directory) = start_directory(&allocator, &dir.0, false);
         let (status, why) = refused(&directory, "").await;
         assert_eq!(status, 503, "{why}");
+        assert!(why.contains("cannot reach the Agones allocator"), "{why}");
         assert!(
             fleet.requests().is_empty(),
             "no request got past mutual TLS: {:?}",
@@ -400,7 +402,7 @@ async fn play_requests_are_limited_per_address_and_are_get_only() {
     bounded(async {
         let (fleet, dir, allocator) = stand_in(&["gs-a"], "limits").await;
         fleet.set_port("gs-a", 1);
-        fleet.allocate_now("gs-a"); // no seat list yet: only Ready servers match, so none does
+        fleet.allocate_now("gs-a"); // Allocated with no room open: each ?watch= allocates it, then 404
         let (_directory, directory) =
             start_directory_with(&allocator, &dir.0, true, &["--play-rate-per-ip", "1"]);
         // A burst of five seconds' worth, then 429 with a reason.

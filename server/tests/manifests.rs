@@ -216,6 +216,17 @@ fn check_value(
                         check_value(api, target, "", &real_child, child, problems)
                     }
                     Below::Fields => {
+                        // A path with fields below it holds an object, not a value: a key put one
+                        // level too high (`lists: {capacity: 3}`) reads as a named entry otherwise.
+                        let has_fields = fields.keys().any(|f| f.starts_with(&format!("{found}.")));
+                        let scalar =
+                            matches!(child, Value::Bool(_) | Value::Number(_) | Value::String(_));
+                        if has_fields && scalar {
+                            problems.push(format!(
+                                "`{real_child}` must be an object (`{found}` has fields)"
+                            ));
+                            continue;
+                        }
                         check_value(api, section, &found, &real_child, child, problems)
                     }
                 }
@@ -447,12 +458,14 @@ fn a_misspelt_field_is_caught_in_either_api_in_any_document_and_named_with_its_p
 #[test]
 fn a_field_at_the_wrong_depth_an_unknown_kind_and_broken_yaml_are_caught() {
     let api = Api::checked_in();
-    // `capacity` exists, but under a list's name, not beside `lists`.
+    // `capacity` exists, but under a list's name, not beside `lists`: read as a list named
+    // `capacity`, it is a value where a list's object belongs.
     let misplaced = "apiVersion: agones.dev/v1\nkind: Fleet\nmetadata: {name: a}\nspec:\n  template:\n    spec:\n      lists:\n        capacity: 3\n";
     let problems = check_manifests(&api, misplaced);
+    assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(
-        problems.is_empty(),
-        "any name is a list's name: {problems:?}"
+        problems[0].contains("`spec.template.spec.lists.capacity` must be an object"),
+        "{problems:?}"
     );
     let misplaced =
         "apiVersion: agones.dev/v1\nkind: Fleet\nmetadata: {name: a}\nspec:\n  capacity: 3\n";

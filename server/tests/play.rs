@@ -3,7 +3,8 @@
 mod support;
 
 use skirmish_server::play::{PlayAnswer, PlayError};
-use support::{bounded, TestServer};
+use std::time::Duration;
+use support::{bounded, wait_until, TestServer};
 
 /// The status and JSON body of a GET of `path` with extra header lines.
 async fn play(server: &TestServer, path: &str, headers: &[&str]) -> (u16, serde_json::Value) {
@@ -33,15 +34,11 @@ async fn refusal(server: &TestServer, path: &str) -> (u16, String) {
 #[tokio::test]
 async fn a_lone_server_sends_players_to_itself_and_to_rooms_that_have_a_seat() {
     bounded(async {
-        let server = TestServer::start(&[
-            "--max-players-per-room",
-            "1",
-            "--max-rooms",
-            "2",
-            "--trusted-proxy",
-            "10.9.9.9",
-        ])
-        .await;
+        let server = TestServer::start(&["--max-players-per-room", "1", "--max-rooms", "2"]).await;
+        // Nothing to watch yet.
+        let (status, why) = refusal(&server, "/api/play?watch=").await;
+        assert_eq!(status, 404);
+        assert!(why.contains("no room is open to watch"), "{why}");
         // No room yet: any room (the lobby opens one). The URL is the host the client asked.
         let first = answer(&server, "/api/play", &[]).await;
         assert_eq!(first.url, "ws://test/ws");
@@ -72,17 +69,17 @@ async fn a_lone_server_sends_players_to_itself_and_to_rooms_that_have_a_seat() {
         assert_eq!(status, 503, "{why}");
         // A friend's room with a seat: Ada leaves hers.
         ada.leave().await;
-        let mut asked = None;
-        for _ in 0..100 {
-            let (status, json) = play(&server, &format!("/api/play?room={code}"), &[]).await;
-            if status == 200 {
-                asked = Some(json);
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        let asked: PlayAnswer = serde_json::from_value(asked.expect("a seat again")).expect("json");
-        assert_eq!(asked.room.as_deref(), Some(code.as_str()));
+        let path = format!("/api/play?room={code}");
+        wait_until(
+            Duration::from_secs(10),
+            "a seat in Ada's room",
+            async || play(&server, &path, &[]).await.0 == 200,
+        )
+        .await;
+        assert_eq!(
+            answer(&server, &path, &[]).await.room.as_deref(),
+            Some(code.as_str())
+        );
         drop(bea);
     })
     .await;
@@ -119,6 +116,10 @@ async fn the_socket_url_follows_the_host_and_only_a_trusted_proxy_may_change_it(
         // Only GET and HEAD.
         let response = wary.request("POST", "/api/play", &[], "").await;
         assert!(response.starts_with("HTTP/1.1 405"), "{response}");
+        assert!(
+            response.to_ascii_lowercase().contains("allow: get, head"),
+            "{response}"
+        );
     })
     .await;
 }

@@ -134,15 +134,15 @@ fn an_answer_that_makes_no_sense_is_refused_in_words() {
 fn a_refusal_shows_its_error_and_503_says_try_again() {
     let room = code(3);
     let asked = ask(Some(&room), false);
-    // The error text is shown as it is, naming the room asked for.
+    // The error text is shown as a sentence, naming the room asked for.
     let text = format!("room {room} is full");
     assert_eq!(
         read_answer(&refused(404, Some(&text)), &asked, false),
-        Err(text)
+        Err(format!("Room {room} is full."))
     );
     assert_eq!(
         read_answer(&refused(404, Some("that room has ended")), &asked, false),
-        Err(format!("Room {room}: that room has ended"))
+        Err(format!("Room {room}: That room has ended."))
     );
     assert_eq!(
         read_answer(&refused(404, None), &Ask::default(), false),
@@ -152,7 +152,10 @@ fn a_refusal_shows_its_error_and_503_says_try_again() {
     let down = "the game directory cannot reach the Agones allocator; try again in a moment";
     assert_eq!(
         read_answer(&refused(503, Some(down)), &Ask::default(), false),
-        Err(down.to_string())
+        Err(
+            "The game directory cannot reach the Agones allocator; try again in a moment."
+                .to_string()
+        )
     );
     assert_eq!(
         read_answer(
@@ -160,7 +163,7 @@ fn a_refusal_shows_its_error_and_503_says_try_again() {
             &Ask::default(),
             false
         ),
-        Err("no server has a seat. Try again in a moment.".to_string())
+        Err("No server has a seat. Try again in a moment.".to_string())
     );
     assert_eq!(
         read_answer(&refused(503, None), &Ask::default(), false),
@@ -180,7 +183,7 @@ fn an_error_text_is_one_bounded_line() {
     let answer = refused(404, Some("line one\n\tline\u{7}two   "));
     assert_eq!(
         read_answer(&answer, &Ask::default(), false),
-        Err("line one line two".to_string())
+        Err("Line one line two.".to_string())
     );
     let long = "é".repeat(3 * MAX_ERROR_CHARS);
     let said =

@@ -46,7 +46,20 @@ async fn main() -> ExitCode {
         ),
         Err(e) => tracing::warn!("listening, address unknown: {e}"),
     }
-    directory.run(async move { signals.next().await }).await;
+    // The first SIGTERM/SIGINT stops it gracefully; a second one ends the process at once.
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        signals.next().await;
+        let _ = first_tx.send(());
+        signals.next().await;
+        tracing::warn!("second signal during shutdown: exiting now");
+        std::process::exit(1);
+    });
+    directory
+        .run(async move {
+            let _ = first_rx.await;
+        })
+        .await;
     tracing::info!("skirmish-directory stopped");
     ExitCode::SUCCESS
 }

@@ -177,8 +177,9 @@ pub struct Args {
     /// PEM private key of --tls-cert.
     #[arg(long, env = "SKIRMISH_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
-    /// Report to the Agones SDK sidecar: Ready once listening, health pings, players connecting and
-    /// disconnecting, Shutdown once drained.
+    /// Report to the Agones SDK sidecar: Ready once listening, health pings, the lists `players`,
+    /// `rooms` and `full` as they change, Allocate when reached directly, Ready again when idle, and
+    /// Shutdown as soon as a graceful shutdown starts.
     #[arg(long, env = "SKIRMISH_AGONES")]
     pub agones: bool,
     /// The Agones SDK's REST address (default: http://localhost:$AGONES_SDK_HTTP_PORT, else port

@@ -101,7 +101,7 @@ impl Allocation {
 }
 
 /// The request for a seat in any room: an Allocated server of the fleet whose `players` list has
-/// room, else a Ready one, packed (fuller servers first).
+/// room, else a Ready one, packed (Agones packs by node first; among equals, fuller servers first).
 pub fn any_seat(namespace: &str, fleet: &str) -> Value {
     let selector = |state: &str| {
         json!({

@@ -3,7 +3,7 @@
 //! [`crate::play`]) by allocating a game server through the Agones allocator service:
 //!
 //! - any room: an Allocated server of the fleet whose `players` list has room, else a Ready one
-//!   (packed: fuller servers first); the answer names a room there with a seat free, if the
+//!   (packed: by node, then fuller servers first); the answer names a room there with a seat free, if the
 //!   server's lists show one;
 //! - `?room=CODE`: the Allocated server whose tag label is the code's first characters and whose
 //!   `rooms` list holds the code (the code says which server it belongs to, so no shared database
@@ -19,7 +19,7 @@ use crate::admission::KeyedRate;
 use crate::assets::StaticFiles;
 use crate::config::LogFormat;
 use crate::logging::Throttled;
-use crate::play::{answer, refuse, room_full, room_gone, PlayAnswer, PlayQuery};
+use crate::play::{answer, refuse, room_full, room_gone, PlayAnswer, PlayQuery, NOTHING_TO_WATCH};
 use crate::response::Body;
 use allocator::{AllocateError, Allocation, Allocator, AllocatorSettings};
 use clap::Parser;
@@ -37,6 +37,12 @@ use tokio::sync::{watch, Semaphore};
 
 /// Largest request head accepted, in bytes.
 const MAX_HEAD_BYTES: usize = 8 * 1024;
+
+/// How long a request head may take, and a connection wait for the next one.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a write may wait for the client to read.
+const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The scheme of the game sockets the directory hands out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -147,13 +153,15 @@ impl GameAddress {
             .port;
         let host = match &self.host_template {
             // From the node's external IP: Agones' primary address may be a DNS name (EKS gives
-            // nodes ExternalDNS names no wildcard certificate of ours covers).
+            // nodes ExternalDNS names no wildcard certificate of ours covers). No IP: no URL.
             Some(template) => {
                 let ip = allocation
                     .addresses
                     .iter()
                     .find(|a| a.kind == "ExternalIP")
-                    .map_or(allocation.address.as_str(), |a| a.address.as_str());
+                    .map(|a| a.address.as_str())
+                    .or(Some(allocation.address.as_str()))
+                    .filter(|ip| ip.parse::<IpAddr>().is_ok())?;
                 template
                     .replace("{dashed}", &ip.replace(['.', ':'], "-"))
                     .replace("{address}", ip)
@@ -167,8 +175,8 @@ impl GameAddress {
         if host.is_empty() {
             return None;
         }
-        let host = if host.contains(':') && !host.starts_with('[') {
-            format!("[{host}]") // an IPv6 address
+        let host = if host.parse::<std::net::Ipv6Addr>().is_ok() {
+            format!("[{host}]")
         } else {
             host
         };
@@ -211,8 +219,8 @@ impl DirectoryConfig {
         if !(args.allocator_timeout.is_finite() && (0.1..=60.0).contains(&args.allocator_timeout)) {
             return Err("--allocator-timeout: must be 0.1..=60 seconds".into());
         }
-        if !(args.play_rate_per_ip.is_finite() && (0.01..=1e6).contains(&args.play_rate_per_ip)) {
-            return Err("--play-rate-per-ip: must be 0.01..=1000000 a second".into());
+        if !(args.play_rate_per_ip.is_finite() && (0.02..=1e6).contains(&args.play_rate_per_ip)) {
+            return Err("--play-rate-per-ip: must be 0.02..=1000000 a second".into());
         }
         if args.max_allocations_in_flight == 0 {
             return Err("--max-allocations-in-flight: must be at least 1".into());
@@ -354,8 +362,10 @@ impl Directory {
                 let mut builder = http1::Builder::new();
                 builder
                     .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(10))
+                    .header_read_timeout(HEAD_TIMEOUT)
                     .max_buf_size(MAX_HEAD_BYTES);
+                // A client that stops reading its answer gives its connection up.
+                let stream = crate::stream::WriteDeadline::new(stream, WRITE_DEADLINE);
                 let served = builder.serve_connection(TokioIo::new(stream), service);
                 tokio::pin!(served);
                 tokio::select! {
@@ -394,8 +404,9 @@ async fn route(request: Request<Incoming>, shared: &Shared, peer: IpAddr) -> Res
     response
 }
 
-/// No room of the fleet is open to watch.
-const NOTHING_TO_WATCH: &str = "no room is open to watch; play, and others can watch you";
+/// The allocator refused the directory's request (a configuration to fix; the log says which).
+const ALLOCATOR_REFUSED: &str =
+    "the game directory is misconfigured (the Agones allocator refused its request); try again later";
 
 /// The page could not be sent anywhere because the allocator failed.
 const ALLOCATOR_DOWN: &str =
@@ -405,18 +416,16 @@ const ALLOCATOR_DOWN: &str =
 async fn play(request: &Request<Incoming>, shared: &Shared, peer: IpAddr) -> Response<Body> {
     // GET only: every answer is an allocation, which a HEAD should not make.
     if request.method() != Method::GET {
-        return refuse(
+        let mut refused = refuse(
             StatusCode::METHOD_NOT_ALLOWED,
             "GET only (each answer allocates a game server)",
         );
+        refused
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET"));
+        return refused;
     }
-    let proxies = &shared.config.proxies;
-    let lines = request
-        .headers()
-        .get_all(proxies.header.name())
-        .iter()
-        .map(|value| value.to_str().unwrap_or("\u{fffd}"));
-    let client = match proxies.client(peer, lines) {
+    let client = match shared.config.proxies.client_of(peer, request.headers()) {
         Ok(client) => client,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
     };
@@ -476,7 +485,11 @@ async fn play(request: &Request<Incoming>, shared: &Shared, peer: IpAddr) -> Res
             if let Some(more) = shared.failures.due() {
                 tracing::warn!(more, "allocation failed: {e}");
             }
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, ALLOCATOR_DOWN);
+            let why = match e {
+                AllocateError::Refused(_) => ALLOCATOR_REFUSED,
+                _ => ALLOCATOR_DOWN,
+            };
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, why);
         }
     };
     let room = match &asked {
@@ -575,5 +588,11 @@ mod tests {
         );
         game.port_name = "other".into();
         assert_eq!(game.url(&allocation("203.0.113.7", None)), None);
+        // A template needs an IP to fill in: a node known only by name gives no URL.
+        game.port_name = "game".into();
+        game.host_template = Some("{dashed}.game.example.com".into());
+        let mut named_only = allocation("ec2-1.compute.example", None);
+        named_only.addresses.clear();
+        assert_eq!(game.url(&named_only), None);
     }
 }
