@@ -13,8 +13,11 @@
 //! Agones would. Then, to play through it in a browser on this machine:
 //!
 //! ```text
-//! skirmish-directory --bind 127.0.0.1:8000 --allocator ALLOCATOR //!     --allocator-cert DIR/client.pem --allocator-key DIR/client-key.pem //!     --allocator-ca DIR/allocator-ca.pem --game-scheme ws      # no TLS on the game servers here
-//! skirmish-server --bind 127.0.0.1:0 --agones --agones-sdk-url SIDECAR --room-tag AA //!     --allowed-origin http://127.0.0.1:8000                    # the page's origin: the directory
+//! skirmish-directory --bind 127.0.0.1:8000 --allocator ALLOCATOR \
+//!     --allocator-cert DIR/client.pem --allocator-key DIR/client-key.pem \
+//!     --allocator-ca DIR/allocator-ca.pem --game-scheme ws    # no TLS on the game servers here
+//! skirmish-server --bind 127.0.0.1:0 --agones --agones-sdk-url SIDECAR --room-tag AA \
+//!     --allowed-origin http://127.0.0.1:8000                 # the page's origin: the directory
 //! curl -X PUT SIDECAR/standin/port -H 'content-type: application/json' -d '{"port": PORT}'
 //! ```
 //!
