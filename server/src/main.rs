@@ -47,7 +47,7 @@ async fn serve(args: Args, workers: usize) -> ExitCode {
         Ok(config) => config,
         Err(e) => return refuse(&e),
     };
-    let mut signals = match Signals::register() {
+    let signals = match Signals::register() {
         Ok(signals) => signals,
         Err(e) => {
             tracing::error!("cannot watch for SIGTERM/SIGINT: {e}");
@@ -72,20 +72,7 @@ async fn serve(args: Args, workers: usize) -> ExitCode {
         ),
         Err(e) => tracing::warn!("listening, address unknown: {e}"),
     }
-    // The first SIGTERM/SIGINT starts a graceful shutdown; a second one ends the process at once.
-    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        signals.next().await;
-        let _ = first_tx.send(());
-        signals.next().await;
-        tracing::warn!("second signal during shutdown: exiting now");
-        std::process::exit(1);
-    });
-    server
-        .run(async {
-            let _ = first_rx.await;
-        })
-        .await;
+    server.run(signals.graceful()).await;
     tracing::info!("skirmish-server stopped");
     ExitCode::SUCCESS
 }

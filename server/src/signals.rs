@@ -34,4 +34,20 @@ impl Signals {
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
     }
+
+    /// Completes on the first SIGTERM or SIGINT, which starts a graceful shutdown; a second one,
+    /// during that shutdown, ends the process at once (exit status 1). Call it once listening.
+    pub fn graceful(mut self) -> impl std::future::Future<Output = ()> {
+        let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            self.next().await;
+            let _ = first_tx.send(());
+            self.next().await;
+            tracing::warn!("second signal during shutdown: exiting now");
+            std::process::exit(1);
+        });
+        async move {
+            let _ = first_rx.await;
+        }
+    }
 }

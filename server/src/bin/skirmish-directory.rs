@@ -21,7 +21,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut signals = match Signals::register() {
+    let signals = match Signals::register() {
         Ok(signals) => signals,
         Err(e) => {
             tracing::error!("cannot watch for SIGTERM/SIGINT: {e}");
@@ -46,20 +46,7 @@ async fn main() -> ExitCode {
         ),
         Err(e) => tracing::warn!("listening, address unknown: {e}"),
     }
-    // The first SIGTERM/SIGINT stops it gracefully; a second one ends the process at once.
-    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        signals.next().await;
-        let _ = first_tx.send(());
-        signals.next().await;
-        tracing::warn!("second signal during shutdown: exiting now");
-        std::process::exit(1);
-    });
-    directory
-        .run(async move {
-            let _ = first_rx.await;
-        })
-        .await;
+    directory.run(signals.graceful()).await;
     tracing::info!("skirmish-directory stopped");
     ExitCode::SUCCESS
 }
