@@ -22,7 +22,7 @@
 //!
 //! Calls are bounded in time; a failure is logged and retried on the next change, never fatal.
 
-use crate::logging::Throttled;
+use crate::throttle::Throttled;
 use http::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;

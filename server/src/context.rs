@@ -31,5 +31,5 @@ pub struct Context {
     /// Connections, seats and rates per client address.
     pub addresses: Arc<AddressBook>,
     /// Game sockets refused for their page's origin, logged at most every few seconds.
-    pub origin_refusals: crate::logging::Throttled,
+    pub origin_refusals: crate::throttle::Throttled,
 }

@@ -5,7 +5,10 @@
 //! - [`config`]: flags and the validated [`config::ServerConfig`].
 //! - [`admin`]: the operator API under `/admin` (rooms, kicks, bans, broadcasts); [`secret`]: its
 //!   token, kept out of logs and compared in constant time.
-//! - [`agones`]: lifecycle and player reports to the Agones SDK sidecar (`--agones`).
+//! - [`agones`]: lifecycle and the `players`, `rooms` and `full` lists, reported to the Agones SDK
+//!   sidecar (`--agones`); [`http_client`]: the small HTTP/1.1 client it and the directory use.
+//! - [`play`]: `/api/play`, where the page should connect; [`directory`]: `skirmish-directory`, which
+//!   answers it for an Agones fleet through the allocator.
 //! - [`address`]: client addresses in canonical form, the keys caps and bans count by, and the
 //!   client behind a trusted proxy.
 //! - [`admission`]: per-address caps and rates (connections, seats, joins, chat) and the WebSocket
@@ -28,7 +31,9 @@
 //! - [`bot`]: fill bots' brains, which play through the same inputs as players.
 //! - [`snapshot`]: interest management, delta encoding, encode-once frames.
 //! - [`grid`]: the uniform spatial grid behind interest and hit tests.
-//! - [`metrics`]: counters and the Prometheus rendering; [`logging`]: text or JSON log lines.
+//! - [`metrics`]: counters and the Prometheus rendering; [`logging`]: text or JSON log lines;
+//!   [`throttle`]: lines a peer could repeat, kept to one every few seconds; [`signals`]: SIGTERM
+//!   and SIGINT.
 //! - [`client`]: a native client for bots and tests, speaking the real protocol.
 
 pub mod address;
@@ -66,6 +71,7 @@ pub mod signals;
 pub mod snapshot;
 pub mod spectate;
 pub mod stream;
+pub mod throttle;
 pub mod tls;
 pub mod upgrade;
 pub mod world;
