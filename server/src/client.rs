@@ -303,13 +303,26 @@ impl GameClient {
         let _ = self.ws.close(None).await;
     }
 
-    /// Leaves: closes with code 1000, which frees the seat at once.
+    /// Leaves: closes with code 1000, which frees the seat at once, and waits (up to 2 s) for the
+    /// server's close in answer, as a browser does. Dropping the socket straight after sending the
+    /// close could reset the connection while a snapshot is on its way, and a reset can throw the
+    /// unread close away: the server would then hold the seat for a resume.
     pub async fn leave(mut self) {
         let frame = CloseFrame {
             code: tungstenite::protocol::frame::coding::CloseCode::Normal,
             reason: "leaving".into(),
         };
-        let _ = self.ws.close(Some(frame)).await;
+        if self.ws.close(Some(frame)).await.is_err() {
+            return;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(Ok(message)) = self.ws.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 }
 

@@ -153,6 +153,9 @@ async fn the_sdk_hears_ready_health_lists_allocation_idleness_and_shutdown() {
             "2",
             "--max-players-per-room",
             "2",
+            // Its players do not read snapshots: never dropped as slow readers on a slow machine.
+            "--slow-reader-timeout",
+            "60",
         ];
         // Rooms close soon after their last player leaves, so the server can go idle in the test.
         let server = TestServer::start_tweaked("127.0.0.1:0", &flags, |config| {

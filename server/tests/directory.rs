@@ -41,6 +41,12 @@ async fn start_game_server(fleet: &Arc<Fleet>, name: &'static str, tag: &str) ->
         "0",
         "--shutdown-grace",
         "2",
+        // The test's players do not read their snapshots: on a slow machine they must not be
+        // dropped as slow readers (their seats then held), nor held seats let go, mid-test.
+        "--slow-reader-timeout",
+        "60",
+        "--reconnect-grace",
+        "120",
     ];
     args.extend_from_slice(&SERVER_FLAGS);
     let (process, addr) = spawn_logged(env!("CARGO_BIN_EXE_skirmish-server"), &args);
