@@ -176,7 +176,10 @@ fn play(request: &Request<Incoming>, ctx: &Context, peer: IpAddr) -> Response<Bo
         },
         PlayQuery::Watch(None) => match ctx.lobby.any_room() {
             Some(code) => Some(code),
-            None => return refuse(StatusCode::NOT_FOUND, crate::play::NOTHING_TO_WATCH),
+            None => {
+                let nothing = crate::lobby::JoinError::NothingToWatch;
+                return refuse(StatusCode::NOT_FOUND, &nothing.to_string());
+            }
         },
     };
     answer(&PlayAnswer {

@@ -114,9 +114,6 @@ fn json(status: StatusCode, body: &str) -> Response<Body> {
     response
 }
 
-/// Why `?watch=` finds nothing: no room is open.
-pub const NOTHING_TO_WATCH: &str = "no room is open to watch; play, and others can watch you";
-
 /// Why the room `code` cannot be joined: it is not open, or it is full.
 pub fn room_gone(code: &str) -> String {
     format!("room {code} has ended (or never existed); join any room, or check the code")

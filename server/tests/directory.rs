@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 use support::agones_standin::{self, Fleet, State};
-use support::{bounded, spawn_logged, wait_until, Killed};
+use support::{bounded, exchange, spawn_logged, status_and_body, wait_until, Killed};
 
 /// Seats on each game server: one room of two.
 const SERVER_FLAGS: [&str; 4] = ["--max-rooms", "1", "--max-players-per-room", "2"];
@@ -106,26 +106,17 @@ fn start_directory_with(
     spawn_logged(env!("CARGO_BIN_EXE_skirmish-directory"), &args)
 }
 
+/// `METHOD path` on `addr`: the status and body.
+async fn request(addr: &str, method: &str, path: &str) -> (u16, String) {
+    let head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let response = exchange(addr, &head).await;
+    let (status, body) = status_and_body(&response);
+    (status, body.to_string())
+}
+
 /// `GET path` on `addr`: the status and body.
 async fn get(addr: &str, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connects");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("writes");
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response).await;
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default();
-    (status, body)
+    request(addr, "GET", path).await
 }
 
 /// `/api/play` (with `query`) answered 200: where to go.
@@ -428,16 +419,8 @@ async fn play_requests_are_limited_per_address_and_are_get_only() {
             .count();
         assert!(allocations <= 6, "{allocations} allocations for 8 requests");
         // HEAD would allocate without anyone to play: refused.
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(&directory)
-            .await
-            .expect("connects");
-        let head =
-            format!("HEAD /api/play HTTP/1.1\r\nHost: {directory}\r\nConnection: close\r\n\r\n");
-        stream.write_all(head.as_bytes()).await.expect("writes");
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response).await;
-        assert!(response.starts_with("HTTP/1.1 405"), "{response}");
+        let (status, body) = request(&directory, "HEAD", "/api/play").await;
+        assert_eq!(status, 405, "{body}");
     })
     .await;
 }

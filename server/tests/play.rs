@@ -4,17 +4,12 @@ mod support;
 
 use skirmish_server::play::{PlayAnswer, PlayError};
 use std::time::Duration;
-use support::{bounded, wait_until, TestServer};
+use support::{bounded, exchange, status_and_body, wait_until, TestServer};
 
 /// The status and JSON body of a GET of `path` with extra header lines.
 async fn play(server: &TestServer, path: &str, headers: &[&str]) -> (u16, serde_json::Value) {
     let response = server.request("GET", path, headers, "").await;
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let (status, body) = status_and_body(&response);
     let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"));
     (status, json)
 }
@@ -104,15 +99,9 @@ async fn the_socket_url_follows_the_host_and_only_a_trusted_proxy_may_change_it(
             "an untrusted client's headers are ignored"
         );
         // A host that cannot be one is refused rather than handed out.
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(wary.addr)
-            .await
-            .expect("connects");
         let head = "GET /api/play HTTP/1.1\r\nHost: a/b@c\r\nConnection: close\r\n\r\n";
-        stream.write_all(head.as_bytes()).await.expect("writes");
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response).await;
-        assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+        let response = exchange(wary.addr, head).await;
+        assert_eq!(status_and_body(&response).0, 400, "{response}");
         // Only GET and HEAD.
         let response = wary.request("POST", "/api/play", &[], "").await;
         assert!(response.starts_with("HTTP/1.1 405"), "{response}");

@@ -18,7 +18,8 @@ use crate::address::{AddressKey, ForwardedHeader, Network, Proxies};
 use crate::admission::KeyedRate;
 use crate::assets::StaticFiles;
 use crate::config::LogFormat;
-use crate::play::{answer, refuse, room_full, room_gone, PlayAnswer, PlayQuery, NOTHING_TO_WATCH};
+use crate::lobby::JoinError;
+use crate::play::{answer, refuse, room_full, room_gone, PlayAnswer, PlayQuery};
 use crate::response::Body;
 use crate::throttle::Throttled;
 use allocator::{AllocateError, Allocation, Allocator, AllocatorSettings};
@@ -473,7 +474,7 @@ async fn play(request: &Request<Incoming>, shared: &Shared, peer: IpAddr) -> Res
                     "every game server is full; more are starting, try again in a moment".into()
                 }
                 PlayQuery::Room(code) | PlayQuery::Watch(Some(code)) => room_gone(code),
-                PlayQuery::Watch(None) => NOTHING_TO_WATCH.to_string(),
+                PlayQuery::Watch(None) => JoinError::NothingToWatch.to_string(),
             };
             let status = match asked {
                 PlayQuery::Any => StatusCode::SERVICE_UNAVAILABLE,
@@ -500,7 +501,12 @@ async fn play(request: &Request<Incoming>, shared: &Shared, peer: IpAddr) -> Res
         PlayQuery::Any => allocation.room_with_a_seat(),
         PlayQuery::Watch(None) => match allocation.list(crate::agones::ROOMS_LIST).first() {
             Some(code) => Some(code.clone()),
-            None => return refuse(StatusCode::NOT_FOUND, NOTHING_TO_WATCH),
+            None => {
+                return refuse(
+                    StatusCode::NOT_FOUND,
+                    &JoinError::NothingToWatch.to_string(),
+                )
+            }
         },
     };
     let Some(url) = config.game.url(&allocation) else {

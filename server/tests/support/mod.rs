@@ -93,10 +93,6 @@ impl TestServer {
 
     /// An HTTP request with extra header lines and a body; the whole response, head and body.
     pub async fn request(&self, method: &str, path: &str, headers: &[&str], body: &str) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(self.addr)
-            .await
-            .expect("connect");
         let mut request = format!(
             "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n",
             body.len()
@@ -107,10 +103,7 @@ impl TestServer {
         }
         request.push_str("\r\n");
         request.push_str(body);
-        stream.write_all(request.as_bytes()).await.expect("write");
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response).await;
-        response
+        exchange(self.addr, &request).await
     }
 
     /// Stops the server and waits for its accept loop to end.
@@ -133,6 +126,28 @@ impl Drop for TestServer {
             task.abort();
         }
     }
+}
+
+/// Sends `request`, a whole HTTP/1.1 request written as sent (with `Connection: close`), to `addr`;
+/// returns the whole response, head and body.
+pub async fn exchange(addr: impl tokio::net::ToSocketAddrs, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response).await;
+    response
+}
+
+/// The status code (0 without a status line) and the body of a whole HTTP/1.1 response.
+pub fn status_and_body(response: &str) -> (u16, &str) {
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    (status, body)
 }
 
 /// A map file in a fresh temporary folder; returns its path.
