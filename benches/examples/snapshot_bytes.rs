@@ -100,7 +100,7 @@ fn main() {
                         ids.put_kind(&mut scratch, p.id, KIND_PROJECTILE);
                         sections::put_projectile_body(&mut scratch, p);
                         match p.launch {
-                            Launch::Shooter(_) => {
+                            Launch::Shooter(_) | Launch::ShooterAim(..) => {
                                 totals[3] += scratch.len();
                                 totals[10] += 1;
                             }

@@ -128,6 +128,12 @@ fn sample_snapshot(tick: u32, baseline: Option<u32>) -> Snapshot {
                 launch: Launch::Shooter(EntityId(2)),
                 aim: 30_000,
             }),
+            EntityState::Projectile(ProjectileState {
+                id: EntityId(7),
+                age: 0,
+                launch: Launch::ShooterAim(EntityId(2), -3),
+                aim: 0,
+            }),
         ],
         updated: vec![PlayerUpdate {
             id: EntityId(2),

@@ -6,18 +6,17 @@
 //! exactly one thing.
 //!
 //! A snapshot's entity sections are packed by hand ([`sections`]): ids as gaps, fields behind bit
-//! masks, varints that take one byte below 128. They travel as byte strings inside the bincode
-//! message, so the rest of the protocol stays plain bincode.
+//! masks, varints that take one byte below 128; so are its events ([`events`]). They travel as
+//! byte strings inside the bincode message, so the rest of the protocol stays plain bincode.
 //!
 //! The server assembles snapshots from parts encoded once per tick and shared by every viewer;
 //! [`write_snapshot`] splices such parts into the exact bytes `encode_server(&ServerMsg::Snapshot(..))`
 //! would produce.
 
+pub mod events;
 pub mod sections;
 
-use crate::protocol::{
-    ClientMsg, GameEvent, ServerMsg, Snapshot, MAX_CLIENT_MSG_BYTES, MAX_SERVER_MSG_BYTES,
-};
+use crate::protocol::{ClientMsg, ServerMsg, Snapshot, MAX_CLIENT_MSG_BYTES, MAX_SERVER_MSG_BYTES};
 use crate::time::Tick;
 use bincode::config::{self, Configuration, Limit, LittleEndian, Varint};
 use serde::de::DeserializeOwned;
@@ -128,18 +127,8 @@ pub fn peek_snapshot_ack(bytes: &[u8]) -> Option<(Tick, u8)> {
     Some((tick, proof))
 }
 
-/// A list section of a snapshot made of pre-encoded elements: `count` values whose encodings are
-/// concatenated in `bytes` (a snapshot's events).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct EncodedList<'a> {
-    /// How many elements.
-    pub count: usize,
-    /// Their encodings, back to back.
-    pub bytes: &'a [u8],
-}
-
 /// The parts of a snapshot, with its entity sections packed ([`sections`]) and its events
-/// pre-encoded (`GameEvent`s).
+/// packed ([`events`]).
 #[derive(Clone, Copy, Debug)]
 pub struct SnapshotParts<'a> {
     /// The snapshot's tick.
@@ -158,8 +147,8 @@ pub struct SnapshotParts<'a> {
     pub updated: &'a [u8],
     /// The packed `left` section.
     pub left: &'a [u8],
-    /// Encoded events.
-    pub events: EncodedList<'a>,
+    /// Packed events, back to back ([`events::put_event`]).
+    pub events: &'a [u8],
 }
 
 /// The baseline as the wire carries it: 0 for none, else one more than its age before `tick`
@@ -177,12 +166,10 @@ pub fn write_snapshot(out: &mut Vec<u8>, parts: &SnapshotParts<'_>) {
     encode_append(&baseline_age(parts.tick, parts.baseline), out);
     encode_append(&parts.ack_input_seq, out);
     encode_append(&parts.check, out);
-    for section in [parts.entered, parts.updated, parts.left] {
+    for section in [parts.entered, parts.updated, parts.left, parts.events] {
         encode_append(&(section.len() as u64), out);
         out.extend_from_slice(section);
     }
-    encode_append(&(parts.events.count as u64), out);
-    out.extend_from_slice(parts.events.bytes);
 }
 
 /// A packed section: a byte string in the message.
@@ -227,7 +214,7 @@ struct WireSnapshot<'a> {
     entered: Packed<'a>,
     updated: Packed<'a>,
     left: Packed<'a>,
-    events: &'a [GameEvent],
+    events: Packed<'a>,
 }
 
 /// The same, as read.
@@ -241,7 +228,7 @@ struct WireSnapshotBuf {
     entered: PackedBuf,
     updated: PackedBuf,
     left: PackedBuf,
-    events: Vec<GameEvent>,
+    events: PackedBuf,
 }
 
 impl Serialize for Snapshot {
@@ -250,6 +237,8 @@ impl Serialize for Snapshot {
         sections::put_entered(&mut entered, &self.entered);
         sections::put_updated(&mut updated, &self.updated);
         sections::put_left(&mut left, &self.left);
+        let mut packed_events = Vec::new();
+        events::put_events(&mut packed_events, &self.events);
         WireSnapshot {
             tick: self.tick,
             proof: self.proof,
@@ -259,7 +248,7 @@ impl Serialize for Snapshot {
             entered: Packed(&entered),
             updated: Packed(&updated),
             left: Packed(&left),
-            events: &self.events,
+            events: Packed(&packed_events),
         }
         .serialize(serializer)
     }
@@ -285,7 +274,7 @@ impl<'de> Deserialize<'de> for Snapshot {
             entered: sections::read_entered(&wire.entered.0).map_err(D::Error::custom)?,
             updated: sections::read_updated(&wire.updated.0).map_err(D::Error::custom)?,
             left: sections::read_left(&wire.left.0).map_err(D::Error::custom)?,
-            events: wire.events,
+            events: events::read_events(&wire.events.0).map_err(D::Error::custom)?,
         })
     }
 }

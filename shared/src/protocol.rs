@@ -25,7 +25,7 @@ use crate::time::Tick;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version. Bumped on every incompatible change; a mismatch is refused at `Hello`.
-pub const PROTOCOL_VERSION: u16 = 8;
+pub const PROTOCOL_VERSION: u16 = 9;
 
 /// Longest player name, in characters (after sanitizing).
 pub const MAX_NAME_CHARS: usize = 20;
@@ -542,7 +542,8 @@ pub struct ProjectileState {
     pub age: u32,
     /// Where it was launched.
     pub launch: Launch,
-    /// The aim it was fired at; its velocity is `MoveParams::projectile_velocity(aim)`.
+    /// The aim it was fired at; its velocity is `MoveParams::projectile_velocity(aim)`. With
+    /// [`Launch::ShooterAim`] it is not sent (0): the shooter's aim and the offset give it.
     pub aim: u16,
 }
 
@@ -557,6 +558,12 @@ pub enum Launch {
     /// the viewer holds the shooter after the snapshot and the shooter's key then already held at
     /// the launch tick, so the point comes out exact.
     Shooter(EntityId),
+    /// As `Shooter`, and fired at the shooter's aim as the viewer holds it after `updated`
+    /// (`fixed::aim_from_wire`) plus this offset, -8..=7 (16-bit angle steps, wrapping): the aim
+    /// then costs no bytes. The projectile's own `aim` is not sent with this form (it reads as 0);
+    /// the client works it out. The server sends this form when the shooter's aim has not moved
+    /// since the shot (at most a wire step's rounding apart).
+    ShooterAim(EntityId, i8),
 }
 
 /// The fields of a player that changed since the baseline.

@@ -9,7 +9,7 @@
 //! any disagreement (a bug in either, or bytes altered on the way) shows at the first snapshot after
 //! it, and the client asks for a full snapshot.
 
-use crate::fixed::Coord;
+use crate::fixed::{aim_from_wire, Coord};
 use crate::map::Map;
 use crate::physics::{MoveParams, PlayerMotion, Pos, ProjectileMotion};
 use crate::protocol::{
@@ -18,6 +18,14 @@ use crate::protocol::{
 use crate::time::Tick;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// A projectile from its shooter's aim, as `entered` says it: its own, or the shooter's (as held
+/// once `updated` is applied) plus an offset.
+#[derive(Debug, Clone, Copy)]
+enum ShotAim {
+    Own(u16),
+    Shooter(i8),
+}
 
 /// A player as the client knows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -334,7 +342,10 @@ impl ClientView {
                             self.projectiles.insert(id, ProjectileView { motion });
                         }
                         Launch::Shooter(shooter) => {
-                            from_shooters.push((id, launched, shooter, p.aim));
+                            from_shooters.push((id, launched, shooter, ShotAim::Own(p.aim)));
+                        }
+                        Launch::ShooterAim(shooter, offset) => {
+                            from_shooters.push((id, launched, shooter, ShotAim::Shooter(offset)));
                         }
                     }
                 }
@@ -366,6 +377,13 @@ impl ClientView {
             let from = self
                 .player_position(shooter, launched)
                 .ok_or(ViewError::UnknownEntity(shooter))?;
+            let aim = match aim {
+                ShotAim::Own(aim) => aim,
+                ShotAim::Shooter(offset) => {
+                    let held = self.players.get(&shooter).map_or(0, |p| p.aim);
+                    aim_from_wire(held).wrapping_add(offset as i16 as u16)
+                }
+            };
             let motion = ProjectileMotion::fired(&self.params, launched, from, aim);
             if self.players.contains_key(&id) || self.projectiles.contains_key(&id) {
                 return Err(ViewError::DuplicateEntity(id));
@@ -501,6 +519,49 @@ mod tests {
         assert_eq!(turned.pos, before.position_at(&map, &params, Tick(77)));
         let expected = step_player(&map, &params, turned.pos, Dir::North);
         assert_eq!(view.player_position(EntityId(1), Tick(78)), Some(expected));
+    }
+
+    #[test]
+    fn a_shot_at_its_shooters_aim_takes_the_aim_held_after_the_updates() {
+        let mut view = view();
+        let full = Snapshot {
+            tick: Tick(10),
+            entered: vec![player(2, 0)],
+            ..Snapshot::default()
+        };
+        view.apply(&full).expect("full applies");
+        // The shooter's aim changes in the same snapshot: the shot takes the new one, plus its
+        // offset, wrapping below 0.
+        for (wire_aim, offset, expected) in
+            [(1_000, 3, 16_003), (1_000, -8, 15_992), (0, -1, 65_535)]
+        {
+            let delta = Snapshot {
+                tick: Tick(12),
+                baseline: view.tick(),
+                entered: vec![EntityState::Projectile(ProjectileState {
+                    id: EntityId(3),
+                    age: 1,
+                    launch: Launch::ShooterAim(EntityId(2), offset),
+                    aim: 0,
+                })],
+                updated: vec![PlayerUpdate {
+                    id: EntityId(2),
+                    fields: vec![PlayerField::Aim(wire_aim)],
+                }],
+                ..Snapshot::default()
+            };
+            let mut shot_view = view.clone();
+            shot_view.apply(&delta).expect("delta applies");
+            let from = shot_view
+                .player_position(EntityId(2), Tick(11))
+                .expect("held");
+            let params = *shot_view.params();
+            assert_eq!(
+                shot_view.projectiles()[&EntityId(3)].motion,
+                ProjectileMotion::fired(&params, Tick(11), from, expected),
+                "aim {wire_aim}, offset {offset}"
+            );
+        }
     }
 
     #[test]

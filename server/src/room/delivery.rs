@@ -28,7 +28,6 @@ use crate::metrics::Metrics;
 use crate::snapshot::{Known, View};
 use crate::world::PlayerKey;
 use bytes::Bytes;
-use skirmish_shared::codec::EncodedList;
 use skirmish_shared::time::Tick;
 use std::sync::atomic::Ordering::Relaxed;
 use tokio::time::Instant;
@@ -55,7 +54,7 @@ impl Room {
                 continue;
             };
             let events = self.write_events(key);
-            let Some(known) = self.write_snapshot(key, &events) else {
+            let Some(known) = self.write_snapshot(key) else {
                 continue;
             };
             self.offer_snapshot(key, tick, known, events, last_offer, now);
@@ -147,8 +146,9 @@ impl Room {
     }
 
     /// Writes seat `key`'s snapshot, a delta against what its client holds (or full, if asked for)
-    /// carrying `events`, into `out`; returns what the client will hold once it is sent.
-    fn write_snapshot(&mut self, key: PlayerKey, events: &WrittenEvents) -> Option<Known> {
+    /// carrying the events [`Room::write_events`] left in `event_bytes`, into `out`; returns what
+    /// the client will hold once it is sent.
+    fn write_snapshot(&mut self, key: PlayerKey) -> Option<Known> {
         let seat = self.seats[key].as_mut()?;
         let viewer = self
             .world
@@ -165,10 +165,7 @@ impl Room {
             baseline,
             ack_input_seq: seat.ack_input_seq,
             proof: seat.link.proof_for(self.world.tick_number().0),
-            events: EncodedList {
-                count: events.count,
-                bytes: &self.event_bytes,
-            },
+            events: &self.event_bytes,
         };
         Some(
             self.frame
@@ -250,13 +247,11 @@ impl Room {
             return WrittenEvents {
                 events_upto: self.events.end(),
                 private_count: 0,
-                count: 0,
             };
         };
         let mut written = WrittenEvents {
             events_upto: seat.confirmed_events,
             private_count: 0,
-            count: 0,
         };
         let budget = event_budget(seat.budget.rate());
         for event in &seat.private_events {
@@ -265,7 +260,6 @@ impl Room {
             }
             self.event_bytes.extend_from_slice(event);
             written.private_count += 1;
-            written.count += 1;
         }
         for (seq, event) in self.events.since(seat.confirmed_events) {
             if !fits_budget(self.event_bytes.len(), event.len(), budget) {
@@ -273,7 +267,6 @@ impl Room {
             }
             self.event_bytes.extend_from_slice(event);
             written.events_upto = seq + 1;
-            written.count += 1;
         }
         written
     }
@@ -286,8 +279,6 @@ pub(super) struct WrittenEvents {
     pub events_upto: u64,
     /// How many of the seat's private events (from the front) it carries.
     pub private_count: usize,
-    /// How many events it carries in all.
-    pub count: usize,
 }
 
 /// What became of the last snapshot offered to a seat, once settled.

@@ -1,7 +1,7 @@
 //! The room's log of broadcast events, encoded once and shared by every player's snapshots, and the
 //! budget that caps how many bytes of events one snapshot carries.
 
-use skirmish_shared::codec::encode_append;
+use skirmish_shared::codec::events::put_event;
 use skirmish_shared::protocol::{GameEvent, MAX_SERVER_MSG_BYTES};
 use std::collections::VecDeque;
 
@@ -47,10 +47,10 @@ pub fn fits_budget(written: usize, len: usize, budget: usize) -> bool {
     written == 0 || written + len <= budget
 }
 
-/// Encodes one event.
+/// Encodes one event, packed as snapshots carry it (`codec::events`).
 pub fn encode(event: &GameEvent) -> Vec<u8> {
     let mut out = Vec::new();
-    encode_append(event, &mut out);
+    put_event(&mut out, event);
     out
 }
 

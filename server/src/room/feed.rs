@@ -15,7 +15,6 @@ use super::Room;
 use crate::feed::{FeedFrame, FeedShared};
 use crate::recorder::Recording;
 use bytes::Bytes;
-use skirmish_shared::codec::EncodedList;
 use skirmish_shared::protocol::GameEvent;
 use skirmish_shared::time::{Tick, TickRate};
 use std::collections::VecDeque;
@@ -139,27 +138,19 @@ impl Room {
         };
         let upto = self.write_feed_events(baseline.is_none());
         self.out.clear();
-        let events = EncodedList {
-            count: upto.1,
-            bytes: &self.event_bytes,
-        };
         if !self
             .frame
-            .write_everything(&self.world, baseline, events, &mut self.out)
+            .write_everything(&self.world, baseline, &self.event_bytes, &mut self.out)
         {
             // The baseline's frame is forgotten: start over with a keyframe.
             baseline = None;
             let upto = self.write_feed_events(true);
             self.out.clear();
-            let events = EncodedList {
-                count: upto.1,
-                bytes: &self.event_bytes,
-            };
             self.frame
-                .write_everything(&self.world, None, events, &mut self.out);
-            self.feed.events_from = upto.0;
+                .write_everything(&self.world, None, &self.event_bytes, &mut self.out);
+            self.feed.events_from = upto;
         } else {
-            self.feed.events_from = upto.0;
+            self.feed.events_from = upto;
         }
         let keyframe = baseline.is_none();
         let frame = FeedFrame {
@@ -178,17 +169,15 @@ impl Room {
 
     /// Encodes the feed's events into `event_bytes`: on a keyframe the roster and the leaderboard
     /// first, then the broadcast events since the last frame, within the event budget. Returns the
-    /// sequence number the frame's broadcast events reach and how many events it carries.
-    fn write_feed_events(&mut self, keyframe: bool) -> (u64, usize) {
+    /// sequence number the frame's broadcast events reach.
+    fn write_feed_events(&mut self, keyframe: bool) -> u64 {
         self.event_bytes.clear();
-        let mut count = 0;
         if keyframe {
             let roster = super::events::encode(&GameEvent::Roster(self.roster()));
             let leaderboard =
                 super::events::encode(&GameEvent::Leaderboard(self.leaderboard.clone()));
             self.event_bytes.extend_from_slice(&roster);
             self.event_bytes.extend_from_slice(&leaderboard);
-            count += 2;
         }
         let mut upto = self.feed.events_from.max(self.events.first());
         for (seq, event) in self.events.since(upto) {
@@ -201,9 +190,8 @@ impl Room {
             }
             self.event_bytes.extend_from_slice(event);
             upto = seq + 1;
-            count += 1;
         }
-        (upto, count)
+        upto
     }
 }
 

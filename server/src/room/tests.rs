@@ -451,7 +451,6 @@ fn an_event_over_the_budget_goes_alone_and_the_rest_follow_in_order() {
         WrittenEvents {
             events_upto: confirmed,
             private_count: 1,
-            count: 1
         }
     );
     assert_eq!(room.event_bytes.len(), roster_len);
@@ -459,7 +458,7 @@ fn an_event_over_the_budget_goes_alone_and_the_rest_follow_in_order() {
     let seat = room.seats[key].as_mut().expect("seated");
     seat.private_events.pop_front();
     let written = room.write_events(key);
-    assert_eq!((written.private_count, written.count), (1, 1));
+    assert_eq!(written.private_count, 1);
     assert_eq!(room.event_bytes.len(), EVENT_BYTES_PER_SNAPSHOT + 1);
     // Then the small private one, and after it the broadcast.
     let seat = room.seats[key].as_mut().expect("seated");
@@ -470,9 +469,10 @@ fn an_event_over_the_budget_goes_alone_and_the_rest_follow_in_order() {
         WrittenEvents {
             events_upto: confirmed + 1,
             private_count: 1,
-            count: 2
         }
     );
+    let notice = super::events::encode(&GameEvent::Notice("broadcast".into()));
+    assert_eq!(room.event_bytes.len(), 10 + notice.len());
 }
 
 /// The arithmetic behind `EVENT_BYTES_PER_SNAPSHOT`'s documentation: with every integer at its

@@ -22,7 +22,9 @@
 //! projectiles, each ascending. So when a viewer's projectiles are chosen, which players it will
 //! hold is already known, and a projectile fired by one of them is sent from its shooter
 //! (`Launch::Shooter`: the client works the launch point out from the shooter's key) rather than
-//! from a point, when the shooter's key already held at the launch.
+//! from a point, when the shooter's key already held at the launch; and at the shooter's aim
+//! (`Launch::ShooterAim`) when that has not moved since the shot, since a viewer holding the
+//! shooter after the snapshot holds its current aim.
 //!
 //! A viewer whose view radius covers the whole map sees every entity. Its delta against the common
 //! baseline is the same as every other such viewer's, so it is written once per frame and spliced
@@ -32,8 +34,8 @@
 use crate::grid::{CellReach, Grid};
 use crate::world::{Player, PlayerKey, World};
 use skirmish_shared::codec::sections::{self, IdGaps, KIND_PLAYER, KIND_PROJECTILE};
-use skirmish_shared::codec::{write_snapshot, EncodedList, SnapshotParts};
-use skirmish_shared::fixed::{Coord, Pos};
+use skirmish_shared::codec::{write_snapshot, SnapshotParts};
+use skirmish_shared::fixed::{aim_from_wire, Coord, Pos};
 use skirmish_shared::protocol::{
     outer_view_radius, EntityId, Launch, PlayerField, PlayerState, ProjectileState, WireMotion,
 };
@@ -178,8 +180,8 @@ pub struct View<'a> {
     pub ack_input_seq: u32,
     /// The snapshot's proof byte (what the client's acknowledgement must echo).
     pub proof: u8,
-    /// The viewer's pending events, already encoded.
-    pub events: EncodedList<'a>,
+    /// The viewer's pending events, already packed (`codec::events`).
+    pub events: &'a [u8],
 }
 
 impl<'a> View<'a> {
@@ -190,7 +192,7 @@ impl<'a> View<'a> {
             baseline,
             ack_input_seq: 0,
             proof: 0,
-            events: EncodedList::default(),
+            events: &[],
         }
     }
 }
@@ -436,7 +438,7 @@ impl SnapshotFrame {
         &mut self,
         world: &World,
         baseline: Option<Tick>,
-        events: EncodedList<'_>,
+        events: &[u8],
         out: &mut Vec<u8>,
     ) -> bool {
         let header = (self.tick, 0, baseline, 0, self.everything_check);
@@ -524,7 +526,15 @@ impl SnapshotFrame {
                         .position_at(world.map(), world.params(), launch),
                     shot.motion.pos
                 );
-                state.launch = Launch::Shooter(shooter.id);
+                // At the shooter's aim as the viewer will hold it, when that is within an offset
+                // (the shooter has not turned its aim since the shot): the aim costs no bytes.
+                let offset = shot.aim.wrapping_sub(aim_from_wire(shooter.aim_wire)) as i16;
+                state.launch = match i8::try_from(offset) {
+                    Ok(offset) if (-8..=7).contains(&offset) => {
+                        Launch::ShooterAim(shooter.id, offset)
+                    }
+                    _ => Launch::Shooter(shooter.id),
+                };
                 sections::put_projectile_body(&mut self.buf, &state);
             }
             self.entities.push(FrameEntity {
@@ -805,12 +815,7 @@ impl SnapshotFrame {
 }
 
 /// Writes a snapshot whose entity sections were written once for many viewers.
-fn write_sections(
-    out: &mut Vec<u8>,
-    header: Header,
-    sections: &SharedSections,
-    events: EncodedList<'_>,
-) {
+fn write_sections(out: &mut Vec<u8>, header: Header, sections: &SharedSections, events: &[u8]) {
     let (tick, proof, baseline, ack_input_seq, check) = header;
     let parts = SnapshotParts {
         tick,

@@ -290,8 +290,10 @@ struct Seen {
     snapshots: usize,
     players_left: usize,
     projectiles_entered: usize,
-    /// Projectiles that entered sent from their shooter (`Launch::Shooter`).
+    /// Projectiles that entered sent from their shooter (`Launch::Shooter` or `ShooterAim`).
     from_shooters: usize,
+    /// Of those, sent at their shooter's aim (`Launch::ShooterAim`).
+    at_shooter_aim: usize,
     deaths: usize,
     teleports: usize,
     churned: usize,
@@ -421,7 +423,21 @@ fn views_stay_exact(play: Play) -> Seen {
                     matches!(
                         e,
                         skirmish_shared::protocol::EntityState::Projectile(p)
-                            if matches!(p.launch, skirmish_shared::protocol::Launch::Shooter(_))
+                            if matches!(
+                                p.launch,
+                                Launch::Shooter(_) | Launch::ShooterAim(..)
+                            )
+                    )
+                })
+                .count();
+            seen.at_shooter_aim += delta
+                .entered
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        e,
+                        skirmish_shared::protocol::EntityState::Projectile(p)
+                            if matches!(p.launch, Launch::ShooterAim(..))
                     )
                 })
                 .count();
@@ -532,9 +548,11 @@ fn views_stay_exact_through_deaths_and_far_respawns() {
                 && seen.players_left >= 5
                 && seen.projectiles_entered >= 50
                 && seen.from_shooters >= 20
-                && seen.from_shooters < seen.projectiles_entered,
+                && seen.from_shooters < seen.projectiles_entered
+                && seen.at_shooter_aim >= 10
+                && seen.at_shooter_aim < seen.from_shooters,
             "seed {seed}: the play had deaths, leaves from view and shots, from shooters in \
-             view and from points: {seen:?}"
+             view (at their aim and not) and from points: {seen:?}"
         );
     }
 }

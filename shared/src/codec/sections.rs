@@ -19,9 +19,12 @@
 //! - `entered`, player: id (kind 0), the motion key's age, x and y (as `u32`: positions are never
 //!   negative in a room, and a negative one costs 5 bytes), one 16-bit word of aim (12 bits) and
 //!   direction (the top 4), then `status << 8 | hp` (one byte for a living, unprotected player);
-//! - `entered`, projectile: id (kind 1), then `age << 1 | relative`; launched from a point (0): x, y;
-//!   from its shooter (1): the shooter's id rotated right by one bit (an even id is halved); then
-//!   the aim;
+//! - `entered`, projectile: id (kind 1), then a form word; launched from a point, `age << 2`, then
+//!   x, y and the aim; from its shooter, `age << 2 | 1`, then the shooter's id rotated right by one
+//!   bit (an even id is halved) and the aim; from its shooter at the shooter's aim
+//!   ([`Launch::ShooterAim`]), `(age << 4 | offset + 8) << 2 | 2`, then the shooter's id, and no
+//!   aim (a fresh shot's form word is then one byte: 4 bytes in all where 6 took the aim). Form 3
+//!   is invalid;
 //! - `updated`: the player's id (one kind, so no kind bit), then a field byte: below 32, field bits
 //!   ([`field_bits`]) followed by the fields present in the bits' order: `Motion` (age, x, y,
 //!   direction), `Turn` (`age * 9 + direction`: one byte up to age 13), `Aim`, `Hp`, `Status`;
@@ -88,6 +91,15 @@ pub enum SectionError {
     /// Field bits outside [`field_bits::ALL`].
     #[error("unknown field bits in a snapshot section")]
     BadFields,
+    /// A projectile of no known form.
+    #[error("an unknown projectile form in a snapshot section")]
+    BadForm,
+    /// An event of no known kind.
+    #[error("an unknown event kind in a snapshot's events")]
+    BadEvent,
+    /// A string that is not UTF-8.
+    #[error("a string that is not UTF-8 in a snapshot's events")]
+    BadUtf8,
 }
 
 /// Appends `value` as a LEB128 varint.
@@ -151,7 +163,7 @@ impl IdGaps {
         Ok((EntityId(id), kind as u8))
     }
 
-    fn read(&mut self, r: &mut Reader<'_>) -> Result<EntityId, SectionError> {
+    pub(super) fn read(&mut self, r: &mut Reader<'_>) -> Result<EntityId, SectionError> {
         let gap = r.varint(32)? as u32;
         let id = self.prev[0].wrapping_add(gap.rotate_left(1));
         self.prev[0] = id;
@@ -173,20 +185,34 @@ pub fn put_player_body(out: &mut Vec<u8>, player: &PlayerState) {
 
 /// Appends a projectile's `entered` body (everything after its id).
 pub fn put_projectile_body(out: &mut Vec<u8>, projectile: &ProjectileState) {
-    let age = u64::from(projectile.age) << 1;
+    let age = u64::from(projectile.age);
     match projectile.launch {
         Launch::At(pos) => {
-            put_varint(out, age);
+            put_varint(out, age << 2 | FORM_POINT);
             put_varint(out, u64::from(pos.x as u32));
             put_varint(out, u64::from(pos.y as u32));
+            put_aim(out, projectile.aim);
         }
         Launch::Shooter(shooter) => {
-            put_varint(out, age | 1);
+            put_varint(out, age << 2 | FORM_SHOOTER);
+            put_varint(out, u64::from(shooter.0.rotate_right(1)));
+            put_aim(out, projectile.aim);
+        }
+        Launch::ShooterAim(shooter, offset) => {
+            debug_assert!((-8..=7).contains(&offset), "aim offset {offset}");
+            let offset = u64::from((offset as u8).wrapping_add(8) & 15);
+            put_varint(out, (age << 4 | offset) << 2 | FORM_SHOOTER_AIM);
             put_varint(out, u64::from(shooter.0.rotate_right(1)));
         }
     }
-    put_aim(out, projectile.aim);
 }
+
+/// A projectile's form ([`put_projectile_body`]): from a point.
+const FORM_POINT: u64 = 0;
+/// From its shooter, with its aim.
+const FORM_SHOOTER: u64 = 1;
+/// From its shooter, at the shooter's aim and an offset.
+const FORM_SHOOTER_AIM: u64 = 2;
 
 fn put_motion(out: &mut Vec<u8>, motion: &WireMotion) {
     put_varint(out, u64::from(motion.age));
@@ -289,21 +315,36 @@ pub fn put_left(out: &mut Vec<u8>, left: &[EntityId]) {
 }
 
 /// Reads a section's bytes, never past their end.
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8]) -> Reader<'a> {
+    pub(super) fn new(bytes: &'a [u8]) -> Reader<'a> {
         Reader { bytes, at: 0 }
     }
 
-    fn done(&self) -> bool {
+    pub(super) fn done(&self) -> bool {
         self.at >= self.bytes.len()
     }
 
-    fn byte(&mut self) -> Result<u8, SectionError> {
+    /// How many bytes are left.
+    pub(super) fn left(&self) -> usize {
+        self.bytes.len().saturating_sub(self.at)
+    }
+
+    /// The next `len` bytes.
+    pub(super) fn take(&mut self, len: usize) -> Result<&'a [u8], SectionError> {
+        if len > self.left() {
+            return Err(SectionError::Truncated);
+        }
+        let bytes = &self.bytes[self.at..self.at + len];
+        self.at += len;
+        Ok(bytes)
+    }
+
+    pub(super) fn byte(&mut self) -> Result<u8, SectionError> {
         let b = *self.bytes.get(self.at).ok_or(SectionError::Truncated)?;
         self.at += 1;
         Ok(b)
@@ -314,7 +355,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A varint of at most `bits` bits.
-    fn varint(&mut self, bits: u32) -> Result<u64, SectionError> {
+    pub(super) fn varint(&mut self, bits: u32) -> Result<u64, SectionError> {
         let mut value = 0u64;
         let mut shift = 0;
         loop {
@@ -335,7 +376,7 @@ impl<'a> Reader<'a> {
         Ok(value)
     }
 
-    fn u32(&mut self) -> Result<u32, SectionError> {
+    pub(super) fn u32(&mut self) -> Result<u32, SectionError> {
         Ok(self.varint(32)? as u32)
     }
 
@@ -372,17 +413,26 @@ pub fn read_entered(bytes: &[u8]) -> Result<Vec<EntityState>, SectionError> {
                 status: (life >> 8) as u8,
             }));
         } else {
-            let form = r.varint(33)?;
-            let launch = if form & 1 == 0 {
-                Launch::At(r.pos()?)
-            } else {
-                Launch::Shooter(EntityId(r.u32()?.rotate_left(1)))
+            let word = r.varint(38)?;
+            let (form, rest) = (word & 3, word >> 2);
+            let (age, launch, aim) = match form {
+                FORM_POINT => (rest, Launch::At(r.pos()?), r.u16()?),
+                FORM_SHOOTER => {
+                    let shooter = EntityId(r.u32()?.rotate_left(1));
+                    (rest, Launch::Shooter(shooter), r.u16()?)
+                }
+                FORM_SHOOTER_AIM => {
+                    let offset = (rest & 15) as i8 - 8;
+                    let shooter = EntityId(r.u32()?.rotate_left(1));
+                    (rest >> 4, Launch::ShooterAim(shooter, offset), 0)
+                }
+                _ => return Err(SectionError::BadForm),
             };
             out.push(EntityState::Projectile(ProjectileState {
                 id,
-                age: (form >> 1) as u32,
+                age: u32::try_from(age).map_err(|_| SectionError::BadVarint)?,
                 launch,
-                aim: r.u16()?,
+                aim,
             }));
         }
     }

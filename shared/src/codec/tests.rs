@@ -373,7 +373,16 @@ fn spliced_snapshots_match_the_serde_encoding() {
     }
     let mut left = Vec::new();
     sections::put_left(&mut left, &snapshot.left);
-    let events: Vec<Vec<u8>> = snapshot.events.iter().map(encode_one).collect();
+    // Events are packed once each (the room's log) and spliced back to back.
+    let events: Vec<Vec<u8>> = snapshot
+        .events
+        .iter()
+        .map(|event| {
+            let mut out = Vec::new();
+            events::put_event(&mut out, event);
+            out
+        })
+        .collect();
     let mut spliced = Vec::new();
     write_snapshot(
         &mut spliced,
@@ -386,10 +395,7 @@ fn spliced_snapshots_match_the_serde_encoding() {
             entered: &entered,
             updated: &updated,
             left: &left,
-            events: EncodedList {
-                count: events.len(),
-                bytes: &events.concat(),
-            },
+            events: &events.concat(),
         },
     );
     assert_eq!(spliced, encode_server(&ServerMsg::Snapshot(snapshot)));
@@ -438,14 +444,25 @@ fn arena_snapshot(seed: u64) -> Snapshot {
         EntityState::Projectile(ProjectileState {
             id: EntityId(id),
             age: next(72),
-            launch: if next(2) == 0 {
-                Launch::At(Pos::new(next(32_768) as i32, next(24_576) as i32))
-            } else {
-                Launch::Shooter(EntityId(player_ids[next(player_ids.len() as u32) as usize]))
+            launch: match next(3) {
+                0 => Launch::At(Pos::new(next(32_768) as i32, next(24_576) as i32)),
+                1 => Launch::Shooter(EntityId(player_ids[next(player_ids.len() as u32) as usize])),
+                _ => Launch::ShooterAim(
+                    EntityId(player_ids[next(player_ids.len() as u32) as usize]),
+                    next(16) as i8 - 8,
+                ),
             },
             aim: next(65_536) as u16,
         })
     }));
+    // The aim of a projectile at its shooter's aim is not sent.
+    for state in &mut entered {
+        if let EntityState::Projectile(p) = state {
+            if matches!(p.launch, Launch::ShooterAim(..)) {
+                p.aim = 0;
+            }
+        }
+    }
     let updated = player_ids[5..]
         .iter()
         .map(|&id| {
@@ -612,6 +629,13 @@ fn packed_entries_are_small() {
     };
     sections::put_projectile_body(&mut out, &shot);
     assert_eq!(out.len(), 6);
+    // At its shooter's aim: 4.
+    out.clear();
+    ids.put_kind(&mut out, EntityId(90_081), sections::KIND_PROJECTILE);
+    shot.launch = Launch::ShooterAim(EntityId(1_998), -8);
+    shot.age = 1;
+    sections::put_projectile_body(&mut out, &shot);
+    assert_eq!(out.len(), 4);
     out.clear();
     shot.launch = Launch::At(Pos::new(30_000, 20_000));
     sections::put_projectile_body(&mut out, &shot);
@@ -705,6 +729,210 @@ fn hostile_sections_never_panic() {
         sections::read_updated(&[0x00, 0x01, 0, 0, 0, 9]).is_err(),
         "a tenth direction"
     );
+    // Projectile forms: 3 is none; an age past 32 bits is refused; every offset of the shooter's
+    // aim, and the widest age, come back.
+    assert_eq!(
+        sections::read_entered(&[0x03, 0x03, 0x02]),
+        Err(sections::SectionError::BadForm)
+    );
+    assert!(sections::read_entered(&[0x03, 0xFC, 0xFF, 0xFF, 0xFF, 0x3F, 0x02]).is_err());
+    for offset in -8..=7 {
+        for age in [0, 1, 2, 3, 1_000, u32::MAX] {
+            let shot = EntityState::Projectile(ProjectileState {
+                id: EntityId(3),
+                age,
+                launch: Launch::ShooterAim(EntityId(u32::MAX), offset),
+                aim: 0,
+            });
+            let mut out = Vec::new();
+            sections::put_entered(&mut out, std::slice::from_ref(&shot));
+            assert_eq!(sections::read_entered(&out), Ok(vec![shot]));
+        }
+    }
+}
+
+/// Every kind of event, with its fields at their extremes: the largest and odd ids, no killer,
+/// empty and non-ASCII text, and counts.
+fn extreme_events() -> Vec<GameEvent> {
+    let entry = |id: u32, name: &str, bot: bool| RosterEntry {
+        id: EntityId(id),
+        name: name.into(),
+        bot,
+    };
+    let score = |id: u32, n: u32| ScoreEntry {
+        id: EntityId(id),
+        score: n,
+        kills: n,
+        deaths: u32::MAX - n,
+    };
+    vec![
+        GameEvent::Roster(vec![]),
+        GameEvent::Roster(vec![
+            entry(u32::MAX, "", true),
+            entry(0, "Ada", false),
+            entry(2, "Zoë ✓", true),
+            entry(1, &"x".repeat(300), false),
+        ]),
+        GameEvent::PlayerJoined(entry(u32::MAX - 1, "名前", false)),
+        GameEvent::PlayerLeft(EntityId(u32::MAX)),
+        GameEvent::PlayerLeft(EntityId(0)),
+        GameEvent::Chat {
+            from: EntityId(3),
+            text: String::new(),
+        },
+        GameEvent::Hit {
+            victim: EntityId(u32::MAX),
+            hp: u8::MAX,
+        },
+        GameEvent::Kill {
+            killer: None,
+            victim: EntityId(0),
+        },
+        GameEvent::Kill {
+            killer: Some(EntityId(u32::MAX)),
+            victim: EntityId(u32::MAX),
+        },
+        GameEvent::Kill {
+            killer: Some(EntityId(0)),
+            victim: EntityId(1),
+        },
+        GameEvent::Leaderboard(vec![]),
+        GameEvent::Leaderboard(vec![score(u32::MAX, 0), score(4, u32::MAX)]),
+        GameEvent::YourScore(score(1, 7)),
+        GameEvent::Notice("x".repeat(70_000)),
+    ]
+}
+
+#[test]
+fn packed_events_round_trip_and_mean_one_thing() {
+    let mut events = sample_snapshot().events;
+    events.extend(extreme_events());
+    let mut out = Vec::new();
+    events::put_events(&mut out, &events);
+    assert_eq!(events::read_events(&out), Ok(events.clone()));
+    // Each alone, and the snapshot carrying them.
+    for event in &events {
+        let mut one = Vec::new();
+        events::put_event(&mut one, event);
+        assert_eq!(
+            events::read_events(&one),
+            Ok(vec![event.clone()]),
+            "{event:?}"
+        );
+    }
+    let snapshot = Snapshot {
+        events: events.clone(),
+        ..sample_snapshot()
+    };
+    let bytes = encode_server(&ServerMsg::Snapshot(snapshot.clone()));
+    assert_eq!(decode_server(&bytes), Ok(ServerMsg::Snapshot(snapshot)));
+}
+
+#[test]
+fn packed_events_are_small() {
+    let packed = |event: GameEvent| {
+        let mut out = Vec::new();
+        events::put_event(&mut out, &event);
+        out.len()
+    };
+    let kill = |killer: u32, victim: u32| GameEvent::Kill {
+        killer: Some(EntityId(killer)),
+        victim: EntityId(victim),
+    };
+    // A kill: 3 bytes in a room of 64 (ids below 250), 5 in a room of 1,000; bincode took 4 and 8.
+    assert_eq!(packed(kill(200, 180)), 3);
+    assert_eq!(encode_one(&kill(200, 180)).len(), 4);
+    assert_eq!(packed(kill(1_998, 1_500)), 5);
+    assert_eq!(encode_one(&kill(1_998, 1_500)).len(), 8);
+    // A chat line: kind, speaker, length, text.
+    let chat = GameEvent::Chat {
+        from: EntityId(1_200),
+        text: "gg".into(),
+    };
+    assert_eq!(packed(chat.clone()), 6);
+    assert_eq!(encode_one(&chat).len(), 7);
+    // A leaderboard of ten in a room of 1,000: 2 bytes an id, a byte for each small count.
+    let board = GameEvent::Leaderboard(
+        (0..10)
+            .map(|i| ScoreEntry {
+                id: EntityId(1_000 + 2 * i),
+                score: 12,
+                kills: 12,
+                deaths: 3,
+            })
+            .collect(),
+    );
+    assert_eq!(packed(board.clone()), 2 + 10 * 5);
+    assert_eq!(encode_one(&board).len(), 2 + 10 * 6);
+}
+
+#[test]
+fn hostile_events_never_panic_and_are_refused() {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for len in 0..2_000 {
+        let bytes: Vec<u8> = (0..len % 48).map(|_| next() as u8).collect();
+        if let Ok(decoded) = events::read_events(&bytes) {
+            let mut again = Vec::new();
+            events::put_events(&mut again, &decoded);
+            assert_eq!(again, bytes, "bytes mean one thing");
+        }
+    }
+    // Valid events cut anywhere fail cleanly or decode to what re-encodes to the cut bytes; with a
+    // byte flipped they fail cleanly or decode to something that round-trips.
+    let mut valid = Vec::new();
+    events::put_events(&mut valid, &sample_snapshot().events);
+    for cut in 0..valid.len() {
+        if let Ok(decoded) = events::read_events(&valid[..cut]) {
+            let mut again = Vec::new();
+            events::put_events(&mut again, &decoded);
+            assert_eq!(again, &valid[..cut]);
+        }
+    }
+    for i in 0..valid.len() {
+        let mut mutated = valid.clone();
+        mutated[i] ^= next() as u8 | 1;
+        if let Ok(decoded) = events::read_events(&mutated) {
+            let mut again = Vec::new();
+            events::put_events(&mut again, &decoded);
+            assert_eq!(events::read_events(&again), Ok(decoded));
+        }
+    }
+    let refused = [
+        (&[9][..], "an unknown kind"),
+        (&[0xFF], "an unknown kind"),
+        (&[3, 2, 2, 0xC3, 0x28], "chat that is not UTF-8"),
+        (&[3, 2, 5, b'g', b'g'], "chat longer than the bytes"),
+        (&[0, 0x80, 0x80, 0x04], "a roster counting past the bytes"),
+        (&[6, 3, 2, 0, 0, 0], "a leaderboard counting past the bytes"),
+        (&[2, 0x80, 0x00], "an overlong id"),
+        (&[5, 2, 0x81, 0x80, 0x80, 0x80, 0x20], "a killer past u32"),
+        (&[4, 2], "a hit without its hit points"),
+        (
+            &[
+                8, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01,
+            ],
+            "a notice of 2^64 bytes",
+        ),
+    ];
+    for (bytes, what) in refused {
+        assert!(events::read_events(bytes).is_err(), "{what}: {bytes:?}");
+    }
+    // The largest killer there is (u32::MAX, rotated, plus one) is not refused.
+    let mut out = Vec::new();
+    events::put_event(
+        &mut out,
+        &GameEvent::Kill {
+            killer: Some(EntityId(u32::MAX)),
+            victim: EntityId(2),
+        },
+    );
+    assert!(events::read_events(&out).is_ok());
 }
 
 #[test]
