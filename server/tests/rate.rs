@@ -166,7 +166,9 @@ fn rate_of(rooms: &serde_json::Value, name: &str) -> Option<u64> {
 async fn a_low_rate_client_gets_fewer_complete_current_snapshots_within_its_rate() {
     bounded(async {
         let server = TestServer::start(&BUSY).await;
-        let crowd = Crowd::join(&server, 30).await;
+        // Enough players that 2,000 bytes a second holds snapshots back: with 30, protocol 9's
+        // smaller snapshots came within 2,000 often enough to space them only 2.4 ticks apart.
+        let crowd = Crowd::join(&server, 45).await;
         // Seven seconds from now, in room ticks (the slowest spends three on its Welcome first).
         let until = server.metrics.ticks.load(Relaxed) + 420;
         let rates = [0, 2_000, 1_000];
