@@ -17,7 +17,8 @@ pub enum CellReach {
 }
 
 /// Items bucketed by cell, in compressed rows: the items of cell `c` are
-/// `items[starts[c]..starts[c + 1]]`, in the order they were given.
+/// `items[starts[c]..starts[c + 1]]`, in the order they were given, and their positions are
+/// `positions[starts[c]..starts[c + 1]]` (so a query that tests distances reads them in a row).
 #[derive(Debug, Clone)]
 pub struct Grid {
     cell_size: Coord,
@@ -25,7 +26,10 @@ pub struct Grid {
     rows: i32,
     starts: Vec<u32>,
     items: Vec<u32>,
+    positions: Vec<Pos>,
     cell_of_item: Vec<u32>,
+    /// Positions as given, by item (scratch for `rebuild`).
+    given: Vec<Pos>,
 }
 
 impl Grid {
@@ -40,7 +44,9 @@ impl Grid {
             rows,
             starts: vec![0; (columns * rows + 1) as usize],
             items: Vec::new(),
+            positions: Vec::new(),
             cell_of_item: Vec::new(),
+            given: Vec::new(),
         }
     }
 
@@ -54,22 +60,28 @@ impl Grid {
     /// Replaces the contents: item `i` is at `positions[i]`. Positions off the grid go to the edge cell.
     pub fn rebuild(&mut self, positions: impl Iterator<Item = Pos>) {
         self.cell_of_item.clear();
+        self.given.clear();
         self.starts.fill(0);
         for pos in positions {
             let (cx, cy) = self.cell_coords(pos);
             let cell = (cy * self.columns + cx) as u32;
             self.cell_of_item.push(cell);
+            self.given.push(pos);
             self.starts[cell as usize + 1] += 1;
         }
         for i in 1..self.starts.len() {
             self.starts[i] += self.starts[i - 1];
         }
+        let len = self.cell_of_item.len();
         self.items.clear();
-        self.items.resize(self.cell_of_item.len(), 0);
+        self.items.resize(len, 0);
+        self.positions.clear();
+        self.positions.resize(len, Pos::default());
         // `starts[c]` doubles as the write cursor of cell c; restored afterwards by shifting.
         for (item, &cell) in self.cell_of_item.iter().enumerate() {
             let slot = &mut self.starts[cell as usize];
             self.items[*slot as usize] = item as u32;
+            self.positions[*slot as usize] = self.given[item];
             *slot += 1;
         }
         for i in (1..self.starts.len()).rev() {
@@ -94,15 +106,16 @@ impl Grid {
     }
 
     /// Calls `f` with the items of every cell that may hold a point within `outer` of `centre`,
-    /// a cell at a time, with how the cell lies against the circles of radius `inner` and `outer`
-    /// around `centre`: the caller tests distances only where a cell straddles a circle. Cells on
-    /// the grid's edge (which also hold positions beyond it) are always [`CellReach::Partly`].
+    /// and their positions, a cell at a time, with how the cell lies against the circles of
+    /// radius `inner` and `outer` around `centre`: the caller tests distances only where a cell
+    /// straddles a circle. Cells on the grid's edge (which also hold positions beyond it) are
+    /// always [`CellReach::Partly`].
     pub fn query_reach(
         &self,
         centre: Pos,
         inner: Coord,
         outer: Coord,
-        mut f: impl FnMut(&[u32], CellReach),
+        mut f: impl FnMut(&[u32], &[Pos], CellReach),
     ) {
         let (x0, y0) = self.cell_coords(Pos::new(centre.x - outer, centre.y - outer));
         let (x1, y1) = self.cell_coords(Pos::new(centre.x + outer, centre.y + outer));
@@ -114,13 +127,14 @@ impl Grid {
             let row = cy * self.columns;
             for cx in x0..=x1 {
                 let cell = (row + cx) as usize;
-                let items = &self.items[self.starts[cell] as usize..self.starts[cell + 1] as usize];
-                if items.is_empty() {
+                let range = self.starts[cell] as usize..self.starts[cell + 1] as usize;
+                if range.is_empty() {
                     continue;
                 }
+                let (items, positions) = (&self.items[range.clone()], &self.positions[range]);
                 let edge = cx == 0 || cy == 0 || cx == self.columns - 1 || cy == self.rows - 1;
                 if edge {
-                    f(items, CellReach::Partly);
+                    f(items, positions, CellReach::Partly);
                     continue;
                 }
                 // The cell holds positions in [low, low + size - 1] on each axis.
@@ -141,7 +155,7 @@ impl Grid {
                 } else {
                     CellReach::Partly
                 };
-                f(items, reach);
+                f(items, positions, reach);
             }
         }
     }
@@ -176,8 +190,9 @@ mod tests {
         ] {
             let (inner, outer) = (300, 340);
             let mut seen = vec![false; positions.len()];
-            grid.query_reach(centre, inner, outer, |items, reach| {
-                for &i in items {
+            grid.query_reach(centre, inner, outer, |items, cell_positions, reach| {
+                for (&i, &at) in items.iter().zip(cell_positions) {
+                    assert_eq!(at, positions[i as usize], "each item's position beside it");
                     seen[i as usize] = true;
                     let d = positions[i as usize].distance_squared(centre);
                     match reach {

@@ -203,6 +203,13 @@ pub struct SnapshotFrame {
     tick: Tick,
     common_baseline: Option<Tick>,
     entities: Vec<FrameEntity>,
+    /// Each entity's [`ViewCheck`] word, by index (what every viewer's walk reads of every entity
+    /// in its view, kept apart from the rest so that the walk stays within a few cache lines).
+    checks: Vec<u32>,
+    /// Bit per entity: a player with an update since the common baseline.
+    has_update: Vec<u64>,
+    /// How many of the entities are players (they come first).
+    players: usize,
     grid: Grid,
     buf: Vec<u8>,
     view_radius: Coord,
@@ -292,6 +299,9 @@ impl SnapshotFrame {
             tick: Tick(0),
             common_baseline: None,
             entities: Vec::new(),
+            checks: Vec::new(),
+            has_update: Vec::new(),
+            players: 0,
             grid: Grid::new(width, height, GRID_CELL),
             buf: Vec::new(),
             view_radius,
@@ -331,6 +341,11 @@ impl SnapshotFrame {
         ]
         .iter()
         .all(|corner| corner.distance_squared(viewer) <= r * r)
+    }
+
+    /// This frame's entity ids, by index (the newest entry of the history).
+    fn frame_ids(&self) -> &[EntityId] {
+        self.history.back().map_or(&[], |(_, ids)| ids.as_slice())
     }
 
     /// The ids of the frame at `tick`, if still remembered.
@@ -567,6 +582,16 @@ impl SnapshotFrame {
                 Err(_) => self.entities[i].from_shooter = 0..0,
             }
         }
+        self.players = players;
+        self.checks.clear();
+        self.checks.extend(self.entities.iter().map(|e| e.check));
+        self.has_update.clear();
+        self.has_update.resize(self.entities.len().div_ceil(64), 0);
+        for (i, entity) in self.entities[..players].iter().enumerate() {
+            if !entity.update.is_empty() {
+                self.has_update[i / 64] |= 1 << (i % 64);
+            }
+        }
         self.grid.rebuild(self.entities.iter().map(|e| e.pos));
         let mut ids = if self.history.len() >= HISTORY {
             self.history
@@ -681,6 +706,7 @@ impl SnapshotFrame {
         let inner_sq = i64::from(radius) * i64::from(radius);
         let outer_sq = i64::from(outer) * i64::from(outer);
         let entities = &self.entities;
+        let (ids_now, checks) = (self.frame_ids(), &self.checks);
         let words = entities.len().div_ceil(64);
         for bits in [&mut scratch.near, &mut scratch.inner, &mut scratch.held] {
             bits.clear();
@@ -692,8 +718,11 @@ impl SnapshotFrame {
         };
         // Cells wholly within the radius need no distance test; cells wholly beyond the outer
         // radius are skipped.
-        self.grid
-            .query_reach(viewer, radius, outer, |items, reach| match reach {
+        self.grid.query_reach(
+            viewer,
+            radius,
+            outer,
+            |items, positions, reach| match reach {
                 CellReach::Inner => {
                     for &item in items {
                         set(near, item);
@@ -701,16 +730,16 @@ impl SnapshotFrame {
                     }
                 }
                 CellReach::Outer => {
-                    for &item in items {
+                    for (&item, pos) in items.iter().zip(positions) {
                         set(near, item);
-                        if entities[item as usize].pos.distance_squared(viewer) <= inner_sq {
+                        if pos.distance_squared(viewer) <= inner_sq {
                             set(inner, item);
                         }
                     }
                 }
                 CellReach::Partly => {
-                    for &item in items {
-                        let distance = entities[item as usize].pos.distance_squared(viewer);
+                    for (&item, pos) in items.iter().zip(positions) {
+                        let distance = pos.distance_squared(viewer);
                         if distance <= outer_sq {
                             set(near, item);
                             if distance <= inner_sq {
@@ -719,7 +748,8 @@ impl SnapshotFrame {
                         }
                     }
                 }
-            });
+            },
+        );
         scratch.entered.clear();
         scratch.updated.clear();
         scratch.left.clear();
@@ -751,40 +781,46 @@ impl SnapshotFrame {
                 left_ids.put_kind(left, id, (id.0 & 1) as u8);
             }
         };
+        let on_common = baseline.is_some_and(|b| Some(b.tick) == self.common_baseline);
+        let bit = |bits: &[u64], item: usize| bits[item / 64] & (1 << (item % 64)) != 0;
         for item in set_bits {
-            let entity = &entities[item];
-            let within_radius = inner[item / 64] & (1 << (item % 64)) != 0;
-            let key = order(entity.id);
+            let id = ids_now[item];
+            let key = order(id);
             while k < known.len() && order(known[k]) < key {
                 gone(known[k], left);
                 k += 1;
             }
-            if k < known.len() && known[k] == entity.id {
+            if k < known.len() && known[k] == id {
                 k += 1;
-                ids.push(entity.id);
+                ids.push(id);
                 held[item / 64] |= 1 << (item % 64);
-                check.add(entity.check);
-                let (EntityRef::Player(key), Some(base)) = (entity.what, baseline) else {
+                check.add(checks[item]);
+                if item >= self.players {
                     continue; // projectiles never change in flight
-                };
-                if Some(base.tick) == self.common_baseline {
-                    if !entity.update.is_empty() {
-                        updated_ids.put(updated, entity.id);
-                        updated.extend_from_slice(&self.buf[entity.update.clone()]);
+                }
+                if on_common {
+                    if bit(&self.has_update, item) {
+                        updated_ids.put(updated, id);
+                        updated.extend_from_slice(&self.buf[entities[item].update.clone()]);
                     }
-                } else if let Some(player) = world.player(key) {
+                } else if let (EntityRef::Player(key), Some(base)) = (entities[item].what, baseline)
+                {
+                    let Some(player) = world.player(key) else {
+                        continue;
+                    };
                     let mark = updated.len();
                     let before = updated_ids;
-                    updated_ids.put(updated, entity.id);
+                    updated_ids.put(updated, id);
                     if !put_update(player, base.tick, self.tick, updated) {
                         updated.truncate(mark);
                         updated_ids = before;
                     }
                 }
-            } else if within_radius {
-                ids.push(entity.id);
+            } else if bit(inner, item) {
+                let entity = &entities[item];
+                ids.push(id);
                 held[item / 64] |= 1 << (item % 64);
-                check.add(entity.check);
+                check.add(checks[item]);
                 // Players come first: whether the viewer holds the shooter is settled.
                 let shooter = entity.shooter as usize;
                 let from_shooter = !entity.from_shooter.is_empty()

@@ -411,36 +411,20 @@ fn views_stay_exact(play: Play) -> Seen {
             let delta = decode(&out);
             seen.snapshots += 1;
             seen.players_left += delta.left.iter().filter(|id| id.0 % 2 == 0).count();
-            seen.projectiles_entered += delta
-                .entered
-                .iter()
-                .filter(|e| matches!(e, skirmish_shared::protocol::EntityState::Projectile(_)))
-                .count();
-            seen.from_shooters += delta
-                .entered
-                .iter()
-                .filter(|e| {
-                    matches!(
-                        e,
-                        skirmish_shared::protocol::EntityState::Projectile(p)
-                            if matches!(
-                                p.launch,
-                                Launch::Shooter(_) | Launch::ShooterAim(..)
-                            )
-                    )
-                })
-                .count();
-            seen.at_shooter_aim += delta
-                .entered
-                .iter()
-                .filter(|e| {
-                    matches!(
-                        e,
-                        skirmish_shared::protocol::EntityState::Projectile(p)
-                            if matches!(p.launch, Launch::ShooterAim(..))
-                    )
-                })
-                .count();
+            for entered in &delta.entered {
+                let skirmish_shared::protocol::EntityState::Projectile(p) = entered else {
+                    continue;
+                };
+                seen.projectiles_entered += 1;
+                match p.launch {
+                    Launch::At(_) => {}
+                    Launch::Shooter(_) => seen.from_shooters += 1,
+                    Launch::ShooterAim(..) => {
+                        seen.from_shooters += 1;
+                        seen.at_shooter_aim += 1;
+                    }
+                }
+            }
             let tick = delta.tick;
             viewer
                 .view
