@@ -1,44 +1,47 @@
 //! The packed form of a snapshot's events (protocol 9).
 //!
 //! The events travel inside the bincode message as one byte string holding them back to back up to
-//! its end, so no count is needed. Each is a kind byte (its variant's index in [`GameEvent`]), then
-//! its fields, integers as LEB128 varints (as in [`sections`](super::sections)) and player ids
-//! rotated right by one bit (player ids are even, so they are halved: a room of up to 256 players
-//! writes each in a byte, one of up to 32,768 in two):
-//! - `Roster` (0): the count, then per player its id as a gap from the one before (as `updated`
-//!   writes them), `name length << 1 | bot`, and the name's UTF-8 bytes;
-//! - `PlayerJoined` (1): id, `name length << 1 | bot`, name;
-//! - `PlayerLeft` (2): id;
-//! - `Chat` (3): the speaker's id, the text's length, the text;
-//! - `Hit` (4): the victim's id, its hit points (a byte);
-//! - `Kill` (5): the victim's id, then the killer's id plus one, or 0 for none;
-//! - `Leaderboard` (6): the count, then per entry its id, score, kills and deaths;
-//! - `YourScore` (7): one such entry;
-//! - `Notice` (8): the text's length, the text.
+//! its end, so no count is needed. Integers are LEB128 varints (as in
+//! [`sections`](super::sections)), and a player id is rotated right by one bit (player ids are
+//! even, so it is halved). Each event opens with one varint, `first << 4 | kind`: its kind (its
+//! variant's index in [`GameEvent`]) and its first field, so that a kill in a room of up to 1,024
+//! players takes 4 bytes, and one in a room of 64 takes 2 or 3. Then:
+//! - `Roster` (0): first the count; then per player its id as a gap from the one before (as
+//!   `updated` writes them), `name length << 1 | bot`, and the name's UTF-8 bytes;
+//! - `PlayerJoined` (1): first the id; then `name length << 1 | bot`, the name;
+//! - `PlayerLeft` (2): first the id;
+//! - `Chat` (3): first the speaker's id; then the text's length, the text;
+//! - `Hit` (4): first the victim's id; then its hit points (a byte);
+//! - `Kill` (5): first the victim's id; then the killer's id plus one, or 0 for none;
+//! - `Leaderboard` (6): first the count; then per entry its id, score, kills and deaths;
+//! - `YourScore` (7): first the id; then score, kills, deaths;
+//! - `Notice` (8): first the text's length; then the text.
 //!
-//! The kill feed is most of a crowded room's events: a kill takes 5 bytes in a room of 1,000
-//! players, where bincode took 8.
+//! Kinds 9 to 15 are invalid. The kill feed is most of a crowded room's events: bincode took 8
+//! bytes a kill in a room of 1,000.
 
 use super::sections::{put_varint, IdGaps, Reader, SectionError};
 use crate::protocol::{EntityId, GameEvent, RosterEntry, ScoreEntry};
 
-const ROSTER: u8 = 0;
-const PLAYER_JOINED: u8 = 1;
-const PLAYER_LEFT: u8 = 2;
-const CHAT: u8 = 3;
-const HIT: u8 = 4;
-const KILL: u8 = 5;
-const LEADERBOARD: u8 = 6;
-const YOUR_SCORE: u8 = 7;
-const NOTICE: u8 = 8;
+const ROSTER: u64 = 0;
+const PLAYER_JOINED: u64 = 1;
+const PLAYER_LEFT: u64 = 2;
+const CHAT: u64 = 3;
+const HIT: u64 = 4;
+const KILL: u64 = 5;
+const LEADERBOARD: u64 = 6;
+const YOUR_SCORE: u64 = 7;
+const NOTICE: u64 = 8;
 
-fn put_id(out: &mut Vec<u8>, id: EntityId) {
-    put_varint(out, u64::from(id.0.rotate_right(1)));
+/// Bits of an event's opening varint that hold its kind.
+const KIND_BITS: u32 = 4;
+
+fn half(id: EntityId) -> u64 {
+    u64::from(id.0.rotate_right(1))
 }
 
-fn put_text(out: &mut Vec<u8>, text: &str) {
-    put_varint(out, text.len() as u64);
-    out.extend_from_slice(text.as_bytes());
+fn put_head(out: &mut Vec<u8>, kind: u64, first: u64) {
+    put_varint(out, first << KIND_BITS | kind);
 }
 
 fn put_name(out: &mut Vec<u8>, entry: &RosterEntry) {
@@ -46,8 +49,7 @@ fn put_name(out: &mut Vec<u8>, entry: &RosterEntry) {
     out.extend_from_slice(entry.name.as_bytes());
 }
 
-fn put_score(out: &mut Vec<u8>, entry: &ScoreEntry) {
-    put_id(out, entry.id);
+fn put_counts(out: &mut Vec<u8>, entry: &ScoreEntry) {
     for value in [entry.score, entry.kills, entry.deaths] {
         put_varint(out, u64::from(value));
     }
@@ -57,8 +59,7 @@ fn put_score(out: &mut Vec<u8>, entry: &ScoreEntry) {
 pub fn put_event(out: &mut Vec<u8>, event: &GameEvent) {
     match event {
         GameEvent::Roster(entries) => {
-            out.push(ROSTER);
-            put_varint(out, entries.len() as u64);
+            put_head(out, ROSTER, entries.len() as u64);
             let mut ids = IdGaps::default();
             for entry in entries {
                 ids.put(out, entry.id);
@@ -66,46 +67,37 @@ pub fn put_event(out: &mut Vec<u8>, event: &GameEvent) {
             }
         }
         GameEvent::PlayerJoined(entry) => {
-            out.push(PLAYER_JOINED);
-            put_id(out, entry.id);
+            put_head(out, PLAYER_JOINED, half(entry.id));
             put_name(out, entry);
         }
-        GameEvent::PlayerLeft(id) => {
-            out.push(PLAYER_LEFT);
-            put_id(out, *id);
-        }
+        GameEvent::PlayerLeft(id) => put_head(out, PLAYER_LEFT, half(*id)),
         GameEvent::Chat { from, text } => {
-            out.push(CHAT);
-            put_id(out, *from);
-            put_text(out, text);
+            put_head(out, CHAT, half(*from));
+            put_varint(out, text.len() as u64);
+            out.extend_from_slice(text.as_bytes());
         }
         GameEvent::Hit { victim, hp } => {
-            out.push(HIT);
-            put_id(out, *victim);
+            put_head(out, HIT, half(*victim));
             out.push(*hp);
         }
         GameEvent::Kill { killer, victim } => {
-            out.push(KILL);
-            put_id(out, *victim);
-            put_varint(
-                out,
-                killer.map_or(0, |k| u64::from(k.0.rotate_right(1)) + 1),
-            );
+            put_head(out, KILL, half(*victim));
+            put_varint(out, killer.map_or(0, |k| half(k) + 1));
         }
         GameEvent::Leaderboard(entries) => {
-            out.push(LEADERBOARD);
-            put_varint(out, entries.len() as u64);
+            put_head(out, LEADERBOARD, entries.len() as u64);
             for entry in entries {
-                put_score(out, entry);
+                put_varint(out, half(entry.id));
+                put_counts(out, entry);
             }
         }
         GameEvent::YourScore(entry) => {
-            out.push(YOUR_SCORE);
-            put_score(out, entry);
+            put_head(out, YOUR_SCORE, half(entry.id));
+            put_counts(out, entry);
         }
         GameEvent::Notice(text) => {
-            out.push(NOTICE);
-            put_text(out, text);
+            put_head(out, NOTICE, text.len() as u64);
+            out.extend_from_slice(text.as_bytes());
         }
     }
 }
@@ -117,8 +109,10 @@ pub fn put_events(out: &mut Vec<u8>, events: &[GameEvent]) {
     }
 }
 
-fn read_id(r: &mut Reader<'_>) -> Result<EntityId, SectionError> {
-    Ok(EntityId(r.u32()?.rotate_left(1)))
+/// A player id from its halved form (which must fit 32 bits).
+fn id_from(value: u64) -> Result<EntityId, SectionError> {
+    let rotated = u32::try_from(value).map_err(|_| SectionError::BadVarint)?;
+    Ok(EntityId(rotated.rotate_left(1)))
 }
 
 fn read_text(r: &mut Reader<'_>, len: u64) -> Result<String, SectionError> {
@@ -136,9 +130,9 @@ fn read_name(r: &mut Reader<'_>, id: EntityId) -> Result<RosterEntry, SectionErr
     })
 }
 
-fn read_score(r: &mut Reader<'_>) -> Result<ScoreEntry, SectionError> {
+fn read_counts(r: &mut Reader<'_>, id: EntityId) -> Result<ScoreEntry, SectionError> {
     Ok(ScoreEntry {
-        id: read_id(r)?,
+        id,
         score: r.u32()?,
         kills: r.u32()?,
         deaths: r.u32()?,
@@ -147,8 +141,7 @@ fn read_score(r: &mut Reader<'_>) -> Result<ScoreEntry, SectionError> {
 
 /// A count of entries of at least two bytes each, never more than the bytes left could hold (so a
 /// count cannot claim memory the message does not back).
-fn read_count(r: &mut Reader<'_>) -> Result<usize, SectionError> {
-    let count = r.varint(64)?;
+fn count_within(r: &Reader<'_>, count: u64) -> Result<usize, SectionError> {
     if count > (r.left() / 2) as u64 {
         return Err(SectionError::Truncated);
     }
@@ -156,9 +149,11 @@ fn read_count(r: &mut Reader<'_>) -> Result<usize, SectionError> {
 }
 
 fn read_event(r: &mut Reader<'_>) -> Result<GameEvent, SectionError> {
-    Ok(match r.byte()? {
+    let head = r.varint(64)?;
+    let first = head >> KIND_BITS;
+    Ok(match head & ((1 << KIND_BITS) - 1) {
         ROSTER => {
-            let count = read_count(r)?;
+            let count = count_within(r, first)?;
             let mut ids = IdGaps::default();
             let mut entries = Vec::with_capacity(count);
             for _ in 0..count {
@@ -167,13 +162,10 @@ fn read_event(r: &mut Reader<'_>) -> Result<GameEvent, SectionError> {
             }
             GameEvent::Roster(entries)
         }
-        PLAYER_JOINED => {
-            let id = read_id(r)?;
-            GameEvent::PlayerJoined(read_name(r, id)?)
-        }
-        PLAYER_LEFT => GameEvent::PlayerLeft(read_id(r)?),
+        PLAYER_JOINED => GameEvent::PlayerJoined(read_name(r, id_from(first)?)?),
+        PLAYER_LEFT => GameEvent::PlayerLeft(id_from(first)?),
         CHAT => {
-            let from = read_id(r)?;
+            let from = id_from(first)?;
             let len = r.varint(64)?;
             GameEvent::Chat {
                 from,
@@ -181,33 +173,28 @@ fn read_event(r: &mut Reader<'_>) -> Result<GameEvent, SectionError> {
             }
         }
         HIT => GameEvent::Hit {
-            victim: read_id(r)?,
+            victim: id_from(first)?,
             hp: r.byte()?,
         },
         KILL => {
-            let victim = read_id(r)?;
+            let victim = id_from(first)?;
             let killer = match r.varint(33)? {
                 0 => None,
-                value => {
-                    let rotated = u32::try_from(value - 1).map_err(|_| SectionError::BadVarint)?;
-                    Some(EntityId(rotated.rotate_left(1)))
-                }
+                value => Some(id_from(value - 1)?),
             };
             GameEvent::Kill { killer, victim }
         }
         LEADERBOARD => {
-            let count = read_count(r)?;
+            let count = count_within(r, first)?;
             let mut entries = Vec::with_capacity(count);
             for _ in 0..count {
-                entries.push(read_score(r)?);
+                let id = id_from(r.varint(32)?)?;
+                entries.push(read_counts(r, id)?);
             }
             GameEvent::Leaderboard(entries)
         }
-        YOUR_SCORE => GameEvent::YourScore(read_score(r)?),
-        NOTICE => {
-            let len = r.varint(64)?;
-            GameEvent::Notice(read_text(r, len)?)
-        }
+        YOUR_SCORE => GameEvent::YourScore(read_counts(r, id_from(first)?)?),
+        NOTICE => GameEvent::Notice(read_text(r, first)?),
         _ => return Err(SectionError::BadEvent),
     })
 }

@@ -839,17 +839,17 @@ fn packed_events_are_small() {
         killer: Some(EntityId(killer)),
         victim: EntityId(victim),
     };
-    // A kill: 3 bytes in a room of 64 (ids below 250), 5 in a room of 1,000; bincode took 4 and 8.
+    // A kill: 3 bytes in a room of 64 (ids below 250), 4 in a room of 1,000; bincode took 4 and 8.
     assert_eq!(packed(kill(200, 180)), 3);
     assert_eq!(encode_one(&kill(200, 180)).len(), 4);
-    assert_eq!(packed(kill(1_998, 1_500)), 5);
+    assert_eq!(packed(kill(1_998, 1_500)), 4);
     assert_eq!(encode_one(&kill(1_998, 1_500)).len(), 8);
-    // A chat line: kind, speaker, length, text.
+    // A chat line: kind and speaker in one varint, length, text.
     let chat = GameEvent::Chat {
         from: EntityId(1_200),
         text: "gg".into(),
     };
-    assert_eq!(packed(chat.clone()), 6);
+    assert_eq!(packed(chat.clone()), 5);
     assert_eq!(encode_one(&chat).len(), 7);
     // A leaderboard of ten in a room of 1,000: 2 bytes an id, a byte for each small count.
     let board = GameEvent::Leaderboard(
@@ -905,19 +905,19 @@ fn hostile_events_never_panic_and_are_refused() {
     }
     let refused = [
         (&[9][..], "an unknown kind"),
-        (&[0xFF], "an unknown kind"),
-        (&[3, 2, 2, 0xC3, 0x28], "chat that is not UTF-8"),
-        (&[3, 2, 5, b'g', b'g'], "chat longer than the bytes"),
-        (&[0, 0x80, 0x80, 0x04], "a roster counting past the bytes"),
-        (&[6, 3, 2, 0, 0, 0], "a leaderboard counting past the bytes"),
-        (&[2, 0x80, 0x00], "an overlong id"),
-        (&[5, 2, 0x81, 0x80, 0x80, 0x80, 0x20], "a killer past u32"),
-        (&[4, 2], "a hit without its hit points"),
+        (&[0x1F], "an unknown kind"),
+        (&[0xFF], "a varint cut short"),
+        (&[0x13, 2, 0xC3, 0x28], "chat that is not UTF-8"),
+        (&[0x13, 5, b'g', b'g'], "chat longer than the bytes"),
+        (&[0x80, 0x7D], "a roster counting past the bytes"),
+        (&[0x36, 2, 0, 0, 0], "a leaderboard counting past the bytes"),
+        (&[0x82, 0x00], "an overlong opening varint"),
+        (&[0x82, 0x80, 0x80, 0x80, 0x80, 0x02], "an id past u32"),
+        (&[0x25, 0x81, 0x80, 0x80, 0x80, 0x10], "a killer past u32"),
+        (&[0x24], "a hit without its hit points"),
         (
-            &[
-                8, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01,
-            ],
-            "a notice of 2^64 bytes",
+            &[0xF8, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],
+            "a notice of 2^60 bytes",
         ),
     ];
     for (bytes, what) in refused {
