@@ -642,6 +642,30 @@ fn packed_entries_are_small() {
     assert_eq!(out.len(), 9, "without its id");
 }
 
+/// `valid` (bytes `read` accepts) cut anywhere either fails or decodes to what `put` writes back
+/// as the cut bytes; with any one byte flipped, it fails or decodes to what round-trips.
+fn cut_and_flipped_bytes_fail_cleanly<T: PartialEq + std::fmt::Debug, E: std::fmt::Debug>(
+    valid: &[u8],
+    read: impl Fn(&[u8]) -> Result<T, E>,
+    put: impl Fn(&T) -> Vec<u8>,
+    next: &mut impl FnMut() -> u64,
+) {
+    read(valid).expect("valid bytes");
+    for cut in 0..valid.len() {
+        if let Ok(decoded) = read(&valid[..cut]) {
+            assert_eq!(put(&decoded), &valid[..cut]);
+        }
+    }
+    for i in 0..valid.len() {
+        let mut mutated = valid.to_vec();
+        mutated[i] ^= next() as u8 | 1;
+        if let Ok(decoded) = read(&mutated) {
+            let again = put(&decoded);
+            assert_eq!(read(&again).expect("re-encoded bytes decode"), decoded);
+        }
+    }
+}
+
 #[test]
 fn hostile_sections_never_panic() {
     let mut state = 0x2545_f491_4f6c_dd1du64;
@@ -668,22 +692,26 @@ fn hostile_sections_never_panic() {
     sections::put_entered(&mut entered, &snapshot.entered);
     let mut updated = Vec::new();
     sections::put_updated(&mut updated, &snapshot.updated);
-    for cut in 0..entered.len() {
-        if let Ok(v) = sections::read_entered(&entered[..cut]) {
-            let mut again = Vec::new();
-            sections::put_entered(&mut again, &v);
-            assert_eq!(again, &entered[..cut]);
-        }
-    }
-    for i in 0..updated.len() {
-        let mut mutated = updated.clone();
-        mutated[i] ^= next() as u8 | 1;
-        if let Ok(v) = sections::read_updated(&mutated) {
-            let mut again = Vec::new();
-            sections::put_updated(&mut again, &v);
-            assert_eq!(sections::read_updated(&again), Ok(v));
-        }
-    }
+    cut_and_flipped_bytes_fail_cleanly(
+        &entered,
+        sections::read_entered,
+        |v| {
+            let mut out = Vec::new();
+            sections::put_entered(&mut out, v);
+            out
+        },
+        &mut next,
+    );
+    cut_and_flipped_bytes_fail_cleanly(
+        &updated,
+        sections::read_updated,
+        |v| {
+            let mut out = Vec::new();
+            sections::put_updated(&mut out, v);
+            out
+        },
+        &mut next,
+    );
     // Overlong and oversized varints are refused.
     assert!(sections::read_left(&[0x80, 0x00]).is_err(), "overlong zero");
     assert!(sections::read_left(&[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]).is_err());
@@ -883,26 +911,20 @@ fn hostile_events_never_panic_and_are_refused() {
             assert_eq!(again, bytes, "bytes mean one thing");
         }
     }
-    // Valid events cut anywhere fail cleanly or decode to what re-encodes to the cut bytes; with a
-    // byte flipped they fail cleanly or decode to something that round-trips.
+    // Valid events cut anywhere or with a byte flipped fail cleanly, or decode to something that
+    // re-encodes to the same bytes.
     let mut valid = Vec::new();
     events::put_events(&mut valid, &sample_snapshot().events);
-    for cut in 0..valid.len() {
-        if let Ok(decoded) = events::read_events(&valid[..cut]) {
-            let mut again = Vec::new();
-            events::put_events(&mut again, &decoded);
-            assert_eq!(again, &valid[..cut]);
-        }
-    }
-    for i in 0..valid.len() {
-        let mut mutated = valid.clone();
-        mutated[i] ^= next() as u8 | 1;
-        if let Ok(decoded) = events::read_events(&mutated) {
-            let mut again = Vec::new();
-            events::put_events(&mut again, &decoded);
-            assert_eq!(events::read_events(&again), Ok(decoded));
-        }
-    }
+    cut_and_flipped_bytes_fail_cleanly(
+        &valid,
+        events::read_events,
+        |v| {
+            let mut out = Vec::new();
+            events::put_events(&mut out, v);
+            out
+        },
+        &mut next,
+    );
     let refused = [
         (&[9][..], "an unknown kind"),
         (&[0x1F], "an unknown kind"),
