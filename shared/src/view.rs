@@ -380,8 +380,11 @@ impl ClientView {
             let aim = match aim {
                 ShotAim::Own(aim) => aim,
                 ShotAim::Shooter(offset) => {
-                    let held = self.players.get(&shooter).map_or(0, |p| p.aim);
-                    aim_from_wire(held).wrapping_add(offset as i16 as u16)
+                    let held = self
+                        .players
+                        .get(&shooter)
+                        .ok_or(ViewError::UnknownEntity(shooter))?;
+                    aim_from_wire(held.aim).wrapping_add(offset as i16 as u16)
                 }
             };
             let motion = ProjectileMotion::fired(&self.params, launched, from, aim);

@@ -321,13 +321,7 @@ fn invalid_contents_are_rejected() {
 #[test]
 fn random_bytes_never_panic() {
     // A small deterministic generator: decoding garbage must fail or succeed, never panic or hang.
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
     for _ in 0..20_000 {
         let len = (next() % 64) as usize;
         let bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
@@ -404,13 +398,8 @@ fn spliced_snapshots_match_the_serde_encoding() {
 /// A snapshot as the server sends them in a busy arena: ascending ids, even players, odd
 /// projectiles, fields in order.
 fn arena_snapshot(seed: u64) -> Snapshot {
-    let mut state = seed | 1;
-    let mut next = move |n: u32| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state % u64::from(n)) as u32
-    };
+    let mut random = xorshift(seed | 1);
+    let mut next = move |n: u32| (random() % u64::from(n)) as u32;
     let dirs = [
         Dir::Still,
         Dir::East,
@@ -668,13 +657,7 @@ fn cut_and_flipped_bytes_fail_cleanly<T: PartialEq + std::fmt::Debug, E: std::fm
 
 #[test]
 fn hostile_sections_never_panic() {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
     for len in 0..400 {
         let bytes: Vec<u8> = (0..len % 40).map(|_| next() as u8).collect();
         for read in [
@@ -695,21 +678,13 @@ fn hostile_sections_never_panic() {
     cut_and_flipped_bytes_fail_cleanly(
         &entered,
         sections::read_entered,
-        |v| {
-            let mut out = Vec::new();
-            sections::put_entered(&mut out, v);
-            out
-        },
+        |v| packed(sections::put_entered, v),
         &mut next,
     );
     cut_and_flipped_bytes_fail_cleanly(
         &updated,
         sections::read_updated,
-        |v| {
-            let mut out = Vec::new();
-            sections::put_updated(&mut out, v);
-            out
-        },
+        |v| packed(sections::put_updated, v),
         &mut next,
     );
     // Overlong and oversized varints are refused.
@@ -896,13 +871,7 @@ fn packed_events_are_small() {
 
 #[test]
 fn hostile_events_never_panic_and_are_refused() {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
     for len in 0..2_000 {
         let bytes: Vec<u8> = (0..len % 48).map(|_| next() as u8).collect();
         if let Ok(decoded) = events::read_events(&bytes) {
@@ -918,11 +887,7 @@ fn hostile_events_never_panic_and_are_refused() {
     cut_and_flipped_bytes_fail_cleanly(
         &valid,
         events::read_events,
-        |v| {
-            let mut out = Vec::new();
-            events::put_events(&mut out, v);
-            out
-        },
+        |v| packed(events::put_events, v),
         &mut next,
     );
     let refused = [
@@ -971,6 +936,24 @@ fn a_snapshot_tick_can_be_read_without_decoding_the_rest() {
     });
     assert_eq!(peek_snapshot_ack(&pong), None);
     assert_eq!(peek_snapshot_ack(&[]), None);
+}
+
+/// A small deterministic generator (xorshift64; `seed` must not be 0).
+fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
+/// What a packing function writes for `value`.
+fn packed<T: ?Sized>(put: impl Fn(&mut Vec<u8>, &T), value: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    put(&mut out, value);
+    out
 }
 
 fn encode_one<T: serde::Serialize>(value: &T) -> Vec<u8> {
